@@ -1,0 +1,167 @@
+"""Pure tensor maths on latent vectors: interpolation, mixing masks, attribute directions and edits.
+
+Nothing here knows about networks or images; the model class wraps these with encode/decode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .errors import LatentError
+
+
+def _as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    return torch.Generator().manual_seed(int(seed))
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Linear interpolation ``a + t (b - a)``; ``t`` broadcasts against the leading dims."""
+    return a + (b - a) * t
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation along the last dim: follows the great circle between the directions of
+    ``a`` and ``b`` while interpolating their norms linearly (so equal-norm endpoints keep that norm).
+
+    Falls back to ``lerp`` where ``a`` and ``b`` are (anti-)parallel or zero and the arc is undefined.
+    """
+    t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
+    a_norm = a.norm(dim=-1, keepdim=True)
+    b_norm = b.norm(dim=-1, keepdim=True)
+    a_unit = a / a_norm.clamp_min(eps)
+    b_unit = b / b_norm.clamp_min(eps)
+    cos = (a_unit * b_unit).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    sin = torch.sin(omega)
+    safe = sin.abs() > 1e-4
+    sin_safe = torch.where(safe, sin, torch.ones_like(sin))
+    direction = (torch.sin((1 - t) * omega) * a_unit + torch.sin(t * omega) * b_unit) / sin_safe
+    arc = direction * lerp(a_norm, b_norm, t)
+    return torch.where(safe, arc, lerp(a, b, t))
+
+
+def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "lerp") -> torch.Tensor:
+    """``steps`` evenly spaced latents from ``a`` to ``b`` (both included): [steps, D] for [D] inputs,
+    [N, steps, D] for [N, D] inputs."""
+    if steps < 2:
+        raise LatentError(f"steps must be at least 2 (the two endpoints), got {steps}")
+    if a.shape != b.shape:
+        raise LatentError(f"cannot interpolate latents of shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    fn = {"lerp": lerp, "slerp": slerp}.get(method)
+    if fn is None:
+        raise LatentError(f"method must be 'lerp' or 'slerp', got {method!r}")
+    t = torch.linspace(0.0, 1.0, steps, dtype=a.dtype, device=a.device).unsqueeze(-1)  # [steps, 1]
+    out = fn(a.unsqueeze(-2), b.unsqueeze(-2), t)
+    out[..., 0, :] = a  # exact endpoints, whatever rounding the formula did
+    out[..., -1, :] = b
+    return out
+
+
+def random_mask(dim: int, fraction: float, seed: int | torch.Generator | None = None) -> torch.Tensor:
+    """A boolean mask over ``dim`` latent dimensions with exactly ``round(fraction * dim)`` True."""
+    if not 0.0 <= fraction <= 1.0:
+        raise LatentError(f"fraction must be in [0, 1], got {fraction}")
+    count = round(fraction * dim)
+    order = torch.randperm(dim, generator=_as_generator(seed))
+    mask = torch.zeros(dim, dtype=torch.bool)
+    mask[order[:count]] = True
+    return mask
+
+
+def parse_index_ranges(spec: str) -> list[int]:
+    """Parse ``"0-63,70,80-81"`` into a sorted list of unique indices (ranges inclusive)."""
+    indices: set[int] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                low, high = part.split("-", 1)
+                lo, hi = int(low), int(high)
+                if hi < lo:
+                    raise ValueError
+                indices.update(range(lo, hi + 1))
+            else:
+                indices.add(int(part))
+        except ValueError:
+            raise LatentError(f"cannot read {part!r} in {spec!r}: write indices like '0-63,70'") from None
+    if not indices:
+        raise LatentError(f"{spec!r} names no indices: write indices like '0-63,70'")
+    return sorted(indices)
+
+
+def mask_from_indices(dim: int, indices: Sequence[int]) -> torch.Tensor:
+    """A boolean mask over ``dim`` dimensions, True at ``indices``; out-of-range indices are an error."""
+    bad = [i for i in indices if not 0 <= i < dim]
+    if bad:
+        raise LatentError(f"latent dimension(s) {bad[:5]} out of range: this model's latents have {dim} (0-{dim - 1})")
+    mask = torch.zeros(dim, dtype=torch.bool)
+    mask[list(indices)] = True
+    return mask
+
+
+def mix(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Replace the dimensions of ``a`` selected by the boolean ``mask`` with those of ``b``.
+
+    ``a`` and ``b`` broadcast against each other and against ``mask`` (e.g. [K, D] masks give K mixes).
+    """
+    if mask.dtype != torch.bool:
+        raise LatentError(f"mask must be boolean, got {mask.dtype}")
+    if mask.shape[-1] != a.shape[-1] or a.shape[-1] != b.shape[-1]:
+        raise LatentError(
+            f"mask and latents disagree on the latent size: mask {tuple(mask.shape)}, "
+            f"a {tuple(a.shape)}, b {tuple(b.shape)}"
+        )
+    return torch.where(mask.to(a.device), b, a)
+
+
+def attribute_direction(positive: torch.Tensor, negative: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    """Mean latent of ``positive`` [P, D] minus mean latent of ``negative`` [Q, D] (the paper's recipe,
+    with P = Q = 20); ``normalize=True`` scales it to unit length."""
+    if positive.ndim != 2 or negative.ndim != 2 or positive.shape[1] != negative.shape[1]:
+        raise LatentError(
+            f"expected positive [P, D] and negative [Q, D] latents, got {tuple(positive.shape)} and "
+            f"{tuple(negative.shape)}"
+        )
+    if len(positive) == 0 or len(negative) == 0:
+        raise LatentError("an attribute direction needs at least one positive and one negative example")
+    direction = positive.double().mean(0) - negative.double().mean(0)
+    if normalize:
+        norm = direction.norm()
+        if norm == 0:
+            raise LatentError("the positive and negative means are equal: the direction has length 0")
+        direction = direction / norm
+    return direction.to(positive.dtype)
+
+
+def apply_edits(latents: torch.Tensor, edits: Sequence[tuple[torch.Tensor, float]]) -> torch.Tensor:
+    """``latents + sum(strength * direction)`` over the given (direction, strength) pairs."""
+    out = latents.clone()
+    for direction, strength in edits:
+        if direction.shape[-1] != latents.shape[-1]:
+            raise LatentError(
+                f"attribute direction has {direction.shape[-1]} dims, but the latents have {latents.shape[-1]}"
+            )
+        out = out + float(strength) * direction.to(device=out.device, dtype=out.dtype)
+    return out
+
+
+def parse_sweep(spec: str) -> list[float]:
+    """Parse ``"START:STOP:COUNT"`` (e.g. ``"-2:2:5"``) into COUNT evenly spaced strengths."""
+    parts = spec.split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        if count < 1:
+            raise ValueError
+    except ValueError:
+        raise LatentError(f"cannot read sweep {spec!r}: write START:STOP:COUNT, e.g. -2:2:5") from None
+    if count == 1:
+        return [start]
+    return [start + (stop - start) * i / (count - 1) for i in range(count)]

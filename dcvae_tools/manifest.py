@@ -1,0 +1,117 @@
+"""weights_manifest.json: every released checkpoint, where it lives, and the sha256 of each file."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_WEIGHTS_DIR = _PACKAGE_DIR / "weights"
+"""Where checkpoints bundled in the wheel live, one folder per manifest name."""
+
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a released checkpoint."""
+
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One released checkpoint.
+
+    ``revision`` is the exact Hub commit the sha256s describe; ``None`` until the checkpoint is
+    pushed, in which case only the bundled copy can be loaded.
+    """
+
+    name: str
+    repo_id: str
+    revision: str | None
+    files: dict[str, FileEntry]
+    dataset: str
+    resolution: int
+    channels: int
+    latent_dim: int
+    architecture: str
+    preset: str
+    bundled: bool
+    description: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bundled_dir(self) -> Path:
+        return BUNDLED_WEIGHTS_DIR / self.name
+
+
+@dataclass(frozen=True)
+class Manifest:
+    default_model: str | None
+    models: dict[str, ManifestEntry]
+
+    def get(self, name: str) -> ManifestEntry | None:
+        return self.models.get(name)
+
+
+def manifest_path() -> Path:
+    """The manifest inside the installed wheel, else the one at the source checkout's root."""
+    inside = _PACKAGE_DIR / "weights_manifest.json"
+    return inside if inside.is_file() else _PACKAGE_DIR.parent / "weights_manifest.json"
+
+
+def parse_manifest(data: Any, source: str = "weights_manifest.json") -> Manifest:
+    """Validate and parse the manifest's JSON structure."""
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ConfigError(f"{source}: expected an object with a 'models' object")
+    models: dict[str, ManifestEntry] = {}
+    for name, raw in data["models"].items():
+        where = f"{source}: models.{name}"
+        try:
+            files = {}
+            for fname, f in raw["files"].items():
+                if not _HEX64.match(f["sha256"]):
+                    raise ConfigError(f"{where}.files.{fname}.sha256 is not 64 lowercase hex digits")
+                files[fname] = FileEntry(sha256=f["sha256"], size=int(f["size"]))
+            revision = raw.get("revision")
+            if revision is not None and not _HEX40.match(revision):
+                raise ConfigError(f"{where}.revision must be a 40-hex commit id or null, got {revision!r}")
+            models[name] = ManifestEntry(
+                name=name,
+                repo_id=raw["repo_id"],
+                revision=revision,
+                files=files,
+                dataset=raw["dataset"],
+                resolution=int(raw["resolution"]),
+                channels=int(raw["channels"]),
+                latent_dim=int(raw["latent_dim"]),
+                architecture=raw["architecture"],
+                preset=raw["preset"],
+                bundled=bool(raw.get("bundled", False)),
+                description=raw.get("description", ""),
+                metrics=dict(raw.get("metrics", {})),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ConfigError(f"{where} is malformed ({type(err).__name__}: {err})") from err
+    default = data.get("default_model")
+    if default is not None and default not in models:
+        raise ConfigError(f"{source}: default_model {default!r} is not one of the models")
+    return Manifest(default_model=default, models=models)
+
+
+@cache
+def load_manifest() -> Manifest:
+    """The manifest shipped with this version of dcvae-tools (read once)."""
+    path = manifest_path()
+    if not path.is_file():
+        return Manifest(default_model=None, models={})
+    return parse_manifest(json.loads(path.read_text(encoding="utf-8")), str(path))

@@ -1,0 +1,266 @@
+"""The DCVAE model: encode, decode, reconstruct, sample, interpolate, mix and edit.
+
+Inputs that are images may be PIL images, file paths, numpy arrays or tensors [N, C, H, W] in [-1, 1]
+(see :func:`dcvae_tools.images.to_tensor`); they are converted to the model's channels and size.
+Inputs that are latents are tensors [D] or [N, D] with D the model's latent size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from . import images as image_io
+from . import latent as latent_ops
+from .config import ModelConfig
+from .errors import DCVAEError, LatentError
+from .networks import build_network
+
+logger = logging.getLogger("dcvae_tools")
+
+ImagesLike = Any
+"""PIL image, path, numpy array, tensor, or a list of those."""
+
+
+@dataclass
+class AttributeVector:
+    """A named latent direction: mean latent of images with the attribute minus mean of those without.
+
+    Attributes:
+        name: short identifier, e.g. ``"long_sleeves"``.
+        direction: the [D] vector added to latents (times a strength) to edit.
+        num_positive, num_negative: how many examples each mean was taken over (the paper uses 20/20).
+        normalized: whether ``direction`` was scaled to unit length.
+        metadata: JSON-able provenance (data split, indices of the images used, how it was measured).
+    """
+
+    name: str
+    direction: torch.Tensor
+    num_positive: int
+    num_negative: int
+    normalized: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class DCVAE(nn.Module):
+    """A DC-VAE's encoder and decoder with the latent-space operations of the paper.
+
+    Build one with :func:`dcvae_tools.load_model`; ``DCVAE(config)`` gives randomly initialised
+    networks. The model starts on the CPU in eval mode; ``model.to("cuda")`` moves it as usual and
+    ``model.compute_dtype`` (float32, bfloat16 or float16) selects the arithmetic precision.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = build_network(config, "encoder")
+        self.decoder = build_network(config, "decoder")
+        self.attributes: dict[str, AttributeVector] = {}
+        self.compute_dtype: torch.dtype = torch.float32
+        self.batch_size = 64
+        self.eval()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def _batches(self, x: torch.Tensor, batch_size: int | None) -> Iterator[torch.Tensor]:
+        size = batch_size or self.batch_size
+        if size < 1:
+            raise DCVAEError(f"batch_size must be at least 1, got {size}")
+        for start in range(0, len(x), size):
+            yield x[start : start + size].to(self.device, non_blocking=True)
+
+    def _autocast(self, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+        if dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _run(self, fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Any:
+        """Run ``fn`` in the compute dtype; redo in float32 if half precision gave inf/NaN."""
+        with torch.inference_mode():
+            with self._autocast(self.compute_dtype):
+                out = fn(x)
+            outs = out if isinstance(out, tuple) else (out,)
+            if self.compute_dtype != torch.float32 and not all(torch.isfinite(o).all() for o in outs):
+                warnings.warn(
+                    f"{self.compute_dtype} gave non-finite values; recomputing this batch in float32",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                out = fn(x)
+                outs = out if isinstance(out, tuple) else (out,)
+            result = tuple(o.float() for o in outs)
+        return result if isinstance(out, tuple) else result[0]
+
+    def _is_latent(self, x: Any) -> bool:
+        return isinstance(x, torch.Tensor) and x.ndim in (1, 2) and x.shape[-1] == self.latent_dim
+
+    def _latents(self, x: Any) -> torch.Tensor:
+        """Latents [N, D] from latents or images (images are encoded to their posterior mean)."""
+        if self._is_latent(x):
+            return (x.unsqueeze(0) if x.ndim == 1 else x).float().to(self.device)
+        if isinstance(x, torch.Tensor) and x.ndim in (1, 2):
+            raise LatentError(
+                f"latents must have {self.latent_dim} dims for this model, got shape {tuple(x.shape)}"
+            )
+        return self.encode(x)
+
+    def images_to_tensor(self, images: ImagesLike) -> torch.Tensor:
+        """Convert images to this model's input tensor [N, C, S, S] in [-1, 1] (notes logged at INFO)."""
+        tensor, notes = image_io.to_tensor(
+            images, size=self.config.image_size, channels=self.config.channels,
+            content_size=self.config.content_size,
+        )
+        for note in notes:
+            logger.info(note)
+        return tensor
+
+    def to_pil(self, images: torch.Tensor) -> list:
+        """Model outputs [N, C, S, S] -> PIL images, with any training padding cropped away."""
+        pil = image_io.to_pil(images.detach().cpu(), content_size=self.config.content_size)
+        return pil if isinstance(pil, list) else [pil]
+
+    # ------------------------------------------------------------------ core operations
+
+    def posterior(self, images: ImagesLike, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's Gaussian posterior (mu, logvar), each [N, D]."""
+        x = self.images_to_tensor(images)
+        mus, logvars = [], []
+        for batch in self._batches(x, batch_size):
+            mu, logvar = self._run(self.encoder, batch)
+            mus.append(mu)
+            logvars.append(logvar)
+        return torch.cat(mus), torch.cat(logvars)
+
+    def encode(
+        self,
+        images: ImagesLike,
+        sample: bool = False,
+        seed: int | torch.Generator | None = None,
+        batch_size: int | None = None,
+    ) -> torch.Tensor:
+        """Images -> latents [N, D]: the posterior mean, or with ``sample=True`` a posterior sample
+        (deterministic for a given ``seed``)."""
+        mu, logvar = self.posterior(images, batch_size)
+        if not sample:
+            return mu
+        generator = latent_ops._as_generator(seed)
+        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode(self, latents: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Latents [N, D] (or [D]) -> images [N, C, S, S] in [-1, 1]."""
+        if not self._is_latent(latents):
+            shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+            raise LatentError(f"decode expects latents of shape [N, {self.latent_dim}], got {shape}")
+        z = self._latents(latents)
+        return torch.cat([self._run(self.decoder, batch) for batch in self._batches(z, batch_size)])
+
+    def reconstruct(self, images: ImagesLike, batch_size: int | None = None) -> torch.Tensor:
+        """Encode then decode (posterior mean): images [N, C, S, S] in [-1, 1]."""
+        return self.decode(self.encode(images, batch_size=batch_size), batch_size)
+
+    def random_latents(self, n: int, seed: int | torch.Generator | None = None,
+                       clamp: float | None | Literal["config"] = "config") -> torch.Tensor:
+        """``n`` latents from the prior N(0, I), clamped to [-clamp, clamp] (default: the config's
+        ``sample_clamp``, 1.0 for the paper's FID protocol); deterministic for a given ``seed``."""
+        if n < 1:
+            raise DCVAEError(f"number of samples must be at least 1, got {n}")
+        clamp = self.config.sample_clamp if clamp == "config" else clamp
+        z = torch.randn(n, self.latent_dim, generator=latent_ops._as_generator(seed))
+        if clamp is not None:
+            z = z.clamp(-clamp, clamp)
+        return z.to(self.device)
+
+    def sample(self, n: int, seed: int | torch.Generator | None = None,
+               clamp: float | None | Literal["config"] = "config", batch_size: int | None = None) -> torch.Tensor:
+        """``n`` new images [n, C, S, S] decoded from prior samples (see :meth:`random_latents`)."""
+        return self.decode(self.random_latents(n, seed, clamp), batch_size)
+
+    # ------------------------------------------------------------------ latent-space operations
+
+    def interpolate(self, a: ImagesLike | torch.Tensor, b: ImagesLike | torch.Tensor, steps: int = 8,
+                    method: Literal["lerp", "slerp"] = "lerp", output: Literal["images", "latents"] = "images"
+                    ) -> torch.Tensor:
+        """Evenly spaced points from ``a`` to ``b`` (images or latents, one each), endpoints included:
+        latents [steps, D] or decoded images [steps, C, S, S]."""
+        za, zb = self._latents(a), self._latents(b)
+        if len(za) != 1 or len(zb) != 1:
+            raise LatentError(f"interpolate takes one image or latent per end, got {len(za)} and {len(zb)}")
+        path = latent_ops.interpolate(za[0], zb[0], steps, method)
+        return path if output == "latents" else self.decode(path)
+
+    def mix(self, a: ImagesLike | torch.Tensor, b: ImagesLike | torch.Tensor, mask: torch.Tensor | None = None,
+            fraction: float | None = None, seed: int | torch.Generator | None = None,
+            output: Literal["images", "latents"] = "images") -> torch.Tensor:
+        """Replace a subset of ``a``'s latent dimensions with ``b``'s (the paper's Figure 6).
+
+        Give either a boolean ``mask`` ([D], or [K, D] for K mixes) or a ``fraction`` of dimensions
+        chosen at random (reproducible with ``seed``; default 0.5). ``a`` and ``b`` each hold one
+        image/latent or the same number N; the result has one row per (row, mask) pair.
+        """
+        za, zb = self._latents(a), self._latents(b)
+        if len(za) != len(zb) and 1 not in (len(za), len(zb)):
+            raise LatentError(f"mix needs as many B as A (or one of either), got {len(za)} and {len(zb)}")
+        if mask is not None and fraction is not None:
+            raise LatentError("give mask or fraction, not both")
+        if mask is None:
+            mask = latent_ops.random_mask(self.latent_dim, 0.5 if fraction is None else fraction, seed)
+        mask = torch.as_tensor(mask)
+        if mask.dtype != torch.bool or mask.shape[-1] != self.latent_dim or mask.ndim > 2:
+            raise LatentError(
+                f"mask must be boolean of shape [{self.latent_dim}] or [K, {self.latent_dim}], "
+                f"got {mask.dtype} {tuple(mask.shape)}"
+            )
+        masks = mask.reshape(-1, self.latent_dim).to(self.device)
+        mixed = latent_ops.mix(za.unsqueeze(1), zb.unsqueeze(1), masks.unsqueeze(0)).reshape(-1, self.latent_dim)
+        return mixed if output == "latents" else self.decode(mixed)
+
+    def attribute_vector(self, positive: ImagesLike | torch.Tensor, negative: ImagesLike | torch.Tensor,
+                         name: str = "attribute", normalize: bool = False,
+                         metadata: Mapping[str, Any] | None = None) -> AttributeVector:
+        """The paper's attribute direction: mean latent of ``positive`` minus mean of ``negative``
+        (images or latents; the paper uses 20 of each). Counts are recorded on the result."""
+        zp, zn = self._latents(positive), self._latents(negative)
+        direction = latent_ops.attribute_direction(zp, zn, normalize)
+        return AttributeVector(name, direction.cpu(), len(zp), len(zn), normalize, dict(metadata or {}))
+
+    def _direction(self, key: str | torch.Tensor | AttributeVector) -> torch.Tensor:
+        if isinstance(key, AttributeVector):
+            return key.direction
+        if isinstance(key, torch.Tensor):
+            return key
+        if key in self.attributes:
+            return self.attributes[key].direction
+        known = ", ".join(sorted(self.attributes)) or "none: this checkpoint ships no attributes"
+        raise LatentError(f"unknown attribute {key!r}; this model's attributes: {known}")
+
+    def edit(self, images_or_latents: ImagesLike | torch.Tensor,
+             edits: Mapping[str | AttributeVector, float] | Sequence[tuple[Any, float]],
+             output: Literal["images", "latents"] = "images") -> torch.Tensor:
+        """Add ``strength * direction`` for every (attribute, strength) in ``edits`` to the latents of
+        ``images_or_latents``. Attributes are names of the model's own attributes, AttributeVectors,
+        or plain [D] tensors (several at once are summed)."""
+        z = self._latents(images_or_latents)
+        pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
+        edited = latent_ops.apply_edits(z, [(self._direction(k), s) for k, s in pairs])
+        return edited if output == "latents" else self.decode(edited)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"architecture={c.architecture}, image_size={c.image_size}, channels={c.channels}, "
+                f"latent_dim={c.latent_dim}, attributes={sorted(self.attributes)}")

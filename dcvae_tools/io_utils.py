@@ -1,0 +1,118 @@
+"""Small file helpers: atomic writes (a failure never leaves a partial file) and sha256 checksums."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "sha256_file"]
+
+StrPath = str | os.PathLike[str]
+
+
+def _current_umask() -> int:
+    """Return the process umask without changing it where the platform allows that."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # the only portable way to read it is to set it ...
+    os.umask(mask)  # ... and put it straight back
+    return mask
+
+
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    """Flush a file (or a folder's entry list) to disk; best effort, errors are ignored."""
+    if directory and sys.platform == "win32":
+        return
+    flags = os.O_RDONLY if directory else os.O_RDWR
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
+    """Write ``path`` all at once: yield a temporary path to write to, then move it onto ``path``.
+
+    The temporary file lives in the same folder (so the final ``os.replace`` is atomic) and is
+    named ``.{name}.tmp-XXXXXXXX{suffix}``: hidden, and ending with the real suffix so that
+    libraries that pick a format from the file name (Pillow, safetensors, ...) still do so.
+    Missing parent folders are created. If the body raises, the temporary file is deleted and
+    ``path`` is left untouched (an existing file keeps its old content). On success the new file
+    gets the permissions of the file it replaces, or the usual ones for a new file (0o666 minus
+    the umask) rather than the private 0o600 of temporary files.
+
+    Args:
+        path: the file to create or replace.
+        fsync: flush the data to disk before the rename, so that a power cut cannot leave an
+            empty file in place of the old one.
+
+    Yields:
+        The temporary path; write the whole content there (it exists and is empty at first).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    done = False
+    try:
+        yield tmp
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except OSError:
+            mode = 0o666 & ~_current_umask()
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, mode)
+        if fsync:
+            _fsync_path(tmp)
+        os.replace(tmp, target)
+        done = True
+        if fsync:
+            _fsync_path(target.parent, directory=True)
+    finally:
+        if not done:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def atomic_write_bytes(path: StrPath, data: bytes, *, fsync: bool = True) -> Path:
+    """Atomically replace ``path`` with ``data`` (see :func:`atomic_write`); return the path."""
+    with atomic_write(path, fsync=fsync) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: StrPath, text: str, *, encoding: str = "utf-8", fsync: bool = True) -> Path:
+    """Atomically replace ``path`` with ``text`` encoded as ``encoding``; return the path.
+
+    Newlines are written exactly as they appear in ``text`` (no platform translation).
+    """
+    return atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
+
+
+def sha256_file(path: StrPath, chunk: int = 1 << 20) -> str:
+    """Return the lowercase hex sha256 of a file, read ``chunk`` bytes at a time."""
+    if chunk <= 0:
+        raise ValueError(f"chunk must be a positive number of bytes, got {chunk}")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,449 @@
+"""Tests for dcvae_tools.images and dcvae_tools.io_utils."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcvae_tools import images
+from dcvae_tools.errors import DCVAEError, ImageError
+from dcvae_tools.images import (
+    expand_image_paths,
+    load_image,
+    make_grid,
+    save_gif,
+    save_grid,
+    save_image,
+    to_pil,
+    to_tensor,
+)
+from dcvae_tools.io_utils import atomic_write, atomic_write_bytes, atomic_write_text, sha256_file
+
+RNG = np.random.default_rng(0)
+
+
+def _grey(h: int = 16, w: int = 16) -> np.ndarray:
+    return RNG.integers(0, 256, size=(h, w), dtype=np.uint8)
+
+
+def _rgb(h: int = 16, w: int = 16) -> np.ndarray:
+    return RNG.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def _png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("make", [_grey, _rgb], ids=["grey", "rgb"])
+def test_pil_round_trip_is_exact(make) -> None:
+    array = make()
+    image = Image.fromarray(array)
+    channels = 1 if array.ndim == 2 else 3
+    tensor, notes = to_tensor(image, size=16, channels=channels)
+    assert tensor.shape == (1, channels, 16, 16)
+    assert tensor.dtype == torch.float32
+    assert float(tensor.min()) >= -1.0 and float(tensor.max()) <= 1.0
+    assert notes == []
+    back = to_pil(tensor[0])
+    assert isinstance(back, Image.Image)
+    assert back.mode == ("L" if channels == 1 else "RGB")
+    np.testing.assert_array_equal(np.asarray(back), array)
+
+
+def test_to_pil_batch_returns_list() -> None:
+    batch = torch.rand(3, 3, 8, 8) * 2 - 1
+    out = to_pil(batch)
+    assert isinstance(out, list) and len(out) == 3
+    assert all(im.size == (8, 8) and im.mode == "RGB" for im in out)
+
+
+def test_to_pil_clamps_and_rounds() -> None:
+    tensor = torch.tensor([[[-5.0, 5.0, 0.0, 1.0 / 255.0]]])  # [1, 1, 4]
+    pixels = np.asarray(to_pil(tensor))
+    assert pixels.tolist() == [[0, 255, 128, 128]]  # 127.5 and 128.0 both round to 128
+
+
+def test_grey_to_rgb_and_rgb_to_grey() -> None:
+    grey = _grey()
+    tensor, notes = to_tensor(Image.fromarray(grey), size=16, channels=3)
+    assert tensor.shape == (1, 3, 16, 16)
+    assert torch.equal(tensor[0, 0], tensor[0, 1]) and torch.equal(tensor[0, 1], tensor[0, 2])
+    np.testing.assert_array_equal(np.asarray(to_pil(tensor[0]))[:, :, 0], grey)
+    assert len(notes) == 1 and "converted grey to RGB" in notes[0]
+
+    rgb = _rgb()
+    tensor, notes = to_tensor(Image.fromarray(rgb), size=16, channels=1)
+    assert tensor.shape == (1, 1, 16, 16)
+    expected = np.asarray(Image.fromarray(rgb).convert("L"))
+    np.testing.assert_array_equal(np.asarray(to_pil(tensor[0])), expected)
+    assert len(notes) == 1 and "converted to grey" in notes[0]
+
+
+def test_rgba_is_composited_on_black() -> None:
+    rgba = np.zeros((4, 4, 4), dtype=np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 3] = 0  # fully transparent red -> black
+    rgba[0, 0, 3] = 255  # one opaque red pixel
+    tensor, notes = to_tensor(Image.fromarray(rgba), size=4, channels=3)
+    pixels = np.asarray(to_pil(tensor[0]))
+    assert pixels[0, 0].tolist() == [255, 0, 0]
+    assert pixels[1, 1].tolist() == [0, 0, 0]
+    assert any("transparency" in n for n in notes)
+
+
+def test_sixteen_bit_is_scaled_not_clipped() -> None:
+    image = Image.fromarray(np.array([[0, 32896, 65535]], dtype=np.uint16).repeat(3, axis=0))
+    assert image.mode.startswith("I")
+    tensor, _ = to_tensor(image, size=3, channels=1)
+    assert np.asarray(to_pil(tensor[0]))[0].tolist() == [0, 128, 255]
+
+
+def test_padding_with_content_size() -> None:
+    grey = _grey(28, 28)
+    tensor, notes = to_tensor(Image.fromarray(grey), size=32, channels=1, content_size=28)
+    assert tensor.shape == (1, 1, 32, 32)
+    assert notes == []
+    border = torch.ones(32, 32, dtype=torch.bool)
+    border[2:30, 2:30] = False
+    assert bool((tensor[0, 0][border] == -1).all())
+    expected = torch.from_numpy(grey.astype(np.float32) / 127.5 - 1)
+    assert torch.equal(tensor[0, 0, 2:30, 2:30], expected)
+    back = to_pil(tensor[0], content_size=28)
+    assert back.size == (28, 28)
+    np.testing.assert_array_equal(np.asarray(back), grey)
+
+
+def test_model_format_tensor_passes_through() -> None:
+    tensor = torch.rand(2, 1, 32, 32) * 2 - 1
+    out, notes = to_tensor(tensor, size=32, channels=1, content_size=28)
+    assert notes == []
+    assert torch.equal(out[:, :, 2:30, 2:30], tensor[:, :, 2:30, 2:30])
+    assert bool((out[:, :, :2] == -1).all())
+
+
+def test_resize_of_non_square_image_is_noted(tmp_path: Path) -> None:
+    path = tmp_path / "photo.png"
+    Image.fromarray(_rgb(48, 64)).save(path)
+    tensor, notes = to_tensor(path, size=32, channels=1, content_size=28)
+    assert tensor.shape == (1, 1, 32, 32)
+    assert len(notes) == 1
+    note = notes[0]
+    assert "photo.png" in note and "64x48" in note
+    assert "center-cropped and resized to 28x28" in note and "converted to grey" in note
+
+
+def test_downscaling_is_antialiased() -> None:
+    checker = (np.indices((32, 32)).sum(axis=0) % 2 * 255).astype(np.uint8)  # 1-pixel checkerboard
+    for item in (Image.fromarray(checker), checker.astype(np.float32) / 255.0):
+        tensor, notes = to_tensor(item, size=8, channels=1)
+        assert notes and "resized to 8x8" in notes[0]
+        assert float(tensor.abs().max()) < 0.1  # averaged to mid-grey, not aliased to black/white
+
+
+def test_center_crop_keeps_the_middle() -> None:
+    array = np.zeros((4, 8), dtype=np.uint8)
+    array[:, 2:6] = 255  # the centred 4x4 square is white, the sides black
+    tensor, notes = to_tensor(Image.fromarray(array), size=4, channels=1)
+    assert bool((tensor == 1).all())
+    assert notes and "center-cropped to 4x4" in notes[0]
+
+
+def test_numpy_uint8_and_float_inputs() -> None:
+    rgb = _rgb(8, 8)
+    from_uint8, notes = to_tensor(rgb, size=8, channels=3)
+    assert notes == []
+    from_float, notes = to_tensor(rgb.astype(np.float32) / 255.0, size=8, channels=3)
+    assert notes == []
+    assert torch.allclose(from_uint8, from_float, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(to_pil(from_float[0])), rgb)
+
+    grey = _grey(8, 8)
+    for array in (grey, grey[:, :, None], grey.astype(np.float64) / 255.0):
+        tensor, _ = to_tensor(array, size=8, channels=1)
+        np.testing.assert_array_equal(np.asarray(to_pil(tensor[0])), grey)
+
+
+def test_list_of_mixed_inputs(tmp_path: Path) -> None:
+    path = tmp_path / "a.png"
+    Image.fromarray(_grey(8, 8)).save(path)
+    batch, _ = to_tensor(
+        [path, str(path), Image.fromarray(_grey(8, 8)), _grey(8, 8), torch.zeros(1, 8, 8)],
+        size=8,
+        channels=1,
+    )
+    assert batch.shape == (5, 1, 8, 8)
+
+
+def test_numpy_float_out_of_range_and_bad_shape() -> None:
+    with pytest.raises(ImageError, match=r"\[0, 1\]"):
+        to_tensor(np.full((4, 4), 200.0), size=4, channels=1)
+    with pytest.raises(ImageError, match="HxW"):
+        to_tensor(np.zeros((4, 4, 5), dtype=np.uint8), size=4, channels=1)
+
+
+def test_tensor_out_of_range_and_bad_shape() -> None:
+    with pytest.raises(ImageError, match=r"scale them first"):
+        to_tensor(torch.full((1, 4, 4), 255.0), size=4, channels=1)
+    # slightly outside [-1, 1] is tolerated (and clamped)
+    tensor, _ = to_tensor(torch.full((1, 4, 4), 1.0005), size=4, channels=1)
+    assert float(tensor.max()) == 1.0
+    with pytest.raises(ImageError, match=r"\[C, H, W\]"):
+        to_tensor(torch.zeros(4, 4), size=4, channels=1)
+    with pytest.raises(ImageError, match=r"\[C, H, W\]"):
+        to_tensor(torch.zeros(2, 4, 4), size=4, channels=1)
+
+
+def test_unsupported_type_and_empty_list() -> None:
+    with pytest.raises(ImageError, match="cannot use a int"):
+        to_tensor(3, size=4, channels=1)  # type: ignore[arg-type]
+    with pytest.raises(ImageError, match="no images"):
+        to_tensor([], size=4, channels=1)
+
+
+# --------------------------------------------------------------------------- bad files
+
+
+def test_corrupt_png_raises_image_error(tmp_path: Path) -> None:
+    data = _png_bytes(_rgb(64, 64))
+    path = tmp_path / "broken.png"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="truncated or corrupt") as info:
+        load_image(path)
+    assert "broken.png" in str(info.value)
+    with pytest.raises(ImageError, match=r"broken\.png"):
+        to_tensor(path, size=8, channels=3)
+
+
+def test_text_file_named_png_raises_image_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.png"
+    path.write_text("hello, I am not a picture\n")
+    with pytest.raises(ImageError, match="not an image file Pillow can read") as info:
+        load_image(path)
+    assert "x.png" in str(info.value)
+    assert isinstance(info.value, DCVAEError)
+
+
+def test_missing_file_and_folder_raise_image_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match=r"nope\.png"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="folder"):
+        load_image(tmp_path)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def test_png_header_claiming_huge_size_is_refused(tmp_path: Path) -> None:
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)  # 10^10 grey pixels
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + _png_chunk(b"IEND", b"")
+    )
+    path = tmp_path / "bomb.png"
+    path.write_bytes(data)
+    with pytest.raises(ImageError, match="decompression bomb") as info:
+        load_image(path)
+    assert "bomb.png" in str(info.value)
+
+
+def test_pixel_limit_is_enforced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "modest.png"
+    Image.fromarray(_grey(20, 20)).save(path)
+    assert load_image(path).size == (20, 20)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ImageError, match=r"400 pixels, more than the limit 100") as info:
+        load_image(path)
+    assert "modest.png" in str(info.value)
+
+
+def test_pillow_bomb_warning_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "warned.png"
+    Image.fromarray(_grey(20, 20)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # 400 > 300 -> Pillow warns (no error until 600)
+    with pytest.raises(ImageError, match="decompression bomb"):
+        load_image(path)
+
+
+# --------------------------------------------------------------------------- expand_image_paths
+
+
+def test_expand_image_paths(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    (folder / "sub").mkdir(parents=True)
+    (folder / ".hidden").mkdir()
+    for name in ("b.png", "a.JPG", "sub/c.webp", "notes.txt", ".d.png", ".hidden/e.png"):
+        (folder / name).write_bytes(b"x")
+    single = tmp_path / "single.bmp"
+    single.write_bytes(b"x")
+    odd = tmp_path / "odd.tiff"
+    odd.write_bytes(b"x")
+
+    result = expand_image_paths([single, str(folder), odd])
+    assert result == [single, folder / "a.JPG", folder / "b.png", folder / "sub" / "c.webp", odd]
+    assert expand_image_paths(str(single)) == [single]
+
+
+def test_expand_image_paths_errors(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match=r"missing\.png"):
+        expand_image_paths([tmp_path / "missing.png"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    with pytest.raises(ImageError, match="empty") as info:
+        expand_image_paths([empty])
+    assert "no image files" in str(info.value)
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def test_make_grid_shape_and_placement() -> None:
+    batch = torch.stack([torch.full((1, 3, 4), float(i) / 10) for i in range(5)])  # 5 x [1, 3, 4]
+    grid = make_grid(batch, nrow=3, padding=2, pad_value=1.0)
+    assert grid.shape == (1, 2 * (3 + 2) + 2, 3 * (4 + 2) + 2)
+    for i in range(5):
+        y = 2 + (i // 3) * 5
+        x = 2 + (i % 3) * 6
+        assert bool((grid[:, y : y + 3, x : x + 4] == float(i) / 10).all())
+    assert bool((grid[:, :2] == 1.0).all()) and bool((grid[:, :, :2] == 1.0).all())
+    assert bool((grid[:, 7:10, 14:18] == 1.0).all())  # the empty sixth cell
+
+
+def test_make_grid_fewer_images_than_nrow() -> None:
+    grid = make_grid(torch.zeros(2, 3, 5, 5), nrow=8, padding=0)
+    assert grid.shape == (3, 5, 10)
+
+
+def test_save_grid_crops_and_upscales(tmp_path: Path) -> None:
+    batch = torch.full((4, 1, 32, 32), -1.0)
+    batch[:, :, 2:30, 2:30] = 1.0
+    path = save_grid(batch, tmp_path / "grid.png", nrow=2, content_size=28, upscale=2, padding=2)
+    with Image.open(path) as image:
+        assert image.size == ((2 * 30 + 2) * 2, (2 * 30 + 2) * 2)
+        pixels = np.asarray(image)
+    assert pixels.min() == 255  # the -1 padding was cropped away; only white content and padding remain
+
+
+# --------------------------------------------------------------------------- saving
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".webp"])
+def test_lossless_formats_round_trip(tmp_path: Path, suffix: str) -> None:
+    rgb = _rgb(12, 12)
+    tensor, _ = to_tensor(rgb, size=12, channels=3)
+    path = save_image(tensor[0], tmp_path / f"out{suffix}")
+    assert path.exists()
+    np.testing.assert_array_equal(np.asarray(load_image(path).convert("RGB")), rgb)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".jpeg"])
+def test_jpeg_save_and_load(tmp_path: Path, suffix: str) -> None:
+    grey = np.full((16, 16), 100, dtype=np.uint8)
+    grey[4:12, 4:12] = 200
+    tensor, _ = to_tensor(grey, size=16, channels=1)
+    path = save_image(tensor[0], tmp_path / f"out{suffix}")
+    loaded = load_image(path)
+    assert loaded.format == "JPEG" and loaded.size == (16, 16)
+    back, _ = to_tensor(path, size=16, channels=1)
+    assert float((back - tensor).abs().max()) < 0.1
+
+
+def test_save_image_with_content_size(tmp_path: Path) -> None:
+    grey = _grey(28, 28)
+    tensor, _ = to_tensor(grey, size=32, channels=1, content_size=28)
+    path = save_image(tensor[0], tmp_path / "digit.png", content_size=28)
+    np.testing.assert_array_equal(np.asarray(load_image(path)), grey)
+
+
+def test_save_image_unknown_suffix(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match=r"\.png") as info:
+        save_image(torch.zeros(1, 4, 4), tmp_path / "out.tiff")
+    assert ".webp" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_gif_frame_count(tmp_path: Path) -> None:
+    frames = torch.stack([torch.full((3, 8, 8), -1.0 + 0.4 * i) for i in range(4)])
+    path = save_gif(frames, tmp_path / "anim.gif", duration_ms=50, upscale=2)
+    with Image.open(path) as gif:
+        assert gif.format == "GIF"
+        assert gif.n_frames == 4
+        assert gif.size == (16, 16)
+        assert gif.info.get("loop") == 0
+    boomerang = save_gif(frames, tmp_path / "boomerang.gif", boomerang=True)
+    with Image.open(boomerang) as gif:
+        assert gif.n_frames == 6  # 0 1 2 3 2 1
+
+
+def test_save_gif_from_pil_with_content_size(tmp_path: Path) -> None:
+    frames = [Image.fromarray(np.full((32, 32), 40 * i, dtype=np.uint8)) for i in range(3)]
+    path = save_gif(frames, tmp_path / "pil.gif", content_size=28)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3 and gif.size == (28, 28)
+    with pytest.raises(ImageError, match=r"\.gif"):
+        save_gif(frames, tmp_path / "pil.png")
+
+
+# --------------------------------------------------------------------------- io_utils
+
+
+def test_atomic_write_success_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "dir" / "file.png"
+    with atomic_write(target) as tmp:
+        assert tmp.parent == target.parent
+        assert tmp.name.startswith(".file.png.tmp-") and tmp.suffix == ".png"
+        assert not target.exists()
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["file.png"]
+    assert target.stat().st_mode & 0o044  # not left with the private mode of a temp file
+
+
+def test_atomic_write_failure_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError), atomic_write(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_write(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("boom")
+    assert target.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_failed_image_save_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(ImageError, match="could not write"):
+        save_image(torch.zeros(1, 4, 4), tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_bytes_text_and_sha256(tmp_path: Path) -> None:
+    path = atomic_write_bytes(tmp_path / "a.bin", b"abc")
+    assert path.read_bytes() == b"abc"
+    assert sha256_file(path) == hashlib.sha256(b"abc").hexdigest()
+    assert sha256_file(path, chunk=1) == hashlib.sha256(b"abc").hexdigest()
+    text = atomic_write_text(tmp_path / "t.txt", "line 1\nünïcode\n")
+    assert text.read_bytes() == "line 1\nünïcode\n".encode()

@@ -1,0 +1,158 @@
+"""The DC-VAE objective by phase (SG2A style): the loop calls ``accumulate_gradients(phase, ...)``.
+
+Phases and what they back-propagate (the official update order, DESIGN.md section 2):
+- ``"D"``    (every iteration): hinge loss on real vs. sampled and reconstructed images -> discriminator.
+- ``"Gmain"`` (every n_critic-th): adversarial hinge (set level) and/or reconstruction, plus KL
+  -> encoder and decoder.
+- ``"Gcon"``  (same iteration, fresh reconstruction): InfoNCE between the momentum discriminator's
+  features of real images (keys) and the discriminator's features of their reconstructions
+  (queries), negatives from per-layer queues (instance level), plus KL -> encoder, decoder and
+  discriminator (trunk and contrastive heads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .loss import (
+    FeatureQueue,
+    feature_reconstruction_loss,
+    hinge_d_loss,
+    hinge_g_loss,
+    info_nce,
+    kl_divergence,
+    pixel_reconstruction_loss,
+)
+from .options import TrainingOptions
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+class DCVAELoss:
+    """Computes each phase's loss and calls backward; returns the scalars to log (``Loss/...`` names)."""
+
+    def __init__(self, options: TrainingOptions, encoder: nn.Module, decoder: nn.Module,
+                 discriminator: nn.Module | None, momentum_discriminator: nn.Module | None,
+                 queues: dict[str, FeatureQueue], autocast: Callable[[], contextlib.AbstractContextManager],
+                 scale: Callable[[torch.Tensor], torch.Tensor] = lambda loss: loss) -> None:
+        self.o = options
+        self.E, self.G, self.D, self.D_M = encoder, decoder, discriminator, momentum_discriminator
+        self.queues = queues
+        self.autocast = autocast
+        self.scale = scale  # the fp16 grad scaler's scale(), identity otherwise
+        self.pending_keys: dict[str, torch.Tensor] = {}
+
+    @staticmethod
+    def _raw(module: nn.Module) -> nn.Module:
+        """The module without its DDP wrapper: used where gradients must not be all-reduced."""
+        return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+    def _kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return self.o.kl_weight * kl_divergence(mu.float(), logvar.float())
+
+    def accumulate_gradients(self, phase: str, real: torch.Tensor) -> dict[str, float]:
+        if phase == "D":
+            return self._phase_d(real)
+        if phase == "Gmain":
+            return self._phase_gmain(real)
+        if phase == "Gcon":
+            return self._phase_gcon(real)
+        raise ValueError(f"unknown phase {phase!r}")
+
+    def _phase_d(self, real: torch.Tensor) -> dict[str, float]:
+        n = len(real)
+        with torch.no_grad(), self.autocast():
+            fakes = [self.G(torch.randn(n, self.o.latent_dim, device=real.device))]
+            if self.o.trains_encoder:
+                mu, logvar = self.E(real)
+                fakes.append(self.G(reparameterize(mu, logvar)))
+        with self.autocast():
+            logits, _ = self.D(torch.cat([real, *(f.to(real.dtype) for f in fakes)]))
+        logits = logits.float().split(n)
+        loss = hinge_d_loss(logits[0], logits[1], logits[2] if len(logits) > 2 else None)
+        self.scale(loss).backward()
+        return {"Loss/D/hinge": loss.item(), "D/real_logit": logits[0].mean().item(),
+                "D/fake_logit": logits[1].mean().item()}
+
+    def _phase_gmain(self, real: torch.Tensor) -> dict[str, float]:
+        o, n = self.o, len(real)
+        stats: dict[str, float] = {}
+        with self.autocast():
+            z_prior = torch.randn(o.gen_batch_size, o.latent_dim, device=real.device)
+            if o.trains_encoder:
+                mu, logvar = self.E(real)
+                out = self.G(torch.cat([z_prior, reparameterize(mu, logvar)]) if o.uses_adversarial
+                             else reparameterize(mu, logvar))
+                recon = out[-n:]
+            else:
+                out = self.G(z_prior)
+        loss = torch.zeros((), device=real.device)
+        if o.uses_adversarial:
+            D = self._raw(self.D)
+            with self.autocast():
+                logits, feats = D(out)
+            logits = logits.float()
+            g = hinge_g_loss(logits[: o.gen_batch_size], logits[o.gen_batch_size:] if o.trains_encoder else None)
+            loss = loss + g
+            stats["Loss/G/hinge"] = g.item()
+        if o.objective in ("vae", "vaegan"):
+            if o.recon_space == "pixel":
+                rec = pixel_reconstruction_loss(real.float(), recon.float(), o.recon_kind)
+            else:
+                D = self._raw(self.D)
+                with torch.no_grad(), self.autocast():
+                    _, real_feats = D(real)
+                with self.autocast():
+                    _, rec_feats = D(recon)
+                rec = feature_reconstruction_loss([f.float() for f in real_feats.values()],
+                                                  [f.float() for f in rec_feats.values()], o.recon_kind)
+            if o.objective == "vae":  # a proper ELBO: per-pixel error summed, like the summed KL
+                rec = rec * real.numel()
+            loss = loss + o.recon_weight * rec
+            stats["Loss/G/recon"] = rec.item()
+        if o.trains_encoder:
+            kl = self._kl(mu, logvar)
+            loss = loss + kl
+            stats["Loss/G/kl"] = kl.item()
+        self.scale(loss).backward()
+        return stats
+
+    @torch.no_grad()
+    def update_momentum(self) -> None:
+        """Key discriminator <- momentum * key + (1 - momentum) * discriminator (MoCo); buffers copied."""
+        src = self._raw(self.D)
+        for p_m, p in zip(self.D_M.parameters(), src.parameters(), strict=True):
+            p_m.lerp_(p, 1.0 - self.o.momentum)
+        for b_m, b in zip(self.D_M.buffers(), src.buffers(), strict=True):
+            b_m.copy_(b)
+
+    def _phase_gcon(self, real: torch.Tensor) -> dict[str, float]:
+        o = self.o
+        self.update_momentum()
+        with torch.no_grad(), self.autocast():
+            _, key_feats = self.D_M(real)
+        keys = {layer: F.normalize(key_feats[layer].float(), dim=1) for layer in o.contrastive_layers}
+        with self.autocast():
+            mu, logvar = self.E(real)
+            recon = self.G(reparameterize(mu, logvar))
+            _, query_feats = self.D(recon)
+        stats: dict[str, float] = {}
+        loss = torch.zeros((), device=real.device)
+        weight = 1.0 / len(o.contrastive_layers)
+        for layer in o.contrastive_layers:
+            q = F.normalize(query_feats[layer].float(), dim=1)
+            nce = info_nce(q, keys[layer], self.queues[layer].features, o.temperature)
+            loss = loss + weight * nce
+            stats[f"Loss/contrastive/{layer}"] = nce.item()
+        kl = self._kl(mu, logvar)
+        self.scale(loss + kl).backward()
+        self.pending_keys = keys  # enqueued by the loop after the step, gathered across ranks
+        stats["Loss/G/kl"] = kl.item()
+        return stats

@@ -1,0 +1,174 @@
+"""TrainingOptions: every knob of a training run, typed, defaulted and validated (no global config)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+OBJECTIVES = ("dcvae", "dcvae-no-instance", "dcvae-no-set", "vae", "vaegan", "gan")
+"""dcvae: instance (contrastive) + set (adversarial) + KL, the paper's model.
+dcvae-no-instance / dcvae-no-set: the ablations of supplementary Figure 3.
+vae: pixel reconstruction + KL. vaegan: reconstruction (pixel or discriminator-feature space) + adversarial
++ KL. gan: adversarial only, no encoder trained (the pure-GAN row of Table 2)."""
+
+
+class OptionsError(ValueError):
+    """A training option is out of range or unknown; the message names it."""
+
+
+@dataclass
+class TrainingOptions:
+    # --- what this run reproduces
+    preset: str = "custom"  # preset name, recorded in the run and the exported config
+    reproduces: str | None = None  # manifest name of the checkpoint this preset reproduces
+    description: str = ""
+    # --- data
+    dataset: str = "fashion-mnist"  # training.data.make_dataset name
+    data_root: str | None = None  # where the data lives, when not at its default place
+    image_size: int = 32
+    channels: int = 1
+    content_size: int | None = 28  # image content inside image_size (28 for padded MNIST-family data)
+    # --- networks
+    architecture: str = "autogan32"
+    architecture_args: dict[str, int] = field(default_factory=lambda: {"gf_dim": 256, "df_dim": 128})
+    latent_dim: int = 128
+    # --- objective
+    objective: str = "dcvae"  # one of OBJECTIVES
+    kl_weight: float = 1e-6  # KL summed over batch and dims, times this (the official weighting)
+    recon_kind: str = "l2"  # l1 | l2, for vae / vaegan
+    recon_space: str = "pixel"  # pixel | feature (discriminator features), for vaegan
+    recon_weight: float = 1.0
+    queue_size: int = 8192  # negatives per contrastive layer
+    temperature: float = 0.07
+    contrastive_layers: tuple[str, ...] = ("b1", "final")
+    momentum: float = 0.999  # momentum (key) discriminator
+    # --- optimisation
+    batch_size: int = 64  # real images per iteration (per process)
+    gen_batch_size: int = 128  # prior samples in the generator step
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    n_critic: int = 5  # encoder/decoder step every n_critic-th iteration
+    ema: float = 0.999  # decoder EMA
+    total_iterations: int = 100_000
+    seed: int = 123
+    # --- engineering
+    amp: str = "none"  # none | bf16 | fp16 (autocast; fp16 uses a grad scaler on CUDA)
+    channels_last: bool = False
+    compile: bool = False
+    num_workers: int = 0
+    # --- bookkeeping
+    log_every: int = 50
+    snapshot_every: int = 1000  # sample / reconstruction grids
+    checkpoint_every: int = 1000
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
+
+    def validate(self) -> TrainingOptions:
+        def need(cond: bool, name: str, what: str) -> None:
+            if not cond:
+                raise OptionsError(f"{name}={getattr(self, name)!r}: {what}")
+
+        need(self.objective in OBJECTIVES, "objective", f"must be one of {', '.join(OBJECTIVES)}")
+        need(self.channels in (1, 3), "channels", "must be 1 or 3")
+        need(self.latent_dim >= 1, "latent_dim", "must be positive")
+        need(self.recon_kind in ("l1", "l2"), "recon_kind", "must be l1 or l2")
+        need(self.recon_space in ("pixel", "feature"), "recon_space", "must be pixel or feature")
+        need(self.kl_weight >= 0, "kl_weight", "must be >= 0")
+        need(self.queue_size >= 1, "queue_size", "must be at least 1")
+        need(self.temperature > 0, "temperature", "must be > 0")
+        need(set(self.contrastive_layers) <= {"b1", "final"} and len(self.contrastive_layers) > 0,
+             "contrastive_layers", "must be a non-empty subset of b1, final")
+        need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
+        need(0 <= self.ema < 1, "ema", "must be in [0, 1)")
+        need(self.batch_size >= 2, "batch_size", "must be at least 2")
+        need(self.gen_batch_size >= 1, "gen_batch_size", "must be at least 1")
+        need(self.lr > 0, "lr", "must be > 0")
+        need(self.n_critic >= 1, "n_critic", "must be at least 1")
+        need(self.total_iterations >= 1, "total_iterations", "must be at least 1")
+        need(self.amp in ("none", "bf16", "fp16"), "amp", "must be none, bf16 or fp16")
+        for name in ("log_every", "snapshot_every", "checkpoint_every"):
+            need(getattr(self, name) >= 1, name, "must be at least 1")
+        from dcvae_tools.errors import ConfigError
+
+        try:
+            self.model_config()
+        except ConfigError as err:
+            raise OptionsError(str(err)) from err
+        return self
+
+    def model_config(self, metrics: dict[str, Any] | None = None):
+        """The release config this run's checkpoint will carry."""
+        from dcvae_tools.config import ModelConfig
+
+        return ModelConfig(
+            architecture=self.architecture,
+            architecture_args=dict(self.architecture_args),
+            image_size=self.image_size,
+            channels=self.channels,
+            latent_dim=self.latent_dim,
+            content_size=self.content_size,
+            dataset=self.dataset,
+            preset=self.preset,
+            metrics=dict(metrics or {}),
+            description=self.description or None,
+        )
+
+    @property
+    def trains_encoder(self) -> bool:
+        return self.objective != "gan"
+
+    @property
+    def uses_adversarial(self) -> bool:
+        return self.objective in ("dcvae", "dcvae-no-instance", "vaegan", "gan")
+
+    @property
+    def uses_contrastive(self) -> bool:
+        return self.objective in ("dcvae", "dcvae-no-set")
+
+    @property
+    def uses_discriminator(self) -> bool:
+        return self.uses_adversarial or self.uses_contrastive
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["contrastive_layers"] = list(self.contrastive_layers)
+        data["betas"] = list(self.betas)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingOptions:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise OptionsError(f"unknown training option(s): {', '.join(unknown)}")
+        data = dict(data)
+        if "contrastive_layers" in data:
+            data["contrastive_layers"] = tuple(data["contrastive_layers"])
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        return cls(**data).validate()
+
+    def override(self, **changes: Any) -> TrainingOptions:
+        """A copy with ``changes`` applied, each type-checked against the field's current value."""
+        current = self.to_dict()
+        for key, value in changes.items():
+            if key not in current:
+                raise OptionsError(f"unknown training option {key!r}")
+        current.update(changes)
+        return TrainingOptions.from_dict(current)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"lr=1e-4"`` / ``"architecture_args={\\"gf_dim\\": 64}"`` -> (key, JSON-parsed value or string)."""
+    if "=" not in text:
+        raise OptionsError(f"cannot read override {text!r}: write KEY=VALUE, e.g. lr=1e-4")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value

@@ -1,0 +1,268 @@
+"""The training loop: one function, sectioned, driven by the phases of ``objective.DCVAELoss``."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dcvae_tools.images import save_grid
+from dcvae_tools.networks import build_network
+
+from .data import InfiniteLoader, make_dataset
+from .distributed import DistInfo, all_gather_cat
+from .loss import FeatureQueue
+from .objective import DCVAELoss
+from .options import TrainingOptions
+
+CHECKPOINT_NAME = "checkpoint.pt"
+OPTIONS_NAME = "training_options.json"
+STATS_NAME = "stats.jsonl"
+
+
+def _autocast_factory(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:
+    if amp == "none":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, source: nn.Module, decay: float) -> None:
+    for p_ema, p in zip(ema.parameters(), source.parameters(), strict=True):
+        p_ema.lerp_(p, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), source.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a training checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def training_loop(
+    options: TrainingOptions,  # validated training options (a preset plus overrides)
+    run_dir: str | Path,  # where checkpoint, stats, snapshots and options go (created)
+    *,
+    device: str | torch.device = "cpu",  # "cpu", "cuda", "cuda:1"
+    resume: bool = True,  # continue from run_dir/checkpoint.pt when it exists
+    stop_after: int | None = None,  # stop at this iteration (checkpointing) even if total_iterations is larger
+    dist_info: DistInfo = DistInfo(),  # rank and world size (see distributed.init_distributed)
+    progress: bool = True,  # a rich progress bar on rank 0
+    progress_fn: Callable[[int, dict[str, float]], None] | None = None,  # called after every log interval
+) -> dict[str, Any]:
+    """Train a DC-VAE (or one of the paper's baselines) and keep the run folder up to date.
+
+    Returns a summary with the final iteration, the last logged stats and the run folder.
+    """
+    o = options.validate()
+    device = torch.device(device)
+    run_dir = Path(run_dir)
+    main = dist_info.is_main
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / OPTIONS_NAME).write_text(o.to_json(), encoding="utf-8")
+
+    # ------------------------------------------------------------------ seeds and data
+    torch.manual_seed(o.seed * 1000 + dist_info.rank)
+    dataset = make_dataset(o.dataset, "train", o.image_size, o.channels, o.data_root)
+    loader = InfiniteLoader(dataset, o.batch_size, o.seed, rank=dist_info.rank, world_size=dist_info.world_size,
+                            num_workers=o.num_workers)
+
+    # ------------------------------------------------------------------ networks
+    config = o.model_config()
+    E = build_network(config, "encoder", spectral_norm=True).to(device)
+    G = build_network(config, "decoder").to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    D = D_M = None
+    if o.uses_discriminator:
+        D = build_network(config, "discriminator", spectral_norm=True).to(device)
+        D_M = copy.deepcopy(D).eval().requires_grad_(False)
+    if o.channels_last:
+        for m in (E, G, D, D_M, G_ema):
+            if m is not None:
+                m.to(memory_format=torch.channels_last)
+    queues = {layer: FeatureQueue(o.queue_size, 16, seed=o.seed + i).to(device)
+              for i, layer in enumerate(o.contrastive_layers)} if o.uses_contrastive else {}
+
+    def adam(module: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(module.parameters(), lr=o.lr, betas=o.betas)
+
+    opt_E, opt_G = adam(E), adam(G)
+    opt_D = adam(D) if D is not None else None
+    scaler = torch.amp.GradScaler(device.type, enabled=(o.amp == "fp16" and device.type == "cuda"))
+
+    # ------------------------------------------------------------------ resume
+    iteration = 0
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    if resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path)
+        E.load_state_dict(state["E"])
+        G.load_state_dict(state["G"])
+        G_ema.load_state_dict(state["G_ema"])
+        opt_E.load_state_dict(state["opt_E"])
+        opt_G.load_state_dict(state["opt_G"])
+        if D is not None:
+            D.load_state_dict(state["D"])
+            D_M.load_state_dict(state["D_M"])
+            opt_D.load_state_dict(state["opt_D"])
+        for layer, q in queues.items():
+            q.load_state_dict(state["queues"][layer])
+        scaler.load_state_dict(state["scaler"])
+        loader.load_state_dict(state["loader"])
+        torch.set_rng_state(state["rng"][dist_info.rank] if dist_info.enabled else state["rng"][0])
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        iteration = int(state["iteration"])
+
+    # ------------------------------------------------------------------ distributed wrappers
+    E_t, G_t, D_t = E, G, D
+    if dist_info.enabled:
+        ddp = nn.parallel.DistributedDataParallel
+        ids = [device.index] if device.type == "cuda" else None
+        E_t, G_t = ddp(E, device_ids=ids), ddp(G, device_ids=ids)
+        if D is not None:
+            D_t = ddp(D, device_ids=ids, find_unused_parameters=True)
+    if o.compile:
+        E_t, G_t = torch.compile(E_t), torch.compile(G_t)
+        D_t = torch.compile(D_t) if D_t is not None else None
+
+    autocast = _autocast_factory(device, o.amp)
+    objective = DCVAELoss(o, E_t, G_t, D_t, D_M, queues, autocast, scale=scaler.scale)
+
+    def save_checkpoint() -> None:
+        rng = all_gather_cat(torch.get_rng_state().unsqueeze(0), dist_info) if dist_info.enabled else \
+            torch.get_rng_state().unsqueeze(0)
+        if not main:
+            return
+        state = {
+            "iteration": iteration, "E": E.state_dict(), "G": G.state_dict(), "G_ema": G_ema.state_dict(),
+            "opt_E": opt_E.state_dict(), "opt_G": opt_G.state_dict(), "scaler": scaler.state_dict(),
+            "queues": {k: q.state_dict() for k, q in queues.items()}, "loader": loader.state_dict(),
+            "rng": list(rng), "options": o.to_json(),
+        }
+        if D is not None:
+            state.update(D=D.state_dict(), D_M=D_M.state_dict(), opt_D=opt_D.state_dict())
+        if device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state()
+        _atomic_torch_save(state, ckpt_path)
+
+    # fixed inputs for the snapshot grids
+    snap_z = torch.randn(64, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1).to(device)
+    snap_x = torch.stack([dataset[i][0] for i in range(min(32, len(dataset)))]).to(device)
+
+    def snapshot() -> None:
+        if not main:
+            return
+        snaps = run_dir / "snapshots"
+        snaps.mkdir(exist_ok=True)
+        E.eval()
+        with torch.no_grad():
+            samples = G_ema(snap_z).float()
+            recon = G_ema(E(snap_x)[0]).float()
+        E.train()
+        save_grid(samples.cpu(), snaps / f"samples-{iteration:07d}.png", nrow=8, content_size=o.content_size,
+                  upscale=2)
+        grid = torch.cat([snap_x[:16], recon[:16], snap_x[16:32], recon[16:32]]).cpu()
+        save_grid(grid, snaps / f"reconstructions-{iteration:07d}.png", nrow=16, content_size=o.content_size,
+                  upscale=2)
+
+    # ------------------------------------------------------------------ the loop
+    end = min(o.total_iterations, stop_after) if stop_after is not None else o.total_iterations
+    stats_file = (run_dir / STATS_NAME).open("a", encoding="utf-8") if main else None
+    window: dict[str, list[float]] = {}
+    t_start = t_window = time.perf_counter()
+    images_window = 0
+    last: dict[str, float] = {}
+    bar = None
+    if main and progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+        bar.start()
+        task = bar.add_task(o.preset, total=end, completed=iteration, info="")
+    try:
+        while iteration < end:
+            real = next(loader)[0].to(device, non_blocking=True)
+            if o.channels_last:
+                real = real.contiguous(memory_format=torch.channels_last)
+            step: dict[str, float] = {}
+
+            # --- discriminator: hinge on real vs. sampled and reconstructed
+            if o.uses_adversarial:
+                opt_D.zero_grad(set_to_none=True)
+                step.update(objective.accumulate_gradients("D", real))
+                scaler.step(opt_D)
+
+            # --- encoder/decoder every n_critic iterations
+            if iteration % o.n_critic == 0:
+                if o.uses_adversarial or o.objective in ("vae", "vaegan"):
+                    opt_E.zero_grad(set_to_none=True)
+                    opt_G.zero_grad(set_to_none=True)
+                    step.update(objective.accumulate_gradients("Gmain", real))
+                    if o.trains_encoder:
+                        scaler.step(opt_E)
+                    scaler.step(opt_G)
+                if o.uses_contrastive:
+                    for opt in (opt_E, opt_G, opt_D):
+                        opt.zero_grad(set_to_none=True)
+                    step.update(objective.accumulate_gradients("Gcon", real))
+                    for opt in (opt_E, opt_G, opt_D):
+                        scaler.step(opt)
+                    for layer, keys in objective.pending_keys.items():
+                        queues[layer].enqueue(all_gather_cat(keys.detach(), dist_info))
+                _ema_update(G_ema, G, o.ema)
+            scaler.update()
+            iteration += 1
+            images_window += len(real) * dist_info.world_size
+
+            for k, v in step.items():
+                window.setdefault(k, []).append(v)
+            if iteration % o.log_every == 0 or iteration == end:
+                now = time.perf_counter()
+                last = {k: sum(v) / len(v) for k, v in window.items()}
+                last["Perf/images_per_s"] = images_window / max(now - t_window, 1e-9)
+                last["Perf/elapsed_min"] = (now - t_start) / 60
+                window, t_window, images_window = {}, now, 0
+                if stats_file is not None:
+                    stats_file.write(json.dumps({"iteration": iteration, **last}) + "\n")
+                    stats_file.flush()
+                if bar is not None:
+                    info = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in last.items() if k.startswith("Loss"))
+                    bar.update(task, completed=iteration,
+                               info=f"{info}  {last['Perf/images_per_s']:.0f} img/s")
+                if progress_fn is not None:
+                    progress_fn(iteration, last)
+            elif bar is not None:
+                bar.update(task, completed=iteration)
+            if iteration % o.snapshot_every == 0 or iteration == end:
+                snapshot()
+            out_of_time = o.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= o.max_minutes
+            if iteration % o.checkpoint_every == 0 or iteration == end or out_of_time:
+                save_checkpoint()
+            if out_of_time:
+                break
+    finally:
+        if bar is not None:
+            bar.stop()
+        if stats_file is not None:
+            stats_file.close()
+    return {"iteration": iteration, "stats": last, "run_dir": str(run_dir), "finished": iteration >= o.total_iterations}

@@ -4,34 +4,68 @@
     >>> model = load_model()                      # the bundled default model, offline
     >>> z = model.encode(["shirt.png"])           # posterior means [N, D]
     >>> images = model.edit(z, {"long_sleeves": 1.5})
+
+Names are imported lazily, so ``import dcvae_tools`` (and ``dcvae --help``) does not load torch.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .config import ModelConfig
-from .errors import ChecksumError, ConfigError, DCVAEError, ImageError, LatentError, ModelNotFoundError, OfflineError
-from .latent import apply_edits, attribute_direction, interpolate, lerp, mix, random_mask, slerp
-from .loading import load_model
-from .model import DCVAE, AttributeVector
-from .release import save_pretrained
+_LAZY = {
+    "DCVAE": ".model",
+    "AttributeVector": ".model",
+    "ModelConfig": ".config",
+    "load_model": ".loading",
+    "save_pretrained": ".release",
+    "push_to_hub": ".release",
+    "lerp": ".latent",
+    "slerp": ".latent",
+    "interpolate": ".latent",
+    "mix": ".latent",
+    "random_mask": ".latent",
+    "attribute_direction": ".latent",
+    "apply_edits": ".latent",
+    "DCVAEError": ".errors",
+    "ImageError": ".errors",
+    "ConfigError": ".errors",
+    "ChecksumError": ".errors",
+    "ModelNotFoundError": ".errors",
+    "OfflineError": ".errors",
+    "LatentError": ".errors",
+}
+
+if TYPE_CHECKING:
+    from .config import ModelConfig
+    from .errors import (
+        ChecksumError,
+        ConfigError,
+        DCVAEError,
+        ImageError,
+        LatentError,
+        ModelNotFoundError,
+        OfflineError,
+    )
+    from .latent import apply_edits, attribute_direction, interpolate, lerp, mix, random_mask, slerp
+    from .loading import load_model
+    from .model import DCVAE, AttributeVector
+    from .release import push_to_hub, save_pretrained
 
 
-def push_to_hub(model: DCVAE, repo_id: str, *, token: str | None = None, private: bool = False,
-                commit_message: str = "Upload DC-VAE checkpoint", endpoint: str | None = None) -> str:
-    """Save ``model`` in the release format and upload it to ``repo_id``; returns the commit id.
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dcvae_tools' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-    Record that commit id and the files' sha256 in weights_manifest.json to make it a released model.
-    """
-    import tempfile
 
-    from huggingface_hub import HfApi
-
-    api = HfApi(endpoint=endpoint, token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        save_pretrained(model, tmp)
-        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
-    return info.oid
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = [

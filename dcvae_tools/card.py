@@ -13,8 +13,12 @@ def _yaml_value(value: Any) -> str:
     return json.dumps(value)  # JSON scalars and lists are valid YAML flow values
 
 
-def render_model_card(config: ModelConfig, attributes: Mapping[str, Any] | None = None,
-                      repo_id: str | None = None, extra_markdown: str = "") -> str:
+def render_model_card(
+    config: ModelConfig,
+    attributes: Mapping[str, Any] | None = None,
+    repo_id: str | None = None,
+    extra_markdown: str = "",
+) -> str:
     """A model card whose numbers all come from ``config.metrics`` (written by the evaluation command)."""
     tags = ["dcvae", "vae", "gan", "contrastive-learning", "image-generation", "pytorch", "safetensors"]
     lines = ["---", "library_name: dcvae-tools", "license: apache-2.0", f"tags: {_yaml_value(tags)}"]
@@ -26,7 +30,9 @@ def render_model_card(config: ModelConfig, attributes: Mapping[str, Any] | None 
         lines.append("  results:")
         lines.append("  - task: {type: image-generation}")
         if config.dataset:
-            lines.append(f"    dataset: {{name: {_yaml_value(config.dataset)}, type: {_yaml_value(config.dataset)}}}")
+            lines.append(
+                f"    dataset: {{name: {_yaml_value(config.dataset)}, type: {_yaml_value(config.dataset)}}}"
+            )
         lines.append("    metrics:")
         for name, value in sorted(config.metrics.items()):
             if isinstance(value, int | float):
@@ -45,8 +51,12 @@ def render_model_card(config: ModelConfig, attributes: Mapping[str, Any] | None 
         "|---|---|",
         f"| architecture | `{config.architecture}` {json.dumps(config.architecture_args)} |",
         f"| images | {config.image_size}x{config.image_size}, {config.channels} channel(s)"
-        + (f", content {config.content_size}x{config.content_size} padded" if config.content_size != config.image_size
-           else "") + " |",
+        + (
+            f", content {config.content_size}x{config.content_size} padded"
+            if config.content_size != config.image_size
+            else ""
+        )
+        + " |",
         f"| latent size | {config.latent_dim} |",
         f"| training data | {config.dataset or 'unknown'} |",
         f"| training preset | `{config.preset or 'unknown'}` (`dcvae-train --preset {config.preset}`) |",

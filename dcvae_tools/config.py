@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,10 +133,8 @@ def validate(data: Any, source: str = "config") -> None:
         if key not in data:
             raise ConfigError(f"{source}: missing required key '{key}'")
     arch = data["architecture"]
-    if arch not in BACKBONES:
-        raise ConfigError(
-            f"{source}: 'architecture' is {arch!r}; supported: {', '.join(sorted(BACKBONES))}"
-        )
+    if not isinstance(arch, str) or arch not in BACKBONES:
+        raise ConfigError(f"{source}: 'architecture' is {arch!r}; supported: {', '.join(sorted(BACKBONES))}")
     backbone = BACKBONES[arch]
     _check_int(data, "image_size", source, 4, 4096)
     if data["image_size"] not in backbone.IMAGE_SIZES:
@@ -150,10 +149,17 @@ def validate(data: Any, source: str = "config") -> None:
     if data.get("content_size") is not None:
         _check_int(data, "content_size", source, 1, data["image_size"])
     pixel_range = data.get("pixel_range", [-1.0, 1.0])
-    if list(pixel_range) != [-1.0, 1.0] and list(pixel_range) != [-1, 1]:
-        raise ConfigError(f"{source}: 'pixel_range' must be [-1, 1] in format {FORMAT_VERSION}, got {pixel_range}")
+    if not isinstance(pixel_range, list | tuple) or list(pixel_range) != [-1.0, 1.0]:
+        raise ConfigError(
+            f"{source}: 'pixel_range' must be [-1, 1] in format {FORMAT_VERSION}, got {pixel_range}"
+        )
     clamp = data.get("sample_clamp", 1.0)
-    if clamp is not None and (isinstance(clamp, bool) or not isinstance(clamp, int | float) or clamp <= 0):
+    if clamp is not None and (
+        isinstance(clamp, bool)
+        or not isinstance(clamp, int | float)
+        or not math.isfinite(clamp)
+        or clamp <= 0
+    ):
         raise ConfigError(f"{source}: 'sample_clamp' must be a positive number or null, got {clamp!r}")
     for key in ("dataset", "preset", "description"):
         if data.get(key) is not None and not isinstance(data[key], str):

@@ -8,6 +8,7 @@ the git blob sha1 for small files).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -48,10 +49,8 @@ def _discard_cached(path: Path) -> None:
     """Remove a bad cached file (the snapshot link and the blob it points to) so a retry downloads again."""
     blob = path.resolve()
     for p in {path, blob}:
-        try:
+        with contextlib.suppress(OSError):
             p.unlink()
-        except OSError:
-            pass
 
 
 def verify_against_blob_name(path: Path) -> None:
@@ -152,10 +151,19 @@ def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> Resol
     return ResolvedModel(folder, "hub", entry.name, entry.revision, None)
 
 
+def _known_absent(repo_id: str, filename: str, commit: str, cache_dir: str | Path | None) -> bool:
+    """Whether the Hub cache recorded that ``filename`` does not exist at ``commit`` (commits never change)."""
+    from huggingface_hub import _CACHED_NO_EXIST, try_to_load_from_cache
+
+    return try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=commit) is _CACHED_NO_EXIST
+
+
 def _resolve_repo(repo_id: str, revision: str | None, **kw) -> ResolvedModel:
     folder = None
     for filename in (CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, CARD_NAME):
         optional = filename in (ATTRIBUTES_NAME, CARD_NAME)
+        if optional and folder is not None and _known_absent(repo_id, filename, folder.name, kw["cache_dir"]):
+            continue  # no need to ask the Hub again (it may be unreachable: the client would retry ~20 s)
         path = _download(repo_id, filename, revision, optional=optional, **kw)
         if path is None:
             continue

@@ -37,7 +37,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, eps: float 
     cos = (a_unit * b_unit).sum(-1, keepdim=True).clamp(-1.0, 1.0)
     omega = torch.arccos(cos)
     sin = torch.sin(omega)
-    safe = sin.abs() > 1e-4
+    safe = (sin.abs() > 1e-4) & (a_norm > eps) & (b_norm > eps)  # a zero endpoint has no direction
     sin_safe = torch.where(safe, sin, torch.ones_like(sin))
     direction = (torch.sin((1 - t) * omega) * a_unit + torch.sin(t * omega) * b_unit) / sin_safe
     arc = direction * lerp(a_norm, b_norm, t)
@@ -99,7 +99,9 @@ def mask_from_indices(dim: int, indices: Sequence[int]) -> torch.Tensor:
     """A boolean mask over ``dim`` dimensions, True at ``indices``; out-of-range indices are an error."""
     bad = [i for i in indices if not 0 <= i < dim]
     if bad:
-        raise LatentError(f"latent dimension(s) {bad[:5]} out of range: this model's latents have {dim} (0-{dim - 1})")
+        raise LatentError(
+            f"latent dimension(s) {bad[:5]} out of range: this model's latents have {dim} (0-{dim - 1})"
+        )
     mask = torch.zeros(dim, dtype=torch.bool)
     mask[list(indices)] = True
     return mask
@@ -120,7 +122,9 @@ def mix(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.to(a.device), b, a)
 
 
-def attribute_direction(positive: torch.Tensor, negative: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+def attribute_direction(
+    positive: torch.Tensor, negative: torch.Tensor, normalize: bool = False
+) -> torch.Tensor:
     """Mean latent of ``positive`` [P, D] minus mean latent of ``negative`` [Q, D] (the paper's recipe,
     with P = Q = 20); ``normalize=True`` scales it to unit length."""
     if positive.ndim != 2 or negative.ndim != 2 or positive.shape[1] != negative.shape[1]:

@@ -45,8 +45,16 @@ def load_model(
         from .hub import default_model_name
 
         name_or_path = default_model_name()
-    resolved = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                       token=token, endpoint=endpoint)
-    model = load_release(resolved.folder, device=device, dtype=dtype, expected_sha256=resolved.expected_sha256)
+    resolved = resolve(
+        name_or_path,
+        revision=revision,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+        token=token,
+        endpoint=endpoint,
+    )
+    model = load_release(
+        resolved.folder, device=device, dtype=dtype, expected_sha256=resolved.expected_sha256
+    )
     model.source = resolved  # where it came from, for `dcvae info`
     return model

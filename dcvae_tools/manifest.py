@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -63,8 +64,18 @@ class Manifest:
         return self.models.get(name)
 
 
+MANIFEST_ENV = "DCVAE_MANIFEST"
+"""Environment variable naming another manifest file to use instead of the shipped one (for testing a
+release before it ships, and for the tests). ``load_manifest`` reads once: call
+``load_manifest.cache_clear()`` after changing it."""
+
+
 def manifest_path() -> Path:
-    """The manifest inside the installed wheel, else the one at the source checkout's root."""
+    """``$DCVAE_MANIFEST`` if set, else the manifest inside the installed wheel, else the one at the
+    source checkout's root."""
+    override = os.environ.get(MANIFEST_ENV)
+    if override:
+        return Path(override).expanduser()
     inside = _PACKAGE_DIR / "weights_manifest.json"
     return inside if inside.is_file() else _PACKAGE_DIR.parent / "weights_manifest.json"
 

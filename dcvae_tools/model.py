@@ -29,7 +29,7 @@ ImagesLike = Any
 """PIL image, path, numpy array, tensor, or a list of those."""
 
 
-@dataclass
+@dataclass(eq=False)  # identity equality and hash: usable as a key of ``edit``'s mapping
 class AttributeVector:
     """A named latent direction: mean latent of images with the attribute minus mean of those without.
 
@@ -122,7 +122,9 @@ class DCVAE(nn.Module):
     def images_to_tensor(self, images: ImagesLike) -> torch.Tensor:
         """Convert images to this model's input tensor [N, C, S, S] in [-1, 1] (notes logged at INFO)."""
         tensor, notes = image_io.to_tensor(
-            images, size=self.config.image_size, channels=self.config.channels,
+            images,
+            size=self.config.image_size,
+            channels=self.config.channels,
             content_size=self.config.content_size,
         )
         for note in notes:
@@ -136,7 +138,9 @@ class DCVAE(nn.Module):
 
     # ------------------------------------------------------------------ core operations
 
-    def posterior(self, images: ImagesLike, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(
+        self, images: ImagesLike, batch_size: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's Gaussian posterior (mu, logvar), each [N, D]."""
         x = self.images_to_tensor(images)
         mus, logvars = [], []
@@ -174,8 +178,12 @@ class DCVAE(nn.Module):
         """Encode then decode (posterior mean): images [N, C, S, S] in [-1, 1]."""
         return self.decode(self.encode(images, batch_size=batch_size), batch_size)
 
-    def random_latents(self, n: int, seed: int | torch.Generator | None = None,
-                       clamp: float | None | Literal["config"] = "config") -> torch.Tensor:
+    def random_latents(
+        self,
+        n: int,
+        seed: int | torch.Generator | None = None,
+        clamp: float | Literal["config"] | None = "config",
+    ) -> torch.Tensor:
         """``n`` latents from the prior N(0, I), clamped to [-clamp, clamp] (default: the config's
         ``sample_clamp``, 1.0 for the paper's FID protocol); deterministic for a given ``seed``."""
         if n < 1:
@@ -186,16 +194,26 @@ class DCVAE(nn.Module):
             z = z.clamp(-clamp, clamp)
         return z.to(self.device)
 
-    def sample(self, n: int, seed: int | torch.Generator | None = None,
-               clamp: float | None | Literal["config"] = "config", batch_size: int | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        seed: int | torch.Generator | None = None,
+        clamp: float | Literal["config"] | None = "config",
+        batch_size: int | None = None,
+    ) -> torch.Tensor:
         """``n`` new images [n, C, S, S] decoded from prior samples (see :meth:`random_latents`)."""
         return self.decode(self.random_latents(n, seed, clamp), batch_size)
 
     # ------------------------------------------------------------------ latent-space operations
 
-    def interpolate(self, a: ImagesLike | torch.Tensor, b: ImagesLike | torch.Tensor, steps: int = 8,
-                    method: Literal["lerp", "slerp"] = "lerp", output: Literal["images", "latents"] = "images"
-                    ) -> torch.Tensor:
+    def interpolate(
+        self,
+        a: ImagesLike | torch.Tensor,
+        b: ImagesLike | torch.Tensor,
+        steps: int = 8,
+        method: Literal["lerp", "slerp"] = "lerp",
+        output: Literal["images", "latents"] = "images",
+    ) -> torch.Tensor:
         """Evenly spaced points from ``a`` to ``b`` (images or latents, one each), endpoints included:
         latents [steps, D] or decoded images [steps, C, S, S]."""
         za, zb = self._latents(a), self._latents(b)
@@ -204,9 +222,15 @@ class DCVAE(nn.Module):
         path = latent_ops.interpolate(za[0], zb[0], steps, method)
         return path if output == "latents" else self.decode(path)
 
-    def mix(self, a: ImagesLike | torch.Tensor, b: ImagesLike | torch.Tensor, mask: torch.Tensor | None = None,
-            fraction: float | None = None, seed: int | torch.Generator | None = None,
-            output: Literal["images", "latents"] = "images") -> torch.Tensor:
+    def mix(
+        self,
+        a: ImagesLike | torch.Tensor,
+        b: ImagesLike | torch.Tensor,
+        mask: torch.Tensor | None = None,
+        fraction: float | None = None,
+        seed: int | torch.Generator | None = None,
+        output: Literal["images", "latents"] = "images",
+    ) -> torch.Tensor:
         """Replace a subset of ``a``'s latent dimensions with ``b``'s (the paper's Figure 6).
 
         Give either a boolean ``mask`` ([D], or [K, D] for K mixes) or a ``fraction`` of dimensions
@@ -227,12 +251,19 @@ class DCVAE(nn.Module):
                 f"got {mask.dtype} {tuple(mask.shape)}"
             )
         masks = mask.reshape(-1, self.latent_dim).to(self.device)
-        mixed = latent_ops.mix(za.unsqueeze(1), zb.unsqueeze(1), masks.unsqueeze(0)).reshape(-1, self.latent_dim)
+        mixed = latent_ops.mix(za.unsqueeze(1), zb.unsqueeze(1), masks.unsqueeze(0)).reshape(
+            -1, self.latent_dim
+        )
         return mixed if output == "latents" else self.decode(mixed)
 
-    def attribute_vector(self, positive: ImagesLike | torch.Tensor, negative: ImagesLike | torch.Tensor,
-                         name: str = "attribute", normalize: bool = False,
-                         metadata: Mapping[str, Any] | None = None) -> AttributeVector:
+    def attribute_vector(
+        self,
+        positive: ImagesLike | torch.Tensor,
+        negative: ImagesLike | torch.Tensor,
+        name: str = "attribute",
+        normalize: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> AttributeVector:
         """The paper's attribute direction: mean latent of ``positive`` minus mean of ``negative``
         (images or latents; the paper uses 20 of each). Counts are recorded on the result."""
         zp, zn = self._latents(positive), self._latents(negative)
@@ -249,9 +280,12 @@ class DCVAE(nn.Module):
         known = ", ".join(sorted(self.attributes)) or "none: this checkpoint ships no attributes"
         raise LatentError(f"unknown attribute {key!r}; this model's attributes: {known}")
 
-    def edit(self, images_or_latents: ImagesLike | torch.Tensor,
-             edits: Mapping[str | AttributeVector, float] | Sequence[tuple[Any, float]],
-             output: Literal["images", "latents"] = "images") -> torch.Tensor:
+    def edit(
+        self,
+        images_or_latents: ImagesLike | torch.Tensor,
+        edits: Mapping[str | AttributeVector, float] | Sequence[tuple[Any, float]],
+        output: Literal["images", "latents"] = "images",
+    ) -> torch.Tensor:
         """Add ``strength * direction`` for every (attribute, strength) in ``edits`` to the latents of
         ``images_or_latents``. Attributes are names of the model's own attributes, AttributeVectors,
         or plain [D] tensors (several at once are summed)."""
@@ -262,5 +296,7 @@ class DCVAE(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return (f"architecture={c.architecture}, image_size={c.image_size}, channels={c.channels}, "
-                f"latent_dim={c.latent_dim}, attributes={sorted(self.attributes)}")
+        return (
+            f"architecture={c.architecture}, image_size={c.image_size}, channels={c.channels}, "
+            f"latent_dim={c.latent_dim}, attributes={sorted(self.attributes)}"
+        )

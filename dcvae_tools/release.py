@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from .config import ModelConfig
 from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
 from .io_utils import sha256_file
-from .model import AttributeVector, DCVAE
+from .model import DCVAE, AttributeVector
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -144,9 +144,13 @@ def verify_files(folder: Path, expected: Mapping[str, str]) -> None:
             )
 
 
-def load_release(folder: str | Path, *, device: str | torch.device | None = None,
-                 dtype: torch.dtype | str | None = None, expected_sha256: Mapping[str, str] | None = None
-                 ) -> DCVAE:
+def load_release(
+    folder: str | Path,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    expected_sha256: Mapping[str, str] | None = None,
+) -> DCVAE:
     """Load a release folder (config first, validated before any tensor exists; then weights, strictly)."""
     folder = Path(folder)
     if not (folder / CONFIG_NAME).is_file():
@@ -194,8 +198,15 @@ def load_state_dict_strict(model: DCVAE, tensors: Mapping[str, torch.Tensor], so
     model.load_state_dict(dict(tensors), strict=True)
 
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16, "half": torch.float16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+}
 
 
 def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
@@ -210,3 +221,26 @@ def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
 
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def push_to_hub(
+    model: DCVAE,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload DC-VAE checkpoint",
+    endpoint: str | None = None,
+) -> str:
+    """Save ``model`` in the release format and upload it to ``repo_id``; returns the commit id.
+
+    Record that commit id and the files' sha256 in weights_manifest.json to make it a released model.
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_pretrained(model, tmp)
+        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+    return info.oid

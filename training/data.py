@@ -716,6 +716,9 @@ class InfiniteLoader:
                 num_workers=self.num_workers,
                 pin_memory=self.pin_memory,
                 collate_fn=self.collate_fn,
+                # DataLoader draws a worker base seed when an iterator is created; from the global RNG
+                # unless given a generator, which would make a resumed run's random stream differ.
+                generator=torch.Generator().manual_seed(_epoch_seed(self.seed, self._epoch)),
             )
             self._iterator = iter(loader)
         batch = next(self._iterator)

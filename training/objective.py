@@ -38,10 +38,17 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class DCVAELoss:
     """Computes each phase's loss and calls backward; returns the scalars to log (``Loss/...`` names)."""
 
-    def __init__(self, options: TrainingOptions, encoder: nn.Module, decoder: nn.Module,
-                 discriminator: nn.Module | None, momentum_discriminator: nn.Module | None,
-                 queues: dict[str, FeatureQueue], autocast: Callable[[], contextlib.AbstractContextManager],
-                 scale: Callable[[torch.Tensor], torch.Tensor] = lambda loss: loss) -> None:
+    def __init__(
+        self,
+        options: TrainingOptions,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        discriminator: nn.Module | None,
+        momentum_discriminator: nn.Module | None,
+        queues: dict[str, FeatureQueue],
+        autocast: Callable[[], contextlib.AbstractContextManager],
+        scale: Callable[[torch.Tensor], torch.Tensor] = lambda loss: loss,
+    ) -> None:
         self.o = options
         self.E, self.G, self.D, self.D_M = encoder, decoder, discriminator, momentum_discriminator
         self.queues = queues
@@ -78,8 +85,11 @@ class DCVAELoss:
         logits = logits.float().split(n)
         loss = hinge_d_loss(logits[0], logits[1], logits[2] if len(logits) > 2 else None)
         self.scale(loss).backward()
-        return {"Loss/D/hinge": loss.item(), "D/real_logit": logits[0].mean().item(),
-                "D/fake_logit": logits[1].mean().item()}
+        return {
+            "Loss/D/hinge": loss.item(),
+            "D/real_logit": logits[0].mean().item(),
+            "D/fake_logit": logits[1].mean().item(),
+        }
 
     def _phase_gmain(self, real: torch.Tensor) -> dict[str, float]:
         o, n = self.o, len(real)
@@ -88,8 +98,11 @@ class DCVAELoss:
             z_prior = torch.randn(o.gen_batch_size, o.latent_dim, device=real.device)
             if o.trains_encoder:
                 mu, logvar = self.E(real)
-                out = self.G(torch.cat([z_prior, reparameterize(mu, logvar)]) if o.uses_adversarial
-                             else reparameterize(mu, logvar))
+                out = self.G(
+                    torch.cat([z_prior, reparameterize(mu, logvar)])
+                    if o.uses_adversarial
+                    else reparameterize(mu, logvar)
+                )
                 recon = out[-n:]
             else:
                 out = self.G(z_prior)
@@ -97,9 +110,11 @@ class DCVAELoss:
         if o.uses_adversarial:
             D = self._raw(self.D)
             with self.autocast():
-                logits, feats = D(out)
+                logits, _ = D(out)
             logits = logits.float()
-            g = hinge_g_loss(logits[: o.gen_batch_size], logits[o.gen_batch_size:] if o.trains_encoder else None)
+            g = hinge_g_loss(
+                logits[: o.gen_batch_size], logits[o.gen_batch_size :] if o.trains_encoder else None
+            )
             loss = loss + g
             stats["Loss/G/hinge"] = g.item()
         if o.objective in ("vae", "vaegan"):
@@ -111,8 +126,11 @@ class DCVAELoss:
                     _, real_feats = D(real)
                 with self.autocast():
                     _, rec_feats = D(recon)
-                rec = feature_reconstruction_loss([f.float() for f in real_feats.values()],
-                                                  [f.float() for f in rec_feats.values()], o.recon_kind)
+                rec = feature_reconstruction_loss(
+                    [f.float() for f in real_feats.values()],
+                    [f.float() for f in rec_feats.values()],
+                    o.recon_kind,
+                )
             if o.objective == "vae":  # a proper ELBO: per-pixel error summed, like the summed KL
                 rec = rec * real.numel()
             loss = loss + o.recon_weight * rec

@@ -77,8 +77,11 @@ class TrainingOptions:
         need(self.kl_weight >= 0, "kl_weight", "must be >= 0")
         need(self.queue_size >= 1, "queue_size", "must be at least 1")
         need(self.temperature > 0, "temperature", "must be > 0")
-        need(set(self.contrastive_layers) <= {"b1", "final"} and len(self.contrastive_layers) > 0,
-             "contrastive_layers", "must be a non-empty subset of b1, final")
+        need(
+            set(self.contrastive_layers) <= {"b1", "final"} and len(self.contrastive_layers) > 0,
+            "contrastive_layers",
+            "must be a non-empty subset of b1, final",
+        )
         need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
         need(0 <= self.ema < 1, "ema", "must be in [0, 1)")
         need(self.batch_size >= 2, "batch_size", "must be at least 2")
@@ -158,7 +161,14 @@ class TrainingOptions:
         for key, value in changes.items():
             if key not in current:
                 raise OptionsError(f"unknown training option {key!r}")
-        current.update(changes)
+            old = current[key]
+            if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if isinstance(old, tuple | list) and isinstance(value, tuple | list):
+                value = list(value)
+            elif old is not None and value is not None and not isinstance(value, type(old)):
+                raise OptionsError(f"{key} must be {type(old).__name__}, got {value!r}")
+            current[key] = value
         return TrainingOptions.from_dict(current)
 
 

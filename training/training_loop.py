@@ -63,10 +63,12 @@ def training_loop(
     *,
     device: str | torch.device = "cpu",  # "cpu", "cuda", "cuda:1"
     resume: bool = True,  # continue from run_dir/checkpoint.pt when it exists
-    stop_after: int | None = None,  # stop at this iteration (checkpointing) even if total_iterations is larger
+    stop_after: int
+    | None = None,  # stop at this iteration (checkpointing) even if total_iterations is larger
     dist_info: DistInfo = DistInfo(),  # rank and world size (see distributed.init_distributed)
     progress: bool = True,  # a rich progress bar on rank 0
     progress_fn: Callable[[int, dict[str, float]], None] | None = None,  # called after every log interval
+    return_networks: bool = False,  # add the live networks to the summary (for notebooks and tests)
 ) -> dict[str, Any]:
     """Train a DC-VAE (or one of the paper's baselines) and keep the run folder up to date.
 
@@ -83,8 +85,14 @@ def training_loop(
     # ------------------------------------------------------------------ seeds and data
     torch.manual_seed(o.seed * 1000 + dist_info.rank)
     dataset = make_dataset(o.dataset, "train", o.image_size, o.channels, o.data_root)
-    loader = InfiniteLoader(dataset, o.batch_size, o.seed, rank=dist_info.rank, world_size=dist_info.world_size,
-                            num_workers=o.num_workers)
+    loader = InfiniteLoader(
+        dataset,
+        o.batch_size,
+        o.seed,
+        rank=dist_info.rank,
+        world_size=dist_info.world_size,
+        num_workers=o.num_workers,
+    )
 
     # ------------------------------------------------------------------ networks
     config = o.model_config()
@@ -99,8 +107,14 @@ def training_loop(
         for m in (E, G, D, D_M, G_ema):
             if m is not None:
                 m.to(memory_format=torch.channels_last)
-    queues = {layer: FeatureQueue(o.queue_size, 16, seed=o.seed + i).to(device)
-              for i, layer in enumerate(o.contrastive_layers)} if o.uses_contrastive else {}
+    queues = (
+        {
+            layer: FeatureQueue(o.queue_size, 16, seed=o.seed + i).to(device)
+            for i, layer in enumerate(o.contrastive_layers)
+        }
+        if o.uses_contrastive
+        else {}
+    )
 
     def adam(module: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(module.parameters(), lr=o.lr, betas=o.betas)
@@ -148,15 +162,25 @@ def training_loop(
     objective = DCVAELoss(o, E_t, G_t, D_t, D_M, queues, autocast, scale=scaler.scale)
 
     def save_checkpoint() -> None:
-        rng = all_gather_cat(torch.get_rng_state().unsqueeze(0), dist_info) if dist_info.enabled else \
-            torch.get_rng_state().unsqueeze(0)
+        rng = (
+            all_gather_cat(torch.get_rng_state().unsqueeze(0), dist_info)
+            if dist_info.enabled
+            else torch.get_rng_state().unsqueeze(0)
+        )
         if not main:
             return
         state = {
-            "iteration": iteration, "E": E.state_dict(), "G": G.state_dict(), "G_ema": G_ema.state_dict(),
-            "opt_E": opt_E.state_dict(), "opt_G": opt_G.state_dict(), "scaler": scaler.state_dict(),
-            "queues": {k: q.state_dict() for k, q in queues.items()}, "loader": loader.state_dict(),
-            "rng": list(rng), "options": o.to_json(),
+            "iteration": iteration,
+            "E": E.state_dict(),
+            "G": G.state_dict(),
+            "G_ema": G_ema.state_dict(),
+            "opt_E": opt_E.state_dict(),
+            "opt_G": opt_G.state_dict(),
+            "scaler": scaler.state_dict(),
+            "queues": {k: q.state_dict() for k, q in queues.items()},
+            "loader": loader.state_dict(),
+            "rng": list(rng),
+            "options": o.to_json(),
         }
         if D is not None:
             state.update(D=D.state_dict(), D_M=D_M.state_dict(), opt_D=opt_D.state_dict())
@@ -165,7 +189,9 @@ def training_loop(
         _atomic_torch_save(state, ckpt_path)
 
     # fixed inputs for the snapshot grids
-    snap_z = torch.randn(64, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1).to(device)
+    snap_z = (
+        torch.randn(64, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1).to(device)
+    )
     snap_x = torch.stack([dataset[i][0] for i in range(min(32, len(dataset)))]).to(device)
 
     def snapshot() -> None:
@@ -178,11 +204,21 @@ def training_loop(
             samples = G_ema(snap_z).float()
             recon = G_ema(E(snap_x)[0]).float()
         E.train()
-        save_grid(samples.cpu(), snaps / f"samples-{iteration:07d}.png", nrow=8, content_size=o.content_size,
-                  upscale=2)
+        save_grid(
+            samples.cpu(),
+            snaps / f"samples-{iteration:07d}.png",
+            nrow=8,
+            content_size=o.content_size,
+            upscale=2,
+        )
         grid = torch.cat([snap_x[:16], recon[:16], snap_x[16:32], recon[16:32]]).cpu()
-        save_grid(grid, snaps / f"reconstructions-{iteration:07d}.png", nrow=16, content_size=o.content_size,
-                  upscale=2)
+        save_grid(
+            grid,
+            snaps / f"reconstructions-{iteration:07d}.png",
+            nrow=16,
+            content_size=o.content_size,
+            upscale=2,
+        )
 
     # ------------------------------------------------------------------ the loop
     end = min(o.total_iterations, stop_after) if stop_after is not None else o.total_iterations
@@ -195,8 +231,13 @@ def training_loop(
     if main and progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+        )
         bar.start()
         task = bar.add_task(o.preset, total=end, completed=iteration, info="")
     try:
@@ -246,9 +287,12 @@ def training_loop(
                     stats_file.write(json.dumps({"iteration": iteration, **last}) + "\n")
                     stats_file.flush()
                 if bar is not None:
-                    info = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in last.items() if k.startswith("Loss"))
-                    bar.update(task, completed=iteration,
-                               info=f"{info}  {last['Perf/images_per_s']:.0f} img/s")
+                    info = "  ".join(
+                        f"{k.split('/')[-1]} {v:.3f}" for k, v in last.items() if k.startswith("Loss")
+                    )
+                    bar.update(
+                        task, completed=iteration, info=f"{info}  {last['Perf/images_per_s']:.0f} img/s"
+                    )
                 if progress_fn is not None:
                     progress_fn(iteration, last)
             elif bar is not None:
@@ -265,4 +309,12 @@ def training_loop(
             bar.stop()
         if stats_file is not None:
             stats_file.close()
-    return {"iteration": iteration, "stats": last, "run_dir": str(run_dir), "finished": iteration >= o.total_iterations}
+    summary = {
+        "iteration": iteration,
+        "stats": last,
+        "run_dir": str(run_dir),
+        "finished": iteration >= o.total_iterations,
+    }
+    if return_networks:
+        summary["networks"] = {"E": E, "G": G, "G_ema": G_ema, "D": D, "D_M": D_M}
+    return summary

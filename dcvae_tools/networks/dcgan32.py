@@ -55,7 +55,9 @@ class Encoder(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.trunk = Trunk(channels, ndf, spectral_norm)
-        self.to_latent = maybe_spectral_norm(nn.Linear(self.trunk.out_features, 2 * latent_dim), spectral_norm)
+        self.to_latent = maybe_spectral_norm(
+            nn.Linear(self.trunk.out_features, 2 * latent_dim), spectral_norm
+        )
         init_official(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,12 +69,18 @@ class Encoder(nn.Module):
 class Discriminator(nn.Module):
     """Training-only critic: real/fake logits plus the contrastive features ``b1`` and ``final``."""
 
-    def __init__(self, channels: int = 3, ndf: int = 64, contrastive_dim: int = CONTRASTIVE_DIM,
-                 spectral_norm: bool = True):
+    def __init__(
+        self,
+        channels: int = 3,
+        ndf: int = 64,
+        contrastive_dim: int = CONTRASTIVE_DIM,
+        spectral_norm: bool = True,
+    ):
         super().__init__()
         self.trunk = Trunk(channels, ndf, spectral_norm)
-        self.final = maybe_spectral_norm(nn.Linear(self.trunk.out_features, contrastive_dim, bias=False),
-                                         spectral_norm)
+        self.final = maybe_spectral_norm(
+            nn.Linear(self.trunk.out_features, contrastive_dim, bias=False), spectral_norm
+        )
         self.head = maybe_spectral_norm(nn.Linear(contrastive_dim, 1), spectral_norm)
         self.b1_conv = nn.Conv2d(2 * ndf, 1, 1)
         self.b1_linear = nn.Linear(16 * 16, contrastive_dim, bias=False)
@@ -91,8 +99,9 @@ class Decoder(nn.Module):
     def __init__(self, channels: int = 3, latent_dim: int = 128, ngf: int = 64):
         super().__init__()
         self.ngf = ngf
-        self.stem = nn.Sequential(nn.Linear(latent_dim, 4 * 4 * 8 * ngf), nn.BatchNorm1d(4 * 4 * 8 * ngf),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Linear(latent_dim, 4 * 4 * 8 * ngf), nn.BatchNorm1d(4 * 4 * 8 * ngf), nn.ReLU()
+        )
         layers: list[nn.Module] = []
         for i, o in ((8 * ngf, 4 * ngf), (4 * ngf, 2 * ngf), (2 * ngf, ngf)):
             layers += [nn.ConvTranspose2d(i, o, 4, 2, 1), nn.BatchNorm2d(o), nn.ReLU()]

@@ -21,7 +21,9 @@ def init_official(module: nn.Module) -> None:
     """The official code's init: xavier-uniform convolutions, BatchNorm weight N(1, 0.02), bias 0."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
-            weight = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            weight = (
+                m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            )
             nn.init.xavier_uniform_(weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

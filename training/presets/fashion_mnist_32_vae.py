@@ -1,4 +1,4 @@
-"""Baseline/ablation on Fashion-MNIST with the same backbone and budget as fashion-mnist-32: objective 'vae'."""
+"""Fashion-MNIST baseline, same backbone and budget as fashion-mnist-32, objective 'vae'."""
 
 from ..options import TrainingOptions
 from .fashion_mnist_32 import PRESET as _FASHION
@@ -7,5 +7,7 @@ PRESET: TrainingOptions = _FASHION.override(
     preset="fashion-mnist-32-vae",
     reproduces=None,
     description="Fashion-MNIST baseline: vae",
-    objective="vae", kl_weight=1.0, n_critic=1,
+    objective="vae",
+    kl_weight=1.0,
+    n_critic=1,
 )

@@ -1,4 +1,4 @@
-"""Baseline/ablation on Fashion-MNIST with the same backbone and budget as fashion-mnist-32: objective 'vaegan'."""
+"""Fashion-MNIST baseline, same backbone and budget as fashion-mnist-32, objective 'vaegan'."""
 
 from ..options import TrainingOptions
 from .fashion_mnist_32 import PRESET as _FASHION

@@ -1,6 +1,5 @@
 """STL-10 resized to 32x32 as AutoGAN does (paper: sampling FID 41.9), same recipe as CIFAR-10."""
 
-from ..options import TrainingOptions
 from .cifar10_autogan32 import PRESET as _CIFAR
 
 PRESET = _CIFAR.override(

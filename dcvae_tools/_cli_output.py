@@ -1,0 +1,237 @@
+"""Everything the ``dcvae`` command line prints goes through one :class:`Output` object.
+
+Streams: results (tables, paths, JSON, summaries of what was written) go to stdout; notes, warnings,
+progress bars and errors go to stderr, so ``dcvae ... --json | jq`` and ``$(dcvae download NAME)``
+work. Modes: human (default), ``--json`` (stdout carries one JSON document and nothing else) and
+``-q`` (no notes, progress or summaries; results, warnings and errors still appear).
+
+:func:`session` wraps a command's body: it routes the library's ``dcvae_tools`` log records and Python
+warnings to the Output, and turns expected failures into a single ``error: ...`` line with exit
+status 1 (the traceback is kept for ``--debug`` or ``DCVAE_DEBUG=1``).
+
+Nothing here imports torch, and Rich is imported on first use only, so ``dcvae --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import typer
+
+from dcvae_tools.errors import DCVAEError
+
+__all__ = ["Output", "debug_requested", "one_line", "session"]
+
+LOGGER_NAME = "dcvae_tools"
+"""The logger the library reports image conversions on (INFO) and problems on (WARNING)."""
+
+
+def debug_requested(flag: bool = False) -> bool:
+    """True when ``--debug`` was given or ``DCVAE_DEBUG`` is set to a true value."""
+    return flag or os.environ.get("DCVAE_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def one_line(message: str) -> str:
+    """Collapse a message onto one line (error messages must be exactly one line)."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+class Output:
+    """Human, JSON and quiet printing for one command run.
+
+    Args:
+        quiet: suppress notes, progress bars and summaries (``-q``).
+        json_mode: stdout carries only the JSON document given to :meth:`data` (``--json``).
+    """
+
+    def __init__(self, *, quiet: bool = False, json_mode: bool = False) -> None:
+        self.quiet = quiet
+        self.json_mode = json_mode
+        self._stderr: Any = None
+        self._stdout: Any = None
+
+    # ------------------------------------------------------------------ consoles
+
+    @property
+    def stderr(self) -> Any:
+        """A Rich console on the current ``sys.stderr`` (colours only on a terminal)."""
+        if self._stderr is None:
+            from rich.console import Console
+
+            self._stderr = Console(
+                file=sys.stderr, highlight=False, emoji=False, markup=False, soft_wrap=True
+            )
+        return self._stderr
+
+    @property
+    def stdout(self) -> Any:
+        """A Rich console on the current ``sys.stdout``, used for tables."""
+        if self._stdout is None:
+            from rich.console import Console
+
+            self._stdout = Console(file=sys.stdout, highlight=False, emoji=False, markup=False)
+        return self._stdout
+
+    # ------------------------------------------------------------------ stdout
+
+    def result(self, text: str) -> None:
+        """Print the command's primary result (a path, a report); skipped in JSON mode only."""
+        if not self.json_mode:
+            typer.echo(text)
+
+    def done(self, text: str) -> None:
+        """Print a one-line summary of what was written; skipped with ``-q`` and in JSON mode."""
+        if not (self.quiet or self.json_mode):
+            typer.echo(text)
+
+    def data(self, obj: Any) -> None:
+        """Print ``obj`` as indented JSON (JSON mode only)."""
+        if self.json_mode:
+            typer.echo(json.dumps(obj, indent=2, default=str))
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
+        """Print a Rich table on stdout (human mode only)."""
+        if self.json_mode:
+            return
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        self.stdout.print(table)
+
+    # ------------------------------------------------------------------ stderr
+
+    def note(self, text: str) -> None:
+        """``note: ...`` on stderr, unless ``-q``."""
+        if not self.quiet:
+            self.stderr.print(f"note: {text}", style="dim")
+
+    def info(self, text: str) -> None:
+        """A plain progress message on stderr, unless ``-q``."""
+        if not self.quiet:
+            self.stderr.print(text)
+
+    def warn(self, text: str) -> None:
+        """``warning: ...`` on stderr in yellow (shown even with ``-q``)."""
+        self.stderr.print(f"warning: {one_line(text)}", style="yellow")
+
+    def error(self, text: str) -> None:
+        """``error: ...`` on stderr in red, on exactly one line."""
+        self.stderr.print(f"error: {one_line(text)}", style="bold red")
+
+    @contextlib.contextmanager
+    def progress(self, total: int, description: str) -> Iterator[Callable[[int], None]]:
+        """A transient progress bar on stderr; yields ``advance(n)``.
+
+        Hidden with ``-q`` and when stderr is not a terminal (pipes, CI, tests).
+        """
+        if self.quiet or not self.stderr.is_terminal:
+            yield lambda n=1: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=self.stderr, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
+
+
+class _NoteHandler(logging.Handler):
+    """Prints the library's log records: INFO as ``note:``, WARNING and above as ``warning:``."""
+
+    def __init__(self, out: Output) -> None:
+        super().__init__(logging.INFO)
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.levelno >= logging.WARNING:
+                self.out.warn(message)
+            else:
+                self.out.note(message)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def _os_error_message(err: OSError) -> str:
+    where = err.filename if err.filename is not None else None
+    reason = err.strerror or str(err)
+    if isinstance(err, FileNotFoundError) and where is not None:
+        return f"{where}: no such file or folder; check the path"
+    return f"{where}: {reason}" if where is not None else reason
+
+
+def _fail(out: Output, message: str) -> typer.Exit:
+    """Print the error line and return the exit to raise."""
+    out.error(message)
+    return typer.Exit(1)
+
+
+@contextlib.contextmanager
+def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False) -> Iterator[Output]:
+    """Run a command body with the CLI's printing and error rules; yields its :class:`Output`.
+
+    * ``dcvae_tools`` INFO log records become ``note:`` lines and Python warnings ``warning:`` lines.
+    * A :class:`~dcvae_tools.errors.DCVAEError` or ``OSError`` becomes one ``error:`` line and exit
+      status 1; any other exception too, labelled as an internal error. Typer's own exits and usage
+      errors pass through unchanged (usage errors exit with status 2).
+    * With ``debug`` (``--debug`` or ``DCVAE_DEBUG=1``) exceptions propagate with their traceback.
+    """
+    debug = debug_requested(debug)
+    out = Output(quiet=quiet, json_mode=json_mode)
+    logger = logging.getLogger(LOGGER_NAME)
+    handler = _NoteHandler(out)
+    previous_level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+    def show_warning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        out.warn(str(message))
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            yield out
+    except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
+        raise
+    except DCVAEError as err:
+        if debug:
+            raise
+        raise _fail(out, str(err)) from None
+    except OSError as err:
+        if debug:
+            raise
+        raise _fail(out, _os_error_message(err)) from None
+    except Exception as err:
+        if debug:
+            raise
+        if type(err).__name__ == "OutOfMemoryError":
+            message = "out of memory on the device; lower --batch-size or use --device cpu"
+        else:
+            message = (
+                f"internal error ({type(err).__name__}: {one_line(str(err))}); rerun with --debug "
+                "for the traceback and please report it"
+            )
+        raise _fail(out, message) from None
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)

@@ -1,0 +1,201 @@
+"""``dcvae-train``: train, export and list presets. Thin: parse, call training functions, print.
+
+Examples:
+    dcvae-train presets
+    dcvae-train train --preset tiny --dry-run
+    dcvae-train train --preset fashion-mnist-32
+    torchrun --nproc_per_node 2 -m training train --preset fashion-mnist-32 --device cpu
+    dcvae-train export runs/00000-fashion-mnist-32 -o exported/fashion-mnist-32
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Train DC-VAE checkpoints and export them to the dcvae-tools release format.",
+)
+
+
+class UserError(Exception):
+    """A mistake in the command line; printed as one line."""
+
+
+def _next_run_dir(outdir: Path, preset: str, dataset: str) -> Path:
+    outdir.mkdir(parents=True, exist_ok=True)
+    numbers = [int(m.group(1)) for p in outdir.iterdir() if (m := re.match(r"^(\d{5})-", p.name))]
+    safe_dataset = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset)
+    return outdir / f"{max(numbers, default=-1) + 1:05d}-{preset}-{safe_dataset}"
+
+
+@app.command()
+def presets() -> None:
+    """List the training presets and what each reproduces."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .presets import all_presets
+
+    table = Table("preset", "data", "objective", "backbone", "latent", "iterations", "reproduces")
+    for name, o in all_presets().items():
+        args = ",".join(f"{k}={v}" for k, v in o.architecture_args.items())
+        table.add_row(
+            name,
+            o.dataset,
+            o.objective,
+            f"{o.architecture} {args}",
+            str(o.latent_dim),
+            f"{o.total_iterations:,}",
+            o.reproduces or "-",
+        )
+    Console().print(table)
+
+
+@app.command()
+def train(
+    preset: Annotated[str, typer.Option(help="Preset name (see `dcvae-train presets`).")] = "tiny",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Override an option: KEY=VALUE (JSON value), repeatable, e.g. --set lr=1e-4."
+        ),
+    ] = None,
+    data_root: Annotated[
+        str | None, typer.Option(help="Where the dataset lives (CIFAR-10, STL-10, ...).")
+    ] = None,
+    outdir: Annotated[Path, typer.Option(help="Parent folder of numbered run folders.")] = Path("runs"),
+    run_dir: Annotated[Path | None, typer.Option(help="Use (or resume) exactly this run folder.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:1 (default: cuda if available).")
+    ] = None,
+    stop_after: Annotated[
+        int | None, typer.Option(help="Stop (with a checkpoint) at this iteration.")
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop (with a checkpoint) after this long.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the resolved options and exit.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train (or resume) a run. Re-running with the same --run-dir continues from its checkpoint exactly.
+
+    Examples:
+      dcvae-train train --preset tiny
+      dcvae-train train --preset fashion-mnist-32 --max-minutes 40      # then run again to continue
+      dcvae-train train --preset cifar10-autogan32 --data-root ~/data --device cuda
+    """
+    import torch
+
+    from .distributed import cleanup, init_distributed
+    from .options import parse_override
+    from .presets import get_preset
+    from .training_loop import training_loop
+
+    overrides = dict(parse_override(s) for s in (set_ or []))
+    if data_root is not None:
+        overrides["data_root"] = data_root
+    if max_minutes is not None:
+        overrides["max_minutes"] = max_minutes
+    options = get_preset(preset).override(**overrides)
+    if dry_run:
+        typer.echo(options.to_json(), nl=False)
+        return
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    info = init_distributed(torch.device(device).type)
+    if info.enabled and torch.device(device).type == "cuda":
+        device = f"cuda:{info.local_rank}"
+    if run_dir is None:
+        if info.enabled:
+            raise UserError("with torchrun, pass --run-dir so that every rank uses the same folder")
+        run_dir = _next_run_dir(outdir, options.preset, options.dataset)
+    if info.is_main:
+        typer.echo(f"run folder: {run_dir}", err=True)
+    try:
+        summary = training_loop(
+            options,
+            run_dir,
+            device=device,
+            stop_after=stop_after,
+            dist_info=info,
+            progress=progress and info.is_main and sys.stderr.isatty(),
+        )
+    finally:
+        cleanup(info)
+    if info.is_main:
+        typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder with checkpoint.pt.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Release folder to write.")],
+    metrics: Annotated[
+        Path | None, typer.Option(help="JSON report whose 'metrics' go into config.json.")
+    ] = None,
+    attributes: Annotated[
+        Path | None, typer.Option(help="attributes.safetensors to ship with the model.")
+    ] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="Add/replace this model in a weights_manifest.json.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Manifest name (default: the preset name).")] = None,
+    repo_id: Annotated[str | None, typer.Option(help="Hub repo id recorded in the manifest.")] = None,
+    bundled: Annotated[bool, typer.Option(help="Mark the manifest entry as bundled in the wheel.")] = False,
+    default: Annotated[bool, typer.Option(help="Make it the manifest's default model.")] = False,
+) -> None:
+    """Write a run's checkpoint in the release format (EMA decoder, spectral norm folded, safetensors).
+
+    Examples:
+      dcvae-train export runs/00000-fashion-mnist-32 -o exported/fashion-mnist-32
+    """
+    from dcvae_tools.release import load_attributes
+
+    from .export import export_run, manifest_entry, update_manifest
+
+    if not (run / "checkpoint.pt").is_file():
+        raise UserError(f"{run} has no checkpoint.pt: pass a run folder made by `dcvae-train train`")
+    metric_values = json.loads(metrics.read_text())["metrics"] if metrics else None
+    attrs = None
+    if attributes is not None:
+        from .export import model_from_run
+
+        attrs = load_attributes(attributes, model_from_run(run).config.latent_dim)
+    folder = export_run(run, output, metrics=metric_values, attributes=attrs)
+    typer.echo(f"wrote {folder}")
+    if manifest is not None:
+        from dcvae_tools.config import ModelConfig
+
+        config = ModelConfig.from_file(folder / "config.json")
+        model_name = name or config.preset
+        entry = manifest_entry(folder, repo_id=repo_id or f"dcvae-tools/{model_name}", bundled=bundled)
+        update_manifest(manifest, model_name, entry, default=default)
+        typer.echo(f"updated {manifest}: {model_name}")
+
+
+def main() -> None:
+    """Entry point: one-line errors for user mistakes, tracebacks with DCVAE_DEBUG=1."""
+    from dcvae_tools.errors import DCVAEError
+
+    from .options import OptionsError
+
+    try:
+        app()
+    except (UserError, OptionsError, DCVAEError, FileNotFoundError, ModuleNotFoundError) as err:
+        if os.environ.get("DCVAE_DEBUG") == "1":
+            raise
+        typer.echo(f"error: {err}", err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Export a training run to the release format: folded encoder, EMA decoder, config, card, manifest entry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dcvae_tools.io_utils import atomic_write_text, sha256_file
+from dcvae_tools.model import DCVAE, AttributeVector
+from dcvae_tools.networks import build_network
+from dcvae_tools.networks.layers import fold_spectral_norm
+from dcvae_tools.release import RELEASE_FILES, save_pretrained
+
+from .options import TrainingOptions
+from .training_loop import CHECKPOINT_NAME, load_checkpoint
+
+
+def model_from_run(run_dir: str | Path, metrics: Mapping[str, Any] | None = None) -> DCVAE:
+    """The inference model of a run: encoder with spectral norm folded in, the EMA decoder."""
+    state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
+    options = TrainingOptions.from_dict(json.loads(state["options"]))
+    config = options.model_config(dict(metrics or {}))
+    encoder = build_network(config, "encoder", spectral_norm=True)
+    encoder.load_state_dict(state["E"])
+    fold_spectral_norm(encoder)
+    model = DCVAE(config)
+    model.encoder.load_state_dict(encoder.state_dict())
+    model.decoder.load_state_dict(state["G_ema"])
+    return model.eval()
+
+
+def export_run(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    attributes: Mapping[str, AttributeVector] | None = None,
+) -> Path:
+    """Write the run's checkpoint in the release format to ``out_dir``."""
+    model = model_from_run(run_dir, metrics)
+    model.attributes = dict(attributes or {})
+    return save_pretrained(model, out_dir)
+
+
+def manifest_entry(
+    folder: str | Path,
+    *,
+    repo_id: str,
+    revision: str | None = None,
+    bundled: bool = False,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """The weights_manifest.json entry of a release folder: sha256 and size of every file."""
+    from dcvae_tools.config import ModelConfig
+
+    folder = Path(folder)
+    config = ModelConfig.from_file(folder / "config.json")
+    files = {
+        name: {"sha256": sha256_file(folder / name), "size": (folder / name).stat().st_size}
+        for name in RELEASE_FILES
+        if (folder / name).is_file()
+    }
+    return {
+        "repo_id": repo_id,
+        "revision": revision,
+        "files": files,
+        "dataset": config.dataset,
+        "resolution": config.image_size,
+        "channels": config.channels,
+        "latent_dim": config.latent_dim,
+        "architecture": config.architecture,
+        "preset": config.preset,
+        "bundled": bundled,
+        "description": description or config.description or "",
+        "metrics": config.metrics,
+    }
+
+
+def update_manifest(
+    manifest_path: str | Path, name: str, entry: Mapping[str, Any], *, default: bool = False
+) -> None:
+    """Add or replace ``name`` in the manifest (atomically), optionally making it the default model."""
+    path = Path(manifest_path)
+    data = (
+        json.loads(path.read_text(encoding="utf-8"))
+        if path.is_file()
+        else {"format_version": 1, "models": {}}
+    )
+    data.setdefault("models", {})[name] = dict(entry)
+    if default or data.get("default_model") is None:
+        data["default_model"] = name
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -520,8 +520,9 @@ def _paired_rows(top: "torch.Tensor", bottom: "torch.Tensor", cols: int) -> "tor
 
 
 def _need_output(*outputs: object, options: str) -> None:
+    """Refuse a run that would write nothing (``options`` names the output options, e.g. "'-o' / '--grid'")."""
     if all(o is None for o in outputs):
-        raise _usage(f"nothing to write: give {options}", options.split(" ")[0])
+        raise typer.BadParameter("nothing to write; give at least one of them", param_hint=options)
 
 
 def _human_size(size: int) -> str:
@@ -909,7 +910,7 @@ def decode(
     Writes one PNG per row of tensor "latents", named after the files it was encoded from when the
     file records them (else 00000.png, 00001.png, ...), and/or one grid image.
     """
-    _need_output(output, grid, options="-o OUT_DIR and/or --grid GRID.png")
+    _need_output(output, grid, options="'-o' / '--grid'")
     _check_image_suffix(grid, "--grid")
     with session(quiet=quiet, debug=debug) as out:
         import torch
@@ -970,7 +971,7 @@ def reconstruct(
     Each image is encoded to its posterior mean and decoded. The grid shows up to 8 inputs per row
     with their reconstructions in the row below, as in the paper's figures.
     """
-    _need_output(output, grid, options="-o OUT_DIR and/or --grid GRID.png")
+    _need_output(output, grid, options="'-o' / '--grid'")
     _check_image_suffix(grid, "--grid")
     with session(quiet=quiet, debug=debug) as out:
         import torch
@@ -1046,7 +1047,7 @@ def sample(
     Latents are drawn from the standard normal prior and clamped to [-C, C], C being the model's
     sample_clamp (1.0 in the paper's FID protocol) unless --clamp or --no-clamp say otherwise.
     """
-    _need_output(output, out_dir, options="-o GRID.png and/or --out-dir DIR")
+    _need_output(output, out_dir, options="'-o' / '--out-dir'")
     _check_image_suffix(output, "--output")
     if clamp is not None and no_clamp:
         raise _usage("give --clamp C or --no-clamp, not both", "--clamp")
@@ -1121,7 +1122,7 @@ def interpolate(
     (z.safetensors:ROW). Evenly spaced points from A to B are decoded, both ends included, linearly or
     along the sphere with --slerp.
     """
-    _need_output(output, gif, options="-o STRIP.png and/or --gif ANIM.gif")
+    _need_output(output, gif, options="'-o' / '--gif'")
     _check_image_suffix(output, "--output")
     _check_image_suffix(gif, "--gif", gif=True)
     with session(quiet=quiet, debug=debug) as out:
@@ -1434,7 +1435,7 @@ def edit(
     decoded. With --sweep, each input gives a strip: the original, then the single attribute applied
     at each strength (the paper's Figure 7).
     """
-    _need_output(output, grid, options="-o OUT_DIR and/or --grid GRID.png")
+    _need_output(output, grid, options="'-o' / '--grid'")
     _check_image_suffix(grid, "--grid")
     specs = [_parse_attribute_spec(spec) for spec in attributes]
     if sweep is not None:

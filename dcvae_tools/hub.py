@@ -172,6 +172,7 @@ def _resolve_repo(repo_id: str, revision: str | None, **kw) -> ResolvedModel:
             from .config import ModelConfig
 
             ModelConfig.from_file(path)  # reject a malformed config before fetching the weights
+            revision = path.parent.name  # pin the other files to the config's commit, even if the branch moves
         folder = path.parent
     assert folder is not None
     return ResolvedModel(folder, "hub", repo_id, folder.name, None)

@@ -1,0 +1,298 @@
+"""Pure latent maths (dcvae_tools.latent): interpolation, mixing, masks, attribute directions, edits,
+and the index/sweep parsers. Expected values are computed independently with numpy in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from dcvae_tools.errors import LatentError
+from dcvae_tools.latent import (
+    apply_edits,
+    attribute_direction,
+    interpolate,
+    lerp,
+    mix,
+    parse_index_ranges,
+    parse_sweep,
+    random_mask,
+    slerp,
+)
+
+FAST = settings(max_examples=25, deadline=None, database=None)
+
+dims = st.integers(min_value=2, max_value=24)
+seeds = st.integers(min_value=0, max_value=2**31 - 1)
+
+
+def _vec(seed: int, dim: int, scale: float = 1.0, n: int | None = None) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    shape = (dim,) if n is None else (n, dim)
+    return torch.from_numpy(rng.normal(size=shape) * scale).float()
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+# ----------------------------------------------------------------------------- interpolation
+
+
+@FAST
+@given(
+    seed=seeds,
+    dim=dims,
+    steps=st.integers(2, 9),
+    method=st.sampled_from(["lerp", "slerp"]),
+    scale_b=st.floats(0.1, 10.0),
+)
+def test_interpolate_endpoints_exact_and_count(seed: int, dim: int, steps: int, method: str, scale_b: float) -> None:
+    a, b = _vec(seed, dim), _vec(seed + 1, dim, scale_b)
+    path = interpolate(a, b, steps, method)
+    assert path.shape == (steps, dim)
+    assert torch.equal(path[0], a)
+    assert torch.equal(path[-1], b)
+    assert torch.isfinite(path).all()
+
+
+def test_interpolate_batched_endpoints() -> None:
+    a, b = _vec(0, 8, n=3), _vec(1, 8, n=3)
+    for method in ("lerp", "slerp"):
+        path = interpolate(a, b, 5, method)
+        assert path.shape == (3, 5, 8)
+        assert torch.equal(path[:, 0], a) and torch.equal(path[:, -1], b)
+
+
+@FAST
+@given(seed=seeds, dim=dims, steps=st.integers(3, 9))
+def test_lerp_points_are_evenly_spaced(seed: int, dim: int, steps: int) -> None:
+    a, b = _vec(seed, dim), _vec(seed + 7, dim, 3.0)
+    path = interpolate(a, b, steps, "lerp").double().numpy()
+    a64, b64 = a.double().numpy(), b.double().numpy()
+    for i in range(steps):
+        t = i / (steps - 1)
+        np.testing.assert_allclose(path[i], a64 + t * (b64 - a64), atol=1e-5)
+
+
+@FAST
+@given(seed=seeds, dim=dims, steps=st.integers(3, 9), norm=st.floats(0.5, 20.0))
+def test_slerp_keeps_equal_norms_and_follows_the_arc(seed: int, dim: int, steps: int, norm: float) -> None:
+    a, b = _vec(seed, dim), _vec(seed + 3, dim)
+    a, b = a / a.norm() * norm, b / b.norm() * norm
+    a64, b64 = a.double().numpy(), b.double().numpy()
+    cos = _cos(a64, b64)
+    assume(-0.99 < cos < 0.99)
+    omega = np.arccos(cos)
+    path = interpolate(a, b, steps, "slerp").double().numpy()
+    for i in range(steps):
+        t = i / (steps - 1)
+        assert np.linalg.norm(path[i]) == pytest.approx(norm, rel=1e-4)
+        # the angle to a grows linearly along the great circle (a plain lerp would not do this)
+        angle = np.arccos(np.clip(_cos(path[i], a64), -1, 1))
+        assert angle == pytest.approx(t * omega, abs=2e-3)
+
+
+@FAST
+@given(seed=seeds, dim=dims, na=st.floats(0.5, 5.0), nb=st.floats(0.5, 5.0), t=st.floats(0.0, 1.0))
+def test_slerp_interpolates_norms_linearly(seed: int, dim: int, na: float, nb: float, t: float) -> None:
+    a, b = _vec(seed, dim), _vec(seed + 5, dim)
+    a, b = a / a.norm() * na, b / b.norm() * nb
+    assume(abs(_cos(a.double().numpy(), b.double().numpy())) < 0.99)
+    out = slerp(a, b, t)
+    assert out.norm().item() == pytest.approx(na + t * (nb - na), rel=1e-4)
+
+
+@pytest.mark.parametrize("factor", [2.5, 1.0, -1.0, -0.3])
+def test_slerp_of_parallel_vectors_falls_back_to_lerp(factor: float) -> None:
+    a = _vec(11, 16)
+    b = a * factor
+    for t in (0.0, 0.25, 0.5, 0.9):
+        out = slerp(a, b, t)
+        assert torch.isfinite(out).all()
+        assert torch.allclose(out, lerp(a, b, t), atol=1e-6)
+        expected = a.double().numpy() * (1 - t + t * factor)
+        np.testing.assert_allclose(out.double().numpy(), expected, atol=1e-5)
+
+
+def test_slerp_with_a_zero_endpoint_is_finite_lerp() -> None:
+    a, b = torch.zeros(8), _vec(3, 8)
+    path = interpolate(a, b, 5, "slerp")
+    assert torch.isfinite(path).all()
+    assert torch.allclose(path[2], 0.5 * b, atol=1e-6)
+
+
+def test_interpolate_rejects_bad_arguments() -> None:
+    a, b = _vec(0, 8), _vec(1, 8)
+    with pytest.raises(LatentError, match="steps"):
+        interpolate(a, b, 1)
+    with pytest.raises(LatentError, match="shapes"):
+        interpolate(a, _vec(1, 9), 4)
+    with pytest.raises(LatentError, match="method"):
+        interpolate(a, b, 4, "cubic")
+
+
+# ----------------------------------------------------------------------------- mixing
+
+
+@FAST
+@given(seed=seeds, dim=dims)
+def test_mix_all_false_gives_a_and_all_true_gives_b(seed: int, dim: int) -> None:
+    a, b = _vec(seed, dim), _vec(seed + 1, dim)
+    assert torch.equal(mix(a, b, torch.zeros(dim, dtype=torch.bool)), a)
+    assert torch.equal(mix(a, b, torch.ones(dim, dtype=torch.bool)), b)
+
+
+@FAST
+@given(seed=seeds, dim=dims, bits=st.data())
+def test_mix_takes_each_entry_from_a_or_b_per_mask(seed: int, dim: int, bits: st.DataObject) -> None:
+    mask_list = bits.draw(st.lists(st.booleans(), min_size=dim, max_size=dim))
+    a, b = _vec(seed, dim), _vec(seed + 1, dim)
+    mask = torch.tensor(mask_list)
+    out = mix(a, b, mask).numpy()
+    np.testing.assert_array_equal(out, np.where(np.array(mask_list), b.numpy(), a.numpy()))
+
+
+def test_mix_broadcasts_k_masks_and_checks_inputs() -> None:
+    a, b = _vec(0, 6), _vec(1, 6)
+    masks = torch.tensor([[True] * 3 + [False] * 3, [False] * 6])
+    out = mix(a, b, masks)
+    assert out.shape == (2, 6)
+    assert torch.equal(out[0, :3], b[:3]) and torch.equal(out[0, 3:], a[3:])
+    assert torch.equal(out[1], a)
+    with pytest.raises(LatentError, match="boolean"):
+        mix(a, b, torch.ones(6))
+    with pytest.raises(LatentError, match="latent size"):
+        mix(a, b, torch.ones(5, dtype=torch.bool))
+
+
+@FAST
+@given(dim=st.integers(1, 200), fraction=st.floats(0.0, 1.0), seed=seeds)
+def test_random_mask_count_and_determinism(dim: int, fraction: float, seed: int) -> None:
+    mask = random_mask(dim, fraction, seed)
+    assert mask.dtype == torch.bool and mask.shape == (dim,)
+    assert int(mask.sum()) == round(fraction * dim)
+    assert torch.equal(mask, random_mask(dim, fraction, seed))
+
+
+def test_random_mask_depends_on_seed_and_rejects_bad_fraction() -> None:
+    assert not torch.equal(random_mask(64, 0.5, 0), random_mask(64, 0.5, 1))
+    generator = torch.Generator().manual_seed(5)
+    assert torch.equal(random_mask(64, 0.5, generator), random_mask(64, 0.5, 5))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(LatentError, match="fraction"):
+            random_mask(8, bad)
+
+
+# ----------------------------------------------------------------------------- attribute directions
+
+
+@FAST
+@given(seed=seeds, dim=dims, p=st.integers(1, 25), q=st.integers(1, 25))
+def test_attribute_direction_is_difference_of_means(seed: int, dim: int, p: int, q: int) -> None:
+    rng = np.random.default_rng(seed)
+    pos = rng.normal(loc=0.5, size=(p, dim)).astype(np.float32)
+    neg = rng.normal(loc=-0.2, size=(q, dim)).astype(np.float32)
+    expected = pos.astype(np.float64).mean(0) - neg.astype(np.float64).mean(0)
+    got = attribute_direction(torch.from_numpy(pos), torch.from_numpy(neg))
+    assert got.shape == (dim,)
+    np.testing.assert_allclose(got.double().numpy(), expected, rtol=1e-5, atol=1e-6)
+    unit = attribute_direction(torch.from_numpy(pos), torch.from_numpy(neg), normalize=True)
+    assert unit.double().norm().item() == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(unit.double().numpy(), expected / np.linalg.norm(expected), atol=1e-5)
+
+
+def test_attribute_direction_rejects_bad_input() -> None:
+    with pytest.raises(LatentError):
+        attribute_direction(_vec(0, 8, n=3), _vec(1, 9, n=3))
+    with pytest.raises(LatentError):
+        attribute_direction(_vec(0, 8), _vec(1, 8, n=3))
+    with pytest.raises(LatentError, match="at least one"):
+        attribute_direction(torch.zeros(0, 8), _vec(1, 8, n=3))
+    same = _vec(2, 8, n=4)
+    with pytest.raises(LatentError, match="length 0"):
+        attribute_direction(same, same.clone(), normalize=True)
+
+
+@FAST
+@given(seed=seeds, dim=dims, s1=st.floats(-3, 3), s2=st.floats(-3, 3))
+def test_apply_edits_is_linear(seed: int, dim: int, s1: float, s2: float) -> None:
+    z = _vec(seed, dim, n=4)
+    d1, d2 = _vec(seed + 1, dim), _vec(seed + 2, dim)
+    assert torch.equal(apply_edits(z, [(d1, 0.0)]), z)
+    assert torch.equal(apply_edits(z, []), z)
+    both = apply_edits(z, [(d1, s1), (d2, s2)])
+    expected = z.double().numpy() + s1 * d1.double().numpy() + s2 * d2.double().numpy()
+    np.testing.assert_allclose(both.double().numpy(), expected, atol=1e-5)
+    # strengths along one direction add up
+    assert torch.allclose(apply_edits(z, [(d1, s1), (d1, s2)]), apply_edits(z, [(d1, s1 + s2)]), atol=1e-5)
+    # applying edits one after the other equals applying them together
+    assert torch.allclose(apply_edits(apply_edits(z, [(d1, s1)]), [(d2, s2)]), both, atol=1e-6)
+
+
+def test_apply_edits_does_not_modify_its_input_and_checks_size() -> None:
+    z = _vec(0, 8, n=2)
+    before = z.clone()
+    apply_edits(z, [(_vec(1, 8), 2.0)])
+    assert torch.equal(z, before)
+    with pytest.raises(LatentError, match="dims"):
+        apply_edits(z, [(_vec(1, 9), 1.0)])
+
+
+# ----------------------------------------------------------------------------- parsers
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("0-3,7", [0, 1, 2, 3, 7]),
+        (" 9-10 , 2 ,", [2, 9, 10]),
+        ("5", [5]),
+        ("1,1-2,2", [1, 2]),
+        ("4-4", [4]),
+    ],
+)
+def test_parse_index_ranges_good(spec: str, expected: list[int]) -> None:
+    assert parse_index_ranges(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["", " , ", "a", "3-1", "1-", "-1", "1-2-3", "0.5", "1;2"])
+def test_parse_index_ranges_bad(spec: str) -> None:
+    with pytest.raises(LatentError):
+        parse_index_ranges(spec)
+
+
+@FAST
+@given(indices=st.sets(st.integers(0, 300), min_size=1, max_size=40))
+def test_parse_index_ranges_round_trip(indices: set[int]) -> None:
+    ordered = sorted(indices)
+    # write runs of consecutive indices as ranges and the rest as single numbers, in reverse order
+    parts, start = [], ordered[0]
+    for prev, cur in zip(ordered, [*ordered[1:], None], strict=True):
+        if cur is None or cur != prev + 1:
+            parts.append(f"{start}-{prev}" if prev > start else str(start))
+            start = cur
+    spec = ",".join(reversed(parts))
+    assert parse_index_ranges(spec) == ordered
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("-2:2:5", [-2.0, -1.0, 0.0, 1.0, 2.0]),
+        ("0:1:3", [0.0, 0.5, 1.0]),
+        ("1.5:1.5:2", [1.5, 1.5]),
+        ("3:-3:4", [3.0, 1.0, -1.0, -3.0]),
+        ("0.25:9:1", [0.25]),
+    ],
+)
+def test_parse_sweep_good(spec: str, expected: list[float]) -> None:
+    assert parse_sweep(spec) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("spec", ["", "1:2", "1:2:3:4", "a:b:3", "0:1:0", "0:1:-2", "0:1:2.5", "0:1:"])
+def test_parse_sweep_bad(spec: str) -> None:
+    with pytest.raises(LatentError, match="START:STOP:COUNT"):
+        parse_sweep(spec)

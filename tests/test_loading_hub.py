@@ -1,0 +1,335 @@
+"""load_model through the real huggingface_hub client against a local Hub server (tests/hub_server.py):
+download and cache, offline use, revision pinning, error mapping, manifest checksums and tampering.
+
+Nothing of dcvae-tools or of the Hub client is mocked. Every call passes ``endpoint=`` and ``cache_dir=``
+explicitly; a stopped server is only ever asked for files that are cached (or with
+``local_files_only=True``), since the client retries for ~20 s on files it has not cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from hub_server import LocalHub
+from huggingface_hub import constants as hf_constants
+from safetensors.torch import load_file, save_file
+
+from dcvae_tools import load_model, save_pretrained
+from dcvae_tools.config import ModelConfig
+from dcvae_tools.errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError
+from dcvae_tools.manifest import MANIFEST_ENV, load_manifest
+from dcvae_tools.model import DCVAE, AttributeVector
+
+pytestmark = pytest.mark.skipif(
+    bool(getattr(hf_constants, "HF_HUB_OFFLINE", False)),
+    reason="HF_HUB_OFFLINE is set: the client refuses any request, even to the local test server",
+)
+
+LATENT = 16
+REPO = "dcvae-test/tiny"
+FILES = ("config.json", "model.safetensors", "attributes.safetensors", "README.md")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks run fastest on one thread (and far faster than two when the CPU is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_model(seed: int = 0, attributes: bool = True) -> DCVAE:
+    torch.manual_seed(seed)
+    model = DCVAE(
+        ModelConfig(
+            architecture="autogan32",
+            image_size=32,
+            channels=3,
+            latent_dim=LATENT,
+            architecture_args={"gf_dim": 16, "df_dim": 16},
+            dataset="unit-test",
+        )
+    )
+    if attributes:
+        direction = torch.randn(LATENT, generator=torch.Generator().manual_seed(seed + 1))
+        model.attributes = {"smile": AttributeVector("smile", direction, 20, 20, metadata={"seed": seed})}
+    return model
+
+
+def _outputs(model: DCVAE) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    z = torch.randn(2, LATENT, generator=torch.Generator().manual_seed(2))
+    return model.encode(x), model.decode(z)
+
+
+def assert_same_model(expected: DCVAE, got: DCVAE) -> None:
+    e1, d1 = _outputs(expected)
+    e2, d2 = _outputs(got)
+    assert torch.equal(e1, e2)
+    assert torch.equal(d1, d2)
+    assert sorted(expected.attributes) == sorted(got.attributes)
+    for name, attr in expected.attributes.items():
+        assert torch.equal(attr.direction, got.attributes[name].direction)
+        assert got.attributes[name].metadata == attr.metadata
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[DCVAE, Path]:
+    model = make_model()
+    folder = save_pretrained(model, tmp_path_factory.mktemp("tiny") / "release")
+    return model, folder
+
+
+def _load(hub: LocalHub, cache: Path, name: str = REPO, **kw) -> DCVAE:
+    return load_model(name, endpoint=hub.endpoint, cache_dir=cache, **kw)
+
+
+def _storage(cache: Path, repo: str = REPO) -> Path:
+    return cache / ("models--" + repo.replace("/", "--"))
+
+
+# ----------------------------------------------------------------------------- download, cache, offline
+
+
+def test_download_then_offline(local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    model, folder = tiny
+    commit = local_hub.add_revision(REPO, folder)
+    cache = tmp_path / "cache"
+
+    loaded = _load(local_hub, cache)
+    assert_same_model(model, loaded)
+    assert loaded.source.source == "hub" and loaded.source.revision == commit
+    fetched = {path.rsplit("/", 1)[-1] for method, path in local_hub.requests if method == "GET"}
+    assert fetched == set(FILES)  # every file came through the server
+    assert (_storage(cache) / "snapshots" / commit / "model.safetensors").is_file()
+
+    # offline while the server still runs: it must not be asked anything
+    before = len(local_hub.requests)
+    offline = _load(local_hub, cache, local_files_only=True)
+    assert_same_model(model, offline)
+    assert len(local_hub.requests) == before
+
+    local_hub.stop()
+    assert_same_model(model, _load(local_hub, cache, local_files_only=True))
+    start = time.monotonic()
+    unreachable = _load(local_hub, cache)  # not asked to be offline, but the Hub is down: use the cache
+    assert time.monotonic() - start < 5.0
+    assert_same_model(model, unreachable)
+    assert len(local_hub.requests) == before
+
+
+def test_cached_model_without_attributes_loads_while_hub_is_down(local_hub: LocalHub, tmp_path: Path) -> None:
+    """The optional attributes file is absent from the repo: once the cache knows that, a load with
+    the Hub unreachable must not wait for (or fail on) that file."""
+    model = make_model(seed=4, attributes=False)
+    local_hub.add_revision(REPO, save_pretrained(model, tmp_path / "release"))
+    cache = tmp_path / "cache"
+    assert_same_model(model, _load(local_hub, cache))
+    assert_same_model(model, _load(local_hub, cache, local_files_only=True))
+    local_hub.stop()
+    start = time.monotonic()
+    loaded = _load(local_hub, cache)
+    assert time.monotonic() - start < 5.0
+    assert_same_model(model, loaded)
+    assert loaded.attributes == {}
+
+
+def test_revision_pinning(local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    first, folder = tiny
+    second = make_model(seed=9)
+    commit1 = local_hub.add_revision(REPO, folder)
+    commit2 = local_hub.add_revision(REPO, save_pretrained(second, tmp_path / "second"))
+    assert commit1 != commit2
+    cache = tmp_path / "cache"
+    assert_same_model(second, _load(local_hub, cache))  # main moved on
+    old = _load(local_hub, cache, revision=commit1)
+    assert_same_model(first, old)
+    assert old.source.revision == commit1
+    assert any(f"/resolve/{commit1}/model.safetensors" in path for _, path in local_hub.requests)
+    local_hub.stop()
+    assert_same_model(first, _load(local_hub, cache, revision=commit1, local_files_only=True))
+    assert_same_model(second, _load(local_hub, cache, revision=commit2, local_files_only=True))
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_unknown_repo(local_hub: LocalHub, tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="dcvae-test/nothing-here"):
+        _load(local_hub, tmp_path / "cache", "dcvae-test/nothing-here")
+
+
+def test_unknown_revision(local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    local_hub.add_revision(REPO, tiny[1])
+    with pytest.raises(ModelNotFoundError, match="no-such-branch"):
+        _load(local_hub, tmp_path / "cache", revision="no-such-branch")
+    with pytest.raises(ModelNotFoundError, match="0123456789abcdef0123456789abcdef01234567"):
+        _load(local_hub, tmp_path / "cache", revision="0123456789abcdef0123456789abcdef01234567")
+
+
+def test_repo_without_weights(local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("config.json", "README.md"):
+        (src / name).write_bytes((tiny[1] / name).read_bytes())
+    local_hub.add_revision(REPO, src)
+    with pytest.raises(ModelNotFoundError, match=r"model\.safetensors"):
+        _load(local_hub, tmp_path / "cache")
+
+
+def test_malformed_config_stops_before_weights(local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in FILES:
+        (src / name).write_bytes((tiny[1] / name).read_bytes())
+    config = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    config["latent_dim"] = "sixteen"
+    (src / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    local_hub.add_revision(REPO, src)
+    with pytest.raises(ConfigError, match="latent_dim"):
+        _load(local_hub, tmp_path / "cache")
+    paths = [path for _, path in local_hub.requests]
+    assert any(p.endswith("/config.json") for p in paths)
+    assert not any("model.safetensors" in p for p in paths)
+
+
+def test_offline_without_cache_says_how_to_fix(local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    local_hub.add_revision(REPO, tiny[1])
+    with pytest.raises(OfflineError) as info:
+        _load(local_hub, tmp_path / "empty-cache", local_files_only=True)
+    message = str(info.value)
+    assert REPO in message
+    assert "dcvae download" in message and "online" in message
+    assert local_hub.requests == []
+
+
+# ----------------------------------------------------------------------------- cache tampering (no manifest)
+
+
+def _blob(cache: Path, commit: str, filename: str) -> Path:
+    return (_storage(cache) / "snapshots" / commit / filename).resolve()
+
+
+@pytest.mark.parametrize("filename", ["model.safetensors", "config.json"])
+def test_tampered_cache_blob_is_refused_and_removed(
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, filename: str
+) -> None:
+    model, folder = tiny
+    commit = local_hub.add_revision(REPO, folder)
+    cache = tmp_path / "cache"
+    _load(local_hub, cache)
+    blob = _blob(cache, commit, filename)
+    announced = blob.name  # the cache names blobs after the hash the Hub announced
+    data = bytearray(blob.read_bytes())
+    data[-2] ^= 0x01  # a one-bit change at the end (JSON whitespace / a weight's low bits)
+    blob.write_bytes(bytes(data))
+    tampered_hash = (
+        hashlib.sha256(data).hexdigest()
+        if len(announced) == 64
+        else hashlib.sha1(b"blob %d\0" % len(data) + bytes(data)).hexdigest()
+    )
+
+    with pytest.raises(ChecksumError) as info:
+        _load(local_hub, cache, local_files_only=True)
+    message = str(info.value)
+    assert filename in message and announced in message and tampered_hash in message
+    assert not (_storage(cache) / "snapshots" / commit / filename).exists()
+    assert not blob.exists()
+
+    # the next online load downloads the file again and works
+    assert_same_model(model, _load(local_hub, cache))
+
+
+# ----------------------------------------------------------------------------- manifest
+
+
+@pytest.fixture
+def manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """Write a weights manifest into tmp and point dcvae-tools at it (DCVAE_MANIFEST)."""
+    path = tmp_path / "weights_manifest.json"
+
+    def write(models: dict) -> None:
+        path.write_text(json.dumps({"format_version": 1, "default_model": None, "models": models}), encoding="utf-8")
+        load_manifest.cache_clear()
+
+    monkeypatch.setenv(MANIFEST_ENV, str(path))
+    write({})
+    yield write
+    load_manifest.cache_clear()
+    monkeypatch.delenv(MANIFEST_ENV)
+    load_manifest.cache_clear()
+
+
+def _entry(repo_id: str, commit: str, folder: Path) -> dict:
+    return {
+        "repo_id": repo_id,
+        "revision": commit,
+        "files": {name: {"sha256": _sha256(folder / name), "size": (folder / name).stat().st_size} for name in FILES},
+        "dataset": "unit-test",
+        "resolution": 32,
+        "channels": 3,
+        "latent_dim": LATENT,
+        "architecture": "autogan32",
+        "preset": "tiny",
+        "bundled": False,
+    }
+
+
+def test_manifest_name_loads_the_pinned_revision(
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, manifest
+) -> None:
+    model, folder = tiny
+    commit = local_hub.add_revision(REPO, folder)
+    manifest({"tiny-test": _entry(REPO, commit, folder)})
+    local_hub.add_revision(REPO, save_pretrained(make_model(seed=5), tmp_path / "newer"))  # main moves on
+    cache = tmp_path / "cache"
+
+    loaded = _load(local_hub, cache, "tiny-test")
+    assert_same_model(model, loaded)
+    assert loaded.source.source == "hub" and loaded.source.revision == commit
+    file_requests = [path for _, path in local_hub.requests if "/resolve/" in path]
+    assert file_requests and all(f"/resolve/{commit}/" in path for path in file_requests)
+
+    with pytest.raises(ModelNotFoundError, match=REPO):  # names are pinned; the repo id is the way out
+        _load(local_hub, cache, "tiny-test", revision="main")
+    local_hub.stop()
+    assert_same_model(model, _load(local_hub, cache, "tiny-test", local_files_only=True))
+
+
+def test_manifest_checksum_mismatch(local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, manifest) -> None:
+    _, folder = tiny
+    bad = tmp_path / "tampered"
+    bad.mkdir()
+    for name in FILES:
+        (bad / name).write_bytes((folder / name).read_bytes())
+    tensors = load_file(str(bad / "model.safetensors"))
+    tensors["decoder.stem.bias"] = tensors["decoder.stem.bias"] + 0.5  # same size, different bytes
+    save_file(tensors, str(bad / "model.safetensors"), metadata={"format": "pt"})
+    served, expected = _sha256(bad / "model.safetensors"), _sha256(folder / "model.safetensors")
+    assert served != expected
+    repo = "dcvae-test/tampered"
+    commit = local_hub.add_revision(repo, bad)
+    manifest({"tiny-tampered": _entry(repo, commit, folder)})  # sha256s of the genuine files
+    cache = tmp_path / "cache"
+
+    with pytest.raises(ChecksumError) as info:
+        _load(local_hub, cache, "tiny-tampered")
+    message = str(info.value)
+    assert "model.safetensors" in message and served in message and expected in message
+    snapshot_file = _storage(cache, repo) / "snapshots" / commit / "model.safetensors"
+    assert not snapshot_file.exists()
+    assert not (_storage(cache, repo) / "blobs" / served).exists()
+    # and nothing usable is left behind: an offline load cannot pick the bad file up
+    with pytest.raises(OfflineError):
+        _load(local_hub, cache, "tiny-tampered", local_files_only=True)

@@ -1,0 +1,324 @@
+"""The DCVAE model class: batching invariance, determinism, sampling clamp, edits, input types and
+reduced-precision compute with its float32 fallback."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcvae_tools.config import ModelConfig
+from dcvae_tools.errors import LatentError
+from dcvae_tools.model import DCVAE, AttributeVector
+
+LATENT = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks run fastest on one thread (and far faster than two when the CPU is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _randomise_batchnorm(model: DCVAE, seed: int) -> None:
+    """Give every BatchNorm non-trivial running statistics, so that train-mode (batch statistics)
+    behaviour would differ from eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.3)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+
+
+def make_model(arch: str = "autogan32", channels: int = 3, seed: int = 0, **config: object) -> DCVAE:
+    torch.manual_seed(seed)
+    args = {"gf_dim": 16, "df_dim": 16} if arch == "autogan32" else {"ngf": 8, "ndf": 8}
+    model = DCVAE(
+        ModelConfig(
+            architecture=arch, image_size=32, channels=channels, latent_dim=LATENT, architecture_args=args, **config
+        )
+    )
+    with torch.no_grad():
+        _randomise_batchnorm(model, seed)
+    return model
+
+
+def _images(n: int, channels: int = 3, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, channels, 32, 32, generator=gen) * 2 - 1
+
+
+@pytest.fixture(scope="module", params=["autogan32", "dcgan32"])
+def model(request: pytest.FixtureRequest) -> DCVAE:
+    return make_model(request.param)
+
+
+# ----------------------------------------------------------------------------- batching
+
+
+def test_model_starts_in_eval_mode(model: DCVAE) -> None:
+    assert not model.training
+    assert all(not m.training for m in model.modules())
+
+
+def test_encode_batch_equals_items(model: DCVAE) -> None:
+    x = _images(5)
+    batch = model.encode(x)
+    assert batch.shape == (5, LATENT) and batch.dtype == torch.float32
+    items = torch.cat([model.encode(x[i : i + 1]) for i in range(5)])
+    assert torch.allclose(batch, items, atol=1e-5, rtol=0)
+    mu, logvar = model.posterior(x)
+    assert torch.equal(mu, batch) and logvar.shape == (5, LATENT)
+
+
+def test_decode_batch_equals_items(model: DCVAE) -> None:
+    z = torch.randn(5, LATENT, generator=torch.Generator().manual_seed(1))
+    batch = model.decode(z)
+    assert batch.shape == (5, 3, 32, 32)
+    assert batch.abs().max() <= 1.0
+    items = torch.cat([model.decode(z[i]) for i in range(5)])  # a single [D] latent is accepted
+    assert torch.allclose(batch, items, atol=1e-5, rtol=0)
+
+
+def test_batch_size_does_not_change_results(model: DCVAE) -> None:
+    x = _images(7, seed=2)
+    ref = model.encode(x, batch_size=64)
+    z = torch.randn(7, LATENT, generator=torch.Generator().manual_seed(3))
+    ref_images = model.decode(z, batch_size=64)
+    for size in (1, 3, 7):
+        assert torch.allclose(model.encode(x, batch_size=size), ref, atol=1e-5, rtol=0)
+        assert torch.allclose(model.decode(z, batch_size=size), ref_images, atol=1e-5, rtol=0)
+    assert torch.allclose(model.reconstruct(x, batch_size=2), model.decode(ref), atol=1e-5, rtol=0)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def test_sample_is_deterministic_per_seed(model: DCVAE) -> None:
+    a, b, c = model.sample(3, seed=7), model.sample(3, seed=7), model.sample(3, seed=8)
+    assert a.shape == (3, 3, 32, 32)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+    assert torch.equal(a, model.decode(model.random_latents(3, seed=7)))
+
+
+def test_random_latents_respect_the_clamp() -> None:
+    model = make_model(sample_clamp=0.5)
+    z = model.random_latents(64, seed=0)
+    assert z.shape == (64, LATENT)
+    assert z.abs().max().item() == pytest.approx(0.5)  # clamped, and the clamp is active
+    unclamped = model.random_latents(64, seed=0, clamp=None)
+    assert unclamped.abs().max() > 1.5
+    assert torch.equal(z, unclamped.clamp(-0.5, 0.5))
+    assert model.random_latents(64, seed=0, clamp=2.0).abs().max().item() == pytest.approx(2.0)
+    no_clamp_model = make_model(sample_clamp=None)
+    assert torch.equal(no_clamp_model.random_latents(64, seed=0), unclamped)
+
+
+def test_encode_sample_is_deterministic_per_seed(model: DCVAE) -> None:
+    x = _images(3, seed=4)
+    s1 = model.encode(x, sample=True, seed=5)
+    s2 = model.encode(x, sample=True, seed=5)
+    s3 = model.encode(x, sample=True, seed=6)
+    assert torch.equal(s1, s2)
+    assert not torch.allclose(s1, s3)
+    mu, logvar = model.posterior(x)
+    assert not torch.allclose(s1, mu)
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(s1, mu + torch.exp(0.5 * logvar) * eps, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- editing
+
+
+@pytest.fixture
+def edit_model() -> DCVAE:
+    model = make_model(seed=3)
+    gen = torch.Generator().manual_seed(9)
+    model.attributes = {
+        "smile": AttributeVector("smile", torch.randn(LATENT, generator=gen), 20, 20),
+        "glasses": AttributeVector("glasses", torch.randn(LATENT, generator=gen), 20, 18),
+    }
+    return model
+
+
+def test_edit_with_model_attribute_name(edit_model: DCVAE) -> None:
+    z = torch.randn(2, LATENT, generator=torch.Generator().manual_seed(1))
+    smile = edit_model.attributes["smile"].direction
+    out = edit_model.edit(z, {"smile": 1.5}, output="latents")
+    assert torch.allclose(out, z + 1.5 * smile, atol=1e-6)
+    images = edit_model.edit(z, {"smile": 1.5})
+    assert torch.equal(images, edit_model.decode(out))
+    assert torch.equal(edit_model.edit(z, {"smile": 0.0}, output="latents"), z)
+
+
+def test_edit_with_attribute_vector_and_raw_tensor(edit_model: DCVAE) -> None:
+    z = torch.randn(2, LATENT, generator=torch.Generator().manual_seed(2))
+    vec = AttributeVector("custom", torch.randn(LATENT, generator=torch.Generator().manual_seed(4)), 5, 5)
+    raw = torch.randn(LATENT, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(edit_model.edit(z, [(vec, -2.0)], output="latents"), z - 2.0 * vec.direction, atol=1e-6)
+    # AttributeVectors are usable as mapping keys, as the signature promises
+    assert torch.allclose(edit_model.edit(z, {vec: -2.0}, output="latents"), z - 2.0 * vec.direction, atol=1e-6)
+    assert torch.allclose(edit_model.edit(z, {raw: 0.5}, output="latents"), z + 0.5 * raw, atol=1e-6)
+
+
+def test_several_edits_at_once_equal_their_sum(edit_model: DCVAE) -> None:
+    z = torch.randn(3, LATENT, generator=torch.Generator().manual_seed(6))
+    raw = torch.randn(LATENT, generator=torch.Generator().manual_seed(7))
+    vec = AttributeVector("v", torch.randn(LATENT, generator=torch.Generator().manual_seed(8)), 1, 1)
+    together = edit_model.edit(z, [("smile", 1.0), ("glasses", -0.5), (raw, 2.0), (vec, 0.25)], output="latents")
+    expected = (
+        z
+        + edit_model.attributes["smile"].direction
+        - 0.5 * edit_model.attributes["glasses"].direction
+        + 2.0 * raw
+        + 0.25 * vec.direction
+    )
+    assert torch.allclose(together, expected, atol=1e-5)
+    one_by_one = z
+    for key, strength in [("smile", 1.0), ("glasses", -0.5), (raw, 2.0), (vec, 0.25)]:
+        one_by_one = edit_model.edit(one_by_one, [(key, strength)], output="latents")
+    assert torch.allclose(together, one_by_one, atol=1e-5)
+
+
+def test_edit_images_encodes_first(edit_model: DCVAE) -> None:
+    x = _images(2, seed=9)
+    z = edit_model.encode(x)
+    assert torch.allclose(
+        edit_model.edit(x, {"smile": 1.0}, output="latents"), z + edit_model.attributes["smile"].direction, atol=1e-5
+    )
+
+
+def test_edit_unknown_attribute_lists_names(edit_model: DCVAE) -> None:
+    z = torch.zeros(1, LATENT)
+    with pytest.raises(LatentError) as info:
+        edit_model.edit(z, {"frown": 1.0})
+    message = str(info.value)
+    assert "frown" in message and "smile" in message and "glasses" in message
+
+
+def test_edit_wrong_latent_size(edit_model: DCVAE) -> None:
+    with pytest.raises(LatentError, match=str(LATENT)):
+        edit_model.edit(torch.zeros(2, LATENT + 1), {"smile": 1.0})
+    with pytest.raises(LatentError):
+        edit_model.edit(torch.zeros(2, LATENT), [(torch.ones(LATENT + 3), 1.0)])
+    with pytest.raises(LatentError):
+        edit_model.decode(torch.zeros(2, LATENT - 1))
+
+
+def test_model_attribute_vector_matches_latent_means(edit_model: DCVAE) -> None:
+    pos, neg = _images(4, seed=10), _images(3, seed=11)
+    attr = edit_model.attribute_vector(pos, neg, name="x", metadata={"split": "test"})
+    expected = edit_model.encode(pos).double().mean(0) - edit_model.encode(neg).double().mean(0)
+    assert torch.allclose(attr.direction.double(), expected, atol=1e-5)
+    assert (attr.num_positive, attr.num_negative, attr.metadata) == (4, 3, {"split": "test"})
+
+
+def test_model_mix_and_interpolate_use_latents(edit_model: DCVAE) -> None:
+    za = torch.randn(LATENT, generator=torch.Generator().manual_seed(12))
+    zb = torch.randn(LATENT, generator=torch.Generator().manual_seed(13))
+    mask = torch.zeros(LATENT, dtype=torch.bool)
+    mask[:5] = True
+    mixed = edit_model.mix(za, zb, mask=mask, output="latents")
+    assert mixed.shape == (1, LATENT)
+    assert torch.equal(mixed[0, :5], zb[:5]) and torch.equal(mixed[0, 5:], za[5:])
+    path = edit_model.interpolate(za, zb, steps=4, output="latents")
+    assert path.shape == (4, LATENT) and torch.equal(path[0], za) and torch.equal(path[-1], zb)
+    assert edit_model.interpolate(za, zb, steps=4).shape == (4, 3, 32, 32)
+
+
+# ----------------------------------------------------------------------------- input types
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_input_types_give_the_same_latents(tmp_path, channels: int) -> None:
+    model = make_model(channels=channels, seed=5)
+    rng = np.random.default_rng(0)
+    shape = (32, 32, 3) if channels == 3 else (32, 32)
+    pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    pil = Image.fromarray(pixels)
+    path = tmp_path / "img.png"
+    pil.save(path)
+    chw = torch.from_numpy(pixels).reshape(32, 32, -1).permute(2, 0, 1)
+    tensor = chw.float() / 127.5 - 1.0
+    ref = model.encode(tensor)
+    assert ref.shape == (1, LATENT)
+    for item in (pil, path, str(path), pixels, chw.contiguous(), [pil], tensor.unsqueeze(0)):
+        assert torch.allclose(model.encode(item), ref, atol=1e-6, rtol=0), type(item)
+    # a list of mixed inputs is one batch, in order
+    other = torch.rand(channels, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    mixed = model.encode([pil, other, str(path)])
+    assert mixed.shape == (3, LATENT)
+    assert torch.allclose(mixed[0], ref[0], atol=1e-5) and torch.allclose(mixed[2], ref[0], atol=1e-5)
+    assert not torch.allclose(mixed[1], ref[0], atol=1e-3)
+
+
+# ----------------------------------------------------------------------------- precision
+
+
+def test_bfloat16_compute_is_finite_and_close() -> None:
+    model = make_model(seed=6)
+    x = _images(4, seed=12)
+    z32 = model.encode(x)
+    img32 = model.decode(z32)
+    model.compute_dtype = torch.bfloat16
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # no fallback expected
+            z16 = model.encode(x)
+            img16 = model.decode(z32)
+    finally:
+        model.compute_dtype = torch.float32
+    assert z16.dtype == img16.dtype == torch.float32  # outputs come back in float32
+    assert torch.isfinite(z16).all() and torch.isfinite(img16).all()
+    assert not torch.equal(z16, z32)  # bfloat16 arithmetic really happened
+    assert (z16 - z32).abs().max() <= 0.05 * z32.abs().max() + 1e-3
+    assert (img16 - img32).abs().max() <= 0.1
+
+
+def _cpu_float16_autocast_works() -> bool:
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            out = torch.nn.functional.linear(torch.ones(2, 4), torch.ones(3, 4))
+        return out.dtype == torch.float16
+    except (RuntimeError, TypeError):
+        return False
+
+
+@pytest.mark.skipif(
+    not _cpu_float16_autocast_works(),
+    reason="this torch build has no float16 autocast on CPU, so half precision cannot overflow",
+)
+@pytest.mark.parametrize("part", ["encoder", "decoder"])
+def test_float16_overflow_falls_back_to_float32(part: str) -> None:
+    model = make_model(seed=7)
+    with torch.no_grad():  # weights so large that float16 (max 65504) overflows but float32 does not
+        if part == "encoder":
+            model.encoder.to_latent.weight.mul_(1e6)
+        else:
+            model.decoder.stem.weight.mul_(1e6)
+            model.decoder.stem.bias.mul_(1e6)
+    x = _images(3, seed=13)
+    z = torch.randn(3, LATENT, generator=torch.Generator().manual_seed(14))
+    net, arg = (model.encoder, x) if part == "encoder" else (model.decoder, z)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.float16):
+        raw = net(arg)
+    raw = raw[0] if isinstance(raw, tuple) else raw
+    assert not torch.isfinite(raw).all()  # the premise: plain float16 really overflows here
+
+    run = model.encode if part == "encoder" else model.decode
+    ref = run(x if part == "encoder" else z)
+    model.compute_dtype = torch.float16
+    try:
+        with pytest.warns(RuntimeWarning, match="float32"):
+            out = run(x if part == "encoder" else z)
+    finally:
+        model.compute_dtype = torch.float32
+    assert torch.isfinite(out).all()
+    assert torch.allclose(out, ref, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,320 @@
+"""The release format on disk: save_pretrained / load_model round trip, the folder's exact contents,
+the model card, and refusal (with a message naming the problem) of malformed configs and weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import metadata_load
+from safetensors.torch import load_file, save_file
+
+from dcvae_tools import load_model, save_pretrained
+from dcvae_tools.config import ModelConfig
+from dcvae_tools.errors import ChecksumError, ConfigError, ModelNotFoundError
+from dcvae_tools.model import DCVAE, AttributeVector
+from dcvae_tools.release import verify_files
+
+LATENT = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks run fastest on one thread (and far faster than two when the CPU is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_model(arch: str = "autogan32", seed: int = 0, attributes: bool = True) -> DCVAE:
+    torch.manual_seed(seed)
+    args = {"gf_dim": 16, "df_dim": 16} if arch == "autogan32" else {"ngf": 8, "ndf": 8}
+    model = DCVAE(
+        ModelConfig(
+            architecture=arch,
+            image_size=32,
+            channels=3,
+            latent_dim=LATENT,
+            architecture_args=args,
+            dataset="unit-test",
+            preset="tiny",
+            metrics={"fid": 99.5},
+            sample_clamp=0.75,
+        )
+    )
+    gen = torch.Generator().manual_seed(seed + 100)
+    with torch.no_grad():  # non-default BatchNorm statistics: the buffers must travel too
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.3)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+    if attributes:
+        model.attributes = {
+            "smile": AttributeVector(
+                "smile", torch.randn(LATENT, generator=gen), 20, 19, metadata={"split": "test", "indices": [1, 2, 3]}
+            ),
+            "dark": AttributeVector("dark", torch.randn(LATENT, generator=gen), 7, 8, normalized=True),
+        }
+    return model
+
+
+def _outputs(model: DCVAE) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    z = torch.randn(3, LATENT, generator=torch.Generator().manual_seed(2))
+    return model.encode(x), model.decode(z)
+
+
+def assert_same_model(a: DCVAE, b: DCVAE) -> None:
+    ea, da = _outputs(a)
+    eb, db = _outputs(b)
+    assert torch.equal(ea, eb)
+    assert torch.equal(da, db)
+    assert a.config == b.config
+    assert sorted(a.attributes) == sorted(b.attributes)
+    for name, attr in a.attributes.items():
+        other = b.attributes[name]
+        assert other.name == name
+        assert torch.equal(attr.direction.float(), other.direction)
+        assert (attr.num_positive, attr.num_negative, attr.normalized, attr.metadata) == (
+            other.num_positive,
+            other.num_negative,
+            other.normalized,
+            other.metadata,
+        )
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[DCVAE, Path]:
+    model = make_model()
+    folder = tmp_path_factory.mktemp("release") / "tiny"
+    save_pretrained(model, folder)
+    return model, folder
+
+
+def _copy(folder: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for item in folder.iterdir():
+        (dest / item.name).write_bytes(item.read_bytes())
+    return dest
+
+
+# ----------------------------------------------------------------------------- round trip
+
+
+@pytest.mark.parametrize("arch", ["autogan32", "dcgan32"])
+def test_round_trip_is_bit_identical(tmp_path: Path, arch: str) -> None:
+    model = make_model(arch, seed=3)
+    folder = save_pretrained(model, tmp_path / "out")
+    loaded = load_model(folder)
+    assert not loaded.training
+    assert_same_model(model, loaded)
+    assert loaded.source.source == "local"
+    assert load_model(folder / "config.json").config == model.config  # a file inside the folder works too
+
+
+def test_folder_contents_and_no_leftovers(saved: tuple[DCVAE, Path]) -> None:
+    _, folder = saved
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "attributes.safetensors",
+        "config.json",
+        "model.safetensors",
+    ]
+    assert [p.name for p in folder.parent.iterdir()] == ["tiny"]  # no temporary folder left next to it
+
+
+def test_folder_without_attributes_and_stale_attributes_removed(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    save_pretrained(make_model(seed=1), folder)
+    assert (folder / "attributes.safetensors").is_file()
+    plain = make_model(seed=2, attributes=False)
+    save_pretrained(plain, folder)  # overwriting: the old attributes must not survive
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    loaded = load_model(folder)
+    assert loaded.attributes == {}
+    assert_same_model(plain, loaded)
+
+
+def test_model_card_front_matter(saved: tuple[DCVAE, Path]) -> None:
+    _, folder = saved
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    meta = metadata_load(folder / "README.md")
+    assert meta is not None
+    assert meta["library_name"] == "dcvae-tools"
+    assert meta["datasets"] == ["unit-test"]
+    assert "smile" in text and "dark" in text  # the attribute table
+
+
+def test_no_pickle_anywhere(saved: tuple[DCVAE, Path]) -> None:
+    _, folder = saved
+    for name in ("model.safetensors", "attributes.safetensors"):
+        data = (folder / name).read_bytes()
+        assert not data.startswith(b"PK")  # not a torch.save zip
+        # the safetensors layout: u64 header length, a JSON header, then exactly the raw tensor bytes
+        (header_len,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + header_len])
+        assert header["__metadata__"]["format"] == "pt"
+        entries = [v for k, v in header.items() if k != "__metadata__"]
+        assert entries
+        assert 8 + header_len + max(e["data_offsets"][1] for e in entries) == len(data)
+        dtypes = {e["dtype"] for e in entries}
+        assert dtypes <= {"F32", "I64"}  # float weights; I64 for BatchNorm's num_batches_tracked
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    assert config["format_version"] == 1 and config["library"] == "dcvae-tools"
+    (folder / "README.md").read_text(encoding="utf-8")
+
+
+def test_weights_hold_encoder_and_decoder_without_spectral_norm_state(saved: tuple[DCVAE, Path]) -> None:
+    model, folder = saved
+    tensors = load_file(str(folder / "model.safetensors"))
+    assert {k.split(".")[0] for k in tensors} == {"encoder", "decoder"}
+    assert not any("parametrizations" in k or k.endswith(("_u", "_v")) for k in tensors)
+    assert set(tensors) == set(model.state_dict())
+
+
+# ----------------------------------------------------------------------------- malformed configs
+
+
+def _write_config(folder: Path, text: str) -> None:
+    (folder / "config.json").write_text(text, encoding="utf-8")
+
+
+def test_bad_json_config(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    folder = _copy(saved[1], tmp_path / "bad")
+    _write_config(folder, '{"architecture": "autogan32",')
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"extra_key": 1}, "extra_key"),
+        ({"latent_dim": "16"}, "latent_dim"),
+        ({"architecture": "vqgan"}, "architecture"),
+        ({"format_version": 2}, "format_version"),
+        ({"architecture_args": {"gf_dim": 16, "df_dim": 16, "depth": 2}}, "depth"),
+    ],
+)
+def test_malformed_config_is_refused(saved: tuple[DCVAE, Path], tmp_path: Path, change: dict, named: str) -> None:
+    folder = _copy(saved[1], tmp_path / "bad")
+    data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    data.update(change)
+    _write_config(folder, json.dumps(data))
+    with pytest.raises(ConfigError, match=named):
+        load_model(folder)
+
+
+def test_config_checked_before_weights_are_read(tmp_path: Path) -> None:
+    """A hostile config (huge sizes plus an unknown key) next to garbage weights: the config error comes
+    first, so no network is built and the weights are never parsed."""
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    _write_config(
+        folder,
+        json.dumps(
+            {
+                "architecture": "autogan32",
+                "image_size": 32,
+                "channels": 3,
+                "latent_dim": 65536,
+                "architecture_args": {"gf_dim": 4096, "df_dim": 4096},
+                "exploit": True,
+            }
+        ),
+    )
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ConfigError, match="exploit"):
+        load_model(folder)
+
+
+# ----------------------------------------------------------------------------- malformed weights
+
+
+def _rewrite_weights(folder: Path, edit) -> None:
+    tensors = load_file(str(folder / "model.safetensors"))
+    edit(tensors)
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
+def test_missing_tensor(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    folder = _copy(saved[1], tmp_path / "w")
+    _rewrite_weights(folder, lambda t: t.pop("decoder.stem.weight"))
+    with pytest.raises(ConfigError, match=r"missing.*decoder\.stem\.weight"):
+        load_model(folder)
+
+
+def test_extra_tensor(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    folder = _copy(saved[1], tmp_path / "w")
+    _rewrite_weights(folder, lambda t: t.__setitem__("decoder.backdoor", torch.zeros(3)))
+    with pytest.raises(ConfigError, match=r"unexpected.*decoder\.backdoor"):
+        load_model(folder)
+
+
+def test_wrong_shape(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    folder = _copy(saved[1], tmp_path / "w")
+    _rewrite_weights(folder, lambda t: t.__setitem__("encoder.to_latent.weight", torch.zeros(2 * LATENT, 17)))
+    with pytest.raises(ConfigError, match=r"encoder\.to_latent\.weight") as info:
+        load_model(folder)
+    assert "(32, 17)" in str(info.value) and "(32, 16)" in str(info.value)
+
+
+@pytest.mark.parametrize("keep", [4, 100, -50])
+def test_truncated_weights(saved: tuple[DCVAE, Path], tmp_path: Path, keep: int) -> None:
+    folder = _copy(saved[1], tmp_path / "w")
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[:keep])
+    with pytest.raises(ConfigError, match=r"model\.safetensors"):
+        load_model(folder)
+
+
+def test_truncated_attributes(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    folder = _copy(saved[1], tmp_path / "w")
+    data = (folder / "attributes.safetensors").read_bytes()
+    (folder / "attributes.safetensors").write_bytes(data[:-10])
+    with pytest.raises(ConfigError, match=r"attributes\.safetensors"):
+        load_model(folder)
+
+
+def test_attribute_of_wrong_size(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    folder = _copy(saved[1], tmp_path / "w")
+    save_file({"smile": torch.zeros(LATENT + 1)}, str(folder / "attributes.safetensors"))
+    with pytest.raises(ConfigError, match="smile"):
+        load_model(folder)
+
+
+def test_missing_files(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    for name in ("config.json", "model.safetensors"):
+        folder = _copy(saved[1], tmp_path / f"no-{name}")
+        (folder / name).unlink()
+        with pytest.raises(ModelNotFoundError, match=re.escape(name)):
+            load_model(folder)
+
+
+# ----------------------------------------------------------------------------- checksums
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_verify_files(saved: tuple[DCVAE, Path]) -> None:
+    _, folder = saved
+    good = {name: _sha256(folder / name) for name in ("config.json", "model.safetensors")}
+    verify_files(folder, good)  # no error
+    wrong = "0" * 64
+    with pytest.raises(ChecksumError) as info:
+        verify_files(folder, {**good, "model.safetensors": wrong})
+    message = str(info.value)
+    assert "model.safetensors" in message
+    assert wrong in message and good["model.safetensors"] in message
+    with pytest.raises(ModelNotFoundError, match=r"weights\.bin"):
+        verify_files(folder, {"weights.bin": wrong})

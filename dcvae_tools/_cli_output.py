@@ -65,9 +65,7 @@ class Output:
         if self._stderr is None:
             from rich.console import Console
 
-            self._stderr = Console(
-                file=sys.stderr, highlight=False, emoji=False, markup=False, soft_wrap=True
-            )
+            self._stderr = Console(file=sys.stderr, highlight=False, emoji=False, markup=False, soft_wrap=True)
         return self._stderr
 
     @property
@@ -77,6 +75,8 @@ class Output:
             from rich.console import Console
 
             self._stdout = Console(file=sys.stdout, highlight=False, emoji=False, markup=False)
+            if not self._stdout.is_terminal:  # piped: no terminal width to respect, so do not fold cells
+                self._stdout.width = 200
         return self._stdout
 
     # ------------------------------------------------------------------ stdout
@@ -147,21 +147,33 @@ class Output:
 
 
 class _NoteHandler(logging.Handler):
-    """Prints the library's log records: INFO as ``note:``, WARNING and above as ``warning:``."""
+    """Prints the library's log records: INFO as ``note:`` (the first ``limit`` of them, so a folder
+    of a thousand JPEGs does not flood the terminal), WARNING and above as ``warning:``."""
 
-    def __init__(self, out: Output) -> None:
+    def __init__(self, out: Output, limit: int = 20) -> None:
         super().__init__(logging.INFO)
         self.out = out
+        self.limit = limit
+        self.shown = 0
+        self.hidden = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
             if record.levelno >= logging.WARNING:
                 self.out.warn(message)
-            else:
+            elif self.shown < self.limit:
+                self.shown += 1
                 self.out.note(message)
+            else:
+                self.hidden += 1
         except Exception:  # pragma: no cover - logging must never raise
             self.handleError(record)
+
+    def summarize(self) -> None:
+        """Say how many notes were held back, if any."""
+        if self.hidden:
+            self.out.note(f"{self.hidden} more like these not shown")
 
 
 def _os_error_message(err: OSError) -> str:
@@ -211,6 +223,7 @@ def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
             yield out
+        handler.summarize()
     except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
         raise
     except DCVAEError as err:

@@ -100,9 +100,7 @@ DtypeOpt = Annotated[
 ]
 BatchSizeOpt = Annotated[
     int | None,
-    typer.Option(
-        "--batch-size", "-b", metavar="N", min=1, show_default="64", help="Images per forward pass."
-    ),
+    typer.Option("--batch-size", "-b", metavar="N", min=1, show_default="64", help="Images per forward pass."),
 ]
 SeedOpt = Annotated[
     int | None,
@@ -195,6 +193,13 @@ def _resolve_device(device: str | None) -> str:
     return device
 
 
+def _hub_offline(offline: bool) -> contextlib.AbstractContextManager[None]:
+    """huggingface_hub's own offline flag on for the duration (see dcvae_tools.hub.hub_offline_mode)."""
+    from .hub import hub_offline_mode
+
+    return hub_offline_mode(offline)
+
+
 def _load(
     model: str | None,
     revision: str | None = None,
@@ -208,16 +213,17 @@ def _load(
     from dcvae_tools.loading import load_model
 
     resolved_device = _resolve_device(device)
-    loaded = load_model(
-        model,
-        revision=revision,
-        device=resolved_device,
-        dtype=dtype.value,
-        cache_dir=cache_dir,
-        local_files_only=offline,
-        # huggingface_hub reads HF_ENDPOINT once at import time; read it now so the variable always counts
-        endpoint=os.environ.get("HF_ENDPOINT") or None,
-    )
+    with _hub_offline(offline):
+        loaded = load_model(
+            model,
+            revision=revision,
+            device=resolved_device,
+            dtype=dtype.value,
+            cache_dir=cache_dir,
+            local_files_only=offline,
+            # huggingface_hub reads HF_ENDPOINT once, at import; read it now so the variable always counts
+            endpoint=os.environ.get("HF_ENDPOINT") or None,
+        )
     if batch_size is not None:
         loaded.batch_size = batch_size
     return loaded
@@ -374,9 +380,7 @@ def _read_latents(path: Path, model: "DCVAE") -> tuple["torch.Tensor", dict[str,
     from dcvae_tools.errors import LatentError
 
     if not path.is_file():
-        raise LatentError(
-            f"{path}: no such latents file; write one with `dcvae encode IMAGES -o {path.name}`"
-        )
+        raise LatentError(f"{path}: no such latents file; write one with `dcvae encode IMAGES -o {path.name}`")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = dict(f.metadata() or {})
@@ -434,9 +438,7 @@ def _endpoint(ref: str, model: "DCVAE") -> "torch.Tensor":
             return latents[0]
         row = int(match["row"])
         if row >= len(latents):
-            raise LatentError(
-                f"{path} holds {len(latents)} latents: row {row} is out of range (0-{len(latents) - 1})"
-            )
+            raise LatentError(f"{path} holds {len(latents)} latents: row {row} is out of range (0-{len(latents) - 1})")
         return latents[row]
     paths = _expand([Path(ref)])
     if len(paths) != 1:
@@ -455,13 +457,9 @@ def _parse_attribute_spec(spec: str) -> tuple[str, float | None]:
     try:
         strength = float(value)
     except ValueError:
-        raise _usage(
-            f"cannot read the strength {value!r} in {spec!r}; write NAME=1.5", "--attribute"
-        ) from None
+        raise _usage(f"cannot read the strength {value!r} in {spec!r}; write NAME=1.5", "--attribute") from None
     if not key or not math.isfinite(strength):
-        raise _usage(
-            f"cannot read {spec!r}; write NAME, NAME=STRENGTH, FILE or FILE:NAME=STRENGTH", "--attribute"
-        )
+        raise _usage(f"cannot read {spec!r}; write NAME, NAME=STRENGTH, FILE or FILE:NAME=STRENGTH", "--attribute")
     return key, strength
 
 
@@ -493,9 +491,7 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
             raise LatentError(f"{path} holds {len(vectors)} attributes ({listed}); pick one with {path}:NAME")
         return next(iter(vectors.values()))
     if name not in vectors:
-        raise LatentError(
-            f"{path} has no attribute {name!r}; it holds {', '.join(sorted(vectors)) or 'none'}"
-        )
+        raise LatentError(f"{path} has no attribute {name!r}; it holds {', '.join(sorted(vectors)) or 'none'}")
     return vectors[name]
 
 
@@ -560,9 +556,7 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
-        ),
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """DC-VAE inference and latent editing."""
@@ -594,9 +588,7 @@ def models(
             else:
                 cached = all(
                     isinstance(
-                        try_to_load_from_cache(
-                            entry.repo_id, filename, cache_dir=cache_dir, revision=entry.revision
-                        ),
+                        try_to_load_from_cache(entry.repo_id, filename, cache_dir=cache_dir, revision=entry.revision),
                         str,
                     )
                     for filename in entry.files
@@ -632,13 +624,11 @@ def models(
             if e["location"] == "bundled":
                 where, have = "bundled", "yes"
             else:
-                where = f"hub {e['repo_id']}" if e["published"] else "hub (not published)"
+                where = "hub" if e["published"] else "hub (unpublished)"
                 have = "yes" if e["cached"] else "no"
             name = f"{e['name']} (default)" if e["default"] else e["name"]
-            size = f"{e['resolution']}x{e['resolution']}x{e['channels']}"
-            rows.append(
-                [name, e["dataset"], size, str(e["latent_dim"]), where, have, _format_metrics(e["metrics"])]
-            )
+            size = f"{e['resolution']}x{e['resolution']} {'grey' if e['channels'] == 1 else 'RGB'}"
+            rows.append([name, e["dataset"], size, str(e["latent_dim"]), where, have, _format_metrics(e["metrics"])])
         out.table(["name", "dataset", "images", "latent", "from", "cached", "metrics"], rows)
 
 
@@ -650,9 +640,7 @@ def models(
     )
 )
 def download(
-    name_or_repo: Annotated[
-        str, typer.Argument(metavar="NAME_OR_REPO", help="Released model name or Hub repo id.")
-    ],
+    name_or_repo: Annotated[str, typer.Argument(metavar="NAME_OR_REPO", help="Released model name or Hub repo id.")],
     revision: RevisionOpt = None,
     cache_dir: CacheDirOpt = None,
     offline: OfflineOpt = False,
@@ -766,9 +754,7 @@ def info(
         args = ", ".join(f"{k}={v}" for k, v in sorted(config.architecture_args.items()))
         colour = "grey" if config.channels == 1 else "RGB"
         content = (
-            f", content {config.content_size}x{config.content_size}"
-            if config.content_size != config.image_size
-            else ""
+            f", content {config.content_size}x{config.content_size}" if config.content_size != config.image_size else ""
         )
         lines = [
             f"{source.name}  ({source.source}{at})",
@@ -835,16 +821,12 @@ def encode(
 
     _check_safetensors_suffix(output, "--output")
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
-        import torch
 
         paths = _expand(images)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         mu, logvar, _ = _encode_paths(loaded, paths, out)
         used_seed = _pick_seed(seed) if sample else None
-        latents = mu
-        if sample:  # the reparameterisation, with one draw over all rows so batching does not matter
-            eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(used_seed))
-            latents = mu + torch.exp(0.5 * logvar) * eps
+        latents = loaded.sample_posterior(mu, logvar, used_seed) if sample else mu
         metadata = {
             "format": "pt",
             "files": json.dumps([str(p) for p in paths]),
@@ -878,9 +860,7 @@ def encode(
     )
 )
 def decode(
-    latents: Annotated[
-        Path, typer.Argument(metavar="LATENTS.safetensors", help="Latents written by `dcvae encode`.")
-    ],
+    latents: Annotated[Path, typer.Argument(metavar="LATENTS.safetensors", help="Latents written by `dcvae encode`.")],
     output: Annotated[
         Path | None,
         typer.Option(
@@ -890,9 +870,7 @@ def decode(
             help="Folder for one PNG per latent (named after the sources).",
         ),
     ] = None,
-    grid: Annotated[
-        Path | None, typer.Option("--grid", metavar="GRID.png", help="One image with all of them.")
-    ] = None,
+    grid: Annotated[Path | None, typer.Option("--grid", metavar="GRID.png", help="One image with all of them.")] = None,
     nrow: NrowOpt = None,
     upscale: UpscaleOpt = None,
     model: ModelOpt = None,
@@ -931,9 +909,7 @@ def decode(
                     kept.append(decoded)
             if grid is not None:
                 images = torch.cat(kept)
-                _save_grid(
-                    loaded, images, grid, _auto_nrow(len(images), nrow), _grid_upscale(loaded, upscale)
-                )
+                _save_grid(loaded, images, grid, _auto_nrow(len(images), nrow), _grid_upscale(loaded, upscale))
         written = [f"{len(z)} images in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"decoded {len(z)} latents: wrote {' and '.join(written)}")
@@ -1009,9 +985,7 @@ def reconstruct(
     )
 )
 def sample(
-    num: Annotated[
-        int, typer.Option("--num", "-n", metavar="N", min=1, max=100_000, help="How many images.")
-    ] = 64,
+    num: Annotated[int, typer.Option("--num", "-n", metavar="N", min=1, max=100_000, help="How many images.")] = 64,
     seed: SeedOpt = None,
     output: Annotated[
         Path | None,
@@ -1070,9 +1044,7 @@ def sample(
                         _save_one(loaded, image, stage / names[start + offset], upscale or 1)
                 kept.append(decoded)
             if output is not None:
-                _save_grid(
-                    loaded, torch.cat(kept), output, _auto_nrow(num, nrow), _grid_upscale(loaded, upscale)
-                )
+                _save_grid(loaded, torch.cat(kept), output, _auto_nrow(num, nrow), _grid_upscale(loaded, upscale))
         written = [str(output)] if output is not None else []
         written += [f"{num} images in {out_dir}/"] if out_dir is not None else []
         out.done(f"sampled {num} images with seed {used_seed}: wrote {' and '.join(written)}")
@@ -1090,16 +1062,12 @@ def interpolate(
     steps: Annotated[
         int, typer.Option("--steps", metavar="N", min=2, max=1000, help="Images from A to B, both included.")
     ] = 8,
-    slerp: Annotated[
-        bool, typer.Option("--slerp", help="Spherical instead of linear interpolation.")
-    ] = False,
+    slerp: Annotated[bool, typer.Option("--slerp", help="Spherical instead of linear interpolation.")] = False,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", metavar="STRIP.png", help="One row of images from A to B."),
     ] = None,
-    gif: Annotated[
-        Path | None, typer.Option("--gif", metavar="ANIM.gif", help="An animation from A to B.")
-    ] = None,
+    gif: Annotated[Path | None, typer.Option("--gif", metavar="ANIM.gif", help="An animation from A to B.")] = None,
     duration: Annotated[
         int, typer.Option("--duration", metavar="MS", min=10, help="Milliseconds per GIF frame.")
     ] = 100,
@@ -1128,9 +1096,7 @@ def interpolate(
     with session(quiet=quiet, debug=debug) as out:
         from dcvae_tools import images as image_io
 
-        loaded = _load(
-            model, revision=revision, device=device, dtype=dtype, offline=offline, cache_dir=cache_dir
-        )
+        loaded = _load(model, revision=revision, device=device, dtype=dtype, offline=offline, cache_dir=cache_dir)
         za, zb = _endpoint(a, loaded), _endpoint(b, loaded)
         frames = loaded.interpolate(za, zb, steps=steps, method="slerp" if slerp else "lerp").cpu()
         scale = _grid_upscale(loaded, upscale)
@@ -1146,9 +1112,7 @@ def interpolate(
                 boomerang=boomerang,
             )
         written = [str(p) for p in (output, gif) if p is not None]
-        out.done(
-            f"interpolated {steps} steps ({'slerp' if slerp else 'lerp'}): wrote {' and '.join(written)}"
-        )
+        out.done(f"interpolated {steps} steps ({'slerp' if slerp else 'lerp'}): wrote {' and '.join(written)}")
 
 
 @app.command(
@@ -1232,9 +1196,7 @@ def mix(
     if not a_images or not b_images:
         raise _usage("give A and B images (two arguments, or --a and --b)", "--a")
     if dims and (fraction is not None or count is not None):
-        raise _usage(
-            "--dims fixes the subsets; drop --fraction/--count (repeat --dims for more mixes)", "--dims"
-        )
+        raise _usage("--dims fixes the subsets; drop --fraction/--count (repeat --dims for more mixes)", "--dims")
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
@@ -1243,9 +1205,7 @@ def mix(
 
         a_paths, b_paths = _expand(a_images), _expand(b_images)
         if len(b_paths) not in (1, len(a_paths)):
-            raise LatentError(
-                f"got {len(a_paths)} A images and {len(b_paths)} B images; give one B, or one per A"
-            )
+            raise LatentError(f"got {len(a_paths)} A images and {len(b_paths)} B images; give one B, or one per A")
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         dim = loaded.latent_dim
         used_seed = None
@@ -1266,27 +1226,25 @@ def mix(
         for i in range(rows):
             cells += [xa[i if len(xa) > 1 else 0], xb[i if len(xb) > 1 else 0], *mixed[i * k : (i + 1) * k]]
         _save_grid(loaded, torch.stack(cells), output, k + 2, _grid_upscale(loaded, upscale))
-        how = (
-            f"{len(dims)} fixed subset(s)"
-            if dims
-            else f"{k} random subsets of {round((0.5 if fraction is None else fraction) * dim)}/{dim} "
-            f"dimensions, seed {used_seed}"
-        )
-        out.done(f"wrote {output}: {rows} rows (A, B, {k} mixes) with {how}")
+        if dims:
+            how = f"the --dims subset{'s' if k > 1 else ''}"
+        else:
+            chosen = int(masks[0].sum())
+            how = f"{k} random subset{'s' if k > 1 else ''} of {chosen}/{dim} dimensions, seed {used_seed}"
+        plural = "s" if rows > 1 else ""
+        out.done(f"wrote {output}: {rows} row{plural} (A, B, {k} mix{'es' if k > 1 else ''}) with {how}")
 
 
 @app.command(
     epilog=_examples(
-        "dcvae attribute --positive smiling/ --negative neutral/ --name smile -o attributes.safetensors",
-        "dcvae attribute -p sleeves/ -n sleeveless/ --name long_sleeves -o attributes.safetensors --append",
+        "dcvae attribute --positive smiling/ --negative neutral/ --name smile -o attrs.safetensors",
+        "dcvae attribute -p sleeves/ -n sleeveless/ --name long_sleeves -o attrs.safetensors --append",
     )
 )
 def attribute(
     positive: Annotated[
         list[Path],
-        typer.Option(
-            "--positive", "-p", metavar="IMAGES", help="Images or folders WITH the attribute (repeatable)."
-        ),
+        typer.Option("--positive", "-p", metavar="IMAGES", help="Images or folders WITH the attribute (repeatable)."),
     ],
     negative: Annotated[
         list[Path],
@@ -1297,13 +1255,9 @@ def attribute(
     name: Annotated[str, typer.Option("--name", metavar="NAME", help="The attribute's name, e.g. smile.")],
     output: Annotated[
         Path,
-        typer.Option(
-            "--output", "-o", metavar="ATTRIBUTES.safetensors", help="Where to write the direction."
-        ),
+        typer.Option("--output", "-o", metavar="ATTRIBUTES.safetensors", help="Where to write the direction."),
     ],
-    normalize: Annotated[
-        bool, typer.Option("--normalize", help="Scale the direction to unit length.")
-    ] = False,
+    normalize: Annotated[bool, typer.Option("--normalize", help="Scale the direction to unit length.")] = False,
     append: Annotated[
         bool, typer.Option("--append", help="Add to (or replace in) an existing file's attributes.")
     ] = False,
@@ -1334,8 +1288,7 @@ def attribute(
         pos_paths, neg_paths = _expand(positive), _expand(negative)
         if (len(pos_paths), len(neg_paths)) != (20, 20):
             out.warn(
-                f"{len(pos_paths)} positive and {len(neg_paths)} negative images; the paper's recipe "
-                "uses 20 of each"
+                f"{len(pos_paths)} positive and {len(neg_paths)} negative images; the paper's recipe uses 20 of each"
             )
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         existing = {}
@@ -1381,7 +1334,7 @@ def attribute(
 @app.command(
     epilog=_examples(
         "dcvae edit photo.png --attribute smile=1.5 -o edited/",
-        "dcvae edit shirts/ --attribute attributes.safetensors:long_sleeves=2 -o edited/",
+        "dcvae edit shirts/ --attribute attrs.safetensors:long_sleeves=2 -o edited/",
         "dcvae edit a.png b.png --attribute smile --sweep -2:2:5 -o strips/ --grid sweep.png",
     )
 )
@@ -1471,9 +1424,7 @@ def edit(
                         if strengths is None:
                             _save_one(loaded, row[1], stage / names[done], upscale or 1)
                         else:
-                            _save_grid(
-                                loaded, row, stage / names[done], columns, _grid_upscale(loaded, upscale)
-                            )
+                            _save_grid(loaded, row, stage / names[done], columns, _grid_upscale(loaded, upscale))
                     if grid is not None:
                         rows.append(row)
                     done += 1
@@ -1484,9 +1435,7 @@ def edit(
             if strengths is None
             else (f"{edits[0][0].name} at {', '.join(f'{s:g}' for s in strengths)}")
         )
-        written = (
-            [f"{len(paths)} {'strips' if strengths else 'images'} in {output}/"] if output is not None else []
-        )
+        written = [f"{len(paths)} {'strips' if strengths else 'images'} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"edited {len(paths)} images ({what}): wrote {' and '.join(written)}")
 

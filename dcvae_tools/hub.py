@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,13 +108,35 @@ def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: s
         raise OfflineError(
             f"{filename} of {where} is not in the local cache and cannot be downloaded "
             f"({'offline mode is on' if _offline_requested(local_files_only) else 'the Hub is unreachable'}). "
-            f"Run `dcvae download {repo_id}` once while online, or unset HF_HUB_OFFLINE."
+            f"Run `dcvae download {repo_id}` once while online"
+            + (", without --offline / local_files_only" if local_files_only else ", with HF_HUB_OFFLINE unset")
+            + "."
         ) from err
     except OSError as err:  # connection refused, DNS, timeouts
         raise OfflineError(
             f"could not download {filename} of {where}: {err}. Check the network (or HF_ENDPOINT), "
             f"or load a local folder."
         ) from err
+
+
+@contextlib.contextmanager
+def hub_offline_mode(enabled: bool) -> Iterator[None]:
+    """Switch huggingface_hub's own offline flag on for the duration when ``enabled``.
+
+    ``local_files_only`` alone is not enough: huggingface_hub builds its request headers even for a cache
+    lookup, and doing so can fetch a registry from the Hub unless its ``HF_HUB_OFFLINE`` constant is on.
+    """
+    if not enabled:
+        yield
+        return
+    from huggingface_hub import constants
+
+    previous = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
 
 
 def _offline_requested(local_files_only: bool) -> bool:
@@ -187,6 +210,12 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
     if path.exists():
         folder = path if path.is_dir() else path.parent
         return ResolvedModel(folder, "local", str(path), None, None)
+    with hub_offline_mode(local_files_only):
+        return _resolve_remote(text, revision, cache_dir, local_files_only, token, endpoint)
+
+
+def _resolve_remote(text: str, revision: str | None, cache_dir: str | Path | None, local_files_only: bool,
+                    token: str | bool | None, endpoint: str | None) -> ResolvedModel:
     manifest = load_manifest()
     kw = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token, "endpoint": endpoint}
     entry = manifest.get(text)

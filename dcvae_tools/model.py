@@ -160,10 +160,14 @@ class DCVAE(nn.Module):
         """Images -> latents [N, D]: the posterior mean, or with ``sample=True`` a posterior sample
         (deterministic for a given ``seed``)."""
         mu, logvar = self.posterior(images, batch_size)
-        if not sample:
-            return mu
-        generator = latent_ops._as_generator(seed)
-        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+        return self.sample_posterior(mu, logvar, seed) if sample else mu
+
+    @staticmethod
+    def sample_posterior(mu: torch.Tensor, logvar: torch.Tensor,
+                         seed: int | torch.Generator | None = None) -> torch.Tensor:
+        """One draw ``mu + exp(logvar / 2) * eps`` per row, with all noise drawn at once (so the result does not
+        depend on how the rows were batched)."""
+        eps = torch.randn(mu.shape, generator=latent_ops._as_generator(seed)).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode(self, latents: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:

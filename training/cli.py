@@ -66,24 +66,14 @@ def train(
     preset: Annotated[str, typer.Option(help="Preset name (see `dcvae-train presets`).")] = "tiny",
     set_: Annotated[
         list[str] | None,
-        typer.Option(
-            "--set", help="Override an option: KEY=VALUE (JSON value), repeatable, e.g. --set lr=1e-4."
-        ),
+        typer.Option("--set", help="Override an option: KEY=VALUE (JSON value), repeatable, e.g. --set lr=1e-4."),
     ] = None,
-    data_root: Annotated[
-        str | None, typer.Option(help="Where the dataset lives (CIFAR-10, STL-10, ...).")
-    ] = None,
+    data_root: Annotated[str | None, typer.Option(help="Where the dataset lives (CIFAR-10, STL-10, ...).")] = None,
     outdir: Annotated[Path, typer.Option(help="Parent folder of numbered run folders.")] = Path("runs"),
     run_dir: Annotated[Path | None, typer.Option(help="Use (or resume) exactly this run folder.")] = None,
-    device: Annotated[
-        str | None, typer.Option(help="cpu, cuda, cuda:1 (default: cuda if available).")
-    ] = None,
-    stop_after: Annotated[
-        int | None, typer.Option(help="Stop (with a checkpoint) at this iteration.")
-    ] = None,
-    max_minutes: Annotated[
-        float | None, typer.Option(help="Stop (with a checkpoint) after this long.")
-    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: cuda if available).")] = None,
+    stop_after: Annotated[int | None, typer.Option(help="Stop (with a checkpoint) at this iteration.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Stop (with a checkpoint) after this long.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved options and exit.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -139,15 +129,9 @@ def train(
 def export(
     run: Annotated[Path, typer.Argument(help="A run folder with checkpoint.pt.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Release folder to write.")],
-    metrics: Annotated[
-        Path | None, typer.Option(help="JSON report whose 'metrics' go into config.json.")
-    ] = None,
-    attributes: Annotated[
-        Path | None, typer.Option(help="attributes.safetensors to ship with the model.")
-    ] = None,
-    manifest: Annotated[
-        Path | None, typer.Option(help="Add/replace this model in a weights_manifest.json.")
-    ] = None,
+    metrics: Annotated[Path | None, typer.Option(help="JSON report whose 'metrics' go into config.json.")] = None,
+    attributes: Annotated[Path | None, typer.Option(help="attributes.safetensors to ship with the model.")] = None,
+    manifest: Annotated[Path | None, typer.Option(help="Add/replace this model in a weights_manifest.json.")] = None,
     name: Annotated[str | None, typer.Option(help="Manifest name (default: the preset name).")] = None,
     repo_id: Annotated[str | None, typer.Option(help="Hub repo id recorded in the manifest.")] = None,
     bundled: Annotated[bool, typer.Option(help="Mark the manifest entry as bundled in the wheel.")] = False,
@@ -180,6 +164,55 @@ def export(
         entry = manifest_entry(folder, repo_id=repo_id or f"dcvae-tools/{model_name}", bundled=bundled)
         update_manifest(manifest, model_name, entry, default=default)
         typer.echo(f"updated {manifest}: {model_name}")
+
+
+@app.command()
+def release(
+    run: Annotated[Path, typer.Argument(help="A run folder with checkpoint.pt.")],
+    name: Annotated[str, typer.Option(help="Manifest name of the checkpoint, e.g. fashion-mnist-32.")],
+    repo_id: Annotated[str, typer.Option(help="Hub repo id the checkpoint will be pushed to.")],
+    report: Annotated[
+        Path | None, typer.Option(help="Evaluation report (JSON) whose metrics go into the config and the model card.")
+    ] = None,
+    bundle: Annotated[bool, typer.Option(help="Write it into dcvae_tools/weights/NAME so the wheel ships it.")] = True,
+    default: Annotated[bool, typer.Option(help="Make it the manifest's default model.")] = False,
+    manifest: Annotated[Path, typer.Option(help="The manifest to update.")] = Path("weights_manifest.json"),
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Release folder (default: the bundled location when --bundle)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed choosing the attribute examples.")] = 0,
+) -> None:
+    """Export a run as a released checkpoint: attributes computed (20 + 20 training images each), metrics
+    from an evaluation report, sha256s in the manifest, and (by default) bundled in the package.
+
+    Examples:
+      dcvae-train release runs/00000-fashion-mnist-32 --name fashion-mnist-32 \\
+          --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default
+    """
+    from dcvae_tools.manifest import BUNDLED_WEIGHTS_DIR
+    from dcvae_tools.release import save_pretrained
+
+    from .attributes import ATTRIBUTES, compute_attributes
+    from .export import manifest_entry, model_from_run, update_manifest
+    from .training_loop import load_checkpoint
+
+    if not (run / "checkpoint.pt").is_file():
+        raise UserError(f"{run} has no checkpoint.pt: pass a run folder made by `dcvae-train train`")
+    if output is None:
+        if not bundle:
+            raise UserError("pass --output when not bundling")
+        output = BUNDLED_WEIGHTS_DIR / name
+    metrics = json.loads(report.read_text())["metrics"] if report else {}
+    model = model_from_run(run, metrics)
+    state_iteration = load_checkpoint(run / "checkpoint.pt")["iteration"]
+    if model.config.dataset in ATTRIBUTES:
+        model.attributes = compute_attributes(model, model.config.dataset, seed=seed)
+    folder = save_pretrained(model, output)
+    entry = manifest_entry(folder, repo_id=repo_id, bundled=bundle)
+    entry["training_iterations"] = int(state_iteration)
+    update_manifest(manifest, name, entry, default=default)
+    typer.echo(f"wrote {folder} ({', '.join(sorted(model.attributes)) or 'no attributes'}); updated {manifest}")
 
 
 def main() -> None:

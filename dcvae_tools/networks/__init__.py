@@ -9,14 +9,14 @@ from __future__ import annotations
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import autogan32, dcgan32
+from . import autogan32, dcgan32, progan
 
 if TYPE_CHECKING:
     from torch import nn
 
     from ..config import ModelConfig
 
-BACKBONES: dict[str, ModuleType] = {"autogan32": autogan32, "dcgan32": dcgan32}
+BACKBONES: dict[str, ModuleType] = {"autogan32": autogan32, "dcgan32": dcgan32, "progan": progan}
 
 
 def build_network(config: ModelConfig, kind: str, *, spectral_norm: bool = False) -> nn.Module:

@@ -1,0 +1,510 @@
+"""Tests of the ``dcvae`` command line, on a tiny checkpoint and real-looking images made here.
+
+Most tests drive the Typer app in-process with ``CliRunner``; a few run the installed ``dcvae`` entry
+point in a subprocess (help without torch, the error line, and offline use after a download from the
+local Hub server of tests/hub_server.py). Nothing reaches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+from dcvae_tools import DCVAE, AttributeVector, ModelConfig, save_pretrained
+from dcvae_tools.cli import app
+from dcvae_tools.io_utils import sha256_file
+from dcvae_tools.manifest import MANIFEST_ENV, load_manifest
+
+LATENT_DIM = 16
+CONTENT = 28  # the tiny model draws 28x28 content in a 32x32 frame, like the Fashion-MNIST models
+CELL = CONTENT + 2  # a grid cell: the image plus the 2-pixel padding
+REPO_ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def _grid_size(cols: int, rows: int, upscale: int = 2) -> tuple[int, int]:
+    """(width, height) of a saved grid of 28x28 cells (grids of 32x32 models are upscaled 2x)."""
+    return ((cols * CELL + 2) * upscale, (rows * CELL + 2) * upscale)
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"))
+
+
+def _latents(path: Path) -> tuple[torch.Tensor, dict[str, str]]:
+    with safe_open(str(path), framework="pt") as f:
+        return f.get_tensor("latents"), dict(f.metadata() or {})
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Hidden temporary files or folders left behind by a failed write."""
+    return [p.name for p in folder.rglob(".*")]
+
+
+def run(*args: object, env: dict[str, str] | None = None):
+    """Invoke the app in-process; arguments are stringified."""
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def ok(result) -> None:
+    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def failed(result, *fragments: str) -> str:
+    """Assert a command failed with one ``error:`` line on stderr naming ``fragments``, no traceback."""
+    assert result.exit_code == 1, f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight grey 32x32 checkpoint (28x28 content) shipping two attributes."""
+    torch.manual_seed(0)
+    model = DCVAE(ModelConfig(architecture="autogan32", image_size=32, channels=1, latent_dim=LATENT_DIM,
+                              content_size=CONTENT, architecture_args={"gf_dim": 16, "df_dim": 16}))
+    generator = torch.Generator().manual_seed(1)
+    model.attributes["bright"] = AttributeVector("bright", torch.randn(LATENT_DIM, generator=generator), 20, 20)
+    model.attributes["wide"] = AttributeVector("wide", torch.randn(LATENT_DIM, generator=generator), 5, 7, True)
+    return save_pretrained(model, tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+def _fashion_images(count: int) -> np.ndarray:
+    """``count`` Fashion-MNIST test images (uint8 [N, 28, 28]), or smooth random ones without the data."""
+    try:
+        from training.data import load_fashion_mnist
+
+        return load_fashion_mnist("test")[0][:count]
+    except (ImportError, FileNotFoundError):
+        rng = np.random.default_rng(0)
+        small = rng.integers(0, 256, size=(count, 7, 7), dtype=np.uint8)
+        return np.stack([np.asarray(Image.fromarray(s).resize((28, 28), Image.Resampling.BICUBIC)) for s in small])
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of 8 images: four 28x28 grey PNGs, two 40x30 RGB PNGs and two 40x30 RGB JPEGs."""
+    folder = tmp_path_factory.mktemp("images")
+    for i, array in enumerate(_fashion_images(8)):
+        image = Image.fromarray(array)
+        if i < 4:
+            image.save(folder / f"{i}_grey.png")
+        else:
+            rgb = Image.merge("RGB", (image, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), image))
+            rgb = rgb.resize((40, 30), Image.Resampling.BILINEAR)
+            rgb.save(folder / (f"{i}_rgb.png" if i < 6 else f"{i}_rgb.jpg"), quality=90)
+    return folder
+
+
+@pytest.fixture
+def manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Point the manifest at a file of the test's choosing: ``manifest(data)``; no models by default."""
+
+    def use(data: dict) -> Path:
+        path = tmp_path / "weights_manifest.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        monkeypatch.setenv(MANIFEST_ENV, str(path))
+        load_manifest.cache_clear()
+        return path
+
+    use({"format_version": 1, "default_model": None, "models": {}})
+    yield use
+    monkeypatch.delenv(MANIFEST_ENV)
+    load_manifest.cache_clear()
+
+
+# ---------------------------------------------------------------------------- round trips
+
+
+def test_encode_then_decode_equals_reconstruct(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    z = tmp_path / "z.safetensors"
+    result = run("encode", images, "-o", z, "-m", ckpt, "-b", 3)
+    ok(result)
+    assert "wrote" in result.stdout
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 4 and all("40x30 RGB" in n and "converted to grey" in n for n in notes), result.stderr
+
+    latents, meta = _latents(z)
+    assert latents.shape == (8, LATENT_DIM) and latents.dtype == torch.float32
+    files = json.loads(meta["files"])
+    assert [Path(f).name for f in files] == sorted(p.name for p in images.iterdir())
+    assert meta["model"] == str(ckpt) and json.loads(meta["sample"]) is False
+
+    ok(run("decode", z, "-o", tmp_path / "decoded", "--grid", tmp_path / "decoded.png", "-m", ckpt, "-b", 3))
+    ok(result := run("reconstruct", images, "-o", tmp_path / "recon", "--grid", tmp_path / "recon.png",
+                     "-m", ckpt, "-b", 3, "-q"))
+    assert result.stderr == "" and result.stdout == ""  # -q: no notes, no summary
+
+    decoded = sorted(p.name for p in (tmp_path / "decoded").iterdir())
+    assert decoded == [Path(f).stem + ".png" for f in files]  # named after the sources
+    assert decoded == sorted(p.name for p in (tmp_path / "recon").iterdir())
+    for name in decoded:
+        with Image.open(tmp_path / "decoded" / name) as image:
+            assert image.size == (CONTENT, CONTENT) and image.mode == "L"
+        np.testing.assert_array_equal(_pixels(tmp_path / "decoded" / name), _pixels(tmp_path / "recon" / name))
+
+    with Image.open(tmp_path / "decoded.png") as grid:
+        assert grid.size == _grid_size(3, 3)  # 8 images, square-ish
+    with Image.open(tmp_path / "recon.png") as grid:
+        assert grid.size == _grid_size(8, 2)  # one row of inputs above one row of reconstructions
+    recon_grid = _pixels(tmp_path / "recon.png")
+    first_input = np.asarray(Image.open(images / "0_grey.png"))
+    np.testing.assert_array_equal(recon_grid[4 : 4 + 2 * CONTENT : 2, 4 : 4 + 2 * CONTENT : 2], first_input)
+    assert _leftovers(tmp_path) == []
+
+
+def test_encode_sample_is_seeded(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        result = run("encode", images / "0_grey.png", images / "1_grey.png", "-o", tmp_path / f"{name}.safetensors",
+                     "--sample", "--seed", 7, "-m", ckpt, "--json")
+        ok(result)
+    summary = json.loads(result.stdout)
+    assert summary == {"output": str(tmp_path / "b.safetensors"), "count": 2, "latent_dim": LATENT_DIM,
+                       "shape": [2, LATENT_DIM], "model": str(ckpt), "sample": True, "seed": 7}
+    (za, meta), (zb, _) = _latents(tmp_path / "a.safetensors"), _latents(tmp_path / "b.safetensors")
+    assert torch.equal(za, zb) and meta["seed"] == "7"
+    ok(run("encode", images / "0_grey.png", images / "1_grey.png", "-o", tmp_path / "mean.safetensors", "-m", ckpt))
+    assert not torch.equal(za, _latents(tmp_path / "mean.safetensors")[0])
+
+
+def test_sample(ckpt: Path, tmp_path: Path) -> None:
+    result = run("sample", "-n", 5, "--seed", 0, "-o", tmp_path / "s.png", "--out-dir", tmp_path / "s", "-m", ckpt)
+    ok(result)
+    assert "seed 0" in result.stdout
+    with Image.open(tmp_path / "s.png") as grid:
+        assert grid.size == _grid_size(3, 2)
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [f"{i:05d}.png" for i in range(5)]
+    ok(run("sample", "-n", 5, "--seed", 0, "-o", tmp_path / "again.png", "--upscale", 1, "--nrow", 5, "-m", ckpt))
+    with Image.open(tmp_path / "again.png") as grid:
+        assert grid.size == _grid_size(5, 1, upscale=1)
+    np.testing.assert_array_equal(_pixels(tmp_path / "s" / "00004.png"),
+                                  _pixels(tmp_path / "again.png")[2:30, 4 * CELL + 2 : 4 * CELL + 30])
+    ok(run("sample", "-n", 2, "--no-clamp", "--seed", 1, "--out-dir", tmp_path / "nc", "--upscale", 3, "-m", ckpt))
+    with Image.open(tmp_path / "nc" / "00000.png") as image:
+        assert image.size == (3 * CONTENT, 3 * CONTENT)
+    result = run("sample", "--clamp", 1, "--no-clamp", "-o", tmp_path / "x.png", "-m", ckpt)
+    assert result.exit_code == 2 and "not both" in result.stderr
+
+
+def test_interpolate_images_and_latent_rows(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    z = tmp_path / "z.safetensors"
+    ok(run("encode", images, "-o", z, "-m", ckpt))
+    ok(run("interpolate", images / "0_grey.png", f"{z}:3", "--steps", 5, "--slerp", "-o", tmp_path / "strip.png",
+           "--gif", tmp_path / "anim.gif", "-m", ckpt))
+    with Image.open(tmp_path / "strip.png") as strip:
+        assert strip.size == _grid_size(5, 1)
+    with Image.open(tmp_path / "anim.gif") as gif:
+        assert gif.size == (2 * CONTENT, 2 * CONTENT) and gif.n_frames >= 5
+    # the ends are the reconstructions of A and B
+    ok(run("reconstruct", images / "0_grey.png", images / "3_grey.png", "-o", tmp_path / "recon", "-m", ckpt))
+    strip = _pixels(tmp_path / "strip.png")[::2, ::2]
+    np.testing.assert_array_equal(strip[2:30, 2:30], _pixels(tmp_path / "recon" / "0_grey.png"))
+    np.testing.assert_array_equal(strip[2:30, 4 * CELL + 2 : 4 * CELL + 30],
+                                  _pixels(tmp_path / "recon" / "3_grey.png"))
+    failed(run("interpolate", f"{z}:8", f"{z}:0", "-o", tmp_path / "x.png", "-m", ckpt), "row 8 is out of range")
+    failed(run("interpolate", z, f"{z}:0", "-o", tmp_path / "x.png", "-m", ckpt), "pick one with")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_mix_grid(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    a = [images / f"{i}_grey.png" for i in range(3)]
+    args = ["--a", a[0], "--a", a[1], "--a", a[2], "--b", images / "4_rgb.png", "--count", 4, "--seed", 0]
+    ok(result := run("mix", *args, "-o", tmp_path / "mix.png", "-m", ckpt))
+    assert "3 rows (A, B, 4 mixes)" in result.stdout and "8/16 dimensions, seed 0" in result.stdout
+    with Image.open(tmp_path / "mix.png") as grid:
+        assert grid.size == _grid_size(6, 3)
+    ok(run("mix", *args, "-o", tmp_path / "again.png", "-m", ckpt))
+    np.testing.assert_array_equal(_pixels(tmp_path / "mix.png"), _pixels(tmp_path / "again.png"))
+
+    ok(run("mix", a[0], a[1], "--dims", "0-7", "--dims", "8-15", "-o", tmp_path / "dims.png", "-m", ckpt))
+    with Image.open(tmp_path / "dims.png") as grid:
+        assert grid.size == _grid_size(4, 1)
+    # taking every dimension from B gives B's reconstruction
+    ok(run("mix", a[0], a[1], "--dims", "0-15", "-o", tmp_path / "all.png", "-m", ckpt, "--upscale", 1))
+    ok(run("reconstruct", a[1], "-o", tmp_path / "recon", "-m", ckpt))
+    np.testing.assert_array_equal(_pixels(tmp_path / "all.png")[2:30, 2 * CELL + 2 : 2 * CELL + 30],
+                                  _pixels(tmp_path / "recon" / "1_grey.png"))
+    failed(run("mix", a[0], a[1], "--dims", "10-16", "-o", tmp_path / "x.png", "-m", ckpt), "out of range")
+    result = run("mix", a[0], a[1], "--a", a[2], "-o", tmp_path / "x.png", "-m", ckpt)
+    assert result.exit_code == 2 and "not both" in result.stderr
+
+
+def test_attribute_then_edit(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    vectors = tmp_path / "attributes.safetensors"
+    result = run("attribute", "-p", images / "0_grey.png", "-p", images / "1_grey.png", "-n", images / "2_grey.png",
+                 "--name", "dark", "-o", vectors, "-m", ckpt, "--json")
+    ok(result)
+    summary = json.loads(result.stdout)
+    assert summary["num_positive"] == 2 and summary["num_negative"] == 1 and summary["attributes"] == ["dark"]
+    assert "warning: 2 positive and 1 negative images" in result.stderr and "20 of each" in result.stderr
+    ok(run("attribute", "-p", images, "-n", images / "3_grey.png", "--name", "tall", "--normalize",
+           "-o", vectors, "--append", "-m", ckpt))
+    with safe_open(str(vectors), framework="pt") as f:
+        assert sorted(f.keys()) == ["dark", "tall"]
+        assert abs(float(f.get_tensor("tall").norm()) - 1.0) < 1e-5
+
+    # the direction is the difference of the posterior means
+    three = [images / "0_grey.png", images / "1_grey.png", images / "2_grey.png"]
+    ok(run("encode", *three, "-o", tmp_path / "z.safetensors", "-m", ckpt))
+    z = _latents(tmp_path / "z.safetensors")[0]
+    with safe_open(str(vectors), framework="pt") as f:
+        torch.testing.assert_close(f.get_tensor("dark"), z[:2].mean(0) - z[2], rtol=1e-5, atol=1e-5)
+
+    ok(run("edit", images, "-a", f"{vectors}:dark=1.5", "-a", "wide=-1", "-o", tmp_path / "edited", "-m", ckpt))
+    edited = sorted((tmp_path / "edited").iterdir())
+    assert len(edited) == 8 and all(Image.open(p).size == (CONTENT, CONTENT) for p in edited)
+
+    ok(run("edit", images, "-a", "bright", "--sweep=-2:2:5", "-o", tmp_path / "strips", "--grid",
+           tmp_path / "sweep.png", "-m", ckpt))
+    strips = sorted((tmp_path / "strips").iterdir())
+    assert len(strips) == 8 and all(Image.open(p).size == _grid_size(6, 1) for p in strips)
+    with Image.open(tmp_path / "sweep.png") as grid:
+        assert grid.size == _grid_size(6, 8)  # rows = inputs, columns = original + 5 strengths
+    # strength 0 is the plain reconstruction
+    ok(run("edit", images / "0_grey.png", "-a", "bright=0", "-o", tmp_path / "zero", "-m", ckpt))
+    ok(run("reconstruct", images / "0_grey.png", "-o", tmp_path / "recon", "-m", ckpt))
+    np.testing.assert_array_equal(_pixels(tmp_path / "zero" / "0_grey.png"), _pixels(tmp_path / "recon" / "0_grey.png"))
+
+    failed(run("edit", images, "-a", vectors, "-o", tmp_path / "x", "-m", ckpt), "holds 2 attributes", "dark, tall")
+    failed(run("edit", images, "-a", "smile", "-o", tmp_path / "x", "-m", ckpt), "unknown attribute 'smile'",
+           "bright, wide")
+    failed(run("edit", images, "-a", f"{vectors}:nope", "-o", tmp_path / "x", "-m", ckpt), "no attribute 'nope'")
+    assert not (tmp_path / "x").exists()
+    result = run("edit", images, "-a", "bright=2", "--sweep", "-1:1:3", "-o", tmp_path / "x", "-m", ckpt)
+    assert result.exit_code == 2 and "drop =STRENGTH" in result.stderr
+    result = run("edit", images, "-a", "bright=lots", "-o", tmp_path / "x", "-m", ckpt)
+    assert result.exit_code == 2 and "cannot read the strength" in result.stderr
+
+
+def test_info(ckpt: Path) -> None:
+    result = run("info", "-m", ckpt, "--json")
+    ok(result)
+    report = json.loads(result.stdout)
+    assert report["source"] == "local" and report["verified"] is False
+    assert report["config"]["latent_dim"] == LATENT_DIM and report["config"]["content_size"] == CONTENT
+    assert [(a["name"], a["num_positive"], a["num_negative"], a["normalized"]) for a in report["attributes"]] == [
+        ("bright", 20, 20, False), ("wide", 5, 7, True)]
+    files = {f["name"]: f for f in report["files"]}
+    assert sorted(files) == ["README.md", "attributes.safetensors", "config.json", "model.safetensors"]
+    for name, entry in files.items():
+        assert entry["sha256"] == sha256_file(ckpt / name) and entry["size"] == (ckpt / name).stat().st_size
+    result = run("info", "-m", ckpt)
+    ok(result)
+    assert "latent dim    16" in result.stdout and "attributes (2)" in result.stdout
+    assert "wide" in result.stdout and files["model.safetensors"]["sha256"] in result.stdout
+
+
+def test_models_empty_manifest(manifest) -> None:
+    result = run("models", "--json")
+    ok(result)
+    assert json.loads(result.stdout) == {"default_model": None, "models": []}
+    ok(result := run("models"))
+    assert "no released models" in result.stdout
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def _write_corrupt_inputs(folder: Path, good: Path) -> dict[str, Path]:
+    data = (good / "0_grey.png").read_bytes()
+    truncated = folder / "truncated.png"
+    truncated.write_bytes(data[: len(data) // 2])
+    text = folder / "notes.png"
+    text.write_text("not a picture\n")
+    wrong = folder / "wrong.safetensors"
+    save_file({"latents": torch.randn(3, LATENT_DIM + 1)}, str(wrong))
+    (folder / "empty").mkdir()
+    return {"truncated": truncated, "text": text, "wrong": wrong, "empty": folder / "empty"}
+
+
+@pytest.mark.parametrize(
+    ("case", "fragments"),
+    [
+        ("missing file", ["missing.png", "no such file"]),
+        ("truncated png", ["truncated.png", "truncated or corrupt"]),
+        ("text file named .png", ["notes.png", "not an image file"]),
+        ("wrong latent dimension", ["wrong.safetensors", "[3, 17]", "needs [N, 16]"]),
+        ("missing latents", ["gone.safetensors", "no such latents file"]),
+        ("unknown model", ["no model 'no-such-model'"]),
+        ("empty attribute folder", ["empty", "no image files"]),
+        ("offline without cache", ["nobody/nothing", "not in the local cache"]),
+        ("no default model", ["no default model", "--model"]),
+        ("no cuda", ["CUDA is not available"]),
+    ],
+)
+def test_errors_are_one_line(case: str, fragments: list[str], ckpt: Path, images: Path, tmp_path: Path,
+                             manifest) -> None:
+    bad = _write_corrupt_inputs(tmp_path, images)
+    out = tmp_path / "out"
+    z = tmp_path / "z.safetensors"
+    commands = {
+        "missing file": ["encode", images / "0_grey.png", tmp_path / "missing.png", "-o", z, "-m", ckpt],
+        "truncated png": ["encode", bad["truncated"], "-o", z, "-m", ckpt],
+        "text file named .png": ["reconstruct", bad["text"], "-o", out, "-m", ckpt],
+        "wrong latent dimension": ["decode", bad["wrong"], "-o", out, "-m", ckpt],
+        "missing latents": ["decode", tmp_path / "gone.safetensors", "--grid", tmp_path / "g.png", "-m", ckpt],
+        "unknown model": ["encode", images, "-o", z, "-m", "no-such-model"],
+        "empty attribute folder": ["attribute", "-p", bad["empty"], "-n", images, "--name", "x", "-o", z,
+                                   "-m", ckpt],
+        "offline without cache": ["info", "-m", "nobody/nothing", "--offline", "--cache-dir", tmp_path / "hf"],
+        "no default model": ["encode", images, "-o", z],
+        "no cuda": ["encode", images, "-o", z, "-m", ckpt, "--device", "cuda"],
+    }
+    if case == "no cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    failed(run(*commands[case]), *fragments)
+    assert not z.exists() and not out.exists() and not (tmp_path / "g.png").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_debug_keeps_the_traceback(ckpt: Path, tmp_path: Path) -> None:
+    from dcvae_tools.errors import ImageError
+
+    result = run("encode", tmp_path / "missing.png", "-o", tmp_path / "z.safetensors", "-m", ckpt, "--debug")
+    assert isinstance(result.exception, ImageError)
+    result = run("encode", tmp_path / "missing.png", "-o", tmp_path / "z.safetensors", "-m", ckpt,
+                 env={"DCVAE_DEBUG": "1"})
+    assert isinstance(result.exception, ImageError)
+
+
+def test_usage_errors_exit_2(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    for args, fragment in [
+        (["decode", tmp_path / "z.safetensors", "-m", ckpt], "nothing to write"),
+        (["encode", images, "-o", tmp_path / "z.npy", "-m", ckpt], "must end in .safetensors"),
+        (["reconstruct", images, "--grid", tmp_path / "grid.tiff", "-m", ckpt], "must end in one of"),
+        (["attribute", "-p", images, "-n", images, "--name", "a:b", "-o", tmp_path / "a.safetensors"], "'a:b'"),
+        (["mix", images / "0_grey.png", "-o", tmp_path / "m.png"], "expected two arguments"),
+    ]:
+        result = run(*args)
+        assert result.exit_code == 2 and fragment in result.stderr, (args, result.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_midway_leaves_no_output(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    shutil.copytree(images, inputs)
+    data = (images / "0_grey.png").read_bytes()
+    (inputs / "5_broken.png").write_bytes(data[:100])  # sorted among the good ones: batches before it succeed
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    commands = [
+        ["reconstruct", inputs, "-o", tmp_path / "recon", "--grid", tmp_path / "grid.png"],
+        ["reconstruct", inputs, "-o", existing],
+        ["edit", inputs, "-a", "bright", "--sweep=-1:1:3", "-o", tmp_path / "edited"],
+        ["encode", inputs, "-o", tmp_path / "z.safetensors"],
+    ]
+    for args in commands:
+        failed(run(*args, "-m", ckpt, "-b", 2), "5_broken.png", "truncated or corrupt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing", "inputs"]
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+    assert _leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- the installed entry point
+
+
+def _dcvae() -> list[str]:
+    exe = shutil.which("dcvae")
+    return [exe] if exe else [sys.executable, "-c", "from dcvae_tools.cli import main; main()"]
+
+
+def _subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "DCVAE_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(extra)
+    return env
+
+
+def test_help_does_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from dcvae_tools.cli import app\n"
+        "for args in (['--help'], ['encode', '--help'], ['edit', '--help']):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'PIL', 'safetensors') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_subprocess_env(),
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    if "torch" in proc.stdout:
+        eager = subprocess.run([sys.executable, "-c", "import sys, dcvae_tools; print('torch' in sys.modules)"],
+                               capture_output=True, text=True, env=_subprocess_env(), timeout=120)
+        if eager.stdout.strip() == "True":
+            pytest.xfail("dcvae_tools/__init__ imports torch eagerly")
+    assert "torch" not in proc.stdout, proc.stdout
+
+
+def test_entry_point_help_and_error_line(tmp_path: Path) -> None:
+    proc = subprocess.run([*_dcvae(), "--help"], capture_output=True, text=True, env=_subprocess_env(), timeout=120)
+    assert proc.returncode == 0
+    for command in ("models", "download", "info", "encode", "decode", "reconstruct", "sample", "interpolate",
+                    "mix", "attribute", "edit"):
+        assert f"  {command} " in proc.stdout
+    proc = subprocess.run([*_dcvae(), "decode", str(tmp_path / "none.safetensors"), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=_subprocess_env(), timeout=120)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"error: {tmp_path / 'none.safetensors'}: no such latents file; write one with "
+        "`dcvae encode IMAGES -o none.safetensors`"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_download_from_local_hub_then_offline(ckpt: Path, local_hub, tmp_path: Path, manifest) -> None:
+    commit = local_hub.add_revision("dcvae-test/tiny", ckpt)
+    cache = tmp_path / "hf" / "hub"
+    result = run("download", "dcvae-test/tiny", "--cache-dir", cache, env={"HF_ENDPOINT": local_hub.endpoint})
+    ok(result)
+    folder = Path(result.stdout.strip())
+    assert folder.name == commit and folder.is_relative_to(cache)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in ckpt.iterdir())
+    assert "verified dcvae-test/tiny" in result.stderr
+
+    seen = len(local_hub.requests)
+    env = _subprocess_env(HF_ENDPOINT=local_hub.endpoint, HF_HOME=str(tmp_path / "hf"),
+                          NO_PROXY=",".join(["127.0.0.1", os.environ.get("NO_PROXY", "")]).rstrip(","))
+    proc = subprocess.run([*_dcvae(), "info", "-m", "dcvae-test/tiny", "--offline", "--json"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["source"] == "hub" and report["revision"] == commit and report["verified"] is True
+    assert {f["name"]: f["sha256"] for f in report["files"]} == {p.name: sha256_file(p) for p in ckpt.iterdir()}
+    assert len(local_hub.requests) == seen, local_hub.requests  # offline: the server was not asked anything
+
+    # the models table knows what is cached
+    entry = {"repo_id": "dcvae-test/tiny", "revision": commit, "dataset": "Fashion-MNIST", "resolution": 32,
+             "channels": 1, "latent_dim": LATENT_DIM, "architecture": "autogan32", "preset": "tiny",
+             "files": {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in ckpt.iterdir()},
+             "metrics": {"fid_sample": 123.4}}
+    elsewhere = {**entry, "repo_id": "nobody/nothing"}
+    manifest({"format_version": 1, "default_model": "tiny", "models": {"tiny": entry, "other": elsewhere}})
+    result = run("models", "--json", "--cache-dir", cache)
+    ok(result)
+    listed = {m["name"]: m for m in json.loads(result.stdout)["models"]}
+    assert listed["tiny"]["cached"] is True and listed["tiny"]["default"] is True
+    assert listed["other"]["cached"] is False and listed["other"]["location"] == "hub"
+    ok(result := run("models", "--cache-dir", cache))
+    assert "tiny (default)" in result.stdout and "fid_sample 123.4" in result.stdout

@@ -1,0 +1,28 @@
+"""README's quick-start commands stay true: CI runs the exact test command the README gives."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _section_commands(title: str) -> list[str]:
+    text = (REPO / "README.md").read_text()
+    match = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^#+ )", text, re.S | re.M)
+    assert match, f"README.md has no '{title}' section"
+    return re.findall(r"```(?:bash|sh)\n(.*?)```", match.group(1), re.S)
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    (command,) = [c.strip() for c in _section_commands("Run the tests")]
+    ci = (REPO / ".ci" / "run").read_text()
+    assert command in ci.splitlines(), "the README's test command and .ci/run differ"
+
+
+def test_quick_start_uses_the_bundled_model_offline():
+    commands = "\n".join(_section_commands("Quick start"))
+    assert "HF_HUB_OFFLINE=1" in commands and "dcvae " in commands
+    for path in re.findall(r"docs/examples/\S+\.png", commands):
+        assert (REPO / path).is_file(), f"the quick start names {path}, which does not exist"

@@ -1,0 +1,117 @@
+"""The attribute directions shipped with released checkpoints (supplementary A.2's recipe).
+
+Each direction is the mean latent of 20 training images that have the attribute minus the mean latent of
+20 that do not. Class attributes pick their 20 + 20 at random (seeded) from the named classes; measured
+attributes rank the training split by a pixel statistic and take the top 20 and the bottom 20. The
+indices used are stored in the attribute's metadata so anyone can redo it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dcvae_tools.model import DCVAE, AttributeVector
+
+COUNT = 20
+
+
+def ink_mass(images: np.ndarray) -> np.ndarray:
+    """Mean pixel value in [0, 1] of uint8 images [N, H, W]: how much of the frame the ink covers."""
+    return images.reshape(len(images), -1).astype(np.float64).mean(1) / 255.0
+
+
+def slant(images: np.ndarray) -> np.ndarray:
+    """Shear of the ink from image moments, mu11 / mu02 (x to the right, y downward): positive when the
+    strokes lean to the right going up, as in an italic digit."""
+    n, h, w = images.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    mass = images.reshape(n, -1).astype(np.float64)
+    total = mass.sum(1).clip(min=1e-9)
+    cx = (mass * xs.ravel()).sum(1) / total
+    cy = (mass * ys.ravel()).sum(1) / total
+    dx = xs.ravel()[None] - cx[:, None]
+    dy = ys.ravel()[None] - cy[:, None]
+    mu11 = (mass * dx * dy).sum(1) / total
+    mu02 = (mass * dy * dy).sum(1) / total
+    return -mu11 / mu02.clip(min=1e-9)
+
+
+@dataclass(frozen=True)
+class ClassAttribute:
+    positive: tuple[int, ...]
+    negative: tuple[int, ...]
+    rule: str
+
+
+@dataclass(frozen=True)
+class MeasuredAttribute:
+    measure: Callable[[np.ndarray], np.ndarray]
+    rule: str
+
+
+ATTRIBUTES: dict[str, dict[str, ClassAttribute | MeasuredAttribute]] = {
+    "fashion-mnist": {
+        "long_sleeves": ClassAttribute((2, 4, 6), (0,), "Pullover/Coat/Shirt (2, 4, 6) vs T-shirt/top (0)"),
+        "boot": ClassAttribute((9,), (7,), "Ankle boot (9) vs Sneaker (7)"),
+        "open_shoe": ClassAttribute((5,), (7,), "Sandal (5) vs Sneaker (7)"),
+        "ink": MeasuredAttribute(
+            ink_mass, "the 20 training images with the most ink (mean pixel) vs the 20 with least"
+        ),
+    },
+    "mnist5k": {
+        "thick": MeasuredAttribute(ink_mass, "the 20 training digits with the most stroke mass vs the 20 with least"),
+        "slant": MeasuredAttribute(
+            slant, "the 20 training digits leaning most to the right (moment shear) vs the 20 leaning most to the left"
+        ),
+    },
+}
+
+
+def select_examples(
+    spec: ClassAttribute | MeasuredAttribute, images: np.ndarray, labels: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (into the split) of the 20 positive and 20 negative examples."""
+    if isinstance(spec, ClassAttribute):
+        rng = np.random.default_rng(seed)
+        pos_pool = np.flatnonzero(np.isin(labels, spec.positive))
+        neg_pool = np.flatnonzero(np.isin(labels, spec.negative))
+        return np.sort(rng.choice(pos_pool, COUNT, replace=False)), np.sort(rng.choice(neg_pool, COUNT, replace=False))
+    order = np.argsort(spec.measure(images), kind="stable")
+    return np.sort(order[-COUNT:]), np.sort(order[:COUNT])
+
+
+def load_split(dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    from .data import load_fashion_mnist, load_mnist5k
+
+    if dataset == "fashion-mnist":
+        return load_fashion_mnist(split)
+    if dataset == "mnist5k":
+        return load_mnist5k(split)
+    raise ValueError(f"no shipped attributes for dataset {dataset!r}; known: {', '.join(ATTRIBUTES)}")
+
+
+def compute_attributes(model: DCVAE, dataset: str, seed: int = 0) -> dict[str, AttributeVector]:
+    """Every attribute ``ATTRIBUTES[dataset]`` defines, as directions in ``model``'s latent space."""
+    images, labels = load_split(dataset, "train")
+    out = {}
+    for name, spec in ATTRIBUTES[dataset].items():
+        pos, neg = select_examples(spec, images, labels, seed)
+        with torch.inference_mode():
+            out[name] = model.attribute_vector(
+                list(images[pos]),
+                list(images[neg]),
+                name=name,
+                metadata={
+                    "dataset": dataset,
+                    "split": "train",
+                    "rule": spec.rule,
+                    "seed": seed,
+                    "positive_indices": pos.tolist(),
+                    "negative_indices": neg.tolist(),
+                },
+            )
+    return out

@@ -1,0 +1,68 @@
+"""The shipped attribute recipes: measures, example selection (20 + 20, recorded), directions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dcvae_tools import DCVAE, ModelConfig
+from training.attributes import ATTRIBUTES, COUNT, ClassAttribute, compute_attributes, ink_mass, select_examples, slant
+from training.data import load_fashion_mnist
+
+
+def _stroke(lean: int) -> np.ndarray:
+    img = np.zeros((28, 28), np.uint8)
+    for y in range(4, 24):
+        img[y, 14 + lean * (14 - y) // 4] = 255
+    return img
+
+
+def test_slant_sign_and_ink_mass():
+    right, upright, left = _stroke(1), _stroke(0), _stroke(-1)
+    s = slant(np.stack([right, upright, left]))
+    assert s[0] > 0.1 and abs(s[1]) < 1e-9 and s[2] < -0.1
+    thick = np.zeros((1, 28, 28), np.uint8)
+    thick[0, 4:24, 12:16] = 255
+    assert ink_mass(thick)[0] == pytest.approx(20 * 4 / 784)
+    assert ink_mass(np.stack([right]))[0] < ink_mass(thick)[0]
+
+
+@pytest.fixture(scope="module")
+def fashion_train():
+    return load_fashion_mnist("train")
+
+
+def test_class_examples_come_from_the_named_classes(fashion_train):
+    images, labels = fashion_train
+    spec = ATTRIBUTES["fashion-mnist"]["long_sleeves"]
+    assert isinstance(spec, ClassAttribute)
+    pos, neg = select_examples(spec, images, labels, seed=0)
+    assert len(pos) == len(neg) == COUNT == 20
+    assert set(labels[pos]) <= {2, 4, 6} and set(labels[neg]) == {0}
+    again = select_examples(spec, images, labels, seed=0)
+    assert np.array_equal(pos, again[0]) and np.array_equal(neg, again[1])
+    assert not np.array_equal(pos, select_examples(spec, images, labels, seed=1)[0])
+
+
+def test_measured_examples_are_the_extremes(fashion_train):
+    images, labels = fashion_train
+    pos, neg = select_examples(ATTRIBUTES["fashion-mnist"]["ink"], images, labels, seed=0)
+    ink = ink_mass(images)
+    assert ink[pos].min() >= np.sort(ink)[-COUNT] and ink[neg].max() <= np.sort(ink)[COUNT - 1]
+
+
+def test_compute_attributes_records_counts_and_indices(fashion_train):
+    torch.manual_seed(0)
+    config = ModelConfig(architecture="autogan32", image_size=32, channels=1, latent_dim=8, content_size=28,
+                         architecture_args={"gf_dim": 8, "df_dim": 8})
+    model = DCVAE(config)
+    attrs = compute_attributes(model, "fashion-mnist", seed=0)
+    assert set(attrs) == {"long_sleeves", "boot", "open_shoe", "ink"}
+    images, _ = fashion_train
+    boot = attrs["boot"]
+    assert (boot.num_positive, boot.num_negative) == (20, 20) and boot.direction.shape == (8,)
+    pos, neg = boot.metadata["positive_indices"], boot.metadata["negative_indices"]
+    expected = model.encode(list(images[pos])).mean(0) - model.encode(list(images[neg])).mean(0)
+    assert torch.allclose(boot.direction, expected, atol=1e-5)
+    assert boot.metadata["split"] == "train" and "Ankle boot" in boot.metadata["rule"]

@@ -92,18 +92,19 @@ class DCVAELoss:
         }
 
     def _phase_gmain(self, real: torch.Tensor) -> dict[str, float]:
-        o, n = self.o, len(real)
+        o = self.o
         stats: dict[str, float] = {}
         with self.autocast():
             z_prior = torch.randn(o.gen_batch_size, o.latent_dim, device=real.device)
             if o.trains_encoder:
                 mu, logvar = self.E(real)
-                out = self.G(
-                    torch.cat([z_prior, reparameterize(mu, logvar)])
-                    if o.uses_adversarial
-                    else reparameterize(mu, logvar)
-                )
-                recon = out[-n:]
+                z_recon = reparameterize(mu, logvar)
+                # Prior samples and reconstructions go through the decoder in separate calls, as in the
+                # official code, so its BatchNorm normalises each batch on its own statistics. The first
+                # call bypasses DDP (one DDP forward per backward); its gradients still reach the same
+                # parameters and are all-reduced with the second call's.
+                recon = self.G(z_recon)
+                out = torch.cat([self._raw(self.G)(z_prior), recon]) if o.uses_adversarial else recon
             else:
                 out = self.G(z_prior)
         loss = torch.zeros((), device=real.device)

@@ -177,3 +177,6 @@ def validate(data: Any, source: str = "config") -> None:
     for key, (low, high) in backbone.ARGS.items():
         if key in args:
             _check_int(args, key, f"{source}: architecture_args", low, high)
+    check = getattr(backbone, "check_args", None)
+    if check is not None:  # cross-argument rules, e.g. progan's max_resolution >= image_size
+        check(data["image_size"], args)

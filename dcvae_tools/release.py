@@ -123,6 +123,7 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
         if stale.exists() and not model.attributes:
             stale.unlink()
         for item in tmp.iterdir():
+            item.chmod(0o644)  # temporary files are created private; a checkpoint is meant to be shared
             shutil.move(str(item), str(folder / item.name))
     return folder
 

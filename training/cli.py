@@ -88,7 +88,7 @@ def train(
 
     from .distributed import cleanup, init_distributed
     from .options import parse_override
-    from .presets import get_preset
+    from .presets import get_preset, get_schedule
     from .training_loop import training_loop
 
     overrides = dict(parse_override(s) for s in (set_ or []))
@@ -110,15 +110,23 @@ def train(
         run_dir = _next_run_dir(outdir, options.preset, options.dataset)
     if info.is_main:
         typer.echo(f"run folder: {run_dir}", err=True)
+    schedule = get_schedule(preset)
+    if schedule is not None and info.enabled:
+        raise UserError("progressive presets run in one process for now: launch without torchrun")
     try:
-        summary = training_loop(
-            options,
-            run_dir,
-            device=device,
-            stop_after=stop_after,
-            dist_info=info,
-            progress=progress and info.is_main and sys.stderr.isatty(),
-        )
+        if schedule is not None:
+            from .progressive import progressive_training_loop
+
+            summary = progressive_training_loop(options, schedule, run_dir, device=device, stop_after=stop_after)
+        else:
+            summary = training_loop(
+                options,
+                run_dir,
+                device=device,
+                stop_after=stop_after,
+                dist_info=info,
+                progress=progress and info.is_main and sys.stderr.isatty(),
+            )
     finally:
         cleanup(info)
     if info.is_main:
@@ -154,7 +162,12 @@ def export(
         from .export import model_from_run
 
         attrs = load_attributes(attributes, model_from_run(run).config.latent_dim)
-    folder = export_run(run, output, metrics=metric_values, attributes=attrs)
+    if (run / "progressive_schedule.json").is_file():
+        from .progressive import export_stage
+
+        folder = export_stage(run, output, metrics=metric_values, attributes=attrs)
+    else:
+        folder = export_run(run, output, metrics=metric_values, attributes=attrs)
     typer.echo(f"wrote {folder}")
     if manifest is not None:
         from dcvae_tools.config import ModelConfig

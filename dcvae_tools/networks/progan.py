@@ -11,7 +11,7 @@ During a fade-in the output is ``lerp(up(rgb_prev), rgb_new, alpha)``. The outpu
 DC-VAE decoder does, and the release format promises pixels in [-1, 1]; ProGAN's own output is linear).
 
 Encoder / discriminator trunk (the ProGAN discriminator): a 1x1 from-RGB layer per resolution, two 3x3
-convs + 2x2 average pooling per resolution, and at 4x4 a 3x3 conv, a 4x4 conv (valid) and the heads; leaky
+convs + 2x2 pooling per resolution, and at 4x4 a 3x3 conv, a 4x4 conv (valid) and the heads; leaky
 ReLU 0.2 throughout. During a fade-in the trunk's input to the next-lower resolution is
 ``lerp(from_rgb_prev(avgpool(x)), block(from_rgb(x)), alpha)``. These layers carry spectral norm when
 training instead of the equalized-learning-rate scale: with spectral norm, the He constant would shrink
@@ -27,7 +27,8 @@ released encoder compute exactly the training function.
 - Discriminator (training only): minibatch stddev (groups of up to 4 consecutive images) before the 4x4
   conv; the 16-d "final" contrastive feature and a real/fake head on it; and a "b1" feature from the
   second block's output (resolution ``max(4, image_size / 4)``): conv1x1 -> adaptive average pool to 8x8
-  -> flatten -> linear 16. ``forward(x) -> (logits [N], {"b1": [N, 16], "final": [N, 16]})``.
+  -> flatten -> linear 16; when a fade-in moves that tap up a resolution, b1 is faded from the old tap's
+  head to the new one like the RGB layers. ``forward(x) -> (logits [N], {"b1": [N, 16], "final": [N, 16]})``.
 
 Widths follow ProGAN's rule ``min(fmap_base / 2**(log2(r) - 1), fmap_max)`` for the layers at resolution
 ``r`` (paper widths: fmap_base 8192, fmap_max 512: 512 up to 32x32, then 256, 128, 64, 32, 16); they depend
@@ -416,6 +417,11 @@ def stage_args(image_size: int, args: dict) -> tuple[int, int, float]:
     if image_size == 4 and alpha_x1000 != 1000:
         raise ConfigError("progan: the 4x4 stage has no fade-in; drop architecture_args.fade_alpha_x1000")
     return int(kw["fmap_base"]), int(kw["fmap_max"]), alpha_x1000 / 1000
+
+
+def check_args(image_size: int, args: dict) -> None:
+    """The cross-checks of ``stage_args`` alone (for config validation, before any tensor exists)."""
+    stage_args(image_size, args)
 
 
 def set_alpha(module: nn.Module, alpha: float) -> None:

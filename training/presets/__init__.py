@@ -29,3 +29,12 @@ def get_preset(name: str) -> TrainingOptions:
     if name not in presets:
         raise OptionsError(f"unknown preset {name!r}; available: {', '.join(presets)}")
     return presets[name].override()
+
+
+def get_schedule(name: str):
+    """The ``SCHEDULE`` (training.progressive.ProgressiveSchedule) of a progressive preset, else None."""
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if module.PRESET.preset == name:
+            return getattr(module, "SCHEDULE", None)
+    raise OptionsError(f"unknown preset {name!r}; available: {', '.join(all_presets())}")

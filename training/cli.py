@@ -179,6 +179,62 @@ def export(
         typer.echo(f"updated {manifest}: {model_name}")
 
 
+@app.command("eval")
+def eval_(
+    model: Annotated[str, typer.Argument(help="A run folder, a release folder, a model name or a Hub repo.")],
+    metrics: Annotated[str, typer.Option(help="Comma-separated metric names (see `dcvae-train metrics`).")] = (
+        "recon_mse_test,recon_psnr_test,fd10k_classifier,rfd_classifier,probe_linear_test"
+    ),
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="JSON report to write.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Evaluation data (default: the model's).")] = None,
+    data_root: Annotated[str | None, typer.Option(help="Where the data lives.")] = None,
+    num_samples: Annotated[int | None, typer.Option(help="Samples for sampling FDs (the name carries it).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of sampled latents.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, ...")] = None,
+    inception_weights: Annotated[Path | None, typer.Option(help="pytorch-fid's pt_inception-2015-12-05-*.pth.")] = None,
+    vgg_weights: Annotated[Path | None, typer.Option(help="torchvision's vgg16-397923af.pth.")] = None,
+    edit_strength: Annotated[float, typer.Option(help="Strength of the edit_success_* edits.")] = 1.0,
+    cache_dir: Annotated[Path | None, typer.Option(help="Classifiers and reference statistics.")] = None,
+) -> None:
+    """Measure a checkpoint with the paper's metrics and write a JSON report (the source of every number in
+    model cards and the README).
+
+    Examples:
+      dcvae-train eval fashion-mnist-32 -o reports/fashion-mnist-32.json
+      dcvae-train eval runs/00000-fashion-mnist-32 --metrics fd10k_classifier,fd10k_lite0,rfd_lite0
+      dcvae-train eval my-cifar-model --metrics fid50k_inception --inception-weights pt_inception-2015-12-05.pth
+    """
+    from .evaluate import evaluate
+
+    report = evaluate(
+        model,
+        metrics,
+        dataset=dataset,
+        data_root=data_root,
+        num_samples=num_samples,
+        batch_size=batch_size,
+        seed=seed,
+        cache_dir=cache_dir,
+        out_json=output,
+        device=device,
+        inception_weights=inception_weights,
+        vgg_weights=vgg_weights,
+        edit_strength=edit_strength,
+    )
+    typer.echo(json.dumps(report["metrics"], indent=2))
+
+
+@app.command("metrics")
+def metrics_() -> None:
+    """List the evaluation metrics (names encode the protocol: fd10k_classifier = Frechet distance of 10k
+    samples in the repo's classifier's feature space)."""
+    from .metrics import list_metrics
+
+    for name in list_metrics():
+        typer.echo(name)
+
+
 @app.command()
 def release(
     run: Annotated[Path, typer.Argument(help="A run folder with checkpoint.pt.")],

@@ -194,6 +194,8 @@ def test_ddp_gloo_two_processes_keeps_ranks_identical(tmp_path):
     rank1 = torch.load(run / "rank1.pt", weights_only=True)
     for net in ("E", "G", "D", "G_ema"):
         for key, value in rank0[net].items():
+            if "running_" in key or "num_batches" in key:
+                continue  # BatchNorm statistics are per-rank (as in DDP without SyncBatchNorm)
             assert torch.allclose(value, rank1[net][key], atol=1e-6), f"{net}.{key} differs between ranks"
     # the ranks trained on different shards, so the model did move away from its initialisation
     state = load_checkpoint(run / CHECKPOINT_NAME)

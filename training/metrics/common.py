@@ -1,0 +1,164 @@
+"""Shared helpers of the metrics: evaluation data as tensors, the content crop, batching and progress."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "DEFAULT_CACHE_DIR",
+    "batches",
+    "crop_content",
+    "default_cache_dir",
+    "progress",
+    "split_tensors",
+    "subset_indices",
+    "to_grey",
+]
+
+DEFAULT_CACHE_DIR = Path("~/.cache/dcvae-tools")
+"""Where trained classifiers (``classifiers/<dataset>/``) and reference statistics (``fd-stats/``) live."""
+
+SUBSET_SEED = 0
+"""Seed of the permutation that picks a limited subset of a split: fixed, so cached statistics are shared."""
+
+_BT601 = (0.299, 0.587, 0.114)
+_SPLIT_CACHE: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+_SPLIT_CACHE_SIZE = 4
+
+
+def default_cache_dir(cache_dir: str | Path | None = None) -> Path:
+    """``cache_dir`` if given, else ``~/.cache/dcvae-tools`` (expanded)."""
+    return Path(cache_dir).expanduser() if cache_dir is not None else DEFAULT_CACHE_DIR.expanduser()
+
+
+def subset_indices(total: int, limit: int | None) -> np.ndarray | None:
+    """Sorted indices of a seeded random subset of ``limit`` of ``total`` items; None for "all of them".
+
+    The permutation's seed is fixed (``SUBSET_SEED``): a subset of a split is the same in every evaluation,
+    whatever the evaluation seed, so statistics cached for it can be shared.
+    """
+    if limit is None or limit >= total:
+        return None
+    if limit < 1:
+        raise ValueError(f"a subset needs at least 1 item, got {limit}")
+    order = np.random.default_rng(SUBSET_SEED).permutation(total)
+    return np.sort(order[:limit])
+
+
+def _fast_array_tensor(dataset: object) -> torch.Tensor | None:
+    """Vectorised ``to_model_tensor`` for an ArrayImageDataset of grey images that fit (the padding case)."""
+    from training.data import ArrayImageDataset
+
+    if not isinstance(dataset, ArrayImageDataset) or dataset.images.ndim != 3:
+        return None
+    size = dataset.image_size
+    _, h, w = dataset.images.shape
+    if h > size or w > size or (dataset.resize_mode == "resize" and (h, w) != (size, size)):
+        return None
+    x = torch.from_numpy(np.ascontiguousarray(dataset.images)).float().div_(255.0).mul_(2.0).sub_(1.0)
+    x = x.unsqueeze(1)
+    if (h, w) != (size, size):
+        top, left = (size - h) // 2, (size - w) // 2
+        x = F.pad(x, (left, size - w - left, top, size - h - top), value=-1.0)
+    if dataset.channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    return x.contiguous()
+
+
+def split_tensors(
+    dataset: str,
+    split: str,
+    image_size: int,
+    channels: int,
+    data_root: str | None = None,
+    limit: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A dataset split as tensors: images float32 [N, channels, S, S] in [-1, 1] and labels int64 [N].
+
+    Images are converted exactly as for training (``training.data.make_dataset``: grey 28x28 data is
+    padded into ``S x S`` with -1). ``limit`` keeps a fixed seeded subset (see :func:`subset_indices`).
+    The last few results are kept in memory, so several metrics share one load.
+    """
+    key = (dataset, split, image_size, channels, data_root, limit)
+    if key in _SPLIT_CACHE:
+        _SPLIT_CACHE.move_to_end(key)
+        return _SPLIT_CACHE[key]
+    from training.data import make_dataset
+
+    ds = make_dataset(dataset, split, image_size, channels, data_root)
+    total = len(ds)  # type: ignore[arg-type]
+    keep = subset_indices(total, limit)
+    images = _fast_array_tensor(ds)
+    labels_all = getattr(ds, "labels", None)
+    if images is not None and labels_all is not None:
+        labels = torch.as_tensor(np.asarray(labels_all), dtype=torch.int64)
+        if keep is not None:
+            index = torch.from_numpy(keep)
+            images, labels = images[index].contiguous(), labels[index]
+    else:
+        order = keep if keep is not None else np.arange(total)
+        items = [ds[int(i)] for i in order]
+        images = torch.stack([item[0] for item in items])
+        labels = torch.tensor([int(item[1]) for item in items], dtype=torch.int64)
+    _SPLIT_CACHE[key] = (images, labels)
+    while len(_SPLIT_CACHE) > _SPLIT_CACHE_SIZE:
+        _SPLIT_CACHE.popitem(last=False)
+    return images, labels
+
+
+def crop_content(images: torch.Tensor, content_size: int | None) -> torch.Tensor:
+    """The centred ``content_size`` square of images [N, C, S, S] (drops the model's padding); no-op if None."""
+    if content_size is None or content_size >= images.shape[-1]:
+        return images
+    top = (images.shape[-2] - content_size) // 2
+    left = (images.shape[-1] - content_size) // 2
+    return images[..., top : top + content_size, left : left + content_size]
+
+
+def to_grey(images: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] -> [N, 1, H, W] with ITU-R BT.601 luma (as training.data); grey input is returned as is."""
+    if images.shape[1] == 1:
+        return images
+    r, g, b = images[:, 0:1], images[:, 1:2], images[:, 2:3]
+    return _BT601[0] * r + _BT601[1] * g + _BT601[2] * b
+
+
+def batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    """Consecutive slices of ``x`` along dim 0, ``batch_size`` at a time."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    for start in range(0, len(x), batch_size):
+        yield x[start : start + batch_size]
+
+
+@contextlib.contextmanager
+def progress(total: int, description: str, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (only when stderr is a terminal, unless ``enabled`` says otherwise).
+
+    Yields ``advance(n)``; a no-op when the bar is off.
+    """
+    on = sys.stderr.isatty() if enabled is None else enabled
+    if not on:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -21,6 +21,7 @@ from . import images as image_io
 from . import latent as latent_ops
 from .config import ModelConfig
 from .errors import DCVAEError, LatentError
+from .fast import InferenceEngine
 from .networks import build_network
 
 logger = logging.getLogger("dcvae_tools")
@@ -65,6 +66,8 @@ class DCVAE(nn.Module):
         self.attributes: dict[str, AttributeVector] = {}
         self.compute_dtype: torch.dtype = torch.float32
         self.batch_size = 64
+        # how _run runs the networks: folded fast forms, channels-last, CPU micro-batches (see dcvae_tools.fast)
+        self._inference = InferenceEngine()
         self.eval()
 
     # ------------------------------------------------------------------ plumbing
@@ -90,18 +93,29 @@ class DCVAE(nn.Module):
         return torch.autocast(self.device.type, dtype=dtype)
 
     def _run(self, fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Any:
-        """Run ``fn`` in the compute dtype; redo in float32 if half precision gave inf/NaN."""
+        """Run ``fn`` in the compute dtype; redo in float32 if half precision gave inf/NaN.
+
+        The encoder and decoder run in their fast inference form where the backbone has one (folded
+        weights, channels-last, CPU micro-batches; see :mod:`dcvae_tools.fast`); float32 results equal the
+        plain networks' up to float rounding. Other callables run as given.
+        """
+        engine: InferenceEngine | None = self.__dict__.get("_inference")
+        if engine is None:  # a model unpickled from an older version
+            engine = self.__dict__["_inference"] = InferenceEngine()
+        dtype = self.compute_dtype
+        run, native = engine.runner(self, fn, dtype)
         with torch.inference_mode():
-            with self._autocast(self.compute_dtype):
-                out = fn(x)
+            with contextlib.nullcontext() if native else self._autocast(dtype):
+                out = engine.forward(run or fn, x)
             outs = out if isinstance(out, tuple) else (out,)
-            if self.compute_dtype != torch.float32 and not all(torch.isfinite(o).all() for o in outs):
+            if dtype != torch.float32 and not all(torch.isfinite(o).all() for o in outs):
                 warnings.warn(
-                    f"{self.compute_dtype} gave non-finite values; recomputing this batch in float32",
+                    f"{dtype} gave non-finite values; recomputing this batch in float32",
                     RuntimeWarning,
                     stacklevel=3,
                 )
-                out = fn(x)
+                run, _ = engine.runner(self, fn, torch.float32)
+                out = engine.forward(run or fn, x)
                 outs = out if isinstance(out, tuple) else (out,)
             result = tuple(o.float() for o in outs)
         return result if isinstance(out, tuple) else result[0]

@@ -59,7 +59,7 @@ def render_model_card(
         + " |",
         f"| latent size | {config.latent_dim} |",
         f"| training data | {config.dataset or 'unknown'} |",
-        f"| training preset | `{config.preset or 'unknown'}` (`dcvae-train --preset {config.preset}`) |",
+        f"| training preset | `{config.preset or 'unknown'}` (`dcvae-train train --preset {config.preset}`) |",
         "",
     ]
     if config.metrics:

@@ -50,3 +50,17 @@ def local_hub(
         hub.stop()
         if proxy_configured:
             _reset_hf_http_session()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny networks run fastest on one thread (and far faster than two when the CPU is shared).
+
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

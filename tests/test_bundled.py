@@ -79,7 +79,7 @@ FASHION_EXPECTATIONS = {
 
 
 def test_each_shipped_attribute_moves_its_property_on_held_out_images(bundled):
-    name, model = bundled
+    _, model = bundled
     if model.config.dataset != "fashion-mnist":
         pytest.skip("pixel expectations are written for the Fashion-MNIST attributes")
     assert set(model.attributes) == set(FASHION_EXPECTATIONS)

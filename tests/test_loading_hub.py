@@ -36,13 +36,7 @@ REPO = "dcvae-test/tiny"
 FILES = ("config.json", "model.safetensors", "attributes.safetensors", "README.md")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread (and far faster than two when the CPU is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(seed: int = 0, attributes: bool = True) -> DCVAE:

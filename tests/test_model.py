@@ -17,13 +17,7 @@ from dcvae_tools.model import DCVAE, AttributeVector
 LATENT = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread (and far faster than two when the CPU is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomise_batchnorm(model: DCVAE, seed: int) -> None:

@@ -15,14 +15,7 @@ from dcvae_tools.errors import ConfigError
 from dcvae_tools.networks import build_network
 from dcvae_tools.networks.layers import fold_spectral_norm
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread (and far faster than two when the CPU is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Counted on the official DC-VAE modules (DESIGN.md section 2): 3 channels, latent 128, gf 256, df 128.

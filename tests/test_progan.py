@@ -38,13 +38,7 @@ STOP_MID_FADE = 5  # stage 8x8 runs iterations 3..8; after 5, alpha has been 0, 
 EXPECTED_ALPHAS = [(4, 1.0)] * 2 + [(r, a) for r in (8, 16, 32) for a in (0.0, 0.25, 0.5, 0.75, 1.0, 1.0)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run far faster on one thread, above all while the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_options(**changes):

@@ -23,13 +23,7 @@ from dcvae_tools.release import verify_files
 LATENT = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread (and far faster than two when the CPU is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(arch: str = "autogan32", seed: int = 0, attributes: bool = True) -> DCVAE:

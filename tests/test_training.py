@@ -201,3 +201,25 @@ def test_ddp_gloo_two_processes_keeps_ranks_identical(tmp_path):
     # the ranks trained on different shards, so the model did move away from its initialisation
     state = load_checkpoint(run / CHECKPOINT_NAME)
     assert state["iteration"] == 4 and int(state["queues"]["final"]["pointer"]) == (2 * 2 * 8) % 64
+
+
+def test_cli_train_export_and_eval_a_run(tmp_path):
+    """The dcvae-train commands chain: train a few iterations, export, evaluate the run into a JSON report."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--preset", "tiny", "--run-dir", str(run), "--stop-after", "2",
+                                 "--no-progress", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "release")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "release" / "model.safetensors").is_file()
+    report = tmp_path / "report.json"
+    result = runner.invoke(app, ["eval", str(run), "--metrics", "recon_mse_test,recon_psnr_test",
+                                 "--test-limit", "64", "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(report.read_text())["metrics"]
+    assert 0 < metrics["recon_mse_test"] < 1 and metrics["recon_psnr_test"] > 0

@@ -196,6 +196,10 @@ def eval_(
     vgg_weights: Annotated[Path | None, typer.Option(help="torchvision's vgg16-397923af.pth.")] = None,
     edit_strength: Annotated[float, typer.Option(help="Strength of the edit_success_* edits.")] = 1.0,
     cache_dir: Annotated[Path | None, typer.Option(help="Classifiers and reference statistics.")] = None,
+    test_limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Use a fixed seeded subset of the test split (quick checks; recorded in the report)."),
+    ] = None,
 ) -> None:
     """Measure a checkpoint with the paper's metrics and write a JSON report (the source of every number in
     model cards and the README).
@@ -221,6 +225,7 @@ def eval_(
         inception_weights=inception_weights,
         vgg_weights=vgg_weights,
         edit_strength=edit_strength,
+        test_limit=test_limit,
     )
     typer.echo(json.dumps(report["metrics"], indent=2))
 

@@ -319,11 +319,19 @@ def build_fast_network(
 # ----------------------------------------------------------------------------- the engine used by DCVAE._run
 
 
+def _version(tensor: torch.Tensor) -> int:
+    try:
+        return tensor._version
+    except RuntimeError:  # inference tensors (a model built under torch.inference_mode) have no version counter
+        return -1
+
+
 def _signature(module: nn.Module) -> tuple:
     """Identifies the current state of a module's tensors: changes when any weight is modified in place,
-    replaced, moved or converted."""
+    replaced, moved or converted (in-place changes of inference tensors are not seen: call
+    ``model._inference.clear()`` after those)."""
     return tuple(
-        (t.data_ptr(), t._version, t.dtype, t.device, tuple(t.shape))
+        (t.data_ptr(), _version(t), t.dtype, t.device, tuple(t.shape))
         for t in (*module.parameters(), *module.buffers())
     )
 

@@ -106,7 +106,7 @@ class DCVAE(nn.Module):
         run, native = engine.runner(self, fn, dtype)
         with torch.inference_mode():
             with contextlib.nullcontext() if native else self._autocast(dtype):
-                out = engine.forward(run or fn, x)
+                out = engine.forward(fn if run is None else run, x)
             outs = out if isinstance(out, tuple) else (out,)
             if dtype != torch.float32 and not all(torch.isfinite(o).all() for o in outs):
                 warnings.warn(
@@ -115,7 +115,7 @@ class DCVAE(nn.Module):
                     stacklevel=3,
                 )
                 run, _ = engine.runner(self, fn, torch.float32)
-                out = engine.forward(run or fn, x)
+                out = engine.forward(fn if run is None else run, x)
                 outs = out if isinstance(out, tuple) else (out,)
             result = tuple(o.float() for o in outs)
         return result if isinstance(out, tuple) else result[0]

@@ -116,7 +116,7 @@ def render() -> str:
                 ("path", "path", ""), ("latent_max_rel", "latent max (rel.)", ".1e"),
                 ("recon_pixel_mean_abs", "recon mean", ".1e"), ("recon_pixel_max_abs", "recon max", ".1e"),
                 ("decode_pixel_mean_abs", "decode mean", ".1e"), ("decode_pixel_max_abs", "decode max", ".1e"),
-                ("allclose_1e-5", "allclose 1e-5", ""),
+                ("allclose_1e-5", "allclose 1e-5", ""), ("recon_max_abs_vs_float64", "recon max vs fp64", ".1e"),
             ]))
     cli = _load("cli_e2e")
     if cli:

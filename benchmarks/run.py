@@ -60,6 +60,15 @@ def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 })
     acc = results.get("accuracy", {}).get("sets", [])
     for s in acc:
+        fast32 = next((r for r in s.get("rows", []) if r["path"] == "fast float32"), None)
+        if fast32 is not None and "allclose_1e-5" in fast32:
+            out.append({
+                "target": f"{s['model']} model, fast float32 equals plain float32 (allclose rtol=atol=1e-5; "
+                          f"{s['images']})",
+                "value": fast32["allclose_1e-5"], "threshold": True, "format": "", "met": fast32["allclose_1e-5"],
+                "detail": f"largest pixel difference {fast32['recon_pixel_max_abs']:.1e}",
+            })
+    for s in acc:
         if s.get("model") != "paper" or "rows" not in s:
             continue
         bf = next(r for r in s["rows"] if r["path"] == "fast bfloat16")

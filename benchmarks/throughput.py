@@ -6,6 +6,9 @@ figure is also given as a share of the machine's limit: the architecture's nomin
 against the float32 limit, bfloat16 rows against the bfloat16 limit). The fast inference form computes
 fewer multiply-adds than the nominal count, so a share above 100% is possible.
 
+Every row is measured in ``--passes`` passes over all rows (default 2) and the faster pass is kept: on a
+shared machine other processes only ever slow a measurement down.
+
 Rows (``model / variant / dtype``):
 
 * ``default``: the bundled default model (a small autogan32, 1 channel, latent 64), or a random model with
@@ -19,7 +22,7 @@ Rows (``model / variant / dtype``):
 ``edit`` is encode -> add an attribute direction -> decode, through the public API (so it includes the
 input conversion); it is the encoder+decoder figure the targets refer to.
 
-    python -m benchmarks.throughput                # all rows (about 10 minutes on 2 cores)
+    python -m benchmarks.throughput                # all rows, two passes (about 20 minutes on 2 cores)
     python -m benchmarks.throughput --quick        # a smoke test
 """
 
@@ -207,23 +210,30 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "encode": r["encoder_flops_executed"], "decode": r["decoder_flops_executed"],
                 "edit": r["encoder_flops_executed"] + r["decoder_flops_executed"]}
     nominal["paper"] = nominal.get("paper") or nominal.get("official")
-    rows = []
+    rows: list[dict[str, Any]] = []
     specs = configurations(args.quick, args.compile, torch.cuda.is_available() and not args.no_cuda)
     min_time = 0.3 if args.quick else args.min_time
-    for spec in specs:
-        full_spec = {**spec, "min_time": min_time, "official_repo": args.official_repo, "model_path": args.model,
-                     "threads": args.threads}
-        result = run_config(full_spec)
-        row = {**spec, **result}
-        rows.append(row)
-        common.write_json("throughput.partial", {"machine": info, "matmul_start": limits_start, "rows": rows})
-        if "images_per_s" in result:
-            print(f"  {spec['model']:>8} {spec['variant']:>7} {spec['dtype']:>8} {spec['op']:>6} "
-                  f"b{spec['batch']:<3d} {result['images_per_s']:9.1f} img/s  peak {result['peak_rss_mb']:.0f} MB",
-                  flush=True)
-        else:
-            print(f"  {spec['model']:>8} {spec['variant']:>7} {spec['dtype']:>8} {spec['op']:>6} "
-                  f"b{spec['batch']:<3d} {result.get('skipped') or result.get('error')}", flush=True)
+    passes = 1 if args.quick else args.passes
+    for pass_index in range(passes):
+        for i, spec in enumerate(specs):
+            full_spec = {**spec, "min_time": min_time, "official_repo": args.official_repo,
+                         "model_path": args.model, "threads": args.threads}
+            result = run_config(full_spec)
+            if pass_index == 0:
+                rows.append({**spec, **result, "images_per_s_passes": [result.get("images_per_s")]})
+            else:  # keep the faster pass: other processes on a shared machine only ever slow a pass down
+                row = rows[i]
+                row["images_per_s_passes"].append(result.get("images_per_s"))
+                if result.get("images_per_s", 0) > row.get("images_per_s", 0):
+                    row.update(result)
+            common.write_json("throughput.partial", {"machine": info, "matmul_start": limits_start, "rows": rows})
+            if "images_per_s" not in result:
+                print(f"  {spec['model']:>8} {spec['variant']:>7} {spec['dtype']:>8} {spec['op']:>6} "
+                      f"b{spec['batch']:<3d} {result.get('skipped') or result.get('error')}", flush=True)
+            else:
+                print(f"  pass {pass_index + 1}: {spec['model']:>8} {spec['variant']:>7} {spec['dtype']:>8} "
+                      f"{spec['op']:>6} b{spec['batch']:<3d} {result['images_per_s']:9.1f} img/s  "
+                      f"peak {result['peak_rss_mb']:.0f} MB", flush=True)
     limits_end = {d: common.matmul_gflops(d) for d in ("float32", "bfloat16")}
     limits = {d: max(limits_start[d]["gflops_best"], limits_end[d]["gflops_best"]) for d in limits_start}
     official = {(r["op"], r["batch"]): r["images_per_s"] for r in rows
@@ -286,6 +296,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-cuda", action="store_true", help="skip CUDA rows even when a GPU is present")
     parser.add_argument("--min-time", type=float, default=1.5, help="seconds of timed repeats per row")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--passes", type=int, default=2,
+                        help="measure every row this many times, far apart, and keep the fastest (a shared "
+                             "machine only slows rows down)")
     args = parser.parse_args(argv)
     if args.worker:
         print("RESULT " + json.dumps(_worker(json.loads(args.worker))), flush=True)

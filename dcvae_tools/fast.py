@@ -138,13 +138,15 @@ class _Folded(nn.Module):
     def __init__(self, dtype: torch.dtype, channels_last: bool) -> None:
         super().__init__()
         self.dtype = dtype
+        # heads, stems and the output non-linearity never run below float32
+        self.float_dtype = torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def _store(self, name: str, tensor: torch.Tensor | None, device: torch.device, *, keep_float: bool = False) -> None:
         if tensor is None:
             self.register_buffer(name, None)
             return
-        dtype = torch.float32 if keep_float else self.dtype
+        dtype = self.float_dtype if keep_float else self.dtype
         tensor = tensor.to(device=device, dtype=dtype)
         if tensor.ndim == 4:
             tensor = tensor.contiguous(memory_format=self.memory_format)
@@ -209,7 +211,7 @@ class FastAutoGAN32Encoder(_Folded):
         for i in (3, 4):
             t = F.relu(F.conv2d(F.relu(h), getattr(self, f"b{i}_c1_w"), getattr(self, f"b{i}_c1_b"), padding=1))
             h = F.conv2d(t, getattr(self, f"b{i}_c2_w"), getattr(self, f"b{i}_c2_b"), padding=1).add_(h)
-        feature = F.relu(h).float().sum(dim=(2, 3))
+        feature = F.relu(h).to(self.float_dtype).sum(dim=(2, 3))
         mu, logvar = F.linear(feature, self.head_w, self.head_b).chunk(2, dim=1)
         return mu, logvar
 
@@ -269,7 +271,7 @@ class FastAutoGAN32Decoder(_Folded):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         s = self.bottom_width
-        h = F.linear(z.float(), self.stem_w, self.stem_b).view(-1, self.gf_dim, s, s)
+        h = F.linear(z.to(self.float_dtype), self.stem_w, self.stem_b).view(-1, self.gf_dim, s, s)
         x = self._activation(h)
         # cell 1 (nearest): skip1 = conv(up(relu x)); out = conv(relu skip1) + up(1x1(x))
         skip1 = F.conv_transpose2d(F.relu(x), self.c1_up_w, self.c1_up_b, stride=2, padding=1)
@@ -293,7 +295,7 @@ class FastAutoGAN32Decoder(_Folded):
         h = _up_add_(F.conv_transpose2d(F.relu(x), self.c3_up_w, self.c3_up_b, stride=2, padding=1), low)
         out = F.conv2d(h.relu_(), self.c3_c2_w, self.c3_c2_b, padding=1)  # BatchNorm folded in
         image = F.conv2d(out.relu_(), self.out_w, self.out_b, padding=1)
-        return torch.tanh(image.float()).contiguous()
+        return torch.tanh(image.to(self.float_dtype)).contiguous()
 
 
 _FAST_BUILDERS: dict[tuple[str, str], type[_Folded]] = {

@@ -67,8 +67,8 @@ from .training_loop import (
     STATS_NAME,
     _atomic_torch_save,
     _autocast_factory,
-    _ema_update,
     load_checkpoint,
+    training_iteration,
 )
 
 CHECKPOINT_FORMAT = "dcvae-progressive-1"
@@ -614,33 +614,7 @@ def progressive_training_loop(
                 alpha = stage.alpha_x1000(seen) / 1000
                 nets.set_alpha(alpha)
                 real = fade_reals(next(loader)[0].to(device, non_blocking=True), alpha)
-                step: dict[str, float] = {}
-
-                # --- discriminator: hinge on real vs. sampled and reconstructed
-                if o.uses_adversarial:
-                    opt_D.zero_grad(set_to_none=True)
-                    step.update(objective.accumulate_gradients("D", real))
-                    scaler.step(opt_D)
-
-                # --- encoder/decoder every n_critic iterations
-                if iteration % o.n_critic == 0:
-                    if o.uses_adversarial or o.objective in ("vae", "vaegan"):
-                        opt_E.zero_grad(set_to_none=True)
-                        opt_G.zero_grad(set_to_none=True)
-                        step.update(objective.accumulate_gradients("Gmain", real))
-                        if o.trains_encoder:
-                            scaler.step(opt_E)
-                        scaler.step(opt_G)
-                    if o.uses_contrastive:
-                        for opt in (opt_E, opt_G, opt_D):
-                            opt.zero_grad(set_to_none=True)
-                        step.update(objective.accumulate_gradients("Gcon", real))
-                        for opt in (opt_E, opt_G, opt_D):
-                            scaler.step(opt)
-                        for layer, keys in objective.pending_keys.items():
-                            queues[layer].enqueue(keys.detach())
-                    _ema_update(G_ema, G, o.ema)
-                scaler.update()
+                step = training_iteration(objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G)
                 iteration += 1
                 seen += stage.batch_size
                 images += stage.batch_size

@@ -57,14 +57,59 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def training_iteration(
+    objective: DCVAELoss,
+    o: TrainingOptions,
+    real: torch.Tensor,
+    iteration: int,
+    opt_E: torch.optim.Optimizer,
+    opt_G: torch.optim.Optimizer,
+    opt_D: torch.optim.Optimizer | None,
+    scaler: torch.amp.GradScaler,
+    queues: dict[str, FeatureQueue],
+    G_ema: nn.Module,
+    G: nn.Module,
+    dist_info: DistInfo = DistInfo(),
+) -> dict[str, float]:
+    """One iteration in the official update order; returns the phases' stats.
+
+    Discriminator hinge step every iteration; every ``n_critic``-th iteration the adversarial (and/or
+    reconstruction) encoder/decoder step, then the contrastive step on a fresh reconstruction, the queue
+    update with keys gathered from every rank, and the decoder EMA update.
+    """
+    step: dict[str, float] = {}
+    if o.uses_adversarial:
+        opt_D.zero_grad(set_to_none=True)
+        step.update(objective.accumulate_gradients("D", real))
+        scaler.step(opt_D)
+    if iteration % o.n_critic == 0:
+        if o.uses_adversarial or o.objective in ("vae", "vaegan"):
+            opt_E.zero_grad(set_to_none=True)
+            opt_G.zero_grad(set_to_none=True)
+            step.update(objective.accumulate_gradients("Gmain", real))
+            if o.trains_encoder:
+                scaler.step(opt_E)
+            scaler.step(opt_G)
+        if o.uses_contrastive:
+            for opt in (opt_E, opt_G, opt_D):
+                opt.zero_grad(set_to_none=True)
+            step.update(objective.accumulate_gradients("Gcon", real))
+            for opt in (opt_E, opt_G, opt_D):
+                scaler.step(opt)
+            for layer, keys in objective.pending_keys.items():
+                queues[layer].enqueue(all_gather_cat(keys.detach(), dist_info))
+        _ema_update(G_ema, G, o.ema)
+    scaler.update()
+    return step
+
+
 def training_loop(
     options: TrainingOptions,  # validated training options (a preset plus overrides)
     run_dir: str | Path,  # where checkpoint, stats, snapshots and options go (created)
     *,
     device: str | torch.device = "cpu",  # "cpu", "cuda", "cuda:1"
     resume: bool = True,  # continue from run_dir/checkpoint.pt when it exists
-    stop_after: int
-    | None = None,  # stop at this iteration (checkpointing) even if total_iterations is larger
+    stop_after: int | None = None,  # stop at this iteration (checkpointing) even if total_iterations is larger
     dist_info: DistInfo = DistInfo(),  # rank and world size (see distributed.init_distributed)
     progress: bool = True,  # a rich progress bar on rank 0
     progress_fn: Callable[[int, dict[str, float]], None] | None = None,  # called after every log interval
@@ -193,9 +238,7 @@ def training_loop(
         _atomic_torch_save(state, ckpt_path)
 
     # fixed inputs for the snapshot grids
-    snap_z = (
-        torch.randn(64, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1).to(device)
-    )
+    snap_z = torch.randn(64, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1).to(device)
     snap_x = torch.stack([dataset[i][0] for i in range(min(32, len(dataset)))]).to(device)
 
     def snapshot() -> None:
@@ -249,33 +292,9 @@ def training_loop(
             real = next(loader)[0].to(device, non_blocking=True)
             if o.channels_last:
                 real = real.contiguous(memory_format=torch.channels_last)
-            step: dict[str, float] = {}
-
-            # --- discriminator: hinge on real vs. sampled and reconstructed
-            if o.uses_adversarial:
-                opt_D.zero_grad(set_to_none=True)
-                step.update(objective.accumulate_gradients("D", real))
-                scaler.step(opt_D)
-
-            # --- encoder/decoder every n_critic iterations
-            if iteration % o.n_critic == 0:
-                if o.uses_adversarial or o.objective in ("vae", "vaegan"):
-                    opt_E.zero_grad(set_to_none=True)
-                    opt_G.zero_grad(set_to_none=True)
-                    step.update(objective.accumulate_gradients("Gmain", real))
-                    if o.trains_encoder:
-                        scaler.step(opt_E)
-                    scaler.step(opt_G)
-                if o.uses_contrastive:
-                    for opt in (opt_E, opt_G, opt_D):
-                        opt.zero_grad(set_to_none=True)
-                    step.update(objective.accumulate_gradients("Gcon", real))
-                    for opt in (opt_E, opt_G, opt_D):
-                        scaler.step(opt)
-                    for layer, keys in objective.pending_keys.items():
-                        queues[layer].enqueue(all_gather_cat(keys.detach(), dist_info))
-                _ema_update(G_ema, G, o.ema)
-            scaler.update()
+            step = training_iteration(
+                objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, dist_info
+            )
             iteration += 1
             images_window += len(real) * dist_info.world_size
 
@@ -291,12 +310,8 @@ def training_loop(
                     stats_file.write(json.dumps({"iteration": iteration, **last}) + "\n")
                     stats_file.flush()
                 if bar is not None:
-                    info = "  ".join(
-                        f"{k.split('/')[-1]} {v:.3f}" for k, v in last.items() if k.startswith("Loss")
-                    )
-                    bar.update(
-                        task, completed=iteration, info=f"{info}  {last['Perf/images_per_s']:.0f} img/s"
-                    )
+                    info = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in last.items() if k.startswith("Loss"))
+                    bar.update(task, completed=iteration, info=f"{info}  {last['Perf/images_per_s']:.0f} img/s")
                 if progress_fn is not None:
                     progress_fn(iteration, last)
             elif bar is not None:

@@ -15,6 +15,7 @@ from huggingface_hub import metadata_load
 from safetensors.torch import load_file, save_file
 
 from dcvae_tools import load_model, save_pretrained
+from dcvae_tools.card import render_model_card
 from dcvae_tools.config import ModelConfig
 from dcvae_tools.errors import ChecksumError, ConfigError, ModelNotFoundError
 from dcvae_tools.model import DCVAE, AttributeVector
@@ -312,3 +313,19 @@ def test_verify_files(saved: tuple[DCVAE, Path]) -> None:
     assert wrong in message and good["model.safetensors"] in message
     with pytest.raises(ModelNotFoundError, match=r"weights\.bin"):
         verify_files(folder, {"weights.bin": wrong})
+
+
+def test_model_card_explains_metrics_and_attributes() -> None:
+    config = ModelConfig(
+        architecture="autogan32",
+        image_size=32,
+        channels=1,
+        latent_dim=8,
+        preset="my-preset",
+        metrics={"recon_mse_test": 0.046305130392117706, "edit_success_boot": 0.991},
+    )
+    boot = AttributeVector("boot", torch.ones(8), 20, 20, metadata={"rule": "Ankle boot (9) vs Sneaker (7)"})
+    card = render_model_card(config, {"boot": boot})
+    assert "| `recon_mse_test` | 0.04631 | reconstruction mean squared error" in card  # rounded, explained
+    assert "| `boot` | 20 | 20 | Ankle boot (9) vs Sneaker (7) |" in card
+    assert 'load_model("my-preset")' in card and '{"boot": 1.5}' in card

@@ -69,28 +69,41 @@ def _ink(p: np.ndarray) -> np.ndarray:
     return p.mean((1, 2))
 
 
-# attribute -> (the class its held-out sources come from, the property it should move, the sign)
-FASHION_EXPECTATIONS = {
-    "long_sleeves": (0, _sleeve_ink, +1),
-    "boot": (7, _shaft_ink, +1),
-    "open_shoe": (7, _ink, -1),
-    "ink": (0, _ink, +1),
+def _slant(p: np.ndarray) -> np.ndarray:
+    from training.attributes import slant
+
+    return slant(p)
+
+
+# dataset -> attribute -> (the class its held-out sources come from (None: any), the property it should move,
+# the sign)
+EXPECTATIONS = {
+    "fashion-mnist": {
+        "long_sleeves": (0, _sleeve_ink, +1),
+        "boot": (7, _shaft_ink, +1),
+        "open_shoe": (7, _ink, -1),
+        "ink": (0, _ink, +1),
+    },
+    "mnist5k": {
+        "thick": (None, _ink, +1),
+        "slant": (None, _slant, +1),
+    },
 }
 
 
 def test_each_shipped_attribute_moves_its_property_on_held_out_images(bundled):
-    _, model = bundled
-    if model.config.dataset != "fashion-mnist":
-        pytest.skip("pixel expectations are written for the Fashion-MNIST attributes")
-    assert set(model.attributes) == set(FASHION_EXPECTATIONS)
-    images, labels = _test_split("fashion-mnist")
-    for attribute, (source_class, measure, sign) in FASHION_EXPECTATIONS.items():
-        sources = list(images[labels == source_class][:40])
+    name, model = bundled
+    expectations = EXPECTATIONS[model.config.dataset]
+    assert set(model.attributes) == set(expectations)
+    images, labels = _test_split(model.config.dataset)
+    for attribute, (source_class, measure, sign) in expectations.items():
+        pool = images if source_class is None else images[labels == source_class]
+        sources = list(pool[:40])
         z = model.encode(sources)
         before = measure(_pixels(model, model.decode(z)))
         after = measure(_pixels(model, model.edit(z, {attribute: 2.0})))
         moved = sign * (after - before)
         assert moved.mean() > 0 and (moved > 0).mean() > 0.6, (
-            f"{attribute}: moved {moved.mean():+.4f} on average, in the right direction for "
+            f"{name} {attribute}: moved {moved.mean():+.4f} on average, in the right direction for "
             f"{(moved > 0).mean():.0%} of {len(sources)} held-out images"
         )

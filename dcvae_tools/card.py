@@ -24,8 +24,8 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "probe_pixels_test": "the same linear probe on raw pixels, for comparison",
 }
 EDIT_DESCRIPTION = (
-    "share of held-out images without the attribute that the classifier assigns to it after adding the "
-    "direction at strength 1 (higher is better)"
+    "share of held-out images without the attribute that the classifier assigns to it after the edit "
+    "(strength in the evaluation report; higher is better)"
 )
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates every picture in docs/figures with the dcvae command and the bundled default model, offline.
-#   bash docs/make_figures.sh [MODEL]
+# Regenerates every picture in docs/figures with the dcvae command and the bundled models, offline.
+#   bash docs/make_figures.sh [MODEL]      # MODEL: the Fashion-MNIST model to draw (default fashion-mnist-32)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
@@ -20,4 +20,14 @@ dcvae edit -m "$M" -q $E/tshirt.png $E/tshirt2.png $E/dress.png -a long_sleeves 
 dcvae edit -m "$M" -q $E/sneaker.png $E/sneaker2.png -a boot --sweep -2:3:6 --grid $F/edit_boot.png
 dcvae edit -m "$M" -q $E/sneaker.png $E/sneaker2.png -a open_shoe --sweep -2:3:6 --grid $F/edit_open_shoe.png
 dcvae edit -m "$M" -q $E/tshirt.png $E/pullover.png $E/bag.png -a ink --sweep -2:3:6 --grid $F/edit_ink.png
-echo "wrote $(ls $F | wc -l) files in $F"
+
+# mnist-32 (the representation model): reconstructions, interpolation and its two measured attributes
+D=$E/mnist
+FM=$F/mnist-32
+mkdir -p "$FM"
+dcvae reconstruct -m mnist-32 -q $D/*.png --grid $FM/reconstructions.png
+dcvae interpolate -m mnist-32 -q $D/digit1.png $D/digit7.png --steps 8 -o $FM/interpolation.png
+dcvae edit -m mnist-32 -q $D/digit1.png $D/digit4.png $D/digit7.png -a thick --sweep -2:3:6 --grid $FM/edit_thick.png
+dcvae edit -m mnist-32 -q $D/digit1.png $D/digit4.png $D/digit7.png -a slant --sweep -2:3:6 --grid $FM/edit_slant.png
+dcvae sample -m mnist-32 -q -n 32 --seed 0 -o $FM/samples.png
+echo "wrote $(find $F -type f | wc -l) files in $F"

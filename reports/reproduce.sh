@@ -18,7 +18,7 @@ train() {  # preset -> runs/<preset>
 case "${1:-}" in
     fashion-mnist-32)
         train fashion-mnist-32
-        $TRAIN eval runs/fashion-mnist-32 -o reports/fashion-mnist-32.json \
+        $TRAIN eval runs/fashion-mnist-32 -o reports/fashion-mnist-32.json --edit-strength 2.0 \
             --metrics "$FASHION_METRICS,probe_pixels_test,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
         $TRAIN release runs/fashion-mnist-32 --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 \
             --report reports/fashion-mnist-32.json --default

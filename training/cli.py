@@ -241,6 +241,31 @@ def metrics_() -> None:
 
 
 @app.command()
+def compare(
+    reports: Annotated[list[Path], typer.Argument(help="Evaluation reports (JSON from `dcvae-train eval`).")],
+    metrics: Annotated[
+        str | None, typer.Option(help="Comma-separated metrics to show (default: every metric in the reports).")
+    ] = None,
+    allow_mixed: Annotated[
+        bool, typer.Option(help="Compare reports on different datasets or with protocol deviations.")
+    ] = False,
+) -> None:
+    """Print evaluation reports side by side as a markdown table (one row per checkpoint).
+
+    Examples:
+      dcvae-train compare reports/fashion-mnist-32.json reports/baselines/fashion-mnist-32-*.json
+      dcvae-train compare reports/*.json --metrics recon_mse_test,rfd_classifier --allow-mixed
+    """
+    from .compare import ReportError, compare_reports
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    try:
+        typer.echo(compare_reports(reports, names, allow_mixed=allow_mixed))
+    except ReportError as exc:
+        raise UserError(str(exc)) from None
+
+
+@app.command()
 def release(
     run: Annotated[Path, typer.Argument(help="A run folder with checkpoint.pt.")],
     name: Annotated[str, typer.Option(help="Manifest name of the checkpoint, e.g. fashion-mnist-32.")],

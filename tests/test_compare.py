@@ -1,0 +1,64 @@
+"""`dcvae-train compare`: evaluation reports side by side, refusing reports that are not comparable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from training.cli import UserError, app
+from training.compare import ReportError, compare_reports
+from training.evaluate import REPORT_FORMAT
+
+
+def _report(tmp_path: Path, name: str, metrics: dict, dataset: str = "fashion-mnist", **details) -> Path:
+    path = tmp_path / f"{name}.json"
+    body = {
+        "format": REPORT_FORMAT,
+        "model": f"runs/{name}",
+        "dataset": dataset,
+        "metrics": metrics,
+        "details": {"model_config": {"preset": name}, "iteration": 4000, "deviations": [], **details},
+    }
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_one_row_per_report_in_the_order_given(tmp_path: Path) -> None:
+    a = _report(tmp_path, "dcvae", {"recon_mse_test": 0.046305, "fd10k_classifier": 398.909})
+    b = _report(tmp_path, "vae", {"recon_mse_test": 0.0301, "probe_linear_test": 0.8})
+    table = compare_reports([a, b]).splitlines()
+    assert table[0].startswith("| checkpoint | iteration | `recon_mse_test` (lower is better)")
+    assert "`probe_linear_test` (higher is better)" in table[0]
+    assert table[2] == "| `dcvae` | 4000 | 0.0463 | 398.9 | - |"
+    assert table[3] == "| `vae` | 4000 | 0.0301 | - | 0.8000 |"
+
+
+def test_chosen_metrics_only(tmp_path: Path) -> None:
+    a = _report(tmp_path, "dcvae", {"recon_mse_test": 0.05, "fd10k_classifier": 398.9})
+    table = compare_reports([a], ["fd10k_classifier"])
+    assert "recon_mse_test" not in table and "| 398.9 |" in table
+
+
+def test_reports_on_different_datasets_or_with_deviations_are_refused(tmp_path: Path) -> None:
+    a = _report(tmp_path, "a", {"recon_mse_test": 0.05})
+    b = _report(tmp_path, "b", {"recon_mse_test": 0.05}, dataset="mnist5k")
+    c = _report(tmp_path, "c", {"recon_mse_test": 0.05}, deviations=["test split limited to 100 images"])
+    with pytest.raises(ReportError, match="different datasets"):
+        compare_reports([a, b])
+    with pytest.raises(ReportError, match="limited to 100 images"):
+        compare_reports([a, c])
+    assert compare_reports([a, b, c], allow_mixed=True).count("\n") == 4
+
+
+def test_cli_names_a_file_that_is_not_a_report(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.json"
+    bogus.write_text('{"hello": 1}')
+    result = CliRunner().invoke(app, ["compare", str(bogus)])
+    assert isinstance(result.exception, UserError)  # main() prints it as one line and exits 1
+    assert "notes.json" in str(result.exception) and "not a `dcvae-train eval` report" in str(result.exception)
+    good = _report(tmp_path, "dcvae", {"recon_mse_test": 0.05})
+    result = CliRunner().invoke(app, ["compare", str(good)])
+    assert result.exit_code == 0 and "| `dcvae` | 4000 | 0.0500 |" in result.output

@@ -27,7 +27,7 @@ FM=$F/mnist-32
 mkdir -p "$FM"
 dcvae reconstruct -m mnist-32 -q $D/*.png --grid $FM/reconstructions.png
 dcvae interpolate -m mnist-32 -q $D/digit1.png $D/digit7.png --steps 8 -o $FM/interpolation.png
-dcvae edit -m mnist-32 -q $D/digit1.png $D/digit4.png $D/digit7.png -a thick --sweep -2:3:6 --grid $FM/edit_thick.png
-dcvae edit -m mnist-32 -q $D/digit1.png $D/digit4.png $D/digit7.png -a slant --sweep -2:3:6 --grid $FM/edit_slant.png
+dcvae edit -m mnist-32 -q $D/digit1.png $D/digit4.png $D/digit7.png $D/digit0.png -a thick --sweep -1:1:5 --grid $FM/edit_thick.png
+dcvae edit -m mnist-32 -q $D/digit1.png $D/digit4.png $D/digit7.png $D/digit0.png -a slant --sweep -1:1:5 --grid $FM/edit_slant.png
 dcvae sample -m mnist-32 -q -n 32 --seed 0 -o $FM/samples.png
 echo "wrote $(find $F -type f | wc -l) files in $F"

@@ -66,3 +66,18 @@ def test_compute_attributes_records_counts_and_indices(fashion_train):
     expected = model.encode(list(images[pos])).mean(0) - model.encode(list(images[neg])).mean(0)
     assert torch.allclose(boot.direction, expected, atol=1e-5)
     assert boot.metadata["split"] == "train" and "Ankle boot" in boot.metadata["rule"]
+
+
+def test_per_class_examples_are_each_class_extremes():
+    from training.data import load_mnist5k
+
+    images, labels = load_mnist5k("train")
+    spec = ATTRIBUTES["mnist5k"]["thick"]
+    pos, neg = select_examples(spec, images, labels, seed=0)
+    assert len(pos) == len(neg) == COUNT
+    for digit in range(10):  # two of each digit on each side, the heaviest and the lightest of that digit
+        assert (labels[pos] == digit).sum() == 2 and (labels[neg] == digit).sum() == 2
+        mass = ink_mass(images[labels == digit])
+        pos_mass = ink_mass(images[pos][labels[pos] == digit])
+        neg_mass = ink_mass(images[neg][labels[neg] == digit])
+        assert np.allclose(np.sort(pos_mass), np.sort(mass)[-2:]) and np.allclose(np.sort(neg_mass), np.sort(mass)[:2])

@@ -49,8 +49,13 @@ class ClassAttribute:
 
 @dataclass(frozen=True)
 class MeasuredAttribute:
+    """Top 20 vs bottom 20 by a pixel measure; ``per_class`` takes the top and bottom ``20 / classes`` of each
+    class instead, so the direction is not also a direction between classes (the heaviest MNIST digits are
+    mostly 0s and the lightest all 1s)."""
+
     measure: Callable[[np.ndarray], np.ndarray]
     rule: str
+    per_class: bool = False
 
 
 ATTRIBUTES: dict[str, dict[str, ClassAttribute | MeasuredAttribute]] = {
@@ -63,9 +68,16 @@ ATTRIBUTES: dict[str, dict[str, ClassAttribute | MeasuredAttribute]] = {
         ),
     },
     "mnist5k": {
-        "thick": MeasuredAttribute(ink_mass, "the 20 training digits with the most stroke mass vs the 20 with least"),
+        "thick": MeasuredAttribute(
+            ink_mass,
+            "of each digit, the 2 training images with the most stroke mass vs the 2 with least",
+            per_class=True,
+        ),
         "slant": MeasuredAttribute(
-            slant, "the 20 training digits leaning most to the right (moment shear) vs the 20 leaning most to the left"
+            slant,
+            "of each digit, the 2 training images leaning most to the right (moment shear) vs the 2 leaning most "
+            "to the left",
+            per_class=True,
         ),
     },
 }
@@ -80,8 +92,21 @@ def select_examples(
         pos_pool = np.flatnonzero(np.isin(labels, spec.positive))
         neg_pool = np.flatnonzero(np.isin(labels, spec.negative))
         return np.sort(rng.choice(pos_pool, COUNT, replace=False)), np.sort(rng.choice(neg_pool, COUNT, replace=False))
-    order = np.argsort(spec.measure(images), kind="stable")
-    return np.sort(order[-COUNT:]), np.sort(order[:COUNT])
+    values = spec.measure(images)
+    if not spec.per_class:
+        order = np.argsort(values, kind="stable")
+        return np.sort(order[-COUNT:]), np.sort(order[:COUNT])
+    classes = np.unique(labels)
+    if COUNT % len(classes):
+        raise ValueError(f"per-class selection needs {COUNT} divisible by the {len(classes)} classes")
+    per = COUNT // len(classes)
+    pos, neg = [], []
+    for c in classes:
+        members = np.flatnonzero(labels == c)
+        order = members[np.argsort(values[members], kind="stable")]
+        pos.append(order[-per:])
+        neg.append(order[:per])
+    return np.sort(np.concatenate(pos)), np.sort(np.concatenate(neg))
 
 
 def load_split(dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:

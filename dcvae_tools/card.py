@@ -22,6 +22,8 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "(lower is better)",
     "probe_linear_test": "test accuracy of a linear classifier on the encoder's latent means (higher is better)",
     "probe_pixels_test": "the same linear probe on raw pixels, for comparison",
+    "latent_kl_test": "KL from N(0, I) of the test images' aggregate posterior, per latent dimension (lower means "
+    "the latents sit where samples are drawn)",
 }
 EDIT_DESCRIPTION = (
     "share of held-out images without the attribute that the classifier assigns to it after the edit "

@@ -406,6 +406,40 @@ def test_evaluate_tiny_model_writes_complete_report(tmp_path: Path, metrics_cach
     assert list((metrics_cache / "fd-stats").glob("fashion-mnist-train-300-*.npz"))  # reference cached
 
 
+@needs_fashion
+def test_fitted_sample_prior_draws_around_the_training_latents(metrics_cache: Path) -> None:
+    from dcvae_tools import DCVAE, ModelConfig
+    from training.evaluate import evaluate
+    from training.metrics.metric_main import MetricOptions, fitted_prior
+
+    torch.manual_seed(0)
+    config = ModelConfig(
+        architecture="autogan32",
+        image_size=32,
+        channels=1,
+        latent_dim=8,
+        content_size=28,
+        architecture_args={"gf_dim": 8, "df_dim": 8},
+        dataset="fashion-mnist",
+    )
+    model = DCVAE(config)
+    with torch.no_grad():  # unit posterior variances (an untrained head gives absurd ones)
+        model.encoder.state_dict()["to_latent.weight"][config.latent_dim :].zero_()
+    opts = MetricOptions(model=model, dataset="fashion-mnist", cache_dir=metrics_cache)
+    mean, std = fitted_prior(opts)
+    images, _ = opts.split("train", 10_000)
+    mu, _ = model.posterior(images)
+    assert torch.allclose(mean, mu.mean(0), atol=1e-4) and (std > 0).all()
+    common = dict(num_samples=300, batch_size=128, cache_dir=metrics_cache, test_limit=300)
+    standard = evaluate(model, ["fd10k_classifier"], "fashion-mnist", **common)
+    fitted = evaluate(model, ["fd10k_classifier"], "fashion-mnist", sample_prior="fitted", **common)
+    assert fitted["details"]["metrics"]["fd300_classifier"]["sample_prior"] == "fitted"
+    assert any("fitted latent prior" in d for d in fitted["details"]["deviations"])
+    assert fitted["metrics"]["fd300_classifier"] != standard["metrics"]["fd300_classifier"]
+    with pytest.raises(MetricError, match="sample_prior"):
+        evaluate(model, ["fd10k_classifier"], "fashion-mnist", sample_prior="uniform", **common)
+
+
 def test_evaluate_rejects_unknown_metrics_before_loading(tmp_path: Path) -> None:
     from training.evaluate import evaluate
 
@@ -422,3 +456,20 @@ def test_split_tensors_matches_the_raw_data() -> None:
     assert torch.equal(labels, torch.from_numpy(raw_labels[keep]))
     expected = torch.from_numpy(raw_images[keep]).float().div(255).mul(2).sub(1)
     assert torch.equal(crop_content(images, 28)[:, 0], expected)
+
+
+def test_aggregate_prior_kl_is_zero_at_the_prior_and_matches_the_closed_form():
+    from training.metrics.latent import aggregate_prior_kl
+
+    gen = torch.Generator().manual_seed(0)
+    # posterior means spread N(0, 0.5) plus posterior variance 0.5: the aggregate has unit variance, zero mean
+    mu = torch.randn(200_000, 4, generator=gen) * 0.5**0.5
+    kl, details = aggregate_prior_kl(mu, torch.full_like(mu, float(np.log(0.5))))
+    assert kl < 1e-4 and abs(details["aggregate_std_mean"] - 1.0) < 1e-2
+    # means at 3 with std 2 and tiny posteriors: KL(N(3, 4) || N(0, 1)) = 0.5 * (4 + 9 - 1 - ln 4)
+    mu = 3.0 + 2.0 * torch.randn(200_000, 3, generator=gen)
+    kl, details = aggregate_prior_kl(mu, torch.full_like(mu, -30.0))
+    assert abs(kl - 0.5 * (4 + 9 - 1 - np.log(4))) < 0.05
+    assert abs(details["abs_mean_mean"] - 3.0) < 0.02
+    with pytest.raises(ValueError, match="must both be"):
+        aggregate_prior_kl(mu, mu[:, :2])

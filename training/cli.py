@@ -195,6 +195,13 @@ def eval_(
     inception_weights: Annotated[Path | None, typer.Option(help="pytorch-fid's pt_inception-2015-12-05-*.pth.")] = None,
     vgg_weights: Annotated[Path | None, typer.Option(help="torchvision's vgg16-397923af.pth.")] = None,
     edit_strength: Annotated[float, typer.Option(help="Strength of the edit_success_* edits.")] = 1.0,
+    sample_prior: Annotated[
+        str,
+        typer.Option(
+            help="Latents for sampling FDs: 'standard' (N(0, I), the paper's) or 'fitted' (a Gaussian fitted to "
+            "10k training images' latents; recorded as a deviation)."
+        ),
+    ] = "standard",
     cache_dir: Annotated[Path | None, typer.Option(help="Classifiers and reference statistics.")] = None,
     test_limit: Annotated[
         int | None,
@@ -226,6 +233,7 @@ def eval_(
         vgg_weights=vgg_weights,
         edit_strength=edit_strength,
         test_limit=test_limit,
+        sample_prior=sample_prior,
     )
     typer.echo(json.dumps(report["metrics"], indent=2))
 

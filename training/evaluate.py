@@ -117,6 +117,8 @@ def _versions() -> dict[str, str | None]:
 
 def _preflight(names: Sequence[str], opts: MetricOptions) -> None:
     """Fail before any long computation when a requested metric cannot run (missing weights or packages)."""
+    if opts.sample_prior not in ("standard", "fitted"):
+        raise MetricError(f"sample_prior must be 'standard' or 'fitted', got {opts.sample_prior!r}")
     nets = {n.rsplit("_", 1)[-1] for n in names if n.startswith(("fd", "fid", "rfd", "rfid"))}
     if "inception" in nets:
         from .metrics.inception import find_inception_weights
@@ -172,6 +174,7 @@ def evaluate(
     train_limit: int | None = None,
     edit_strength: float = 1.0,
     edit_classes: Mapping[str, tuple[Sequence[int], Sequence[int]]] | None = None,
+    sample_prior: str = "standard",
     log_dir: str | os.PathLike[str] | None = None,
     show_progress: bool | None = None,
     classifier_kwargs: Mapping[str, Any] | None = None,
@@ -199,6 +202,8 @@ def evaluate(
             under ``details.deviations``).
         edit_strength: strength of the ``edit_success_*`` edits.
         edit_classes: attribute -> (positive classes, negative classes) for ``edit_success_*``.
+        sample_prior: ``"standard"`` (N(0, I), the paper's protocol) or ``"fitted"`` (a Gaussian fitted to the
+            training images' latents) for the sampling FDs; ``"fitted"`` is recorded as a deviation.
         log_dir: folder for the ``metric-<name>.jsonl`` logs (one line appended per metric); default: the run
             folder when ``model_or_run`` is one, else no logs.
         show_progress: progress bars on stderr (default: when stderr is a terminal).
@@ -240,6 +245,7 @@ def evaluate(
             train_limit=train_limit,
             edit_strength=edit_strength,
             edit_classes=edit_classes,
+            sample_prior=sample_prior,
             log_dir=log_dir,
             show_progress=show_progress,
             classifier_kwargs=classifier_kwargs,
@@ -267,6 +273,7 @@ def _evaluate(
     train_limit: int | None,
     edit_strength: float,
     edit_classes: Mapping[str, tuple[Sequence[int], Sequence[int]]] | None,
+    sample_prior: str,
     log_dir: Any,
     show_progress: bool | None,
     classifier_kwargs: Mapping[str, Any] | None,
@@ -294,6 +301,7 @@ def _evaluate(
         train_limit=train_limit,
         edit_strength=edit_strength,
         edit_classes=dict(edit_classes or {}),
+        sample_prior=sample_prior,
         show_progress=show_progress,
         classifier_kwargs=dict(classifier_kwargs or {}),
     )
@@ -324,6 +332,8 @@ def _evaluate(
             with open(logs / f"metric-{outcome.name}.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(_json_safe(line), sort_keys=True) + "\n")
     deviations = []
+    if sample_prior != "standard":
+        deviations.append(f"samples drawn from the {sample_prior} latent prior, not N(0, I)")
     if test_limit is not None:
         deviations.append(f"test split limited to a fixed subset of {test_limit} images")
     if train_limit is not None:
@@ -341,6 +351,7 @@ def _evaluate(
             "test_limit": test_limit,
             "train_limit": train_limit,
             "edit_strength": edit_strength,
+            "sample_prior": sample_prior,
             "data_root": data_root,
             "device": str(opts.run_device),
             "cache_dir": str(cache_dir) if cache_dir else None,

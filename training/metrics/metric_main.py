@@ -19,6 +19,8 @@ Names (``list_metrics()``):
 ``recon_psnr_test``      10 log10(1 / MSE) of the same.
 ``probe_linear_test``    linear probe on the frozen encoder's posterior means: train split -> test accuracy.
 ``probe_pixels_test``    the same probe on raw pixels (the baseline).
+``latent_kl_test``       KL from N(0, I) of the test split's moment-matched aggregate posterior, per dimension:
+                         how far the encoder's latents sit from where samples are drawn (0 = matched).
 ``perceptual_hed_test``  VGG16 relu4_3 feature MSE, reconstructions vs. test images, HED (edge-tuned) weights.
 ``perceptual_vgg16_test``  the same with ImageNet VGG16 weights from ``vgg_weights`` (the paper's network).
 ``edit_success_<attr>``  share of edited negative-side test images the classifier puts in the attribute's
@@ -111,6 +113,9 @@ class MetricOptions:
         edit_classes: attribute -> (positive classes, negative classes), overriding the built-in sets.
         show_progress: progress bars (None: when stderr is a terminal).
         classifier_kwargs: passed to the classifier training when none is cached.
+        sample_prior: where sampling FDs draw latents: ``"standard"`` (N(0, I), the paper's protocol) or
+            ``"fitted"`` (a diagonal Gaussian fitted to the posteriors of the first 10,000 training images:
+            mean ``E[mu]``, variance ``Var[mu] + E[sigma^2]``; the clamp then applies to the standardised draw).
     """
 
     model: Any
@@ -130,6 +135,7 @@ class MetricOptions:
     edit_classes: dict[str, tuple[Sequence[int], Sequence[int]]] = field(default_factory=dict)
     show_progress: bool | None = None
     classifier_kwargs: dict[str, Any] = field(default_factory=dict)
+    sample_prior: str = "standard"
     shared: dict[str, Any] = field(default_factory=dict)
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
@@ -320,8 +326,29 @@ def calc_metric(name: str, opts: MetricOptions) -> MetricOutcome:
 # ---------------------------------------------------------------------------------------------- FD metrics
 
 
+FITTED_PRIOR_IMAGES = 10_000
+"""Training images whose posteriors the ``"fitted"`` sampling prior is fitted to."""
+
+
+def fitted_prior(opts: MetricOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std), each [D]: the moment-matched aggregate posterior of the first training images."""
+
+    def fit() -> tuple[torch.Tensor, torch.Tensor]:
+        images, _ = opts.split("train", FITTED_PRIOR_IMAGES)
+        mu, logvar = opts.model.posterior(images, batch_size=opts.batch_size)
+        var = mu.double().var(0, unbiased=False) + logvar.double().exp().mean(0)
+        return mu.double().mean(0).float(), var.sqrt().float()
+
+    return opts.memo(("fitted_prior",), fit)
+
+
 def _sample_batches(opts: MetricOptions, count: int) -> Iterator[torch.Tensor]:
     z = opts.model.random_latents(count, seed=opts.seed)  # clamped to config.sample_clamp
+    if opts.sample_prior == "fitted":
+        mean, std = fitted_prior(opts)
+        z = mean.to(z.device) + std.to(z.device) * z
+    elif opts.sample_prior != "standard":
+        raise MetricError(f"sample_prior must be 'standard' or 'fitted', got {opts.sample_prior!r}")
     for zb in batches(z, opts.batch_size):
         yield crop_content(opts.model.decode(zb, batch_size=opts.batch_size), opts.content_size)
 
@@ -338,6 +365,7 @@ def sampling_fd(opts: MetricOptions, net_name: str, count: int) -> MetricResult:
             **net.describe(),
             "num_samples": n,
             "sample_clamp": opts.model.config.sample_clamp,
+            "sample_prior": opts.sample_prior,
             "seed": opts.seed,
             "reference": ref,
             "protocol": f"{n} samples vs. {ref['num_images']} train images",
@@ -481,6 +509,20 @@ def probe_pixels_test(opts: MetricOptions) -> MetricResult:
     test_x, test_y = opts.test_split()
     result = pixel_probe(train_x, train_y, test_x, test_y, content_size=opts.content_size)
     return MetricResult(result.test_accuracy, result.to_dict())
+
+
+# ------------------------------------------------------------------------------------------- latent geometry
+
+
+@register_metric
+def latent_kl_test(opts: MetricOptions) -> MetricResult:
+    """KL from N(0, I) of the test split's moment-matched aggregate posterior, per latent dimension."""
+    from .latent import aggregate_prior_kl
+
+    images, _ = opts.test_split()
+    mu, logvar = opts.model.posterior(images, batch_size=opts.batch_size)
+    value, details = aggregate_prior_kl(mu, logvar)
+    return MetricResult(value, {**details, "split": "test"})
 
 
 # ---------------------------------------------------------------------------------------------- edit success

@@ -33,7 +33,8 @@ def main() -> None:
     images, labels = load_fashion_mnist("test")
     out = Path(__file__).parent / "examples"
     out.mkdir(exist_ok=True)
-    lines = ["# Example inputs", "", "Fashion-MNIST and MNIST test-split images (the models never trained on them).", "",
+    lines = ["# Example inputs", "",
+             "Fashion-MNIST and MNIST test-split images (the models never trained on them).", "",
              "| file | class | test index |", "|---|---|---|"]
     for name, cls, occurrence in EXAMPLES:
         index = int((labels == cls).nonzero()[0][occurrence])

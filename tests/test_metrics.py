@@ -338,13 +338,12 @@ def test_hed_perceptual_distance() -> None:
 # ------------------------------------------------------------------------------------------- end to end
 
 
-@needs_fashion
-def test_evaluate_tiny_model_writes_complete_report(tmp_path: Path, metrics_cache: Path) -> None:
-    from dcvae_tools import DCVAE, ModelConfig, save_pretrained
-    from training.evaluate import evaluate
+def _tiny_fashion_config():
+    """A randomly initialised 8-wide autogan32 for Fashion-MNIST (seeds torch for its initialisation)."""
+    from dcvae_tools import ModelConfig
 
     torch.manual_seed(0)
-    config = ModelConfig(
+    return ModelConfig(
         architecture="autogan32",
         image_size=32,
         channels=1,
@@ -353,6 +352,14 @@ def test_evaluate_tiny_model_writes_complete_report(tmp_path: Path, metrics_cach
         architecture_args={"gf_dim": 8, "df_dim": 8},
         dataset="fashion-mnist",
     )
+
+
+@needs_fashion
+def test_evaluate_tiny_model_writes_complete_report(tmp_path: Path, metrics_cache: Path) -> None:
+    from dcvae_tools import DCVAE, save_pretrained
+    from training.evaluate import evaluate
+
+    config = _tiny_fashion_config()
     folder = save_pretrained(DCVAE(config), tmp_path / "tiny")
     requested = [
         "fd10k_classifier",
@@ -408,20 +415,11 @@ def test_evaluate_tiny_model_writes_complete_report(tmp_path: Path, metrics_cach
 
 @needs_fashion
 def test_fitted_sample_prior_draws_around_the_training_latents(metrics_cache: Path) -> None:
-    from dcvae_tools import DCVAE, ModelConfig
+    from dcvae_tools import DCVAE
     from training.evaluate import evaluate
     from training.metrics.metric_main import MetricOptions, fitted_prior
 
-    torch.manual_seed(0)
-    config = ModelConfig(
-        architecture="autogan32",
-        image_size=32,
-        channels=1,
-        latent_dim=8,
-        content_size=28,
-        architecture_args={"gf_dim": 8, "df_dim": 8},
-        dataset="fashion-mnist",
-    )
+    config = _tiny_fashion_config()
     model = DCVAE(config)
     with torch.no_grad():  # unit posterior variances (an untrained head gives absurd ones)
         model.encoder.state_dict()["to_latent.weight"][config.latent_dim :].zero_()

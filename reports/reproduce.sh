@@ -4,6 +4,7 @@
 #   bash reports/reproduce.sh mnist-32          # train, evaluate, release (bundle) mnist-32
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
+#   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
 # Runs resume where they stopped (re-run the same target), so a run may be split across sittings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +37,20 @@ case "${1:-}" in
             $TRAIN eval "runs/$preset" -o "reports/baselines/$preset.json" --metrics "$FASHION_METRICS"
         done
         ;;
+    latent)
+        for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae" \
+                    "dcvae_tools/weights/mnist-32 mnist-32" "runs/mnist-32-vae mnist-32-vae"; do
+            set -- $pair
+            $TRAIN eval "$1" --metrics latent_kl_test -o "reports/latent/$2.json"
+        done
+        for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae"; do
+            set -- $pair
+            $TRAIN eval "$1" --metrics fd10k_classifier,latent_kl_test --sample-prior fitted \
+                -o "reports/experiments/fitted-prior-$2.json"
+        done
+        ;;
     *)
-        echo "usage: bash reports/reproduce.sh fashion-mnist-32|mnist-32|baselines" >&2
+        echo "usage: bash reports/reproduce.sh fashion-mnist-32|mnist-32|baselines|latent" >&2
         exit 2
         ;;
 esac

@@ -13,7 +13,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["aggregate_prior_kl"]
+__all__ = ["aggregate_moments", "aggregate_prior_kl"]
+
+
+def aggregate_moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean ``E[mu]`` and variance ``Var[mu] + E[sigma^2]`` of the aggregate posterior, float64."""
+    mu, logvar = mu.double(), logvar.double()
+    return mu.mean(0), mu.var(0, unbiased=False) + logvar.exp().mean(0)
 
 
 def aggregate_prior_kl(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[float, dict[str, Any]]:
@@ -24,9 +30,7 @@ def aggregate_prior_kl(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[float, d
     """
     if mu.shape != logvar.shape or mu.ndim != 2 or len(mu) < 2:
         raise ValueError(f"mu and logvar must both be [N >= 2, D], got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    mu, logvar = mu.double(), logvar.double()
-    mean = mu.mean(0)
-    var = mu.var(0, unbiased=False) + logvar.exp().mean(0)
+    mean, var = aggregate_moments(mu, logvar)
     kl = 0.5 * (var + mean.square() - 1.0 - var.log())
     return float(kl.mean()), {
         "num_images": len(mu),
@@ -34,6 +38,6 @@ def aggregate_prior_kl(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[float, d
         "aggregate_std_mean": float(var.sqrt().mean()),
         "aggregate_std_max": float(var.sqrt().max()),
         "abs_mean_mean": float(mean.abs().mean()),
-        "posterior_std_mean": float(logvar.mul(0.5).exp().mean()),
+        "posterior_std_mean": float(logvar.double().mul(0.5).exp().mean()),
         "kl_per_dim_max": float(kl.max()),
     }

@@ -334,10 +334,11 @@ def fitted_prior(opts: MetricOptions) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, std), each [D]: the moment-matched aggregate posterior of the first training images."""
 
     def fit() -> tuple[torch.Tensor, torch.Tensor]:
+        from .latent import aggregate_moments
+
         images, _ = opts.split("train", FITTED_PRIOR_IMAGES)
-        mu, logvar = opts.model.posterior(images, batch_size=opts.batch_size)
-        var = mu.double().var(0, unbiased=False) + logvar.double().exp().mean(0)
-        return mu.double().mean(0).float(), var.sqrt().float()
+        mean, var = aggregate_moments(*opts.model.posterior(images, batch_size=opts.batch_size))
+        return mean.float(), var.sqrt().float()
 
     return opts.memo(("fitted_prior",), fit)
 

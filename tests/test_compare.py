@@ -53,6 +53,17 @@ def test_reports_on_different_datasets_or_with_deviations_are_refused(tmp_path: 
     assert compare_reports([a, b, c], allow_mixed=True).count("\n") == 4
 
 
+def test_reports_sharing_the_same_deviation_compare_and_say_so(tmp_path: Path) -> None:
+    limited = ["test split limited to a fixed subset of 2000 images"]
+    a = _report(tmp_path, "a", {"rfd_lite0": 12.5}, deviations=limited)
+    b = _report(tmp_path, "b", {"rfd_lite0": 20.0}, deviations=limited)
+    c = _report(tmp_path, "c", {"rfd_lite0": 9.0}, deviations=[*limited, "samples drawn from the fitted prior"])
+    table = compare_reports([a, b])
+    assert table.splitlines()[-1].endswith("deviates from the protocol in the same way: " + limited[0] + ".")
+    with pytest.raises(ReportError, match="different deviations"):
+        compare_reports([a, b, c])
+
+
 def test_cli_names_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.json"
     bogus.write_text('{"hello": 1}')

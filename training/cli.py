@@ -255,7 +255,7 @@ def compare(
         str | None, typer.Option(help="Comma-separated metrics to show (default: every metric in the reports).")
     ] = None,
     allow_mixed: Annotated[
-        bool, typer.Option(help="Compare reports on different datasets or with protocol deviations.")
+        bool, typer.Option(help="Compare reports on different datasets or with different protocol deviations.")
     ] = False,
 ) -> None:
     """Print evaluation reports side by side as a markdown table (one row per checkpoint).

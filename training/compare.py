@@ -5,8 +5,9 @@
 
 Each row names the checkpoint (its training preset, or the report's model label), the training iteration the
 report was made at, and the metric values as the report wrote them (rounded for reading only). Reports made
-on different datasets or with deviations from a metric's protocol (``details.deviations``) are refused unless
-``allow_mixed=True``, since their numbers are not comparable.
+on different datasets or with different deviations from a metric's protocol (``details.deviations``) are
+refused unless ``allow_mixed=True``, since their numbers are not comparable; deviations that every report shares
+(the same reduced test subset, say) keep them comparable with each other and are listed under the table.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def _name(report: dict[str, Any]) -> str:
     return str(config.get("preset") or report.get("model") or "?")
 
 
+def _deviations(report: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(report.get("details", {}).get("deviations") or []))
+
+
+def _describe(deviations: tuple[str, ...]) -> str:
+    return "; ".join(deviations) if deviations else "none"
+
+
 def _direction(metric: str) -> str:
     return " (lower is better)" if metric.startswith(LOWER_IS_BETTER) else " (higher is better)"
 
@@ -74,11 +83,12 @@ def compare_reports(
                 f"reports on different datasets ({', '.join(sorted(map(str, datasets)))}); "
                 "pass --allow-mixed (allow_mixed=True) to compare anyway"
             )
-        for path, report in reports:
-            deviations = report.get("details", {}).get("deviations") or []
-            if deviations:
+        first_path, first = reports[0]
+        for path, report in reports[1:]:
+            if _deviations(report) != _deviations(first):
                 raise ReportError(
-                    f"{path}: made with deviations from the protocol ({'; '.join(deviations)}); "
+                    f"{path} and {first_path} were made with different deviations from the protocol "
+                    f"({_describe(_deviations(report))} vs. {_describe(_deviations(first))}); "
                     "pass --allow-mixed (allow_mixed=True) to compare anyway"
                 )
     if metrics is None:
@@ -89,4 +99,8 @@ def compare_reports(
         iteration = report.get("details", {}).get("iteration")
         cells = [f"`{_name(report)}`", _cell(iteration), *(_cell(report["metrics"].get(m)) for m in metrics)]
         lines.append("| " + " | ".join(cells) + " |")
+    shared = set.intersection(*(set(_deviations(r)) for _, r in reports))
+    if shared:
+        lines.append("")
+        lines.append(f"Every report above deviates from the protocol in the same way: {'; '.join(sorted(shared))}.")
     return "\n".join(lines)

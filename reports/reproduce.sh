@@ -5,8 +5,8 @@
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
-#   bash reports/reproduce.sh lite0             # reports/lite0: FD in EfficientNet-Lite0 features of the four
-#                                               # Fashion-MNIST models on 2,000 images each (after baselines)
+#   bash reports/reproduce.sh lite0             # reports/lite0: sampling and reconstruction FD in EfficientNet-Lite0
+#                                               # features of the four Fashion-MNIST models (after baselines)
 # Runs resume where they stopped (re-run the same target), so a run may be split across sittings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,13 +52,11 @@ case "${1:-}" in
         done
         ;;
     lite0)
-        # Lite0 runs at about 7 images/s on 2 cores, so the protocol is cut from 10,000 images to 2,000 samples
-        # (vs. 2,000 train images) and 2,000 test reconstructions (vs. those 2,000 test images), the same for all.
         for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae" \
                     "runs/fashion-mnist-32-vaegan fashion-mnist-32-vaegan" \
                     "runs/fashion-mnist-32-dcvae-no-instance fashion-mnist-32-dcvae-no-instance"; do
             set -- $pair
-            $TRAIN eval "$1" --metrics fd2k_lite0,rfd_lite0 --test-limit 2000 -o "reports/lite0/$2.json"
+            $TRAIN eval "$1" --metrics fd10k_lite0,rfd_lite0 -o "reports/lite0/$2.json"
         done
         ;;
     *)

@@ -168,6 +168,7 @@ def test_registry_names_encode_the_protocol() -> None:
         "probe_linear_test",
         "probe_pixels_test",
         "perceptual_hed_test",
+        "sample_class_entropy10k",
         "edit_success_<attr>",
     ):
         assert name in names
@@ -436,6 +437,35 @@ def test_fitted_sample_prior_draws_around_the_training_latents(metrics_cache: Pa
     assert fitted["metrics"]["fd300_classifier"] != standard["metrics"]["fd300_classifier"]
     with pytest.raises(MetricError, match="sample_prior"):
         evaluate(model, ["fd10k_classifier"], "fashion-mnist", sample_prior="uniform", **common)
+
+
+def test_normalized_entropy_is_one_for_uniform_and_zero_for_one_class() -> None:
+    from training.metrics.metric_main import class_shares, normalized_entropy
+
+    assert normalized_entropy(class_shares(torch.arange(10).repeat(5), 10)) == pytest.approx(1.0)
+    assert normalized_entropy(class_shares(torch.full((50,), 7), 10)) == pytest.approx(0.0)
+    two_classes = class_shares(torch.tensor([3, 8] * 20), 10)
+    assert two_classes.sum() == pytest.approx(1.0) and two_classes[3] == pytest.approx(0.5)
+    assert normalized_entropy(two_classes) == pytest.approx(math.log(2) / math.log(10))
+
+
+@needs_fashion
+def test_sample_class_entropy_reports_sample_and_train_class_shares(metrics_cache: Path) -> None:
+    from dcvae_tools import DCVAE
+    from training.evaluate import evaluate
+
+    report = evaluate(DCVAE(_tiny_fashion_config()), ["sample_class_entropy10k"], "fashion-mnist",
+                      batch_size=256, cache_dir=metrics_cache)
+    value = report["metrics"]["sample_class_entropy10k"]
+    details = report["details"]["metrics"]["sample_class_entropy10k"]
+    assert 0.0 <= value <= 1.0 and details["num_samples"] == 10_000
+    assert list(details["class_shares"]) == ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                             "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    assert sum(details["class_shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    # the train split is balanced and the classifier is right 89% of the time: nearly uniform predictions
+    assert details["train_entropy"] > 0.95
+    # an untrained decoder draws near-identical blobs, which the classifier puts in very few classes
+    assert value < details["train_entropy"]
 
 
 def test_evaluate_rejects_unknown_metrics_before_loading(tmp_path: Path) -> None:

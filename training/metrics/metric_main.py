@@ -23,6 +23,9 @@ Names (``list_metrics()``):
                          how far the encoder's latents sit from where samples are drawn (0 = matched).
 ``perceptual_hed_test``  VGG16 relu4_3 feature MSE, reconstructions vs. test images, HED (edge-tuned) weights.
 ``perceptual_vgg16_test``  the same with ImageNet VGG16 weights from ``vgg_weights`` (the paper's network).
+``sample_class_entropy10k``  entropy of the classes the FD-classifier gives 10,000 prior samples, divided by
+                         log(classes): 1 when every class is equally common, 0 when all are one class (the
+                         diversity an FD alone can hide); the same for 10,000 train images is in details.
 ``edit_success_<attr>``  share of edited negative-side test images the classifier puts in the attribute's
                          positive classes (``edit_success_long_sleeves``).
 =======================  =================================================================================
@@ -524,6 +527,56 @@ def latent_kl_test(opts: MetricOptions) -> MetricResult:
     mu, logvar = opts.model.posterior(images, batch_size=opts.batch_size)
     value, details = aggregate_prior_kl(mu, logvar)
     return MetricResult(value, {**details, "split": "test"})
+
+
+# -------------------------------------------------------------------------------------------- sample classes
+
+
+def class_shares(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """[num_classes] share of each label (float64, sums to 1)."""
+    return torch.bincount(labels, minlength=num_classes).double() / max(len(labels), 1)
+
+
+def normalized_entropy(shares: torch.Tensor) -> float:
+    """Entropy of a distribution divided by log(len): 1 for uniform, 0 for a single class."""
+    nonzero = shares[shares > 0]
+    return float(-(nonzero * nonzero.log()).sum() / torch.log(torch.tensor(float(len(shares)), dtype=torch.float64)))
+
+
+SAMPLE_CLASS_IMAGES = 10_000
+
+
+@register_metric
+def sample_class_entropy10k(opts: MetricOptions) -> MetricResult:
+    """Normalised entropy of the FD-classifier's classes for 10,000 prior samples (1 = every class equally)."""
+    classifier = opts.classifier()
+    num_classes = classifier.config.num_classes
+    samples = _sample_batches(opts, SAMPLE_CLASS_IMAGES)
+    labels = torch.cat([classifier.predict(batch, opts.batch_size) for batch in samples])
+    real, _ = opts.split("train", SAMPLE_CLASS_IMAGES)
+    real_labels = classifier.predict(crop_content(real, opts.content_size), opts.batch_size)
+    shares, real_shares = class_shares(labels, num_classes), class_shares(real_labels, num_classes)
+    names = _class_names(opts.dataset, num_classes)
+    return MetricResult(
+        normalized_entropy(shares),
+        {
+            "num_samples": len(labels),
+            "sample_prior": opts.sample_prior,
+            "seed": opts.seed,
+            "class_shares": {name: round(float(v), 4) for name, v in zip(names, shares, strict=True)},
+            "train_entropy": normalized_entropy(real_shares),
+            "train_class_shares": {name: round(float(v), 4) for name, v in zip(names, real_shares, strict=True)},
+            "protocol": f"classifier's classes of {len(labels)} samples; reference: {len(real_labels)} train images",
+        },
+    )
+
+
+def _class_names(dataset: str, num_classes: int) -> list[str]:
+    from training.data import FASHION_MNIST_CLASSES
+
+    if dataset.startswith("fashion") and num_classes == len(FASHION_MNIST_CLASSES):
+        return list(FASHION_MNIST_CLASSES)
+    return [str(c) for c in range(num_classes)]
 
 
 # ---------------------------------------------------------------------------------------------- edit success

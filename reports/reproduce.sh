@@ -6,6 +6,7 @@
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
 #   bash reports/reproduce.sh sample-classes    # reports/sample-classes: which classes the four models' samples are
+#   bash reports/reproduce.sh perceptual        # reports/perceptual: VGG16 (HED weights) distance of the four models
 #   bash reports/reproduce.sh lite0             # reports/lite0: sampling and reconstruction FD in EfficientNet-Lite0
 #                                               # features of the four Fashion-MNIST models (after baselines)
 # Runs resume where they stopped (re-run the same target), so a run may be split across sittings.
@@ -60,6 +61,14 @@ case "${1:-}" in
             $TRAIN eval "$1" --metrics sample_class_entropy10k -o "reports/sample-classes/$2.json"
         done
         ;;
+    perceptual)
+        for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae" \
+                    "runs/fashion-mnist-32-vaegan fashion-mnist-32-vaegan" \
+                    "runs/fashion-mnist-32-dcvae-no-instance fashion-mnist-32-dcvae-no-instance"; do
+            set -- $pair
+            $TRAIN eval "$1" --metrics perceptual_hed_test -o "reports/perceptual/$2.json"
+        done
+        ;;
     lite0)
         for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae" \
                     "runs/fashion-mnist-32-vaegan fashion-mnist-32-vaegan" \
@@ -69,7 +78,7 @@ case "${1:-}" in
         done
         ;;
     *)
-        echo "usage: bash reports/reproduce.sh fashion-mnist-32|mnist-32|baselines|latent|sample-classes|lite0" >&2
+        echo "usage: bash reports/reproduce.sh fashion-mnist-32|mnist-32|baselines|latent|sample-classes|perceptual|lite0" >&2
         exit 2
         ;;
 esac

@@ -16,6 +16,17 @@ TRAIN="python -m training"
 FASHION_METRICS=recon_mse_test,recon_psnr_test,fd10k_classifier,rfd_classifier,probe_linear_test
 MNIST_METRICS=recon_mse_test,recon_psnr_test,probe_linear_test,probe_pixels_test
 
+# The released Fashion-MNIST model and its three same-budget baselines, as folder:report-name.
+FASHION_MODELS="dcvae_tools/weights/fashion-mnist-32:fashion-mnist-32 runs/fashion-mnist-32-vae:fashion-mnist-32-vae
+runs/fashion-mnist-32-vaegan:fashion-mnist-32-vaegan
+runs/fashion-mnist-32-dcvae-no-instance:fashion-mnist-32-dcvae-no-instance"
+
+eval_fashion_models() {  # metrics, report folder -> reports/<folder>/<name>.json for each of FASHION_MODELS
+    for model in $FASHION_MODELS; do
+        $TRAIN eval "${model%%:*}" --metrics "$1" -o "reports/$2/${model##*:}.json"
+    done
+}
+
 train() {  # preset -> runs/<preset>
     $TRAIN train --preset "$1" --run-dir "runs/$1" --no-progress
 }
@@ -54,28 +65,13 @@ case "${1:-}" in
         done
         ;;
     sample-classes)
-        for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae" \
-                    "runs/fashion-mnist-32-vaegan fashion-mnist-32-vaegan" \
-                    "runs/fashion-mnist-32-dcvae-no-instance fashion-mnist-32-dcvae-no-instance"; do
-            set -- $pair
-            $TRAIN eval "$1" --metrics sample_class_entropy10k -o "reports/sample-classes/$2.json"
-        done
+        eval_fashion_models sample_class_entropy10k sample-classes
         ;;
     perceptual)
-        for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae" \
-                    "runs/fashion-mnist-32-vaegan fashion-mnist-32-vaegan" \
-                    "runs/fashion-mnist-32-dcvae-no-instance fashion-mnist-32-dcvae-no-instance"; do
-            set -- $pair
-            $TRAIN eval "$1" --metrics perceptual_hed_test -o "reports/perceptual/$2.json"
-        done
+        eval_fashion_models perceptual_hed_test perceptual
         ;;
     lite0)
-        for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae" \
-                    "runs/fashion-mnist-32-vaegan fashion-mnist-32-vaegan" \
-                    "runs/fashion-mnist-32-dcvae-no-instance fashion-mnist-32-dcvae-no-instance"; do
-            set -- $pair
-            $TRAIN eval "$1" --metrics fd10k_lite0,rfd_lite0 -o "reports/lite0/$2.json"
-        done
+        eval_fashion_models fd10k_lite0,rfd_lite0 lite0
         ;;
     *)
         echo "usage: bash reports/reproduce.sh fashion-mnist-32|mnist-32|baselines|latent|sample-classes|perceptual|lite0" >&2

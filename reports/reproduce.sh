@@ -16,14 +16,17 @@ TRAIN="python -m training"
 FASHION_METRICS=recon_mse_test,recon_psnr_test,fd10k_classifier,rfd_classifier,probe_linear_test
 MNIST_METRICS=recon_mse_test,recon_psnr_test,probe_linear_test,probe_pixels_test
 
-# The released Fashion-MNIST model and its three same-budget baselines, as folder:report-name.
-FASHION_MODELS="dcvae_tools/weights/fashion-mnist-32:fashion-mnist-32 runs/fashion-mnist-32-vae:fashion-mnist-32-vae
-runs/fashion-mnist-32-vaegan:fashion-mnist-32-vaegan
+# Models as folder:report-name: each released model with its same-budget VAE, and the Fashion-MNIST baselines.
+FASHION_AND_VAE="dcvae_tools/weights/fashion-mnist-32:fashion-mnist-32 runs/fashion-mnist-32-vae:fashion-mnist-32-vae"
+MNIST_AND_VAE="dcvae_tools/weights/mnist-32:mnist-32 runs/mnist-32-vae:mnist-32-vae"
+FASHION_MODELS="$FASHION_AND_VAE runs/fashion-mnist-32-vaegan:fashion-mnist-32-vaegan
 runs/fashion-mnist-32-dcvae-no-instance:fashion-mnist-32-dcvae-no-instance"
 
-eval_fashion_models() {  # metrics, report folder -> reports/<folder>/<name>.json for each of FASHION_MODELS
-    for model in $FASHION_MODELS; do
-        $TRAIN eval "${model%%:*}" --metrics "$1" -o "reports/$2/${model##*:}.json"
+eval_each() {  # models, metrics, report path prefix, extra eval options -> <prefix><name>.json for each model
+    local models=$1 metrics=$2 prefix=$3
+    shift 3
+    for model in $models; do
+        $TRAIN eval "${model%%:*}" --metrics "$metrics" "$@" -o "$prefix${model##*:}.json"
     done
 }
 
@@ -53,25 +56,17 @@ case "${1:-}" in
         done
         ;;
     latent)
-        for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae" \
-                    "dcvae_tools/weights/mnist-32 mnist-32" "runs/mnist-32-vae mnist-32-vae"; do
-            set -- $pair
-            $TRAIN eval "$1" --metrics latent_kl_test -o "reports/latent/$2.json"
-        done
-        for pair in "dcvae_tools/weights/fashion-mnist-32 fashion-mnist-32" "runs/fashion-mnist-32-vae fashion-mnist-32-vae"; do
-            set -- $pair
-            $TRAIN eval "$1" --metrics fd10k_classifier,latent_kl_test --sample-prior fitted \
-                -o "reports/experiments/fitted-prior-$2.json"
-        done
+        eval_each "$FASHION_AND_VAE $MNIST_AND_VAE" latent_kl_test reports/latent/
+        eval_each "$FASHION_AND_VAE" fd10k_classifier,latent_kl_test reports/experiments/fitted-prior- --sample-prior fitted
         ;;
     sample-classes)
-        eval_fashion_models sample_class_entropy10k sample-classes
+        eval_each "$FASHION_MODELS" sample_class_entropy10k reports/sample-classes/
         ;;
     perceptual)
-        eval_fashion_models perceptual_hed_test perceptual
+        eval_each "$FASHION_MODELS" perceptual_hed_test reports/perceptual/
         ;;
     lite0)
-        eval_fashion_models fd10k_lite0,rfd_lite0 lite0
+        eval_each "$FASHION_MODELS" fd10k_lite0,rfd_lite0 reports/lite0/
         ;;
     *)
         echo "usage: bash reports/reproduce.sh fashion-mnist-32|mnist-32|baselines|latent|sample-classes|perceptual|lite0" >&2

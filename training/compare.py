@@ -84,11 +84,12 @@ def compare_reports(
                 "pass --allow-mixed (allow_mixed=True) to compare anyway"
             )
         first_path, first = reports[0]
+        expected = _deviations(first)
         for path, report in reports[1:]:
-            if _deviations(report) != _deviations(first):
+            if (found := _deviations(report)) != expected:
                 raise ReportError(
                     f"{path} and {first_path} were made with different deviations from the protocol "
-                    f"({_describe(_deviations(report))} vs. {_describe(_deviations(first))}); "
+                    f"({_describe(found)} vs. {_describe(expected)}); "
                     "pass --allow-mixed (allow_mixed=True) to compare anyway"
                 )
     if metrics is None:

@@ -117,8 +117,6 @@ def _versions() -> dict[str, str | None]:
 
 def _preflight(names: Sequence[str], opts: MetricOptions) -> None:
     """Fail before any long computation when a requested metric cannot run (missing weights or packages)."""
-    if opts.sample_prior not in ("standard", "fitted"):
-        raise MetricError(f"sample_prior must be 'standard' or 'fitted', got {opts.sample_prior!r}")
     nets = {n.rsplit("_", 1)[-1] for n in names if n.startswith(("fd", "fid", "rfd", "rfid"))}
     if "inception" in nets:
         from .metrics.inception import find_inception_weights

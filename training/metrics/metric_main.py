@@ -94,6 +94,10 @@ class MetricOutcome:
     seconds: float
 
 
+SAMPLE_PRIORS = ("standard", "fitted")
+"""Where sampling metrics draw latents (``MetricOptions.sample_prior``)."""
+
+
 @dataclass
 class MetricOptions:
     """Everything a metric may need; shared (and memoised) across the metrics of one evaluation.
@@ -141,6 +145,10 @@ class MetricOptions:
     sample_prior: str = "standard"
     shared: dict[str, Any] = field(default_factory=dict)
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.sample_prior not in SAMPLE_PRIORS:
+            raise MetricError(f"sample_prior must be 'standard' or 'fitted', got {self.sample_prior!r}")
 
     # ------------------------------------------------------------------ plumbing
 
@@ -351,8 +359,6 @@ def _sample_batches(opts: MetricOptions, count: int) -> Iterator[torch.Tensor]:
     if opts.sample_prior == "fitted":
         mean, std = fitted_prior(opts)
         z = mean.to(z.device) + std.to(z.device) * z
-    elif opts.sample_prior != "standard":
-        raise MetricError(f"sample_prior must be 'standard' or 'fitted', got {opts.sample_prior!r}")
     for zb in batches(z, opts.batch_size):
         yield crop_content(opts.model.decode(zb, batch_size=opts.batch_size), opts.content_size)
 

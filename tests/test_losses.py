@@ -190,7 +190,7 @@ def test_queue_state_dict_round_trip() -> None:
     a = FeatureQueue(6, 2, seed=0)
     a.enqueue(keys([1, 2, 3, 4]))
     state = a.state_dict()
-    assert set(state) == {"features", "pointer"}
+    assert set(state) == {"features", "pointer", "ids"}
     b = FeatureQueue(6, 2, seed=99)
     b.load_state_dict(state)
     assert torch.equal(a.features, b.features)
@@ -199,6 +199,37 @@ def test_queue_state_dict_round_trip() -> None:
     b.enqueue(keys([7, 8, 9]))
     assert torch.equal(a.features, b.features)
     assert int(a.pointer) == int(b.pointer) == 1
+
+
+def test_queue_keeps_the_ids_of_its_keys_and_loads_old_state_without_them() -> None:
+    q = FeatureQueue(4, 2, seed=0)
+    assert q.ids.tolist() == [-1, -1, -1, -1]
+    q.enqueue(keys([1, 2, 3]), torch.tensor([10, 11, 12]))
+    q.enqueue(keys([4, 5]), torch.tensor([13, 14]))  # wraps: slot 0 now holds image 14's key
+    assert q.ids.tolist() == [14, 11, 12, 13]
+    q.enqueue(keys([6]))  # keys without ids: unknown source
+    assert q.ids.tolist() == [14, -1, 12, 13]
+    old = {k: v for k, v in q.state_dict().items() if k != "ids"}  # a checkpoint from before ids existed
+    fresh = FeatureQueue(4, 2, seed=1)
+    fresh.load_state_dict(old)
+    assert fresh.ids.tolist() == [-1, -1, -1, -1] and torch.equal(fresh.features, q.features)
+
+
+def test_info_nce_masks_stale_keys_of_the_query_image() -> None:
+    """A queued key of the query's own image is not a negative: the loss equals the loss without that key."""
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(3, 4, generator=g), dim=1)
+    k = torch.nn.functional.normalize(torch.randn(3, 4, generator=g), dim=1)
+    queue = torch.nn.functional.normalize(torch.randn(5, 4, generator=g), dim=1)
+    queue_ids = torch.tensor([7, 1, -1, 2, 9])
+    query_ids = torch.tensor([1, 2, 3])
+    masked = info_nce(q, k, queue, 0.5, query_ids=query_ids, queue_ids=queue_ids)
+    per_query = []
+    for i in range(3):
+        keep = queue_ids != query_ids[i]
+        per_query.append(info_nce(q[i : i + 1], k[i : i + 1], queue[keep], 0.5))
+    assert torch.allclose(masked, torch.stack(per_query).mean(), atol=1e-6)
+    assert not torch.allclose(masked, info_nce(q, k, queue, 0.5), atol=1e-4)  # the mask did change it
 
 
 def test_queue_rejects_wrong_dim() -> None:

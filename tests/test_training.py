@@ -59,12 +59,99 @@ def test_tiny_preset_trains_on_real_data_with_finite_losses(tmp_path):
     assert options["preset"] == "tiny"
 
 
-def test_parameters_change_and_queue_fills(tmp_path):
-    training_loop(tiny(total_iterations=4), tmp_path / "run", progress=False)
+def _steps_by_module(optimizer_state: dict, module: torch.nn.Module) -> dict[str, set[int]]:
+    """Adam's per-parameter step counts, grouped by the parameter's top-level submodule name."""
+    names = [name for name, _ in module.named_parameters()]
+    counts: dict[str, set[int]] = {}
+    for index, name in enumerate(names):
+        state = optimizer_state["state"].get(index)
+        counts.setdefault(name.split(".")[0], set()).add(int(state["step"]) if state else 0)
+    return counts
+
+
+def test_each_parameter_group_is_updated_only_by_the_phases_that_use_it(tmp_path):
+    """6 iterations at n_critic 2: the discriminator phase runs 6 times, Gmain and Gcon 3 times each.
+
+    The adversarial head is used by the D phase only (6 steps), the block-1 contrastive head by Gcon only
+    (3), the trunk and the "final" feature by both (9); the encoder by Gmain and Gcon (6). A zero gradient
+    would still count as an Adam step (and decay the moments), so every count here is a real update.
+    """
+    summary = training_loop(tiny(total_iterations=6), tmp_path / "run", progress=False, return_networks=True)
     state = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
-    assert int(state["queues"]["b1"]["pointer"]) == (2 * 8) % 64  # 2 contrastive steps (n_critic 2) of 8 keys
-    opt = state["opt_E"]["state"]
-    assert opt and all(int(s["step"]) == 4 for s in opt.values())  # Gmain and Gcon each step E
+    d_steps = _steps_by_module(state["opt_D"], summary["networks"]["D"])
+    assert d_steps == {"trunk": {9}, "final": {9}, "head": {6}, "b1_conv": {3}, "b1_linear": {3}}
+    e_steps = _steps_by_module(state["opt_E"], summary["networks"]["E"])
+    assert set().union(*e_steps.values()) == {6}
+    assert int(state["queues"]["b1"]["pointer"]) == (3 * 8) % 64  # 3 contrastive steps of 8 keys
+    ids = state["queues"]["b1"]["ids"]
+    assert (ids[:24] >= 0).all() and (ids[24:] == -1).all()  # every enqueued key knows its image
+
+
+def test_phases_put_gradients_exactly_where_their_loss_reaches():
+    """Known answer per phase: which networks (and discriminator heads) get a non-zero gradient."""
+    import contextlib
+
+    from dcvae_tools.networks import build_network
+    from training.loss import FeatureQueue
+    from training.objective import DCVAELoss
+
+    o = tiny()
+    torch.manual_seed(0)
+    config = o.model_config()
+    E = build_network(config, "encoder", spectral_norm=True)
+    G = build_network(config, "decoder")
+    D = build_network(config, "discriminator", spectral_norm=True)
+    D_M = build_network(config, "discriminator", spectral_norm=True).requires_grad_(False)
+    queues = {layer: FeatureQueue(o.queue_size, 16, seed=1) for layer in o.contrastive_layers}
+    objective = DCVAELoss(o, E, G, D, D_M, queues, contextlib.nullcontext)
+    real = torch.rand(8, 1, 32, 32) * 2 - 1
+
+    def gradients(phase):
+        for net in (E, G, D):
+            net.zero_grad(set_to_none=True)
+        objective.accumulate_gradients(phase, real, torch.arange(8))
+        got = {}
+        for net_name, net in (("E", E), ("G", G), ("D", D)):
+            for name, param in net.named_parameters():
+                key = f"{net_name}.{name.split('.')[0]}" if net_name == "D" else net_name
+                nonzero = param.grad is not None and bool(param.grad.abs().sum() > 0)
+                got[key] = got.get(key, False) or nonzero
+        return {k for k, v in got.items() if v}
+
+    assert gradients("D") == {"D.trunk", "D.final", "D.head"}
+    assert gradients("Gmain") == {"E", "G"}  # the discriminator's weights are frozen in this phase
+    assert gradients("Gcon") == {"E", "G", "D.trunk", "D.final", "D.b1_conv", "D.b1_linear"}
+
+
+def test_fp16_with_an_enabled_grad_scaler_trains(tmp_path):
+    """fp16 enables the GradScaler (on the CPU too): every optimizer is stepped once per scaler update."""
+    logged = []
+    training_loop(
+        tiny(total_iterations=4, amp="fp16"), tmp_path / "run", progress=False,
+        progress_fn=lambda i, s: logged.append(s),
+    )
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    assert state["scaler"] and float(state["scaler"]["scale"]) > 0  # an enabled scaler has state
+    assert all(math.isfinite(v) for s in logged for v in s.values())
+    assert int(state["opt_G"]["state"][0]["step"]) >= 1  # inf checks did not skip every step
+
+
+def test_tiny_model_measurably_improves(tmp_path):
+    """Known answer: 60 iterations of the VAE objective bring reconstructions of real images closer."""
+    from training.data import make_dataset
+
+    o = tiny(total_iterations=60, objective="vae", kl_weight=1.0, n_critic=1, lr=1e-3)
+    before = training_loop(o.override(total_iterations=1), tmp_path / "a", progress=False, return_networks=True)
+    after = training_loop(o, tmp_path / "b", progress=False, return_networks=True)
+    data = make_dataset("fashion-mnist", "test", 32, 1, None)
+    x = torch.stack([data[i][0] for i in range(64)])
+
+    def error(nets):
+        with torch.no_grad():
+            nets["E"].eval()
+            return float(((nets["G_ema"](nets["E"](x)[0]) - x) ** 2).mean())
+
+    assert error(after["networks"]) < 0.8 * error(before["networks"])
 
 
 @pytest.mark.parametrize("objective", ["vae", "vaegan", "gan", "dcvae-no-instance", "dcvae-no-set"])
@@ -152,21 +239,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ddp_gloo_two_processes_keeps_ranks_identical(tmp_path):
-    """A torchrun-style launch of 2 CPU processes (gloo): after training, every rank's networks are equal."""
-    script = tmp_path / "rank_main.py"
-    script.write_text(
-        "import os, sys, torch\n"
-        "from training.distributed import cleanup, init_distributed\n"
-        "from training.presets import get_preset\n"
-        "from training.training_loop import training_loop\n"
-        "info = init_distributed('cpu')\n"
-        "o = get_preset('tiny').override(total_iterations=4, log_every=1, snapshot_every=100, checkpoint_every=100)\n"
-        "summary = training_loop(o, sys.argv[1], dist_info=info, progress=False, return_networks=True)\n"
-        "nets = {k: v.state_dict() for k, v in summary['networks'].items() if v is not None}\n"
-        "torch.save(nets, os.path.join(sys.argv[1], f'rank{info.rank}.pt'))\n"
-        "cleanup(info)\n"
-    )
+def _launch_two_ranks(script: Path, *args: str) -> None:
     env = {
         **os.environ,
         "MASTER_ADDR": "127.0.0.1",
@@ -175,11 +248,9 @@ def test_ddp_gloo_two_processes_keeps_ranks_identical(tmp_path):
         "PYTHONPATH": str(REPO),
         "OMP_NUM_THREADS": "1",
     }
-    run = tmp_path / "run"
-    run.mkdir()
     procs = [
         subprocess.Popen(
-            [sys.executable, str(script), str(run)],
+            [sys.executable, str(script), *args],
             cwd=REPO,
             text=True,
             env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
@@ -191,16 +262,64 @@ def test_ddp_gloo_two_processes_keeps_ranks_identical(tmp_path):
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outputs, strict=True):
         assert p.returncode == 0, out[-3000:]
-    rank0 = torch.load(run / "rank0.pt", weights_only=True)
-    rank1 = torch.load(run / "rank1.pt", weights_only=True)
+
+
+def test_ddp_gloo_two_processes_ranks_agree_and_resume_continues_exactly(tmp_path):
+    """torchrun-style launches of 2 CPU processes (gloo).
+
+    After training every rank's networks are equal; each phase updates only the discriminator parts it
+    uses (DDP finds the unused ones); the checkpoint keeps each rank's own random state; and a run stopped
+    at iteration 2 and resumed ends bit-exactly where an uninterrupted 4-iteration run ends.
+    """
+    script = tmp_path / "rank_main.py"
+    script.write_text(
+        "import os, sys, torch\n"
+        "from training.distributed import cleanup, init_distributed\n"
+        "from training.presets import get_preset\n"
+        "from training.training_loop import training_loop\n"
+        "info = init_distributed('cpu')\n"
+        "o = get_preset('tiny').override(total_iterations=4, log_every=1, snapshot_every=100, checkpoint_every=100)\n"
+        "stop = int(sys.argv[2])\n"
+        "summary = training_loop(o, sys.argv[1], dist_info=info, progress=False, return_networks=True,\n"
+        "                        stop_after=stop)\n"
+        "nets = {k: v.state_dict() for k, v in summary['networks'].items() if v is not None}\n"
+        "nets['noise'] = torch.randn(4)\n"
+        "torch.save(nets, os.path.join(sys.argv[1], f'rank{info.rank}-{stop}.pt'))\n"
+        "cleanup(info)\n"
+    )
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    straight.mkdir()
+    split.mkdir()
+    _launch_two_ranks(script, str(straight), "4")
+    _launch_two_ranks(script, str(split), "2")
+    half = load_checkpoint(split / CHECKPOINT_NAME)
+    assert half["iteration"] == 2 and len(half["rng"]) == 2
+    assert not torch.equal(half["rng"][0]["cpu"], half["rng"][1]["cpu"])  # each rank's own state was kept
+    _launch_two_ranks(script, str(split), "4")
+
+    rank0 = torch.load(straight / "rank0-4.pt", weights_only=True)
+    rank1 = torch.load(straight / "rank1-4.pt", weights_only=True)
+    assert not torch.equal(rank0["noise"], rank1["noise"])  # ranks draw different noise
     for net in ("E", "G", "D", "G_ema"):
         for key, value in rank0[net].items():
             if "running_" in key or "num_batches" in key:
                 continue  # BatchNorm statistics are per-rank (as in DDP without SyncBatchNorm)
             assert torch.allclose(value, rank1[net][key], atol=1e-6), f"{net}.{key} differs between ranks"
-    # the ranks trained on different shards, so the model did move away from its initialisation
-    state = load_checkpoint(run / CHECKPOINT_NAME)
+    for rank in (0, 1):
+        a = torch.load(straight / f"rank{rank}-4.pt", weights_only=True)
+        b = torch.load(split / f"rank{rank}-4.pt", weights_only=True)
+        assert torch.equal(a["noise"], b["noise"]), f"rank {rank} draws other noise after resume"
+        for net in ("E", "G", "D", "G_ema", "D_M"):
+            diff = [k for k in a[net] if not torch.equal(a[net][k], b[net][k])]
+            assert not diff, f"rank {rank}: resumed {net} differs in {diff[:4]}"
+
+    state = load_checkpoint(straight / CHECKPOINT_NAME)
     assert state["iteration"] == 4 and int(state["queues"]["final"]["pointer"]) == (2 * 2 * 8) % 64
+    from dcvae_tools.networks import build_network
+
+    D = build_network(get_preset("tiny").model_config(), "discriminator", spectral_norm=True)
+    steps = _steps_by_module(state["opt_D"], D)
+    assert steps == {"trunk": {6}, "final": {6}, "head": {4}, "b1_conv": {2}, "b1_linear": {2}}
 
 
 def test_cli_train_export_and_eval_a_run(tmp_path):

@@ -691,6 +691,9 @@ class InfiniteLoader:
         self._epoch = 0
         self._batch = 0
         self._iterator: Iterator[Any] | None = None
+        self._cached_epoch, self._cached_indices = -1, torch.empty(0, dtype=torch.long)
+        self.last_indices = torch.empty(0, dtype=torch.long)
+        """Dataset indices of the batch returned last (int64 ``[batch_size]``)."""
 
     @property
     def epoch(self) -> int:
@@ -722,6 +725,10 @@ class InfiniteLoader:
             )
             self._iterator = iter(loader)
         batch = next(self._iterator)
+        if self._cached_epoch != self._epoch:
+            self._cached_epoch, self._cached_indices = self._epoch, self.epoch_indices(self._epoch)
+        start = self._batch * self.batch_size
+        self.last_indices = self._cached_indices[start : start + self.batch_size]
         self._batch += 1
         if self._batch == self.batches_per_epoch:
             self._epoch += 1

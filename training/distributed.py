@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
+
+_HOST_GROUP: Any = None  # a gloo group beside an NCCL default group (None: the default group is gloo)
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,11 @@ def init_distributed(device_type: str) -> DistInfo:
     info = DistInfo(
         int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
     )
+    global _HOST_GROUP
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    # NCCL moves CUDA tensors only: host objects (random states, loader positions) need a gloo group
+    _HOST_GROUP = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
     if device_type == "cuda":
         torch.cuda.set_device(info.local_rank)
     return info
@@ -49,6 +55,18 @@ def all_gather_cat(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
     parts = [torch.empty_like(tensor) for _ in range(info.world_size)]
     dist.all_gather(parts, tensor.contiguous())
     return torch.cat(parts)
+
+
+def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
+    """Every rank's ``obj`` (picklable host data, e.g. CPU tensors), in rank order, on every rank.
+
+    Goes through a gloo group, which exists next to NCCL for exactly this; ``[obj]`` on one process.
+    """
+    if not info.enabled:
+        return [obj]
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, obj, group=_HOST_GROUP)
+    return out
 
 
 def barrier(info: DistInfo) -> None:

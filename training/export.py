@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from dcvae_tools.io_utils import atomic_write_text, sha256_file
 from dcvae_tools.model import DCVAE, AttributeVector
 from dcvae_tools.networks import build_network
@@ -21,13 +23,23 @@ def model_from_run(run_dir: str | Path, metrics: Mapping[str, Any] | None = None
     """The inference model of a run: encoder with spectral norm folded in, the EMA decoder."""
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
     options = TrainingOptions.from_dict(json.loads(state["options"]))
+    return inference_model(options, state["E"], state["G_ema"], metrics)
+
+
+def inference_model(
+    options: TrainingOptions,
+    encoder_state: Mapping[str, torch.Tensor],
+    ema_decoder_state: Mapping[str, torch.Tensor],
+    metrics: Mapping[str, Any] | None = None,
+) -> DCVAE:
+    """The release model from a training encoder (spectral norm folded in) and the EMA decoder's weights."""
     config = options.model_config(dict(metrics or {}))
     encoder = build_network(config, "encoder", spectral_norm=True)
-    encoder.load_state_dict(state["E"])
+    encoder.load_state_dict(encoder_state)
     fold_spectral_norm(encoder)
     model = DCVAE(config)
     model.encoder.load_state_dict(encoder.state_dict())
-    model.decoder.load_state_dict(state["G_ema"])
+    model.decoder.load_state_dict(ema_decoder_state)
     return model.eval()
 
 

@@ -97,7 +97,13 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def info_nce(
-    query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float = 0.07
+    query: torch.Tensor,
+    key: torch.Tensor,
+    queue: torch.Tensor,
+    temperature: float = 0.07,
+    *,
+    query_ids: torch.Tensor | None = None,
+    queue_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """InfoNCE (MoCo form) with one positive per query and a queue of negatives.
 
@@ -110,6 +116,10 @@ def info_nce(
         key: ``[N, D]`` L2-normalized positive keys.
         queue: ``[K, D]`` L2-normalized negatives, ``K >= 1``.
         temperature: softmax temperature (0.07 as in MoCo).
+        query_ids: ``[N]`` dataset index of each query's image (optional, with ``queue_ids``).
+        queue_ids: ``[K]`` dataset index each queued key came from (-1: unknown). A queued key of the
+            query's own image is an old positive, not a negative: it is masked out of that query's
+            softmax. On a data set smaller than a few queue lengths such stale copies are common.
 
     Raises:
         ValueError: shape mismatch, empty queue, or non-positive temperature.
@@ -131,6 +141,9 @@ def info_nce(
     negatives = queue.detach().clone().to(dtype=query.dtype, device=query.device)
     positive = torch.sum(query * key, dim=1, keepdim=True)
     negative = query @ negatives.T
+    if query_ids is not None and queue_ids is not None:
+        same_image = query_ids.to(queue_ids.device).view(-1, 1) == queue_ids.view(1, -1)
+        negative = negative.masked_fill(same_image.to(negative.device) & (queue_ids.view(1, -1) >= 0), float("-inf"))
     logits = torch.cat([positive, negative], dim=1) / temperature
     target = torch.zeros(query.shape[0], dtype=torch.long, device=query.device)
     return F.cross_entropy(logits, target)
@@ -139,7 +152,8 @@ def info_nce(
 class FeatureQueue(torch.nn.Module):
     """Ring buffer of L2-normalized features used as InfoNCE negatives.
 
-    Buffers ``features`` (``[size, dim]``) and ``pointer`` (0-dim int64, the next slot to write) are part of
+    Buffers ``features`` (``[size, dim]``), ``ids`` (``[size]`` int64, the dataset index each key came from,
+    -1 when unknown) and ``pointer`` (0-dim int64, the next slot to write) are part of
     ``state_dict()``, so the queue checkpoints and resumes with its module. It starts filled with
     ``normalize(randn(size, dim))`` drawn from ``generator`` (or a generator seeded with ``seed``, or the
     global RNG when both are None).
@@ -164,6 +178,12 @@ class FeatureQueue(torch.nn.Module):
         initial = F.normalize(torch.randn(size, dim, generator=generator), dim=1)
         self.register_buffer("features", initial)
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
+        self.register_buffer("ids", torch.full((size,), -1, dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # checkpoints written before keys carried their image's index: every slot's source is unknown
+        state_dict.setdefault(prefix + "ids", torch.full((self.size,), -1, dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def size(self) -> int:
@@ -176,8 +196,11 @@ class FeatureQueue(torch.nn.Module):
         return self.features.shape[1]
 
     @torch.no_grad()
-    def enqueue(self, keys: torch.Tensor) -> None:
+    def enqueue(self, keys: torch.Tensor, ids: torch.Tensor | None = None) -> None:
         """Write ``keys`` (``[B, dim]``, expected L2-normalized; detached) into the ring buffer.
+
+        ``ids`` (``[B]``, optional) are the dataset indices the keys came from, kept beside them so that
+        ``info_nce`` can mask a query's own stale keys; without them the slots' ids become -1 (unknown).
 
         Under DistributedDataParallel, gather the keys of all ranks first (as MoCo does) so every rank's
         queue stays identical.
@@ -191,6 +214,9 @@ class FeatureQueue(torch.nn.Module):
         kept = min(count, self.size)
         slots = (start + torch.arange(count - kept, count, device=self.features.device)) % self.size
         self.features[slots] = keys[count - kept :].detach().to(self.features.device, self.features.dtype)
+        if ids is not None and ids.shape != (count,):
+            raise ValueError(f"ids must be [{count}], got {tuple(ids.shape)}")
+        self.ids[slots] = ids[count - kept :].to(self.ids.device) if ids is not None else -1
         self.pointer.fill_((start + count) % self.size)
 
     def forward(self) -> torch.Tensor:

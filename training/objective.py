@@ -1,6 +1,6 @@
 """The DC-VAE objective by phase (SG2A style): the loop calls ``accumulate_gradients(phase, ...)``.
 
-Phases and what they back-propagate (the official update order, DESIGN.md section 2):
+Phases and what they back-propagate (the official update order, docs/design.md):
 - ``"D"``    (every iteration): hinge loss on real vs. sampled and reconstructed images -> discriminator.
 - ``"Gmain"`` (every n_critic-th): adversarial hinge (set level) and/or reconstruction, plus KL
   -> encoder and decoder.
@@ -13,7 +13,7 @@ Phases and what they back-propagate (the official update order, DESIGN.md sectio
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -31,10 +31,19 @@ from .loss import (
 from .options import TrainingOptions
 
 
-def _touch(outputs) -> torch.Tensor:
-    """0 * the sum of outputs a phase does not use: every output of a DDP forward then gets a (zero) gradient,
-    which DDP requires; the result is exactly zero, so single-process training is unchanged."""
-    return sum((0.0 * o.float().sum() for o in outputs), torch.zeros(()))
+@contextlib.contextmanager
+def _frozen(module: nn.Module | None) -> Iterator[None]:
+    """Parameters of ``module`` take no gradient inside the block (only the inputs' gradient is needed)."""
+    if module is None:
+        yield
+        return
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -61,6 +70,7 @@ class DCVAELoss:
         self.autocast = autocast
         self.scale = scale  # the fp16 grad scaler's scale(), identity otherwise
         self.pending_keys: dict[str, torch.Tensor] = {}
+        self.pending_ids: torch.Tensor | None = None
 
     @staticmethod
     def _raw(module: nn.Module) -> nn.Module:
@@ -70,13 +80,17 @@ class DCVAELoss:
     def _kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return self.o.kl_weight * kl_divergence(mu.float(), logvar.float())
 
-    def accumulate_gradients(self, phase: str, real: torch.Tensor) -> dict[str, float]:
+    def accumulate_gradients(
+        self, phase: str, real: torch.Tensor, ids: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """Back-propagate one phase's loss into the parameters that loss uses; ``ids`` are the dataset
+        indices of ``real`` (used by the contrastive phase to mask a query's own stale keys)."""
         if phase == "D":
             return self._phase_d(real)
         if phase == "Gmain":
             return self._phase_gmain(real)
         if phase == "Gcon":
-            return self._phase_gcon(real)
+            return self._phase_gcon(real, ids)
         raise ValueError(f"unknown phase {phase!r}")
 
     def _phase_d(self, real: torch.Tensor) -> dict[str, float]:
@@ -87,10 +101,10 @@ class DCVAELoss:
                 mu, logvar = self.E(real)
                 fakes.append(self.G(reparameterize(mu, logvar)))
         with self.autocast():
-            logits, feats = self.D(torch.cat([real, *(f.to(real.dtype) for f in fakes)]))
+            logits, _ = self.D(torch.cat([real, *(f.to(real.dtype) for f in fakes)]), features=())
         logits = logits.float().split(n)
         loss = hinge_d_loss(logits[0], logits[1], logits[2] if len(logits) > 2 else None)
-        self.scale(loss + _touch(feats.values())).backward()
+        self.scale(loss).backward()
         return {
             "Loss/D/hinge": loss.item(),
             "D/real_logit": logits[0].mean().item(),
@@ -100,6 +114,7 @@ class DCVAELoss:
     def _phase_gmain(self, real: torch.Tensor) -> dict[str, float]:
         o = self.o
         stats: dict[str, float] = {}
+        recon = None
         with self.autocast():
             z_prior = torch.randn(o.gen_batch_size, o.latent_dim, device=real.device)
             if o.trains_encoder:
@@ -114,10 +129,25 @@ class DCVAELoss:
             else:
                 out = self.G(z_prior)
         loss = torch.zeros((), device=real.device)
+        # The discriminator only passes gradients back to the images here; its own weights are frozen so
+        # no time goes into weight gradients that the next phase would throw away.
+        D = self._raw(self.D)
+        with _frozen(D):
+            loss, stats = self._gmain_losses(real, out, recon, loss, stats)
+            if o.trains_encoder:
+                kl = self._kl(mu, logvar)
+                loss = loss + kl
+                stats["Loss/G/kl"] = kl.item()
+            self.scale(loss).backward()
+        return stats
+
+    def _gmain_losses(
+        self, real: torch.Tensor, out: torch.Tensor, recon: torch.Tensor | None, loss: torch.Tensor, stats: dict
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        o, D = self.o, self._raw(self.D)
         if o.uses_adversarial:
-            D = self._raw(self.D)
             with self.autocast():
-                logits, _ = D(out)
+                logits, _ = D(out, features=())
             logits = logits.float()
             g = hinge_g_loss(
                 logits[: o.gen_batch_size], logits[o.gen_batch_size :] if o.trains_encoder else None
@@ -128,7 +158,6 @@ class DCVAELoss:
             if o.recon_space == "pixel":
                 rec = pixel_reconstruction_loss(real.float(), recon.float(), o.recon_kind)
             else:
-                D = self._raw(self.D)
                 with torch.no_grad(), self.autocast():
                     _, real_feats = D(real)
                 with self.autocast():
@@ -142,12 +171,7 @@ class DCVAELoss:
                 rec = rec * real.numel()
             loss = loss + o.recon_weight * rec
             stats["Loss/G/recon"] = rec.item()
-        if o.trains_encoder:
-            kl = self._kl(mu, logvar)
-            loss = loss + kl
-            stats["Loss/G/kl"] = kl.item()
-        self.scale(loss).backward()
-        return stats
+        return loss, stats
 
     @torch.no_grad()
     def update_momentum(self) -> None:
@@ -158,26 +182,29 @@ class DCVAELoss:
         for b_m, b in zip(self.D_M.buffers(), src.buffers(), strict=True):
             b_m.copy_(b)
 
-    def _phase_gcon(self, real: torch.Tensor) -> dict[str, float]:
+    def _phase_gcon(self, real: torch.Tensor, ids: torch.Tensor | None) -> dict[str, float]:
         o = self.o
         self.update_momentum()
         with torch.no_grad(), self.autocast():
-            _, key_feats = self.D_M(real)
+            _, key_feats = self.D_M(real, features=o.contrastive_layers, logits=False)
         keys = {layer: F.normalize(key_feats[layer].float(), dim=1) for layer in o.contrastive_layers}
         with self.autocast():
             mu, logvar = self.E(real)
             recon = self.G(reparameterize(mu, logvar))
-            query_logits, query_feats = self.D(recon)
+            # no real/fake logits: the adversarial head takes no part (and no optimizer step) in this phase
+            _, query_feats = self.D(recon, features=o.contrastive_layers, logits=False)
         stats: dict[str, float] = {}
         loss = torch.zeros((), device=real.device)
         weight = 1.0 / len(o.contrastive_layers)
         for layer in o.contrastive_layers:
             q = F.normalize(query_feats[layer].float(), dim=1)
-            nce = info_nce(q, keys[layer], self.queues[layer].features, o.temperature)
+            queue = self.queues[layer]
+            nce = info_nce(q, keys[layer], queue.features, o.temperature, query_ids=ids, queue_ids=queue.ids)
             loss = loss + weight * nce
             stats[f"Loss/contrastive/{layer}"] = nce.item()
         kl = self._kl(mu, logvar)
-        self.scale(loss + kl + _touch([query_logits])).backward()
+        self.scale(loss + kl).backward()
         self.pending_keys = keys  # enqueued by the loop after the step, gathered across ranks
+        self.pending_ids = ids
         stats["Loss/G/kl"] = kl.item()
         return stats

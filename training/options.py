@@ -62,6 +62,7 @@ class TrainingOptions:
     log_every: int = 50
     snapshot_every: int = 1000  # sample / reconstruction grids
     checkpoint_every: int = 1000
+    network_snapshot_every: int = 0  # also keep the release-format model every this many iterations (0: never)
     max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
 
     def validate(self) -> TrainingOptions:
@@ -92,6 +93,7 @@ class TrainingOptions:
         need(self.amp in ("none", "bf16", "fp16"), "amp", "must be none, bf16 or fp16")
         for name in ("log_every", "snapshot_every", "checkpoint_every"):
             need(getattr(self, name) >= 1, name, "must be at least 1")
+        need(self.network_snapshot_every >= 0, "network_snapshot_every", "must be >= 0 (0: no network snapshots)")
         from dcvae_tools.errors import ConfigError
 
         try:
@@ -132,6 +134,24 @@ class TrainingOptions:
     @property
     def uses_discriminator(self) -> bool:
         return self.uses_adversarial or self.uses_contrastive
+
+    @property
+    def generator_phases(self) -> int:
+        """Encoder/decoder updates per n_critic-th iteration: adversarial/reconstruction, contrastive."""
+        main = self.uses_adversarial or self.objective in ("vae", "vaegan")
+        return int(main) + int(self.uses_contrastive)
+
+    def budget(self) -> dict[str, int]:
+        """What a run of these options spends: the unit in which baselines are made comparable.
+
+        Two runs have the same budget when they make the same number of encoder/decoder updates and see
+        the same number of real images (per process); discriminator updates follow from the objective.
+        """
+        g_iterations = -(-self.total_iterations // self.n_critic)  # iterations 0, n_critic, 2 n_critic, ...
+        return {
+            "encoder_decoder_updates": g_iterations * self.generator_phases,
+            "images_seen": self.total_iterations * self.batch_size,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

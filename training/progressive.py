@@ -560,7 +560,7 @@ def progressive_training_loop(
         else {}
     )
     autocast = _autocast_factory(device, o.amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=(o.amp == "fp16" and device.type == "cuda"))
+    scaler = torch.amp.GradScaler(device.type, enabled=o.amp == "fp16")
     snap_z = torch.randn(32, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1)
     stats_file = (run_dir / STATS_NAME).open("a", encoding="utf-8")
     exported: list[str] = []
@@ -614,7 +614,10 @@ def progressive_training_loop(
                 alpha = stage.alpha_x1000(seen) / 1000
                 nets.set_alpha(alpha)
                 real = fade_reals(next(loader)[0].to(device, non_blocking=True), alpha)
-                step = training_iteration(objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G)
+                ids = loader.last_indices.to(device)
+                step = training_iteration(
+                    objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, ids=ids
+                )
                 iteration += 1
                 seen += stage.batch_size
                 images += stage.batch_size

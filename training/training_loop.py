@@ -18,7 +18,7 @@ from dcvae_tools.images import save_grid
 from dcvae_tools.networks import build_network
 
 from .data import InfiniteLoader, make_dataset
-from .distributed import DistInfo, all_gather_cat
+from .distributed import DistInfo, all_gather_cat, gather_objects
 from .loss import FeatureQueue
 from .objective import DCVAELoss
 from .options import TrainingOptions
@@ -52,9 +52,43 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def capture_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """This process's random state: the CPU generator and, on CUDA, the current device's generator."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng_state(checkpoint: dict[str, Any], rank: int, device: torch.device) -> None:
+    """Give this rank back its own saved random state (a rank the checkpoint did not have keeps its seed)."""
+    saved = checkpoint["rng"]
+    if rank >= len(saved):
+        return
+    mine = saved[rank]
+    if isinstance(mine, torch.Tensor):  # checkpoints before per-rank dicts: CPU state only, CUDA shared
+        mine = {"cpu": mine, **({"cuda": checkpoint["cuda_rng"]} if "cuda_rng" in checkpoint else {})}
+    torch.set_rng_state(mine["cpu"])
+    if device.type == "cuda" and "cuda" in mine:
+        torch.cuda.set_rng_state(mine["cuda"], device)
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a training checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _step(scaler: torch.amp.GradScaler, *optimizers: torch.optim.Optimizer | None) -> None:
+    """Step each optimizer once, then update the grad scaler: one scaler update per phase.
+
+    A phase's parameters that its loss does not use have no gradient (``None``), and Adam skips them, so
+    their moments are not decayed by zero gradients. With fp16 every optimizer is stepped at most once
+    between two ``update()`` calls, which GradScaler requires.
+    """
+    for opt in optimizers:
+        if opt is not None:
+            scaler.step(opt)
+    scaler.update()
 
 
 def training_iteration(
@@ -70,36 +104,35 @@ def training_iteration(
     G_ema: nn.Module,
     G: nn.Module,
     dist_info: DistInfo = DistInfo(),
+    ids: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """One iteration in the official update order; returns the phases' stats.
 
     Discriminator hinge step every iteration; every ``n_critic``-th iteration the adversarial (and/or
     reconstruction) encoder/decoder step, then the contrastive step on a fresh reconstruction, the queue
-    update with keys gathered from every rank, and the decoder EMA update.
+    update with keys (and their images' dataset indices ``ids``) gathered from every rank, and the decoder
+    EMA update.
     """
     step: dict[str, float] = {}
     if o.uses_adversarial:
         opt_D.zero_grad(set_to_none=True)
         step.update(objective.accumulate_gradients("D", real))
-        scaler.step(opt_D)
+        _step(scaler, opt_D)
     if iteration % o.n_critic == 0:
         if o.uses_adversarial or o.objective in ("vae", "vaegan"):
             opt_E.zero_grad(set_to_none=True)
             opt_G.zero_grad(set_to_none=True)
             step.update(objective.accumulate_gradients("Gmain", real))
-            if o.trains_encoder:
-                scaler.step(opt_E)
-            scaler.step(opt_G)
+            _step(scaler, opt_E if o.trains_encoder else None, opt_G)
         if o.uses_contrastive:
             for opt in (opt_E, opt_G, opt_D):
                 opt.zero_grad(set_to_none=True)
-            step.update(objective.accumulate_gradients("Gcon", real))
-            for opt in (opt_E, opt_G, opt_D):
-                scaler.step(opt)
+            step.update(objective.accumulate_gradients("Gcon", real, ids))
+            _step(scaler, opt_E, opt_G, opt_D)
+            gathered_ids = all_gather_cat(ids, dist_info) if ids is not None else None
             for layer, keys in objective.pending_keys.items():
-                queues[layer].enqueue(all_gather_cat(keys.detach(), dist_info))
+                queues[layer].enqueue(all_gather_cat(keys.detach(), dist_info), gathered_ids)
         _ema_update(G_ema, G, o.ema)
-    scaler.update()
     return step
 
 
@@ -162,11 +195,13 @@ def training_loop(
     )
 
     def adam(module: nn.Module) -> torch.optim.Optimizer:
-        return torch.optim.Adam(module.parameters(), lr=o.lr, betas=o.betas)
+        # fused Adam: one kernel per step instead of a loop over tensors (CPU and CUDA both have it)
+        return torch.optim.Adam(module.parameters(), lr=o.lr, betas=o.betas, fused=device.type in ("cpu", "cuda"))
 
     opt_E, opt_G = adam(E), adam(G)
     opt_D = adam(D) if D is not None else None
-    scaler = torch.amp.GradScaler(device.type, enabled=(o.amp == "fp16" and device.type == "cuda"))
+    # fp16 needs loss scaling on every device (CPU autocast supports float16 too); bf16 and fp32 do not
+    scaler = torch.amp.GradScaler(device.type, enabled=o.amp == "fp16")
 
     # ------------------------------------------------------------------ resume
     iteration = 0
@@ -186,9 +221,7 @@ def training_loop(
             q.load_state_dict(state["queues"][layer])
         scaler.load_state_dict(state["scaler"])
         loader.load_state_dict(state["loader"])
-        torch.set_rng_state(state["rng"][dist_info.rank] if dist_info.enabled else state["rng"][0])
-        if device.type == "cuda" and "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"])
+        restore_rng_state(state, dist_info.rank, device)
         iteration = int(state["iteration"])
 
     # ------------------------------------------------------------------ distributed wrappers
@@ -198,7 +231,9 @@ def training_loop(
         ids = [device.index] if device.type == "cuda" else None
         E_t, G_t = ddp(E, device_ids=ids), ddp(G, device_ids=ids)
         if D is not None:
-            D_t = ddp(D, device_ids=ids)
+            # each phase uses a different part of the discriminator (the adversarial head in one, the
+            # contrastive heads in another): DDP must look for the parameters a phase leaves unused
+            D_t = ddp(D, device_ids=ids, find_unused_parameters=True)
         if iteration == 0:  # DDP broadcast rank 0's initial weights; the EMA and momentum copies follow them
             G_ema.load_state_dict(G.state_dict())
             if D is not None:
@@ -211,11 +246,7 @@ def training_loop(
     objective = DCVAELoss(o, E_t, G_t, D_t, D_M, queues, autocast, scale=scaler.scale)
 
     def save_checkpoint() -> None:
-        rng = (
-            all_gather_cat(torch.get_rng_state().unsqueeze(0), dist_info)
-            if dist_info.enabled
-            else torch.get_rng_state().unsqueeze(0)
-        )
+        rng = gather_objects(capture_rng_state(device), dist_info)  # every rank's own CPU and CUDA state
         if not main:
             return
         state = {
@@ -228,13 +259,11 @@ def training_loop(
             "scaler": scaler.state_dict(),
             "queues": {k: q.state_dict() for k, q in queues.items()},
             "loader": loader.state_dict(),
-            "rng": list(rng),
+            "rng": rng,
             "options": o.to_json(),
         }
         if D is not None:
             state.update(D=D.state_dict(), D_M=D_M.state_dict(), opt_D=opt_D.state_dict())
-        if device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state()
         _atomic_torch_save(state, ckpt_path)
 
     # fixed inputs for the snapshot grids
@@ -267,6 +296,17 @@ def training_loop(
             upscale=2,
         )
 
+    def network_snapshot() -> None:
+        """The release-format model at this iteration (for curves of metrics against images seen)."""
+        if not main:
+            return
+        from dcvae_tools import save_pretrained
+
+        from .export import inference_model
+
+        model = inference_model(o, E.state_dict(), G_ema.state_dict())
+        save_pretrained(model, run_dir / "network-snapshots" / f"iteration-{iteration:07d}")
+
     # ------------------------------------------------------------------ the loop
     end = min(o.total_iterations, stop_after) if stop_after is not None else o.total_iterations
     stats_file = (run_dir / STATS_NAME).open("a", encoding="utf-8") if main else None
@@ -292,8 +332,9 @@ def training_loop(
             real = next(loader)[0].to(device, non_blocking=True)
             if o.channels_last:
                 real = real.contiguous(memory_format=torch.channels_last)
+            ids = loader.last_indices.to(device)
             step = training_iteration(
-                objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, dist_info
+                objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, dist_info, ids
             )
             iteration += 1
             images_window += len(real) * dist_info.world_size
@@ -318,6 +359,8 @@ def training_loop(
                 bar.update(task, completed=iteration)
             if iteration % o.snapshot_every == 0 or iteration == end:
                 snapshot()
+            if o.network_snapshot_every and iteration % o.network_snapshot_every == 0:
+                network_snapshot()
             out_of_time = o.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= o.max_minutes
             if iteration % o.checkpoint_every == 0 or iteration == end or out_of_time:
                 save_checkpoint()

@@ -11,11 +11,13 @@ parameters and the decoder 4,405,251; the tests check this.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import init_official, maybe_spectral_norm, sum_pool
+from .layers import ALL_FEATURES, init_official, maybe_spectral_norm, sum_pool
 
 IMAGE_SIZES = (16, 32, 64)  # the decoder starts at image_size / 8 and doubles three times
 ARGS = {  # name -> (min, max); defaults are the paper's widths
@@ -123,11 +125,22 @@ class Discriminator(nn.Module):
         self.b1_linear = nn.Linear((image_size // 2) ** 2, contrastive_dim, bias=False)
         init_official(self)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, features: Collection[str] = ALL_FEATURES, logits: bool = True
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """Real/fake logits ``[N]`` (None when ``logits=False``) and the requested contrastive features.
+
+        A training phase asks only for what its loss uses, so heads it does not use take no part in the
+        graph and get no gradient (and no optimizer step).
+        """
         h1, h = self.trunk(x)
-        final = self.final(h)
-        b1 = self.b1_linear(self.b1_conv(h1).flatten(1))
-        return self.head(final).squeeze(1), {"b1": b1, "final": final}
+        out: dict[str, torch.Tensor] = {}
+        if "b1" in features:
+            out["b1"] = self.b1_linear(self.b1_conv(h1).flatten(1))
+        final = self.final(h) if logits or "final" in features else None
+        if "final" in features:
+            out["final"] = final
+        return (self.head(final).squeeze(1) if logits else None), out
 
 
 # ----------------------------------------------------------------------------- decoder

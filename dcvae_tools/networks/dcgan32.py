@@ -9,11 +9,13 @@ and a low-level contrastive head on the second block's output.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import init_official, maybe_spectral_norm
+from .layers import ALL_FEATURES, init_official, maybe_spectral_norm
 
 IMAGE_SIZES = (32,)
 ARGS = {"ngf": (1, 4096), "ndf": (1, 4096)}  # name -> (min, max)
@@ -86,11 +88,18 @@ class Discriminator(nn.Module):
         self.b1_linear = nn.Linear(16 * 16, contrastive_dim, bias=False)
         init_official(self)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, features: Collection[str] = ALL_FEATURES, logits: bool = True
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """Real/fake logits ``[N]`` (None when ``logits=False``) and the requested contrastive features."""
         h1, h = self.trunk(x)
-        final = self.final(h)
-        b1 = self.b1_linear(self.b1_conv(h1).flatten(1))
-        return self.head(final).squeeze(1), {"b1": b1, "final": final}
+        out: dict[str, torch.Tensor] = {}
+        if "b1" in features:
+            out["b1"] = self.b1_linear(self.b1_conv(h1).flatten(1))
+        final = self.final(h) if logits or "final" in features else None
+        if "final" in features:
+            out["final"] = final
+        return (self.head(final).squeeze(1) if logits else None), out
 
 
 class Decoder(nn.Module):

@@ -7,6 +7,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+ALL_FEATURES = ("b1", "final")
+"""The discriminators' contrastive features: block 1's low-level head and the pooled "final" feature."""
+
 
 def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
     """Wrap ``module`` in spectral normalisation when training; inference modules stay plain.

@@ -49,13 +49,14 @@ the function the training networks computed.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .layers import maybe_spectral_norm
+from .layers import ALL_FEATURES, maybe_spectral_norm
 
 IMAGE_SIZES = tuple(2**k for k in range(2, 11))  # 4, 8, ..., 1024: the current stage's resolution
 ARGS = {  # name -> (min, max)
@@ -383,15 +384,23 @@ class Discriminator(nn.Module):
         h = F.adaptive_avg_pool2d(self.b1_conv[_key(tap)](maps[tap]), B1_POOL)
         return self.b1_linear(h.flatten(1))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, features: Collection[str] = ALL_FEATURES, logits: bool = True
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """Real/fake logits ``[N]`` (None when ``logits=False``) and the requested contrastive features."""
         maps, h = self.trunk(x, self.alpha)
-        final = self.final(h)
-        tap = b1_tap(self.image_size)
-        b1 = self._b1(maps, tap)
-        if self.alpha < 1.0 and self.image_size > 4 and b1_tap(self.image_size // 2) != tap:
-            # the previous stage's tap, faded out like the RGB layers (exact continuity at alpha = 0)
-            b1 = torch.lerp(self._b1(maps, b1_tap(self.image_size // 2)), b1, self.alpha)
-        return self.head(final).squeeze(1), {"b1": b1, "final": final}
+        out: dict[str, torch.Tensor] = {}
+        if "b1" in features:
+            tap = b1_tap(self.image_size)
+            b1 = self._b1(maps, tap)
+            if self.alpha < 1.0 and self.image_size > 4 and b1_tap(self.image_size // 2) != tap:
+                # the previous stage's tap, faded out like the RGB layers (exact continuity at alpha = 0)
+                b1 = torch.lerp(self._b1(maps, b1_tap(self.image_size // 2)), b1, self.alpha)
+            out["b1"] = b1
+        final = self.final(h) if logits or "final" in features else None
+        if "final" in features:
+            out["final"] = final
+        return (self.head(final).squeeze(1) if logits else None), out
 
 
 # ----------------------------------------------------------------------------- building

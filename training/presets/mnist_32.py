@@ -2,7 +2,8 @@
 
 Same backbone, objective and budget as fashion-mnist-32 (4,000 iterations: 64 epochs of the 4,000 training
 images, about 56 minutes on 2 CPU cores), and a queue of 2,048 keys (half the
-training set) so the instance-level negatives never hold stale copies of the query image itself.
+training set), and the first release's decays of 0.99 (momentum discriminator, decoder EMA). Keys of the
+query's own image are also masked out of its negatives (training.loss.info_nce).
 """
 
 from ..options import TrainingOptions
@@ -15,4 +16,6 @@ PRESET: TrainingOptions = _FASHION.override(
     dataset="mnist5k",
     total_iterations=4_000,
     queue_size=2048,
+    momentum=0.99,
+    ema=0.99,
 )

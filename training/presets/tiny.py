@@ -15,6 +15,7 @@ PRESET: TrainingOptions = _FASHION.override(
     n_critic=2,
     total_iterations=20,
     amp="none",
+    channels_last=False,
     log_every=5,
     snapshot_every=10,
     checkpoint_every=10,

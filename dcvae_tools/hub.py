@@ -21,6 +21,10 @@ from .io_utils import sha256_file
 from .manifest import ManifestEntry, load_manifest
 from .release import ATTRIBUTES_NAME, CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 
+TRAINING_STATE_NAME = "training_state.safetensors"
+"""A release's optional training state (discriminator, optimizer moments, queues, random state), listed in
+the manifest with its sha256 like every other file but downloaded only to continue training."""
+
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -144,7 +148,7 @@ def _offline_requested(local_files_only: bool) -> bool:
 
 
 def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> ResolvedModel:
-    expected = {name: f.sha256 for name, f in entry.files.items()}
+    expected = {name: f.sha256 for name, f in entry.files.items() if name != TRAINING_STATE_NAME}
     if entry.bundled and entry.bundled_dir.is_dir() and revision in (None, entry.revision):
         return ResolvedModel(entry.bundled_dir, "bundled", entry.name, entry.revision, expected)
     if entry.revision is None:
@@ -159,6 +163,8 @@ def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> Resol
         )
     folder = None
     for filename, file_entry in entry.files.items():
+        if filename == TRAINING_STATE_NAME:
+            continue  # only training needs it (resolve_training_state); inference never downloads it
         path = _download(entry.repo_id, filename, entry.revision, **kw)
         assert path is not None
         got = sha256_file(path)
@@ -228,6 +234,46 @@ def _resolve_remote(text: str, revision: str | None, cache_dir: str | Path | Non
         f"no model {text!r}: not an existing file or folder, not a released model name ({names}), "
         "and not a Hub repo id of the form 'org/name'"
     )
+
+
+def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
+                           cache_dir: str | Path | None = None, local_files_only: bool = False,
+                           token: str | bool | None = None, endpoint: str | None = None) -> Path | None:
+    """The verified ``training_state.safetensors`` of a release, or None when the release has none.
+
+    A local folder's file is taken as it is; a released name's file is checked against the manifest's
+    sha256 (and removed from the cache on a mismatch); another Hub repo's against its blob name.
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.exists():
+        candidate = (path if path.is_dir() else path.parent) / TRAINING_STATE_NAME
+        return candidate if candidate.is_file() else None
+    kw = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token, "endpoint": endpoint}
+    with hub_offline_mode(local_files_only):
+        entry = load_manifest().get(text)
+        if entry is not None:
+            file_entry = entry.files.get(TRAINING_STATE_NAME)
+            if file_entry is None or entry.revision is None:
+                return None
+            found = _download(entry.repo_id, TRAINING_STATE_NAME, entry.revision, **kw)
+            assert found is not None
+            got = sha256_file(found)
+            if got != file_entry.sha256:
+                _discard_cached(found)
+                raise ChecksumError(
+                    f"{TRAINING_STATE_NAME} of {entry.repo_id}@{entry.revision} failed verification: sha256 is "
+                    f"{got}, the manifest expects {file_entry.sha256}. It was removed from the cache."
+                )
+            return found
+        if not _REPO_ID.match(text):
+            resolve(text, revision=revision, **kw)  # raises the usual "no model ..." error
+        config = _download(text, CONFIG_NAME, revision, **kw)  # pins the commit, as loading does
+        assert config is not None
+        found = _download(text, TRAINING_STATE_NAME, config.parent.name, optional=True, **kw)
+        if found is not None:
+            verify_against_blob_name(found)
+        return found
 
 
 def default_model_name() -> str:

@@ -158,17 +158,26 @@ def test_tiny_model_measurably_improves(tmp_path):
 def test_baselines_and_ablations_run(tmp_path, objective):
     extra = {"recon_space": "feature"} if objective == "vaegan" else {}
     logged = []
-    training_loop(
-        tiny(total_iterations=2, objective=objective, n_critic=1, **extra),
-        tmp_path / "r",
-        progress=False,
-        progress_fn=lambda i, s: logged.append(s),
-    )
+    options = tiny(total_iterations=3, objective=objective, n_critic=1, **extra)
+    training_loop(options, tmp_path / "r", progress=False, progress_fn=lambda i, s: logged.append(s))
     keys = set().union(*logged)
     assert ("Loss/D/hinge" in keys) == (objective in ("vaegan", "gan", "dcvae-no-instance"))
     assert ("Loss/contrastive/final" in keys) == (objective == "dcvae-no-set")
     assert ("Loss/G/recon" in keys) == (objective in ("vae", "vaegan"))
     assert all(math.isfinite(v) for s in logged for v in s.values())
+    state = load_checkpoint(tmp_path / "r" / CHECKPOINT_NAME)
+    decoder_steps = {int(s["step"]) for s in state["opt_G"]["state"].values()}
+    assert decoder_steps == {options.budget()["encoder_decoder_updates"]}  # the budget counts real updates
+
+
+def test_baseline_presets_have_dcvae_budget():
+    """Same budget = equal encoder/decoder updates and equal real images seen (docs/models.md)."""
+    for model in ("fashion-mnist-32", "mnist-32"):
+        reference = get_preset(model).budget()
+        baselines = [name for name in all_presets() if name.startswith(f"{model}-")]
+        assert baselines
+        for name in baselines:
+            assert get_preset(name).budget() == reference, name
 
 
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):

@@ -76,6 +76,16 @@ def train(
     max_minutes: Annotated[float | None, typer.Option(help="Stop (with a checkpoint) after this long.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved options and exit.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    resume_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Start a new run from another run folder, a release folder, a released model's name or a Hub "
+            "repo (its training_state.safetensors when it has one: an exact continuation; else its encoder and "
+            "decoder with a fresh discriminator). The iteration count continues, so --set total_iterations is "
+            "the end point. With other data (--set dataset=folder:PATH) it fine-tunes."
+        ),
+    ] = None,
+    offline: Annotated[bool, typer.Option(help="With --resume-from: never touch the network (cache only).")] = False,
 ) -> None:
     """Train (or resume) a run. Re-running with the same --run-dir continues from its checkpoint exactly.
 
@@ -83,6 +93,9 @@ def train(
       dcvae-train train --preset tiny
       dcvae-train train --preset fashion-mnist-32 --max-minutes 40      # then run again to continue
       dcvae-train train --preset cifar10-autogan32 --data-root ~/data --device cuda
+      dcvae-train train --preset fashion-mnist-32 --resume-from fashion-mnist-32 --set total_iterations=50000
+      dcvae-train train --preset fashion-mnist-32 --resume-from fashion-mnist-32 \\
+          --set dataset=folder:my_images --set total_iterations=42000      # fine-tune on your own images
     """
     import torch
 
@@ -126,6 +139,8 @@ def train(
                 stop_after=stop_after,
                 dist_info=info,
                 progress=progress and info.is_main and sys.stderr.isatty(),
+                resume_from=resume_from,
+                hub_options={"local_files_only": offline},
             )
     finally:
         cleanup(info)
@@ -144,6 +159,10 @@ def export(
     repo_id: Annotated[str | None, typer.Option(help="Hub repo id recorded in the manifest.")] = None,
     bundled: Annotated[bool, typer.Option(help="Mark the manifest entry as bundled in the wheel.")] = False,
     default: Annotated[bool, typer.Option(help="Make it the manifest's default model.")] = False,
+    training_state: Annotated[
+        bool,
+        typer.Option(help="Also write training_state.safetensors (for `dcvae-train train --resume-from`)."),
+    ] = False,
 ) -> None:
     """Write a run's checkpoint in the release format (EMA decoder, spectral norm folded, safetensors).
 
@@ -167,7 +186,7 @@ def export(
 
         folder = export_stage(run, output, metrics=metric_values, attributes=attrs)
     else:
-        folder = export_run(run, output, metrics=metric_values, attributes=attrs)
+        folder = export_run(run, output, metrics=metric_values, attributes=attrs, training_state=training_state)
     typer.echo(f"wrote {folder}")
     if manifest is not None:
         from dcvae_tools.config import ModelConfig
@@ -327,10 +346,11 @@ def main() -> None:
     from dcvae_tools.errors import DCVAEError
 
     from .options import OptionsError
+    from .state_file import TrainingStateError
 
     try:
         app()
-    except (UserError, OptionsError, DCVAEError, FileNotFoundError, ModuleNotFoundError) as err:
+    except (UserError, OptionsError, DCVAEError, TrainingStateError, FileNotFoundError, ModuleNotFoundError) as err:
         if os.environ.get("DCVAE_DEBUG") == "1":
             raise
         typer.echo(f"error: {err}", err=True)

@@ -16,6 +16,7 @@ from dcvae_tools.networks.layers import fold_spectral_norm
 from dcvae_tools.release import RELEASE_FILES, save_pretrained
 
 from .options import TrainingOptions
+from .state_file import TRAINING_STATE_NAME, save_training_state
 from .training_loop import CHECKPOINT_NAME, load_checkpoint
 
 
@@ -49,11 +50,19 @@ def export_run(
     *,
     metrics: Mapping[str, Any] | None = None,
     attributes: Mapping[str, AttributeVector] | None = None,
+    training_state: bool = False,
 ) -> Path:
-    """Write the run's checkpoint in the release format to ``out_dir``."""
+    """Write the run's checkpoint in the release format to ``out_dir``.
+
+    With ``training_state`` the folder also gets ``training_state.safetensors``: the run's whole checkpoint
+    (pickle-free), from which ``dcvae-train train --resume-from`` continues exactly.
+    """
     model = model_from_run(run_dir, metrics)
     model.attributes = dict(attributes or {})
-    return save_pretrained(model, out_dir)
+    folder = save_pretrained(model, out_dir)
+    if training_state:
+        save_training_state(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME), folder / TRAINING_STATE_NAME)
+    return folder
 
 
 def manifest_entry(
@@ -71,7 +80,7 @@ def manifest_entry(
     config = ModelConfig.from_file(folder / "config.json")
     files = {
         name: {"sha256": sha256_file(folder / name), "size": (folder / name).stat().st_size}
-        for name in RELEASE_FILES
+        for name in (*RELEASE_FILES, TRAINING_STATE_NAME)
         if (folder / name).is_file()
     }
     return {

@@ -147,6 +147,9 @@ def training_loop(
     progress: bool = True,  # a rich progress bar on rank 0
     progress_fn: Callable[[int, dict[str, float]], None] | None = None,  # called after every log interval
     return_networks: bool = False,  # add the live networks to the summary (for notebooks and tests)
+    resume_from: str | Path | None = None,  # when run_dir has no checkpoint: a run folder, release folder,
+    # released name or Hub repo to continue (training/resume.py says what is taken from each)
+    hub_options: dict[str, Any] | None = None,  # cache_dir / endpoint / local_files_only for resume_from
 ) -> dict[str, Any]:
     """Train a DC-VAE (or one of the paper's baselines) and keep the run folder up to date.
 
@@ -206,22 +209,36 @@ def training_loop(
     # ------------------------------------------------------------------ resume
     iteration = 0
     ckpt_path = run_dir / CHECKPOINT_NAME
+    state: dict[str, Any] | None = None
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path)
+    elif resume_from is not None:
+        from .resume import starting_point
+
+        start = starting_point(resume_from, o, **(hub_options or {}))
+        state = start.state
+        if main:
+            print(start.note)
+    if state is not None:
         E.load_state_dict(state["E"])
         G.load_state_dict(state["G"])
         G_ema.load_state_dict(state["G_ema"])
-        opt_E.load_state_dict(state["opt_E"])
-        opt_G.load_state_dict(state["opt_G"])
-        if D is not None:
+        for name, opt in (("opt_E", opt_E), ("opt_G", opt_G)):
+            if name in state:
+                opt.load_state_dict(state[name])
+        if D is not None and "D" in state:
             D.load_state_dict(state["D"])
             D_M.load_state_dict(state["D_M"])
             opt_D.load_state_dict(state["opt_D"])
         for layer, q in queues.items():
-            q.load_state_dict(state["queues"][layer])
-        scaler.load_state_dict(state["scaler"])
-        loader.load_state_dict(state["loader"])
-        restore_rng_state(state, dist_info.rank, device)
+            if layer in state.get("queues", {}):
+                q.load_state_dict(state["queues"][layer])
+        if scaler.is_enabled() and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        if "loader" in state:
+            loader.load_state_dict(state["loader"])
+        if "rng" in state:
+            restore_rng_state(state, dist_info.rank, device)
         iteration = int(state["iteration"])
 
     # ------------------------------------------------------------------ distributed wrappers

@@ -1,0 +1,146 @@
+"""--resume-from: a run folder, a release folder with its training state, a Hub repo, a release without one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hub_server import LocalHub
+
+from training.export import export_run, manifest_entry
+from training.options import OptionsError
+from training.presets import get_preset
+from training.state_file import TRAINING_STATE_NAME, TrainingStateError, load_training_state, save_training_state
+from training.training_loop import CHECKPOINT_NAME, load_checkpoint, training_loop
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def tiny(**changes):
+    return get_preset("tiny").override(
+        **{"log_every": 1, "snapshot_every": 1000, "checkpoint_every": 1000, "total_iterations": 6, **changes}
+    )
+
+
+def _networks(run: Path) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(run / CHECKPOINT_NAME)
+    return {f"{n}.{k}": v for n in ("E", "G", "G_ema", "D", "D_M") for k, v in state[n].items()}
+
+
+def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f"differs in {differ[:5]}"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One uninterrupted 6-iteration run, and the same run stopped at 3 and exported with its state."""
+    root = tmp_path_factory.mktemp("runs")
+    training_loop(tiny(), root / "straight", progress=False)
+    training_loop(tiny(), root / "half", progress=False, stop_after=3)
+    export_run(root / "half", root / "release", training_state=True)
+    return root
+
+
+def test_training_state_file_round_trips_the_checkpoint_exactly(runs, tmp_path):
+    state = load_checkpoint(runs / "half" / CHECKPOINT_NAME)
+    back = load_training_state(runs / "release" / TRAINING_STATE_NAME)
+
+    def same(a, b):
+        if isinstance(a, torch.Tensor):
+            return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+        if isinstance(a, dict):
+            return isinstance(b, dict) and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list | tuple):
+            return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return a == b and type(a) is type(b)
+
+    assert same(state, back)
+    assert 3 in back["opt_E"]["state"]  # integer keys stay integers
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(TrainingStateError, match=r"bad\.safetensors"):
+        load_training_state(bad)
+    with pytest.raises(TypeError, match="object"):
+        save_training_state({"x": object()}, tmp_path / "never.safetensors")
+    assert not (tmp_path / "never.safetensors").exists()
+
+
+def test_release_manifest_entry_lists_the_training_state(runs):
+    entry = manifest_entry(runs / "release", repo_id="org/tiny")
+    assert TRAINING_STATE_NAME in entry["files"]
+
+
+@pytest.mark.parametrize("source", ["run", "release"])
+def test_continuing_equals_the_uninterrupted_run(runs, tmp_path, source, capsys):
+    origin = runs / "half" if source == "run" else runs / "release"
+    training_loop(tiny(), tmp_path / "continued", progress=False, resume_from=origin)
+    assert "continuing" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "continued" / CHECKPOINT_NAME)["iteration"] == 6
+    _assert_same(_networks(runs / "straight"), _networks(tmp_path / "continued"))
+
+
+def test_continuing_from_a_hub_repo(runs, tmp_path, local_hub: LocalHub):
+    local_hub.add_revision("org/tiny-dcvae", runs / "release")
+    training_loop(
+        tiny(), tmp_path / "continued", progress=False, resume_from="org/tiny-dcvae",
+        hub_options={"endpoint": local_hub.endpoint, "cache_dir": tmp_path / "cache"},
+    )
+    fetched = {path.rsplit("/", 1)[-1] for method, path in local_hub.requests if method == "GET"}
+    assert TRAINING_STATE_NAME in fetched
+    _assert_same(_networks(runs / "straight"), _networks(tmp_path / "continued"))
+
+
+def test_a_release_without_training_state_starts_a_fresh_discriminator(tmp_path, capsys):
+    """The bundled release has no training state: its encoder and decoder start the run, nothing else."""
+    from dcvae_tools import load_model
+    from training.data import make_dataset
+
+    small = {"batch_size": 8, "gen_batch_size": 8, "queue_size": 64, "amp": "none", "channels_last": False,
+             "log_every": 1, "snapshot_every": 100, "checkpoint_every": 100, "network_snapshot_every": 0}
+    options = get_preset("fashion-mnist-32").override(total_iterations=1, **small)
+    summary = training_loop(
+        options, tmp_path / "tuned", progress=False, resume_from="fashion-mnist-32", return_networks=True,
+        hub_options={"local_files_only": True},
+    )
+    assert "fresh discriminator" in capsys.readouterr().out
+    assert summary["iteration"] == 1  # a fresh start counts from 0
+    from dcvae_tools.networks import build_network
+    from training.resume import starting_point
+
+    start = starting_point("fashion-mnist-32", options, local_files_only=True).state
+    assert set(start) == {"iteration", "E", "G", "G_ema"}
+    E = build_network(options.model_config(), "encoder", spectral_norm=True)
+    E.load_state_dict(start["E"])
+    G = build_network(options.model_config(), "decoder")
+    G.load_state_dict(start["G_ema"])
+    fresh = training_loop(options, tmp_path / "fresh", progress=False, return_networks=True)
+    released = load_model("fashion-mnist-32", local_files_only=True)
+    data = make_dataset("fashion-mnist", "test", 32, 1, None)
+    x = torch.stack([data[i][0] for i in range(16)])
+    with torch.no_grad():
+        target = released.encode(x)
+        tuned = E.eval()(x)[0]
+        new = fresh["networks"]["E"].eval()(x)[0]
+        decoded = G.eval()(target)
+    # the spectral-norm estimate is recomputed from the folded weights: a small shift, not a new encoder
+    assert (tuned - target).abs().mean() < 0.05 * target.abs().mean()
+    assert (new - target).abs().mean() > 0.5 * target.abs().mean()
+    assert (decoded - released.decode(target)).abs().max() < 0.05
+
+
+def test_fine_tuning_on_other_data_and_a_mismatched_architecture(runs, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    from PIL import Image
+
+    for i in range(16):
+        Image.fromarray((torch.rand(28, 28) * 255).to(torch.uint8).numpy()).save(images / f"{i}.png")
+    training_loop(
+        tiny(dataset=f"folder:{images}"), tmp_path / "tuned", progress=False, resume_from=runs / "release"
+    )
+    assert "fine-tuning" in capsys.readouterr().out
+    with pytest.raises(OptionsError, match="latent_dim"):
+        training_loop(tiny(latent_dim=16), tmp_path / "wrong", progress=False, resume_from=runs / "release")

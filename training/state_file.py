@@ -1,0 +1,105 @@
+"""A training checkpoint as ``training_state.safetensors``: the release's optional, pickle-free training state.
+
+``checkpoint.pt`` in a run folder is a nested dict of tensors, numbers and strings (networks, optimizer
+moments, queues, loader position, random states). This module writes the same dict to one safetensors file:
+every tensor becomes an entry named by its path in the dict, and the rest of the structure (dict keys with
+their types, lists, numbers, strings) goes into the file's metadata as JSON. Reading it back gives a dict
+equal to the original, tensor for tensor, without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+TRAINING_STATE_NAME = "training_state.safetensors"
+FORMAT = "dcvae-training-state"
+VERSION = "1"
+
+
+class TrainingStateError(ValueError):
+    """The file is not a training state this version can read; the message names the file."""
+
+
+def _flatten(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, torch.Tensor):
+        tensors[path] = obj.detach().cpu().contiguous()
+        return {"t": path}
+    if isinstance(obj, dict):
+        items = []
+        for key, value in obj.items():
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                raise TypeError(f"{path or 'state'}: keys must be str or int, got {key!r}")
+            items.append([key, _flatten(value, f"{path}/{key}" if path else str(key), tensors)])
+        return {"d": items}
+    if isinstance(obj, list | tuple):
+        return {"l": [_flatten(v, f"{path}/{i}", tensors) for i, v in enumerate(obj)], "tuple": isinstance(obj, tuple)}
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return {"v": obj}
+    raise TypeError(f"{path or 'state'}: cannot store a {type(obj).__name__} in a training state")
+
+
+def _unflatten(node: Any, tensors: dict[str, torch.Tensor], source: Path) -> Any:
+    if not isinstance(node, dict) or len(set(node) - {"tuple"}) != 1:
+        raise TrainingStateError(f"{source}: malformed structure entry {str(node)[:80]!r}")
+    if "t" in node:
+        try:
+            return tensors[node["t"]]
+        except KeyError:
+            raise TrainingStateError(f"{source}: the structure names a missing tensor {node['t']!r}") from None
+    if "d" in node:
+        return {key: _unflatten(value, tensors, source) for key, value in node["d"]}
+    if "l" in node:
+        items = [_unflatten(v, tensors, source) for v in node["l"]]
+        return tuple(items) if node.get("tuple") else items
+    return node["v"]
+
+
+def save_training_state(state: dict[str, Any], path: str | Path) -> Path:
+    """Write a training checkpoint dict to ``path`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    structure = _flatten(state, "", tensors)
+    metadata = {"format": FORMAT, "version": VERSION, "structure": json.dumps(structure)}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_training_state(path: str | Path) -> dict[str, Any]:
+    """Read a file written by :func:`save_training_state` (tensors on the CPU)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            if metadata.get("format") != FORMAT:
+                raise TrainingStateError(
+                    f"{path}: not a dcvae-tools training state (format {metadata.get('format')!r})"
+                )
+            if metadata.get("version") != VERSION:
+                raise TrainingStateError(
+                    f"{path}: training state version {metadata.get('version')!r}; this version reads {VERSION!r}"
+                )
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except TrainingStateError:
+        raise
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise TrainingStateError(f"{path}: cannot read as safetensors ({err})") from err
+    try:
+        structure = json.loads(metadata["structure"])
+    except (KeyError, json.JSONDecodeError) as err:
+        raise TrainingStateError(f"{path}: the structure metadata is missing or not JSON") from err
+    state = _unflatten(structure, tensors, path)
+    if not isinstance(state, dict):
+        raise TrainingStateError(f"{path}: the stored state is not a dict")
+    return state

@@ -413,6 +413,17 @@ def test_evaluate_tiny_model_writes_complete_report(tmp_path: Path, metrics_cach
     assert line["value"] == written["metrics"]["recon_mse_test"] and line["metric"] == "recon_mse_test"
     assert list((metrics_cache / "fd-stats").glob("fashion-mnist-train-300-*.npz"))  # reference cached
 
+    # known answer: the same protocol tells a trained model from the random one by wide margins
+    trained = evaluate(
+        "fashion-mnist-32", ["fd10k_classifier", "rfd_classifier", "recon_mse_test", "probe_linear_test"],
+        "fashion-mnist", num_samples=300, batch_size=128, seed=0, cache_dir=metrics_cache, test_limit=300,
+        train_limit=1000,
+    )["metrics"]
+    random = written["metrics"]
+    assert trained["recon_mse_test"] < 0.5 * random["recon_mse_test"]
+    assert trained["rfd_classifier"] < 0.5 * random["rfd_classifier"]
+    assert trained["fd300_classifier"] < random["fd300_classifier"]
+
 
 @needs_fashion
 def test_fitted_sample_prior_draws_around_the_training_latents(metrics_cache: Path) -> None:
@@ -501,3 +512,35 @@ def test_aggregate_prior_kl_is_zero_at_the_prior_and_matches_the_closed_form():
     assert abs(details["abs_mean_mean"] - 3.0) < 0.02
     with pytest.raises(ValueError, match="must both be"):
         aggregate_prior_kl(mu, mu[:, :2])
+
+
+def test_edit_success_has_a_known_answer_on_a_synthetic_model() -> None:
+    """A 1-d "model" whose latent is an image's mean brightness and a "classifier" that thresholds it at 0.
+
+    Sources have brightness -0.99, -0.98, ..., -0.01 (all negative class); adding 0.5 lifts exactly those above
+    -0.5 over the threshold: 49 of 99. Nothing is positive before the edit, and each edited image moves by
+    exactly 0.5 (0.25 on the unit scale the distances use) from its reconstruction.
+    """
+    from training.metrics.edit import edit_success
+
+    class BrightnessModel:
+        def encode(self, x, batch_size=None):
+            return x.mean(dim=(1, 2, 3)).unsqueeze(1)
+
+        def decode(self, z, batch_size=None):
+            return z.view(-1, 1, 1, 1).expand(-1, 1, 4, 4).clone()
+
+    class ThresholdClassifier:
+        def predict(self, x):
+            return (x.mean(dim=(1, 2, 3)) > 0).long()
+
+    levels = -torch.arange(1, 100, dtype=torch.float32) / 100
+    images = levels.view(-1, 1, 1, 1).expand(-1, 1, 4, 4).clone()
+    result = edit_success(BrightnessModel(), ThresholdClassifier(), torch.tensor([0.5]), images, [1], [0],
+                          batch_size=32)
+    assert result.success_rate == pytest.approx(49 / 99)
+    assert result.baseline_rate == 0.0
+    assert result.mse_to_reconstruction == pytest.approx(0.25**2)
+    stronger = edit_success(BrightnessModel(), ThresholdClassifier(), torch.tensor([0.5]), images, [1], [0],
+                            strength=2.0)
+    assert stronger.success_rate == 1.0  # +1.0 lifts even -0.99 to 0.01

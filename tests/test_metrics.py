@@ -169,6 +169,7 @@ def test_registry_names_encode_the_protocol() -> None:
         "probe_pixels_test",
         "perceptual_hed_test",
         "sample_class_entropy10k",
+        "recon_class_agreement_test",
         "edit_success_<attr>",
     ):
         assert name in names
@@ -414,8 +415,13 @@ def test_evaluate_tiny_model_writes_complete_report(tmp_path: Path, metrics_cach
     assert list((metrics_cache / "fd-stats").glob("fashion-mnist-train-300-*.npz"))  # reference cached
 
     # known answer: the same protocol tells a trained model from the random one by wide margins
+    random_agreement = evaluate(
+        folder, ["recon_class_agreement_test"], "fashion-mnist", batch_size=128, cache_dir=metrics_cache,
+        test_limit=300,
+    )["metrics"]["recon_class_agreement_test"]
     trained = evaluate(
-        "fashion-mnist-32", ["fd10k_classifier", "rfd_classifier", "recon_mse_test", "probe_linear_test"],
+        "fashion-mnist-32",
+        ["fd10k_classifier", "rfd_classifier", "recon_mse_test", "probe_linear_test", "recon_class_agreement_test"],
         "fashion-mnist", num_samples=300, batch_size=128, seed=0, cache_dir=metrics_cache, test_limit=300,
         train_limit=1000,
     )["metrics"]
@@ -423,6 +429,8 @@ def test_evaluate_tiny_model_writes_complete_report(tmp_path: Path, metrics_cach
     assert trained["recon_mse_test"] < 0.5 * random["recon_mse_test"]
     assert trained["rfd_classifier"] < 0.5 * random["rfd_classifier"]
     assert trained["fd300_classifier"] < random["fd300_classifier"]
+    # a random decoder's blobs fall into one or two classes; the trained model keeps most classes (0.53 at 10k)
+    assert trained["recon_class_agreement_test"] > random_agreement + 0.2
 
 
 @needs_fashion

@@ -341,6 +341,40 @@ def release(
     typer.echo(f"wrote {folder} ({', '.join(sorted(model.attributes)) or 'no attributes'}); updated {manifest}")
 
 
+@app.command()
+def curves(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders with network-snapshots/ (network_snapshot_every).")],
+    metrics: Annotated[str, typer.Option(help="Comma-separated metric names.")] = (
+        "recon_class_agreement_test,rfd_classifier,fd10k_classifier,recon_mse_test"
+    ),
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG figure to draw.")] = None,
+    test_limit: Annotated[int | None, typer.Option(help="Evaluate on a fixed subset of the test split.")] = None,
+    num_samples: Annotated[int | None, typer.Option(help="Samples for sampling FDs.")] = None,
+) -> None:
+    """Evaluate each run's network snapshots (new ones only; appended to RUN/curves.jsonl) and draw the curves.
+
+    Examples:
+      dcvae-train curves reports/runs/fashion-mnist-32 -o docs/figures/curves.png
+      dcvae-train curves runs/dcvae runs/vae runs/vaegan --metrics rfd_classifier,fd10k_classifier -o curves.png
+    """
+    from .curves import evaluate_snapshots, plot_curves
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    table = {}
+    for run in runs:
+        if not (run / "network-snapshots").is_dir():
+            raise UserError(f"{run} has no network-snapshots/: train with --set network_snapshot_every=N")
+        lines = evaluate_snapshots(run, names, test_limit=test_limit, num_samples=num_samples, show_progress=False)
+        table[lines[0]["preset"] if lines else run.name] = lines
+        for line in lines:
+            typer.echo(f"{run.name} iteration {line['iteration']}: " + "  ".join(
+                f"{k} {v:.4g}" for k, v in line["metrics"].items()))
+    if output is not None:
+        drawn = [n for n in names if any(n in line["metrics"] for lines in table.values() for line in lines)]
+        plot_curves(table, drawn or names, output)
+        typer.echo(f"wrote {output}")
+
+
 def main() -> None:
     """Entry point: one-line errors for user mistakes, tracebacks with DCVAE_DEBUG=1."""
     from dcvae_tools.errors import DCVAEError

@@ -459,6 +459,36 @@ def recon_psnr_test(opts: MetricOptions) -> MetricResult:
 
 
 @register_metric
+def recon_class_agreement_test(opts: MetricOptions) -> MetricResult:
+    """Share of test images whose reconstruction the FD-classifier puts in the source's predicted class.
+
+    Whether a reconstruction is still the same thing (a coat stays a coat), which pixel MSE and a Frechet
+    distance over the whole set do not say. Compared with the classifier's class of the source image, not the
+    label, so the classifier's own errors on the sources do not count against the model.
+    """
+    classifier = opts.classifier()
+    images, labels = opts.test_split()
+    source = classifier.predict(crop_content(images, opts.content_size), opts.batch_size)
+    recon = classifier.predict(crop_content(opts.reconstructions(), opts.content_size), opts.batch_size)
+    agree = (source == recon).double()
+    per_class = {
+        name: round(float(agree[source == c].mean()), 4)
+        for c, name in enumerate(_class_names(opts.dataset, classifier.config.num_classes))
+        if bool((source == c).any())
+    }
+    return MetricResult(
+        float(agree.mean()),
+        {
+            "num_images": len(agree),
+            "label_agreement_of_sources": float((source == labels.to(source.device)).double().mean()),
+            "label_agreement_of_reconstructions": float((recon == labels.to(recon.device)).double().mean()),
+            "per_source_class": per_class,
+            "protocol": f"classifier's class of {len(agree)} test reconstructions vs. of their sources",
+        },
+    )
+
+
+@register_metric
 def perceptual_hed_test(opts: MetricOptions) -> MetricResult:
     """VGG16 relu4_3 feature MSE of test reconstructions, with HED's edge-tuned VGG16 weights (not ImageNet)."""
     from .perceptual import load_hed_vgg16

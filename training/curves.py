@@ -1,0 +1,99 @@
+"""Metrics against images seen: evaluate a run's network snapshots and draw the curves.
+
+A run with ``network_snapshot_every`` keeps release-format models in ``network-snapshots/iteration-NNNNNNN/``.
+``evaluate_snapshots`` evaluates each one not yet measured and appends a line per snapshot to
+``curves.jsonl`` in the run folder (so it can be re-run while the run trains); ``plot_curves`` draws one
+panel per metric with a line per run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+CURVES_NAME = "curves.jsonl"
+SNAPSHOTS_DIR = "network-snapshots"
+
+
+def snapshot_folders(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(iteration, folder) of every network snapshot of a run, in order."""
+    root = Path(run_dir) / SNAPSHOTS_DIR
+    found = []
+    for folder in root.glob("iteration-*") if root.is_dir() else []:
+        try:
+            found.append((int(folder.name.split("-", 1)[1]), folder))
+        except ValueError:
+            continue
+    return sorted(found)
+
+
+def read_curves(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def evaluate_snapshots(
+    run_dir: str | Path, metrics: Sequence[str], *, out: str | Path | None = None, **evaluate_kwargs: Any
+) -> list[dict[str, Any]]:
+    """Evaluate every snapshot not yet in ``out`` (default ``run_dir/curves.jsonl``); returns all lines."""
+    from .evaluate import evaluate
+
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / CURVES_NAME
+    options = json.loads((run_dir / "training_options.json").read_text(encoding="utf-8"))
+    lines = read_curves(out)
+    done = {line["iteration"] for line in lines}
+    for iteration, folder in snapshot_folders(run_dir):
+        if iteration in done:
+            continue
+        report = evaluate(folder, list(metrics), **evaluate_kwargs)
+        line = {
+            "iteration": iteration,
+            "images_seen": iteration * int(options["batch_size"]),
+            "preset": options["preset"],
+            "metrics": report["metrics"],
+            "deviations": report["details"].get("deviations", []),
+        }
+        with out.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        lines.append(line)
+    return lines
+
+
+def plot_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]], metrics: Sequence[str], out: str | Path) -> Path:
+    """One panel per metric, x = real images seen, one line per label; written as PNG (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for label, lines in curves.items():
+            points = sorted(
+                (line["images_seen"], line["metrics"][metric]) for line in lines if metric in line["metrics"]
+            )
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot([x / 1e6 for x in xs], ys, marker="o", markersize=3, label=label)
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel("real images seen (millions)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.png")
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+    return out

@@ -72,6 +72,7 @@ def measure_preset(name: str, window: int, windows: int, mode: str = "fast") -> 
 def quality_check(preset: str, iterations: int, seeds: list[int], test_limit: int, num_samples: int) -> dict[str, Any]:
     """Train ``preset`` for ``iterations`` in float32 and in the fast mode per seed; evaluate each run."""
     from training.evaluate import evaluate
+    from training.metrics import resolve_metric
     from training.presets import get_preset
     from training.training_loop import training_loop
 
@@ -91,8 +92,7 @@ def quality_check(preset: str, iterations: int, seeds: list[int], test_limit: in
             metrics = report["metrics"]
             row = {"mode": mode, "seed": seed, "iterations": iterations, "train_s": train_s}
             for name in QUALITY_METRICS:
-                key = next(k for k in metrics if k.startswith(name.replace("10k", "")) or k == name)
-                row[name] = metrics[key]
+                row[name] = metrics[resolve_metric(name, num_samples=num_samples)[0]]  # the name carries the count
             rows.append(row)
             print(f"  {mode:8s} seed {seed}: " + "  ".join(f"{k} {row[k]:.4g}" for k in QUALITY_METRICS))
     summary = {}

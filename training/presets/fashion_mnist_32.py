@@ -9,11 +9,13 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   (docs/benchmarks.md);
 - 40,000 iterations (2.56M real images, 40k encoder/decoder updates: 10x the first release's 4,000),
   trained in resumable pieces.
-The first release (4,000 iterations) used decays of 0.99 for the momentum discriminator and the decoder
-EMA, as 4,000 iterations are too short for a 1,000-update window; at 40,000 iterations that reason is gone
-and both are back at the official 0.999 (which also keeps the 8,192 queued keys, about 128 contrastive steps
-old at most, from a slowly moving key network as MoCo intends). The objective, queue size, temperature,
-KL weighting and optimiser are the official ones.
+- momentum-discriminator and decoder-EMA decays 0.99 instead of 0.999. Measured (1,000 iterations each, the
+  same seed, 2,000 test images): with 0.999 reconstruction MSE 0.130, class agreement 0.10, reconstruction FD
+  580; with 0.99 0.087, 0.33 and 176. A key network that lags the discriminator by ~1,000 contrastive steps
+  gives keys from another feature space than the queries', and an EMA over ~1,000 decoder updates still
+  carries the initialisation thousands of iterations in. At 4,000 iterations the 0.999 run stood at MSE 0.106
+  and class agreement 0.20, against 0.047 and 0.59 for the first release (0.99, float32, same budget).
+The objective, queue size, temperature, KL weighting and optimiser are the official ones.
 """
 
 from ..options import TrainingOptions
@@ -33,8 +35,8 @@ PRESET = TrainingOptions(
     kl_weight=1e-6,
     queue_size=8192,
     temperature=0.07,
-    momentum=0.999,
-    ema=0.999,
+    momentum=0.99,
+    ema=0.99,
     batch_size=64,
     gen_batch_size=64,
     lr=2e-4,

@@ -2,8 +2,7 @@
 
 Same backbone, objective and budget as fashion-mnist-32 (4,000 iterations: 64 epochs of the 4,000 training
 images, about 56 minutes on 2 CPU cores), and a queue of 2,048 keys (half the
-training set), and the first release's decays of 0.99 (momentum discriminator, decoder EMA). Keys of the
-query's own image are also masked out of its negatives (training.loss.info_nce).
+training set). Keys of the query's own image are also masked out of its negatives (training.loss.info_nce).
 """
 
 from ..options import TrainingOptions
@@ -16,6 +15,4 @@ PRESET: TrainingOptions = _FASHION.override(
     dataset="mnist5k",
     total_iterations=4_000,
     queue_size=2048,
-    momentum=0.99,
-    ema=0.99,
 )

@@ -134,8 +134,13 @@ def render() -> str:
     if tr:
         out.append("\n### Training\n")
         ok = [r for r in tr["rows"] if "skipped" not in r]
-        out.append(_table(ok, [("preset", "preset", ""), ("batch_size", "batch", "d"), ("n_critic", "n_critic", "d"),
-                               ("images_per_s", "real img/s", ".1f"), ("s_per_iteration", "s/iteration", ".2f")]))
+        out.append(_table(ok, [("preset", "preset", ""), ("mode", "mode", ""), ("amp", "autocast", ""),
+                               ("channels_last", "channels-last", ""), ("batch_size", "batch", "d"),
+                               ("n_critic", "n_critic", "d"), ("images_per_s", "real img/s", ".1f"),
+                               ("s_per_iteration", "s/iteration", ".2f")]))
+        if "fast_over_float32" in tr:
+            out.append(f"\n`fashion-mnist-32`, fast mode over float32 in the same run: "
+                       f"**{tr['fast_over_float32']:.2f}x** (target 2.5x).")
         for r in tr["rows"]:
             if "skipped" in r:
                 out.append(f"\n- {r['preset']}: skipped ({r['skipped']})")

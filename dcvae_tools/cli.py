@@ -575,7 +575,7 @@ def models(
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
         from huggingface_hub import try_to_load_from_cache
 
-        from dcvae_tools.manifest import load_manifest
+        from dcvae_tools.manifest import TRAINING_STATE_NAME, load_manifest
 
         manifest = load_manifest()
         entries = []
@@ -592,6 +592,7 @@ def models(
                         str,
                     )
                     for filename in entry.files
+                    if filename != TRAINING_STATE_NAME  # only training downloads it
                 )
             entries.append(
                 {
@@ -673,7 +674,7 @@ def download(
 
 def _verification(source: Any, files: list[dict[str, Any]]) -> tuple[bool, str]:
     """How the loaded files were checked: against the manifest, the Hub's hashes, or not at all."""
-    from dcvae_tools.manifest import load_manifest
+    from dcvae_tools.manifest import TRAINING_STATE_NAME, load_manifest
 
     manifest = load_manifest()
     if source.source == "bundled" or (source.source == "hub" and manifest.get(source.name) is not None):
@@ -682,7 +683,8 @@ def _verification(source: Any, files: list[dict[str, Any]]) -> tuple[bool, str]:
         return True, "every file matches the content hash the Hub announced"
     have = {f["name"]: f["sha256"] for f in files}
     for entry in manifest.models.values():
-        if entry.files and all(have.get(name) == f.sha256 for name, f in entry.files.items()):
+        released = {name: f for name, f in entry.files.items() if name != TRAINING_STATE_NAME}
+        if released and all(have.get(name) == f.sha256 for name, f in released.items()):
             return True, f"a local folder whose files match released model {entry.name!r}"
     return False, "a local folder: nothing to compare its files against"
 

@@ -18,12 +18,8 @@ from pathlib import Path
 
 from .errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError
 from .io_utils import sha256_file
-from .manifest import ManifestEntry, load_manifest
+from .manifest import TRAINING_STATE_NAME, ManifestEntry, load_manifest
 from .release import ATTRIBUTES_NAME, CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
-
-TRAINING_STATE_NAME = "training_state.safetensors"
-"""A release's optional training state (discriminator, optimizer moments, queues, random state), listed in
-the manifest with its sha256 like every other file but downloaded only to continue training."""
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -270,7 +266,16 @@ def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | N
             resolve(text, revision=revision, **kw)  # raises the usual "no model ..." error
         config = _download(text, CONFIG_NAME, revision, **kw)  # pins the commit, as loading does
         assert config is not None
-        found = _download(text, TRAINING_STATE_NAME, config.parent.name, optional=True, **kw)
+        commit = config.parent.name
+        if local_files_only and _known_absent(text, TRAINING_STATE_NAME, commit, cache_dir):
+            return None
+        try:
+            found = _download(text, TRAINING_STATE_NAME, commit, optional=not local_files_only, **kw)
+        except OfflineError as err:  # offline and not cached: not the same as "the repo has none"
+            raise OfflineError(
+                f"{TRAINING_STATE_NAME} of {text}@{commit} is not in the local cache; resume once while online "
+                "(it is downloaded then), or resume without --offline"
+            ) from err
         if found is not None:
             verify_against_blob_name(found)
         return found

@@ -12,6 +12,10 @@ from typing import Any
 
 from .errors import ConfigError
 
+TRAINING_STATE_NAME = "training_state.safetensors"
+"""A release's optional training state (discriminator, optimizer moments, queues, random state), listed in
+the manifest with its sha256 like every other file but downloaded only to continue training."""
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_WEIGHTS_DIR = _PACKAGE_DIR / "weights"
 """Where checkpoints bundled in the wheel live, one folder per manifest name."""

@@ -27,6 +27,9 @@ def test_snapshots_are_evaluated_once_each_and_drawn(tmp_path):
     again = evaluate_snapshots(run, ["recon_mse_test"], test_limit=64, cache_dir=metrics_cache, show_progress=False)
     assert len((run / CURVES_NAME).read_text().splitlines()) == 2 and again == lines  # nothing re-evaluated
     assert json.loads((run / CURVES_NAME).read_text().splitlines()[0])["preset"] == "tiny"
+    more = evaluate_snapshots(run, ["recon_mse_test", "recon_psnr_test"], test_limit=64, cache_dir=metrics_cache,
+                              show_progress=False)  # a metric asked for later is added to every snapshot
+    assert [sorted(line["metrics"]) for line in more] == [["recon_mse_test", "recon_psnr_test"]] * 2
     figure = plot_curves({"tiny": lines}, ["recon_mse_test"], tmp_path / "curves.png")
     with Image.open(figure) as image:
         assert image.size[0] > 300

@@ -209,6 +209,12 @@ def test_queue_keeps_the_ids_of_its_keys_and_loads_old_state_without_them() -> N
     assert q.ids.tolist() == [14, 11, 12, 13]
     q.enqueue(keys([6]))  # keys without ids: unknown source
     assert q.ids.tolist() == [14, -1, 12, 13]
+    before = q.features.clone()
+    with pytest.raises(ValueError, match="ids"):
+        q.enqueue(keys([7, 8]), torch.tensor([1]))
+    assert torch.equal(q.features, before) and int(q.pointer) == 2  # a rejected call writes nothing
+    q.enqueue(keys([9]), torch.tensor([21], dtype=torch.int32))  # any integer dtype
+    assert q.ids.tolist() == [14, -1, 21, 13]
     old = {k: v for k, v in q.state_dict().items() if k != "ids"}  # a checkpoint from before ids existed
     fresh = FeatureQueue(4, 2, seed=1)
     fresh.load_state_dict(old)

@@ -68,9 +68,19 @@ def test_training_state_file_round_trips_the_checkpoint_exactly(runs, tmp_path):
     assert not (tmp_path / "never.safetensors").exists()
 
 
-def test_release_manifest_entry_lists_the_training_state(runs):
+def test_release_manifest_entry_lists_the_training_state_and_a_new_export_drops_a_stale_one(runs, tmp_path):
     entry = manifest_entry(runs / "release", repo_id="org/tiny")
     assert TRAINING_STATE_NAME in entry["files"]
+    export_run(runs / "half", tmp_path / "rel", training_state=True)
+    export_run(runs / "half", tmp_path / "rel")  # weights only: the earlier state must not stay beside them
+    assert not (tmp_path / "rel" / TRAINING_STATE_NAME).exists()
+
+
+def test_network_snapshots_do_not_change_the_run(tmp_path):
+    plain = training_loop(tiny(total_iterations=4), tmp_path / "a", progress=False)
+    snapped = training_loop(tiny(total_iterations=4, network_snapshot_every=2), tmp_path / "b", progress=False)
+    assert plain["iteration"] == snapped["iteration"] == 4
+    _assert_same(_networks(tmp_path / "a"), _networks(tmp_path / "b"))
 
 
 @pytest.mark.parametrize("source", ["run", "release"])
@@ -91,6 +101,18 @@ def test_continuing_from_a_hub_repo(runs, tmp_path, local_hub: LocalHub):
     fetched = {path.rsplit("/", 1)[-1] for method, path in local_hub.requests if method == "GET"}
     assert TRAINING_STATE_NAME in fetched
     _assert_same(_networks(runs / "straight"), _networks(tmp_path / "continued"))
+
+
+def test_offline_resume_without_the_cached_state_fails_instead_of_starting_afresh(runs, tmp_path, local_hub):
+    from dcvae_tools import load_model
+    from dcvae_tools.errors import OfflineError
+
+    local_hub.add_revision("org/tiny-dcvae", runs / "release")
+    hub = {"endpoint": local_hub.endpoint, "cache_dir": tmp_path / "cache"}
+    load_model("org/tiny-dcvae", **hub)  # what `dcvae download` caches: the model files, not the training state
+    with pytest.raises(OfflineError, match=TRAINING_STATE_NAME):
+        training_loop(tiny(), tmp_path / "r", progress=False, resume_from="org/tiny-dcvae",
+                      hub_options={**hub, "local_files_only": True})
 
 
 def test_a_release_without_training_state_starts_a_fresh_discriminator(tmp_path, capsys):
@@ -142,5 +164,10 @@ def test_fine_tuning_on_other_data_and_a_mismatched_architecture(runs, tmp_path,
         tiny(dataset=f"folder:{images}"), tmp_path / "tuned", progress=False, resume_from=runs / "release"
     )
     assert "fine-tuning" in capsys.readouterr().out
+    from training.resume import starting_point
+
+    start = starting_point(runs / "release", tiny(dataset=f"folder:{images}"))
+    assert "loader" not in start.state
+    assert all((q["ids"] == -1).all() for q in start.state["queues"].values())  # old indices mean nothing here
     with pytest.raises(OptionsError, match="latent_dim"):
         training_loop(tiny(latent_dim=16), tmp_path / "wrong", progress=False, resume_from=runs / "release")

@@ -356,6 +356,7 @@ def curves(
     Examples:
       dcvae-train curves reports/runs/fashion-mnist-32 -o docs/figures/curves.png
       dcvae-train curves runs/dcvae runs/vae runs/vaegan --metrics rfd_classifier,fd10k_classifier -o curves.png
+    Each run is one line, labelled with its folder's name.
     """
     from .curves import evaluate_snapshots, plot_curves
 
@@ -365,7 +366,7 @@ def curves(
         if not (run / "network-snapshots").is_dir():
             raise UserError(f"{run} has no network-snapshots/: train with --set network_snapshot_every=N")
         lines = evaluate_snapshots(run, names, test_limit=test_limit, num_samples=num_samples, show_progress=False)
-        table[lines[0]["preset"] if lines else run.name] = lines
+        table[run.name] = lines
         for line in lines:
             typer.echo(f"{run.name} iteration {line['iteration']}: " + "  ".join(
                 f"{k} {v:.4g}" for k, v in line["metrics"].items()))

@@ -23,6 +23,8 @@ def snapshot_folders(run_dir: str | Path) -> list[tuple[int, Path]]:
     root = Path(run_dir) / SNAPSHOTS_DIR
     found = []
     for folder in root.glob("iteration-*") if root.is_dir() else []:
+        if not (folder / "model.safetensors").is_file():
+            continue  # still being written by the training run
         try:
             found.append((int(folder.name.split("-", 1)[1]), folder))
         except ValueError:
@@ -46,8 +48,11 @@ def evaluate_snapshots(
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / CURVES_NAME
     options = json.loads((run_dir / "training_options.json").read_text(encoding="utf-8"))
+    from .metrics import resolve_metric
+
     lines = read_curves(out)
-    done = {line["iteration"] for line in lines}
+    wanted = {resolve_metric(m, num_samples=evaluate_kwargs.get("num_samples"))[0] for m in metrics}
+    done = {line["iteration"] for line in lines if wanted <= set(line["metrics"])}
     for iteration, folder in snapshot_folders(run_dir):
         if iteration in done:
             continue
@@ -64,7 +69,11 @@ def evaluate_snapshots(
             f.flush()
             os.fsync(f.fileno())
         lines.append(line)
-    return lines
+    latest: dict[int, dict[str, Any]] = {}
+    for line in lines:  # a snapshot measured again with more metrics: its lines merge, the newest value wins
+        merged = latest.setdefault(line["iteration"], {**line, "metrics": {}})
+        merged["metrics"].update(line["metrics"])
+    return [latest[i] for i in sorted(latest)]
 
 
 def plot_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]], metrics: Sequence[str], out: str | Path) -> Path:

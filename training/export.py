@@ -62,6 +62,8 @@ def export_run(
     folder = save_pretrained(model, out_dir)
     if training_state:
         save_training_state(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME), folder / TRAINING_STATE_NAME)
+    else:  # a state left from an earlier export would not match these weights
+        (folder / TRAINING_STATE_NAME).unlink(missing_ok=True)
     return folder
 
 

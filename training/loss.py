@@ -208,15 +208,15 @@ class FeatureQueue(torch.nn.Module):
         if keys.ndim != 2 or keys.shape[1] != self.dim:
             raise ValueError(f"keys must be [B, {self.dim}], got {tuple(keys.shape)}")
         count = keys.shape[0]
+        if ids is not None and ids.shape != (count,):
+            raise ValueError(f"ids must be [{count}], got {tuple(ids.shape)}")
         if count == 0:
             return
         start = int(self.pointer)
         kept = min(count, self.size)
         slots = (start + torch.arange(count - kept, count, device=self.features.device)) % self.size
         self.features[slots] = keys[count - kept :].detach().to(self.features.device, self.features.dtype)
-        if ids is not None and ids.shape != (count,):
-            raise ValueError(f"ids must be [{count}], got {tuple(ids.shape)}")
-        self.ids[slots] = ids[count - kept :].to(self.ids.device) if ids is not None else -1
+        self.ids[slots] = ids[count - kept :].to(self.ids) if ids is not None else -1
         self.pointer.fill_((start + count) % self.size)
 
     def forward(self) -> torch.Tensor:

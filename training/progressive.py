@@ -597,7 +597,8 @@ def progressive_training_loop(
                     opt_D.load_state_dict(state["opt_D"])
                 for layer, queue in queues.items():
                     queue.load_state_dict(state["queues"][layer])
-                scaler.load_state_dict(state["scaler"])
+                if scaler.is_enabled() and state.get("scaler"):
+                    scaler.load_state_dict(state["scaler"])
                 loader.load_state_dict(state["loader"])
                 torch.set_rng_state(state["rng"])
                 if device.type == "cuda" and "cuda_rng" in state:

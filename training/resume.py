@@ -23,7 +23,8 @@ from .state_file import load_training_state
 # options that must match the source for its networks to load
 _ARCHITECTURE_KEYS = ("architecture", "architecture_args", "latent_dim", "channels", "image_size")
 # options that, when they differ, make the source's loader position meaningless here (fine-tuning)
-_DATA_KEYS = ("dataset", "data_root", "batch_size", "seed", "image_size", "channels")
+# (data_root is left out: the same data at another path on another machine continues exactly)
+_DATA_KEYS = ("dataset", "batch_size", "seed", "image_size", "channels")
 
 
 @dataclass
@@ -121,6 +122,9 @@ def starting_point(
         mine = options.to_dict()
         if any(source_options.get(k) != mine[k] for k in _DATA_KEYS):
             state = {k: v for k, v in state.items() if k != "loader"}
+            for queue in state.get("queues", {}).values():  # the ids index the source's data, not this one
+                if "ids" in queue:
+                    queue["ids"] = torch.full_like(queue["ids"], -1)
             return StartingPoint(
                 state, f"fine-tuning from {kind} (iteration {state['iteration']}) on other data: the data "
                 "order starts afresh, everything else continues"

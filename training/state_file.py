@@ -18,7 +18,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-TRAINING_STATE_NAME = "training_state.safetensors"
+from dcvae_tools.manifest import TRAINING_STATE_NAME  # noqa: F401 (the file name belongs with its format)
+
 FORMAT = "dcvae-training-state"
 VERSION = "1"
 
@@ -29,6 +30,8 @@ class TrainingStateError(ValueError):
 
 def _flatten(obj: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, torch.Tensor):
+        if path in tensors:  # e.g. keys 0 and "0", or a key with "/", in one dict
+            raise TypeError(f"{path}: two entries of the state map to the same tensor name")
         tensors[path] = obj.detach().cpu().contiguous()
         return {"t": path}
     if isinstance(obj, dict):

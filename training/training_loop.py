@@ -321,7 +321,8 @@ def training_loop(
 
         from .export import inference_model
 
-        model = inference_model(o, E.state_dict(), G_ema.state_dict())
+        with torch.random.fork_rng(devices=[]):  # building the networks must not move the run's random stream
+            model = inference_model(o, E.state_dict(), G_ema.state_dict())
         save_pretrained(model, run_dir / "network-snapshots" / f"iteration-{iteration:07d}")
 
     # ------------------------------------------------------------------ the loop

@@ -93,9 +93,9 @@ def train(
       dcvae-train train --preset tiny
       dcvae-train train --preset fashion-mnist-32 --max-minutes 40      # then run again to continue
       dcvae-train train --preset cifar10-autogan32 --data-root ~/data --device cuda
-      dcvae-train train --preset fashion-mnist-32 --resume-from fashion-mnist-32 --set total_iterations=50000
+      dcvae-train train --preset fashion-mnist-32 --resume-from exported/fm --set total_iterations=50000
       dcvae-train train --preset fashion-mnist-32 --resume-from fashion-mnist-32 \\
-          --set dataset=folder:my_images --set total_iterations=42000      # fine-tune on your own images
+          --set dataset=folder:my_images --set total_iterations=1000   # fine-tune the released model (no state: from 0)
     """
     import torch
 

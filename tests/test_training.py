@@ -193,6 +193,15 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
     assert not different, f"resumed run differs in {different[:5]}"
 
 
+def test_resume_refuses_changed_training_options_and_allows_a_longer_run(tmp_path):
+    training_loop(tiny(total_iterations=2), tmp_path / "run", progress=False)
+    written = (tmp_path / "run" / "training_options.json").read_text()
+    with pytest.raises(OptionsError, match=r"lr: 0\.0002 in the checkpoint, 0\.001 now"):
+        training_loop(tiny(total_iterations=4, lr=1e-3), tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "training_options.json").read_text() == written  # nothing overwritten
+    assert training_loop(tiny(total_iterations=4), tmp_path / "run", progress=False)["iteration"] == 4
+
+
 def test_checkpoint_loads_with_weights_only(tmp_path):
     training_loop(tiny(total_iterations=2), tmp_path / "run", progress=False)
     torch.load(tmp_path / "run" / CHECKPOINT_NAME, weights_only=True)  # raises if anything needs pickle

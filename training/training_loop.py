@@ -21,7 +21,7 @@ from .data import InfiniteLoader, make_dataset
 from .distributed import DistInfo, all_gather_cat, gather_objects
 from .loss import FeatureQueue
 from .objective import DCVAELoss
-from .options import TrainingOptions
+from .options import OptionsError, TrainingOptions
 
 CHECKPOINT_NAME = "checkpoint.pt"
 OPTIONS_NAME = "training_options.json"
@@ -71,6 +71,29 @@ def restore_rng_state(checkpoint: dict[str, Any], rank: int, device: torch.devic
     torch.set_rng_state(mine["cpu"])
     if device.type == "cuda" and "cuda" in mine:
         torch.cuda.set_rng_state(mine["cuda"], device)
+
+
+RESUME_SAFE_OPTIONS = frozenset(
+    {"total_iterations", "max_minutes", "log_every", "snapshot_every", "checkpoint_every", "network_snapshot_every",
+     "num_workers", "data_root", "description"}
+)
+"""Options a run may change when it resumes: its length and bookkeeping, not what or how it trains."""
+
+
+def check_resume_options(saved_json: str, options: TrainingOptions, where: Path) -> None:
+    """Refuse to resume a run with options that change its training (listing each difference)."""
+    saved, mine = json.loads(saved_json), options.to_dict()
+    differ = [
+        f"{key}: {saved.get(key)!r} in the checkpoint, {mine[key]!r} now"
+        for key in mine
+        if key not in RESUME_SAFE_OPTIONS and key in saved and saved[key] != mine[key]
+    ]
+    if differ:
+        raise OptionsError(
+            f"cannot resume {where} with other training options ({'; '.join(differ)}). Resume with the options it "
+            f"was started with, or start a new run from it with --resume-from. Safe to change on resume: "
+            f"{', '.join(sorted(RESUME_SAFE_OPTIONS))}."
+        )
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -159,6 +182,9 @@ def training_loop(
     device = torch.device(device)
     run_dir = Path(run_dir)
     main = dist_info.is_main
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    if resume and ckpt_path.is_file():
+        check_resume_options(load_checkpoint(ckpt_path)["options"], o, ckpt_path)  # before anything is written
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / OPTIONS_NAME).write_text(o.to_json(), encoding="utf-8")
@@ -208,7 +234,6 @@ def training_loop(
 
     # ------------------------------------------------------------------ resume
     iteration = 0
-    ckpt_path = run_dir / CHECKPOINT_NAME
     state: dict[str, Any] | None = None
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path)

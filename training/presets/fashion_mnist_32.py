@@ -5,7 +5,7 @@ Changes from the official recipe, each for what 2 CPU cores can train:
 - n_critic 2 instead of 5: with the budget in encoder/decoder updates, 5 would spend most of it on the
   discriminator;
 - bfloat16 autocast and channels-last memory (the CPU's fast path; the master weights, the optimizer and
-  the losses stay float32): about 2.5x the images per second of the float32 loop at equal quality
+  the losses stay float32): 2.4x the images per second of the float32 loop at equal quality
   (docs/benchmarks.md);
 - 40,000 iterations (2.56M real images, 40k encoder/decoder updates: 10x the first release's 4,000),
   trained in resumable pieces.

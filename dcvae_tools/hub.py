@@ -161,19 +161,25 @@ def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> Resol
     for filename, file_entry in entry.files.items():
         if filename == TRAINING_STATE_NAME:
             continue  # only training needs it (resolve_training_state); inference never downloads it
-        path = _download(entry.repo_id, filename, entry.revision, **kw)
-        assert path is not None
-        got = sha256_file(path)
-        if got != file_entry.sha256:
-            _discard_cached(path)
-            raise ChecksumError(
-                f"{filename} of {entry.repo_id}@{entry.revision} failed verification: sha256 is {got}, "
-                f"the manifest expects {file_entry.sha256}. The file was not loaded and was removed from "
-                "the cache; download again, and report it if it persists."
-            )
+        path = _download_verified(entry, filename, file_entry.sha256, **kw)
         folder = path.parent
     assert folder is not None
     return ResolvedModel(folder, "hub", entry.name, entry.revision, None)
+
+
+def _download_verified(entry: ManifestEntry, filename: str, sha256: str, **kw) -> Path:
+    """Download one file of a released model at its pinned revision and check it against the manifest."""
+    path = _download(entry.repo_id, filename, entry.revision, **kw)
+    assert path is not None
+    got = sha256_file(path)
+    if got != sha256:
+        _discard_cached(path)
+        raise ChecksumError(
+            f"{filename} of {entry.repo_id}@{entry.revision} failed verification: sha256 is {got}, "
+            f"the manifest expects {sha256}. The file was not loaded and was removed from "
+            "the cache; download again, and report it if it persists."
+        )
+    return path
 
 
 def _known_absent(repo_id: str, filename: str, commit: str, cache_dir: str | Path | None) -> bool:
@@ -252,16 +258,7 @@ def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | N
             file_entry = entry.files.get(TRAINING_STATE_NAME)
             if file_entry is None or entry.revision is None:
                 return None
-            found = _download(entry.repo_id, TRAINING_STATE_NAME, entry.revision, **kw)
-            assert found is not None
-            got = sha256_file(found)
-            if got != file_entry.sha256:
-                _discard_cached(found)
-                raise ChecksumError(
-                    f"{TRAINING_STATE_NAME} of {entry.repo_id}@{entry.revision} failed verification: sha256 is "
-                    f"{got}, the manifest expects {file_entry.sha256}. It was removed from the cache."
-                )
-            return found
+            return _download_verified(entry, TRAINING_STATE_NAME, file_entry.sha256, **kw)
         if not _REPO_ID.match(text):
             resolve(text, revision=revision, **kw)  # raises the usual "no model ..." error
         config = _download(text, CONFIG_NAME, revision, **kw)  # pins the commit, as loading does

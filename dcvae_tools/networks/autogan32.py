@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ALL_FEATURES, init_official, maybe_spectral_norm, sum_pool
+from .layers import ALL_FEATURES, discriminator_outputs, init_official, maybe_spectral_norm, sum_pool
 
 IMAGE_SIZES = (16, 32, 64)  # the decoder starts at image_size / 8 and doubles three times
 ARGS = {  # name -> (min, max); defaults are the paper's widths
@@ -134,13 +134,7 @@ class Discriminator(nn.Module):
         graph and get no gradient (and no optimizer step).
         """
         h1, h = self.trunk(x)
-        out: dict[str, torch.Tensor] = {}
-        if "b1" in features:
-            out["b1"] = self.b1_linear(self.b1_conv(h1).flatten(1))
-        final = self.final(h) if logits or "final" in features else None
-        if "final" in features:
-            out["final"] = final
-        return (self.head(final).squeeze(1) if logits else None), out
+        return discriminator_outputs(self, h1, h, features, logits)
 
 
 # ----------------------------------------------------------------------------- decoder

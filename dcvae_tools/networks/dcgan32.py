@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ALL_FEATURES, init_official, maybe_spectral_norm
+from .layers import ALL_FEATURES, discriminator_outputs, init_official, maybe_spectral_norm
 
 IMAGE_SIZES = (32,)
 ARGS = {"ngf": (1, 4096), "ndf": (1, 4096)}  # name -> (min, max)
@@ -93,13 +93,7 @@ class Discriminator(nn.Module):
     ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """Real/fake logits ``[N]`` (None when ``logits=False``) and the requested contrastive features."""
         h1, h = self.trunk(x)
-        out: dict[str, torch.Tensor] = {}
-        if "b1" in features:
-            out["b1"] = self.b1_linear(self.b1_conv(h1).flatten(1))
-        final = self.final(h) if logits or "final" in features else None
-        if "final" in features:
-            out["final"] = final
-        return (self.head(final).squeeze(1) if logits else None), out
+        return discriminator_outputs(self, h1, h, features, logits)
 
 
 class Decoder(nn.Module):

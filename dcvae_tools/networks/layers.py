@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -49,6 +51,23 @@ def fold_spectral_norm(module: nn.Module) -> nn.Module:
             parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
     module.train(was_training)
     return module
+
+
+def discriminator_outputs(
+    d: nn.Module, h1: torch.Tensor, h: torch.Tensor, features: Collection[str], logits: bool
+) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    """The 32x32 discriminators' heads on block 1's map ``h1`` and the pooled feature ``h``: only those asked for.
+
+    ``d`` has ``b1_conv``, ``b1_linear`` (the low-level contrastive head), ``final`` (the pooled contrastive
+    feature) and ``head`` (real/fake logits on ``final``).
+    """
+    out: dict[str, torch.Tensor] = {}
+    if "b1" in features:
+        out["b1"] = d.b1_linear(d.b1_conv(h1).flatten(1))
+    final = d.final(h) if logits or "final" in features else None
+    if "final" in features:
+        out["final"] = final
+    return (d.head(final).squeeze(1) if logits else None), out
 
 
 def sum_pool(x: torch.Tensor) -> torch.Tensor:

@@ -183,8 +183,9 @@ def training_loop(
     run_dir = Path(run_dir)
     main = dist_info.is_main
     ckpt_path = run_dir / CHECKPOINT_NAME
-    if resume and ckpt_path.is_file():
-        check_resume_options(load_checkpoint(ckpt_path)["options"], o, ckpt_path)  # before anything is written
+    state: dict[str, Any] | None = load_checkpoint(ckpt_path) if resume and ckpt_path.is_file() else None
+    if state is not None:
+        check_resume_options(state["options"], o, ckpt_path)  # before anything is written
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / OPTIONS_NAME).write_text(o.to_json(), encoding="utf-8")
@@ -234,10 +235,7 @@ def training_loop(
 
     # ------------------------------------------------------------------ resume
     iteration = 0
-    state: dict[str, Any] | None = None
-    if resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path)
-    elif resume_from is not None:
+    if state is None and resume_from is not None:
         from .resume import starting_point
 
         start = starting_point(resume_from, o, **(hub_options or {}))

@@ -1,0 +1,259 @@
+"""Commands about checkpoints: ``dcvae models``, ``dcvae download`` and ``dcvae info``."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._app import _examples, app
+from ._options import (
+    CacheDirOpt,
+    DebugOpt,
+    JsonOpt,
+    ModelOpt,
+    OfflineOpt,
+    QuietOpt,
+    RevisionOpt,
+    _load,
+)
+from ._output import session
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"  # pragma: no cover
+
+
+def _format_metrics(metrics: dict[str, Any], limit: int = 4) -> str:
+    parts = []
+    for key, value in list(metrics.items())[:limit]:
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        parts.append(f"{key} {shown}")
+    return ", ".join(parts) + (", ..." if len(metrics) > limit else "")
+
+
+@app.command(epilog=_examples("dcvae models", "dcvae models --json"))
+def models(
+    cache_dir: CacheDirOpt = None, json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False
+) -> None:
+    """List the released models and whether they are cached.
+
+    For each checkpoint in weights_manifest.json: data set, image size, latent size, whether it is
+    bundled with this installation or downloaded from the Hub, whether this machine has it already,
+    and its key metrics.
+    """
+    with session(quiet=quiet, json_mode=json_, debug=debug) as out:
+        from huggingface_hub import try_to_load_from_cache
+
+        from dcvae_tools.manifest import TRAINING_STATE_NAME, load_manifest
+
+        manifest = load_manifest()
+        entries = []
+        for entry in manifest.models.values():
+            bundled = entry.bundled and entry.bundled_dir.is_dir()
+            if bundled:
+                cached = True
+            elif entry.revision is None:
+                cached = False
+            else:
+                cached = all(
+                    isinstance(
+                        try_to_load_from_cache(entry.repo_id, filename, cache_dir=cache_dir, revision=entry.revision),
+                        str,
+                    )
+                    for filename in entry.files
+                    if filename != TRAINING_STATE_NAME  # only training downloads it
+                )
+            entries.append(
+                {
+                    "name": entry.name,
+                    "default": entry.name == manifest.default_model,
+                    "dataset": entry.dataset,
+                    "resolution": entry.resolution,
+                    "channels": entry.channels,
+                    "latent_dim": entry.latent_dim,
+                    "architecture": entry.architecture,
+                    "preset": entry.preset,
+                    "location": "bundled" if bundled else "hub",
+                    "repo_id": entry.repo_id,
+                    "revision": entry.revision,
+                    "published": entry.revision is not None,
+                    "cached": cached,
+                    "metrics": entry.metrics,
+                    "description": entry.description,
+                }
+            )
+        out.data({"default_model": manifest.default_model, "models": entries})
+        if not entries:
+            out.result(
+                "This version of dcvae-tools lists no released models yet; load a local folder or a "
+                "Hub repo with --model."
+            )
+            return
+        rows = []
+        for e in entries:
+            if e["location"] == "bundled":
+                where, have = "bundled", "yes"
+            else:
+                where = "hub" if e["published"] else "hub (unpublished)"
+                have = "yes" if e["cached"] else "no"
+            name = f"{e['name']} (default)" if e["default"] else e["name"]
+            size = f"{e['resolution']}x{e['resolution']} {'grey' if e['channels'] == 1 else 'RGB'}"
+            rows.append([name, e["dataset"], size, str(e["latent_dim"]), where, have, _format_metrics(e["metrics"])])
+        out.table(["name", "dataset", "images", "latent", "from", "cached", "metrics"], rows)
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae download fashion-mnist-32",
+        "dcvae download someone/dcvae-celeba --revision v1.0",
+        'cd "$(dcvae download -q fashion-mnist-32)"',
+    )
+)
+def download(
+    name_or_repo: Annotated[str, typer.Argument(metavar="NAME_OR_REPO", help="Released model name or Hub repo id.")],
+    revision: RevisionOpt = None,
+    cache_dir: CacheDirOpt = None,
+    offline: OfflineOpt = False,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Download and verify a checkpoint; print its folder.
+
+    Every file is checked against its sha256 (from weights_manifest.json for released models, from the
+    Hub's content hashes for other repos) and the checkpoint is loaded once to make sure it works. The
+    folder is printed on stdout; later commands (and --offline) use the cached copy.
+    """
+    with session(quiet=quiet, json_mode=json_, debug=debug) as out:
+        out.info(f"fetching {name_or_repo} ...")
+        model = _load(name_or_repo, revision=revision, device="cpu", offline=offline, cache_dir=cache_dir)
+        source = model.source
+        out.data(
+            {
+                "name": source.name,
+                "source": source.source,
+                "revision": source.revision,
+                "folder": str(source.folder),
+            }
+        )
+        at = f" at revision {source.revision}" if source.revision else ""
+        out.info(f"verified {source.name}{at} ({source.source})")
+        out.result(str(source.folder))
+
+
+def _verification(source: Any, files: list[dict[str, Any]]) -> tuple[bool, str]:
+    """How the loaded files were checked: against the manifest, the Hub's hashes, or not at all."""
+    from dcvae_tools.manifest import TRAINING_STATE_NAME, load_manifest
+
+    manifest = load_manifest()
+    if source.source == "bundled" or (source.source == "hub" and manifest.get(source.name) is not None):
+        return True, "every file's sha256 matches weights_manifest.json"
+    if source.source == "hub":
+        return True, "every file matches the content hash the Hub announced"
+    have = {f["name"]: f["sha256"] for f in files}
+    for entry in manifest.models.values():
+        released = {name: f for name, f in entry.files.items() if name != TRAINING_STATE_NAME}
+        if released and all(have.get(name) == f.sha256 for name, f in released.items()):
+            return True, f"a local folder whose files match released model {entry.name!r}"
+    return False, "a local folder: nothing to compare its files against"
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae info",
+        "dcvae info -m ./checkpoints/my-run",
+        "dcvae info -m someone/dcvae-celeba --offline --json",
+    )
+)
+def info(
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    offline: OfflineOpt = False,
+    cache_dir: CacheDirOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show a checkpoint's config, attributes and files.
+
+    Prints where the checkpoint was loaded from, how its files were verified, its config (architecture,
+    image and latent size, sampling clamp, data set, metrics), the attribute directions it ships and
+    every file with its size and sha256.
+    """
+    with session(quiet=quiet, json_mode=json_, debug=debug) as out:
+        from dcvae_tools.io_utils import sha256_file
+
+        loaded = _load(model, revision=revision, device="cpu", offline=offline, cache_dir=cache_dir)
+        source = loaded.source
+        folder = Path(source.folder)
+        files = [
+            {"name": p.name, "size": p.stat().st_size, "sha256": sha256_file(p)}
+            for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.startswith(".")
+        ]
+        verified, how = _verification(source, files)
+        config = loaded.config
+        attributes = [
+            {
+                "name": a.name,
+                "num_positive": a.num_positive,
+                "num_negative": a.num_negative,
+                "normalized": a.normalized,
+                "norm": round(float(a.direction.norm()), 6),
+            }
+            for a in sorted(loaded.attributes.values(), key=lambda a: a.name)
+        ]
+        parameters = {
+            "encoder": sum(p.numel() for p in loaded.encoder.parameters()),
+            "decoder": sum(p.numel() for p in loaded.decoder.parameters()),
+        }
+        out.data(
+            {
+                "name": source.name,
+                "source": source.source,
+                "revision": source.revision,
+                "folder": str(folder),
+                "verified": verified,
+                "verification": how,
+                "config": config.to_dict(),
+                "parameters": parameters,
+                "attributes": attributes,
+                "files": files,
+            }
+        )
+        at = f", revision {source.revision}" if source.revision else ""
+        args = ", ".join(f"{k}={v}" for k, v in sorted(config.architecture_args.items()))
+        colour = "grey" if config.channels == 1 else "RGB"
+        content = (
+            f", content {config.content_size}x{config.content_size}" if config.content_size != config.image_size else ""
+        )
+        lines = [
+            f"{source.name}  ({source.source}{at})",
+            f"  folder        {folder}",
+            f"  verified      {'yes' if verified else 'no'}: {how}",
+            f"  architecture  {config.architecture}" + (f" ({args})" if args else ""),
+            f"  images        {config.image_size}x{config.image_size} {colour}{content}",
+            f"  latent dim    {config.latent_dim}",
+            f"  sample clamp  {config.sample_clamp if config.sample_clamp is not None else 'none'}",
+            f"  parameters    encoder {parameters['encoder']:,}, decoder {parameters['decoder']:,}",
+        ]
+        for key in ("dataset", "preset", "description"):
+            if getattr(config, key):
+                lines.append(f"  {key:<13} {getattr(config, key)}")
+        if config.metrics:
+            lines.append(f"  metrics       {_format_metrics(config.metrics, limit=len(config.metrics))}")
+        lines.append(f"attributes ({len(attributes)})" + ("" if attributes else ": none shipped"))
+        for a in attributes:
+            lines.append(
+                f"  {a['name']:<20} {a['num_positive']} positive / {a['num_negative']} negative"
+                f"{', normalized' if a['normalized'] else ''}, norm {a['norm']:.4g}"
+            )
+        lines.append("files")
+        for f in files:
+            lines.append(f"  {f['name']:<24} {_human_size(f['size']):>9}  sha256 {f['sha256']}")
+        out.result("\n".join(lines))

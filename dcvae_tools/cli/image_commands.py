@@ -1,0 +1,340 @@
+"""Commands between images and latents: ``dcvae encode``, ``decode``, ``reconstruct`` and ``sample``."""
+
+import contextlib
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._app import _examples, app
+from ._io import (
+    _auto_nrow,
+    _decode_batches,
+    _encode_paths,
+    _expand,
+    _grid_upscale,
+    _image_batches,
+    _output_names,
+    _read_latents,
+    _read_latents_missing,
+    _save_grid,
+    _save_one,
+    _source_files,
+    _staged_dir,
+    _write_safetensors,
+)
+from ._options import (
+    BatchSizeOpt,
+    CacheDirOpt,
+    DebugOpt,
+    DeviceOpt,
+    Dtype,
+    DtypeOpt,
+    ImagesArg,
+    JsonOpt,
+    ModelOpt,
+    NrowOpt,
+    OfflineOpt,
+    QuietOpt,
+    RevisionOpt,
+    SeedOpt,
+    UpscaleOpt,
+    _check_image_suffix,
+    _check_safetensors_suffix,
+    _load,
+    _model_name,
+    _need_output,
+    _pick_seed,
+    _usage,
+)
+from ._output import session
+
+if TYPE_CHECKING:  # for annotations only: the commands import torch lazily
+    import torch
+
+
+def _blank_like(image: "torch.Tensor") -> "torch.Tensor":
+    """An all-white cell (the grid's padding colour) to keep grid columns aligned."""
+    import torch
+
+    return torch.ones_like(image)
+
+
+def _paired_rows(top: "torch.Tensor", bottom: "torch.Tensor", cols: int) -> "torch.Tensor":
+    """Interleave rows of ``cols`` cells: ``top`` images, then the matching ``bottom`` images, and so on."""
+    import torch
+
+    cells: list[torch.Tensor] = []
+    for start in range(0, len(top), cols):
+        for source in (top, bottom):
+            row = list(source[start : start + cols])
+            row += [_blank_like(source[0])] * (cols - len(row))
+            cells.extend(row)
+    return torch.stack(cells)
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae encode shirts/ -o shirts.safetensors",
+        "dcvae encode a.png b.jpg -o z.safetensors --sample --seed 0",
+        "dcvae encode photos/ -o z.safetensors -m ./my-checkpoint --json",
+    )
+)
+def encode(
+    images: ImagesArg,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="LATENTS.safetensors", help="Where to write the latents."),
+    ],
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Draw from the posterior instead of taking its mean.")
+    ] = False,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    batch_size: BatchSizeOpt = None,
+    offline: OfflineOpt = False,
+    cache_dir: CacheDirOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Encode images to latents (a .safetensors file).
+
+    Writes tensor "latents" [N, D]: the encoder's posterior means, or posterior samples with --sample.
+    The metadata records the source files (so `dcvae decode` can name its outputs), the model and the
+    seed. Images of any size or mode are converted to the model's format, with a note for each.
+    """
+    import json
+
+    _check_safetensors_suffix(output, "--output")
+    with session(quiet=quiet, json_mode=json_, debug=debug) as out:
+        paths = _expand(images)
+        loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        mu, logvar, _ = _encode_paths(loaded, paths, out)
+        used_seed = _pick_seed(seed) if sample else None
+        latents = loaded.sample_posterior(mu, logvar, used_seed) if sample else mu
+        metadata = {
+            "format": "pt",
+            "files": json.dumps([str(p) for p in paths]),
+            "model": _model_name(loaded),
+            "sample": json.dumps(sample),
+        }
+        if used_seed is not None:
+            metadata["seed"] = str(used_seed)
+        if loaded.source.revision:
+            metadata["revision"] = str(loaded.source.revision)
+        _write_safetensors(output, {"latents": latents}, metadata)
+        out.data(
+            {
+                "output": str(output),
+                "count": len(paths),
+                "latent_dim": loaded.latent_dim,
+                "shape": list(latents.shape),
+                "model": _model_name(loaded),
+                "sample": sample,
+                "seed": used_seed,
+            }
+        )
+        seeded = f", posterior samples with seed {used_seed}" if sample else ""
+        out.done(f"wrote {output}: latents [{len(paths)}, {loaded.latent_dim}]{seeded}")
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae decode z.safetensors -o decoded/",
+        "dcvae decode z.safetensors --grid decoded.png --nrow 8",
+    )
+)
+def decode(
+    latents: Annotated[Path, typer.Argument(metavar="LATENTS.safetensors", help="Latents written by `dcvae encode`.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="OUT_DIR",
+            help="Folder for one PNG per latent (named after the sources).",
+        ),
+    ] = None,
+    grid: Annotated[Path | None, typer.Option("--grid", metavar="GRID.png", help="One image with all of them.")] = None,
+    nrow: NrowOpt = None,
+    upscale: UpscaleOpt = None,
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    batch_size: BatchSizeOpt = None,
+    offline: OfflineOpt = False,
+    cache_dir: CacheDirOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Decode latents to images.
+
+    Writes one PNG per row of tensor "latents", named after the files it was encoded from when the
+    file records them (else 00000.png, 00001.png, ...), and/or one grid image.
+    """
+    _need_output(output, grid, options="'-o' / '--grid'")
+    _check_image_suffix(grid, "--grid")
+    with session(quiet=quiet, debug=debug) as out:
+        import torch
+
+        if not latents.is_file():
+            _read_latents_missing(latents)
+        loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        z, metadata = _read_latents(latents, loaded)
+        names = _output_names(_source_files(metadata), len(z))
+        kept: list[torch.Tensor] = []
+        with contextlib.ExitStack() as stack:
+            stage = stack.enter_context(_staged_dir(output)) if output is not None else None
+            for start, decoded in _decode_batches(loaded, z, out):
+                if stage is not None:
+                    for offset, image in enumerate(decoded):
+                        _save_one(loaded, image, stage / names[start + offset], upscale or 1)
+                if grid is not None:
+                    kept.append(decoded)
+            if grid is not None:
+                images = torch.cat(kept)
+                _save_grid(loaded, images, grid, _auto_nrow(len(images), nrow), _grid_upscale(loaded, upscale))
+        written = [f"{len(z)} images in {output}/"] if output is not None else []
+        written += [str(grid)] if grid is not None else []
+        out.done(f"decoded {len(z)} latents: wrote {' and '.join(written)}")
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae reconstruct shirts/ -o recon/",
+        "dcvae reconstruct a.png b.png c.png --grid recon.png",
+    )
+)
+def reconstruct(
+    images: ImagesArg,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="OUT_DIR", help="Folder for one reconstruction per input."),
+    ] = None,
+    grid: Annotated[
+        Path | None,
+        typer.Option("--grid", metavar="GRID.png", help="Rows of inputs, each above its reconstructions."),
+    ] = None,
+    upscale: UpscaleOpt = None,
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    batch_size: BatchSizeOpt = None,
+    offline: OfflineOpt = False,
+    cache_dir: CacheDirOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Encode and decode images (reconstructions).
+
+    Each image is encoded to its posterior mean and decoded. The grid shows up to 8 inputs per row
+    with their reconstructions in the row below, as in the paper's figures.
+    """
+    _need_output(output, grid, options="'-o' / '--grid'")
+    _check_image_suffix(grid, "--grid")
+    with session(quiet=quiet, debug=debug) as out:
+        import torch
+
+        paths = _expand(images)
+        loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        names = _output_names([str(p) for p in paths], len(paths))
+        inputs: list[torch.Tensor] = []
+        outputs: list[torch.Tensor] = []
+        with contextlib.ExitStack() as stack:
+            stage = stack.enter_context(_staged_dir(output)) if output is not None else None
+            done = 0
+            for _, x in _image_batches(loaded, paths, out, "reconstructing"):
+                recon = loaded.decode(loaded.posterior(x)[0]).cpu()
+                if stage is not None:
+                    for image in recon:
+                        _save_one(loaded, image, stage / names[done], upscale or 1)
+                        done += 1
+                if grid is not None:
+                    inputs.append(x)
+                    outputs.append(recon)
+            if grid is not None:
+                cols = min(len(paths), 8)
+                cells = _paired_rows(torch.cat(inputs), torch.cat(outputs), cols)
+                _save_grid(loaded, cells, grid, cols, _grid_upscale(loaded, upscale))
+        written = [f"{len(paths)} images in {output}/"] if output is not None else []
+        written += [str(grid)] if grid is not None else []
+        out.done(f"reconstructed {len(paths)} images: wrote {' and '.join(written)}")
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae sample -n 64 --seed 0 -o samples.png",
+        "dcvae sample -n 16 --no-clamp --out-dir samples/",
+    )
+)
+def sample(
+    num: Annotated[int, typer.Option("--num", "-n", metavar="N", min=1, max=100_000, help="How many images.")] = 64,
+    seed: SeedOpt = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="GRID.png", help="One grid image with all samples."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", metavar="DIR", help="Folder for one PNG per sample.")
+    ] = None,
+    clamp: Annotated[
+        float | None,
+        typer.Option(
+            "--clamp",
+            metavar="C",
+            show_default="the model's",
+            help="Clamp prior samples to [-C, C] (the paper's FID protocol: 1.0).",
+        ),
+    ] = None,
+    no_clamp: Annotated[bool, typer.Option("--no-clamp", help="Sample the plain standard normal.")] = False,
+    nrow: NrowOpt = None,
+    upscale: UpscaleOpt = None,
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    batch_size: BatchSizeOpt = None,
+    offline: OfflineOpt = False,
+    cache_dir: CacheDirOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Generate new images from random latents.
+
+    Latents are drawn from the standard normal prior and clamped to [-C, C], C being the model's
+    sample_clamp (1.0 in the paper's FID protocol) unless --clamp or --no-clamp say otherwise.
+    """
+    _need_output(output, out_dir, options="'-o' / '--out-dir'")
+    _check_image_suffix(output, "--output")
+    if clamp is not None and no_clamp:
+        raise _usage("give --clamp C or --no-clamp, not both", "--clamp")
+    if clamp is not None and not (math.isfinite(clamp) and clamp > 0):
+        raise _usage(f"{clamp} is not a positive number", "--clamp")
+    with session(quiet=quiet, debug=debug) as out:
+        import torch
+
+        loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        used_seed = _pick_seed(seed)
+        bound: Any = None if no_clamp else (clamp if clamp is not None else "config")
+        z = loaded.random_latents(num, seed=used_seed, clamp=bound)
+        names = _output_names(None, num)
+        kept: list[torch.Tensor] = []
+        with contextlib.ExitStack() as stack:
+            stage = stack.enter_context(_staged_dir(out_dir)) if out_dir is not None else None
+            for start, decoded in _decode_batches(loaded, z, out, "sampling"):
+                if stage is not None:
+                    for offset, image in enumerate(decoded):
+                        _save_one(loaded, image, stage / names[start + offset], upscale or 1)
+                kept.append(decoded)
+            if output is not None:
+                _save_grid(loaded, torch.cat(kept), output, _auto_nrow(num, nrow), _grid_upscale(loaded, upscale))
+        written = [str(output)] if output is not None else []
+        written += [f"{num} images in {out_dir}/"] if out_dir is not None else []
+        out.done(f"sampled {num} images with seed {used_seed}: wrote {' and '.join(written)}")

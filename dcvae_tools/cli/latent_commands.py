@@ -1,0 +1,524 @@
+"""Commands that work in latent space: ``dcvae interpolate``, ``mix``, ``attribute`` and ``edit``."""
+
+import contextlib
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ._app import _examples, app
+from ._io import (
+    _encode_paths,
+    _expand,
+    _grid_upscale,
+    _image_batches,
+    _output_names,
+    _read_latents,
+    _save_grid,
+    _save_one,
+    _staged_dir,
+)
+from ._options import (
+    BatchSizeOpt,
+    CacheDirOpt,
+    DebugOpt,
+    DeviceOpt,
+    Dtype,
+    DtypeOpt,
+    ImagesArg,
+    JsonOpt,
+    ModelOpt,
+    OfflineOpt,
+    QuietOpt,
+    RevisionOpt,
+    SeedOpt,
+    UpscaleOpt,
+    _check_image_suffix,
+    _check_safetensors_suffix,
+    _load,
+    _model_name,
+    _need_output,
+    _pick_seed,
+    _usage,
+)
+from ._output import session
+
+if TYPE_CHECKING:  # for annotations only: the commands import torch and the model lazily
+    import torch
+
+    from dcvae_tools.model import DCVAE, AttributeVector
+
+# ---------------------------------------------------------------------------- interpolation ends
+
+_LATENT_REF = re.compile(r"^(?P<path>.+\.safetensors):(?P<row>\d+)$", re.IGNORECASE)
+
+
+def _endpoint(ref: str, model: "DCVAE") -> "torch.Tensor":
+    """An interpolation end as a latent [D]: ``IMAGE`` (encoded to its posterior mean) or
+    ``LATENTS.safetensors[:ROW]`` (the row may be left out when the file holds one latent)."""
+    from dcvae_tools.errors import LatentError
+
+    match = _LATENT_REF.match(ref)
+    if match or ref.lower().endswith(".safetensors"):
+        path = Path(match["path"] if match else ref)
+        latents, _ = _read_latents(path, model)
+        if match is None:
+            if len(latents) != 1:
+                raise LatentError(
+                    f"{path} holds {len(latents)} latents; pick one with {path}:ROW (0-{len(latents) - 1})"
+                )
+            return latents[0]
+        row = int(match["row"])
+        if row >= len(latents):
+            raise LatentError(f"{path} holds {len(latents)} latents: row {row} is out of range (0-{len(latents) - 1})")
+        return latents[row]
+    paths = _expand([Path(ref)])
+    if len(paths) != 1:
+        raise LatentError(f"{ref} is a folder of {len(paths)} images; an interpolation end is one image")
+    return model.encode(paths)[0].cpu()
+
+
+# ---------------------------------------------------------------------------- attributes
+
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def _parse_attribute_spec(spec: str) -> tuple[str, float | None]:
+    """``KEY`` or ``KEY=STRENGTH`` -> (KEY, STRENGTH or None)."""
+    key, sep, value = spec.rpartition("=")
+    if not sep:
+        return spec, None
+    try:
+        strength = float(value)
+    except ValueError:
+        raise _usage(f"cannot read the strength {value!r} in {spec!r}; write NAME=1.5", "--attribute") from None
+    if not key or not math.isfinite(strength):
+        raise _usage(f"cannot read {spec!r}; write NAME, NAME=STRENGTH, FILE or FILE:NAME=STRENGTH", "--attribute")
+    return key, strength
+
+
+def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
+    """NAME (shipped with the model), FILE (an attributes .safetensors with one direction) or FILE:NAME."""
+    from dcvae_tools.errors import LatentError
+    from dcvae_tools.release import load_attributes
+
+    path, name = Path(key), None
+    if not path.is_file():
+        head, sep, tail = key.rpartition(":")
+        if sep and head and Path(head).is_file():
+            path, name = Path(head), tail
+        elif key in model.attributes:
+            return model.attributes[key]
+        elif key.lower().endswith(".safetensors") or (sep and head.lower().endswith(".safetensors")):
+            missing = head if sep and head.lower().endswith(".safetensors") else key
+            raise LatentError(f"{missing}: no such attributes file; make one with `dcvae attribute`")
+        else:
+            shipped = ", ".join(sorted(model.attributes)) or "none"
+            raise LatentError(
+                f"unknown attribute {key!r}: {_model_name(model)} ships {shipped}; pass an attributes "
+                "file made with `dcvae attribute` instead (FILE or FILE:NAME)"
+            )
+    vectors = load_attributes(path, model.latent_dim)
+    if name is None:
+        if len(vectors) != 1:
+            listed = ", ".join(sorted(vectors)) or "none"
+            raise LatentError(f"{path} holds {len(vectors)} attributes ({listed}); pick one with {path}:NAME")
+        return next(iter(vectors.values()))
+    if name not in vectors:
+        raise LatentError(f"{path} has no attribute {name!r}; it holds {', '.join(sorted(vectors)) or 'none'}")
+    return vectors[name]
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae interpolate a.png b.png --steps 8 -o strip.png",
+        "dcvae interpolate z.safetensors:0 z.safetensors:5 --slerp --gif morph.gif",
+    )
+)
+def interpolate(
+    a: Annotated[str, typer.Argument(metavar="A", help="Image file, or LATENTS.safetensors:ROW.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="Image file, or LATENTS.safetensors:ROW.")],
+    steps: Annotated[
+        int, typer.Option("--steps", metavar="N", min=2, max=1000, help="Images from A to B, both included.")
+    ] = 8,
+    slerp: Annotated[bool, typer.Option("--slerp", help="Spherical instead of linear interpolation.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="STRIP.png", help="One row of images from A to B."),
+    ] = None,
+    gif: Annotated[Path | None, typer.Option("--gif", metavar="ANIM.gif", help="An animation from A to B.")] = None,
+    duration: Annotated[
+        int, typer.Option("--duration", metavar="MS", min=10, help="Milliseconds per GIF frame.")
+    ] = 100,
+    boomerang: Annotated[
+        bool, typer.Option("--boomerang/--no-boomerang", help="Play the GIF forwards then backwards.")
+    ] = True,
+    upscale: UpscaleOpt = None,
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    offline: OfflineOpt = False,
+    cache_dir: CacheDirOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Interpolate between two images or latents.
+
+    A and B are image files (encoded to their posterior means) or rows of a latents file
+    (z.safetensors:ROW). Evenly spaced points from A to B are decoded, both ends included, linearly or
+    along the sphere with --slerp.
+    """
+    _need_output(output, gif, options="'-o' / '--gif'")
+    _check_image_suffix(output, "--output")
+    _check_image_suffix(gif, "--gif", gif=True)
+    with session(quiet=quiet, debug=debug) as out:
+        from dcvae_tools import images as image_io
+
+        loaded = _load(model, revision=revision, device=device, dtype=dtype, offline=offline, cache_dir=cache_dir)
+        za, zb = _endpoint(a, loaded), _endpoint(b, loaded)
+        frames = loaded.interpolate(za, zb, steps=steps, method="slerp" if slerp else "lerp").cpu()
+        scale = _grid_upscale(loaded, upscale)
+        if output is not None:
+            _save_grid(loaded, frames, output, steps, scale)
+        if gif is not None:
+            image_io.save_gif(
+                frames,
+                gif,
+                duration_ms=duration,
+                upscale=scale,
+                content_size=loaded.config.content_size,
+                boomerang=boomerang,
+            )
+        written = [str(p) for p in (output, gif) if p is not None]
+        out.done(f"interpolated {steps} steps ({'slerp' if slerp else 'lerp'}): wrote {' and '.join(written)}")
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae mix a.png b.png --count 6 --seed 0 -o mix.png",
+        "dcvae mix --a a1.png --a a2.png --a a3.png --b b.png --fraction 0.25 -o mix.png",
+        "dcvae mix left/ right/ --dims 0-63 --dims 64-127 -o halves.png",
+    )
+)
+def mix(
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="GRID.png", help="The grid to write.")],
+    sources: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="[A B]",
+            show_default=False,
+            help="Two image files or folders: the A images and the B images.",
+        ),
+    ] = None,
+    a_images: Annotated[
+        list[Path] | None, typer.Option("--a", metavar="IMAGE", help="An A image or folder (repeatable).")
+    ] = None,
+    b_images: Annotated[
+        list[Path] | None, typer.Option("--b", metavar="IMAGE", help="A B image or folder (repeatable).")
+    ] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--fraction",
+            metavar="F",
+            min=0.0,
+            max=1.0,
+            show_default="0.5",
+            help="Share of latent dimensions taken from B, chosen at random.",
+        ),
+    ] = None,
+    dims: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dims",
+            metavar="RANGES",
+            help="Take exactly these dimensions from B, e.g. 0-63,70 (repeatable: one mix per --dims).",
+        ),
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count",
+            metavar="K",
+            min=1,
+            max=64,
+            show_default="6",
+            help="Mixes per row, each with another random subset.",
+        ),
+    ] = None,
+    seed: SeedOpt = None,
+    upscale: UpscaleOpt = None,
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    batch_size: BatchSizeOpt = None,
+    offline: OfflineOpt = False,
+    cache_dir: CacheDirOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Mix latent dimensions of A and B (paper, Figure 6).
+
+    Each mix replaces a subset of A's latent dimensions with B's: a random --fraction of them (--count
+    different subsets), or exactly the --dims given. The grid has one row per A image: A, B, then the
+    mixes; every row uses the same subsets. B is one image for all rows, or one per A image.
+    """
+    _check_image_suffix(output, "--output")
+    if sources and (a_images or b_images):
+        raise _usage("give A and B as two arguments or with --a/--b, not both", "--a")
+    if sources:
+        if len(sources) != 2:
+            raise _usage(f"expected two arguments A and B, got {len(sources)}; use --a/--b for lists", "A B")
+        a_images, b_images = [sources[0]], [sources[1]]
+    if not a_images or not b_images:
+        raise _usage("give A and B images (two arguments, or --a and --b)", "--a")
+    if dims and (fraction is not None or count is not None):
+        raise _usage("--dims fixes the subsets; drop --fraction/--count (repeat --dims for more mixes)", "--dims")
+    with session(quiet=quiet, debug=debug) as out:
+        import torch
+
+        from dcvae_tools.errors import LatentError
+        from dcvae_tools.latent import mask_from_indices, parse_index_ranges, random_mask
+
+        a_paths, b_paths = _expand(a_images), _expand(b_images)
+        if len(b_paths) not in (1, len(a_paths)):
+            raise LatentError(f"got {len(a_paths)} A images and {len(b_paths)} B images; give one B, or one per A")
+        loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        dim = loaded.latent_dim
+        used_seed = None
+        if dims:
+            masks = torch.stack([mask_from_indices(dim, parse_index_ranges(spec)) for spec in dims])
+        else:
+            used_seed = _pick_seed(seed)
+            generator = torch.Generator().manual_seed(used_seed)
+            share = 0.5 if fraction is None else fraction
+            masks = torch.stack([random_mask(dim, share, generator) for _ in range(count or 6)])
+        za, _, xa = _encode_paths(loaded, a_paths, out, keep_images=True)
+        zb, _, xb = _encode_paths(loaded, b_paths, out, keep_images=True)
+        assert xa is not None and xb is not None
+        mixed = loaded.mix(za, zb, mask=masks).cpu()  # row-major: every mask for row 0, then row 1, ...
+        rows = max(len(za), len(zb))
+        k = len(masks)
+        cells = []
+        for i in range(rows):
+            cells += [xa[i if len(xa) > 1 else 0], xb[i if len(xb) > 1 else 0], *mixed[i * k : (i + 1) * k]]
+        _save_grid(loaded, torch.stack(cells), output, k + 2, _grid_upscale(loaded, upscale))
+        if dims:
+            how = f"the --dims subset{'s' if k > 1 else ''}"
+        else:
+            chosen = int(masks[0].sum())
+            how = f"{k} random subset{'s' if k > 1 else ''} of {chosen}/{dim} dimensions, seed {used_seed}"
+        plural = "s" if rows > 1 else ""
+        out.done(f"wrote {output}: {rows} row{plural} (A, B, {k} mix{'es' if k > 1 else ''}) with {how}")
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae attribute --positive smiling/ --negative neutral/ --name smile -o attrs.safetensors",
+        "dcvae attribute -p sleeves/ -n sleeveless/ --name long_sleeves -o attrs.safetensors --append",
+    )
+)
+def attribute(
+    positive: Annotated[
+        list[Path],
+        typer.Option("--positive", "-p", metavar="IMAGES", help="Images or folders WITH the attribute (repeatable)."),
+    ],
+    negative: Annotated[
+        list[Path],
+        typer.Option(
+            "--negative", "-n", metavar="IMAGES", help="Images or folders WITHOUT the attribute (repeatable)."
+        ),
+    ],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="The attribute's name, e.g. smile.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="ATTRIBUTES.safetensors", help="Where to write the direction."),
+    ],
+    normalize: Annotated[bool, typer.Option("--normalize", help="Scale the direction to unit length.")] = False,
+    append: Annotated[
+        bool, typer.Option("--append", help="Add to (or replace in) an existing file's attributes.")
+    ] = False,
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    batch_size: BatchSizeOpt = None,
+    offline: OfflineOpt = False,
+    cache_dir: CacheDirOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Make an attribute direction from example images.
+
+    The paper's recipe: the mean latent of images with the attribute minus the mean latent of images
+    without it (20 of each in the paper). The direction is saved under --name in an attributes file
+    that `dcvae edit --attribute FILE:NAME` uses; --append adds it to an existing file.
+    """
+    _check_safetensors_suffix(output, "--output")
+    if not _ATTRIBUTE_NAME.match(name):
+        raise _usage(f"{name!r}: use letters, digits, '_', '-' and '.' (no ':' or '=')", "--name")
+    with session(quiet=quiet, json_mode=json_, debug=debug) as out:
+        from dcvae_tools.io_utils import atomic_write
+        from dcvae_tools.release import load_attributes, save_attributes
+
+        pos_paths, neg_paths = _expand(positive), _expand(negative)
+        if (len(pos_paths), len(neg_paths)) != (20, 20):
+            out.warn(
+                f"{len(pos_paths)} positive and {len(neg_paths)} negative images; the paper's recipe uses 20 of each"
+            )
+        loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        existing = {}
+        if append and output.exists():
+            existing = load_attributes(output, loaded.latent_dim)
+            if name in existing:
+                out.warn(f"{output} already has {name!r}; replacing it")
+        z_pos, _, _ = _encode_paths(loaded, pos_paths, out)
+        z_neg, _, _ = _encode_paths(loaded, neg_paths, out)
+        vector = loaded.attribute_vector(
+            z_pos,
+            z_neg,
+            name=name,
+            normalize=normalize,
+            metadata={
+                "model": _model_name(loaded),
+                "positive": [str(p) for p in pos_paths],
+                "negative": [str(p) for p in neg_paths],
+                "latents": "posterior mean",
+            },
+        )
+        vectors = {**existing, name: vector}
+        with atomic_write(output) as tmp:
+            save_attributes(vectors, tmp)
+        norm = float(vector.direction.norm())
+        out.data(
+            {
+                "output": str(output),
+                "name": name,
+                "num_positive": len(pos_paths),
+                "num_negative": len(neg_paths),
+                "normalized": normalize,
+                "norm": norm,
+                "attributes": sorted(vectors),
+            }
+        )
+        out.done(
+            f"wrote {output}: {name!r} from {len(pos_paths)} positive / {len(neg_paths)} negative images "
+            f"(norm {norm:.4g}); the file holds {', '.join(sorted(vectors))}"
+        )
+
+
+@app.command(
+    epilog=_examples(
+        "dcvae edit photo.png --attribute smile=1.5 -o edited/",
+        "dcvae edit shirts/ --attribute attrs.safetensors:long_sleeves=2 -o edited/",
+        "dcvae edit a.png b.png --attribute smile --sweep -2:2:5 -o strips/ --grid sweep.png",
+    )
+)
+def edit(
+    images: ImagesArg,
+    attributes: Annotated[
+        list[str],
+        typer.Option(
+            "--attribute",
+            "-a",
+            metavar="NAME_OR_FILE[=STRENGTH]",
+            help="An attribute the model ships (NAME), an attributes file (FILE or FILE:NAME); strength "
+            "defaults to 1. Repeatable: the edits add up.",
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="OUT_DIR",
+            help="Folder for one edited image (or strip, with --sweep) per input.",
+        ),
+    ] = None,
+    grid: Annotated[
+        Path | None,
+        typer.Option("--grid", metavar="GRID.png", help="All inputs: one row each, the original first."),
+    ] = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep",
+            metavar="START:STOP:COUNT",
+            help="Strengths to show for the single attribute, e.g. -2:2:5.",
+        ),
+    ] = None,
+    upscale: UpscaleOpt = None,
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    batch_size: BatchSizeOpt = None,
+    offline: OfflineOpt = False,
+    cache_dir: CacheDirOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Edit images along attribute directions.
+
+    Each image is encoded, strength x direction is added for every --attribute, and the result is
+    decoded. With --sweep, each input gives a strip: the original, then the single attribute applied
+    at each strength (the paper's Figure 7).
+    """
+    _need_output(output, grid, options="'-o' / '--grid'")
+    _check_image_suffix(grid, "--grid")
+    specs = [_parse_attribute_spec(spec) for spec in attributes]
+    if sweep is not None:
+        if len(specs) != 1:
+            raise _usage("--sweep takes exactly one --attribute", "--sweep")
+        if specs[0][1] is not None:
+            raise _usage("--sweep sets the strengths; drop =STRENGTH from --attribute", "--sweep")
+    with session(quiet=quiet, debug=debug) as out:
+        import torch
+
+        from dcvae_tools.latent import parse_sweep
+
+        strengths = parse_sweep(sweep) if sweep is not None else None
+        paths = _expand(images)
+        loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        edits = [(_resolve_attribute(key, loaded), 1.0 if s is None else s) for key, s in specs]
+        names = _output_names([str(p) for p in paths], len(paths))
+        columns = 1 + (len(strengths) if strengths is not None else 1)
+        rows: list[torch.Tensor] = []
+        with contextlib.ExitStack() as stack:
+            stage = stack.enter_context(_staged_dir(output)) if output is not None else None
+            done = 0
+            for _, x in _image_batches(loaded, paths, out, "editing"):
+                z = loaded.posterior(x)[0]
+                if strengths is None:
+                    variants = [loaded.edit(z, edits).cpu()]
+                else:
+                    vector = edits[0][0]
+                    variants = [loaded.edit(z, [(vector, s)]).cpu() for s in strengths]
+                for i in range(len(x)):
+                    row = torch.stack([x[i].cpu(), *(v[i] for v in variants)])
+                    if stage is not None:
+                        if strengths is None:
+                            _save_one(loaded, row[1], stage / names[done], upscale or 1)
+                        else:
+                            _save_grid(loaded, row, stage / names[done], columns, _grid_upscale(loaded, upscale))
+                    if grid is not None:
+                        rows.append(row)
+                    done += 1
+            if grid is not None:
+                _save_grid(loaded, torch.cat(rows), grid, columns, _grid_upscale(loaded, upscale))
+        what = (
+            ", ".join(f"{v.name}={s:g}" for v, s in edits)
+            if strengths is None
+            else (f"{edits[0][0].name} at {', '.join(f'{s:g}' for s in strengths)}")
+        )
+        written = [f"{len(paths)} {'strips' if strengths else 'images'} in {output}/"] if output is not None else []
+        written += [str(grid)] if grid is not None else []
+        out.done(f"edited {len(paths)} images ({what}): wrote {' and '.join(written)}")

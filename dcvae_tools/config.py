@@ -116,7 +116,7 @@ def validate(data: Any, source: str = "config") -> None:
 
     Pure Python: nothing is allocated, so a hostile config cannot make us build a huge network.
     """
-    from .networks import BACKBONES  # the backbone modules import nothing heavy at module level
+    from .networks import BACKBONES  # imported here so that `import dcvae_tools.config` stays free of torch
 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")

@@ -24,14 +24,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from .model import DCVAE
+from .errors import DCVAEError
 
 __all__ = [
     "FastAutoGAN32Decoder",
@@ -41,6 +40,7 @@ __all__ = [
     "build_fast_network",
     "cpu_has_native_bfloat16",
     "optimize_for_inference",
+    "resolve_dtype",
 ]
 
 Runner = Callable[[torch.Tensor], Any]
@@ -70,6 +70,27 @@ class InferenceOptions:
     def __post_init__(self) -> None:
         if self.micro_batch is not None and self.micro_batch < 1:
             raise ValueError(f"micro_batch must be at least 1 or None, got {self.micro_batch}")
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+}
+
+
+def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """``"bf16"``/``"bfloat16"``/``torch.bfloat16`` etc. -> a torch dtype (float32, bfloat16 or float16)."""
+    if isinstance(dtype, torch.dtype):
+        if dtype in _DTYPES.values():
+            return dtype
+    elif dtype in _DTYPES:
+        return _DTYPES[dtype]
+    raise DCVAEError(f"dtype must be one of float32, bfloat16, float16; got {dtype!r}")
 
 
 @functools.cache
@@ -351,16 +372,16 @@ class InferenceEngine:
         """Drop the cached fast networks (they are rebuilt on the next call)."""
         self._cache.clear()
 
-    def runner(self, model: DCVAE, network: Runner, dtype: torch.dtype) -> tuple[Runner | None, bool]:
-        """(fast runner for ``network`` in ``dtype`` or None, whether it computes in ``dtype`` natively)."""
+    def runner(
+        self, network: Runner, architecture: str, kind: str | None, dtype: torch.dtype
+    ) -> tuple[Runner | None, bool]:
+        """(fast runner for ``network`` in ``dtype`` or None, whether it computes in ``dtype`` natively).
+
+        ``kind`` is ``"encoder"`` or ``"decoder"`` of backbone ``architecture``; None (any other callable) or a
+        backbone without a fast form gives no runner.
+        """
         opts = self.options
-        if not opts.fast or not isinstance(network, nn.Module):
-            return None, False
-        if network is model.encoder:
-            kind = "encoder"
-        elif network is model.decoder:
-            kind = "decoder"
-        else:
+        if not opts.fast or kind is None or not isinstance(network, nn.Module):
             return None, False
         device = next(network.parameters()).device
         if dtype == torch.float32:
@@ -374,7 +395,7 @@ class InferenceEngine:
         cached = self._cache.get(key)
         if cached is not None and cached[0] == signature:
             return cached[2], True
-        fast = build_fast_network(model.config.architecture, kind, network, fast_dtype, opts.channels_last)
+        fast = build_fast_network(architecture, kind, network, fast_dtype, opts.channels_last)
         run: Runner | None = None
         if fast is not None:
             run = torch.compile(fast, dynamic=False) if opts.compile else fast
@@ -392,8 +413,19 @@ class InferenceEngine:
         return torch.cat(parts)
 
 
+class Tunable(Protocol):
+    """What :func:`optimize_for_inference` sets: a :class:`~dcvae_tools.model.DCVAE` (named structurally so that
+    this module never imports the model)."""
+
+    _inference: InferenceEngine
+    compute_dtype: torch.dtype
+
+
+TunableT = TypeVar("TunableT", bound=Tunable)
+
+
 def optimize_for_inference(
-    model: DCVAE,
+    model: TunableT,
     *,
     fast: bool = True,
     channels_last: bool = True,
@@ -401,7 +433,7 @@ def optimize_for_inference(
     compile: bool = False,
     bfloat16_weights: bool = True,
     dtype: torch.dtype | str | None = None,
-) -> DCVAE:
+) -> TunableT:
     """Set how ``model`` runs its networks (see :class:`InferenceOptions`); returns the model.
 
     The defaults are what a model does anyway; call this to turn on ``compile``, change ``micro_batch``, or
@@ -414,7 +446,5 @@ def optimize_for_inference(
     )
     model._inference = InferenceEngine(options)
     if dtype is not None:
-        from .release import resolve_dtype
-
         model.compute_dtype = resolve_dtype(dtype)
     return model

@@ -18,12 +18,10 @@ from pathlib import Path
 
 from .errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError
 from .io_utils import sha256_file
-from .manifest import TRAINING_STATE_NAME, ManifestEntry, load_manifest
+from .manifest import GIT_SHA1, SHA256_HEX, TRAINING_STATE_NAME, ManifestEntry, load_manifest
 from .release import ATTRIBUTES_NAME, CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_HEX40 = re.compile(r"^[0-9a-f]{40}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -58,9 +56,9 @@ def verify_against_blob_name(path: Path) -> None:
     """Hub cache files are named after their hash (sha256 for LFS files, git sha1 otherwise): check it."""
     blob = path.resolve()
     name = blob.name
-    if _HEX64.match(name):
+    if SHA256_HEX.match(name):
         got = sha256_file(blob)
-    elif _HEX40.match(name):
+    elif GIT_SHA1.match(name):
         got = _git_blob_sha1(blob)
     else:  # a cache without symlinks (e.g. some Windows setups): nothing to compare against
         return

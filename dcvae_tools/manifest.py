@@ -20,8 +20,10 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_WEIGHTS_DIR = _PACKAGE_DIR / "weights"
 """Where checkpoints bundled in the wheel live, one folder per manifest name."""
 
-_HEX40 = re.compile(r"^[0-9a-f]{40}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
+"""A git object hash: a commit (a pinned Hub revision) or a blob (a small file in the Hub cache)."""
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+"""A sha256 digest in lowercase hex (also the name of an LFS blob in the Hub cache)."""
 
 
 @dataclass(frozen=True)
@@ -94,11 +96,11 @@ def parse_manifest(data: Any, source: str = "weights_manifest.json") -> Manifest
         try:
             files = {}
             for fname, f in raw["files"].items():
-                if not _HEX64.match(f["sha256"]):
+                if not SHA256_HEX.match(f["sha256"]):
                     raise ConfigError(f"{where}.files.{fname}.sha256 is not 64 lowercase hex digits")
                 files[fname] = FileEntry(sha256=f["sha256"], size=int(f["size"]))
             revision = raw.get("revision")
-            if revision is not None and not _HEX40.match(revision):
+            if revision is not None and not GIT_SHA1.match(revision):
                 raise ConfigError(f"{where}.revision must be a 40-hex commit id or null, got {revision!r}")
             models[name] = ManifestEntry(
                 name=name,

@@ -103,7 +103,8 @@ class DCVAE(nn.Module):
         if engine is None:  # a model unpickled from an older version
             engine = self.__dict__["_inference"] = InferenceEngine()
         dtype = self.compute_dtype
-        run, native = engine.runner(self, fn, dtype)
+        kind = "encoder" if fn is self.encoder else "decoder" if fn is self.decoder else None
+        run, native = engine.runner(fn, self.config.architecture, kind, dtype)
         with torch.inference_mode():
             with contextlib.nullcontext() if native else self._autocast(dtype):
                 out = engine.forward(fn if run is None else run, x)
@@ -114,7 +115,7 @@ class DCVAE(nn.Module):
                     RuntimeWarning,
                     stacklevel=3,
                 )
-                run, _ = engine.runner(self, fn, torch.float32)
+                run, _ = engine.runner(fn, self.config.architecture, kind, torch.float32)
                 out = engine.forward(fn if run is None else run, x)
                 outs = out if isinstance(out, tuple) else (out,)
             result = tuple(o.float() for o in outs)

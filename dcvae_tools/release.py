@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig
 from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
+from .fast import resolve_dtype
 from .io_utils import sha256_file
 from .model import DCVAE, AttributeVector
 
@@ -197,31 +198,6 @@ def load_state_dict_strict(model: DCVAE, tensors: Mapping[str, torch.Tensor], so
     if problems:
         raise ConfigError(f"{source} does not match its config.json: " + ", ".join(problems))
     model.load_state_dict(dict(tensors), strict=True)
-
-
-_DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "half": torch.float16,
-}
-
-
-def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
-    """``"bf16"``/``"bfloat16"``/``torch.bfloat16`` etc. -> a torch dtype (float32, bfloat16 or float16)."""
-    if isinstance(dtype, torch.dtype):
-        if dtype in _DTYPES.values():
-            return dtype
-    elif dtype in _DTYPES:
-        return _DTYPES[dtype]
-    raise DCVAEError(f"dtype must be one of float32, bfloat16, float16; got {dtype!r}")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def push_to_hub(

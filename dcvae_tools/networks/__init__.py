@@ -6,20 +6,37 @@ Each backbone module exposes ``IMAGE_SIZES``, ``ARGS`` (its size arguments with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import autogan32, dcgan32, progan
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from ..config import ModelConfig
-
 BACKBONES: dict[str, ModuleType] = {"autogan32": autogan32, "dcgan32": dcgan32, "progan": progan}
 
 
-def build_network(config: ModelConfig, kind: str, *, spectral_norm: bool = False) -> nn.Module:
+class NetworkSpec(Protocol):
+    """What a network is built from: the fields of :class:`dcvae_tools.config.ModelConfig` used here.
+
+    Spelled out as a protocol so that the networks sit below the config and never import it.
+    """
+
+    @property
+    def architecture(self) -> str: ...
+    @property
+    def image_size(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
+    @property
+    def latent_dim(self) -> int: ...
+    @property
+    def architecture_args(self) -> Mapping[str, Any]: ...
+
+
+def build_network(config: NetworkSpec, kind: str, *, spectral_norm: bool = False) -> nn.Module:
     """Build the ``"encoder"``, ``"decoder"`` or ``"discriminator"`` that ``config`` describes.
 
     ``spectral_norm=True`` gives the training form (power iteration on every SN layer); the default

@@ -266,7 +266,7 @@ def test_pixel_limit_is_enforced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     path = tmp_path / "modest.png"
     Image.fromarray(_grey(20, 20)).save(path)
     assert load_image(path).size == (20, 20)
-    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100)
+    monkeypatch.setattr(images.files, "MAX_IMAGE_PIXELS", 100)  # where load_image reads it
     with pytest.raises(ImageError, match=r"400 pixels, more than the limit 100") as info:
         load_image(path)
     assert "modest.png" in str(info.value)

@@ -50,6 +50,26 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
+def autocast_factory(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:
+    """A factory of autocast contexts for ``amp`` (``"none"``, ``"bf16"`` or ``"fp16"``) on ``device``."""
+    if amp == "none":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def moving_average_(average: nn.Module, source: nn.Module, decay: float) -> None:
+    """``average <- decay * average + (1 - decay) * source``, parameter by parameter; buffers are copied.
+
+    The decoder's EMA and the discriminator's momentum (MoCo key) copy are both this update.
+    """
+    for p_avg, p in zip(average.parameters(), source.parameters(), strict=True):
+        p_avg.lerp_(p, 1.0 - decay)
+    for b_avg, b in zip(average.buffers(), source.buffers(), strict=True):
+        b_avg.copy_(b)
+
+
 class DCVAELoss:
     """Computes each phase's loss and calls backward; returns the scalars to log (``Loss/...`` names)."""
 
@@ -176,11 +196,7 @@ class DCVAELoss:
     @torch.no_grad()
     def update_momentum(self) -> None:
         """Key discriminator <- momentum * key + (1 - momentum) * discriminator (MoCo); buffers copied."""
-        src = self._raw(self.D)
-        for p_m, p in zip(self.D_M.parameters(), src.parameters(), strict=True):
-            p_m.lerp_(p, 1.0 - self.o.momentum)
-        for b_m, b in zip(self.D_M.buffers(), src.buffers(), strict=True):
-            b_m.copy_(b)
+        moving_average_(self.D_M, self._raw(self.D), self.o.momentum)
 
     def _phase_gcon(self, real: torch.Tensor, ids: torch.Tensor | None) -> dict[str, float]:
         o = self.o

@@ -38,7 +38,6 @@ import io
 import json
 import math
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,25 +50,29 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from dcvae_tools.config import ModelConfig
-from dcvae_tools.images import save_grid
+from dcvae_tools.images import convert_image, save_grid
 from dcvae_tools.model import DCVAE, AttributeVector
 from dcvae_tools.networks import build_network, progan
 from dcvae_tools.networks.layers import fold_spectral_norm
 from dcvae_tools.release import save_pretrained
 
-from .data import ArrayImageDataset, ImageFolderDataset, InfiniteLoader, make_dataset, to_model_tensor
+from .data import ArrayImageDataset, ImageFolderDataset, InfiniteLoader, make_dataset
 from .loss import FeatureQueue
-from .objective import DCVAELoss
+from .objective import DCVAELoss, autocast_factory
 from .options import OptionsError, TrainingOptions
-from .training_loop import (
+from .run_state import (
     CHECKPOINT_NAME,
     OPTIONS_NAME,
     STATS_NAME,
-    _atomic_torch_save,
-    _autocast_factory,
+    StatsLog,
+    capture_rng_state,
     load_checkpoint,
-    training_iteration,
+    make_feature_queues,
+    restore_trainer_state,
+    trainer_state,
+    write_checkpoint,
 )
+from .training_loop import training_iteration
 
 CHECKPOINT_FORMAT = "dcvae-progressive-1"
 SCHEDULE_NAME = "progressive_schedule.json"
@@ -245,7 +248,7 @@ def celebahq_dataset(root: str | Path, split: str, image_size: int, channels: in
     """
     if split not in ("train", "test", "validation"):
         raise ValueError(f"celebahq split must be 'train', 'test' or 'validation', got {split!r}")
-    folder = ImageFolderDataset(root, image_size, channels, resize_mode="resize")
+    folder = ImageFolderDataset(root, image_size, channels, content_size=image_size)
     expected = CELEBAHQ_TRAIN + CELEBAHQ_VALIDATION
     if len(folder) != expected:
         raise ValueError(f"CelebA-HQ has {expected:,} images; found {len(folder):,} under {root}")
@@ -314,8 +317,11 @@ class LSUNLmdbDataset(Dataset[tuple[torch.Tensor, int]]):
         if value is None:
             raise KeyError(f"{self.path}: key {self.keys[index]!r} vanished")
         with Image.open(io.BytesIO(value)) as img:
-            array = np.array(img.convert("L" if img.mode in ("L", "1") else "RGB"), dtype=np.uint8)
-        return to_model_tensor(array, self.image_size, self.channels, "resize"), 0
+            img.load()
+            image, _ = convert_image(
+                img, size=self.image_size, channels=self.channels, label=f"{self.path}[{self.keys[index]!r}]"
+            )
+        return image, 0
 
 
 def make_progressive_dataset(
@@ -331,8 +337,8 @@ def make_progressive_dataset(
                 return celebahq_dataset(path, split, image_size, channels)
             return LSUNLmdbDataset(path, image_size, channels)
     if name == "skimage-lfw-faces":
-        return ArrayImageDataset(load_lfw_faces(), None, image_size, channels, resize_mode="resize")
-    return make_dataset(name, split, image_size, channels, data_root, resize_mode="resize")
+        return ArrayImageDataset(load_lfw_faces(), None, image_size, channels, content_size=image_size)
+    return make_dataset(name, split, image_size, channels, data_root, content_size=image_size)
 
 
 def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -472,23 +478,20 @@ def _save_checkpoint(
     device: torch.device,
 ) -> None:
     """The full training state: tensors and plain containers only (loadable with weights_only=True)."""
-    ckpt: dict[str, Any] = {
+    state = trainer_state(
+        networks=nets.named(), optimizers=optimizers, scaler=scaler, queues=queues, loader=loader,
+        rng=[capture_rng_state(device)],
+    )
+    ckpt = {
         "format": CHECKPOINT_FORMAT,
         **position,
         "resolution": stage.resolution,
         "alpha_x1000": stage.alpha_x1000(position["stage_images"]),
-        **{name: net.state_dict() for name, net in nets.named().items()},
-        **{name: opt.state_dict() for name, opt in optimizers.items() if opt is not None},
-        "scaler": scaler.state_dict(),
-        "queues": {k: q.state_dict() for k, q in queues.items()},
-        "loader": loader.state_dict(),
-        "rng": torch.get_rng_state(),
+        **state,
         "options": options.to_json(),
         "schedule": json.dumps(schedule.to_dict()),
     }
-    if device.type == "cuda":
-        ckpt["cuda_rng"] = torch.cuda.get_rng_state(device)
-    _atomic_torch_save(ckpt, path)
+    write_checkpoint(ckpt, path)
 
 
 def _position(iteration: int, stage: Stage, seen: int, images: int) -> dict[str, int]:
@@ -551,23 +554,15 @@ def progressive_training_loop(
             raise OptionsError(f"{ckpt_path} was written with another schedule; use a new run folder")
         stage_index, iteration = int(state["stage"]), int(state["iteration"])
         images, seen = int(state["images"]), int(state["stage_images"])
-    queues = (
-        {
-            layer: FeatureQueue(o.queue_size, 16, seed=o.seed + i).to(device)
-            for i, layer in enumerate(o.contrastive_layers)
-        }
-        if o.uses_contrastive
-        else {}
-    )
-    autocast = _autocast_factory(device, o.amp)
+    queues = make_feature_queues(o, device)
+    autocast = autocast_factory(device, o.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=o.amp == "fp16")
     snap_z = torch.randn(32, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1)
-    stats_file = (run_dir / STATS_NAME).open("a", encoding="utf-8")
+    log = StatsLog(run_dir / STATS_NAME)
     exported: list[str] = []
     last: dict[str, float] = {}
     nets: _Networks | None = None
     halted = stop_after is not None and iteration >= stop_after
-    t_start = time.perf_counter()
 
     try:
         while stage_index < len(stages) and not halted:
@@ -576,13 +571,7 @@ def progressive_training_loop(
             config = so.model_config()
 
             # ------------------------------------------------------------------ networks of this stage
-            if nets is None:
-                nets = _build_networks(config, so, device)
-                if state is not None:
-                    for name, net in nets.named().items():
-                        net.load_state_dict(state[name])
-            else:
-                nets = _grow_networks(nets, config, so, device)
+            nets = _build_networks(config, so, device) if nets is None else _grow_networks(nets, config, so, device)
             E, G, G_ema, D, D_M = nets.E, nets.G, nets.G_ema, nets.D, nets.D_M
 
             opt_E = torch.optim.Adam(E.parameters(), lr=o.lr, betas=o.betas)
@@ -590,27 +579,18 @@ def progressive_training_loop(
             opt_D = torch.optim.Adam(D.parameters(), lr=o.lr, betas=o.betas) if D is not None else None
             dataset = make_progressive_dataset(o.dataset, "train", stage.resolution, o.channels, o.data_root)
             loader = InfiniteLoader(dataset, stage.batch_size, o.seed + stage.index, num_workers=o.num_workers)
+            optimizers = {"opt_E": opt_E, "opt_G": opt_G, "opt_D": opt_D}
             if state is not None:
-                opt_E.load_state_dict(state["opt_E"])
-                opt_G.load_state_dict(state["opt_G"])
-                if opt_D is not None:
-                    opt_D.load_state_dict(state["opt_D"])
-                for layer, queue in queues.items():
-                    queue.load_state_dict(state["queues"][layer])
-                if scaler.is_enabled() and state.get("scaler"):
-                    scaler.load_state_dict(state["scaler"])
-                loader.load_state_dict(state["loader"])
-                torch.set_rng_state(state["rng"])
-                if device.type == "cuda" and "cuda_rng" in state:
-                    torch.cuda.set_rng_state(state["cuda_rng"], device)
+                restore_trainer_state(
+                    state, networks=nets.named(), optimizers=optimizers, scaler=scaler, queues=queues,
+                    loader=loader, rank=0, device=device,
+                )
                 state = None
             objective = DCVAELoss(so, E, G, D, D_M, queues, autocast, scale=scaler.scale)
 
-            ckpt_parts = (stage, nets, {"opt_E": opt_E, "opt_G": opt_G, "opt_D": opt_D}, scaler, queues, loader)
+            ckpt_parts = (stage, nets, optimizers, scaler, queues, loader)
 
             # ------------------------------------------------------------------ the iterations of this stage
-            window: dict[str, list[float]] = {}
-            t_window, images_window = time.perf_counter(), 0
             while seen < stage.total_images:
                 alpha = stage.alpha_x1000(seen) / 1000
                 nets.set_alpha(alpha)
@@ -622,32 +602,22 @@ def progressive_training_loop(
                 iteration += 1
                 seen += stage.batch_size
                 images += stage.batch_size
-                images_window += stage.batch_size
 
                 # --- bookkeeping
-                for k, v in step.items():
-                    window.setdefault(k, []).append(v)
+                log.add(step, stage.batch_size)
                 stage_done = seen >= stage.total_images
                 if iteration % o.log_every == 0 or stage_done:
-                    now = time.perf_counter()
-                    last = {k: sum(v) / len(v) for k, v in window.items()}
-                    last.update(
-                        {
-                            "Progress/resolution": float(stage.resolution),
-                            "Progress/alpha": alpha,
-                            "Progress/kimg": images / 1000,
-                            "Perf/images_per_s": images_window / max(now - t_window, 1e-9),
-                            "Perf/elapsed_min": (now - t_start) / 60,
-                        }
-                    )
-                    window, t_window, images_window = {}, now, 0
-                    stats_file.write(json.dumps({"iteration": iteration, **last}) + "\n")
-                    stats_file.flush()
+                    progress = {
+                        "Progress/resolution": float(stage.resolution),
+                        "Progress/alpha": alpha,
+                        "Progress/kimg": images / 1000,
+                    }
+                    last = log.flush(iteration, progress)
                     if progress_fn is not None:
                         progress_fn(iteration, last)
                 if iteration % o.snapshot_every == 0:
                     _snapshot(run_dir, f"r{stage.resolution}-{iteration:07d}", nets, dataset, snap_z)
-                out_of_time = o.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= o.max_minutes
+                out_of_time = o.max_minutes is not None and log.minutes() >= o.max_minutes
                 halted = out_of_time or (stop_after is not None and iteration >= stop_after)
                 if halted or iteration % o.checkpoint_every == 0:
                     _save_checkpoint(
@@ -670,7 +640,7 @@ def progressive_training_loop(
             )  # a resumed run grows from here
             stage_index, seen = stage_index + 1, 0
     finally:
-        stats_file.close()
+        log.close()
 
     summary: dict[str, Any] = {
         "iteration": iteration,

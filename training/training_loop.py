@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
-import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,85 +16,21 @@ from dcvae_tools.networks import build_network
 from .data import InfiniteLoader, make_dataset
 from .distributed import DistInfo, all_gather_cat, gather_objects
 from .loss import FeatureQueue
-from .objective import DCVAELoss
-from .options import OptionsError, TrainingOptions
-
-CHECKPOINT_NAME = "checkpoint.pt"
-OPTIONS_NAME = "training_options.json"
-STATS_NAME = "stats.jsonl"
-
-
-def _autocast_factory(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:
-    if amp == "none":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return lambda: torch.autocast(device.type, dtype=dtype)
-
-
-@torch.no_grad()
-def _ema_update(ema: nn.Module, source: nn.Module, decay: float) -> None:
-    for p_ema, p in zip(ema.parameters(), source.parameters(), strict=True):
-        p_ema.lerp_(p, 1.0 - decay)
-    for b_ema, b in zip(ema.buffers(), source.buffers(), strict=True):
-        b_ema.copy_(b)
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def capture_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    """This process's random state: the CPU generator and, on CUDA, the current device's generator."""
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def restore_rng_state(checkpoint: dict[str, Any], rank: int, device: torch.device) -> None:
-    """Give this rank back its own saved random state (a rank the checkpoint did not have keeps its seed)."""
-    saved = checkpoint["rng"]
-    if rank >= len(saved):
-        return
-    mine = saved[rank]
-    if isinstance(mine, torch.Tensor):  # checkpoints before per-rank dicts: CPU state only, CUDA shared
-        mine = {"cpu": mine, **({"cuda": checkpoint["cuda_rng"]} if "cuda_rng" in checkpoint else {})}
-    torch.set_rng_state(mine["cpu"])
-    if device.type == "cuda" and "cuda" in mine:
-        torch.cuda.set_rng_state(mine["cuda"], device)
-
-
-RESUME_SAFE_OPTIONS = frozenset(
-    {"total_iterations", "max_minutes", "log_every", "snapshot_every", "checkpoint_every", "network_snapshot_every",
-     "num_workers", "data_root", "description"}
+from .objective import DCVAELoss, autocast_factory, moving_average_
+from .options import TrainingOptions
+from .run_state import (
+    CHECKPOINT_NAME,
+    OPTIONS_NAME,
+    STATS_NAME,
+    StatsLog,
+    capture_rng_state,
+    check_resume_options,
+    load_checkpoint,
+    make_feature_queues,
+    restore_trainer_state,
+    trainer_state,
+    write_checkpoint,
 )
-"""Options a run may change when it resumes: its length and bookkeeping, not what or how it trains."""
-
-
-def check_resume_options(saved_json: str, options: TrainingOptions, where: Path) -> None:
-    """Refuse to resume a run with options that change its training (listing each difference)."""
-    saved, mine = json.loads(saved_json), options.to_dict()
-    differ = [
-        f"{key}: {saved.get(key)!r} in the checkpoint, {mine[key]!r} now"
-        for key in mine
-        if key not in RESUME_SAFE_OPTIONS and key in saved and saved[key] != mine[key]
-    ]
-    if differ:
-        raise OptionsError(
-            f"cannot resume {where} with other training options ({'; '.join(differ)}). Resume with the options it "
-            f"was started with, or start a new run from it with --resume-from. Safe to change on resume: "
-            f"{', '.join(sorted(RESUME_SAFE_OPTIONS))}."
-        )
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a training checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _step(scaler: torch.amp.GradScaler, *optimizers: torch.optim.Optimizer | None) -> None:
@@ -155,7 +87,7 @@ def training_iteration(
             gathered_ids = all_gather_cat(ids, dist_info) if ids is not None else None
             for layer, keys in objective.pending_keys.items():
                 queues[layer].enqueue(all_gather_cat(keys.detach(), dist_info), gathered_ids)
-        _ema_update(G_ema, G, o.ema)
+        moving_average_(G_ema, G, o.ema)
     return step
 
 
@@ -192,7 +124,9 @@ def training_loop(
 
     # ------------------------------------------------------------------ seeds and data
     torch.manual_seed(o.seed * 1000 + dist_info.rank)
-    dataset = make_dataset(o.dataset, "train", o.image_size, o.channels, o.data_root)
+    # the model's own content size, so training pixels are exactly what the toolkit feeds the model at use
+    content = o.content_size or o.image_size
+    dataset = make_dataset(o.dataset, "train", o.image_size, o.channels, o.data_root, content_size=content)
     loader = InfiniteLoader(
         dataset,
         o.batch_size,
@@ -215,14 +149,7 @@ def training_loop(
         for m in (E, G, D, D_M, G_ema):
             if m is not None:
                 m.to(memory_format=torch.channels_last)
-    queues = (
-        {
-            layer: FeatureQueue(o.queue_size, 16, seed=o.seed + i).to(device)
-            for i, layer in enumerate(o.contrastive_layers)
-        }
-        if o.uses_contrastive
-        else {}
-    )
+    queues = make_feature_queues(o, device)
 
     def adam(module: nn.Module) -> torch.optim.Optimizer:
         # fused Adam: one kernel per step instead of a loop over tensors (CPU and CUDA both have it)
@@ -242,26 +169,13 @@ def training_loop(
         state = start.state
         if main:
             print(start.note)
+    networks = {"E": E, "G": G, "G_ema": G_ema, "D": D, "D_M": D_M}
+    optimizers = {"opt_E": opt_E, "opt_G": opt_G, "opt_D": opt_D}
     if state is not None:
-        E.load_state_dict(state["E"])
-        G.load_state_dict(state["G"])
-        G_ema.load_state_dict(state["G_ema"])
-        for name, opt in (("opt_E", opt_E), ("opt_G", opt_G)):
-            if name in state:
-                opt.load_state_dict(state[name])
-        if D is not None and "D" in state:
-            D.load_state_dict(state["D"])
-            D_M.load_state_dict(state["D_M"])
-            opt_D.load_state_dict(state["opt_D"])
-        for layer, q in queues.items():
-            if layer in state.get("queues", {}):
-                q.load_state_dict(state["queues"][layer])
-        if scaler.is_enabled() and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if "loader" in state:
-            loader.load_state_dict(state["loader"])
-        if "rng" in state:
-            restore_rng_state(state, dist_info.rank, device)
+        restore_trainer_state(
+            state, networks=networks, optimizers=optimizers, scaler=scaler, queues=queues, loader=loader,
+            rank=dist_info.rank, device=device,
+        )
         iteration = int(state["iteration"])
 
     # ------------------------------------------------------------------ distributed wrappers
@@ -282,29 +196,17 @@ def training_loop(
         E_t, G_t = torch.compile(E_t), torch.compile(G_t)
         D_t = torch.compile(D_t) if D_t is not None else None
 
-    autocast = _autocast_factory(device, o.amp)
+    autocast = autocast_factory(device, o.amp)
     objective = DCVAELoss(o, E_t, G_t, D_t, D_M, queues, autocast, scale=scaler.scale)
 
     def save_checkpoint() -> None:
         rng = gather_objects(capture_rng_state(device), dist_info)  # every rank's own CPU and CUDA state
         if not main:
             return
-        state = {
-            "iteration": iteration,
-            "E": E.state_dict(),
-            "G": G.state_dict(),
-            "G_ema": G_ema.state_dict(),
-            "opt_E": opt_E.state_dict(),
-            "opt_G": opt_G.state_dict(),
-            "scaler": scaler.state_dict(),
-            "queues": {k: q.state_dict() for k, q in queues.items()},
-            "loader": loader.state_dict(),
-            "rng": rng,
-            "options": o.to_json(),
-        }
-        if D is not None:
-            state.update(D=D.state_dict(), D_M=D_M.state_dict(), opt_D=opt_D.state_dict())
-        _atomic_torch_save(state, ckpt_path)
+        state = trainer_state(
+            networks=networks, optimizers=optimizers, scaler=scaler, queues=queues, loader=loader, rng=rng
+        )
+        write_checkpoint({"iteration": iteration, **state, "options": o.to_json()}, ckpt_path)
 
     # fixed inputs for the snapshot grids
     snap_z = torch.randn(64, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1).to(device)
@@ -350,10 +252,7 @@ def training_loop(
 
     # ------------------------------------------------------------------ the loop
     end = min(o.total_iterations, stop_after) if stop_after is not None else o.total_iterations
-    stats_file = (run_dir / STATS_NAME).open("a", encoding="utf-8") if main else None
-    window: dict[str, list[float]] = {}
-    t_start = t_window = time.perf_counter()
-    images_window = 0
+    log = StatsLog(run_dir / STATS_NAME if main else None)
     last: dict[str, float] = {}
     bar = None
     if main and progress:
@@ -378,19 +277,9 @@ def training_loop(
                 objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, dist_info, ids
             )
             iteration += 1
-            images_window += len(real) * dist_info.world_size
-
-            for k, v in step.items():
-                window.setdefault(k, []).append(v)
+            log.add(step, len(real) * dist_info.world_size)
             if iteration % o.log_every == 0 or iteration == end:
-                now = time.perf_counter()
-                last = {k: sum(v) / len(v) for k, v in window.items()}
-                last["Perf/images_per_s"] = images_window / max(now - t_window, 1e-9)
-                last["Perf/elapsed_min"] = (now - t_start) / 60
-                window, t_window, images_window = {}, now, 0
-                if stats_file is not None:
-                    stats_file.write(json.dumps({"iteration": iteration, **last}) + "\n")
-                    stats_file.flush()
+                last = log.flush(iteration)
                 if bar is not None:
                     info = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in last.items() if k.startswith("Loss"))
                     bar.update(task, completed=iteration, info=f"{info}  {last['Perf/images_per_s']:.0f} img/s")
@@ -402,7 +291,7 @@ def training_loop(
                 snapshot()
             if o.network_snapshot_every and iteration % o.network_snapshot_every == 0:
                 network_snapshot()
-            out_of_time = o.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= o.max_minutes
+            out_of_time = o.max_minutes is not None and log.minutes() >= o.max_minutes
             if iteration % o.checkpoint_every == 0 or iteration == end or out_of_time:
                 save_checkpoint()
             if out_of_time:
@@ -410,8 +299,7 @@ def training_loop(
     finally:
         if bar is not None:
             bar.stop()
-        if stats_file is not None:
-            stats_file.close()
+        log.close()
     summary = {
         "iteration": iteration,
         "stats": last,

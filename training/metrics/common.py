@@ -54,14 +54,18 @@ def subset_indices(total: int, limit: int | None) -> np.ndarray | None:
 
 
 def _fast_array_tensor(dataset: object) -> torch.Tensor | None:
-    """Vectorised ``to_model_tensor`` for an ArrayImageDataset of grey images that fit (the padding case)."""
-    from training.data import ArrayImageDataset
+    """Vectorised ``convert_image`` for an ArrayImageDataset of square grey images that are only padded.
+
+    Same values as the dataset's items (``v / 255 * 2 - 1``, padded with -1), without a Python loop.
+    """
+    from training.data import ArrayImageDataset, natural_content_size
 
     if not isinstance(dataset, ArrayImageDataset) or dataset.images.ndim != 3:
         return None
     size = dataset.image_size
     _, h, w = dataset.images.shape
-    if h > size or w > size or (dataset.resize_mode == "resize" and (h, w) != (size, size)):
+    content = dataset.content_size or natural_content_size(h, w, True, size)
+    if (h, w) != (content, content):
         return None
     x = torch.from_numpy(np.ascontiguousarray(dataset.images)).float().div_(255.0).mul_(2.0).sub_(1.0)
     x = x.unsqueeze(1)

@@ -1,0 +1,186 @@
+"""A run folder's training state, shared by the plain and the progressive training loop.
+
+The checkpoint (``checkpoint.pt``: tensors and plain containers only, read with ``weights_only=True``),
+each rank's random state, the resume option check, the contrastive queues and the ``stats.jsonl`` log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from torch import nn
+
+from dcvae_tools.io_utils import atomic_write
+
+from .loss import FeatureQueue
+from .options import OptionsError, TrainingOptions
+
+CHECKPOINT_NAME = "checkpoint.pt"
+OPTIONS_NAME = "training_options.json"
+STATS_NAME = "stats.jsonl"
+
+RESUME_SAFE_OPTIONS = frozenset(
+    {"total_iterations", "max_minutes", "log_every", "snapshot_every", "checkpoint_every", "network_snapshot_every",
+     "num_workers", "data_root", "description"}
+)
+"""Options a run may change when it resumes: its length and bookkeeping, not what or how it trains."""
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a training checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def write_checkpoint(state: Mapping[str, Any], path: Path) -> None:
+    """Write ``state`` to ``path`` atomically (an interrupted save leaves the previous checkpoint intact)."""
+    with atomic_write(path) as tmp:
+        torch.save(dict(state), tmp)
+
+
+def capture_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """This process's random state: the CPU generator and, on CUDA, the current device's generator."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng_state(checkpoint: Mapping[str, Any], rank: int, device: torch.device) -> None:
+    """Give this rank back its own saved random state (a rank the checkpoint did not have keeps its seed).
+
+    ``checkpoint["rng"]`` is a list with one ``capture_rng_state`` dict per rank; older checkpoints hold a
+    list of CPU states or a single CPU state, with the CUDA state in ``checkpoint["cuda_rng"]``.
+    """
+    saved = checkpoint["rng"]
+    if isinstance(saved, torch.Tensor):
+        saved = [saved]
+    if rank >= len(saved):
+        return
+    mine = saved[rank]
+    if isinstance(mine, torch.Tensor):
+        mine = {"cpu": mine, **({"cuda": checkpoint["cuda_rng"]} if "cuda_rng" in checkpoint else {})}
+    torch.set_rng_state(mine["cpu"])
+    if device.type == "cuda" and "cuda" in mine:
+        torch.cuda.set_rng_state(mine["cuda"], device)
+
+
+def check_resume_options(saved_json: str, options: TrainingOptions, where: Path) -> None:
+    """Refuse to resume a run with options that change its training (listing each difference)."""
+    saved, mine = json.loads(saved_json), options.to_dict()
+    differ = [
+        f"{key}: {saved.get(key)!r} in the checkpoint, {mine[key]!r} now"
+        for key in mine
+        if key not in RESUME_SAFE_OPTIONS and key in saved and saved[key] != mine[key]
+    ]
+    if differ:
+        raise OptionsError(
+            f"cannot resume {where} with other training options ({'; '.join(differ)}). Resume with the options it "
+            f"was started with, or start a new run from it with --resume-from. Safe to change on resume: "
+            f"{', '.join(sorted(RESUME_SAFE_OPTIONS))}."
+        )
+
+
+def make_feature_queues(o: TrainingOptions, device: torch.device) -> dict[str, FeatureQueue]:
+    """One queue of negative keys per contrastive layer (none when the objective has no contrastive term)."""
+    if not o.uses_contrastive:
+        return {}
+    layers = o.contrastive_layers
+    return {layer: FeatureQueue(o.queue_size, 16, seed=o.seed + i).to(device) for i, layer in enumerate(layers)}
+
+
+def trainer_state(
+    *,
+    networks: Mapping[str, nn.Module | None],
+    optimizers: Mapping[str, torch.optim.Optimizer | None],
+    scaler: torch.amp.GradScaler,
+    queues: Mapping[str, FeatureQueue],
+    loader: Any,
+    rng: Any,
+) -> dict[str, Any]:
+    """The state both loops checkpoint: networks and optimizers by name (None ones left out), the grad scaler,
+    the queues, the data loader's position and the random state ``rng``."""
+    return {
+        **{name: net.state_dict() for name, net in networks.items() if net is not None},
+        **{name: opt.state_dict() for name, opt in optimizers.items() if opt is not None},
+        "scaler": scaler.state_dict(),
+        "queues": {layer: queue.state_dict() for layer, queue in queues.items()},
+        "loader": loader.state_dict(),
+        "rng": rng,
+    }
+
+
+def restore_trainer_state(
+    state: Mapping[str, Any],
+    *,
+    networks: Mapping[str, nn.Module | None],
+    optimizers: Mapping[str, torch.optim.Optimizer | None],
+    scaler: torch.amp.GradScaler,
+    queues: Mapping[str, FeatureQueue],
+    loader: Any,
+    rank: int,
+    device: torch.device,
+) -> None:
+    """Load what :func:`trainer_state` saved into live objects.
+
+    Whatever ``state`` lacks keeps its fresh value: a run continued from a release has networks but no
+    optimizer, queue or loader state.
+    """
+    for name, net in networks.items():
+        if net is not None and name in state:
+            net.load_state_dict(state[name])
+    for name, opt in optimizers.items():
+        if opt is not None and name in state:
+            opt.load_state_dict(state[name])
+    for layer, queue in queues.items():
+        if layer in state.get("queues", {}):
+            queue.load_state_dict(state["queues"][layer])
+    if scaler.is_enabled() and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    if "loader" in state:
+        loader.load_state_dict(state["loader"])
+    if "rng" in state:
+        restore_rng_state(state, rank, device)
+
+
+class StatsLog:
+    """Averages each iteration's stats over a log interval and appends them to ``stats.jsonl``.
+
+    Each line holds the iteration, the interval's mean of every stat, any extra fields, the throughput
+    (``Perf/images_per_s``) and the minutes since the log was opened (``Perf/elapsed_min``).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._file: IO[str] | None = path.open("a", encoding="utf-8") if path is not None else None
+        self._window: dict[str, list[float]] = {}
+        self._images = 0
+        self.started = self._since = time.perf_counter()
+
+    def add(self, stats: Mapping[str, float], images: int) -> None:
+        for key, value in stats.items():
+            self._window.setdefault(key, []).append(value)
+        self._images += images
+
+    def minutes(self) -> float:
+        return (time.perf_counter() - self.started) / 60
+
+    def flush(self, iteration: int, extra: Mapping[str, float] | None = None) -> dict[str, float]:
+        """Close the interval: write its line (when the log has a file) and return what it holds."""
+        now = time.perf_counter()
+        line = {key: sum(values) / len(values) for key, values in self._window.items()}
+        line.update(extra or {})
+        line["Perf/images_per_s"] = self._images / max(now - self._since, 1e-9)
+        line["Perf/elapsed_min"] = (now - self.started) / 60
+        self._window, self._images, self._since = {}, 0, now
+        if self._file is not None:
+            self._file.write(json.dumps({"iteration": iteration, **line}) + "\n")
+            self._file.flush()
+        return line
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()

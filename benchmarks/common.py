@@ -28,7 +28,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "latent_dim": 64,
     "architecture_args": {"gf_dim": 48, "df_dim": 32},
 }
-# the paper's CIFAR-10 widths (DESIGN.md section 2)
+# the paper's CIFAR-10 widths (docs/design.md, "The backbones")
 PAPER_CONFIG: dict[str, Any] = {
     "architecture": "autogan32",
     "image_size": 32,
@@ -36,7 +36,8 @@ PAPER_CONFIG: dict[str, Any] = {
     "latent_dim": 128,
     "architecture_args": {"gf_dim": 256, "df_dim": 128},
 }
-MIRROR_DIR = Path("/work/.mirror")
+OFFICIAL_REPO_ENV = "DCVAE_OFFICIAL_REPO"
+"""Environment variable naming a checkout (or bare git mirror) of mlpc-ucsd/DC-VAE, if --official-repo is not given."""
 OFFICIAL_FILE = "models/models_32.py"
 
 
@@ -221,15 +222,10 @@ def default_model(path: str | None = None) -> tuple[Any, str]:
 
 
 def find_official_repo(path: str | None) -> Path | None:
-    """The official code's location: ``path`` if given, else a mirror of mlpc-ucsd/DC-VAE under /work/.mirror/."""
-    if path is not None:
-        return Path(path)
-    if MIRROR_DIR.is_dir():
-        for candidate in sorted(MIRROR_DIR.glob("*DC-VAE*")):
-            for sub in (candidate, candidate / "repo"):
-                if (sub / OFFICIAL_FILE).is_file() or (sub / "HEAD").is_file():
-                    return sub
-    return None
+    """The official code's location: ``path`` (``--official-repo``) if given, else ``$DCVAE_OFFICIAL_REPO``, else
+    None. Nothing is searched for: where the code lives is always the user's explicit choice."""
+    chosen = path or os.environ.get(OFFICIAL_REPO_ENV)
+    return Path(chosen).expanduser() if chosen else None
 
 
 def load_official_module(path: str | None) -> tuple[Any | None, str]:
@@ -242,11 +238,12 @@ def load_official_module(path: str | None) -> tuple[Any | None, str]:
     import importlib.util
 
     repo = find_official_repo(path)
-    hint = ("pass --official-repo PATH (a checkout of https://github.com/mlpc-ucsd/DC-VAE) to measure the "
-            "official architecture")
-    if repo is None or not repo.exists():
-        where = f"{path}" if path else f"{MIRROR_DIR}/*DC-VAE*"
-        return None, f"official DC-VAE code not found at {where}; {hint}"
+    hint = (f"pass --official-repo PATH or set {OFFICIAL_REPO_ENV} (a checkout of "
+            "https://github.com/mlpc-ucsd/DC-VAE, or a bare mirror of it) to measure the official architecture")
+    if repo is None:
+        return None, f"official DC-VAE code not given; {hint}"
+    if not repo.exists():
+        return None, f"official DC-VAE code not found at {repo}; {hint}"
     source = repo / OFFICIAL_FILE
     if not source.is_file():
         try:

@@ -18,7 +18,7 @@ from dcvae_tools.networks.layers import fold_spectral_norm
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-# Counted on the official DC-VAE modules (DESIGN.md section 2): 3 channels, latent 128, gf 256, df 128.
+# Counted on the official DC-VAE modules (docs/design.md, "The backbones"): 3 channels, latent 128, gf 256, df 128.
 PAPER_ENCODER_PARAMS = 1_086_464
 PAPER_DECODER_PARAMS = 4_405_251
 PAPER_DISCRIMINATOR_PARAMS = 1_059_986  # trunk + "b1" and "final" heads + real/fake head
@@ -33,7 +33,7 @@ def _conv(cin: int, cout: int, k: int) -> int:
 
 
 def _autogan_trunk(channels: int, df: int) -> int:
-    """Parameters of the AutoGAN discriminator trunk, from the layer list in DESIGN.md section 2."""
+    """Parameters of the AutoGAN discriminator trunk, from the layer list in docs/design.md, "The backbones"."""
     block1 = _conv(channels, df, 3) + _conv(df, df, 3) + _conv(channels, df, 1)
     block2 = 2 * _conv(df, df, 3) + _conv(df, df, 1)  # learnable 1x1 shortcut
     block34 = 2 * (2 * _conv(df, df, 3))  # identity shortcuts

@@ -1,4 +1,4 @@
-"""The paper's 32x32 backbone, derived from AutoGAN (DESIGN.md section 2).
+"""The paper's 32x32 backbone, derived from AutoGAN (docs/design.md, "The backbones").
 
 Encoder: the AutoGAN discriminator trunk with spectral norm, sum pooling, and a linear (mu, logvar) head.
 Decoder: the AutoGAN generator: a linear stem at 4x4, three searched up-sampling cells with cross-scale

@@ -1,7 +1,8 @@
 """Progressive GAN backbone (Karras et al., ICLR 2018) for DC-VAE at 4x4 ... 1024x1024, grown while training.
 
 The paper's CelebA-HQ (256, 512) and LSUN Bedroom (128) models use a Progressive GAN generator as the
-decoder and its discriminator as the encoder and discriminator (DESIGN.md section 2; never released).
+decoder and its discriminator as the encoder and discriminator (docs/design.md, "The backbones"; the
+authors never released that code).
 
 Decoder (the ProGAN generator): equalized learning rate (weights stored N(0, 1) and scaled at run time by
 He's constant gain / sqrt(fan_in)), pixel norm and leaky ReLU 0.2 after every convolution. A linear layer

@@ -6,8 +6,9 @@ CelebA-HQ images (``--data-root``); the first 29,000 by file name train, the las
 (the 29,000 / 1,000 counts of the paper's supplementary A.4).
 
 From the papers: ProGAN widths (fmap_base 8192, fmap_max 512), 800k images per fade-in and per stable
-phase (ProGAN paper), and the official DC-VAE objective and optimiser (DESIGN.md section 2) for the
-encoder and discriminator. Chosen here, as neither paper states them for DC-VAE: latent 512 (ProGAN's);
+phase (ProGAN paper), and the official DC-VAE objective and optimiser (docs/design.md, "The objective and
+the official recipe") for the encoder and discriminator. Chosen here, as neither paper states them for
+DC-VAE: latent 512 (ProGAN's);
 the decoder's Adam lr 1e-3 (ProGAN's: its equalized-lr weights are stored N(0, 1), so an lr of 2e-4 would
 move them about 50x slower, relative to their size, than the plain 2e-4 layers of the 32x32 model); the
 batch sizes per resolution (DC-VAE's 64 up to 32x32, then halved as memory requires; multiples of 4 for

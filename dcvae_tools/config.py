@@ -93,14 +93,21 @@ class ModelConfig:
     def from_file(cls, path: str | Path) -> ModelConfig:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as err:
             raise ConfigError(f"cannot read {path}: {err.strerror or err}") from err
+        return cls.from_bytes(data, source=str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "config") -> ModelConfig:
+        """Parse and validate a config.json's bytes (UTF-8 JSON)."""
         try:
-            data = json.loads(text)
+            parsed = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{source} is not UTF-8 text ({err.reason} at byte {err.start})") from err
         except json.JSONDecodeError as err:
-            raise ConfigError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from err
-        return cls.from_dict(data, source=str(path))
+            raise ConfigError(f"{source} is not valid JSON ({err.msg} at line {err.lineno})") from err
+        return cls.from_dict(parsed, source=source)
 
 
 def _check_int(data: dict, key: str, source: str, low: int, high: int) -> None:

@@ -11,17 +11,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError
 from .io_utils import sha256_file
-from .manifest import GIT_SHA1, SHA256_HEX, TRAINING_STATE_NAME, ManifestEntry, load_manifest
+from .manifest import GIT_SHA1, REPO_ID, SHA256_HEX, TRAINING_STATE_NAME, ManifestEntry, load_manifest
 from .release import ATTRIBUTES_NAME, CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
-
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -32,7 +29,8 @@ class ResolvedModel:
     source: str  # "local", "bundled", "hub"
     name: str
     revision: str | None = None
-    expected_sha256: dict[str, str] | None = None  # files still to verify at load time
+    expected_sha256: dict[str, str] | None = None  # hash of each file (sha256, or git sha1 for small Hub
+    # files): the loader checks exactly the bytes it loads against them
 
 
 def _git_blob_sha1(path: Path) -> str:
@@ -52,22 +50,48 @@ def _discard_cached(path: Path) -> None:
             p.unlink()
 
 
-def verify_against_blob_name(path: Path) -> None:
-    """Hub cache files are named after their hash (sha256 for LFS files, git sha1 otherwise): check it."""
-    blob = path.resolve()
-    name = blob.name
-    if SHA256_HEX.match(name):
-        got = sha256_file(blob)
-    elif GIT_SHA1.match(name):
-        got = _git_blob_sha1(blob)
-    else:  # a cache without symlinks (e.g. some Windows setups): nothing to compare against
-        return
-    if got != name:
+def _hash_like(path: Path, expected: str) -> str:
+    """``path``'s hash of the kind ``expected`` is: sha256 (64 hex digits) or git blob sha1 (40)."""
+    return sha256_file(path) if SHA256_HEX.match(expected) else _git_blob_sha1(path)
+
+
+def _check_cached(path: Path, expected: str, what: str) -> str:
+    """Compare a cached file with the hash the Hub gave for it; remove it from the cache on a mismatch."""
+    got = _hash_like(path, expected)
+    if got != expected:
         _discard_cached(path)
         raise ChecksumError(
-            f"{path.name} failed verification: its content hashes to {got}, the Hub announced {name}. "
+            f"{path.name} failed verification: its content hashes to {got}, {what} {expected}. "
             "The download was corrupted or tampered with; it was removed from the cache. Try again."
         )
+    return expected
+
+
+def verify_cached_file(path: Path, repo_id: str, revision: str, *, local_files_only: bool,
+                       token: str | bool | None, endpoint: str | None) -> str:
+    """Check a cached Hub file against the hash the Hub names it by, and return that hash.
+
+    A cache with symlinks stores each file as a blob named after its hash (sha256 for LFS files, the git
+    blob sha1 otherwise). A cache without symlinks (Windows without developer mode, some file systems)
+    keeps plain copies with no hash in their name: the hash is then asked from the Hub (one HEAD request),
+    and offline such a file cannot be verified, so it is refused.
+    """
+    name = path.resolve().name
+    if SHA256_HEX.match(name) or GIT_SHA1.match(name):
+        return _check_cached(path, name, "the Hub announced")
+    if _offline_requested(local_files_only):
+        raise ChecksumError(
+            f"cannot verify {path.name} of {repo_id}@{revision} offline: this Hub cache keeps plain copies "
+            "without their hashes (no symlinks). Load it once online (it is checked against the Hub then), or "
+            "copy the files to a folder of your own and load that folder"
+        )
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    url = hf_hub_url(repo_id, path.name, revision=revision, endpoint=endpoint)
+    etag = (get_hf_file_metadata(url, token=token).etag or "").strip('"').removeprefix("W/").strip('"')
+    if not (SHA256_HEX.match(etag) or GIT_SHA1.match(etag)):
+        raise ChecksumError(f"the Hub gave no usable hash for {path.name} of {repo_id}@{revision} ({etag!r})")
+    return _check_cached(path, etag, "the Hub announced")
 
 
 def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: str | Path | None,
@@ -162,7 +186,7 @@ def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> Resol
         path = _download_verified(entry, filename, file_entry.sha256, **kw)
         folder = path.parent
     assert folder is not None
-    return ResolvedModel(folder, "hub", entry.name, entry.revision, None)
+    return ResolvedModel(folder, "hub", entry.name, entry.revision, expected)
 
 
 def _download_verified(entry: ManifestEntry, filename: str, sha256: str, **kw) -> Path:
@@ -189,6 +213,7 @@ def _known_absent(repo_id: str, filename: str, commit: str, cache_dir: str | Pat
 
 def _resolve_repo(repo_id: str, revision: str | None, **kw) -> ResolvedModel:
     folder = None
+    hashes: dict[str, str] = {}
     for filename in (CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, CARD_NAME):
         optional = filename in (ATTRIBUTES_NAME, CARD_NAME)
         if optional and folder is not None and _known_absent(repo_id, filename, folder.name, kw["cache_dir"]):
@@ -196,7 +221,10 @@ def _resolve_repo(repo_id: str, revision: str | None, **kw) -> ResolvedModel:
         path = _download(repo_id, filename, revision, optional=optional, **kw)
         if path is None:
             continue
-        verify_against_blob_name(path)
+        hashes[filename] = verify_cached_file(
+            path, repo_id, path.parent.name, local_files_only=kw["local_files_only"], token=kw["token"],
+            endpoint=kw["endpoint"],
+        )
         if filename == CONFIG_NAME:
             from .config import ModelConfig
 
@@ -204,20 +232,49 @@ def _resolve_repo(repo_id: str, revision: str | None, **kw) -> ResolvedModel:
             revision = path.parent.name  # pin the other files to the config's commit, even if the branch moves
         folder = path.parent
     assert folder is not None
-    return ResolvedModel(folder, "hub", repo_id, folder.name, None)
+    return ResolvedModel(folder, "hub", repo_id, folder.name, hashes)
+
+
+def is_explicit_path(text: str) -> bool:
+    """Whether a model argument is written as a path (``./x``, ``../x``, ``/x``, ``~/x``, ``x/``), which always
+    means a local folder, never a released name or a Hub repo."""
+    seps = tuple(sep for sep in (os.sep, os.altsep) if sep)
+    return (
+        os.path.isabs(text)
+        or text.startswith(("~", *(f".{sep}" for sep in seps), *(f"..{sep}" for sep in seps)))
+        or text.endswith(seps)
+        or text in (".", "..")
+    )
 
 
 def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | Path | None = None,
             local_files_only: bool = False, token: str | bool | None = None,
             endpoint: str | None = None) -> ResolvedModel:
-    """Find a checkpoint: a local folder or file, else a manifest name, else an ``org/name`` Hub repo."""
+    """Find a checkpoint, in this order:
+
+    1. an argument written as a path (``./x``, ``/x``, ``~/x``, ``x/``): that local folder (or a file's folder);
+    2. a released name from the manifest: always the verified release, even if a folder of that name exists
+       in the working directory;
+    3. any other existing file or folder: loaded as the user's own files;
+    4. an ``org/name`` Hub repo.
+    """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
-    if path.exists():
-        folder = path if path.is_dir() else path.parent
-        return ResolvedModel(folder, "local", str(path), None, None)
+    local = _local(path, explicit=is_explicit_path(text) or not isinstance(name_or_path, str))
+    if local is not None and (is_explicit_path(text) or load_manifest().get(text) is None):
+        return local
     with hub_offline_mode(local_files_only):
         return _resolve_remote(text, revision, cache_dir, local_files_only, token, endpoint)
+
+
+def _local(path: Path, *, explicit: bool) -> ResolvedModel | None:
+    """The local checkpoint at ``path``; None when there is none (an explicit path that does not exist raises)."""
+    if path.exists():
+        return ResolvedModel(path if path.is_dir() else path.parent, "local", str(path), None, None)
+    if explicit:
+        raise ModelNotFoundError(f"{path}: no such file or folder (given as a path, so it is not looked up "
+                                 "as a released name or a Hub repo)")
+    return None
 
 
 def _resolve_remote(text: str, revision: str | None, cache_dir: str | Path | None, local_files_only: bool,
@@ -227,7 +284,7 @@ def _resolve_remote(text: str, revision: str | None, cache_dir: str | Path | Non
     entry = manifest.get(text)
     if entry is not None:
         return _resolve_manifest(entry, revision, **kw)
-    if _REPO_ID.match(text):
+    if REPO_ID.match(text):
         return _resolve_repo(text, revision, **kw)
     names = ", ".join(sorted(manifest.models)) or "none in this version"
     raise ModelNotFoundError(
@@ -246,8 +303,9 @@ def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | N
     """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
-    if path.exists():
-        candidate = (path if path.is_dir() else path.parent) / TRAINING_STATE_NAME
+    local = _local(path, explicit=is_explicit_path(text) or not isinstance(name_or_path, str))
+    if local is not None and (is_explicit_path(text) or load_manifest().get(text) is None):
+        candidate = local.folder / TRAINING_STATE_NAME
         return candidate if candidate.is_file() else None
     kw = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token, "endpoint": endpoint}
     with hub_offline_mode(local_files_only):
@@ -257,7 +315,7 @@ def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | N
             if file_entry is None or entry.revision is None:
                 return None
             return _download_verified(entry, TRAINING_STATE_NAME, file_entry.sha256, **kw)
-        if not _REPO_ID.match(text):
+        if not REPO_ID.match(text):
             resolve(text, revision=revision, **kw)  # raises the usual "no model ..." error
         config = _download(text, CONFIG_NAME, revision, **kw)  # pins the commit, as loading does
         assert config is not None
@@ -272,7 +330,8 @@ def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | N
                 "(it is downloaded then), or resume without --offline"
             ) from err
         if found is not None:
-            verify_against_blob_name(found)
+            verify_cached_file(found, text, commit, local_files_only=local_files_only, token=token,
+                               endpoint=endpoint)
         return found
 
 

@@ -116,3 +116,11 @@ def sha256_file(path: StrPath, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The git object id of a file with content ``data`` (how the Hub names its small, non-LFS files)."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,6 +24,10 @@ BUNDLED_WEIGHTS_DIR = _PACKAGE_DIR / "weights"
 GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 """A git object hash: a commit (a pinned Hub revision) or a blob (a small file in the Hub cache)."""
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+"""A Hub repo id, ``org/name``."""
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+"""A model or file name that is one plain path component (no separators, no leading dot, so no ``..``)."""
 """A sha256 digest in lowercase hex (also the name of an LFS blob in the Hub cache)."""
 
 
@@ -71,17 +76,25 @@ class Manifest:
 
 
 MANIFEST_ENV = "DCVAE_MANIFEST"
-"""Environment variable naming another manifest file to use instead of the shipped one (for testing a
-release before it ships, and for the tests). ``load_manifest`` reads once: call
+"""Environment variable naming another manifest file to use instead of the shipped one: the trust root of
+released names moves to that file, so it is meant for testing a release before it ships (and for the tests).
+Every use is announced with a warning naming the file. ``load_manifest`` reads once: call
 ``load_manifest.cache_clear()`` after changing it."""
 
 
 def manifest_path() -> Path:
-    """``$DCVAE_MANIFEST`` if set, else the manifest inside the installed wheel, else the one at the
-    source checkout's root."""
+    """``$DCVAE_MANIFEST`` if set (with a warning: it replaces the trust root of released names), else the
+    manifest inside the installed wheel, else the one at the source checkout's root."""
     override = os.environ.get(MANIFEST_ENV)
     if override:
-        return Path(override).expanduser()
+        path = Path(override).expanduser()
+        warnings.warn(
+            f"{MANIFEST_ENV} is set: released model names resolve and verify through {path}, not the manifest "
+            "shipped with dcvae-tools; unset it to use the shipped one",
+            UserWarning,
+            stacklevel=2,
+        )
+        return path
     inside = _PACKAGE_DIR / "weights_manifest.json"
     return inside if inside.is_file() else _PACKAGE_DIR.parent / "weights_manifest.json"
 
@@ -93,12 +106,18 @@ def parse_manifest(data: Any, source: str = "weights_manifest.json") -> Manifest
     models: dict[str, ManifestEntry] = {}
     for name, raw in data["models"].items():
         where = f"{source}: models.{name}"
+        if not isinstance(name, str) or not SAFE_NAME.match(name):
+            raise ConfigError(f"{source}: model name {name!r} must be one plain name (letters, digits, . _ -)")
         try:
             files = {}
             for fname, f in raw["files"].items():
+                if not SAFE_NAME.match(fname):
+                    raise ConfigError(f"{where}: file name {fname!r} must be one plain name, not a path")
                 if not SHA256_HEX.match(f["sha256"]):
                     raise ConfigError(f"{where}.files.{fname}.sha256 is not 64 lowercase hex digits")
                 files[fname] = FileEntry(sha256=f["sha256"], size=int(f["size"]))
+            if not isinstance(raw["repo_id"], str) or not REPO_ID.match(raw["repo_id"]):
+                raise ConfigError(f"{where}.repo_id must be a Hub repo id 'org/name', got {raw['repo_id']!r}")
             revision = raw.get("revision")
             if revision is not None and not GIT_SHA1.match(revision):
                 raise ConfigError(f"{where}.revision must be a 40-hex commit id or null, got {revision!r}")

@@ -6,7 +6,9 @@ spectral norm is already folded into the stored encoder weights and the decoder 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -15,12 +17,13 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
 from .fast import resolve_dtype
-from .io_utils import sha256_file
+from .io_utils import git_blob_sha1
 from .model import DCVAE, AttributeVector
 
 CONFIG_NAME = "config.json"
@@ -75,57 +78,94 @@ def save_attributes(attributes: Mapping[str, AttributeVector], path: Path) -> No
 def load_attributes(path: Path, latent_dim: int) -> dict[str, AttributeVector]:
     """Read attributes.safetensors, checking each direction has ``latent_dim`` entries."""
     try:
-        from safetensors import safe_open
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from err
+    return attributes_from_bytes(data, latent_dim, Path(path))
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("attributes", "{}"))
-            out = {}
-            for name in f.keys():  # noqa: SIM118 (safe_open is not a Mapping)
-                direction = f.get_tensor(name)
-                if tuple(direction.shape) != (latent_dim,):
-                    raise ConfigError(
-                        f"{path}: attribute {name!r} has shape {tuple(direction.shape)}, expected ({latent_dim},)"
-                    )
-                info = meta.get(name, {})
-                out[name] = AttributeVector(
-                    name=name,
-                    direction=direction.float(),
-                    num_positive=int(info.get("num_positive", 0)),
-                    num_negative=int(info.get("num_negative", 0)),
-                    normalized=bool(info.get("normalized", False)),
-                    metadata=dict(info.get("metadata", {})),
-                )
-            return out
-    except (SafetensorError, json.JSONDecodeError, OSError) as err:
-        raise ConfigError(f"{path} is not a readable attributes.safetensors file ({err})") from err
+
+def attributes_from_bytes(data: bytes, latent_dim: int, source: Path) -> dict[str, AttributeVector]:
+    """Parse the bytes of an attributes.safetensors file (see :func:`load_attributes`)."""
+    try:
+        meta = json.loads(_safetensors_metadata(data, source).get("attributes", "{}"))
+        tensors = load_safetensors_bytes(data)
+    except (SafetensorError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{source} is not a readable attributes.safetensors file ({err})") from err
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{source}: its 'attributes' metadata is not a JSON object")
+    out = {}
+    for name, direction in tensors.items():
+        if tuple(direction.shape) != (latent_dim,):
+            raise ConfigError(
+                f"{source}: attribute {name!r} has shape {tuple(direction.shape)}, expected ({latent_dim},)"
+            )
+        info = meta.get(name, {})
+        out[name] = AttributeVector(
+            name=name,
+            direction=direction.float(),
+            num_positive=int(info.get("num_positive", 0)),
+            num_negative=int(info.get("num_negative", 0)),
+            normalized=bool(info.get("normalized", False)),
+            metadata=dict(info.get("metadata", {})),
+        )
+    return out
 
 
 def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = None) -> Path:
-    """Write ``model`` in the release format to ``folder`` (created if needed; files replaced).
+    """Write ``model`` in the release format to ``folder`` (created, or replaced as a whole); returns it.
 
-    The files are first written to a temporary folder next to ``folder`` and then moved in, so a
-    failure leaves no half-written checkpoint. Returns the folder.
+    Everything is written into a temporary folder beside ``folder``, which is then renamed into place: a
+    failure at any point leaves ``folder`` as it was (absent, or the previous checkpoint) and no temporary
+    folder behind. An existing ``folder`` may hold only release files (and a training state, which is kept);
+    anything else there is refused rather than deleted.
     """
     from .card import render_model_card
+    from .manifest import TRAINING_STATE_NAME
 
     model = _unwrap(model)
     folder = Path(folder)
+    keep = (TRAINING_STATE_NAME,)
+    if folder.exists():
+        if not folder.is_dir():
+            raise DCVAEError(f"{folder} exists and is not a folder; choose another output folder")
+        foreign = sorted(p.name for p in folder.iterdir() if p.name not in (*RELEASE_FILES, *keep))
+        if foreign:
+            raise DCVAEError(
+                f"{folder} holds files that are not part of a checkpoint ({', '.join(foreign[:5])}); save into a "
+                "new or empty folder (an existing checkpoint folder is replaced as a whole)"
+            )
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.tmp-") as tmp_name:
-        tmp = Path(tmp_name)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    old: Path | None = None
+    try:
         (tmp / CONFIG_NAME).write_text(model.config.to_json(), encoding="utf-8")
         save_file(state_dict_for_release(model), str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         if model.attributes:
             save_attributes(model.attributes, tmp / ATTRIBUTES_NAME)
         card = model_card if model_card is not None else render_model_card(model.config, model.attributes)
         (tmp / CARD_NAME).write_text(card, encoding="utf-8")
-        folder.mkdir(exist_ok=True)
-        stale = folder / ATTRIBUTES_NAME
-        if stale.exists() and not model.attributes:
-            stale.unlink()
+        for name in keep:
+            if (folder / name).is_file():
+                try:
+                    os.link(folder / name, tmp / name)  # same file system: a hard link, no copy
+                except OSError:
+                    shutil.copy2(folder / name, tmp / name)
+        tmp.chmod(0o755)  # temporary folders are created private; a checkpoint is meant to be shared
         for item in tmp.iterdir():
-            item.chmod(0o644)  # temporary files are created private; a checkpoint is meant to be shared
-            shutil.move(str(item), str(folder / item.name))
+            item.chmod(0o644)
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+    except BaseException:
+        if old is not None and not folder.exists():
+            os.replace(old, folder)  # put the previous checkpoint back
+            old = None
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
@@ -133,17 +173,44 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
 
 
 def verify_files(folder: Path, expected: Mapping[str, str]) -> None:
-    """Check each named file's sha256 against ``expected`` before anything reads it."""
+    """Check each named file's hash (sha256, or git blob sha1 for 40 hex digits) against ``expected``."""
     for name, want in expected.items():
-        path = folder / name
-        if not path.is_file():
-            raise ModelNotFoundError(f"{path} is missing; the manifest lists it (sha256 {want})")
-        got = sha256_file(path)
-        if got != want:
+        _read_verified(folder / name, want)
+
+
+def _read_verified(path: Path, expected: str | None) -> bytes:
+    """Read ``path`` once and, when a hash is expected, check exactly those bytes: what is hashed is what is loaded."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelNotFoundError(
+            f"{path} is missing" + (f"; the manifest lists it (hash {expected})" if expected else "")
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from err
+    if expected is not None:
+        got = hashlib.sha256(data).hexdigest() if len(expected) == 64 else git_blob_sha1(data)
+        if got != expected:
             raise ChecksumError(
-                f"{name} in {folder} failed verification: sha256 is {got}, the manifest expects {want}. "
+                f"{path.name} in {path.parent} failed verification: its hash is {got}, expected {expected}. "
                 "The file is corrupt or was tampered with; it was not loaded. Delete it and download again."
             )
+    return data
+
+
+def _safetensors_metadata(data: bytes, source: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file held in memory (its header is 8 bytes of length, then JSON)."""
+    if len(data) < 8:
+        raise ConfigError(f"{source} is not a readable safetensors file (only {len(data)} bytes)")
+    size = int.from_bytes(data[:8], "little")
+    if size > len(data) - 8:
+        raise ConfigError(f"{source} is not a readable safetensors file (its header claims {size} bytes)")
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{source} is not a readable safetensors file (bad header: {err})") from err
+    meta = header.get("__metadata__", {}) if isinstance(header, dict) else {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def load_release(
@@ -153,23 +220,31 @@ def load_release(
     dtype: torch.dtype | str | None = None,
     expected_sha256: Mapping[str, str] | None = None,
 ) -> DCVAE:
-    """Load a release folder (config first, validated before any tensor exists; then weights, strictly)."""
+    """Load a release folder (config first, validated before any tensor exists; then weights, strictly).
+
+    With ``expected_sha256`` (file name -> sha256, or git blob sha1) every file is read once and exactly the
+    bytes that are loaded are checked; files it lists that are not loaded (the model card) are checked too.
+    """
     folder = Path(folder)
-    if not (folder / CONFIG_NAME).is_file():
+    expected = dict(expected_sha256 or {})
+    if not (folder / CONFIG_NAME).exists():
         raise ModelNotFoundError(f"{folder} has no {CONFIG_NAME}: not a dcvae-tools checkpoint folder")
-    if not (folder / WEIGHTS_NAME).is_file():
+    if not (folder / WEIGHTS_NAME).exists():
         raise ModelNotFoundError(f"{folder} has no {WEIGHTS_NAME}: the checkpoint is incomplete")
-    if expected_sha256:
-        verify_files(folder, expected_sha256)
-    config = ModelConfig.from_file(folder / CONFIG_NAME)
-    model = DCVAE(config)
+    for name in set(expected) - {CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME}:
+        _read_verified(folder / name, expected[name])
+    config_bytes = _read_verified(folder / CONFIG_NAME, expected.get(CONFIG_NAME))
+    config = ModelConfig.from_bytes(config_bytes, source=str(folder / CONFIG_NAME))
+    weights = _read_verified(folder / WEIGHTS_NAME, expected.get(WEIGHTS_NAME))
     try:
-        tensors = load_file(str(folder / WEIGHTS_NAME))
+        tensors = load_safetensors_bytes(weights)
     except (SafetensorError, OSError) as err:
         raise ConfigError(f"{folder / WEIGHTS_NAME} is not a readable safetensors file ({err})") from err
+    model = DCVAE(config)
     load_state_dict_strict(model, tensors, folder / WEIGHTS_NAME)
-    if (folder / ATTRIBUTES_NAME).is_file():
-        model.attributes = load_attributes(folder / ATTRIBUTES_NAME, config.latent_dim)
+    if (folder / ATTRIBUTES_NAME).exists() or ATTRIBUTES_NAME in expected:
+        data = _read_verified(folder / ATTRIBUTES_NAME, expected.get(ATTRIBUTES_NAME))
+        model.attributes = attributes_from_bytes(data, config.latent_dim, folder / ATTRIBUTES_NAME)
     model.eval()
     if device is not None:
         model.to(device)

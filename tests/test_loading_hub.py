@@ -256,6 +256,8 @@ def manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     def write(models: dict) -> None:
         path.write_text(json.dumps({"format_version": 1, "default_model": None, "models": models}), encoding="utf-8")
         load_manifest.cache_clear()
+        with pytest.warns(UserWarning, match=MANIFEST_ENV):  # the swapped trust root is announced (once: cached)
+            load_manifest()
 
     monkeypatch.setenv(MANIFEST_ENV, str(path))
     write({})
@@ -327,3 +329,139 @@ def test_manifest_checksum_mismatch(local_hub: LocalHub, tiny: tuple[DCVAE, Path
     # and nothing usable is left behind: an offline load cannot pick the bad file up
     with pytest.raises(OfflineError):
         _load(local_hub, cache, "tiny-tampered", local_files_only=True)
+
+
+# ----------------------------------------------------------------------------- integrity
+
+
+def _unlink_cache(cache: Path, repo: str = REPO) -> None:
+    """Turn a symlinked Hub cache into the layout the client writes where symlinks are unavailable (Windows
+    without developer mode): plain copies in the snapshot folder, no blobs named after their hash."""
+    storage = _storage(cache, repo)
+    for link in (storage / "snapshots").rglob("*"):
+        if link.is_symlink():
+            blob = link.resolve()
+            link.unlink()
+            link.write_bytes(blob.read_bytes())
+            blob.unlink()
+    assert not any((storage / "blobs").iterdir())
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_cache_without_symlinks_is_still_verified_every_time(
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, manifest
+) -> None:
+    model, folder = tiny
+    commit = local_hub.add_revision(REPO, folder)
+    manifest({"tiny-test": _entry(REPO, commit, folder)})
+    cache = tmp_path / "cache"
+    _load(local_hub, cache)
+    _unlink_cache(cache)
+    weights = _storage(cache) / "snapshots" / commit / "model.safetensors"
+
+    # intact plain copies load: a released name against the manifest even offline, a repo via the Hub's hashes
+    assert_same_model(model, _load(local_hub, cache, "tiny-test", local_files_only=True))
+    assert_same_model(model, _load(local_hub, cache))
+    heads = [path for method, path in local_hub.requests if method == "HEAD"]
+    assert heads  # the hashes were asked from the Hub
+    # offline a repo's plain copy has nothing to be checked against: refused, with the way out
+    with pytest.raises(ChecksumError, match="cannot verify .* offline"):
+        _load(local_hub, cache, local_files_only=True)
+
+    _flip_last_byte(weights)
+    with pytest.raises(ChecksumError, match="model.safetensors"):
+        _load(local_hub, cache, "tiny-test", local_files_only=True)
+    weights.write_bytes((folder / "model.safetensors").read_bytes())
+    _flip_last_byte(weights)
+    with pytest.raises(ChecksumError, match="model.safetensors"):
+        _load(local_hub, cache)
+    local_hub.stop()
+
+
+def test_a_local_folder_never_shadows_a_released_name(
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, folder = tiny
+    commit = local_hub.add_revision(REPO, folder)
+    manifest({"tiny-test": _entry(REPO, commit, folder)})
+    work = tmp_path / "work"
+    impostor = make_model(seed=9)
+    save_pretrained(impostor, work / "tiny-test")  # an unverified folder that happens to carry the name
+    monkeypatch.chdir(work)
+    cache = tmp_path / "cache"
+
+    released = _load(local_hub, cache, "tiny-test")
+    assert released.source.source == "hub"
+    assert_same_model(model, released)
+    for as_path in ("./tiny-test", "tiny-test/", str(work / "tiny-test")):
+        local = _load(local_hub, cache, as_path)
+        assert local.source.source == "local"
+        assert_same_model(impostor, local)
+    with pytest.raises(ModelNotFoundError, match="given as a path"):
+        _load(local_hub, cache, "./not-here")
+    local_hub.stop()
+
+
+def test_loading_reads_each_file_once_and_checks_those_bytes(tiny: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    """The weights arrive through a pipe that can be read only once: hashing and loading must share one read."""
+    import os
+    import threading
+
+    from dcvae_tools.release import load_release
+
+    model, folder = tiny
+    served = tmp_path / "served"
+    served.mkdir()
+    for name in FILES:
+        if name != "model.safetensors":
+            (served / name).write_bytes((folder / name).read_bytes())
+    os.mkfifo(served / "model.safetensors")
+    payload = (folder / "model.safetensors").read_bytes()
+
+    def serve_once() -> None:
+        with open(served / "model.safetensors", "wb") as pipe:
+            pipe.write(payload)
+
+    writer = threading.Thread(target=serve_once, daemon=True)
+    writer.start()
+    expected = {name: _sha256(folder / name) for name in FILES}
+    assert_same_model(model, load_release(served, expected_sha256=expected))
+    writer.join(timeout=5)
+    assert not writer.is_alive()
+
+
+def test_manifest_override_is_announced(tmp_path: Path, manifest) -> None:
+    load_manifest.cache_clear()
+    with pytest.warns(UserWarning, match=f"{MANIFEST_ENV} is set: released model names resolve"):
+        load_manifest()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", "../escape", "model name"),
+        ("file", "../../etc/passwd", "file name"),
+        ("file", "sub/model.safetensors", "file name"),
+        ("repo_id", "../../x", "repo_id"),
+        ("repo_id", "a/b/c", "repo_id"),
+    ],
+)
+def test_manifest_rejects_path_traversal(field: str, value: str, message: str, tiny: tuple[DCVAE, Path]) -> None:
+    from dcvae_tools.manifest import parse_manifest
+
+    _, folder = tiny
+    entry = _entry(REPO, "0" * 40, folder)
+    name = "tiny"
+    if field == "name":
+        name = value
+    elif field == "file":
+        entry["files"][value] = entry["files"].pop("config.json")
+    else:
+        entry["repo_id"] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_manifest({"models": {name: entry}})

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from dcvae_tools import load_model, save_pretrained
 from dcvae_tools.card import render_model_card
 from dcvae_tools.config import ModelConfig
-from dcvae_tools.errors import ChecksumError, ConfigError, ModelNotFoundError
+from dcvae_tools.errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
 from dcvae_tools.model import DCVAE, AttributeVector
 from dcvae_tools.release import verify_files
 
@@ -135,6 +135,32 @@ def test_folder_without_attributes_and_stale_attributes_removed(tmp_path: Path) 
     loaded = load_model(folder)
     assert loaded.attributes == {}
     assert_same_model(plain, loaded)
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path: Path) -> None:
+    old = make_model(seed=1)
+    folder = save_pretrained(old, tmp_path / "release")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    new = make_model(seed=2)
+    # the card is written last, after config and weights: a failure there is a failure mid-write
+    with pytest.raises(TypeError):
+        save_pretrained(new, folder, model_card=123)  # type: ignore[arg-type]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]  # no temporary folder left behind
+    assert_same_model(old, load_model(folder))
+
+    with pytest.raises(TypeError):  # a first save that fails leaves no folder at all
+        save_pretrained(new, tmp_path / "fresh", model_card=123)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]
+
+
+def test_save_refuses_to_replace_a_folder_with_other_files(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(DCVAEError, match="notes.txt"):
+        save_pretrained(make_model(), folder)
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
 
 
 def test_model_card_front_matter(saved: tuple[DCVAE, Path]) -> None:

@@ -1,1 +1,1 @@
-"""Training code for DC-VAE (datasets, losses, loops); not part of the installed dcvae_tools wheel."""
+"""Training code for DC-VAE (datasets, losses, loops); the wheel ships it as ``dcvae_tools.training``."""

@@ -58,7 +58,7 @@ def _fast_array_tensor(dataset: object) -> torch.Tensor | None:
 
     Same values as the dataset's items (``v / 255 * 2 - 1``, padded with -1), without a Python loop.
     """
-    from training.data import ArrayImageDataset, natural_content_size
+    from ..data import ArrayImageDataset, natural_content_size
 
     if not isinstance(dataset, ArrayImageDataset) or dataset.images.ndim != 3:
         return None
@@ -95,7 +95,7 @@ def split_tensors(
     if key in _SPLIT_CACHE:
         _SPLIT_CACHE.move_to_end(key)
         return _SPLIT_CACHE[key]
-    from training.data import make_dataset
+    from ..data import make_dataset
 
     ds = make_dataset(dataset, split, image_size, channels, data_root)
     total = len(ds)  # type: ignore[arg-type]

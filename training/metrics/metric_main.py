@@ -608,7 +608,7 @@ def sample_class_entropy10k(opts: MetricOptions) -> MetricResult:
 
 
 def _class_names(dataset: str, num_classes: int) -> list[str]:
-    from training.data import FASHION_MNIST_CLASSES
+    from ..data import FASHION_MNIST_CLASSES
 
     if dataset.startswith("fashion") and num_classes == len(FASHION_MNIST_CLASSES):
         return list(FASHION_MNIST_CLASSES)
@@ -624,7 +624,7 @@ def attribute_classes(opts: MetricOptions, attribute: str) -> tuple[list[int], l
         pos, neg = opts.edit_classes[attribute]
         return [int(c) for c in pos], [int(c) for c in neg], "given"
     try:
-        from training import attributes as shipped
+        from .. import attributes as shipped
     except ImportError:
         shipped = None
     spec = getattr(shipped, "ATTRIBUTES", {}).get(opts.dataset, {}).get(attribute) if shipped else None

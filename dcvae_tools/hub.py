@@ -167,7 +167,7 @@ def _offline_requested(local_files_only: bool) -> bool:
 
 def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> ResolvedModel:
     expected = {name: f.sha256 for name, f in entry.files.items() if name != TRAINING_STATE_NAME}
-    if entry.bundled and entry.bundled_dir.is_dir() and revision in (None, entry.revision):
+    if _bundled(entry, revision):
         return ResolvedModel(entry.bundled_dir, "bundled", entry.name, entry.revision, expected)
     if entry.revision is None:
         raise ModelNotFoundError(
@@ -280,17 +280,58 @@ def _local(path: Path, *, explicit: bool) -> ResolvedModel | None:
 def _resolve_remote(text: str, revision: str | None, cache_dir: str | Path | None, local_files_only: bool,
                     token: str | bool | None, endpoint: str | None) -> ResolvedModel:
     manifest = load_manifest()
-    kw = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token, "endpoint": endpoint}
     entry = manifest.get(text)
-    if entry is not None:
-        return _resolve_manifest(entry, revision, **kw)
-    if REPO_ID.match(text):
-        return _resolve_repo(text, revision, **kw)
-    names = ", ".join(sorted(manifest.models)) or "none in this version"
-    raise ModelNotFoundError(
-        f"no model {text!r}: not an existing file or folder, not a released model name ({names}), "
-        "and not a Hub repo id of the form 'org/name'"
-    )
+    if entry is None and not REPO_ID.match(text):
+        names = ", ".join(sorted(manifest.models)) or "none in this version"
+        raise ModelNotFoundError(
+            f"no model {text!r}: not an existing file or folder, not a released model name ({names}), "
+            "and not a Hub repo id of the form 'org/name'"
+        )
+    needs_hub = not _offline_requested(local_files_only) and not (entry is not None and _bundled(entry, revision))
+    unreachable = _unreachable(endpoint) if needs_hub else None
+    kw = {"cache_dir": cache_dir, "local_files_only": local_files_only or unreachable is not None, "token": token,
+          "endpoint": endpoint}
+    try:
+        with hub_offline_mode(unreachable is not None):
+            if entry is not None:
+                return _resolve_manifest(entry, revision, **kw)
+            return _resolve_repo(text, revision, **kw)
+    except OfflineError as err:
+        if unreachable is None:
+            raise
+        raise OfflineError(
+            f"could not reach the Hub ({unreachable}) and {text} is not in the local cache. Check the network "
+            "connection and HF_ENDPOINT, or load a cached model or a local folder (--offline uses only the cache)"
+        ) from err
+
+
+def _bundled(entry: ManifestEntry, revision: str | None) -> bool:
+    return entry.bundled and entry.bundled_dir.is_dir() and revision in (None, entry.revision)
+
+
+def _unreachable(endpoint: str | None, timeout: float = 3.0) -> str | None:
+    """Why the Hub cannot be reached, or None when a connection to it opens.
+
+    One TCP connection with a short timeout, so an unreachable Hub fails in seconds instead of the client's
+    ~25 s of retries. Behind an HTTP(S) proxy the proxy decides, so no probe is made.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
+        return None
+    url = endpoint or constants.ENDPOINT
+    parsed = urlparse(url)
+    if not parsed.hostname:
+        return None
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return None
+    except OSError as err:
+        return f"{url}: {err.strerror or err}"
 
 
 def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | None = None,

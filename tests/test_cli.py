@@ -125,6 +125,8 @@ def manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         path.write_text(json.dumps(data), encoding="utf-8")
         monkeypatch.setenv(MANIFEST_ENV, str(path))
         load_manifest.cache_clear()
+        with pytest.warns(UserWarning, match=MANIFEST_ENV):  # the swapped trust root is announced (once: cached)
+            load_manifest()
         return path
 
     use({"format_version": 1, "default_model": None, "models": {}})

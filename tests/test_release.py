@@ -158,7 +158,7 @@ def test_save_refuses_to_replace_a_folder_with_other_files(tmp_path: Path) -> No
     folder = tmp_path / "mixed"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    with pytest.raises(DCVAEError, match="notes.txt"):
+    with pytest.raises(DCVAEError, match=r"notes\.txt"):
         save_pretrained(make_model(), folder)
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
 

@@ -40,25 +40,21 @@ def _next_run_dir(outdir: Path, preset: str, dataset: str) -> Path:
 
 @app.command()
 def presets() -> None:
-    """List the training presets and what each reproduces."""
+    """List the training presets and what each reproduces (tab-separated text when piped)."""
     from rich.console import Console
-    from rich.table import Table
+
+    from dcvae_tools.cli._output import print_table
 
     from .presets import all_presets
 
-    table = Table("preset", "data", "objective", "backbone", "latent", "iterations", "reproduces")
+    rows = []
     for name, o in all_presets().items():
-        args = ",".join(f"{k}={v}" for k, v in o.architecture_args.items())
-        table.add_row(
-            name,
-            o.dataset,
-            o.objective,
-            f"{o.architecture} {args}",
-            str(o.latent_dim),
-            f"{o.total_iterations:,}",
-            o.reproduces or "-",
+        args = " ".join(f"{k}={v}" for k, v in o.architecture_args.items())
+        rows.append(
+            [name, o.dataset, o.objective, f"{o.architecture} {args}".strip(), str(o.latent_dim),
+             f"{o.total_iterations:,}", o.reproduces or "-"]
         )
-    Console().print(table)
+    print_table(Console(), ["preset", "data", "objective", "backbone", "latent", "iterations", "reproduces"], rows)
 
 
 @app.command()

@@ -307,8 +307,14 @@ def _evaluate(
     logs = Path(log_dir) if log_dir is not None else run_dir
     values: dict[str, float] = {}
     metric_details: dict[str, Any] = {}
-    for name in names:
+    announce = sys.stderr.isatty() if show_progress is None else show_progress
+    for index, name in enumerate(names, start=1):
+        if announce:  # one line per metric (the metrics draw their own progress bars inside)
+            print(f"[{index}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
         outcome = calc_metric(name, opts)
+        if announce:
+            print(f"[{index}/{len(names)}] {outcome.name} = {outcome.value:.6g} ({outcome.seconds:.0f} s)",
+                  file=sys.stderr, flush=True)
         values[outcome.name] = outcome.value
         metric_details[outcome.name] = outcome.details
         if outcome.name != name:

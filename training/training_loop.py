@@ -258,6 +258,7 @@ def training_loop(
     if main and progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        # the bar line stays short (it would be cut to fit the terminal); the losses go on lines of their own
         bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -281,8 +282,9 @@ def training_loop(
             if iteration % o.log_every == 0 or iteration == end:
                 last = log.flush(iteration)
                 if bar is not None:
-                    info = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in last.items() if k.startswith("Loss"))
-                    bar.update(task, completed=iteration, info=f"{info}  {last['Perf/images_per_s']:.0f} img/s")
+                    losses = [f"{k.removeprefix('Loss/')} {v:.3f}" for k, v in last.items() if k.startswith("Loss")]
+                    bar.console.print(f"{iteration:>8,}  " + "  ".join(losses), markup=False, highlight=False)
+                    bar.update(task, completed=iteration, info=f"{last['Perf/images_per_s']:.0f} img/s")
                 if progress_fn is not None:
                     progress_fn(iteration, last)
             elif bar is not None:

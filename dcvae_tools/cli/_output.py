@@ -75,8 +75,6 @@ class Output:
             from rich.console import Console
 
             self._stdout = Console(file=sys.stdout, highlight=False, emoji=False, markup=False)
-            if not self._stdout.is_terminal:  # piped: no terminal width to respect, so do not fold cells
-                self._stdout.width = 200
         return self._stdout
 
     # ------------------------------------------------------------------ stdout
@@ -97,17 +95,9 @@ class Output:
             typer.echo(json.dumps(obj, indent=2, default=str))
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
-        """Print a Rich table on stdout (human mode only)."""
-        if self.json_mode:
-            return
-        from rich.table import Table
-
-        table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        self.stdout.print(table)
+        """Print a table on stdout (human mode only); see :func:`print_table`."""
+        if not self.json_mode:
+            print_table(self.stdout, columns, rows, title)
 
     # ------------------------------------------------------------------ stderr
 
@@ -248,3 +238,39 @@ def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+def print_table(console: Any, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
+    """Print a table on ``console`` (a Rich console); nothing in it is ever cut short.
+
+    On a terminal: a Rich table whose cells wrap between words (each column is at least as wide as its
+    longest word), or one record per row when even that does not fit. Piped or redirected: plain
+    tab-separated lines with a header, for scripts.
+    """
+    if not console.is_terminal:
+        if title:
+            console.file.write(f"# {title}\n")
+        for line in (columns, *rows):
+            console.file.write("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in line) + "\n")
+        return
+    from rich.table import Table
+
+    # each column at least as wide as its longest word, so cells wrap between words, never inside one
+    widths = [
+        max((len(word) for cell in (column, *(row[index] for row in rows)) for word in cell.split()), default=1)
+        for index, column in enumerate(columns)
+    ]
+    if sum(widths) + 2 * (len(columns) - 1) > console.width:  # too narrow for a table: one record each
+        if title:
+            console.print(title, style="bold")
+        for row in rows:
+            console.print(row[0], style="bold")
+            for column, cell in zip(columns[1:], row[1:], strict=True):
+                console.print(f"  {column}: {cell}")
+        return
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column, width in zip(columns, widths, strict=True):
+        table.add_column(column, min_width=width, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

@@ -28,23 +28,22 @@ def _human_size(size: int) -> str:
     return f"{size} B"  # pragma: no cover
 
 
-def _format_metrics(metrics: dict[str, Any], limit: int = 4) -> str:
-    parts = []
-    for key, value in list(metrics.items())[:limit]:
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        parts.append(f"{key} {shown}")
-    return ", ".join(parts) + (", ..." if len(metrics) > limit else "")
+def _format_metrics(metrics: dict[str, Any]) -> str:
+    """Every metric, ``name value`` (4 significant digits), comma-separated."""
+    return ", ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}" for key, value in
+                     metrics.items())
 
 
 @app.command(epilog=_examples("dcvae models", "dcvae models --json"))
 def models(
     cache_dir: CacheDirOpt = None, json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False
 ) -> None:
-    """List the released models and whether they are cached.
+    """List the released models: where each comes from and whether this machine has it.
 
     For each checkpoint in weights_manifest.json: data set, image size, latent size, whether it is
-    bundled with this installation or downloaded from the Hub, whether this machine has it already,
-    and its key metrics.
+    bundled with this installation, whether it is published on the Hub (repo and pinned revision), whether
+    this machine has it already (bundled or cached), and its metrics. Piped output is tab-separated text;
+    --json gives everything.
     """
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
         from huggingface_hub import try_to_load_from_cache
@@ -96,15 +95,20 @@ def models(
             return
         rows = []
         for e in entries:
-            if e["location"] == "bundled":
-                where, have = "bundled", "yes"
-            else:
-                where = "hub" if e["published"] else "hub (unpublished)"
-                have = "yes" if e["cached"] else "no"
             name = f"{e['name']} (default)" if e["default"] else e["name"]
             size = f"{e['resolution']}x{e['resolution']} {'grey' if e['channels'] == 1 else 'RGB'}"
-            rows.append([name, e["dataset"], size, str(e["latent_dim"]), where, have, _format_metrics(e["metrics"])])
-        out.table(["name", "dataset", "images", "latent", "from", "cached", "metrics"], rows)
+            hub = f"{e['repo_id']}@{e['revision'][:7]}" if e["published"] else "no"
+            rows.append([
+                name, e["dataset"], size, str(e["latent_dim"]), "yes" if e["location"] == "bundled" else "no", hub,
+                "yes" if e["cached"] else "no", _format_metrics(e["metrics"]),
+            ])
+        columns = ["name", "data", "size", "latent", "bundled", "Hub", "here", "metrics"]
+        if out.stdout.is_terminal:  # the metrics are long: one line each under the table
+            out.table(columns[:-1], [row[:-1] for row in rows])
+            for e in entries:
+                out.result(f"{e['name']}: {_format_metrics(e['metrics']) or 'no metrics recorded'}")
+        else:
+            out.table(columns, rows)
 
 
 @app.command(

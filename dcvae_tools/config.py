@@ -107,6 +107,8 @@ class ModelConfig:
             raise ConfigError(f"{source} is not UTF-8 text ({err.reason} at byte {err.start})") from err
         except json.JSONDecodeError as err:
             raise ConfigError(f"{source} is not valid JSON ({err.msg} at line {err.lineno})") from err
+        except RecursionError:
+            raise ConfigError(f"{source} is not a config: its JSON is nested too deeply to read") from None
         return cls.from_dict(parsed, source=source)
 
 
@@ -118,6 +120,12 @@ def _check_int(data: dict, key: str, source: str, low: int, high: int) -> None:
         raise ConfigError(f"{source}: '{key}' must be between {low} and {high}, got {value}")
 
 
+def _json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words (null, array, string, ...)."""
+    kinds = {type(None): "null", bool: "true/false", int: "a number", float: "a number", str: "a string"}
+    return kinds.get(type(value), "an array" if isinstance(value, list) else type(value).__name__)
+
+
 def validate(data: Any, source: str = "config") -> None:
     """Check a config dict's keys, types and ranges, including the backbone's own arguments.
 
@@ -126,8 +134,10 @@ def validate(data: Any, source: str = "config") -> None:
     from .networks import BACKBONES  # imported here so that `import dcvae_tools.config` stays free of torch
 
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        raise ConfigError(f"{source}: expected a JSON object, got {_json_kind(data)}")
     version = data.get("format_version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ConfigError(f"{source}: 'format_version' must be an integer, got {version!r}")
     if version != FORMAT_VERSION:
         raise ConfigError(
             f"{source}: 'format_version' is {version!r}, but this dcvae-tools reads format {FORMAT_VERSION}; "
@@ -158,7 +168,7 @@ def validate(data: Any, source: str = "config") -> None:
     pixel_range = data.get("pixel_range", [-1.0, 1.0])
     if not isinstance(pixel_range, list | tuple) or list(pixel_range) != [-1.0, 1.0]:
         raise ConfigError(
-            f"{source}: 'pixel_range' must be [-1, 1] in format {FORMAT_VERSION}, got {pixel_range}"
+            f"{source}: 'pixel_range' must be [-1, 1] in format {FORMAT_VERSION}, got {pixel_range!r}"
         )
     clamp = data.get("sample_clamp", 1.0)
     if clamp is not None and (
@@ -186,4 +196,7 @@ def validate(data: Any, source: str = "config") -> None:
             _check_int(args, key, f"{source}: architecture_args", low, high)
     check = getattr(backbone, "check_args", None)
     if check is not None:  # cross-argument rules, e.g. progan's max_resolution >= image_size
-        check(data["image_size"], args)
+        try:
+            check(data["image_size"], args)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None

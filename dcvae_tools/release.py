@@ -6,6 +6,7 @@ spectral norm is already folded into the stored encoder weights and the decoder 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -99,14 +100,28 @@ def attributes_from_bytes(data: bytes, latent_dim: int, source: Path) -> dict[st
             raise ConfigError(
                 f"{source}: attribute {name!r} has shape {tuple(direction.shape)}, expected ({latent_dim},)"
             )
+        if not direction.is_floating_point():
+            raise ConfigError(f"{source}: attribute {name!r} has dtype {direction.dtype}; expected floating point")
+        direction = direction.float()
+        if not bool(direction.isfinite().all()):
+            raise ConfigError(f"{source}: attribute {name!r} contains NaN or infinite values")
         info = meta.get(name, {})
+        counts = [info.get(key, 0) if isinstance(info, dict) else None for key in ("num_positive", "num_negative")]
+        extra = info.get("metadata", {}) if isinstance(info, dict) else None
+        if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts) or not isinstance(
+            extra, dict
+        ):
+            raise ConfigError(
+                f"{source}: the metadata of attribute {name!r} is malformed (expected an object with integer "
+                "num_positive/num_negative and an object 'metadata')"
+            )
         out[name] = AttributeVector(
             name=name,
-            direction=direction.float(),
-            num_positive=int(info.get("num_positive", 0)),
-            num_negative=int(info.get("num_negative", 0)),
+            direction=direction,
+            num_positive=int(counts[0]),
+            num_negative=int(counts[1]),
             normalized=bool(info.get("normalized", False)),
-            metadata=dict(info.get("metadata", {})),
+            metadata=dict(extra),
         )
     return out
 
@@ -222,6 +237,10 @@ def load_release(
 ) -> DCVAE:
     """Load a release folder (config first, validated before any tensor exists; then weights, strictly).
 
+    The weights' names, shapes and kinds are checked against the networks the config describes (built as
+    shapes only, on the meta device) before the model is allocated, so a config asking for absurd sizes
+    costs nothing; non-finite weights are refused.
+
     With ``expected_sha256`` (file name -> sha256, or git blob sha1) every file is read once and exactly the
     bytes that are loaded are checked; files it lists that are not loaded (the model card) are checked too.
     """
@@ -233,6 +252,7 @@ def load_release(
         raise ModelNotFoundError(f"{folder} has no {WEIGHTS_NAME}: the checkpoint is incomplete")
     for name in set(expected) - {CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME}:
         _read_verified(folder / name, expected[name])
+    _check_config_size(folder / CONFIG_NAME)
     config_bytes = _read_verified(folder / CONFIG_NAME, expected.get(CONFIG_NAME))
     config = ModelConfig.from_bytes(config_bytes, source=str(folder / CONFIG_NAME))
     weights = _read_verified(folder / WEIGHTS_NAME, expected.get(WEIGHTS_NAME))
@@ -240,6 +260,9 @@ def load_release(
         tensors = load_safetensors_bytes(weights)
     except (SafetensorError, OSError) as err:
         raise ConfigError(f"{folder / WEIGHTS_NAME} is not a readable safetensors file ({err})") from err
+    # the networks the config describes, as shapes only: a config asking for absurd sizes is refused here,
+    # against the tensors the file really holds, before a single parameter is allocated
+    _check_tensors(_skeleton_state(config), tensors, folder / WEIGHTS_NAME)
     model = DCVAE(config)
     load_state_dict_strict(model, tensors, folder / WEIGHTS_NAME)
     if (folder / ATTRIBUTES_NAME).exists() or ATTRIBUTES_NAME in expected:
@@ -253,9 +276,55 @@ def load_release(
     return model
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""config.json files larger than this (1 MiB; a real one is about 1 kB) are refused before they are read."""
+
+
+def _check_config_size(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # reading it reports the problem
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is {size} bytes; a config.json is at most {MAX_CONFIG_BYTES} bytes")
+
+
+def _skeleton_state(config: ModelConfig) -> dict[str, torch.Tensor]:
+    """The state dict of the networks ``config`` describes, on the meta device (shapes, no memory)."""
+    return _skeleton_of(config.to_json())
+
+
+@functools.lru_cache(maxsize=8)
+def _skeleton_of(config_json: str) -> dict[str, torch.Tensor]:
+    with torch.device("meta"), _NoRandomInit():
+        return DCVAE(ModelConfig.from_dict(json.loads(config_json))).state_dict()
+
+
+class _NoRandomInit(torch.overrides.TorchFunctionMode):
+    """Skips the random initialisation of parameters while a skeleton is built on the meta device.
+
+    It would not allocate anything there either, but torch implements some of those ops for meta tensors in
+    Python behind an import of torch._dynamo, which would add more than a second to every first load.
+    """
+
+    _SKIPPED = frozenset({"normal_", "uniform_", "trunc_normal_", "bernoulli_", "random_", "exponential_"})
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", None) in self._SKIPPED:
+            return args[0] if args else next(iter(kwargs.values()))
+        return func(*args, **kwargs)
+
+
 def load_state_dict_strict(model: DCVAE, tensors: Mapping[str, torch.Tensor], source: Any) -> None:
-    """Load every tensor, refusing missing, unexpected or wrongly shaped ones with a message naming them."""
-    expected = model.state_dict()
+    """Load every tensor, refusing missing, unexpected, wrongly shaped, non-float (where the model holds
+    floats) or non-finite ones with a message naming them."""
+    _check_tensors(model.state_dict(), tensors, source)
+    model.load_state_dict(dict(tensors), strict=True)
+
+
+def _check_tensors(expected: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor], source: Any) -> None:
+    """Raise ConfigError unless ``tensors`` match ``expected`` in names, shapes and kinds, and are finite."""
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     wrong = [
@@ -272,7 +341,16 @@ def load_state_dict_strict(model: DCVAE, tensors: Mapping[str, torch.Tensor], so
         problems.append(f"wrong shapes ({'; '.join(wrong[:5])})")
     if problems:
         raise ConfigError(f"{source} does not match its config.json: " + ", ".join(problems))
-    model.load_state_dict(dict(tensors), strict=True)
+    kinds = [
+        f"{k} ({tensors[k].dtype})"
+        for k, v in expected.items()
+        if v.is_floating_point() and not tensors[k].is_floating_point()
+    ]
+    if kinds:
+        raise ConfigError(f"{source}: tensors are not floating point where the model needs floats: {', '.join(kinds)}")
+    broken = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if broken:
+        raise ConfigError(f"{source}: tensors contain NaN or infinite values: {', '.join(sorted(broken)[:5])}")
 
 
 def push_to_hub(

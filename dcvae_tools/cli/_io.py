@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from ._options import _model_name
 from ._output import Output, one_line
@@ -43,6 +43,22 @@ def _output_names(sources: Sequence[str] | None, count: int, suffix: str = ".png
             return [f"{stem}{suffix}" for stem in stems]
         return [f"{i:05d}-{stem}{suffix}" for i, stem in enumerate(stems)]
     return [f"{i:05d}{suffix}" for i in range(count)]
+
+
+class _OutputNames:
+    """The output names of ``paths`` (see :func:`_output_names`), handed out in order by :meth:`take`;
+    the names of files left out by ``--skip-bad`` are passed over, so every output keeps its name."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self._items = list(zip(paths, _output_names([str(p) for p in paths], len(paths)), strict=True))
+        self._next = 0
+
+    def take(self, path: Path) -> str:
+        """The name for ``path``, the next of the inputs still to come that is this file."""
+        while self._items[self._next][0] != path:
+            self._next += 1
+        self._next += 1
+        return self._items[self._next - 1][1]
 
 
 def _save_one(model: "DCVAE", image: "torch.Tensor", path: Path, upscale: int) -> None:
@@ -107,44 +123,163 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
     return expand_image_paths(list(paths))
 
 
+Skipped = list[tuple[Path, str]]
+"""Bad image files passed over by ``--skip-bad``: (file, why), in the order they were met."""
+
+
 def _image_batches(
-    model: "DCVAE", paths: Sequence[Path], out: Output, description: str = "encoding"
+    model: "DCVAE",
+    paths: Sequence[Path],
+    out: Output,
+    description: str = "encoding",
+    skipped: Skipped | None = None,
 ) -> Iterator[tuple[list[Path], "torch.Tensor"]]:
-    """Yield (paths, model-format tensor) per batch of ``model.batch_size`` images, with a progress bar."""
+    """Yield (paths, model-format tensor) per batch of ``model.batch_size`` images, with a progress bar.
+
+    With ``skipped`` (``--skip-bad``), a file that cannot be read or converted is left out of its batch
+    and recorded there instead of stopping the command; a batch with no good file is not yielded.
+    """
     size = model.batch_size
     with out.progress(len(paths), description) as advance:
         for start in range(0, len(paths), size):
             chunk = list(paths[start : start + size])
-            yield chunk, model.images_to_tensor(chunk)
+            if skipped is None:
+                yield chunk, model.images_to_tensor(chunk)
+            else:
+                good, tensor = _convert_skipping(model, chunk, skipped)
+                if good:
+                    yield good, tensor
             advance(len(chunk))
 
 
-def _encode_paths(
-    model: "DCVAE", paths: Sequence[Path], out: Output, keep_images: bool = False
-) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor | None"]:
-    """Posterior (mu, logvar) of image files, batch by batch; plus the input tensors if asked."""
+def _convert_skipping(model: "DCVAE", chunk: list[Path], skipped: Skipped) -> tuple[list[Path], "torch.Tensor"]:
+    """Convert a batch; if a file in it is bad, convert file by file and record the bad ones in ``skipped``."""
     import torch
 
-    mus, logvars, inputs = [], [], []
-    for _, x in _image_batches(model, paths, out):
+    from dcvae_tools.errors import ImageError
+
+    try:
+        return chunk, model.images_to_tensor(chunk)
+    except ImageError:
+        pass
+    good, tensors = [], []
+    for path in chunk:
+        try:
+            tensors.append(model.images_to_tensor([path]))
+        except ImageError as err:
+            message = one_line(str(err))
+            skipped.append((path, message.removeprefix(f"{path}: ")))
+        else:
+            good.append(path)
+    return good, (torch.cat(tensors) if tensors else torch.empty(0))
+
+
+def _no_good_images(out: Output, skipped: Skipped, bad: Skipped, what: str = "images") -> NoReturn:
+    """Report ``skipped`` and raise the error for a ``--skip-bad`` run in which all the ``what`` were ``bad``."""
+    from dcvae_tools.errors import ImageError
+
+    _report_skipped(out, skipped)
+    first = f" (first: {bad[0][0]}: {bad[0][1]})" if bad else ""
+    raise ImageError(f"all {len(bad)} {what} are unreadable{first}; nothing written")
+
+
+def _report_skipped(out: Output, skipped: Skipped) -> None:
+    """One ``warning:`` line per skipped file (shown even with -q), at the end of a ``--skip-bad`` run."""
+    for path, reason in skipped:
+        out.warn(f"skipped {path}: {reason}")
+
+
+def _skipped_summary(skipped: Skipped | None) -> str:
+    """The end of a command's final line: how many bad files were skipped (empty without --skip-bad)."""
+    if not skipped:
+        return ""
+    return f"; skipped {len(skipped)} bad file{'s' if len(skipped) > 1 else ''} (listed above)"
+
+
+def _skipped_records(skipped: Skipped) -> list[dict[str, str]]:
+    """The skipped files as JSON-ready records, for output metadata and --json."""
+    return [{"file": str(path), "reason": reason} for path, reason in skipped]
+
+
+class Encoded(NamedTuple):
+    """Posterior of image files: means and log-variances [N, D], the input tensors if kept, the files used."""
+
+    mu: "torch.Tensor"
+    logvar: "torch.Tensor"
+    images: "torch.Tensor | None"
+    paths: list[Path]
+
+
+def _encode_paths(
+    model: "DCVAE",
+    paths: Sequence[Path],
+    out: Output,
+    keep_images: bool = False,
+    skipped: Skipped | None = None,
+    what: str = "images",
+) -> Encoded:
+    """Posterior (mu, logvar) of image files, batch by batch; plus the input tensors if asked.
+
+    With ``skipped`` (``--skip-bad``) bad files are left out and recorded there; ``paths`` of the result
+    are the files encoded, row by row. If every file is bad, an ImageError says so (``what`` names them).
+    """
+    import torch
+
+    mus, logvars, inputs, used = [], [], [], []
+    bad: Skipped | None = [] if skipped is not None else None
+    for chunk, x in _image_batches(model, paths, out, skipped=bad):
         mu, logvar = model.posterior(x)
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())
+        used.extend(chunk)
         if keep_images:
             inputs.append(x)
-    return torch.cat(mus), torch.cat(logvars), (torch.cat(inputs) if keep_images else None)
+    if skipped is not None and bad:
+        skipped.extend(bad)
+    if not used:
+        _no_good_images(out, skipped or [], bad or [], what)
+    return Encoded(torch.cat(mus), torch.cat(logvars), torch.cat(inputs) if keep_images else None, used)
 
 
 def _decode_batches(
-    model: "DCVAE", latents: "torch.Tensor", out: Output, description: str = "decoding"
+    model: "DCVAE", latents: "torch.Tensor", out: Output, description: str = "decoding", source: str = "the latents"
 ) -> Iterator[tuple[int, "torch.Tensor"]]:
-    """Yield (start index, decoded images on the CPU) per batch of ``model.batch_size`` latents."""
+    """Yield (start index, decoded images on the CPU) per batch of ``model.batch_size`` latents.
+
+    Latents far outside the model's range (finite, but huge) decode to NaN; that is raised as a
+    LatentError naming ``source`` and the rows, instead of failing later when the images are saved.
+    """
     size = model.batch_size
     with out.progress(len(latents), description) as advance:
         for start in range(0, len(latents), size):
             chunk = latents[start : start + size]
-            yield start, model.decode(chunk).cpu()
+            decoded = model.decode(chunk).cpu()
+            _check_decoded(decoded, chunk, source, start)
+            yield start, decoded
             advance(len(chunk))
+
+
+def _nonfinite_rows(images: "torch.Tensor") -> list[int]:
+    """Indices of the images [N, ...] holding NaN or infinite values."""
+    import torch
+
+    return (~torch.isfinite(images)).flatten(1).any(1).nonzero().flatten().tolist()
+
+
+def _check_decoded(
+    images: "torch.Tensor", latents: "torch.Tensor", source: str, start: int = 0, unit: str = "row"
+) -> None:
+    """Raise LatentError naming ``source`` if some of ``images`` (decoded from ``latents``) are not finite."""
+    from dcvae_tools.errors import LatentError
+
+    broken = _nonfinite_rows(images)
+    if broken:
+        rows = ", ".join(str(start + i) for i in broken[:5]) + (" ..." if len(broken) > 5 else "")
+        largest = float(latents.abs().max())
+        raise LatentError(
+            f"{source}: {unit}(s) {rows} decode to NaN or infinite pixels; the latents (largest |z| = {largest:.3g}) "
+            "are far outside the model's range"
+        )
 
 
 # ---------------------------------------------------------------------------- latents files

@@ -108,6 +108,15 @@ NrowOpt = Annotated[
     int | None,
     typer.Option("--nrow", metavar="N", min=1, show_default="square-ish", help="Images per grid row."),
 ]
+SkipBadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad",
+        help="Skip image files that cannot be read (corrupt, truncated, not an image, too many pixels): each is "
+        "listed at the end with the reason and recorded in the output's metadata where it has some. Without it "
+        "the first bad file stops the command. Paths that do not exist are always an error.",
+    ),
+]
 ImagesArg = Annotated[
     list[Path],
     typer.Argument(metavar="IMAGES", help="Image files and/or folders (searched recursively)."),

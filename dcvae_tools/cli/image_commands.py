@@ -9,17 +9,23 @@ import typer
 
 from ._app import _examples, app
 from ._io import (
+    Skipped,
     _auto_nrow,
     _decode_batches,
     _encode_paths,
     _expand,
     _grid_upscale,
     _image_batches,
+    _no_good_images,
     _output_names,
+    _OutputNames,
     _read_latents,
     _read_latents_missing,
+    _report_skipped,
     _save_grid,
     _save_one,
+    _skipped_records,
+    _skipped_summary,
     _source_files,
     _staged_dir,
     _write_safetensors,
@@ -39,6 +45,7 @@ from ._options import (
     QuietOpt,
     RevisionOpt,
     SeedOpt,
+    SkipBadOpt,
     UpscaleOpt,
     _check_image_suffix,
     _check_safetensors_suffix,
@@ -91,6 +98,7 @@ def encode(
         bool, typer.Option("--sample", help="Draw from the posterior instead of taking its mean.")
     ] = False,
     seed: SeedOpt = None,
+    skip_bad: SkipBadOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -106,7 +114,8 @@ def encode(
 
     Writes tensor "latents" [N, D]: the encoder's posterior means, or posterior samples with --sample.
     The metadata records the source files (so `dcvae decode` can name its outputs), the model and the
-    seed. Images of any size or mode are converted to the model's format, with a note for each.
+    seed; with --skip-bad also the skipped files and why (JSON under "skipped"). Images of any size or
+    mode are converted to the model's format, with a note for each.
     """
     import json
 
@@ -114,7 +123,8 @@ def encode(
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
         paths = _expand(images)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
-        mu, logvar, _ = _encode_paths(loaded, paths, out)
+        skipped: Skipped | None = [] if skip_bad else None
+        mu, logvar, _, paths = _encode_paths(loaded, paths, out, skipped=skipped)
         used_seed = _pick_seed(seed) if sample else None
         latents = loaded.sample_posterior(mu, logvar, used_seed) if sample else mu
         metadata = {
@@ -127,7 +137,10 @@ def encode(
             metadata["seed"] = str(used_seed)
         if loaded.source.revision:
             metadata["revision"] = str(loaded.source.revision)
+        if skipped is not None:
+            metadata["skipped"] = json.dumps(_skipped_records(skipped))
         _write_safetensors(output, {"latents": latents}, metadata)
+        _report_skipped(out, skipped or [])
         out.data(
             {
                 "output": str(output),
@@ -137,10 +150,11 @@ def encode(
                 "model": _model_name(loaded),
                 "sample": sample,
                 "seed": used_seed,
+                **({"skipped": _skipped_records(skipped)} if skipped is not None else {}),
             }
         )
         seeded = f", posterior samples with seed {used_seed}" if sample else ""
-        out.done(f"wrote {output}: latents [{len(paths)}, {loaded.latent_dim}]{seeded}")
+        out.done(f"wrote {output}: latents [{len(paths)}, {loaded.latent_dim}]{seeded}{_skipped_summary(skipped)}")
 
 
 @app.command(
@@ -191,7 +205,7 @@ def decode(
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:
             stage = stack.enter_context(_staged_dir(output)) if output is not None else None
-            for start, decoded in _decode_batches(loaded, z, out):
+            for start, decoded in _decode_batches(loaded, z, out, source=str(latents)):
                 if stage is not None:
                     for offset, image in enumerate(decoded):
                         _save_one(loaded, image, stage / names[start + offset], upscale or 1)
@@ -222,6 +236,7 @@ def reconstruct(
         typer.Option("--grid", metavar="GRID.png", help="Rows of inputs, each above its reconstructions."),
     ] = None,
     upscale: UpscaleOpt = None,
+    skip_bad: SkipBadOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -235,7 +250,8 @@ def reconstruct(
     """Encode and decode images (reconstructions).
 
     Each image is encoded to its posterior mean and decoded. The grid shows up to 8 inputs per row
-    with their reconstructions in the row below, as in the paper's figures.
+    with their reconstructions in the row below, as in the paper's figures. With --skip-bad, unreadable
+    files are left out and listed at the end.
     """
     _need_output(output, grid, options="'-o' / '--grid'")
     _check_image_suffix(grid, "--grid")
@@ -244,28 +260,32 @@ def reconstruct(
 
         paths = _expand(images)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
-        names = _output_names([str(p) for p in paths], len(paths))
+        names = _OutputNames(paths)
+        skipped: Skipped | None = [] if skip_bad else None
         inputs: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []
+        done = 0
         with contextlib.ExitStack() as stack:
             stage = stack.enter_context(_staged_dir(output)) if output is not None else None
-            done = 0
-            for _, x in _image_batches(loaded, paths, out, "reconstructing"):
+            for chunk, x in _image_batches(loaded, paths, out, "reconstructing", skipped):
                 recon = loaded.decode(loaded.posterior(x)[0]).cpu()
                 if stage is not None:
-                    for image in recon:
-                        _save_one(loaded, image, stage / names[done], upscale or 1)
-                        done += 1
+                    for path, image in zip(chunk, recon, strict=True):
+                        _save_one(loaded, image, stage / names.take(path), upscale or 1)
+                done += len(chunk)
                 if grid is not None:
                     inputs.append(x)
                     outputs.append(recon)
+            if not done:
+                _no_good_images(out, skipped or [], skipped or [])
             if grid is not None:
-                cols = min(len(paths), 8)
+                cols = min(done, 8)
                 cells = _paired_rows(torch.cat(inputs), torch.cat(outputs), cols)
                 _save_grid(loaded, cells, grid, cols, _grid_upscale(loaded, upscale))
-        written = [f"{len(paths)} images in {output}/"] if output is not None else []
+        _report_skipped(out, skipped or [])
+        written = [f"{done} images in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
-        out.done(f"reconstructed {len(paths)} images: wrote {' and '.join(written)}")
+        out.done(f"reconstructed {done} images: wrote {' and '.join(written)}{_skipped_summary(skipped)}")
 
 
 @app.command(

@@ -10,14 +10,21 @@ import typer
 
 from ._app import _examples, app
 from ._io import (
+    Skipped,
+    _check_decoded,
     _encode_paths,
     _expand,
     _grid_upscale,
     _image_batches,
-    _output_names,
+    _no_good_images,
+    _nonfinite_rows,
+    _OutputNames,
     _read_latents,
+    _report_skipped,
     _save_grid,
     _save_one,
+    _skipped_records,
+    _skipped_summary,
     _staged_dir,
 )
 from ._options import (
@@ -34,6 +41,7 @@ from ._options import (
     QuietOpt,
     RevisionOpt,
     SeedOpt,
+    SkipBadOpt,
     UpscaleOpt,
     _check_image_suffix,
     _check_safetensors_suffix,
@@ -178,11 +186,14 @@ def interpolate(
     _check_image_suffix(output, "--output")
     _check_image_suffix(gif, "--gif", gif=True)
     with session(quiet=quiet, debug=debug) as out:
+        import torch
+
         from dcvae_tools import images as image_io
 
         loaded = _load(model, revision=revision, device=device, dtype=dtype, offline=offline, cache_dir=cache_dir)
         za, zb = _endpoint(a, loaded), _endpoint(b, loaded)
         frames = loaded.interpolate(za, zb, steps=steps, method="slerp" if slerp else "lerp").cpu()
+        _check_decoded(frames, torch.stack([za, zb]), f"{a} -> {b}", unit="step")
         scale = _grid_upscale(loaded, upscale)
         if output is not None:
             _save_grid(loaded, frames, output, steps, scale)
@@ -300,8 +311,8 @@ def mix(
             generator = torch.Generator().manual_seed(used_seed)
             share = 0.5 if fraction is None else fraction
             masks = torch.stack([random_mask(dim, share, generator) for _ in range(count or 6)])
-        za, _, xa = _encode_paths(loaded, a_paths, out, keep_images=True)
-        zb, _, xb = _encode_paths(loaded, b_paths, out, keep_images=True)
+        za, _, xa, _ = _encode_paths(loaded, a_paths, out, keep_images=True)
+        zb, _, xb, _ = _encode_paths(loaded, b_paths, out, keep_images=True)
         assert xa is not None and xb is not None
         mixed = loaded.mix(za, zb, mask=masks).cpu()  # row-major: every mask for row 0, then row 1, ...
         rows = max(len(za), len(zb))
@@ -345,6 +356,7 @@ def attribute(
     append: Annotated[
         bool, typer.Option("--append", help="Add to (or replace in) an existing file's attributes.")
     ] = False,
+    skip_bad: SkipBadOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -360,7 +372,8 @@ def attribute(
 
     The paper's recipe: the mean latent of images with the attribute minus the mean latent of images
     without it (20 of each in the paper). The direction is saved under --name in an attributes file
-    that `dcvae edit --attribute FILE:NAME` uses; --append adds it to an existing file.
+    that `dcvae edit --attribute FILE:NAME` uses; --append adds it to an existing file. With --skip-bad,
+    unreadable files are left out, listed at the end and recorded in the attribute's metadata.
     """
     _check_safetensors_suffix(output, "--output")
     if not _ATTRIBUTE_NAME.match(name):
@@ -370,33 +383,31 @@ def attribute(
         from dcvae_tools.release import load_attributes, save_attributes
 
         pos_paths, neg_paths = _expand(positive), _expand(negative)
-        if (len(pos_paths), len(neg_paths)) != (20, 20):
-            out.warn(
-                f"{len(pos_paths)} positive and {len(neg_paths)} negative images; the paper's recipe uses 20 of each"
-            )
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         existing = {}
         if append and output.exists():
             existing = load_attributes(output, loaded.latent_dim)
             if name in existing:
                 out.warn(f"{output} already has {name!r}; replacing it")
-        z_pos, _, _ = _encode_paths(loaded, pos_paths, out)
-        z_neg, _, _ = _encode_paths(loaded, neg_paths, out)
-        vector = loaded.attribute_vector(
-            z_pos,
-            z_neg,
-            name=name,
-            normalize=normalize,
-            metadata={
-                "model": _model_name(loaded),
-                "positive": [str(p) for p in pos_paths],
-                "negative": [str(p) for p in neg_paths],
-                "latents": "posterior mean",
-            },
-        )
+        skipped: Skipped | None = [] if skip_bad else None
+        z_pos, _, _, pos_paths = _encode_paths(loaded, pos_paths, out, skipped=skipped, what="positive images")
+        z_neg, _, _, neg_paths = _encode_paths(loaded, neg_paths, out, skipped=skipped, what="negative images")
+        if (len(pos_paths), len(neg_paths)) != (20, 20):
+            out.warn(
+                f"{len(pos_paths)} positive and {len(neg_paths)} negative images; the paper's recipe uses 20 of each"
+            )
+        metadata = {
+            "model": _model_name(loaded),
+            "positive": [str(p) for p in pos_paths],
+            "negative": [str(p) for p in neg_paths],
+            "latents": "posterior mean",
+            **({"skipped": _skipped_records(skipped)} if skipped is not None else {}),
+        }
+        vector = loaded.attribute_vector(z_pos, z_neg, name=name, normalize=normalize, metadata=metadata)
         vectors = {**existing, name: vector}
         with atomic_write(output) as tmp:
             save_attributes(vectors, tmp)
+        _report_skipped(out, skipped or [])
         norm = float(vector.direction.norm())
         out.data(
             {
@@ -407,11 +418,12 @@ def attribute(
                 "normalized": normalize,
                 "norm": norm,
                 "attributes": sorted(vectors),
+                **({"skipped": _skipped_records(skipped)} if skipped is not None else {}),
             }
         )
         out.done(
             f"wrote {output}: {name!r} from {len(pos_paths)} positive / {len(neg_paths)} negative images "
-            f"(norm {norm:.4g}); the file holds {', '.join(sorted(vectors))}"
+            f"(norm {norm:.4g}); the file holds {', '.join(sorted(vectors))}{_skipped_summary(skipped)}"
         )
 
 
@@ -456,6 +468,7 @@ def edit(
         ),
     ] = None,
     upscale: UpscaleOpt = None,
+    skip_bad: SkipBadOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -470,7 +483,8 @@ def edit(
 
     Each image is encoded, strength x direction is added for every --attribute, and the result is
     decoded. With --sweep, each input gives a strip: the original, then the single attribute applied
-    at each strength (the paper's Figure 7).
+    at each strength (the paper's Figure 7). With --skip-bad, unreadable files are left out and listed
+    at the end.
     """
     _need_output(output, grid, options="'-o' / '--grid'")
     _check_image_suffix(grid, "--grid")
@@ -483,42 +497,52 @@ def edit(
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
+        from dcvae_tools.errors import DCVAEError
         from dcvae_tools.latent import parse_sweep
 
         strengths = parse_sweep(sweep) if sweep is not None else None
         paths = _expand(images)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         edits = [(_resolve_attribute(key, loaded), 1.0 if s is None else s) for key, s in specs]
-        names = _output_names([str(p) for p in paths], len(paths))
+        names = _OutputNames(paths)
         columns = 1 + (len(strengths) if strengths is not None else 1)
+        skipped: Skipped | None = [] if skip_bad else None
         rows: list[torch.Tensor] = []
+        done = 0
         with contextlib.ExitStack() as stack:
             stage = stack.enter_context(_staged_dir(output)) if output is not None else None
-            done = 0
-            for _, x in _image_batches(loaded, paths, out, "editing"):
+            for chunk, x in _image_batches(loaded, paths, out, "editing", skipped):
                 z = loaded.posterior(x)[0]
                 if strengths is None:
                     variants = [loaded.edit(z, edits).cpu()]
                 else:
                     vector = edits[0][0]
                     variants = [loaded.edit(z, [(vector, s)]).cpu() for s in strengths]
-                for i in range(len(x)):
+                for variant in variants:
+                    if broken := _nonfinite_rows(variant):
+                        message = "the edit gives NaN or infinite pixels; use lower strengths"
+                        raise DCVAEError(f"{chunk[broken[0]]}: {message}")
+                for i, path in enumerate(chunk):
                     row = torch.stack([x[i].cpu(), *(v[i] for v in variants)])
                     if stage is not None:
+                        target = stage / names.take(path)
                         if strengths is None:
-                            _save_one(loaded, row[1], stage / names[done], upscale or 1)
+                            _save_one(loaded, row[1], target, upscale or 1)
                         else:
-                            _save_grid(loaded, row, stage / names[done], columns, _grid_upscale(loaded, upscale))
+                            _save_grid(loaded, row, target, columns, _grid_upscale(loaded, upscale))
                     if grid is not None:
                         rows.append(row)
                     done += 1
+            if not done:
+                _no_good_images(out, skipped or [], skipped or [])
             if grid is not None:
                 _save_grid(loaded, torch.cat(rows), grid, columns, _grid_upscale(loaded, upscale))
+        _report_skipped(out, skipped or [])
         what = (
             ", ".join(f"{v.name}={s:g}" for v, s in edits)
             if strengths is None
             else (f"{edits[0][0].name} at {', '.join(f'{s:g}' for s in strengths)}")
         )
-        written = [f"{len(paths)} {'strips' if strengths else 'images'} in {output}/"] if output is not None else []
+        written = [f"{done} {'strips' if strengths else 'images'} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
-        out.done(f"edited {len(paths)} images ({what}): wrote {' and '.join(written)}")
+        out.done(f"edited {done} images ({what}): wrote {' and '.join(written)}{_skipped_summary(skipped)}")

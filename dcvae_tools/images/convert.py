@@ -20,7 +20,7 @@ from PIL import Image
 
 from dcvae_tools.errors import ImageError
 
-from .files import load_image
+from .files import LOAD_CHANGES_KEY, load_image
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, the weights Pillow uses for RGB -> L
 _RANGE_TOLERANCE = 1e-3
@@ -207,6 +207,8 @@ def _convert_one(
     geometry = _geometry_note(width, height, content)
     if geometry:
         changes.insert(0, geometry)
+    if isinstance(item, Image.Image):  # what load_image did first: the first frame, the EXIF rotation
+        changes[:0] = [str(change) for change in item.info.get(LOAD_CHANGES_KEY, ())]
     if isinstance(converted, Image.Image):
         pixels = np.asarray(_fit_pil(converted, content), dtype=np.uint8)
         chw = _channels_first(pixels).float().div_(255.0).mul_(2.0).sub_(1.0)
@@ -322,7 +324,8 @@ def to_tensor(
     Accepts one item or a list/tuple of items, each of:
 
     * a PIL image (any mode: alpha is composited on black, palettes expanded, 16-bit scaled);
-    * a ``str`` / ``Path`` to an image file (read with :func:`load_image`);
+    * a ``str`` / ``Path`` to an image file (read with :func:`load_image`: an animated GIF or WebP gives its
+      first frame, and a file with an EXIF orientation is turned the way viewers show it; both are noted);
     * a numpy array ``HxW`` or ``HxWxC`` (C = 1, 2, 3, 4), uint8 in 0..255 or float in [0, 1]
       (uint16 and bool are accepted too);
     * a torch tensor ``[C, H, W]`` or ``[N, C, H, W]`` (C = 1 or 3), float, assumed to be already

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dcvae_tools.errors import ImageError
 
@@ -65,13 +65,33 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath) -> list[Path]:
     return result
 
 
+LOAD_CHANGES_KEY = "dcvae_tools.load_changes"
+"""Key of ``image.info`` under which :func:`load_image` lists what it changed (first frame, EXIF rotation)."""
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def _bomb_error(p: Path, pixels: int | str, limit: int) -> ImageError:
+    return ImageError(
+        f"{p}: image has {pixels} pixels, more than the limit {limit}: refusing a possible decompression bomb"
+    )
+
+
 def load_image(path: StrPath) -> Image.Image:
     """Open an image file with Pillow and decode it fully, turning every failure into ImageError.
 
     The pixel data is loaded before returning (so truncated files fail here, not later) and the
     file is closed. Images with more than :data:`MAX_IMAGE_PIXELS` pixels are refused, and so is
     anything Pillow itself flags as a possible decompression bomb (its warning counts as an
-    error). For multi-frame files the first frame is returned. The image keeps its original mode.
+    error). The image keeps its original mode (16-bit, CMYK, palette, ... are converted later, by
+    :func:`dcvae_tools.images.convert_image`, with a note).
+
+    Two changes are made here, and listed in ``image.info[LOAD_CHANGES_KEY]`` so that the
+    conversion's note reports them:
+
+    * multi-frame files (animated GIF or WebP): the first frame is returned;
+    * a JPEG (or other file) whose EXIF orientation tag says it is stored rotated or mirrored is
+      turned the way it is meant to be displayed, as image viewers do.
 
     Raises:
         ImageError: missing file, a folder, unreadable file, not an image, truncated or corrupt
@@ -89,6 +109,7 @@ def load_image(path: StrPath) -> Image.Image:
         raise ImageError(f"{p}: permission denied; make the file readable") from None
     except OSError as exc:
         raise ImageError(f"{p}: could not open the file ({exc.strerror or exc})") from None
+    changes: list[str] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -100,26 +121,46 @@ def load_image(path: StrPath) -> Image.Image:
                 ) from None
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 match = re.search(r"\((\d+) pixels\)", str(exc))
-                pixels = match.group(1) if match else "too many"
-                raise ImageError(
-                    f"{p}: image has {pixels} pixels, more than the limit {limit}: "
-                    "refusing a possible decompression bomb"
-                ) from None
+                raise _bomb_error(p, match.group(1) if match else "too many", limit) from None
+            except Exception as exc:  # a plugin that recognised the file failed on its header
+                raise ImageError(f"{p}: image is truncated or corrupt ({_reason(exc)})") from None
             width, height = image.size
             if width * height > limit:
-                raise ImageError(
-                    f"{p}: image has {width * height} pixels, more than the limit {limit}: "
-                    "refusing a possible decompression bomb"
-                )
+                raise _bomb_error(p, width * height, limit)
+            if width <= 0 or height <= 0:
+                raise ImageError(f"{p}: image is {width}x{height} pixels; it has no pixels to use")
             try:
+                frames = int(getattr(image, "n_frames", 1))
+                if frames > 1:
+                    image.seek(0)
                 image.load()
             except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                raise ImageError(
-                    f"{p}: image has more pixels than the limit {limit}: refusing a possible "
-                    "decompression bomb"
-                ) from None
-            except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as exc:
-                raise ImageError(f"{p}: image is truncated or corrupt ({exc})") from None
+                raise _bomb_error(p, "too many", limit) from None
+            except Exception as exc:  # truncated data, broken compression, bad frame headers, ...
+                raise ImageError(f"{p}: image is truncated or corrupt ({_reason(exc)})") from None
+            if frames > 1:
+                changes.append(f"used the first of its {frames} frames")
+            image = _apply_exif_orientation(image, changes)
     finally:
         handle.close()
+    if changes:
+        image.info[LOAD_CHANGES_KEY] = changes
     return image
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _apply_exif_orientation(image: Image.Image, changes: list[str]) -> Image.Image:
+    """Turn ``image`` as its EXIF orientation tag (2..8) says; unreadable EXIF data is ignored."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "possibly corrupt EXIF data": then there is no orientation to apply
+            orientation = image.getexif().get(_EXIF_ORIENTATION)
+    except Exception:  # EXIF is optional metadata: a broken block must not reject the pixels
+        return image
+    if orientation not in (2, 3, 4, 5, 6, 7, 8):
+        return image
+    changes.append(f"turned as its EXIF orientation ({orientation}) says")
+    return ImageOps.exif_transpose(image)

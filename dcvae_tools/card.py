@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,8 +32,83 @@ EDIT_DESCRIPTION = (
 )
 
 
+# Short names of the metrics in the card's model-index (the Hub shows them on the model page).
+METRIC_NAMES: dict[str, str] = {
+    "recon_mse_test": "Reconstruction MSE (test)",
+    "recon_psnr_test": "Reconstruction PSNR (test)",
+    "fd10k_classifier": "Sample FD, 10k samples (classifier features)",
+    "fd10k_lite0": "Sample FD, 10k samples (EfficientNet-Lite0 features)",
+    "rfd_classifier": "Reconstruction FD (classifier features)",
+    "rfd_lite0": "Reconstruction FD (EfficientNet-Lite0 features)",
+    "probe_linear_test": "Linear probe accuracy on latents (test)",
+    "probe_pixels_test": "Linear probe accuracy on pixels (test)",
+    "latent_kl_test": "Aggregate posterior KL per dimension (test)",
+}
+TAGS = (
+    "dc-vae",
+    "vae",
+    "gan",
+    "contrastive-learning",
+    "image-generation",
+    "latent-editing",
+    "pytorch",
+    "safetensors",
+)
+PIPELINE_TAG = "unconditional-image-generation"
+
+
 def _yaml_value(value: Any) -> str:
     return json.dumps(value)  # JSON scalars and lists are valid YAML flow values
+
+
+def _metric_name(metric: str) -> str:
+    if metric.startswith("edit_success_"):
+        return f"Edit success: {metric.removeprefix('edit_success_')}"
+    return METRIC_NAMES.get(metric, metric)
+
+
+def _index_metrics(metrics: Mapping[str, Any]) -> list[tuple[str, float | int]]:
+    """The metrics a model-index can carry: finite numbers (not booleans), by name."""
+    return [
+        (name, value)
+        for name, value in sorted(metrics.items())
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ]
+
+
+def front_matter(config: ModelConfig, repo_id: str | None = None) -> list[str]:
+    """The card's YAML metadata block, as lines: license, library, pipeline tag, tags, datasets and a
+    ``model-index`` with the config's metrics on its dataset (left out when the dataset is unknown)."""
+    lines = [
+        "---",
+        "license: apache-2.0",
+        "library_name: dcvae-tools",
+        f"pipeline_tag: {PIPELINE_TAG}",
+        f"tags: {_yaml_value(list(TAGS))}",
+    ]
+    if config.dataset:
+        lines.append(f"datasets: {_yaml_value([config.dataset])}")
+    metrics = _index_metrics(config.metrics)
+    if metrics and config.dataset:
+        lines += [
+            "model-index:",
+            f"- name: {_yaml_value(repo_id or config.preset or config.architecture)}",
+            "  results:",
+            "  - task:",
+            f"      type: {PIPELINE_TAG}",
+            "      name: Unconditional Image Generation",
+            "    dataset:",
+            f"      name: {_yaml_value(config.dataset)}",
+            f"      type: {_yaml_value(config.dataset)}",
+            "    metrics:",
+        ]
+        for name, value in metrics:
+            lines += [
+                f"    - name: {_yaml_value(_metric_name(name))}",
+                f"      type: {_yaml_value(name)}",
+                f"      value: {_yaml_value(value)}",
+            ]
+    return [*lines, "---", ""]
 
 
 def _describe(metric: str) -> str:
@@ -54,22 +130,7 @@ def render_model_card(
     extra_markdown: str = "",
 ) -> str:
     """A model card whose numbers all come from ``config.metrics`` (written by the evaluation command)."""
-    tags = ["dcvae", "vae", "gan", "contrastive-learning", "image-generation", "pytorch", "safetensors"]
-    lines = ["---", "library_name: dcvae-tools", "license: apache-2.0", f"tags: {_yaml_value(tags)}"]
-    if config.dataset:
-        lines.append(f"datasets: {_yaml_value([config.dataset])}")
-    if config.metrics:
-        lines.append("model-index:")
-        lines.append(f"- name: {_yaml_value(repo_id or config.preset or config.architecture)}")
-        lines.append("  results:")
-        lines.append("  - task: {type: image-generation}")
-        if config.dataset:
-            lines.append(f"    dataset: {{name: {_yaml_value(config.dataset)}, type: {_yaml_value(config.dataset)}}}")
-        lines.append("    metrics:")
-        for name, value in sorted(config.metrics.items()):
-            if isinstance(value, int | float):
-                lines.append(f"    - {{type: {_yaml_value(name)}, value: {value}}}")
-    lines += ["---", ""]
+    lines = front_matter(config, repo_id)
     name = repo_id or config.preset
     title = name or f"DC-VAE {config.architecture} ({config.dataset or 'custom data'})"
     lines += [f"# {title}", ""]

@@ -364,13 +364,15 @@ def push_to_hub(
 ) -> str:
     """Save ``model`` in the release format and upload it to ``repo_id``; returns the commit id.
 
-    Record that commit id and the files' sha256 in weights_manifest.json to make it a released model.
+    The repo is created if needed and the commit holds exactly this release (see
+    :func:`dcvae_tools.publish.upload_release`). To make it a released model, use
+    :func:`dcvae_tools.publish.publish` (or ``dcvae-train release --push``), which also downloads the commit,
+    checks every file and pins it in weights_manifest.json.
     """
-    from huggingface_hub import HfApi
+    from .publish import upload_release
 
-    api = HfApi(endpoint=endpoint, token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         save_pretrained(model, tmp)
-        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
-    return info.oid
+        return upload_release(
+            tmp, repo_id, token=token, endpoint=endpoint, private=private, commit_message=commit_message
+        )

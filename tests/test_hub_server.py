@@ -235,3 +235,66 @@ def test_range_requests(local_hub: LocalHub, tmp_path: Path) -> None:
     assert excinfo.value.code == 404 and excinfo.value.headers["X-Error-Code"] == "RevisionNotFound"
     with opener.open(f"{local_hub.endpoint}/api/models/{REPO}") as response:
         assert json.loads(response.read())["id"] == REPO
+
+
+# ----------------------------------------------------------------------------- uploads
+
+
+@pytest.fixture
+def lfs_uploads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server speaks Git LFS, not Xet: the client's own switch, set after its import."""
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+
+
+def test_upload_folder_makes_a_commit_the_downloads_serve(local_hub: LocalHub, tmp_path: Path, lfs_uploads) -> None:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(endpoint=local_hub.endpoint, token=False)
+    assert api.create_repo(REPO) == f"{local_hub.endpoint}/{REPO}"
+    api.create_repo(REPO, exist_ok=True)
+    with pytest.raises(HfHubHTTPError):
+        api.create_repo(REPO)  # 409: it exists
+    first = api.upload_folder(repo_id=REPO, folder_path=_make_folder(tmp_path / "v1"), commit_message="v1").oid
+    assert first == local_hub.head(REPO)
+    assert local_hub.files(REPO) == [".gitattributes", "README.md", "config.json", "model.safetensors",
+                                     "samples/grid.png"]
+    puts = [path for method, path in local_hub.requests if method == "PUT"]
+    assert len(puts) == 2 and all(path.startswith(f"/__lfs/{REPO}/") for path in puts)  # weights and PNG by LFS
+    cache = tmp_path / "cache"
+    assert _download(local_hub, cache, "model.safetensors", revision=first).read_bytes() == WEIGHTS
+    assert _download(local_hub, cache, "samples/grid.png", revision=first).read_bytes() == b"\x89PNG fake"
+
+    second = api.upload_folder(
+        repo_id=REPO, folder_path=_make_folder(tmp_path / "v2", config=b"{}"), commit_message="v2",
+        delete_patterns="samples/*", allow_patterns=["*.json", "*.md", "*.safetensors"],
+    ).oid
+    assert second != first and local_hub.head(REPO) == second
+    assert "samples/grid.png" not in local_hub.files(REPO) and "samples/grid.png" in local_hub.files(REPO, first)
+    assert _download(local_hub, cache, "config.json").read_bytes() == b"{}"
+    assert local_hub.read_file(REPO, first, "config.json") == CONFIG
+    assert sum(1 for method, _ in local_hub.requests if method == "PUT") == 2  # the same weights: no new upload
+
+
+def test_failed_or_stale_commits_change_nothing(local_hub: LocalHub, tmp_path: Path, lfs_uploads) -> None:
+    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(endpoint=local_hub.endpoint, token=False)
+    api.create_repo(REPO)
+    head = local_hub.head(REPO)
+    local_hub.failures["commit"] = 500
+    with pytest.raises(HfHubHTTPError) as info:
+        api.upload_folder(repo_id=REPO, folder_path=_make_folder(tmp_path / "v1"), commit_message="v1")
+    assert info.value.response.status_code == 500
+    assert local_hub.head(REPO) == head and local_hub.files(REPO) == [".gitattributes"]
+    del local_hub.failures["commit"]
+    with pytest.raises(HfHubHTTPError) as info:  # made on top of a commit that is no longer the head
+        api.create_commit(REPO, operations=[CommitOperationAdd("x.json", b"{}")], commit_message="x",
+                          parent_commit="0" * 40)
+    assert info.value.response.status_code == 412 and local_hub.head(REPO) == head
+    local_hub.write_token = "right"
+    with pytest.raises(HfHubHTTPError):
+        HfApi(endpoint=local_hub.endpoint, token="wrong").create_commit(
+            REPO, operations=[CommitOperationAdd("x.json", b"{}")], commit_message="x")
+    assert local_hub.head(REPO) == head

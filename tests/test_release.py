@@ -355,3 +355,27 @@ def test_model_card_explains_metrics_and_attributes() -> None:
     assert "| `recon_mse_test` | 0.04631 | reconstruction mean squared error" in card  # rounded, explained
     assert "| `boot` | 20 | 20 | Ankle boot (9) vs Sneaker (7) |" in card
     assert 'load_model("my-preset")' in card and '{"boot": 1.5}' in card
+
+
+def test_model_card_metadata_is_what_the_hub_reads() -> None:
+    from huggingface_hub import ModelCard
+
+    metrics = {"recon_mse_test": 0.0463, "edit_success_boot": 0.991, "steps": 4000, "broken": float("nan"),
+               "flag": True, "note": "text"}
+    config = ModelConfig(architecture="autogan32", image_size=32, channels=1, latent_dim=8, dataset="fashion-mnist",
+                         preset="my-preset", metrics=metrics)
+    data = ModelCard(render_model_card(config, repo_id="org/my-dcvae")).data
+    assert (data.license, data.library_name, data.pipeline_tag) == (
+        "apache-2.0", "dcvae-tools", "unconditional-image-generation")
+    assert {"dc-vae", "vae", "gan", "contrastive-learning", "image-generation", "latent-editing"} <= set(data.tags)
+    assert data.datasets == ["fashion-mnist"] and data.model_name == "org/my-dcvae"
+    results = {r.metric_type: r for r in data.eval_results}
+    assert {k: r.metric_value for k, r in results.items()} == {"recon_mse_test": 0.0463, "edit_success_boot": 0.991,
+                                                               "steps": 4000}  # finite numbers only
+    assert all(r.dataset_name == r.dataset_type == "fashion-mnist" for r in results.values())
+    assert all(r.task_type == "unconditional-image-generation" for r in results.values())
+    assert results["recon_mse_test"].metric_name == "Reconstruction MSE (test)"
+    # without a dataset the metrics stay in the card's table, and the metadata stays valid
+    bare = ModelCard(render_model_card(ModelConfig(architecture="autogan32", image_size=32, channels=1,
+                                                   latent_dim=8, metrics={"recon_mse_test": 0.05}))).data
+    assert bare.eval_results is None and bare.pipeline_tag == "unconditional-image-generation"

@@ -6,6 +6,7 @@ Examples:
     dcvae-train train --preset fashion-mnist-32
     torchrun --nproc_per_node 2 -m training train --preset fashion-mnist-32 --device cpu
     dcvae-train export runs/00000-fashion-mnist-32 -o exported/fashion-mnist-32
+    dcvae-train release runs/00000-fashion-mnist-32 --push my-org/my-dcvae --name my-dcvae
 """
 
 from __future__ import annotations
@@ -290,33 +291,104 @@ def compare(
 
 @app.command()
 def release(
-    run: Annotated[Path, typer.Argument(help="A run folder with checkpoint.pt.")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN_OR_RELEASE_FOLDER",
+            help="A run folder with checkpoint.pt; with --push also a release folder (published as it is).",
+        ),
+    ],
     name: Annotated[str, typer.Option(help="Manifest name of the checkpoint, e.g. fashion-mnist-32.")],
-    repo_id: Annotated[str, typer.Option(help="Hub repo id the checkpoint will be pushed to.")],
+    push: Annotated[
+        str | None,
+        typer.Option(
+            metavar="REPO_ID",
+            help="Publish to this Hub repo: upload, download the pushed commit and check every file's sha256, then "
+            "pin that commit and the hashes in the manifest (which is left unchanged if any step fails).",
+        ),
+    ] = None,
+    repo_id: Annotated[
+        str | None, typer.Option(help="Hub repo id recorded in the manifest (required without --push).")
+    ] = None,
     report: Annotated[
         Path | None, typer.Option(help="Evaluation report (JSON) whose metrics go into the config and the model card.")
     ] = None,
-    bundle: Annotated[bool, typer.Option(help="Write it into dcvae_tools/weights/NAME so the wheel ships it.")] = True,
+    bundle: Annotated[
+        bool | None,
+        typer.Option(
+            "--bundle/--no-bundle",
+            help="Write it into dcvae_tools/weights/NAME so the wheel ships it (default: yes, except with --push).",
+            show_default=False,
+        ),
+    ] = None,
     default: Annotated[bool, typer.Option(help="Make it the manifest's default model.")] = False,
-    manifest: Annotated[Path, typer.Option(help="The manifest to update.")] = Path("weights_manifest.json"),
+    manifest: Annotated[
+        Path | None, typer.Option(help="The manifest to update (default: the repository's weights_manifest.json).")
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="Release folder (default: the bundled location when --bundle)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed choosing the attribute examples.")] = 0,
+    training_state: Annotated[
+        bool,
+        typer.Option(help="With --push: also publish training_state.safetensors (for `train --resume-from`)."),
+    ] = False,
+    endpoint: Annotated[
+        str | None, typer.Option(help="With --push: the Hub's URL (default: HF_ENDPOINT or the Hub).")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="With --push: a Hub token with write access (default: HF_TOKEN or the login).")
+    ] = None,
+    private: Annotated[bool, typer.Option(help="With --push: create the repo private (if it is new).")] = False,
 ) -> None:
     """Export a run as a released checkpoint: attributes computed (20 + 20 training images each), metrics
-    from an evaluation report, sha256s in the manifest, and (by default) bundled in the package.
+    from an evaluation report, sha256s in the manifest, and (by default) bundled in the package. With
+    --push, publish it (or a release folder) on the Hub and pin the pushed commit in the manifest.
 
     Examples:
       dcvae-train release runs/00000-fashion-mnist-32 --name fashion-mnist-32 \\
           --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default
+      dcvae-train release runs/00000-fashion-mnist-32 --push my-org/my-dcvae --name my-dcvae --training-state
+      dcvae-train release dcvae_tools/weights/fashion-mnist-32 --push dcvae-tools/fashion-mnist-32 \\
+          --name fashion-mnist-32
     """
+    manifest = manifest or _repository_manifest()
+    if push is None:
+        if training_state or endpoint or token or private:
+            raise UserError("--training-state, --endpoint, --token and --private go with --push")
+        if repo_id is None:
+            raise UserError("pass --repo-id (the Hub repo recorded in the manifest), or --push REPO_ID to publish")
+        folder, iterations = _export_for_release(source, name, report, True if bundle is None else bundle, output,
+                                                 seed, training_state=False)
+        _record_release(folder, name, repo_id, manifest, bundled=True if bundle is None else bundle,
+                        default=default, iterations=iterations)
+        return
+    if repo_id not in (None, push):
+        raise UserError(f"--repo-id {repo_id} and --push {push} differ; --push alone names the repo")
+    if default:
+        raise UserError("--push changes only NAME's entry; make it the default with a release without --push")
+    _release_and_push(source, name, push, manifest=manifest, report=report, bundle=bool(bundle), output=output,
+                      seed=seed, training_state=training_state, endpoint=endpoint, token=token, private=private)
+
+
+def _repository_manifest() -> Path:
+    """The weights_manifest.json at the root of the checkout dcvae_tools runs from, else the one here."""
+    import dcvae_tools
+
+    checkout = Path(dcvae_tools.__file__).resolve().parent.parent / "weights_manifest.json"
+    return checkout if checkout.is_file() else Path("weights_manifest.json")
+
+
+def _export_for_release(
+    run: Path, name: str, report: Path | None, bundle: bool, output: Path | None, seed: int, *, training_state: bool
+) -> tuple[Path, int]:
+    """Export a run folder as a release (metrics, attributes, optionally its training state); returns the
+    folder and the run's iteration."""
     from dcvae_tools.manifest import BUNDLED_WEIGHTS_DIR
-    from dcvae_tools.release import save_pretrained
 
     from .attributes import ATTRIBUTES, compute_attributes
-    from .export import manifest_entry, model_from_run, update_manifest
+    from .export import export_run, model_from_run
     from .training_loop import load_checkpoint
 
     if not (run / "checkpoint.pt").is_file():
@@ -327,14 +399,64 @@ def release(
         output = BUNDLED_WEIGHTS_DIR / name
     metrics = json.loads(report.read_text())["metrics"] if report else {}
     model = model_from_run(run, metrics)
-    state_iteration = load_checkpoint(run / "checkpoint.pt")["iteration"]
+    iteration = int(load_checkpoint(run / "checkpoint.pt")["iteration"])
+    attributes = {}
     if model.config.dataset in ATTRIBUTES:
-        model.attributes = compute_attributes(model, model.config.dataset, seed=seed)
-    folder = save_pretrained(model, output)
-    entry = manifest_entry(folder, repo_id=repo_id, bundled=bundle)
-    entry["training_iterations"] = int(state_iteration)
+        typer.echo(f"computing the attributes of {model.config.dataset} ...", err=True)
+        attributes = compute_attributes(model, model.config.dataset, seed=seed)
+    folder = export_run(run, output, metrics=metrics, attributes=attributes, training_state=training_state)
+    typer.echo(f"wrote {folder} ({', '.join(sorted(attributes)) or 'no attributes'})", err=True)
+    return folder, iteration
+
+
+def _record_release(folder: Path, name: str, repo_id: str, manifest: Path, *, bundled: bool, default: bool,
+                    iterations: int) -> None:
+    """Add the release to the manifest, unpublished (revision null)."""
+    from .export import manifest_entry, update_manifest
+
+    entry = manifest_entry(folder, repo_id=repo_id, bundled=bundled)
+    entry["training_iterations"] = iterations
     update_manifest(manifest, name, entry, default=default)
-    typer.echo(f"wrote {folder} ({', '.join(sorted(model.attributes)) or 'no attributes'}); updated {manifest}")
+    typer.echo(f"wrote {folder}; updated {manifest}")
+
+
+def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, report: Path | None, bundle: bool,
+                      output: Path | None, seed: int, training_state: bool, endpoint: str | None, token: str | None,
+                      private: bool) -> None:
+    """Publish a run (exported first) or a release folder, and pin the pushed commit in the manifest."""
+    import tempfile
+
+    from dcvae_tools.manifest import TRAINING_STATE_NAME
+    from dcvae_tools.publish import publish
+
+    def say(message: str) -> None:
+        typer.echo(message, err=True)
+
+    with tempfile.TemporaryDirectory(prefix="dcvae-release-") as tmp:
+        extra = {}
+        if (source / "checkpoint.pt").is_file():
+            if bundle and training_state:
+                raise UserError("a training state never ships in the wheel: drop --bundle or --training-state")
+            say(f"exporting the run {source}")
+            target = output if output is not None or bundle else Path(tmp) / name  # bundled: the package's copy
+            folder, iterations = _export_for_release(source, name, report, bundle, target, seed,
+                                                     training_state=training_state)
+            extra["training_iterations"] = iterations
+        elif (source / "config.json").is_file():
+            if report is not None or output is not None or bundle:
+                raise UserError(f"{source} is a release folder, published as it is: --report, --output and "
+                                "--bundle apply to run folders")
+            folder = source
+        else:
+            raise UserError(f"{source} is neither a run folder (checkpoint.pt) nor a release folder (config.json)")
+        state = folder / TRAINING_STATE_NAME if training_state else None
+        if state is not None and not state.is_file():
+            raise UserError(f"{folder} has no {TRAINING_STATE_NAME}: export the run with --training-state first")
+        result = publish(folder, repo_id, name=name, manifest_path=manifest, token=token, endpoint=endpoint,
+                         private=private, training_state=state, bundled=True if bundle else None, extra=extra,
+                         progress=say)
+    typer.echo(f"published {name}: {repo_id}@{result.revision} ({len(result.files)} files verified); "
+               f"pinned in {manifest}")
 
 
 @app.command()

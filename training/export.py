@@ -9,11 +9,11 @@ from typing import Any
 
 import torch
 
-from dcvae_tools.io_utils import atomic_write_text, sha256_file
+from dcvae_tools.io_utils import atomic_write_text
 from dcvae_tools.model import DCVAE, AttributeVector
 from dcvae_tools.networks import build_network
 from dcvae_tools.networks.layers import fold_spectral_norm
-from dcvae_tools.release import RELEASE_FILES, save_pretrained
+from dcvae_tools.release import save_pretrained
 
 from .options import TrainingOptions
 from .state_file import TRAINING_STATE_NAME, save_training_state
@@ -75,30 +75,11 @@ def manifest_entry(
     bundled: bool = False,
     description: str | None = None,
 ) -> dict[str, Any]:
-    """The weights_manifest.json entry of a release folder: sha256 and size of every file."""
-    from dcvae_tools.config import ModelConfig
+    """The weights_manifest.json entry of a release folder: sha256 and size of every file
+    (:func:`dcvae_tools.publish.manifest_entry`)."""
+    from dcvae_tools.publish import manifest_entry as release_entry
 
-    folder = Path(folder)
-    config = ModelConfig.from_file(folder / "config.json")
-    files = {
-        name: {"sha256": sha256_file(folder / name), "size": (folder / name).stat().st_size}
-        for name in (*RELEASE_FILES, TRAINING_STATE_NAME)
-        if (folder / name).is_file()
-    }
-    return {
-        "repo_id": repo_id,
-        "revision": revision,
-        "files": files,
-        "dataset": config.dataset,
-        "resolution": config.image_size,
-        "channels": config.channels,
-        "latent_dim": config.latent_dim,
-        "architecture": config.architecture,
-        "preset": config.preset,
-        "bundled": bundled,
-        "description": description or config.description or "",
-        "metrics": config.metrics,
-    }
+    return release_entry(folder, repo_id=repo_id, revision=revision, bundled=bundled, description=description)
 
 
 def update_manifest(

@@ -73,7 +73,13 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
     tmp = Path(tmp_name)
     done = False
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as err:
+            if err.filename is not None and Path(err.filename) == tmp:
+                # the temporary name means nothing to the caller: report the file they asked for
+                raise type(err)(err.errno, err.strerror, str(target)) from err
+            raise
         try:
             mode = target.stat().st_mode & 0o7777
         except OSError:

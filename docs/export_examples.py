@@ -1,4 +1,5 @@
-"""Write the example inputs in docs/examples/: Fashion-MNIST and MNIST *test* images (never seen in training).
+"""Write the example inputs: Fashion-MNIST *test* images in docs/examples/fashion-mnist/ and MNIST ones in
+docs/examples/mnist/ (never seen in training), one folder per model.
 
     PYTHONPATH=. python docs/export_examples.py
 """
@@ -38,8 +39,9 @@ def main() -> None:
              "| file | class | test index |", "|---|---|---|"]
     for name, cls, occurrence in EXAMPLES:
         index = int((labels == cls).nonzero()[0][occurrence])
-        Image.fromarray(images[index]).save(out / f"{name}.png")
-        lines.append(f"| {name}.png | {FASHION_MNIST_CLASSES[cls]} | {index} |")
+        (out / "fashion-mnist").mkdir(exist_ok=True)
+        Image.fromarray(images[index]).save(out / "fashion-mnist" / f"{name}.png")
+        lines.append(f"| fashion-mnist/{name}.png | {FASHION_MNIST_CLASSES[cls]} | {index} |")
     lines += export_mnist(out / "mnist")
     (out / "README.md").write_text("\n".join(lines) + "\n")
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
-E=docs/examples
+E=docs/examples/fashion-mnist
 F=docs/figures/baselines
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 M=${1:-fashion-mnist-32}
-E=docs/examples
+E=docs/examples/fashion-mnist
 F=docs/figures
 mkdir -p "$F"
 dcvae reconstruct -m "$M" -q $E/*.png --grid $F/reconstructions.png
@@ -22,7 +22,7 @@ dcvae edit -m "$M" -q $E/sneaker.png $E/sneaker2.png -a open_shoe --sweep -2:3:6
 dcvae edit -m "$M" -q $E/tshirt.png $E/pullover.png $E/bag.png -a ink --sweep -2:3:6 --grid $F/edit_ink.png
 
 # mnist-32 (the representation model): reconstructions, interpolation and its two measured attributes
-D=$E/mnist
+D=docs/examples/mnist
 FM=$F/mnist-32
 mkdir -p "$FM"
 dcvae reconstruct -m mnist-32 -q $D/*.png --grid $FM/reconstructions.png

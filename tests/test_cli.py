@@ -510,3 +510,48 @@ def test_download_from_local_hub_then_offline(ckpt: Path, local_hub, tmp_path: P
     assert listed["other"]["cached"] is False and listed["other"]["location"] == "hub"
     ok(result := run("models", "--cache-dir", cache))
     assert "tiny (default)" in result.stdout and "fid_sample 123.4" in result.stdout
+
+
+def test_folders_are_not_descended_into_unless_asked(ckpt: Path, tmp_path: Path) -> None:
+    """`dcvae encode docs/examples` used to pick up the MNIST digits below it and encode them silently."""
+    source = REPO_ROOT / "docs" / "examples" / "fashion-mnist"
+    folder = tmp_path / "examples"
+    (folder / "digits").mkdir(parents=True)
+    for name in ("tshirt.png", "coat.png"):
+        (folder / name).write_bytes((source / name).read_bytes())
+    (folder / "digits" / "sneaker.png").write_bytes((source / "sneaker.png").read_bytes())
+
+    top = tmp_path / "top.safetensors"
+    result = run("encode", folder, "-o", top, "-m", ckpt)
+    ok(result)
+    assert "left out 1 image(s) in subfolders" in result.stderr and "-r/--recursive" in result.stderr
+    assert [Path(f).name for f in json.loads(_latents(top)[1]["files"])] == ["coat.png", "tshirt.png"]
+
+    everything = tmp_path / "all.safetensors"
+    ok(run("encode", folder, "-r", "-o", everything, "-m", ckpt))
+    assert len(json.loads(_latents(everything)[1]["files"])) == 3
+
+
+def test_a_failed_write_names_the_users_file_not_the_temporary_one(ckpt: Path, tmp_path: Path) -> None:
+    """A real write failure (the file-size limit, EFBIG) while the grid is written."""
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))\n"
+        f"sys.argv = ['dcvae', 'sample', '-n', '64', '--seed', '0', '-o', 'big.png', '-m', {str(ckpt)!r}]\n"
+        "from dcvae_tools.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == ["error: big.png: could not write the image (File too large)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_counts_are_in_the_right_number(ckpt: Path, tmp_path: Path) -> None:
+    result = run("sample", "-n", "1", "--seed", "0", "--out-dir", tmp_path / "one", "-m", ckpt)
+    ok(result)
+    assert "sampled 1 image with seed 0" in result.stdout and "1 image in" in result.stdout
+    result = run("sample", "-n", "1", "-m", ckpt)
+    assert result.exit_code == 2 and "'-o/--output' or '--out-dir'" in result.output

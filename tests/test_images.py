@@ -294,9 +294,20 @@ def test_expand_image_paths(tmp_path: Path) -> None:
     odd = tmp_path / "odd.tiff"
     odd.write_bytes(b"x")
 
-    result = expand_image_paths([single, str(folder), odd])
-    assert result == [single, folder / "a.JPG", folder / "b.png", folder / "sub" / "c.webp", odd]
+    with pytest.warns(UserWarning, match=r"left out 1 image\(s\) in subfolders; pass -r/--recursive"):
+        result = expand_image_paths([single, str(folder), odd])
+    assert result == [single, folder / "a.JPG", folder / "b.png", odd]
+    recursive = expand_image_paths([single, str(folder), odd], recursive=True)
+    assert recursive == [single, folder / "a.JPG", folder / "b.png", folder / "sub" / "c.webp", odd]
     assert expand_image_paths(str(single)) == [single]
+
+
+def test_a_folder_with_images_only_in_subfolders_says_how_to_include_them(tmp_path: Path) -> None:
+    (tmp_path / "outer" / "inner").mkdir(parents=True)
+    (tmp_path / "outer" / "inner" / "a.png").write_bytes(b"x")
+    with pytest.raises(ImageError, match=r"subfolders hold 1: pass -r/--recursive"):
+        expand_image_paths([tmp_path / "outer"])
+    assert expand_image_paths([tmp_path / "outer"], recursive=True) == [tmp_path / "outer" / "inner" / "a.png"]
 
 
 def test_expand_image_paths_errors(tmp_path: Path) -> None:

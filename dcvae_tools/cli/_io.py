@@ -117,10 +117,10 @@ def _staged_dir(folder: Path) -> Iterator[Path]:
 # ---------------------------------------------------------------------------- batches through the model
 
 
-def _expand(paths: Sequence[Path]) -> list[Path]:
+def _expand(paths: Sequence[Path], recursive: bool = False) -> list[Path]:
     from dcvae_tools.images import expand_image_paths
 
-    return expand_image_paths(list(paths))
+    return expand_image_paths(list(paths), recursive=recursive)
 
 
 Skipped = list[tuple[Path, str]]

@@ -108,6 +108,15 @@ NrowOpt = Annotated[
     int | None,
     typer.Option("--nrow", metavar="N", min=1, show_default="square-ish", help="Images per grid row."),
 ]
+RecursiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--recursive",
+        "-r",
+        help="Also take the images in the subfolders of a folder given as input (by default only the images "
+        "directly inside it; a warning counts those left out).",
+    ),
+]
 SkipBadOpt = Annotated[
     bool,
     typer.Option(
@@ -119,7 +128,9 @@ SkipBadOpt = Annotated[
 ]
 ImagesArg = Annotated[
     list[Path],
-    typer.Argument(metavar="IMAGES", help="Image files and/or folders (searched recursively)."),
+    typer.Argument(
+        metavar="IMAGES", help="Image files and/or folders (the images directly inside; -r for subfolders too)."
+    ),
 ]
 
 
@@ -145,6 +156,11 @@ def _check_image_suffix(path: Path | None, option: str, gif: bool = False) -> No
 def _check_safetensors_suffix(path: Path, option: str) -> None:
     if path.suffix.lower() != ".safetensors":
         raise _usage(f"{path}: the file name must end in .safetensors", option)
+
+
+def _count(number: int, noun: str) -> str:
+    """``"1 image"``, ``"3 images"``: a count with its noun in the right number (plural by adding "s")."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _need_output(*outputs: object, options: str) -> None:

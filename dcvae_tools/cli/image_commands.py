@@ -43,12 +43,14 @@ from ._options import (
     NrowOpt,
     OfflineOpt,
     QuietOpt,
+    RecursiveOpt,
     RevisionOpt,
     SeedOpt,
     SkipBadOpt,
     UpscaleOpt,
     _check_image_suffix,
     _check_safetensors_suffix,
+    _count,
     _load,
     _model_name,
     _need_output,
@@ -99,6 +101,7 @@ def encode(
     ] = False,
     seed: SeedOpt = None,
     skip_bad: SkipBadOpt = False,
+    recursive: RecursiveOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -121,7 +124,7 @@ def encode(
 
     _check_safetensors_suffix(output, "--output")
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
-        paths = _expand(images)
+        paths = _expand(images, recursive)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         skipped: Skipped | None = [] if skip_bad else None
         mu, logvar, _, paths = _encode_paths(loaded, paths, out, skipped=skipped)
@@ -214,9 +217,9 @@ def decode(
             if grid is not None:
                 images = torch.cat(kept)
                 _save_grid(loaded, images, grid, _auto_nrow(len(images), nrow), _grid_upscale(loaded, upscale))
-        written = [f"{len(z)} images in {output}/"] if output is not None else []
+        written = [f"{_count(len(z), 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
-        out.done(f"decoded {len(z)} latents: wrote {' and '.join(written)}")
+        out.done(f"decoded {_count(len(z), 'latent')}: wrote {' and '.join(written)}")
 
 
 @app.command(
@@ -237,6 +240,7 @@ def reconstruct(
     ] = None,
     upscale: UpscaleOpt = None,
     skip_bad: SkipBadOpt = False,
+    recursive: RecursiveOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -258,7 +262,7 @@ def reconstruct(
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
-        paths = _expand(images)
+        paths = _expand(images, recursive)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         names = _OutputNames(paths)
         skipped: Skipped | None = [] if skip_bad else None
@@ -283,9 +287,9 @@ def reconstruct(
                 cells = _paired_rows(torch.cat(inputs), torch.cat(outputs), cols)
                 _save_grid(loaded, cells, grid, cols, _grid_upscale(loaded, upscale))
         _report_skipped(out, skipped or [])
-        written = [f"{done} images in {output}/"] if output is not None else []
+        written = [f"{_count(done, 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
-        out.done(f"reconstructed {done} images: wrote {' and '.join(written)}{_skipped_summary(skipped)}")
+        out.done(f"reconstructed {_count(done, 'image')}: wrote {' and '.join(written)}{_skipped_summary(skipped)}")
 
 
 @app.command(
@@ -331,7 +335,7 @@ def sample(
     Latents are drawn from the standard normal prior and clamped to [-C, C], C being the model's
     sample_clamp (1.0 in the paper's FID protocol) unless --clamp or --no-clamp say otherwise.
     """
-    _need_output(output, out_dir, options="'-o' / '--out-dir'")
+    _need_output(output, out_dir, options="'-o/--output' or '--out-dir'")
     _check_image_suffix(output, "--output")
     if clamp is not None and no_clamp:
         raise _usage("give --clamp C or --no-clamp, not both", "--clamp")
@@ -356,5 +360,5 @@ def sample(
             if output is not None:
                 _save_grid(loaded, torch.cat(kept), output, _auto_nrow(num, nrow), _grid_upscale(loaded, upscale))
         written = [str(output)] if output is not None else []
-        written += [f"{num} images in {out_dir}/"] if out_dir is not None else []
-        out.done(f"sampled {num} images with seed {used_seed}: wrote {' and '.join(written)}")
+        written += [f"{_count(num, 'image')} in {out_dir}/"] if out_dir is not None else []
+        out.done(f"sampled {_count(num, 'image')} with seed {used_seed}: wrote {' and '.join(written)}")

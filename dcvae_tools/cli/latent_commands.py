@@ -39,12 +39,14 @@ from ._options import (
     ModelOpt,
     OfflineOpt,
     QuietOpt,
+    RecursiveOpt,
     RevisionOpt,
     SeedOpt,
     SkipBadOpt,
     UpscaleOpt,
     _check_image_suffix,
     _check_safetensors_suffix,
+    _count,
     _load,
     _model_name,
     _need_output,
@@ -265,6 +267,7 @@ def mix(
     ] = None,
     seed: SeedOpt = None,
     upscale: UpscaleOpt = None,
+    recursive: RecursiveOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -298,7 +301,7 @@ def mix(
         from dcvae_tools.errors import LatentError
         from dcvae_tools.latent import mask_from_indices, parse_index_ranges, random_mask
 
-        a_paths, b_paths = _expand(a_images), _expand(b_images)
+        a_paths, b_paths = _expand(a_images, recursive), _expand(b_images, recursive)
         if len(b_paths) not in (1, len(a_paths)):
             raise LatentError(f"got {len(a_paths)} A images and {len(b_paths)} B images; give one B, or one per A")
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
@@ -357,6 +360,7 @@ def attribute(
         bool, typer.Option("--append", help="Add to (or replace in) an existing file's attributes.")
     ] = False,
     skip_bad: SkipBadOpt = False,
+    recursive: RecursiveOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -382,7 +386,7 @@ def attribute(
         from dcvae_tools.io_utils import atomic_write
         from dcvae_tools.release import load_attributes, save_attributes
 
-        pos_paths, neg_paths = _expand(positive), _expand(negative)
+        pos_paths, neg_paths = _expand(positive, recursive), _expand(negative, recursive)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         existing = {}
         if append and output.exists():
@@ -469,6 +473,7 @@ def edit(
     ] = None,
     upscale: UpscaleOpt = None,
     skip_bad: SkipBadOpt = False,
+    recursive: RecursiveOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -501,7 +506,7 @@ def edit(
         from dcvae_tools.latent import parse_sweep
 
         strengths = parse_sweep(sweep) if sweep is not None else None
-        paths = _expand(images)
+        paths = _expand(images, recursive)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         edits = [(_resolve_attribute(key, loaded), 1.0 if s is None else s) for key, s in specs]
         names = _OutputNames(paths)
@@ -545,4 +550,4 @@ def edit(
         )
         written = [f"{done} {'strips' if strengths else 'images'} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
-        out.done(f"edited {done} images ({what}): wrote {' and '.join(written)}{_skipped_summary(skipped)}")
+        out.done(f"edited {_count(done, 'image')} ({what}): wrote {' and '.join(written)}{_skipped_summary(skipped)}")

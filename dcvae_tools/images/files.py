@@ -28,16 +28,18 @@ StrPath = str | os.PathLike[str]
 
 
 
-def expand_image_paths(inputs: Sequence[StrPath] | StrPath) -> list[Path]:
+def expand_image_paths(inputs: Sequence[StrPath] | StrPath, *, recursive: bool = False) -> list[Path]:
     """Turn a list of files and folders into the list of image files to process.
 
     Files are kept as given, in order (whatever their suffix: :func:`load_image` judges them).
-    A folder is replaced by the image files under it, searched recursively, sorted; only names
-    ending in one of :data:`IMAGE_SUFFIXES` (any case) count, and hidden files and folders (names
-    starting with ``.``, such as ``.ipynb_checkpoints`` or interrupted temporary files) are skipped.
+    A folder is replaced by the image files directly inside it, sorted, or with ``recursive=True`` by those
+    anywhere below it (sorted by path). Only names ending in one of :data:`IMAGE_SUFFIXES` (any case)
+    count, and hidden files and folders (names starting with ``.``, such as ``.ipynb_checkpoints`` or
+    interrupted temporary files) are skipped. Images left out in subfolders are mentioned in a warning.
 
     Raises:
-        ImageError: a path does not exist, or a folder holds no image file.
+        ImageError: a path does not exist, or a folder holds no image file (the message says when its
+            subfolders do, and how to include them).
     """
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
@@ -45,17 +47,22 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix.lower() in IMAGE_SUFFIXES
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                and p.is_file()
-            )
+            everything = _images_below(path)
+            found = everything if recursive else [p for p in everything if p.parent == path]
+            nested = len(everything) - len(found)
             if not found:
-                raise ImageError(
-                    f"{path}: folder contains no image files (looked recursively for "
-                    f"{', '.join(IMAGE_SUFFIXES)}); pass image files or a folder that holds some"
+                hint = (
+                    f"; its subfolders hold {nested}: pass -r/--recursive (recursive=True) to include them"
+                    if nested
+                    else f"; pass image files ({', '.join(IMAGE_SUFFIXES)}) or a folder that holds some"
+                )
+                raise ImageError(f"{path}: folder contains no image files{hint}")
+            if nested:
+                warnings.warn(
+                    f"{path}: left out {nested} image(s) in subfolders; pass -r/--recursive (recursive=True) to "
+                    "include them",
+                    UserWarning,
+                    stacklevel=2,
                 )
             result.extend(found)
         elif path.exists():
@@ -63,6 +70,17 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath) -> list[Path]:
         else:
             raise ImageError(f"{path}: no such file or folder; check the path")
     return result
+
+
+def _images_below(folder: Path) -> list[Path]:
+    """Every image file anywhere below ``folder`` (hidden files and folders skipped), sorted by path."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()
+    )
 
 
 LOAD_CHANGES_KEY = "dcvae_tools.load_changes"

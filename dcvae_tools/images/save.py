@@ -86,7 +86,7 @@ def _write_pil(image: Image.Image, path: Path, fmt: str, **options: Any) -> Path
         with atomic_write(path) as tmp:
             image.save(tmp, format=fmt, **options)
     except OSError as exc:
-        raise ImageError(f"{path}: could not write the image ({exc})") from exc
+        raise ImageError(f"{path}: could not write the image ({exc.strerror or exc})") from exc
     return path
 
 

@@ -9,14 +9,13 @@ the git blob sha1 for small files).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError
-from .io_utils import sha256_file
+from .io_utils import git_blob_sha1, sha256_file
 from .manifest import GIT_SHA1, REPO_ID, SHA256_HEX, TRAINING_STATE_NAME, ManifestEntry, load_manifest
 from .release import ATTRIBUTES_NAME, CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 
@@ -34,12 +33,7 @@ class ResolvedModel:
 
 
 def _git_blob_sha1(path: Path) -> str:
-    digest = hashlib.sha1(usedforsecurity=False)
-    digest.update(b"blob %d\0" % path.stat().st_size)
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return git_blob_sha1(path.read_bytes())  # small, non-LFS files only
 
 
 def _discard_cached(path: Path) -> None:
@@ -260,8 +254,9 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
     """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
-    local = _local(path, explicit=is_explicit_path(text) or not isinstance(name_or_path, str))
-    if local is not None and (is_explicit_path(text) or load_manifest().get(text) is None):
+    explicit = is_explicit_path(text) or not isinstance(name_or_path, str)  # a Path object is always a path
+    local = _local(path, explicit=explicit)
+    if local is not None and (explicit or load_manifest().get(text) is None):
         return local
     with hub_offline_mode(local_files_only):
         return _resolve_remote(text, revision, cache_dir, local_files_only, token, endpoint)
@@ -316,17 +311,22 @@ def _unreachable(endpoint: str | None, timeout: float = 3.0) -> str | None:
     ~25 s of retries. Behind an HTTP(S) proxy the proxy decides, so no probe is made.
     """
     import socket
+    import urllib.request
     from urllib.parse import urlparse
 
     from huggingface_hub import constants
 
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
-        return None
     url = endpoint or constants.ENDPOINT
     parsed = urlparse(url)
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        return None  # a malformed endpoint: let the client report it
     if not parsed.hostname:
         return None
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    proxies = {scheme: proxy for scheme, proxy in urllib.request.getproxies().items() if scheme != "no"}
+    if proxies and not urllib.request.proxy_bypass(parsed.hostname):
+        return None  # environment or system proxy settings: the proxy decides, not a direct probe
     try:
         with socket.create_connection((parsed.hostname, port), timeout=timeout):
             return None
@@ -337,17 +337,30 @@ def _unreachable(endpoint: str | None, timeout: float = 3.0) -> str | None:
 def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
                            cache_dir: str | Path | None = None, local_files_only: bool = False,
                            token: str | bool | None = None, endpoint: str | None = None) -> Path | None:
-    """The verified ``training_state.safetensors`` of a release, or None when the release has none.
+    """The verified ``training_state.safetensors`` of a release, or None (see :func:`locate_training_state`)."""
+    found = locate_training_state(name_or_path, revision=revision, cache_dir=cache_dir,
+                                  local_files_only=local_files_only, token=token, endpoint=endpoint)
+    return None if found is None else found[0]
 
-    A local folder's file is taken as it is; a released name's file is checked against the manifest's
-    sha256 (and removed from the cache on a mismatch); another Hub repo's against its blob name.
+
+def locate_training_state(name_or_path: str | os.PathLike, *, revision: str | None = None,
+                          cache_dir: str | Path | None = None, local_files_only: bool = False,
+                          token: str | bool | None = None,
+                          endpoint: str | None = None) -> tuple[Path, str | None] | None:
+    """A release's ``training_state.safetensors`` and its expected hash, or None when the release has none.
+
+    A local folder's file is taken as it is (hash None); a released name's file is checked against the
+    manifest's sha256 (and removed from the cache on a mismatch); another Hub repo's against the Hub's hash.
+    The hash is returned so that the reader checks exactly the bytes it loads
+    (``training.state_file.load_training_state(path, expected_hash=...)``).
     """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
-    local = _local(path, explicit=is_explicit_path(text) or not isinstance(name_or_path, str))
-    if local is not None and (is_explicit_path(text) or load_manifest().get(text) is None):
+    explicit = is_explicit_path(text) or not isinstance(name_or_path, str)
+    local = _local(path, explicit=explicit)
+    if local is not None and (explicit or load_manifest().get(text) is None):
         candidate = local.folder / TRAINING_STATE_NAME
-        return candidate if candidate.is_file() else None
+        return (candidate, None) if candidate.is_file() else None  # the user's own file: nothing to check
     kw = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token, "endpoint": endpoint}
     with hub_offline_mode(local_files_only):
         entry = load_manifest().get(text)
@@ -355,7 +368,7 @@ def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | N
             file_entry = entry.files.get(TRAINING_STATE_NAME)
             if file_entry is None or entry.revision is None:
                 return None
-            return _download_verified(entry, TRAINING_STATE_NAME, file_entry.sha256, **kw)
+            return _download_verified(entry, TRAINING_STATE_NAME, file_entry.sha256, **kw), file_entry.sha256
         if not REPO_ID.match(text):
             resolve(text, revision=revision, **kw)  # raises the usual "no model ..." error
         config = _download(text, CONFIG_NAME, revision, **kw)  # pins the commit, as loading does
@@ -370,10 +383,11 @@ def resolve_training_state(name_or_path: str | os.PathLike, *, revision: str | N
                 f"{TRAINING_STATE_NAME} of {text}@{commit} is not in the local cache; resume once while online "
                 "(it is downloaded then), or resume without --offline"
             ) from err
-        if found is not None:
-            verify_cached_file(found, text, commit, local_files_only=local_files_only, token=token,
-                               endpoint=endpoint)
-        return found
+        if found is None:
+            return None
+        expected = verify_cached_file(found, text, commit, local_files_only=local_files_only, token=token,
+                                      endpoint=endpoint)
+        return found, expected
 
 
 def default_model_name() -> str:

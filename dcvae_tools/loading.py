@@ -25,10 +25,12 @@ def load_model(
 ) -> DCVAE:
     """Load a DC-VAE checkpoint, verified, in eval mode.
 
-    ``name_or_path`` is resolved in this order: an existing local folder (or a file inside one); a
-    released model name from ``weights_manifest.json`` (the bundled copy if this installation has it,
-    else exactly the manifest's Hub revision, each file checked against its sha256); any other
-    ``org/name`` Hub repo in the release format. ``None`` loads the default model.
+    ``name_or_path`` is resolved in this order: an argument written as a path (``./x``, ``/x``, ``~/x``,
+    ``x/``, or a ``Path`` object) is that local folder; a released model name from ``weights_manifest.json``
+    is always the release (the bundled copy if this installation has it, else exactly the manifest's Hub
+    revision), each file checked against its sha256, even if a folder of that name exists; any other existing
+    folder is loaded as it is; any other ``org/name`` is a Hub repo in the release format, each file checked
+    against the Hub's hash. ``None`` loads the default model.
 
     Args:
         revision: Hub branch, tag or commit (repo ids only; manifest names are pinned).

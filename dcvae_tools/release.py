@@ -88,7 +88,7 @@ def load_attributes(path: Path, latent_dim: int) -> dict[str, AttributeVector]:
 def attributes_from_bytes(data: bytes, latent_dim: int, source: Path) -> dict[str, AttributeVector]:
     """Parse the bytes of an attributes.safetensors file (see :func:`load_attributes`)."""
     try:
-        meta = json.loads(_safetensors_metadata(data, source).get("attributes", "{}"))
+        meta = json.loads(safetensors_metadata(data, source).get("attributes", "{}"))
         tensors = load_safetensors_bytes(data)
     except (SafetensorError, json.JSONDecodeError) as err:
         raise ConfigError(f"{source} is not a readable attributes.safetensors file ({err})") from err
@@ -131,14 +131,15 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
 
     Everything is written into a temporary folder beside ``folder``, which is then renamed into place: a
     failure at any point leaves ``folder`` as it was (absent, or the previous checkpoint) and no temporary
-    folder behind. An existing ``folder`` may hold only release files (and a training state, which is kept);
-    anything else there is refused rather than deleted.
+    folder behind. Where a folder cannot be renamed (a symlink to a folder, the working directory, a mount
+    point) the finished files are moved into it one by one instead. An existing ``folder`` may hold only
+    release files (and a training state, which is kept); anything else there is refused rather than deleted.
     """
     from .card import render_model_card
     from .manifest import TRAINING_STATE_NAME
 
     model = _unwrap(model)
-    folder = Path(folder)
+    folder = Path(os.path.abspath(folder))
     keep = (TRAINING_STATE_NAME,)
     if folder.exists():
         if not folder.is_dir():
@@ -149,8 +150,10 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
                 f"{folder} holds files that are not part of a checkpoint ({', '.join(foreign[:5])}); save into a "
                 "new or empty folder (an existing checkpoint folder is replaced as a whole)"
             )
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    in_place = folder.exists() and (folder.is_symlink() or os.path.ismount(folder) or _holds_cwd(folder))
+    staging_parent = folder if in_place else folder.parent
+    staging_parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=staging_parent, prefix=f".{folder.name}.tmp-"))
     old: Path | None = None
     try:
         (tmp / CONFIG_NAME).write_text(model.config.to_json(), encoding="utf-8")
@@ -159,15 +162,18 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
             save_attributes(model.attributes, tmp / ATTRIBUTES_NAME)
         card = model_card if model_card is not None else render_model_card(model.config, model.attributes)
         (tmp / CARD_NAME).write_text(card, encoding="utf-8")
+        tmp.chmod(0o755)  # temporary folders are created private; a checkpoint is meant to be shared
+        for item in tmp.iterdir():
+            item.chmod(0o644)
+        if in_place:
+            _move_into(tmp, folder)
+            return folder
         for name in keep:
             if (folder / name).is_file():
                 try:
                     os.link(folder / name, tmp / name)  # same file system: a hard link, no copy
                 except OSError:
                     shutil.copy2(folder / name, tmp / name)
-        tmp.chmod(0o755)  # temporary folders are created private; a checkpoint is meant to be shared
-        for item in tmp.iterdir():
-            item.chmod(0o644)
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             os.replace(folder, old)
@@ -176,12 +182,32 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
         if old is not None and not folder.exists():
             os.replace(old, folder)  # put the previous checkpoint back
             old = None
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def _holds_cwd(folder: Path) -> bool:
+    """Whether the working directory is ``folder`` or inside it (renaming it would pull it from under us)."""
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:
+        return False
+    target = folder.resolve()
+    return cwd == target or target in cwd.parents
+
+
+def _move_into(staged: Path, folder: Path) -> None:
+    """Move finished release files into ``folder`` (one rename each) and drop release files not rewritten."""
+    written = {item.name for item in staged.iterdir()}
+    for item in sorted(staged.iterdir()):
+        os.replace(item, folder / item.name)
+    for name in RELEASE_FILES:
+        if name not in written:
+            (folder / name).unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------ loading
@@ -190,10 +216,10 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
 def verify_files(folder: Path, expected: Mapping[str, str]) -> None:
     """Check each named file's hash (sha256, or git blob sha1 for 40 hex digits) against ``expected``."""
     for name, want in expected.items():
-        _read_verified(folder / name, want)
+        read_verified(folder / name, want)
 
 
-def _read_verified(path: Path, expected: str | None) -> bytes:
+def read_verified(path: Path, expected: str | None) -> bytes:
     """Read ``path`` once and, when a hash is expected, check exactly those bytes: what is hashed is what is loaded."""
     try:
         data = path.read_bytes()
@@ -213,7 +239,7 @@ def _read_verified(path: Path, expected: str | None) -> bytes:
     return data
 
 
-def _safetensors_metadata(data: bytes, source: Path) -> dict[str, str]:
+def safetensors_metadata(data: bytes, source: Path) -> dict[str, str]:
     """The ``__metadata__`` of a safetensors file held in memory (its header is 8 bytes of length, then JSON)."""
     if len(data) < 8:
         raise ConfigError(f"{source} is not a readable safetensors file (only {len(data)} bytes)")
@@ -251,11 +277,11 @@ def load_release(
     if not (folder / WEIGHTS_NAME).exists():
         raise ModelNotFoundError(f"{folder} has no {WEIGHTS_NAME}: the checkpoint is incomplete")
     for name in set(expected) - {CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME}:
-        _read_verified(folder / name, expected[name])
+        read_verified(folder / name, expected[name])
     _check_config_size(folder / CONFIG_NAME)
-    config_bytes = _read_verified(folder / CONFIG_NAME, expected.get(CONFIG_NAME))
+    config_bytes = read_verified(folder / CONFIG_NAME, expected.get(CONFIG_NAME))
     config = ModelConfig.from_bytes(config_bytes, source=str(folder / CONFIG_NAME))
-    weights = _read_verified(folder / WEIGHTS_NAME, expected.get(WEIGHTS_NAME))
+    weights = read_verified(folder / WEIGHTS_NAME, expected.get(WEIGHTS_NAME))
     try:
         tensors = load_safetensors_bytes(weights)
     except (SafetensorError, OSError) as err:
@@ -266,7 +292,7 @@ def load_release(
     model = DCVAE(config)
     load_state_dict_strict(model, tensors, folder / WEIGHTS_NAME)
     if (folder / ATTRIBUTES_NAME).exists() or ATTRIBUTES_NAME in expected:
-        data = _read_verified(folder / ATTRIBUTES_NAME, expected.get(ATTRIBUTES_NAME))
+        data = read_verified(folder / ATTRIBUTES_NAME, expected.get(ATTRIBUTES_NAME))
         model.attributes = attributes_from_bytes(data, config.latent_dim, folder / ATTRIBUTES_NAME)
     model.eval()
     if device is not None:

@@ -524,7 +524,7 @@ def test_folders_are_not_descended_into_unless_asked(ckpt: Path, tmp_path: Path)
     top = tmp_path / "top.safetensors"
     result = run("encode", folder, "-o", top, "-m", ckpt)
     ok(result)
-    assert "left out 1 image(s) in subfolders" in result.stderr and "-r/--recursive" in result.stderr
+    assert "left out 1 image in subfolders" in result.stderr and "-r/--recursive" in result.stderr
     assert [Path(f).name for f in json.loads(_latents(top)[1]["files"])] == ["coat.png", "tshirt.png"]
 
     everything = tmp_path / "all.safetensors"

@@ -294,7 +294,7 @@ def test_expand_image_paths(tmp_path: Path) -> None:
     odd = tmp_path / "odd.tiff"
     odd.write_bytes(b"x")
 
-    with pytest.warns(UserWarning, match=r"left out 1 image\(s\) in subfolders; pass -r/--recursive"):
+    with pytest.warns(UserWarning, match=r"left out 1 image in subfolders; pass -r/--recursive"):
         result = expand_image_paths([single, str(folder), odd])
     assert result == [single, folder / "a.JPG", folder / "b.png", odd]
     recursive = expand_image_paths([single, str(folder), odd], recursive=True)

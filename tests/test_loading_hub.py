@@ -479,3 +479,29 @@ def test_manifest_rejects_path_traversal(field: str, value: str, message: str, t
         entry["repo_id"] = value
     with pytest.raises(ConfigError, match=message):
         parse_manifest({"models": {name: entry}})
+
+
+def test_the_reachability_probe_leaves_proxied_and_malformed_endpoints_to_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dcvae_tools.hub import _unreachable
+
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
+                 "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert "Connection refused" in (_unreachable(closed) or "")
+    monkeypatch.setenv("all_proxy", "http://127.0.0.1:3128")
+    assert _unreachable(closed) is None  # behind a proxy the proxy decides
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    assert _unreachable(closed) is not None  # ...unless the host bypasses it
+    assert _unreachable("http://example.invalid:99999") is None  # a bad port is the client's to report
+
+
+def test_a_path_object_always_means_a_local_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dcvae_tools.hub import resolve
+
+    monkeypatch.chdir(tmp_path)
+    save_pretrained(make_model(seed=4), tmp_path / "fashion-mnist-32")
+    assert resolve(Path("fashion-mnist-32")).source == "local"
+    assert resolve("fashion-mnist-32").source in ("bundled", "hub")

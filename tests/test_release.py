@@ -154,6 +154,28 @@ def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]
 
 
+def test_save_into_folders_that_cannot_be_renamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A symlink to a folder, the working directory and '.' are written in place (moving files in)."""
+    real = tmp_path / "real"
+    save_pretrained(make_model(seed=1), real)
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    new = make_model(seed=2, attributes=False)
+    save_pretrained(new, link)
+    assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+    assert not (real / "attributes.safetensors").exists()  # a release file the new model does not have
+    assert_same_model(new, load_model(real))
+
+    monkeypatch.chdir(real)
+    newer = make_model(seed=3)
+    save_pretrained(newer, ".")
+    assert Path.cwd() == real.resolve()
+    assert_same_model(newer, load_model(real))
+    save_pretrained(new, real)  # the working directory, named by its path
+    assert Path.cwd() == real.resolve() and not any(p.name.startswith(".") for p in real.iterdir())
+    assert_same_model(new, load_model(real))
+
+
 def test_save_refuses_to_replace_a_folder_with_other_files(tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     folder.mkdir()

@@ -432,20 +432,23 @@ def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, 
     def say(message: str) -> None:
         typer.echo(message, err=True)
 
+    if bundle:
+        # the bundled copy is checked against the manifest's hashes: it may change only together with them, and
+        # a push can still fail after the export; publish first, then bundle the published release
+        raise UserError("--bundle with --push would change the bundled copy before the push is verified; "
+                        "push without --bundle")
     with tempfile.TemporaryDirectory(prefix="dcvae-release-") as tmp:
         extra = {}
         if (source / "checkpoint.pt").is_file():
-            if bundle and training_state:
-                raise UserError("a training state never ships in the wheel: drop --bundle or --training-state")
             say(f"exporting the run {source}")
-            target = output if output is not None or bundle else Path(tmp) / name  # bundled: the package's copy
+            target = output if output is not None else Path(tmp) / name
             folder, iterations = _export_for_release(source, name, report, bundle, target, seed,
                                                      training_state=training_state)
             extra["training_iterations"] = iterations
         elif (source / "config.json").is_file():
-            if report is not None or output is not None or bundle:
-                raise UserError(f"{source} is a release folder, published as it is: --report, --output and "
-                                "--bundle apply to run folders")
+            if report is not None or output is not None:
+                raise UserError(f"{source} is a release folder, published as it is: --report and --output apply "
+                                "to run folders")
             folder = source
         else:
             raise UserError(f"{source} is neither a run folder (checkpoint.pt) nor a release folder (config.json)")
@@ -453,7 +456,7 @@ def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, 
         if state is not None and not state.is_file():
             raise UserError(f"{folder} has no {TRAINING_STATE_NAME}: export the run with --training-state first")
         result = publish(folder, repo_id, name=name, manifest_path=manifest, token=token, endpoint=endpoint,
-                         private=private, training_state=state, bundled=True if bundle else None, extra=extra,
+                         private=private, training_state=state, bundled=None, extra=extra,
                          progress=say)
     typer.echo(f"published {name}: {repo_id}@{result.revision} ({len(result.files)} files verified); "
                f"pinned in {manifest}")

@@ -89,19 +89,22 @@ def starting_point(
     repo id. Raises ``OptionsError`` when the architectures differ.
     """
     from dcvae_tools import load_model
-    from dcvae_tools.hub import resolve_training_state
+    from dcvae_tools.hub import is_explicit_path, locate_training_state
+    from dcvae_tools.manifest import load_manifest
 
-    from .training_loop import CHECKPOINT_NAME, load_checkpoint
+    from .run_state import CHECKPOINT_NAME, load_checkpoint
 
     path = Path(source).expanduser()
     checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
-    if checkpoint.is_file() and checkpoint.name == CHECKPOINT_NAME:
+    # a released name always means the release, even when a run folder of that name exists here
+    released = isinstance(source, str) and not is_explicit_path(source) and load_manifest().get(source) is not None
+    if not released and checkpoint.is_file() and checkpoint.name == CHECKPOINT_NAME:
         state, kind = load_checkpoint(checkpoint), f"run {checkpoint.parent}"
     else:
         kw = {"cache_dir": cache_dir, "endpoint": endpoint, "local_files_only": local_files_only}
-        state_path = resolve_training_state(source, **kw)
-        if state_path is not None:
-            state, kind = load_training_state(state_path), f"the training state of {source}"
+        found = locate_training_state(source, **kw)
+        if found is not None:
+            state, kind = load_training_state(*found), f"the training state of {source}"
         else:
             model = load_model(source, **kw)
             _check_architecture(

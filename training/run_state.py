@@ -124,12 +124,17 @@ def restore_trainer_state(
     loader: Any,
     rank: int,
     device: torch.device,
+    required: tuple[str, ...] = ("E", "G", "G_ema"),
 ) -> None:
     """Load what :func:`trainer_state` saved into live objects.
 
-    Whatever ``state`` lacks keeps its fresh value: a run continued from a release has networks but no
-    optimizer, queue or loader state.
+    Whatever ``state`` lacks keeps its fresh value (a run continued from a release has networks but no
+    optimizer, queue or loader state), except the networks named in ``required``: a state without them is
+    refused rather than resumed from random weights.
     """
+    missing = [name for name in required if name not in state]
+    if missing:
+        raise OptionsError(f"the training state has no {', '.join(missing)}: it is incomplete or not a checkpoint")
     for name, net in networks.items():
         if net is not None and name in state:
             net.load_state_dict(state[name])

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 
 from dcvae_tools.manifest import TRAINING_STATE_NAME  # noqa: F401 (the file name belongs with its format)
@@ -79,25 +78,29 @@ def save_training_state(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def load_training_state(path: str | Path) -> dict[str, Any]:
-    """Read a file written by :func:`save_training_state` (tensors on the CPU)."""
+def load_training_state(path: str | Path, expected_hash: str | None = None) -> dict[str, Any]:
+    """Read a file written by :func:`save_training_state` (tensors on the CPU).
+
+    The file is read once; with ``expected_hash`` (sha256, or a git blob sha1 for 40 hex digits) exactly those
+    bytes are checked before they are parsed.
+    """
+    from safetensors.torch import load as load_safetensors_bytes
+
+    from dcvae_tools.release import read_verified, safetensors_metadata
+
     path = Path(path)
+    data = read_verified(path, expected_hash)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            if metadata.get("format") != FORMAT:
-                raise TrainingStateError(
-                    f"{path}: not a dcvae-tools training state (format {metadata.get('format')!r})"
-                )
-            if metadata.get("version") != VERSION:
-                raise TrainingStateError(
-                    f"{path}: training state version {metadata.get('version')!r}; this version reads {VERSION!r}"
-                )
-            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
-    except TrainingStateError:
-        raise
+        metadata = safetensors_metadata(data, path)
+        tensors = load_safetensors_bytes(data)
     except Exception as err:  # safetensors raises its own error types for corrupt files
         raise TrainingStateError(f"{path}: cannot read as safetensors ({err})") from err
+    if metadata.get("format") != FORMAT:
+        raise TrainingStateError(f"{path}: not a dcvae-tools training state (format {metadata.get('format')!r})")
+    if metadata.get("version") != VERSION:
+        raise TrainingStateError(
+            f"{path}: training state version {metadata.get('version')!r}; this version reads {VERSION!r}"
+        )
     try:
         structure = json.loads(metadata["structure"])
     except (KeyError, json.JSONDecodeError) as err:

@@ -59,8 +59,8 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath, *, recursive: bool =
                 raise ImageError(f"{path}: folder contains no image files{hint}")
             if nested:
                 warnings.warn(
-                    f"{path}: left out {nested} image(s) in subfolders; pass -r/--recursive (recursive=True) to "
-                    "include them",
+                    f"{path}: left out {nested} {'image' if nested == 1 else 'images'} in subfolders; pass "
+                    "-r/--recursive (recursive=True) to include them",
                     UserWarning,
                     stacklevel=2,
                 )

@@ -84,20 +84,22 @@ def split_tensors(
     channels: int,
     data_root: str | None = None,
     limit: int | None = None,
+    content_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A dataset split as tensors: images float32 [N, channels, S, S] in [-1, 1] and labels int64 [N].
 
-    Images are converted exactly as for training (``training.data.make_dataset``: grey 28x28 data is
-    padded into ``S x S`` with -1). ``limit`` keeps a fixed seeded subset (see :func:`subset_indices`).
+    Images are converted exactly as for training (``training.data.make_dataset`` with the model's
+    ``content_size``; None lets grey 28x28 data be padded into ``S x S`` with -1). ``limit`` keeps a fixed
+    seeded subset (see :func:`subset_indices`).
     The last few results are kept in memory, so several metrics share one load.
     """
-    key = (dataset, split, image_size, channels, data_root, limit)
+    key = (dataset, split, image_size, channels, data_root, limit, content_size)
     if key in _SPLIT_CACHE:
         _SPLIT_CACHE.move_to_end(key)
         return _SPLIT_CACHE[key]
     from ..data import make_dataset
 
-    ds = make_dataset(dataset, split, image_size, channels, data_root)
+    ds = make_dataset(dataset, split, image_size, channels, data_root, content_size=content_size)
     total = len(ds)  # type: ignore[arg-type]
     keep = subset_indices(total, limit)
     images = _fast_array_tensor(ds)

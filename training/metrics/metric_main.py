@@ -169,7 +169,7 @@ class MetricOptions:
     def split(self, split: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A split in the model's format ([N, C, S, S] in [-1, 1]) and its labels."""
         c = self.model.config
-        return split_tensors(self.dataset, split, c.image_size, c.channels, self.data_root, limit)
+        return split_tensors(self.dataset, split, c.image_size, c.channels, self.data_root, limit, self.content_size)
 
     def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.split("test", self.test_limit)

@@ -249,14 +249,30 @@ def _decode_batches(
     Latents far outside the model's range (finite, but huge) decode to NaN; that is raised as a
     LatentError naming ``source`` and the rows, instead of failing later when the images are saved.
     """
+    return _decode_stream(model, iter([latents]), len(latents), out, description, source)
+
+
+def _decode_stream(
+    model: "DCVAE",
+    chunks: Iterator["torch.Tensor"],
+    total: int,
+    out: Output,
+    description: str = "decoding",
+    source: str = "the latents",
+) -> Iterator[tuple[int, "torch.Tensor"]]:
+    """:func:`_decode_batches` over latents that come in pieces (a sharded folder's shards); ``total`` rows
+    in all, start indices counted across the pieces."""
     size = model.batch_size
-    with out.progress(len(latents), description) as advance:
-        for start in range(0, len(latents), size):
-            chunk = latents[start : start + size]
-            decoded = model.decode(chunk).cpu()
-            _check_decoded(decoded, chunk, source, start)
-            yield start, decoded
-            advance(len(chunk))
+    offset = 0
+    with out.progress(total, description) as advance:
+        for latents in chunks:
+            for start in range(0, len(latents), size):
+                chunk = latents[start : start + size]
+                decoded = model.decode(chunk).cpu()
+                _check_decoded(decoded, chunk, source, offset + start)
+                yield offset + start, decoded
+                advance(len(chunk))
+            offset += len(latents)
 
 
 def _nonfinite_rows(images: "torch.Tensor") -> list[int]:
@@ -299,30 +315,42 @@ def _read_latents_missing(path: Path) -> NoReturn:
     """Raise the error for a latents file that does not exist (checked before loading the model)."""
     from dcvae_tools.errors import LatentError
 
-    what = "is a folder, not a latents file" if path.is_dir() else "no such latents file"
+    what = (
+        "is a folder without index.json, not a latents file or sharded latents folder"
+        if path.is_dir()
+        else "no such latents file"
+    )
     raise LatentError(f"{path}: {what}; write one with `dcvae encode IMAGES -o {path.name}`")
 
 
-def _read_latents(path: Path, model: "DCVAE") -> tuple["torch.Tensor", dict[str, str]]:
-    """Read tensor ``latents`` [N, D] of a safetensors file, checking D against the model."""
-    from safetensors import SafetensorError, safe_open
+def _is_latents(path: Path) -> bool:
+    """Whether ``path`` is a latents file or a sharded latents folder (one with an index.json)."""
+    from dcvae_tools.encoding import is_sharded
 
+    return path.is_file() or is_sharded(path)
+
+
+def _read_latents(path: Path, model: "DCVAE") -> tuple["torch.Tensor", dict[str, str]]:
+    """Read tensor ``latents`` [N, D] of a safetensors file or a sharded latents folder, checking D against
+    the model (a folder's shards are checked against their sha256 and joined in order)."""
+    from safetensors import SafetensorError
+
+    from dcvae_tools.encoding import load_latents
     from dcvae_tools.errors import LatentError
 
-    if not path.is_file():
-        raise LatentError(f"{path}: no such latents file; write one with `dcvae encode IMAGES -o {path.name}`")
+    if not _is_latents(path):
+        _read_latents_missing(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = dict(f.metadata() or {})
-            names = list(f.keys())
-            if "latents" not in names:
-                raise LatentError(
-                    f"{path} holds no tensor named 'latents' (it has {', '.join(names) or 'none'}); "
-                    "write latents with `dcvae encode`"
-                )
-            latents = f.get_tensor("latents")
+        latents, metadata = load_latents(path)
     except (SafetensorError, OSError, ValueError) as err:
         raise LatentError(f"{path} is not a readable safetensors file ({one_line(str(err))})") from None
+    return _checked_latents(latents, path, metadata, model), metadata
+
+
+def _checked_latents(latents: "torch.Tensor", path: Path, metadata: dict[str, str], model: "DCVAE") -> "torch.Tensor":
+    """``latents`` as float32 once checked: [N, D] with the model's D, N > 0, all finite."""
+    from dcvae_tools.errors import LatentError
+
     dim = model.latent_dim
     if latents.ndim != 2 or latents.shape[1] != dim or len(latents) == 0:
         origin = f" (written for model {metadata['model']!r})" if metadata.get("model") else ""
@@ -335,7 +363,29 @@ def _read_latents(path: Path, model: "DCVAE") -> tuple["torch.Tensor", dict[str,
     latents = latents.float()
     if not bool(latents.isfinite().all()):
         raise LatentError(f"{path}: latents contain NaN or infinite values")
-    return latents, metadata
+    return latents
+
+
+def _latent_chunks(path: Path, model: "DCVAE") -> tuple[int, list[str] | None, Iterator["torch.Tensor"]]:
+    """(rows, their source files, the latents in pieces): a file in one piece, a sharded folder shard by
+    shard (read as they are used, each checked against its sha256 and the model)."""
+    from dcvae_tools.encoding import is_sharded, iter_shards, read_index, source_files
+
+    if not is_sharded(path):
+        latents, metadata = _read_latents(path, model)
+        return len(latents), _source_files(metadata), iter([latents])
+    index = read_index(path)
+    meta = {"model": str(index["model"]["name"])}
+    chunks = (_checked_latents(z, path, meta, model) for z, _ in iter_shards(path))
+    if not index["total_rows"]:
+        _checked_latents(_empty(model), path, meta, model)
+    return int(index["total_rows"]), source_files(path), chunks
+
+
+def _empty(model: "DCVAE") -> "torch.Tensor":
+    import torch
+
+    return torch.empty(0, model.latent_dim)
 
 
 def _source_files(metadata: dict[str, str]) -> list[str] | None:

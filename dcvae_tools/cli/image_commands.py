@@ -12,21 +12,22 @@ from ._io import (
     Skipped,
     _auto_nrow,
     _decode_batches,
+    _decode_stream,
     _encode_paths,
     _expand,
     _grid_upscale,
     _image_batches,
+    _is_latents,
+    _latent_chunks,
     _no_good_images,
     _output_names,
     _OutputNames,
-    _read_latents,
     _read_latents_missing,
     _report_skipped,
     _save_grid,
     _save_one,
     _skipped_records,
     _skipped_summary,
-    _source_files,
     _staged_dir,
     _write_safetensors,
 )
@@ -49,7 +50,6 @@ from ._options import (
     SkipBadOpt,
     UpscaleOpt,
     _check_image_suffix,
-    _check_safetensors_suffix,
     _count,
     _load,
     _model_name,
@@ -57,10 +57,12 @@ from ._options import (
     _pick_seed,
     _usage,
 )
-from ._output import session
+from ._output import Output, session
 
 if TYPE_CHECKING:  # for annotations only: the commands import torch lazily
     import torch
+
+    from dcvae_tools.model import DCVAE
 
 
 def _blank_like(image: "torch.Tensor") -> "torch.Tensor":
@@ -83,18 +85,47 @@ def _paired_rows(top: "torch.Tensor", bottom: "torch.Tensor", cols: int) -> "tor
     return torch.stack(cells)
 
 
+ShardSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--shard-size",
+        metavar="N",
+        min=1,
+        show_default="4096 for a folder",
+        help="Images per shard of a sharded output folder (giving it means -o is a folder).",
+    ),
+]
+NumWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--num-workers",
+        metavar="N",
+        min=0,
+        show_default="up to 4, one core left free",
+        help="Processes reading and converting images for a sharded output folder (0: in this process).",
+    ),
+]
+
+
 @app.command(
     epilog=_examples(
         "dcvae encode shirts/ -o shirts.safetensors",
         "dcvae encode a.png b.jpg -o z.safetensors --sample --seed 0",
         "dcvae encode photos/ -o z.safetensors -m ./my-checkpoint --json",
+        "dcvae encode dataset/ -r -o latents/ --shard-size 4096 --skip-bad      # sharded; re-run to resume",
+        "torchrun --nproc-per-node 4 -m dcvae_tools.cli encode dataset/ -r -o latents/   # one process per GPU",
     )
 )
 def encode(
     images: ImagesArg,
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", metavar="LATENTS.safetensors", help="Where to write the latents."),
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="LATENTS.safetensors|DIR",
+            help="Where to write the latents: one .safetensors file, or a folder of shards (a name without suffix).",
+        ),
     ],
     sample: Annotated[
         bool, typer.Option("--sample", help="Draw from the posterior instead of taking its mean.")
@@ -102,6 +133,8 @@ def encode(
     seed: SeedOpt = None,
     skip_bad: SkipBadOpt = False,
     recursive: RecursiveOpt = False,
+    shard_size: ShardSizeOpt = None,
+    num_workers: NumWorkersOpt = None,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -113,61 +146,170 @@ def encode(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Encode images to latents (a .safetensors file).
+    """Encode images to latents (a .safetensors file, or a folder of shards for datasets).
 
     Writes tensor "latents" [N, D]: the encoder's posterior means, or posterior samples with --sample.
     The metadata records the source files (so `dcvae decode` can name its outputs), the model and the
     seed; with --skip-bad also the skipped files and why (JSON under "skipped"). Images of any size or
     mode are converted to the model's format, with a note for each.
+
+    When -o names a folder (no suffix, an existing folder, or --shard-size) the images are streamed: read by
+    worker processes and written as DIR/shard-00000.safetensors, ... (--shard-size images each, with the
+    same metadata) plus DIR/index.json (model, settings, every shard's rows and sha256, skipped files).
+    Memory stays flat. Re-running the same command after an interruption keeps the finished shards and
+    encodes the rest; a re-run with other settings is refused. Under torchrun each process encodes its
+    own range of shards (on its own GPU with CUDA) and the folder is the same as one process writes.
+    Every command that reads latents also reads such a folder.
     """
+    from dcvae_tools.encoding import distributed_device
+
+    sharded = _sharded_output(output, shard_size)
+    if not sharded:
+        if num_workers is not None:
+            raise _usage("--num-workers is for a sharded output folder; give -o a folder", "--num-workers")
+        if _world_size() > 1:
+            raise _usage("under torchrun, write a sharded folder: give -o a folder", "--output")
+    quiet = quiet or _rank() > 0  # under torchrun only rank 0 reports
+    with session(quiet=quiet, json_mode=json_ and _rank() == 0, debug=debug) as out:
+        paths = _expand(images, recursive)
+        loaded = _load(model, revision, device or distributed_device(), dtype, batch_size, offline, cache_dir)
+        if sharded:
+            _encode_sharded(out, loaded, paths, output, shard_size, num_workers, sample, seed, skip_bad)
+        else:
+            _encode_file(out, loaded, paths, output, sample, seed, skip_bad)
+
+
+def _sharded_output(output: Path, shard_size: int | None) -> bool:
+    """Whether -o names a sharded folder: --shard-size, an existing folder, or a name without a suffix."""
+    if output.suffix.lower() == ".safetensors":
+        if shard_size is not None:
+            raise _usage(f"{output}: --shard-size writes a folder; give -o a folder name", "--shard-size")
+        return False
+    if shard_size is not None or output.is_dir() or not output.suffix:
+        return True
+    raise _usage(
+        f"{output}: the file name must end in .safetensors (one file), or name a folder (no suffix, or give "
+        "--shard-size) for a sharded folder",
+        "--output",
+    )
+
+
+def _rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", "0"))
+
+
+def _world_size() -> int:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _encode_file(
+    out: Output, loaded: "DCVAE", paths: list[Path], output: Path, sample: bool, seed: int | None, skip_bad: bool
+) -> None:
+    """``dcvae encode -o FILE.safetensors``: every latent in memory, one file."""
     import json
 
-    _check_safetensors_suffix(output, "--output")
-    with session(quiet=quiet, json_mode=json_, debug=debug) as out:
-        paths = _expand(images, recursive)
-        loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
-        skipped: Skipped | None = [] if skip_bad else None
-        mu, logvar, _, paths = _encode_paths(loaded, paths, out, skipped=skipped)
-        used_seed = _pick_seed(seed) if sample else None
-        latents = loaded.sample_posterior(mu, logvar, used_seed) if sample else mu
-        metadata = {
-            "format": "pt",
-            "files": json.dumps([str(p) for p in paths]),
+    skipped: Skipped | None = [] if skip_bad else None
+    mu, logvar, _, paths = _encode_paths(loaded, paths, out, skipped=skipped)
+    used_seed = _pick_seed(seed) if sample else None
+    latents = loaded.sample_posterior(mu, logvar, used_seed) if sample else mu
+    metadata = {
+        "format": "pt",
+        "files": json.dumps([str(p) for p in paths]),
+        "model": _model_name(loaded),
+        "sample": json.dumps(sample),
+    }
+    if used_seed is not None:
+        metadata["seed"] = str(used_seed)
+    if loaded.source.revision:
+        metadata["revision"] = str(loaded.source.revision)
+    if skipped is not None:
+        metadata["skipped"] = json.dumps(_skipped_records(skipped))
+    _write_safetensors(output, {"latents": latents}, metadata)
+    _report_skipped(out, skipped or [])
+    out.data(
+        {
+            "output": str(output),
+            "count": len(paths),
+            "latent_dim": loaded.latent_dim,
+            "shape": list(latents.shape),
             "model": _model_name(loaded),
-            "sample": json.dumps(sample),
+            "sample": sample,
+            "seed": used_seed,
+            **({"skipped": _skipped_records(skipped)} if skipped is not None else {}),
         }
-        if used_seed is not None:
-            metadata["seed"] = str(used_seed)
-        if loaded.source.revision:
-            metadata["revision"] = str(loaded.source.revision)
-        if skipped is not None:
-            metadata["skipped"] = json.dumps(_skipped_records(skipped))
-        _write_safetensors(output, {"latents": latents}, metadata)
-        _report_skipped(out, skipped or [])
-        out.data(
-            {
-                "output": str(output),
-                "count": len(paths),
-                "latent_dim": loaded.latent_dim,
-                "shape": list(latents.shape),
-                "model": _model_name(loaded),
-                "sample": sample,
-                "seed": used_seed,
-                **({"skipped": _skipped_records(skipped)} if skipped is not None else {}),
-            }
-        )
-        seeded = f", posterior samples with seed {used_seed}" if sample else ""
-        out.done(f"wrote {output}: latents [{len(paths)}, {loaded.latent_dim}]{seeded}{_skipped_summary(skipped)}")
+    )
+    seeded = f", posterior samples with seed {used_seed}" if sample else ""
+    out.done(f"wrote {output}: latents [{len(paths)}, {loaded.latent_dim}]{seeded}{_skipped_summary(skipped)}")
+
+
+def _encode_sharded(
+    out: Output,
+    loaded: "DCVAE",
+    paths: list[Path],
+    output: Path,
+    shard_size: int | None,
+    num_workers: int | None,
+    sample: bool,
+    seed: int | None,
+    skip_bad: bool,
+) -> None:
+    """``dcvae encode -o DIR``: streamed into shards through :func:`dcvae_tools.encoding.encode_files`."""
+    from dcvae_tools.encoding import DEFAULT_SHARD_SIZE, encode_files
+
+    result = encode_files(
+        loaded,
+        paths,
+        output,
+        shard_size=shard_size or DEFAULT_SHARD_SIZE,
+        num_workers=num_workers,
+        sample=sample,
+        seed=seed,
+        skip_bad=skip_bad,
+        progress=out.progress,
+    )
+    skipped: Skipped | None = result.skipped if skip_bad else None
+    _report_skipped(out, result.skipped)
+    out.data(
+        {
+            "output": str(output),
+            "count": result.rows,
+            "latent_dim": loaded.latent_dim,
+            "shards": result.shards,
+            "shards_written": result.written,
+            "shards_kept": result.reused,
+            "model": _model_name(loaded),
+            "sample": sample,
+            "seed": result.seed,
+            **({"skipped": _skipped_records(result.skipped)} if skip_bad else {}),
+        }
+    )
+    seeded = f", posterior samples with seed {result.seed}" if sample else ""
+    kept = f" ({result.reused} kept from an earlier run)" if result.reused else ""
+    out.done(
+        f"wrote {output}/: latents [{result.rows}, {loaded.latent_dim}] in {_count(result.shards, 'shard')}{kept}"
+        f"{seeded}{_skipped_summary(skipped)}"
+    )
 
 
 @app.command(
     epilog=_examples(
         "dcvae decode z.safetensors -o decoded/",
         "dcvae decode z.safetensors --grid decoded.png --nrow 8",
+        "dcvae decode latents/ -o decoded/",
     )
 )
 def decode(
-    latents: Annotated[Path, typer.Argument(metavar="LATENTS.safetensors", help="Latents written by `dcvae encode`.")],
+    latents: Annotated[
+        Path,
+        typer.Argument(
+            metavar="LATENTS",
+            help="Latents written by `dcvae encode`: a .safetensors file or a sharded folder (read shard by shard).",
+        ),
+    ],
     output: Annotated[
         Path | None,
         typer.Option(
@@ -193,22 +335,23 @@ def decode(
     """Decode latents to images.
 
     Writes one PNG per row of tensor "latents", named after the files it was encoded from when the
-    file records them (else 00000.png, 00001.png, ...), and/or one grid image.
+    file records them (else 00000.png, 00001.png, ...), and/or one grid image. A sharded latents folder
+    (`dcvae encode ... -o DIR`) is read shard by shard, each checked against its sha256 in index.json.
     """
     _need_output(output, grid, options="'-o' / '--grid'")
     _check_image_suffix(grid, "--grid")
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
-        if not latents.is_file():
+        if not _is_latents(latents):
             _read_latents_missing(latents)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
-        z, metadata = _read_latents(latents, loaded)
-        names = _output_names(_source_files(metadata), len(z))
+        total, sources, chunks = _latent_chunks(latents, loaded)
+        names = _output_names(sources, total)
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:
             stage = stack.enter_context(_staged_dir(output)) if output is not None else None
-            for start, decoded in _decode_batches(loaded, z, out, source=str(latents)):
+            for start, decoded in _decode_stream(loaded, chunks, total, out, source=str(latents)):
                 if stage is not None:
                     for offset, image in enumerate(decoded):
                         _save_one(loaded, image, stage / names[start + offset], upscale or 1)
@@ -217,9 +360,9 @@ def decode(
             if grid is not None:
                 images = torch.cat(kept)
                 _save_grid(loaded, images, grid, _auto_nrow(len(images), nrow), _grid_upscale(loaded, upscale))
-        written = [f"{_count(len(z), 'image')} in {output}/"] if output is not None else []
+        written = [f"{_count(total, 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
-        out.done(f"decoded {_count(len(z), 'latent')}: wrote {' and '.join(written)}")
+        out.done(f"decoded {_count(total, 'latent')}: wrote {' and '.join(written)}")
 
 
 @app.command(

@@ -12,6 +12,7 @@ from ._app import _examples, app
 from ._io import (
     Skipped,
     _check_decoded,
+    _checked_latents,
     _encode_paths,
     _expand,
     _grid_upscale,
@@ -70,6 +71,9 @@ def _endpoint(ref: str, model: "DCVAE") -> "torch.Tensor":
     ``LATENTS.safetensors[:ROW]`` (the row may be left out when the file holds one latent)."""
     from dcvae_tools.errors import LatentError
 
+    folder = _sharded_endpoint(ref, model)
+    if folder is not None:
+        return folder
     match = _LATENT_REF.match(ref)
     if match or ref.lower().endswith(".safetensors"):
         path = Path(match["path"] if match else ref)
@@ -88,6 +92,26 @@ def _endpoint(ref: str, model: "DCVAE") -> "torch.Tensor":
     if len(paths) != 1:
         raise LatentError(f"{ref} is a folder of {len(paths)} images; an interpolation end is one image")
     return model.encode(paths)[0].cpu()
+
+
+def _sharded_endpoint(ref: str, model: "DCVAE") -> "torch.Tensor | None":
+    """``DIR:ROW`` (or ``DIR`` holding one latent) of a sharded latents folder, reading only that row's shard;
+    None when ``ref`` names no such folder."""
+    from dcvae_tools.encoding import is_sharded, read_index, read_row
+    from dcvae_tools.errors import LatentError
+
+    head, sep, tail = ref.rpartition(":")
+    if sep and tail.isdigit() and is_sharded(head):
+        path, row = Path(head), int(tail)
+    elif is_sharded(ref):
+        path, row = Path(ref), 0
+        total = read_index(path)["total_rows"]
+        if total != 1:
+            raise LatentError(f"{path} holds {total} latents; pick one with {path}:ROW (0-{total - 1})")
+    else:
+        return None
+    latent = read_row(path, row)
+    return _checked_latents(latent.unsqueeze(0), path, {}, model)[0]
 
 
 # ---------------------------------------------------------------------------- attributes
@@ -151,8 +175,8 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
     )
 )
 def interpolate(
-    a: Annotated[str, typer.Argument(metavar="A", help="Image file, or LATENTS.safetensors:ROW.")],
-    b: Annotated[str, typer.Argument(metavar="B", help="Image file, or LATENTS.safetensors:ROW.")],
+    a: Annotated[str, typer.Argument(metavar="A", help="Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW.")],
     steps: Annotated[
         int, typer.Option("--steps", metavar="N", min=2, max=1000, help="Images from A to B, both included.")
     ] = 8,
@@ -181,8 +205,8 @@ def interpolate(
     """Interpolate between two images or latents.
 
     A and B are image files (encoded to their posterior means) or rows of a latents file
-    (z.safetensors:ROW). Evenly spaced points from A to B are decoded, both ends included, linearly or
-    along the sphere with --slerp.
+    (z.safetensors:ROW, or DIR:ROW of a sharded folder). Evenly spaced points from A to B are decoded,
+    both ends included, linearly or along the sphere with --slerp.
     """
     _need_output(output, gif, options="'-o' / '--gif'")
     _check_image_suffix(output, "--output")

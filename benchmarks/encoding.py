@@ -1,0 +1,168 @@
+"""Dataset-scale ``dcvae encode -o DIR`` (sharded folder): end-to-end throughput and peak memory.
+
+Writes ``--files`` Fashion-MNIST test images (cycled when more are asked for than the 10,000 of the test
+set) as 28x28 PNG files to a temporary folder, then:
+
+* ``model only``: the encoder on model-format batches of ``model.batch_size`` already in memory (no files,
+  no conversion), in this process: the rate the end-to-end run is held against (target: at least 70%);
+* ``dcvae encode`` into a sharded folder, as a fresh process, on ``--files / 10`` and on ``--files`` images;
+  the wall time (with and without the start-up cost, measured as the same command on one image) and the peak
+  resident memory of the command and its DataLoader workers together (sampled every 50 ms from /proc), which
+  must not grow with the number of files.
+
+    python -m benchmarks.encoding                  # 20,000 files (a few minutes on 2 cores)
+    python -m benchmarks.encoding --files 500      # a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import common
+from benchmarks.startup import dcvae_command
+
+TARGET_SHARE = 0.70
+
+
+def write_images(folder: Path, count: int) -> Path:
+    """``count`` PNG files in ``folder/images`` (the Fashion-MNIST test set, cycled)."""
+    from PIL import Image
+
+    images = common.fashion_mnist_test(10_000)
+    target = folder / "images"
+    target.mkdir()
+    for i in range(count):
+        Image.fromarray(images[i % len(images)]).save(target / f"{i:06d}.png")
+    return target
+
+
+def model_options(folder: Path, model_path: str | None) -> tuple[list[str], Any]:
+    """The ``-m`` options of the commands (none for the bundled default model) and the model itself."""
+    from dcvae_tools.release import save_pretrained
+
+    model, _ = common.default_model(model_path)
+    bundled = model_path is None and getattr(model, "source", None) is not None
+    return ([] if bundled else ["-m", str(save_pretrained(model, folder / "model"))]), model
+
+
+def model_only_rate(model: Any, count: int = 2048) -> float:
+    """Images/s of the encoder alone on model-format tensors in memory, best of two passes."""
+    import torch
+
+    x = common.real_inputs(min(count, 10_000), model.config.channels, model.config.image_size,
+                           model.config.content_size)
+    size = model.batch_size
+    best = float("inf")
+    with torch.inference_mode():
+        model.posterior(x[:size])  # warm-up
+        for _ in range(2):
+            start = time.perf_counter()
+            for i in range(0, len(x), size):
+                model.posterior(x[i : i + size])
+            best = min(best, time.perf_counter() - start)
+    return len(x) / best
+
+
+def _tree_rss_mib(root: int) -> float:
+    """Resident memory of process ``root`` and all its descendants, in MiB (from /proc)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields.get("PPid", "0").strip())
+        rss[int(entry)] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+    tree, changed = {root}, True
+    while changed:
+        grown = tree | {pid for pid, ppid in parents.items() if ppid in tree}
+        changed = grown != tree
+        tree = grown
+    return sum(rss.get(pid, 0) for pid in tree) / 1024
+
+
+def run_measured(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak MiB of the process tree) of a command."""
+    peak = 0.0
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=common.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_mib(proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = proc.communicate(timeout=3600)
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {stderr.strip()[-500:]}")
+    return elapsed, peak
+
+
+def measure(files: int, model_path: str | None, num_workers: int | None) -> dict[str, Any]:
+    """Write the images, time the model alone and ``dcvae encode`` on a tenth and on all of them."""
+    dcvae = dcvae_command()
+    with tempfile.TemporaryDirectory(prefix="dcvae-bench-encoding-") as tmp_name:
+        tmp = Path(tmp_name)
+        images = write_images(tmp, files)
+        opts, model = model_options(tmp, model_path)
+        opts += ["--offline", "-q", *(["--num-workers", str(num_workers)] if num_workers is not None else [])]
+        paths = sorted(images.iterdir())
+        small = max(1, files // 10)
+        one_wall, _ = run_measured([*dcvae, "encode", str(paths[0]), "-o", str(tmp / "one"), *opts])
+        rows = []
+        for count, inputs in ((small, [str(p) for p in paths[:small]]), (files, [str(images)])):
+            wall, peak = run_measured([*dcvae, "encode", *inputs, "-o", str(tmp / f"out-{count}"), *opts])
+            rows.append({"files": count, "wall_s": wall, "images_per_s": count / wall,
+                         "images_per_s_after_startup": count / max(wall - one_wall, 1e-9), "peak_rss_mib": peak})
+        rate = model_only_rate(model)
+    for row in rows:
+        row["share_of_model"] = row["images_per_s"] / rate
+        row["share_after_startup"] = row["images_per_s_after_startup"] / rate
+    return {"rows": rows, "model_only_images_per_s": rate, "startup_s": one_wall,
+            "peak_growth": rows[1]["peak_rss_mib"] / rows[0]["peak_rss_mib"], "target_share": TARGET_SHARE}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=20_000, help="PNG files to encode (default 20000)")
+    parser.add_argument("--model", default=None, help="release folder or training run folder")
+    parser.add_argument("--num-workers", type=int, default=None, help="passed to dcvae encode")
+    args = parser.parse_args(argv)
+    info = common.machine_info()
+    print(common.header(f"dcvae encode -o DIR (sharded) on {args.files} Fashion-MNIST PNG files", info))
+    result = {"machine": info, **measure(args.files, args.model, args.num_workers)}
+    print(f"model only: {result['model_only_images_per_s']:.0f} images/s; start-up {result['startup_s']:.2f} s")
+    print(common.format_table(result["rows"], [
+        ("files", "files", "d"), ("wall_s", "wall s", ".2f"), ("images_per_s", "img/s", ".0f"),
+        ("share_of_model", "x model", ".2f"), ("images_per_s_after_startup", "img/s w/o start-up", ".0f"),
+        ("share_after_startup", "x model w/o start-up", ".2f"), ("peak_rss_mib", "peak MiB", ".0f"),
+    ]))
+    share = result["rows"][-1]["share_of_model"]
+    print(f"end to end / model only: {share:.2f} (target >= {TARGET_SHARE:.2f}); "
+          f"peak memory {result['rows'][-1]['files']} vs {result['rows'][0]['files']} files: "
+          f"x{result['peak_growth']:.2f} (target: no growth)")
+    path = common.write_json("encoding", result)
+    print(f"wrote {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,762 @@
+"""Dataset-scale encoding: any number of images -> a folder of latents shards, streamed and resumable.
+
+:func:`encode_files` (and :func:`encode_folder`) read and convert the images in DataLoader worker processes
+(the same :func:`dcvae_tools.images.convert_image` conversion as everywhere), encode them batch by batch and
+write ``OUT/shard-00000.safetensors``, ``shard-00001.safetensors``, ... plus ``OUT/index.json``:
+
+* shard ``k`` covers input files ``k * shard_size`` to ``(k + 1) * shard_size - 1`` and holds tensor
+  ``latents`` [rows, D] float32 with the metadata of a ``dcvae encode`` latents file (``files``, ``model``,
+  ``sample``, ``seed``, ``skipped``) plus where it sits (``shard``, ``first_file``, ``num_files``) and the
+  settings of the run (``encoding``). ``rows`` equals the files covered unless ``skip_bad`` left some out;
+  the last shard may be shorter. Rows in shard order are the single-file ``dcvae encode`` rows: bit for bit when
+  ``shard_size`` is a multiple of the batch size (the defaults, 4096 and 64, are), else up to float rounding
+  (the CPU kernels can differ in the last bit between batch sizes).
+* ``index.json`` (written atomically after every shard) records the format, the model (name, revision,
+  config, weights sha256), the settings, every finished shard with its rows and sha256, the total rows,
+  the skipped files and ``complete``.
+
+Memory stays at one shard plus a batch. A re-run of the same command keeps the finished shards (each
+checked against the index's sha256, or its header when the index does not list it yet) and encodes the
+rest; a re-run with other settings is refused. Under ``torchrun`` (``WORLD_SIZE`` > 1) every process
+encodes a contiguous range of shards and rank 0 writes the full index after all are done, so the folder is
+the same as a single process writes. With ``sample=True`` shard ``k`` draws its noise from a generator
+seeded from (seed, k), so sampled folders do not depend on how many processes wrote them (they differ
+from a single-file ``--sample`` encoding, which draws all noise at once).
+
+:func:`load_latents` reads a latents file or such a folder; :func:`iter_shards`, :func:`read_row` and
+:func:`source_files` read a folder piece by piece.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .errors import DCVAEError, ImageError, LatentError
+from .images import convert_image, expand_image_paths
+from .io_utils import atomic_write, atomic_write_text, sha256_file
+
+if TYPE_CHECKING:
+    from .model import DCVAE
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "INDEX_NAME",
+    "EncodeResult",
+    "encode_files",
+    "encode_folder",
+    "is_sharded",
+    "iter_shards",
+    "load_latents",
+    "read_index",
+    "read_row",
+    "source_files",
+]
+
+logger = logging.getLogger("dcvae_tools")
+
+FORMAT = "dcvae-latents-shards"
+FORMAT_VERSION = 1
+INDEX_NAME = "index.json"
+DEFAULT_SHARD_SIZE = 4096
+
+ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
+"""``progress(total, description)``: a context manager yielding ``advance(n)`` (e.g. the CLI's ``Output.progress``)."""
+
+
+def shard_name(index: int) -> str:
+    """The file name of shard ``index``: ``shard-00000.safetensors``."""
+    return f"shard-{index:05d}.safetensors"
+
+
+@dataclass
+class EncodeResult:
+    """What :func:`encode_files` did: the folder, its totals, and the shards this process wrote or kept."""
+
+    out_dir: Path
+    rows: int
+    shards: int
+    written: int
+    reused: int
+    seed: int | None
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- the plan and its identity
+
+
+@dataclass
+class _Plan:
+    """Everything fixed before any work: files, shard layout, the settings and the identity they make."""
+
+    files: list[Path]
+    shard_size: int
+    sample: bool
+    seed: int | None
+    skip_bad: bool
+    identity: dict[str, Any]
+    settings: dict[str, Any]
+
+    @property
+    def num_shards(self) -> int:
+        return -(-len(self.files) // self.shard_size)
+
+    def shard_range(self, shard: int) -> range:
+        """The indices of the files shard ``shard`` covers."""
+        start = shard * self.shard_size
+        return range(start, min(start + self.shard_size, len(self.files)))
+
+
+def _weights_sha256(model: DCVAE) -> str:
+    """sha256 over the model's parameters and buffers (names and bytes), to tell checkpoints apart."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+_CONFIG_KEYS = ("architecture", "architecture_args", "image_size", "channels", "content_size", "latent_dim",
+                "pixel_range", "preset")
+
+
+def _model_summary(model: DCVAE) -> dict[str, Any]:
+    source = getattr(model, "source", None)
+    return {
+        "name": str(source.name) if source is not None else "model",
+        "revision": getattr(source, "revision", None),
+        "config": {k: v for k, v in model.config.to_dict().items() if k in _CONFIG_KEYS},
+        "weights_sha256": _weights_sha256(model),
+    }
+
+
+def _files_sha256(files: Sequence[Path]) -> str:
+    return hashlib.sha256("\n".join(str(f) for f in files).encode()).hexdigest()
+
+
+def _identity(index: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an index that must match for a run to continue it."""
+    settings = index.get("settings", {})
+    return {
+        "format_version": index.get("format_version"),
+        "model": index.get("model"),
+        "latent_dim": index.get("latent_dim"),
+        "shard_size": index.get("shard_size"),
+        "num_files": index.get("num_files"),
+        "files_sha256": index.get("files_sha256"),
+        "sample": settings.get("sample"),
+        "seed": settings.get("seed"),
+        "dtype": settings.get("dtype"),
+    }
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else key))
+    return flat
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: OLD -> NEW`` for every field that differs between two identities."""
+    a, b = _flatten(old), _flatten(new)
+    return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+
+
+def _refuse(out_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
+    changes = _differences(old, new)
+    if changes:
+        raise DCVAEError(
+            f"{out_dir} holds an encoding made with other settings ({'; '.join(changes)}); re-run with the "
+            "same model, images and options to continue it, or give another output folder"
+        )
+
+
+def _make_plan(model: DCVAE, files: Sequence[Path], shard_size: int, sample: bool, seed: int | None,
+               skip_bad: bool, batch_size: int, num_workers: int, world: int) -> _Plan:
+    files = [Path(f) for f in files]
+    settings = {
+        "sample": sample,
+        "seed": seed,
+        "dtype": str(model.compute_dtype).removeprefix("torch."),
+        "skip_bad": skip_bad,
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "world_size": world,
+    }
+    index = {
+        "format_version": FORMAT_VERSION,
+        "model": _model_summary(model),
+        "latent_dim": model.latent_dim,
+        "shard_size": shard_size,
+        "num_files": len(files),
+        "files_sha256": _files_sha256(files),
+        "settings": settings,
+    }
+    return _Plan(files, shard_size, sample, seed, skip_bad, _identity(index), settings)
+
+
+# ---------------------------------------------------------------------------- the index
+
+
+def _index_data(plan: _Plan, records: dict[int, dict[str, Any]], complete: bool) -> dict[str, Any]:
+    identity = plan.identity
+    shards = [records[k] for k in sorted(records)]
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "complete": complete,
+        "model": identity["model"],
+        "latent_dim": identity["latent_dim"],
+        "shard_size": plan.shard_size,
+        "num_files": len(plan.files),
+        "files_sha256": identity["files_sha256"],
+        "num_shards": plan.num_shards,
+        "total_rows": sum(r["rows"] for r in shards),
+        "shards": [{k: v for k, v in r.items() if k != "skipped"} for r in shards],
+        "skipped": [s for r in shards for s in r["skipped"]],
+        "settings": plan.settings,
+    }
+
+
+def _write_index(out_dir: Path, plan: _Plan, records: dict[int, dict[str, Any]], complete: bool) -> None:
+    text = json.dumps(_index_data(plan, records, complete), indent=1) + "\n"
+    atomic_write_text(out_dir / INDEX_NAME, text)
+
+
+def _load_index_file(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / INDEX_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DCVAEError(f"{path} is not readable JSON ({err}); delete the folder to start over") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DCVAEError(f"{path} is not a dcvae latents index; give another output folder")
+    return data
+
+
+# ---------------------------------------------------------------------------- shards on disk
+
+
+def _shard_header(path: Path) -> tuple[dict[str, str], list[int]] | None:
+    """The metadata and ``latents`` shape of a shard, or None when it is not a readable safetensors file."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {}), list(f.get_slice("latents").get_shape())
+    except (SafetensorError, OSError, ValueError, KeyError):
+        return None
+
+
+def _record_from_file(out_dir: Path, shard: int, plan: _Plan, expected_sha: str | None) -> dict[str, Any] | None:
+    """The index record of a finished shard on disk, or None when it is missing, unreadable or corrupt.
+
+    A shard written by a run with other settings is refused (it would mix outputs).
+    """
+    path = out_dir / shard_name(shard)
+    if not path.is_file():
+        return None
+    sha = sha256_file(path)
+    if expected_sha is not None and sha != expected_sha:
+        logger.warning(f"{path}: sha256 differs from the index; encoding this shard again")
+        return None
+    header = _shard_header(path)
+    if header is None:
+        logger.warning(f"{path}: not a readable shard; encoding it again")
+        return None
+    metadata, shape = header
+    _refuse(out_dir, json.loads(metadata.get("encoding", "{}")), plan.identity)
+    skipped = json.loads(metadata.get("skipped", "[]"))
+    return _record(plan, shard, shape[0], sha, skipped)
+
+
+def _record(plan: _Plan, shard: int, rows: int, sha: str, skipped: list[dict[str, str]]) -> dict[str, Any]:
+    span = plan.shard_range(shard)
+    return {
+        "file": shard_name(shard),
+        "shard": shard,
+        "first_file": span.start,
+        "num_files": len(span),
+        "rows": rows,
+        "sha256": sha,
+        "skipped": skipped,
+    }
+
+
+def _shard_seed(seed: int, shard: int) -> int:
+    """The noise seed of one shard of a ``sample=True`` run."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{shard}".encode()).digest()[:8], "little") & (2**63 - 1)
+
+
+def _write_shard(out_dir: Path, plan: _Plan, shard: int, model: DCVAE, parts: _ShardParts) -> dict[str, Any]:
+    """Write one shard atomically and return its index record."""
+    latents = parts.latents(model, plan, shard)
+    skipped = [{"file": str(p), "reason": r} for p, r in parts.skipped]
+    metadata = {
+        "format": "pt",
+        "files": json.dumps([str(p) for p in parts.paths]),
+        "model": plan.identity["model"]["name"],
+        "sample": json.dumps(plan.sample),
+        "shard": str(shard),
+        "first_file": str(plan.shard_range(shard).start),
+        "num_files": str(len(plan.shard_range(shard))),
+        "encoding": json.dumps(plan.identity),
+    }
+    if plan.seed is not None and plan.sample:
+        metadata["seed"] = str(plan.seed)
+    if plan.identity["model"]["revision"]:
+        metadata["revision"] = str(plan.identity["model"]["revision"])
+    if plan.skip_bad:
+        metadata["skipped"] = json.dumps(skipped)
+    data = _stable_safetensors(latents, metadata)
+    with atomic_write(out_dir / shard_name(shard)) as tmp:
+        tmp.write_bytes(data)
+    return _record(plan, shard, len(latents), hashlib.sha256(data).hexdigest(), skipped)
+
+
+def _stable_safetensors(latents: torch.Tensor, metadata: dict[str, str]) -> bytes:
+    """safetensors bytes of ``{"latents": latents}`` with the header's keys sorted.
+
+    safetensors writes the metadata in hash-map order, which changes from process to process; sorted, the
+    same rows always give the same bytes (and sha256), whichever process wrote them.
+    """
+    from safetensors.torch import save
+
+    data = save({"latents": latents.contiguous()}, metadata=metadata)
+    size = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the data stays 8-byte aligned, as safetensors writes it
+    return len(header).to_bytes(8, "little") + header + data[8 + size :]
+
+
+# ---------------------------------------------------------------------------- reading and encoding images
+
+
+class _ImageFiles(Dataset):
+    """Map-style dataset over image files: item ``i`` is (i, tensor or None, note, error message)."""
+
+    def __init__(self, files: Sequence[Path], size: int, channels: int, content_size: int | None) -> None:
+        self.files = list(files)
+        self.size, self.channels, self.content_size = size, channels, content_size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None, str | None]:
+        try:
+            tensor, note = convert_image(
+                self.files[i], size=self.size, channels=self.channels, content_size=self.content_size
+            )
+        except ImageError as err:
+            return i, None, None, " ".join(str(err).split())
+        return i, tensor, note, None
+
+
+def _as_list(items: list[Any]) -> list[Any]:
+    return items
+
+
+class _ShardBatches:
+    """Batches of file indices, shard by shard, never crossing a shard boundary."""
+
+    def __init__(self, plan: _Plan, shards: Sequence[int], batch_size: int) -> None:
+        self.plan, self.shards, self.batch_size = plan, list(shards), batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for shard in self.shards:
+            span = self.plan.shard_range(shard)
+            for start in range(span.start, span.stop, self.batch_size):
+                yield list(range(start, min(start + self.batch_size, span.stop)))
+
+    def __len__(self) -> int:
+        return sum(-(-len(self.plan.shard_range(s)) // self.batch_size) for s in self.shards)
+
+
+@dataclass
+class _ShardParts:
+    """The encoded batches of the shard being filled."""
+
+    paths: list[Path] = field(default_factory=list)
+    mus: list[torch.Tensor] = field(default_factory=list)
+    logvars: list[torch.Tensor] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    seen: int = 0
+
+    def latents(self, model: DCVAE, plan: _Plan, shard: int) -> torch.Tensor:
+        """The shard's rows: posterior means, or samples with the shard's own seed."""
+        if not self.mus:
+            return torch.empty(0, model.latent_dim)
+        mu = torch.cat(self.mus)
+        if not plan.sample:
+            return mu
+        assert plan.seed is not None
+        return model.sample_posterior(mu, torch.cat(self.logvars), _shard_seed(plan.seed, shard))
+
+
+def _encode_batch(model: DCVAE, plan: _Plan, items: list[Any], parts: _ShardParts) -> None:
+    """Encode one batch of dataset items into ``parts`` (bad files: an error, or skipped with skip_bad)."""
+    good, tensors = [], []
+    for i, tensor, note, error in items:
+        path = plan.files[i]
+        if error is not None:
+            if not plan.skip_bad:
+                raise ImageError(error)
+            parts.skipped.append((path, error.removeprefix(f"{path}: ")))
+            continue
+        if note:
+            logger.info(note)
+        good.append(path)
+        tensors.append(tensor)
+    if not tensors:
+        return
+    mu, logvar = model.posterior(torch.stack(tensors), batch_size=len(tensors))
+    parts.paths.extend(good)
+    parts.mus.append(mu.float().cpu())
+    if plan.sample:
+        parts.logvars.append(logvar.float().cpu())
+
+
+def _default_workers() -> int:
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(0, min(4, (os.cpu_count() or 1) // max(1, local_world) - 1))
+
+
+def _encode_shards(model: DCVAE, plan: _Plan, out_dir: Path, todo: Sequence[int], batch_size: int,
+                   num_workers: int, on_shard: Callable[[int, dict[str, Any]], None],
+                   advance: Callable[[int], None]) -> None:
+    """Encode the shards ``todo`` in order, writing each as soon as it is full."""
+    config = model.config
+    dataset = _ImageFiles(plan.files, config.image_size, config.channels, config.content_size)
+    loader = DataLoader(dataset, batch_sampler=_ShardBatches(plan, todo, batch_size),
+                        num_workers=num_workers, collate_fn=_as_list)
+    parts = _ShardParts()
+    for items in loader:
+        shard = items[0][0] // plan.shard_size
+        _encode_batch(model, plan, items, parts)
+        parts.seen += len(items)
+        advance(len(items))
+        if parts.seen == len(plan.shard_range(shard)):  # the shard is full: write it now
+            on_shard(shard, _write_shard(out_dir, plan, shard, model, parts))
+            parts = _ShardParts()
+
+
+# ---------------------------------------------------------------------------- torchrun
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) outside it."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def distributed_device() -> str | None:
+    """The device a torchrun process should use: ``cuda:LOCAL_RANK`` when CUDA is there, else None."""
+    if _world()[1] > 1 and torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return None
+
+
+@contextlib.contextmanager
+def _process_group(model: DCVAE, world: int) -> Iterator[None]:
+    """Join torchrun's process group (gloo on the CPU, nccl on CUDA) unless it is joined already."""
+    import torch.distributed as dist
+
+    if world <= 1 or dist.is_initialized():
+        yield
+        return
+    cuda = model.device.type == "cuda"
+    if cuda:
+        torch.cuda.set_device(model.device)
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def _my_shards(num_shards: int, rank: int, world: int) -> range:
+    """A contiguous, deterministic range of shards for each process."""
+    return range(num_shards * rank // world, num_shards * (rank + 1) // world)
+
+
+def _gather(model: DCVAE, records: dict[int, dict[str, Any]], failed: bool, world: int) -> dict[int, dict[str, Any]]:
+    """All processes' shard records (a collective); raises in every process if one of them failed."""
+    if world <= 1:
+        return records
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, None if failed else records)
+    if any(g is None for g in gathered):
+        bad = [str(r) for r, g in enumerate(gathered) if g is None]
+        raise DCVAEError(f"torchrun process(es) {', '.join(bad)} failed (see their error); re-run to resume")
+    return {k: v for part in gathered for k, v in part.items()}
+
+
+# ---------------------------------------------------------------------------- the entry points
+
+
+def _pick_seed(plan_seed: int | None, sample: bool, existing: dict[str, Any] | None) -> int | None:
+    if not sample:
+        return None
+    if plan_seed is not None:
+        return plan_seed
+    if existing is not None and existing.get("settings", {}).get("seed") is not None:
+        return int(existing["settings"]["seed"])  # a re-run without --seed continues with the recorded seed
+    return secrets.randbelow(2**31)
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DCVAEError(f"{out_dir} exists and is not a folder; give the output folder another name")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _shared_seed(seed: int | None, world: int) -> int | None:
+    """Rank 0's seed in every process (a random seed is drawn once)."""
+    if world <= 1:
+        return seed
+    import torch.distributed as dist
+
+    box = [seed]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def encode_files(
+    model: DCVAE,
+    files: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    sample: bool = False,
+    seed: int | None = None,
+    skip_bad: bool = False,
+    progress: ProgressFactory | None = None,
+) -> EncodeResult:
+    """Encode image files to a folder of latents shards (see the module docstring for the format).
+
+    Args:
+        model: the model; under torchrun, each process's own (on its own GPU with CUDA).
+        files: image files, in the order of the rows.
+        out_dir: the output folder; an unfinished one from the same command is continued.
+        shard_size: input files per shard.
+        batch_size: images per forward pass (default ``model.batch_size``); does not change the result.
+        num_workers: DataLoader worker processes reading the images (default: up to 4, one core left).
+        sample: write posterior samples (seeded per shard) instead of the means.
+        seed: the sampling seed (random, and recorded, when None).
+        skip_bad: leave unreadable images out (listed in the index) instead of stopping at the first.
+        progress: ``progress(total, description)`` giving ``advance(n)``; shown by rank 0 only.
+
+    Raises:
+        ImageError: an unreadable image without ``skip_bad``. DCVAEError: ``out_dir`` holds an encoding
+        made with other settings (the message lists them), or another torchrun process failed.
+    """
+    if shard_size < 1:
+        raise DCVAEError(f"shard_size must be at least 1, got {shard_size}")
+    out = Path(out_dir)
+    rank, world = _world()
+    batch = batch_size or model.batch_size
+    workers = _default_workers() if num_workers is None else num_workers
+    _check_out_dir(out)
+    existing = _load_index_file(out)
+    with _process_group(model, world):
+        chosen = _shared_seed(_pick_seed(seed, sample, existing), world)
+        plan = _make_plan(model, files, shard_size, sample, chosen, skip_bad, batch, workers, world)
+        if existing is not None:
+            _refuse(out, _identity(existing), plan.identity)
+        known = {r["shard"]: r.get("sha256") for r in (existing or {}).get("shards", [])}
+        records: dict[int, dict[str, Any]] = {}
+        failed = False
+        try:
+            written = _run_rank(model, plan, out, rank, world, known, records, batch, workers, progress)
+        except BaseException:
+            failed = True
+            with contextlib.suppress(BaseException):
+                _gather(model, records, failed, world)
+            raise
+        everything = _gather(model, records, failed, world)
+        if rank == 0:
+            _write_index(out, plan, everything, complete=True)
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+    skipped = [(Path(s["file"]), s["reason"]) for k in sorted(everything) for s in everything[k]["skipped"]]
+    rows = sum(r["rows"] for r in everything.values())
+    return EncodeResult(out, rows, plan.num_shards, written, len(records) - written, plan.seed, skipped)
+
+
+def _run_rank(model: DCVAE, plan: _Plan, out: Path, rank: int, world: int, known: dict[int, str | None],
+              records: dict[int, dict[str, Any]], batch: int, workers: int,
+              progress: ProgressFactory | None) -> int:
+    """Keep this process's finished shards, encode the others; return how many were written."""
+    mine = _my_shards(plan.num_shards, rank, world)
+    for shard in mine:
+        record = _record_from_file(out, shard, plan, known.get(shard))
+        if record is not None:
+            records[shard] = record
+    if rank == 0:
+        _write_index(out, plan, records, complete=False)
+    todo = [s for s in mine if s not in records]
+
+    def finished(shard: int, record: dict[str, Any]) -> None:
+        records[shard] = record
+        if rank == 0:
+            _write_index(out, plan, records, complete=False)
+
+    total = sum(len(plan.shard_range(s)) for s in todo)
+    bar = progress(total, "encoding") if progress is not None and rank == 0 else contextlib.nullcontext(_ignore)
+    with bar as advance:
+        _encode_shards(model, plan, out, todo, batch, workers, finished, advance)
+    return len(todo)
+
+
+def _ignore(n: int = 1) -> None:
+    """An ``advance`` that shows nothing."""
+
+
+def encode_folder(
+    model: DCVAE,
+    folder: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    recursive: bool = False,
+    **options: Any,
+) -> EncodeResult:
+    """:func:`encode_files` over the images in ``folder`` (sorted; with ``recursive`` also in its subfolders)."""
+    return encode_files(model, expand_image_paths([folder], recursive=recursive), out_dir, **options)
+
+
+# ---------------------------------------------------------------------------- reading a folder
+
+
+def is_sharded(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder of latents shards (it holds an ``index.json``)."""
+    return Path(path).is_dir() and (Path(path) / INDEX_NAME).is_file()
+
+
+def read_index(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The index of a finished sharded latents folder (LatentError if it is missing or unfinished)."""
+    path = Path(folder)
+    try:
+        index = _load_index_file(path)
+    except DCVAEError as err:
+        raise LatentError(str(err)) from None
+    if index is None:
+        raise LatentError(f"{path}: no {INDEX_NAME}; write a sharded latents folder with `dcvae encode IMAGES -o DIR`")
+    if index.get("format_version") != FORMAT_VERSION:
+        raise LatentError(f"{path}: index format version {index.get('format_version')} is not supported")
+    if not index.get("complete"):
+        raise LatentError(f"{path} is unfinished ({index.get('total_rows', 0)} rows so far); run its encode again")
+    return index
+
+
+def _load_shard(folder: Path, entry: dict[str, Any], verify: bool) -> tuple[torch.Tensor, list[str]]:
+    """One shard's latents and source files, its bytes checked against the index's sha256."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = folder / entry["file"]
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise LatentError(f"{path}: cannot read the shard ({err.strerror}); encode the folder again") from None
+    if verify and hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise LatentError(f"{path}: sha256 differs from {INDEX_NAME} (corrupt or changed); encode it again")
+    try:
+        latents = load(data)["latents"]
+        metadata = _metadata_of(data)
+    except (SafetensorError, KeyError, ValueError) as err:
+        raise LatentError(f"{path} is not a readable latents shard ({err})") from None
+    return latents, [str(f) for f in json.loads(metadata.get("files", "[]"))]
+
+
+def _metadata_of(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of safetensors bytes (the JSON header after its 8-byte length)."""
+    size = int.from_bytes(data[:8], "little")
+    return dict(json.loads(data[8 : 8 + size]).get("__metadata__") or {})
+
+
+def iter_shards(folder: str | os.PathLike[str], *, verify: bool = True) -> Iterator[tuple[torch.Tensor, list[str]]]:
+    """Yield (latents [rows, D], source files) shard by shard, in row order (empty shards are passed over)."""
+    path = Path(folder)
+    for entry in read_index(path)["shards"]:
+        if entry["rows"]:
+            yield _load_shard(path, entry, verify)
+
+
+def source_files(folder: str | os.PathLike[str]) -> list[str]:
+    """The source file of every row of a sharded folder, read from the shards' headers only."""
+    path = Path(folder)
+    files: list[str] = []
+    for entry in read_index(path)["shards"]:
+        header = _shard_header(path / entry["file"])
+        if header is None:
+            raise LatentError(f"{path / entry['file']} is not a readable latents shard; encode the folder again")
+        files.extend(str(f) for f in json.loads(header[0].get("files", "[]")))
+    return files
+
+
+def read_row(folder: str | os.PathLike[str], row: int) -> torch.Tensor:
+    """Latent ``row`` [D] of a sharded folder (only its shard is read)."""
+    path = Path(folder)
+    index = read_index(path)
+    if not 0 <= row < index["total_rows"]:
+        raise LatentError(f"{path} holds {index['total_rows']} latents: row {row} is out of range")
+    for entry in index["shards"]:
+        if row < entry["rows"]:
+            return _load_shard(path, entry, verify=True)[0][row]
+        row -= entry["rows"]
+    raise LatentError(f"{path}: {INDEX_NAME} does not add up; encode the folder again")  # pragma: no cover
+
+
+def load_latents(path: str | os.PathLike[str]) -> tuple[torch.Tensor, dict[str, str]]:
+    """Tensor ``latents`` [N, D] and the metadata of a latents ``.safetensors`` file or a sharded folder.
+
+    A folder's shards are checked against their sha256 and joined in order; its metadata holds ``files``
+    (JSON, every row's source), ``model`` and ``skipped`` as a single file's does.
+    """
+    from safetensors import safe_open
+
+    source = Path(path)
+    if not is_sharded(source):
+        with safe_open(str(source), framework="pt") as f:
+            names = list(f.keys())
+            if "latents" not in names:
+                raise LatentError(
+                    f"{source} holds no tensor named 'latents' (it has {', '.join(names) or 'none'}); "
+                    "write latents with `dcvae encode`"
+                )
+            return f.get_tensor("latents"), dict(f.metadata() or {})
+    index = read_index(source)
+    parts, files = [], []
+    for latents, names in iter_shards(source):
+        parts.append(latents)
+        files.extend(names)
+    latents = torch.cat(parts) if parts else torch.empty(0, int(index["latent_dim"]))
+    metadata = {
+        "files": json.dumps(files),
+        "model": str(index["model"]["name"]),
+        "skipped": json.dumps(index["skipped"]),
+    }
+    return latents, metadata

@@ -23,8 +23,7 @@ the same as a single process writes. With ``sample=True`` shard ``k`` draws its 
 seeded from (seed, k), so sampled folders do not depend on how many processes wrote them (they differ
 from a single-file ``--sample`` encoding, which draws all noise at once).
 
-:func:`load_latents` reads a latents file or such a folder; :func:`iter_shards`, :func:`read_row` and
-:func:`source_files` read a folder piece by piece.
+The format and the readers are in :mod:`dcvae_tools.encoding.shards`.
 """
 
 from __future__ import annotations
@@ -44,42 +43,30 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .errors import DCVAEError, ImageError, LatentError
-from .images import convert_image, expand_image_paths
-from .io_utils import atomic_write, atomic_write_text, sha256_file
+from ..errors import DCVAEError, ImageError
+from ..images import convert_image, expand_image_paths
+from ..io_utils import atomic_write, atomic_write_text, sha256_file
+from .distributed import gather_records, my_shards, process_group, rank_and_world, shared_seed
+from .shards import (
+    DEFAULT_SHARD_SIZE,
+    FORMAT,
+    FORMAT_VERSION,
+    INDEX_NAME,
+    load_index_file,
+    shard_header,
+    shard_name,
+    stable_safetensors_bytes,
+)
 
 if TYPE_CHECKING:
-    from .model import DCVAE
+    from ..model import DCVAE
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "INDEX_NAME",
-    "EncodeResult",
-    "encode_files",
-    "encode_folder",
-    "is_sharded",
-    "iter_shards",
-    "load_latents",
-    "read_index",
-    "read_row",
-    "source_files",
-]
+__all__ = ["EncodeResult", "encode_files", "encode_folder"]
 
 logger = logging.getLogger("dcvae_tools")
 
-FORMAT = "dcvae-latents-shards"
-FORMAT_VERSION = 1
-INDEX_NAME = "index.json"
-DEFAULT_SHARD_SIZE = 4096
-
 ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
 """``progress(total, description)``: a context manager yielding ``advance(n)`` (e.g. the CLI's ``Output.progress``)."""
-
-
-def shard_name(index: int) -> str:
-    """The file name of shard ``index``: ``shard-00000.safetensors``."""
-    return f"shard-{index:05d}.safetensors"
 
 
 @dataclass
@@ -239,31 +226,7 @@ def _write_index(out_dir: Path, plan: _Plan, records: dict[int, dict[str, Any]],
     atomic_write_text(out_dir / INDEX_NAME, text)
 
 
-def _load_index_file(out_dir: Path) -> dict[str, Any] | None:
-    path = out_dir / INDEX_NAME
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise DCVAEError(f"{path} is not readable JSON ({err}); delete the folder to start over") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise DCVAEError(f"{path} is not a dcvae latents index; give another output folder")
-    return data
-
-
 # ---------------------------------------------------------------------------- shards on disk
-
-
-def _shard_header(path: Path) -> tuple[dict[str, str], list[int]] | None:
-    """The metadata and ``latents`` shape of a shard, or None when it is not a readable safetensors file."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {}), list(f.get_slice("latents").get_shape())
-    except (SafetensorError, OSError, ValueError, KeyError):
-        return None
 
 
 def _record_from_file(out_dir: Path, shard: int, plan: _Plan, expected_sha: str | None) -> dict[str, Any] | None:
@@ -278,7 +241,7 @@ def _record_from_file(out_dir: Path, shard: int, plan: _Plan, expected_sha: str 
     if expected_sha is not None and sha != expected_sha:
         logger.warning(f"{path}: sha256 differs from the index; encoding this shard again")
         return None
-    header = _shard_header(path)
+    header = shard_header(path)
     if header is None:
         logger.warning(f"{path}: not a readable shard; encoding it again")
         return None
@@ -326,25 +289,10 @@ def _write_shard(out_dir: Path, plan: _Plan, shard: int, model: DCVAE, parts: _S
         metadata["revision"] = str(plan.identity["model"]["revision"])
     if plan.skip_bad:
         metadata["skipped"] = json.dumps(skipped)
-    data = _stable_safetensors(latents, metadata)
+    data = stable_safetensors_bytes(latents, metadata)
     with atomic_write(out_dir / shard_name(shard)) as tmp:
         tmp.write_bytes(data)
     return _record(plan, shard, len(latents), hashlib.sha256(data).hexdigest(), skipped)
-
-
-def _stable_safetensors(latents: torch.Tensor, metadata: dict[str, str]) -> bytes:
-    """safetensors bytes of ``{"latents": latents}`` with the header's keys sorted.
-
-    safetensors writes the metadata in hash-map order, which changes from process to process; sorted, the
-    same rows always give the same bytes (and sha256), whichever process wrote them.
-    """
-    from safetensors.torch import save
-
-    data = save({"latents": latents.contiguous()}, metadata=metadata)
-    size = int.from_bytes(data[:8], "little")
-    header = json.dumps(json.loads(data[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)  # the data stays 8-byte aligned, as safetensors writes it
-    return len(header).to_bytes(8, "little") + header + data[8 + size :]
 
 
 # ---------------------------------------------------------------------------- reading and encoding images
@@ -461,55 +409,6 @@ def _encode_shards(model: DCVAE, plan: _Plan, out_dir: Path, todo: Sequence[int]
 # ---------------------------------------------------------------------------- torchrun
 
 
-def _world() -> tuple[int, int]:
-    """(rank, world size) from torchrun's environment; (0, 1) outside it."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def distributed_device() -> str | None:
-    """The device a torchrun process should use: ``cuda:LOCAL_RANK`` when CUDA is there, else None."""
-    if _world()[1] > 1 and torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return None
-
-
-@contextlib.contextmanager
-def _process_group(model: DCVAE, world: int) -> Iterator[None]:
-    """Join torchrun's process group (gloo on the CPU, nccl on CUDA) unless it is joined already."""
-    import torch.distributed as dist
-
-    if world <= 1 or dist.is_initialized():
-        yield
-        return
-    cuda = model.device.type == "cuda"
-    if cuda:
-        torch.cuda.set_device(model.device)
-    dist.init_process_group(backend="nccl" if cuda else "gloo")
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
-def _my_shards(num_shards: int, rank: int, world: int) -> range:
-    """A contiguous, deterministic range of shards for each process."""
-    return range(num_shards * rank // world, num_shards * (rank + 1) // world)
-
-
-def _gather(model: DCVAE, records: dict[int, dict[str, Any]], failed: bool, world: int) -> dict[int, dict[str, Any]]:
-    """All processes' shard records (a collective); raises in every process if one of them failed."""
-    if world <= 1:
-        return records
-    import torch.distributed as dist
-
-    gathered: list[Any] = [None] * world
-    dist.all_gather_object(gathered, None if failed else records)
-    if any(g is None for g in gathered):
-        bad = [str(r) for r, g in enumerate(gathered) if g is None]
-        raise DCVAEError(f"torchrun process(es) {', '.join(bad)} failed (see their error); re-run to resume")
-    return {k: v for part in gathered for k, v in part.items()}
-
-
 # ---------------------------------------------------------------------------- the entry points
 
 
@@ -527,17 +426,6 @@ def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise DCVAEError(f"{out_dir} exists and is not a folder; give the output folder another name")
     out_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _shared_seed(seed: int | None, world: int) -> int | None:
-    """Rank 0's seed in every process (a random seed is drawn once)."""
-    if world <= 1:
-        return seed
-    import torch.distributed as dist
-
-    box = [seed]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def encode_files(
@@ -574,13 +462,13 @@ def encode_files(
     if shard_size < 1:
         raise DCVAEError(f"shard_size must be at least 1, got {shard_size}")
     out = Path(out_dir)
-    rank, world = _world()
+    rank, world = rank_and_world()
     batch = batch_size or model.batch_size
     workers = _default_workers() if num_workers is None else num_workers
     _check_out_dir(out)
-    existing = _load_index_file(out)
-    with _process_group(model, world):
-        chosen = _shared_seed(_pick_seed(seed, sample, existing), world)
+    existing = load_index_file(out)
+    with process_group(model, world):
+        chosen = shared_seed(_pick_seed(seed, sample, existing), world)
         plan = _make_plan(model, files, shard_size, sample, chosen, skip_bad, batch, workers, world)
         if existing is not None:
             _refuse(out, _identity(existing), plan.identity)
@@ -592,9 +480,9 @@ def encode_files(
         except BaseException:
             failed = True
             with contextlib.suppress(BaseException):
-                _gather(model, records, failed, world)
+                gather_records(model, records, failed, world)
             raise
-        everything = _gather(model, records, failed, world)
+        everything = gather_records(model, records, failed, world)
         if rank == 0:
             _write_index(out, plan, everything, complete=True)
         if world > 1:
@@ -610,7 +498,7 @@ def _run_rank(model: DCVAE, plan: _Plan, out: Path, rank: int, world: int, known
               records: dict[int, dict[str, Any]], batch: int, workers: int,
               progress: ProgressFactory | None) -> int:
     """Keep this process's finished shards, encode the others; return how many were written."""
-    mine = _my_shards(plan.num_shards, rank, world)
+    mine = my_shards(plan.num_shards, rank, world)
     for shard in mine:
         record = _record_from_file(out, shard, plan, known.get(shard))
         if record is not None:
@@ -647,116 +535,3 @@ def encode_folder(
     return encode_files(model, expand_image_paths([folder], recursive=recursive), out_dir, **options)
 
 
-# ---------------------------------------------------------------------------- reading a folder
-
-
-def is_sharded(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a folder of latents shards (it holds an ``index.json``)."""
-    return Path(path).is_dir() and (Path(path) / INDEX_NAME).is_file()
-
-
-def read_index(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The index of a finished sharded latents folder (LatentError if it is missing or unfinished)."""
-    path = Path(folder)
-    try:
-        index = _load_index_file(path)
-    except DCVAEError as err:
-        raise LatentError(str(err)) from None
-    if index is None:
-        raise LatentError(f"{path}: no {INDEX_NAME}; write a sharded latents folder with `dcvae encode IMAGES -o DIR`")
-    if index.get("format_version") != FORMAT_VERSION:
-        raise LatentError(f"{path}: index format version {index.get('format_version')} is not supported")
-    if not index.get("complete"):
-        raise LatentError(f"{path} is unfinished ({index.get('total_rows', 0)} rows so far); run its encode again")
-    return index
-
-
-def _load_shard(folder: Path, entry: dict[str, Any], verify: bool) -> tuple[torch.Tensor, list[str]]:
-    """One shard's latents and source files, its bytes checked against the index's sha256."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
-    path = folder / entry["file"]
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise LatentError(f"{path}: cannot read the shard ({err.strerror}); encode the folder again") from None
-    if verify and hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise LatentError(f"{path}: sha256 differs from {INDEX_NAME} (corrupt or changed); encode it again")
-    try:
-        latents = load(data)["latents"]
-        metadata = _metadata_of(data)
-    except (SafetensorError, KeyError, ValueError) as err:
-        raise LatentError(f"{path} is not a readable latents shard ({err})") from None
-    return latents, [str(f) for f in json.loads(metadata.get("files", "[]"))]
-
-
-def _metadata_of(data: bytes) -> dict[str, str]:
-    """The ``__metadata__`` of safetensors bytes (the JSON header after its 8-byte length)."""
-    size = int.from_bytes(data[:8], "little")
-    return dict(json.loads(data[8 : 8 + size]).get("__metadata__") or {})
-
-
-def iter_shards(folder: str | os.PathLike[str], *, verify: bool = True) -> Iterator[tuple[torch.Tensor, list[str]]]:
-    """Yield (latents [rows, D], source files) shard by shard, in row order (empty shards are passed over)."""
-    path = Path(folder)
-    for entry in read_index(path)["shards"]:
-        if entry["rows"]:
-            yield _load_shard(path, entry, verify)
-
-
-def source_files(folder: str | os.PathLike[str]) -> list[str]:
-    """The source file of every row of a sharded folder, read from the shards' headers only."""
-    path = Path(folder)
-    files: list[str] = []
-    for entry in read_index(path)["shards"]:
-        header = _shard_header(path / entry["file"])
-        if header is None:
-            raise LatentError(f"{path / entry['file']} is not a readable latents shard; encode the folder again")
-        files.extend(str(f) for f in json.loads(header[0].get("files", "[]")))
-    return files
-
-
-def read_row(folder: str | os.PathLike[str], row: int) -> torch.Tensor:
-    """Latent ``row`` [D] of a sharded folder (only its shard is read)."""
-    path = Path(folder)
-    index = read_index(path)
-    if not 0 <= row < index["total_rows"]:
-        raise LatentError(f"{path} holds {index['total_rows']} latents: row {row} is out of range")
-    for entry in index["shards"]:
-        if row < entry["rows"]:
-            return _load_shard(path, entry, verify=True)[0][row]
-        row -= entry["rows"]
-    raise LatentError(f"{path}: {INDEX_NAME} does not add up; encode the folder again")  # pragma: no cover
-
-
-def load_latents(path: str | os.PathLike[str]) -> tuple[torch.Tensor, dict[str, str]]:
-    """Tensor ``latents`` [N, D] and the metadata of a latents ``.safetensors`` file or a sharded folder.
-
-    A folder's shards are checked against their sha256 and joined in order; its metadata holds ``files``
-    (JSON, every row's source), ``model`` and ``skipped`` as a single file's does.
-    """
-    from safetensors import safe_open
-
-    source = Path(path)
-    if not is_sharded(source):
-        with safe_open(str(source), framework="pt") as f:
-            names = list(f.keys())
-            if "latents" not in names:
-                raise LatentError(
-                    f"{source} holds no tensor named 'latents' (it has {', '.join(names) or 'none'}); "
-                    "write latents with `dcvae encode`"
-                )
-            return f.get_tensor("latents"), dict(f.metadata() or {})
-    index = read_index(source)
-    parts, files = [], []
-    for latents, names in iter_shards(source):
-        parts.append(latents)
-        files.extend(names)
-    latents = torch.cat(parts) if parts else torch.empty(0, int(index["latent_dim"]))
-    metadata = {
-        "files": json.dumps(files),
-        "model": str(index["model"]["name"]),
-        "skipped": json.dumps(index["skipped"]),
-    }
-    return latents, metadata

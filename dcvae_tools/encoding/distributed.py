@@ -1,0 +1,77 @@
+"""The torchrun side of sharded encoding: who this process is, its share of the shards, and the collectives."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..errors import DCVAEError
+
+if TYPE_CHECKING:
+    from ..model import DCVAE
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) outside it."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def distributed_device() -> str | None:
+    """The device a torchrun process should use: ``cuda:LOCAL_RANK`` when CUDA is there, else None."""
+    if rank_and_world()[1] > 1 and torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return None
+
+
+@contextlib.contextmanager
+def process_group(model: DCVAE, world: int) -> Iterator[None]:
+    """Join torchrun's process group (gloo on the CPU, nccl on CUDA) unless it is joined already."""
+    import torch.distributed as dist
+
+    if world <= 1 or dist.is_initialized():
+        yield
+        return
+    cuda = model.device.type == "cuda"
+    if cuda:
+        torch.cuda.set_device(model.device)
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def my_shards(num_shards: int, rank: int, world: int) -> range:
+    """A contiguous, deterministic range of shards for each process."""
+    return range(num_shards * rank // world, num_shards * (rank + 1) // world)
+
+
+def gather_records(
+    model: DCVAE, records: dict[int, dict[str, Any]], failed: bool, world: int
+) -> dict[int, dict[str, Any]]:
+    """All processes' shard records (a collective); raises in every process if one of them failed."""
+    if world <= 1:
+        return records
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, None if failed else records)
+    if any(g is None for g in gathered):
+        bad = [str(r) for r, g in enumerate(gathered) if g is None]
+        raise DCVAEError(f"torchrun process(es) {', '.join(bad)} failed (see their error); re-run to resume")
+    return {k: v for part in gathered for k, v in part.items()}
+
+
+def shared_seed(seed: int | None, world: int) -> int | None:
+    """Rank 0's seed in every process (a random seed is drawn once)."""
+    if world <= 1:
+        return seed
+    import torch.distributed as dist
+
+    box = [seed]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -1,0 +1,180 @@
+"""The sharded latents folder on disk: its format, and reading it back.
+
+A folder holds ``shard-00000.safetensors``, ``shard-00001.safetensors``, ... (tensor ``latents`` [rows, D]
+float32 with the metadata of a ``dcvae encode`` latents file, plus the shard's place and the run's settings)
+and ``index.json`` (the model, the settings, every finished shard with its rows and sha256, the skipped files,
+``complete``). :mod:`dcvae_tools.encoding.writer` writes it; :func:`load_latents` reads a latents file or such a
+folder, and :func:`iter_shards`, :func:`read_row` and :func:`source_files` read a folder piece by piece.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError, DCVAEError, LatentError
+from ..release import safetensors_metadata
+
+FORMAT = "dcvae-latents-shards"
+FORMAT_VERSION = 1
+INDEX_NAME = "index.json"
+DEFAULT_SHARD_SIZE = 4096
+
+
+def shard_name(index: int) -> str:
+    """The file name of shard ``index``: ``shard-00000.safetensors``."""
+    return f"shard-{index:05d}.safetensors"
+
+
+def load_index_file(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / INDEX_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DCVAEError(f"{path} is not readable JSON ({err}); delete the folder to start over") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DCVAEError(f"{path} is not a dcvae latents index; give another output folder")
+    return data
+
+
+def shard_header(path: Path) -> tuple[dict[str, str], list[int]] | None:
+    """The metadata and ``latents`` shape of a shard, or None when it is not a readable safetensors file."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {}), list(f.get_slice("latents").get_shape())
+    except (SafetensorError, OSError, ValueError, KeyError):
+        return None
+
+
+def stable_safetensors_bytes(latents: torch.Tensor, metadata: dict[str, str]) -> bytes:
+    """safetensors bytes of ``{"latents": latents}`` with the header's keys sorted.
+
+    safetensors writes the metadata in hash-map order, which changes from process to process; sorted, the
+    same rows always give the same bytes (and sha256), whichever process wrote them.
+    """
+    from safetensors.torch import save
+
+    data = save({"latents": latents.contiguous()}, metadata=metadata)
+    size = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the data stays 8-byte aligned, as safetensors writes it
+    return len(header).to_bytes(8, "little") + header + data[8 + size :]
+
+
+# ---------------------------------------------------------------------------- reading a folder
+
+
+def is_sharded(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder of latents shards (it holds an ``index.json``)."""
+    return Path(path).is_dir() and (Path(path) / INDEX_NAME).is_file()
+
+
+def read_index(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The index of a finished sharded latents folder (LatentError if it is missing or unfinished)."""
+    path = Path(folder)
+    try:
+        index = load_index_file(path)
+    except DCVAEError as err:
+        raise LatentError(str(err)) from None
+    if index is None:
+        raise LatentError(f"{path}: no {INDEX_NAME}; write a sharded latents folder with `dcvae encode IMAGES -o DIR`")
+    if index.get("format_version") != FORMAT_VERSION:
+        raise LatentError(f"{path}: index format version {index.get('format_version')} is not supported")
+    if not index.get("complete"):
+        raise LatentError(f"{path} is unfinished ({index.get('total_rows', 0)} rows so far); run its encode again")
+    return index
+
+
+def _load_shard(folder: Path, entry: dict[str, Any], verify: bool) -> tuple[torch.Tensor, list[str]]:
+    """One shard's latents and source files, its bytes checked against the index's sha256."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = folder / entry["file"]
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise LatentError(f"{path}: cannot read the shard ({err.strerror}); encode the folder again") from None
+    if verify and hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise LatentError(f"{path}: sha256 differs from {INDEX_NAME} (corrupt or changed); encode it again")
+    try:
+        latents = load(data)["latents"]
+        metadata = safetensors_metadata(data, path)
+    except (ConfigError, SafetensorError, KeyError, ValueError) as err:
+        raise LatentError(f"{path} is not a readable latents shard ({err})") from None
+    return latents, [str(f) for f in json.loads(metadata.get("files", "[]"))]
+
+
+def iter_shards(folder: str | os.PathLike[str], *, verify: bool = True) -> Iterator[tuple[torch.Tensor, list[str]]]:
+    """Yield (latents [rows, D], source files) shard by shard, in row order (empty shards are passed over)."""
+    path = Path(folder)
+    for entry in read_index(path)["shards"]:
+        if entry["rows"]:
+            yield _load_shard(path, entry, verify)
+
+
+def source_files(folder: str | os.PathLike[str]) -> list[str]:
+    """The source file of every row of a sharded folder, read from the shards' headers only."""
+    path = Path(folder)
+    files: list[str] = []
+    for entry in read_index(path)["shards"]:
+        header = shard_header(path / entry["file"])
+        if header is None:
+            raise LatentError(f"{path / entry['file']} is not a readable latents shard; encode the folder again")
+        files.extend(str(f) for f in json.loads(header[0].get("files", "[]")))
+    return files
+
+
+def read_row(folder: str | os.PathLike[str], row: int) -> torch.Tensor:
+    """Latent ``row`` [D] of a sharded folder (only its shard is read)."""
+    path = Path(folder)
+    index = read_index(path)
+    if not 0 <= row < index["total_rows"]:
+        raise LatentError(f"{path} holds {index['total_rows']} latents: row {row} is out of range")
+    for entry in index["shards"]:
+        if row < entry["rows"]:
+            return _load_shard(path, entry, verify=True)[0][row]
+        row -= entry["rows"]
+    raise LatentError(f"{path}: {INDEX_NAME} does not add up; encode the folder again")  # pragma: no cover
+
+
+def load_latents(path: str | os.PathLike[str]) -> tuple[torch.Tensor, dict[str, str]]:
+    """Tensor ``latents`` [N, D] and the metadata of a latents ``.safetensors`` file or a sharded folder.
+
+    A folder's shards are checked against their sha256 and joined in order; its metadata holds ``files``
+    (JSON, every row's source), ``model`` and ``skipped`` as a single file's does.
+    """
+    from safetensors import safe_open
+
+    source = Path(path)
+    if not is_sharded(source):
+        with safe_open(str(source), framework="pt") as f:
+            names = list(f.keys())
+            if "latents" not in names:
+                raise LatentError(
+                    f"{source} holds no tensor named 'latents' (it has {', '.join(names) or 'none'}); "
+                    "write latents with `dcvae encode`"
+                )
+            return f.get_tensor("latents"), dict(f.metadata() or {})
+    index = read_index(source)
+    parts, files = [], []
+    for latents, names in iter_shards(source):
+        parts.append(latents)
+        files.extend(names)
+    latents = torch.cat(parts) if parts else torch.empty(0, int(index["latent_dim"]))
+    metadata = {
+        "files": json.dumps(files),
+        "model": str(index["model"]["name"]),
+        "skipped": json.dumps(index["skipped"]),
+    }
+    return latents, metadata

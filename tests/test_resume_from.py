@@ -8,7 +8,8 @@ import pytest
 import torch
 from hub_server import LocalHub
 
-from training.export import export_run, manifest_entry
+from dcvae_tools.publish import manifest_entry
+from training.export import export_run
 from training.options import OptionsError
 from training.presets import get_preset
 from training.state_file import TRAINING_STATE_NAME, TrainingStateError, load_training_state, save_training_state

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from dcvae_tools import load_model
-from training.export import export_run, manifest_entry, model_from_run
+from dcvae_tools.publish import manifest_entry
+from training.export import export_run, model_from_run
 from training.options import OptionsError
 from training.presets import all_presets, get_preset
 from training.training_loop import CHECKPOINT_NAME, load_checkpoint, training_loop

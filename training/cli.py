@@ -166,9 +166,10 @@ def export(
     Examples:
       dcvae-train export runs/00000-fashion-mnist-32 -o exported/fashion-mnist-32
     """
+    from dcvae_tools.publish import manifest_entry
     from dcvae_tools.release import load_attributes
 
-    from .export import export_run, manifest_entry, update_manifest
+    from .export import export_run, update_manifest
 
     if not (run / "checkpoint.pt").is_file():
         raise UserError(f"{run} has no checkpoint.pt: pass a run folder made by `dcvae-train train`")
@@ -412,7 +413,9 @@ def _export_for_release(
 def _record_release(folder: Path, name: str, repo_id: str, manifest: Path, *, bundled: bool, default: bool,
                     iterations: int) -> None:
     """Add the release to the manifest, unpublished (revision null)."""
-    from .export import manifest_entry, update_manifest
+    from dcvae_tools.publish import manifest_entry
+
+    from .export import update_manifest
 
     entry = manifest_entry(folder, repo_id=repo_id, bundled=bundled)
     entry["training_iterations"] = iterations

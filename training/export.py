@@ -67,21 +67,6 @@ def export_run(
     return folder
 
 
-def manifest_entry(
-    folder: str | Path,
-    *,
-    repo_id: str,
-    revision: str | None = None,
-    bundled: bool = False,
-    description: str | None = None,
-) -> dict[str, Any]:
-    """The weights_manifest.json entry of a release folder: sha256 and size of every file
-    (:func:`dcvae_tools.publish.manifest_entry`)."""
-    from dcvae_tools.publish import manifest_entry as release_entry
-
-    return release_entry(folder, repo_id=repo_id, revision=revision, bundled=bundled, description=description)
-
-
 def update_manifest(
     manifest_path: str | Path, name: str, entry: Mapping[str, Any], *, default: bool = False
 ) -> None:

@@ -555,3 +555,10 @@ def test_counts_are_in_the_right_number(ckpt: Path, tmp_path: Path) -> None:
     assert "sampled 1 image with seed 0" in result.stdout and "1 image in" in result.stdout
     result = run("sample", "-n", "1", "-m", ckpt)
     assert result.exit_code == 2 and "'-o/--output' or '--out-dir'" in result.output
+
+
+def test_info_shows_the_bundled_models_metrics() -> None:
+    """Plain `dcvae info` on a checkpoint that records metrics (the bundled ones do; test checkpoints do not)."""
+    result = run("info", "--offline")
+    ok(result)
+    assert "verified      yes" in result.stdout and "recon_mse_test" in result.stdout

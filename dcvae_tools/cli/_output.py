@@ -262,15 +262,15 @@ def print_table(console: Any, columns: Sequence[str], rows: Sequence[Sequence[st
     ]
     if sum(widths) + 2 * (len(columns) - 1) > console.width:  # too narrow for a table: one record each
         if title:
-            console.print(title, style="bold")
+            console.print(title, style="bold", highlight=False, markup=False)
         for row in rows:
-            console.print(row[0], style="bold")
+            console.print(row[0], style="bold", highlight=False, markup=False)
             for column, cell in zip(columns[1:], row[1:], strict=True):
-                console.print(f"  {column}: {cell}")
+                console.print(f"  {column}: {cell}", highlight=False, markup=False)
         return
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for column, width in zip(columns, widths, strict=True):
         table.add_column(column, min_width=width, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    console.print(table, highlight=False)

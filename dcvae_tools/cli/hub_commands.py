@@ -250,7 +250,7 @@ def info(
             if getattr(config, key):
                 lines.append(f"  {key:<13} {getattr(config, key)}")
         if config.metrics:
-            lines.append(f"  metrics       {_format_metrics(config.metrics, limit=len(config.metrics))}")
+            lines.append(f"  metrics       {_format_metrics(config.metrics)}")
         lines.append(f"attributes ({len(attributes)})" + ("" if attributes else ": none shipped"))
         for a in attributes:
             lines.append(

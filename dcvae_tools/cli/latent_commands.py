@@ -359,7 +359,7 @@ def mix(
 
 @app.command(
     epilog=_examples(
-        "dcvae attribute --positive smiling/ --negative neutral/ --name smile -o attrs.safetensors",
+        "dcvae attribute --positive long/ --negative short/ --name sleeves -o attrs.safetensors",
         "dcvae attribute -p sleeves/ -n sleeveless/ --name long_sleeves -o attrs.safetensors --append",
     )
 )
@@ -374,7 +374,7 @@ def attribute(
             "--negative", "-n", metavar="IMAGES", help="Images or folders WITHOUT the attribute (repeatable)."
         ),
     ],
-    name: Annotated[str, typer.Option("--name", metavar="NAME", help="The attribute's name, e.g. smile.")],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="The attribute's name, e.g. sleeves.")],
     output: Annotated[
         Path,
         typer.Option("--output", "-o", metavar="ATTRIBUTES.safetensors", help="Where to write the direction."),
@@ -457,9 +457,9 @@ def attribute(
 
 @app.command(
     epilog=_examples(
-        "dcvae edit photo.png --attribute smile=1.5 -o edited/",
-        "dcvae edit shirts/ --attribute attrs.safetensors:long_sleeves=2 -o edited/",
-        "dcvae edit a.png b.png --attribute smile --sweep -2:2:5 -o strips/ --grid sweep.png",
+        "dcvae edit docs/examples/fashion-mnist/tshirt.png --attribute long_sleeves=1.5 -o edited/",
+        "dcvae edit shirts/ --attribute attrs.safetensors:sleeves=2 -o edited/",
+        "dcvae edit a.png b.png --attribute boot --sweep -2:2:5 -o strips/ --grid sweep.png",
     )
 )
 def edit(
@@ -572,6 +572,6 @@ def edit(
             if strengths is None
             else (f"{edits[0][0].name} at {', '.join(f'{s:g}' for s in strengths)}")
         )
-        written = [f"{done} {'strips' if strengths else 'images'} in {output}/"] if output is not None else []
+        written = [f"{_count(done, 'strip' if strengths else 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"edited {_count(done, 'image')} ({what}): wrote {' and '.join(written)}{_skipped_summary(skipped)}")

@@ -290,7 +290,7 @@ def load_release(
     # against the tensors the file really holds, before a single parameter is allocated
     _check_tensors(_skeleton_state(config), tensors, folder / WEIGHTS_NAME)
     model = DCVAE(config)
-    load_state_dict_strict(model, tensors, folder / WEIGHTS_NAME)
+    model.load_state_dict(dict(tensors), strict=True)  # names, shapes, kinds and values checked above
     if (folder / ATTRIBUTES_NAME).exists() or ATTRIBUTES_NAME in expected:
         data = read_verified(folder / ATTRIBUTES_NAME, expected.get(ATTRIBUTES_NAME))
         model.attributes = attributes_from_bytes(data, config.latent_dim, folder / ATTRIBUTES_NAME)

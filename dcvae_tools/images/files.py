@@ -47,7 +47,7 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath, *, recursive: bool =
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            everything = _images_below(path)
+            everything = find_images(path)
             found = everything if recursive else [p for p in everything if p.parent == path]
             nested = len(everything) - len(found)
             if not found:
@@ -72,7 +72,7 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath, *, recursive: bool =
     return result
 
 
-def _images_below(folder: Path) -> list[Path]:
+def find_images(folder: Path) -> list[Path]:
     """Every image file anywhere below ``folder`` (hidden files and folders skipped), sorted by path."""
     return sorted(
         p

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from dcvae_tools.images import IMAGE_SUFFIXES, convert_image, load_image
+from dcvae_tools.images.files import find_images
 
 from .formats import load_fashion_mnist, load_mnist5k
 
@@ -138,13 +139,7 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, int]]):
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"image folder not found: {self.root}")
-        found: list[tuple[str, Path]] = []
-        for file in self.root.rglob("*"):
-            rel = file.relative_to(self.root)
-            if any(part.startswith(".") for part in rel.parts):
-                continue
-            if file.suffix.lower() in IMAGE_EXTENSIONS and file.is_file():
-                found.append((rel.as_posix(), file))
+        found = [(file.relative_to(self.root).as_posix(), file) for file in find_images(self.root)]
         if not found:
             raise FileNotFoundError(
                 f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {self.root} (searched recursively)"

@@ -131,7 +131,13 @@ def test_model_format_tensor_passes_through() -> None:
     out, notes = to_tensor(tensor, size=32, channels=1, content_size=28)
     assert notes == []
     assert torch.equal(out[:, :, 2:30, 2:30], tensor[:, :, 2:30, 2:30])
-    assert bool((out[:, :, :2] == -1).all())
+    border = torch.ones(32, 32, dtype=torch.bool)
+    border[2:30, 2:30] = False
+    assert bool((out[:, :, border] == -1).all())  # every side of the frame, not only the top
+    assert not bool((tensor[:, :, border] == -1).all())  # the caller's tensor is left as it was
+    # the same values when the batch comes as one of several inputs, and image by image
+    listed, _ = to_tensor([tensor, tensor[0]], size=32, channels=1, content_size=28)
+    assert torch.equal(listed[:2], out) and torch.equal(listed[2], out[0])
 
 
 def test_resize_of_non_square_image_is_noted(tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ NumWorkersOpt = Annotated[
         "--num-workers",
         metavar="N",
         min=0,
-        show_default="up to 4, one core left free",
+        show_default="up to 4: the cores beyond two (0 on 2 cores)",
         help="Processes reading and converting images for a sharded output folder (0: in this process).",
     ),
 ]

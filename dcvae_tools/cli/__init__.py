@@ -10,7 +10,8 @@ Layout:
   (see :func:`~._output.session`);
 * :mod:`.hub_commands` (``models``, ``download``, ``info``), :mod:`.image_commands` (``encode``,
   ``decode``, ``reconstruct``, ``sample``) and :mod:`.latent_commands` (``interpolate``, ``mix``,
-  ``attribute``, ``edit``): the commands, registered on the app when imported here.
+  ``attribute``, ``edit``) and :mod:`.app_commands` (``app``, the editor in the browser): the commands,
+  registered on the app when imported here.
 
 torch and the model are imported inside the commands, never at module level, so that ``dcvae --help``
 does not pay for them.
@@ -18,6 +19,9 @@ does not pay for them.
 
 # Importing a command module registers its commands on ``app``; ``dcvae --help`` lists them in this order.
 from . import hub_commands, image_commands, latent_commands  # noqa: F401
+
+# isort: split
+from . import app_commands  # noqa: F401  (last in --help)
 from ._app import app, main
 
 __all__ = ["app", "main"]

@@ -1,0 +1,70 @@
+"""``dcvae app``: an interactive editor in the browser, built on gradio (``pip install "dcvae-tools[app]"``).
+
+    >>> from dcvae_tools.app import launch
+    >>> launch()                                   # the default model on http://127.0.0.1:7860
+
+Modules: :mod:`.handlers` (what each page action does, through the public Python API; no gradio),
+:mod:`.sliders` (which edit sliders a model gets, with their units and ranges), :mod:`.files` (the one
+temporary folder everything is written to) and :mod:`.ui` (the gradio page). gradio is imported only by
+:func:`build_app` and :func:`launch`, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dcvae_tools.errors import DCVAEError
+
+if TYPE_CHECKING:
+    import gradio
+
+INSTALL_HINT = 'pip install "dcvae-tools[app]"'
+DEFAULT_HOST = "127.0.0.1"
+
+
+class GradioMissingError(DCVAEError):
+    """gradio (the ``app`` extra) is not installed."""
+
+
+def require_gradio() -> None:
+    """Prepare gradio's environment (temp folder, no analytics) and import it, or raise
+    :class:`GradioMissingError` saying how to install it."""
+    from .files import prepare_environment
+
+    prepare_environment()
+    try:
+        import gradio  # noqa: F401
+    except ImportError as err:
+        raise GradioMissingError(
+            f"the app needs gradio, which is not installed ({err.name or err}); install it with: {INSTALL_HINT}"
+        ) from None
+
+
+def build_app(model: str | None = None, *, offline: bool = False, allow_local_folders: bool = True,
+              device: str | None = None) -> gradio.Blocks:
+    """The editor page as a ``gradio.Blocks`` (not yet serving), starting on ``model`` (default: the package's
+    default model). Launch it with :func:`launch`, or ``.launch(css=dcvae_tools.app.ui.CSS)``."""
+    require_gradio()
+    from .handlers import Editor
+    from .ui import build_ui
+
+    return build_ui(Editor(model, offline=offline, allow_local_folders=allow_local_folders, device=device))
+
+
+def launch(model: str | None = None, *, host: str | None = DEFAULT_HOST, port: int | None = None,
+           share: bool = False, offline: bool = False, allow_local_folders: bool = True, device: str | None = None,
+           block: bool = True, quiet: bool = False, **launch_kwargs: Any) -> gradio.Blocks:
+    """Build the editor and serve it on ``host:port`` (``port`` ``None``: the first free one from 7860;
+    ``host`` ``None``: gradio's default, ``GRADIO_SERVER_NAME`` or 127.0.0.1). ``share=True`` asks gradio for a
+    public link (needs the internet). With ``block=False`` it returns once the server runs (stop it with
+    ``.close()``)."""
+    from .ui import CSS
+
+    demo = build_app(model, offline=offline, allow_local_folders=allow_local_folders, device=device)
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=quiet,
+                css=CSS, show_error=False, footer_links=["gradio"], **launch_kwargs)
+    return demo
+
+
+__all__ = ["INSTALL_HINT", "GradioMissingError", "build_app", "launch", "require_gradio"]

@@ -12,7 +12,7 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -23,6 +23,9 @@ from .config import ModelConfig
 from .errors import DCVAEError, LatentError
 from .fast import InferenceEngine
 from .networks import build_network
+
+if TYPE_CHECKING:
+    from .editing.stats import LatentStats
 
 logger = logging.getLogger("dcvae_tools")
 
@@ -64,6 +67,8 @@ class DCVAE(nn.Module):
         self.encoder = build_network(config, "encoder")
         self.decoder = build_network(config, "decoder")
         self.attributes: dict[str, AttributeVector] = {}
+        # mean/covariance of the training latents and held-out ranges (latent_stats.safetensors), or None
+        self.latent_stats: LatentStats | None = None
         self.compute_dtype: torch.dtype = torch.float32
         self.batch_size = 64
         # how _run runs the networks: folded fast forms, channels-last, CPU micro-batches (see dcvae_tools.fast)
@@ -171,9 +176,28 @@ class DCVAE(nn.Module):
         sample: bool = False,
         seed: int | torch.Generator | None = None,
         batch_size: int | None = None,
+        refine: int = 0,
+        refine_seconds: float | None = None,
     ) -> torch.Tensor:
         """Images -> latents [N, D]: the posterior mean, or with ``sample=True`` a posterior sample
-        (deterministic for a given ``seed``)."""
+        (deterministic for a given ``seed``).
+
+        ``refine=N`` (N > 0) then optimises each latent for N Adam steps from the posterior mean so the decoder
+        reproduces the image more closely, within ``refine_seconds`` if given (see
+        :func:`dcvae_tools.editing.refine.refine_latents`, which has more settings; 50 is a good N). It costs
+        about 3 decodes per step and image; 0 (the default) is the plain posterior mean.
+        """
+        if refine or refine_seconds is not None:
+            from .editing.refine import check_refine_args, refine_latents
+
+            check_refine_args(refine, refine_seconds)
+            if refine:
+                if sample:
+                    raise DCVAEError("refine optimises the posterior mean; it cannot be combined with sample=True")
+                x = self.images_to_tensor(images)
+                mu = self.posterior(x, batch_size)[0]
+                return refine_latents(self, x, refine, init=mu, max_seconds=refine_seconds,
+                                      batch_size=batch_size).latents
         mu, logvar = self.posterior(images, batch_size)
         return self.sample_posterior(mu, logvar, seed) if sample else mu
 
@@ -193,9 +217,31 @@ class DCVAE(nn.Module):
         z = self._latents(latents)
         return torch.cat([self._run(self.decoder, batch) for batch in self._batches(z, batch_size)])
 
-    def reconstruct(self, images: ImagesLike, batch_size: int | None = None) -> torch.Tensor:
-        """Encode then decode (posterior mean): images [N, C, S, S] in [-1, 1]."""
-        return self.decode(self.encode(images, batch_size=batch_size), batch_size)
+    def reconstruct(
+        self, images: ImagesLike, batch_size: int | None = None, refine: int = 0, refine_seconds: float | None = None
+    ) -> torch.Tensor:
+        """Encode then decode (posterior mean): images [N, C, S, S] in [-1, 1]. Warns
+        (:class:`~dcvae_tools.editing.domain.OutOfDomainWarning`) about inputs far outside the model's domain.
+        ``refine``/``refine_seconds``: refine the latents first (see :meth:`encode`)."""
+        x = self.images_to_tensor(images)
+        z = self.encode(x, batch_size=batch_size, refine=refine, refine_seconds=refine_seconds)
+        recon = self.decode(z, batch_size)
+        if refine:  # the domain limits were measured on posterior means: check those
+            self.check_domain(x, stacklevel=4)
+        else:
+            self.check_domain(x, z, recon, stacklevel=4)
+        return recon
+
+    def check_domain(self, images: ImagesLike, latents: torch.Tensor | None = None,
+                     reconstructions: torch.Tensor | None = None, warn: bool = True, stacklevel: int = 3) -> Any:
+        """How far ``images`` are from what the model knows: a
+        :class:`~dcvae_tools.editing.domain.DomainReport` (Mahalanobis distance of each encoding, reconstruction
+        error, the limits, who is far), or None when the model has no latent statistics. With ``warn``, inputs far
+        outside give one warning naming the model's domain."""
+        from .editing.api import check_domain
+
+        x = images if isinstance(images, torch.Tensor) and images.ndim == 4 else self.images_to_tensor(images)
+        return check_domain(self, x, latents, reconstructions, warn=warn, stacklevel=stacklevel)
 
     def random_latents(
         self,
@@ -304,14 +350,49 @@ class DCVAE(nn.Module):
         images_or_latents: ImagesLike | torch.Tensor,
         edits: Mapping[str | AttributeVector, float] | Sequence[tuple[Any, float]],
         output: Literal["images", "latents"] = "images",
+        unit: Literal["std", "raw"] | None = None,
+        hold: Sequence[str | AttributeVector | torch.Tensor] = (),
+        refine: int = 0,
+        refine_seconds: float | None = None,
     ) -> torch.Tensor:
-        """Add ``strength * direction`` for every (attribute, strength) in ``edits`` to the latents of
-        ``images_or_latents``. Attributes are names of the model's own attributes, AttributeVectors,
-        or plain [D] tensors (several at once are summed)."""
-        z = self._latents(images_or_latents)
+        """Move the latents of ``images_or_latents`` along every (attribute, strength) in ``edits`` (summed).
+
+        Attributes are names of the model's own attributes, AttributeVectors, or plain [D] tensors.
+        ``unit="std"`` (the default when the model has latent statistics): strength 1.0 is one standard deviation of
+        the training latents along the direction; ``unit="raw"`` (the default otherwise): ``strength * direction``,
+        the paper's. ``hold``: directions to keep fixed; they are projected out of every edit direction
+        (InterFaceGAN's conditional edit). See docs/editing.md. Image inputs far outside the model's domain warn.
+        ``refine``/``refine_seconds``: refine the latents of image inputs first (see :meth:`encode`).
+        """
+        from .editing.api import edit_offsets
+
+        if isinstance(images_or_latents, torch.Tensor) and images_or_latents.ndim in (1, 2):
+            if refine:
+                raise LatentError("refine needs images: latents were given; refine when encoding them instead")
+            z = self._latents(images_or_latents)
+        else:
+            x = self.images_to_tensor(images_or_latents)
+            z = self.encode(x, refine=refine, refine_seconds=refine_seconds)
+            self.check_domain(x, None if refine else z, stacklevel=4)
         pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
-        edited = latent_ops.apply_edits(z, [(self._direction(k), s) for k, s in pairs])
+        offsets = edit_offsets(self, pairs, unit, hold)
+        edited = latent_ops.apply_edits(z, [(offset, 1.0) for offset in offsets])
         return edited if output == "latents" else self.decode(edited)
+
+    def boundary(
+        self,
+        positive: ImagesLike | torch.Tensor,
+        negative: ImagesLike | torch.Tensor,
+        name: str = "attribute",
+        l2: float = 1e-2,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> AttributeVector:
+        """A supervised attribute direction (InterFaceGAN): the unit normal of an L2-regularised logistic
+        regression separating the latents of ``positive`` from ``negative`` (images or latents); see
+        :mod:`dcvae_tools.editing.boundary`."""
+        from .editing.api import boundary
+
+        return boundary(self, positive, negative, name=name, l2=l2, metadata=metadata)
 
     def extra_repr(self) -> str:
         c = self.config

@@ -1,4 +1,5 @@
-"""The release format: one folder with config.json, model.safetensors, attributes.safetensors and README.md.
+"""The release format: one folder with config.json, model.safetensors, attributes.safetensors (optional),
+latent_stats.safetensors (optional) and README.md.
 
 The same layout is used on disk, inside the wheel and on the Hub. Weights are safetensors (never pickle);
 spectral norm is already folded into the stored encoder weights and the decoder is the EMA decoder.
@@ -22,6 +23,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save_file
 
 from .config import ModelConfig
+from .editing.stats import LATENT_STATS_NAME, latent_stats_from_bytes, save_latent_stats
 from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
 from .fast import resolve_dtype
 from .io_utils import git_blob_sha1
@@ -31,7 +33,9 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 ATTRIBUTES_NAME = "attributes.safetensors"
 CARD_NAME = "README.md"
-RELEASE_FILES = (CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, CARD_NAME)
+RELEASE_FILES = (CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, LATENT_STATS_NAME, CARD_NAME)
+OPTIONAL_FILES = (ATTRIBUTES_NAME, LATENT_STATS_NAME, CARD_NAME)
+"""Release files a folder may lack."""
 
 
 # ------------------------------------------------------------------ saving
@@ -160,6 +164,8 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
         save_file(state_dict_for_release(model), str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         if model.attributes:
             save_attributes(model.attributes, tmp / ATTRIBUTES_NAME)
+        if getattr(model, "latent_stats", None) is not None:
+            save_latent_stats(model.latent_stats, tmp / LATENT_STATS_NAME)
         card = model_card if model_card is not None else render_model_card(model.config, model.attributes)
         (tmp / CARD_NAME).write_text(card, encoding="utf-8")
         tmp.chmod(0o755)  # temporary folders are created private; a checkpoint is meant to be shared
@@ -276,7 +282,7 @@ def load_release(
         raise ModelNotFoundError(f"{folder} has no {CONFIG_NAME}: not a dcvae-tools checkpoint folder")
     if not (folder / WEIGHTS_NAME).exists():
         raise ModelNotFoundError(f"{folder} has no {WEIGHTS_NAME}: the checkpoint is incomplete")
-    for name in set(expected) - {CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME}:
+    for name in set(expected) - {CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, LATENT_STATS_NAME}:
         read_verified(folder / name, expected[name])
     _check_config_size(folder / CONFIG_NAME)
     config_bytes = read_verified(folder / CONFIG_NAME, expected.get(CONFIG_NAME))
@@ -294,6 +300,9 @@ def load_release(
     if (folder / ATTRIBUTES_NAME).exists() or ATTRIBUTES_NAME in expected:
         data = read_verified(folder / ATTRIBUTES_NAME, expected.get(ATTRIBUTES_NAME))
         model.attributes = attributes_from_bytes(data, config.latent_dim, folder / ATTRIBUTES_NAME)
+    if (folder / LATENT_STATS_NAME).exists() or LATENT_STATS_NAME in expected:
+        data = read_verified(folder / LATENT_STATS_NAME, expected.get(LATENT_STATS_NAME))
+        model.latent_stats = latent_stats_from_bytes(data, config.latent_dim, folder / LATENT_STATS_NAME)
     model.eval()
     if device is not None:
         model.to(device)

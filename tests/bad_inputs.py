@@ -830,6 +830,46 @@ def _bad_shipped_attributes(make: Callable[[], bytes]) -> Callable[[Path], Invoc
     return build
 
 
+def _bad_shipped_latent_stats(make: Callable[[], bytes]) -> Callable[[Path], Invocation]:
+    def build(root: Path) -> Invocation:
+        folder = _copy_model(root)
+        (folder / "latent_stats.safetensors").write_bytes(make())
+        return _model_invocation(root, folder, ("latent_stats.safetensors",))
+
+    return build
+
+
+def _latent_stats_bytes(change: Callable[[dict[str, Any]], None], dim: int = 64) -> bytes:
+    """A latent_stats.safetensors file for ``dim``-dimensional latents, its tensors altered by ``change``."""
+    import torch
+    from safetensors.torch import save
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {
+        "mean": torch.zeros(dim, dtype=torch.float64),
+        "covariance": torch.eye(dim, dtype=torch.float64),
+        "quantile_levels": torch.tensor([0.5, 0.9, 1.0], dtype=torch.float64),
+        "mahalanobis_quantiles": torch.tensor([7.0, 9.0, 12.0], dtype=torch.float64),
+        "recon_error_quantiles": torch.tensor([0.04, 0.08, 0.2], dtype=torch.float64),
+    }
+    tensors["mean"] += torch.randn(dim, generator=g, dtype=torch.float64)
+    change(tensors)
+    return save(tensors, metadata={"format": "pt", "latent_stats": "{}"})
+
+
+def _set_tensor(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(tensors: dict[str, Any]) -> None:
+        tensors[name] = value(tensors[name]) if callable(value) else value
+
+    return change
+
+
+def _asymmetric(cov: Any) -> Any:
+    cov = cov.clone()
+    cov[0, 1] = 0.5
+    return cov
+
+
 def _absurd(architecture: str, image_size: int, args: dict[str, int], latent_dim: int = 65536,
             channels: int = 3) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A config whose every value is in range but whose networks would need tens of gigabytes."""
@@ -928,6 +968,21 @@ _BAD_MODELS: list[tuple[str, Callable[[Path], Invocation]]] = [
     ("shipped-attributes-wrong-dim", _bad_shipped_attributes(lambda: _attributes_bytes({"a": _direction(8)}))),
     ("shipped-attributes-nan",
      _bad_shipped_attributes(lambda: _attributes_bytes({"a": _direction(values={1: np.nan})}))),
+    ("shipped-latent-stats-corrupt", _bad_shipped_latent_stats(lambda: image_bytes("PNG"))),
+    ("shipped-latent-stats-empty", _bad_shipped_latent_stats(lambda: b"")),
+    ("shipped-latent-stats-wrong-dim", _bad_shipped_latent_stats(lambda: _latent_stats_bytes(lambda t: None, 8))),
+    ("shipped-latent-stats-missing-tensor",
+     _bad_shipped_latent_stats(lambda: _latent_stats_bytes(lambda t: t.pop("covariance")))),
+    ("shipped-latent-stats-nan",
+     _bad_shipped_latent_stats(lambda: _latent_stats_bytes(_set_tensor("mean", lambda m: m * float("nan"))))),
+    ("shipped-latent-stats-asymmetric",
+     _bad_shipped_latent_stats(lambda: _latent_stats_bytes(_set_tensor("covariance", _asymmetric)))),
+    ("shipped-latent-stats-negative-covariance",
+     _bad_shipped_latent_stats(lambda: _latent_stats_bytes(_set_tensor("covariance", lambda c: -c)))),
+    ("shipped-latent-stats-levels-decreasing", _bad_shipped_latent_stats(lambda: _latent_stats_bytes(
+        _set_tensor("quantile_levels", lambda q: q.flip(0))))),
+    ("shipped-latent-stats-quantiles-decreasing", _bad_shipped_latent_stats(lambda: _latent_stats_bytes(
+        _set_tensor("mahalanobis_quantiles", lambda q: q.flip(0))))),
 ]
 
 

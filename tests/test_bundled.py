@@ -98,17 +98,43 @@ EXPECTATIONS = {
 }
 
 
+PRINCIPAL = {f"pc{k:02d}" for k in range(1, 11)}
+
+
+def test_ships_named_attributes_and_ten_principal_directions_with_their_units(bundled):
+    """Besides the named attributes, the release ships pc01..pc10: orthogonal, one training standard deviation
+    long and ordered by variance; every direction records its strength unit, which matches the shipped latent
+    statistics."""
+    name, model = bundled
+    stats = model.latent_stats
+    assert stats is not None, f"{name} ships no latent statistics"
+    named = {n for n, a in model.attributes.items() if a.metadata.get("method") != "pca"}
+    assert named == set(EXPECTATIONS[model.config.dataset])
+    assert set(model.attributes) - named == PRINCIPAL
+    pcs = torch.stack([model.attributes[n].direction.double() for n in sorted(PRINCIPAL)])
+    lengths = pcs.norm(dim=1)
+    assert bool((lengths[1:] <= lengths[:-1] + 1e-6).all()), f"{name}: not ordered by variance: {lengths.tolist()}"
+    cosines = (pcs / lengths[:, None]) @ (pcs / lengths[:, None]).T
+    assert torch.allclose(cosines, torch.eye(10, dtype=torch.float64), atol=1e-5)
+    for n, vector in model.attributes.items():
+        unit = vector.metadata["unit"]
+        assert unit["std"] == pytest.approx(stats.std_along(vector.direction), rel=1e-5), n
+        assert unit["norm"] == pytest.approx(float(vector.direction.norm()), rel=1e-5), n
+        if n in PRINCIPAL:  # one standard deviation long: strength 1 is the same step in both units
+            assert unit["std"] == pytest.approx(unit["norm"], rel=1e-4), n
+
+
 def test_each_shipped_attribute_moves_its_property_on_held_out_images(bundled):
+    """Strength 2.0 in the default unit (two training standard deviations along the direction)."""
     name, model = bundled
     expectations = EXPECTATIONS[model.config.dataset]
-    assert set(model.attributes) == set(expectations)
     images, labels = _test_split(model.config.dataset)
     for attribute, (source_class, measure, sign) in expectations.items():
         pool = images if source_class is None else images[labels == source_class]
         sources = list(pool[:40])
         z = model.encode(sources)
         before = measure(_pixels(model, model.decode(z)))
-        after = measure(_pixels(model, model.edit(z, {attribute: 2.0})))
+        after = measure(_pixels(model, model.edit(z, {attribute: 2.0})))  # std units: the bundled default
         moved = sign * (after - before)
         assert moved.mean() > 0 and (moved > 0).mean() > 0.6, (
             f"{name} {attribute}: moved {moved.mean():+.4f} on average, in the right direction for "

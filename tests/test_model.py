@@ -145,28 +145,31 @@ def edit_model() -> DCVAE:
 def test_edit_with_model_attribute_name(edit_model: DCVAE) -> None:
     z = torch.randn(2, LATENT, generator=torch.Generator().manual_seed(1))
     smile = edit_model.attributes["smile"].direction
-    out = edit_model.edit(z, {"smile": 1.5}, output="latents")
+    out = edit_model.edit(z, {"smile": 1.5}, output="latents", unit="raw")
     assert torch.allclose(out, z + 1.5 * smile, atol=1e-6)
-    images = edit_model.edit(z, {"smile": 1.5})
+    images = edit_model.edit(z, {"smile": 1.5}, unit="raw")
     assert torch.equal(images, edit_model.decode(out))
-    assert torch.equal(edit_model.edit(z, {"smile": 0.0}, output="latents"), z)
+    assert torch.equal(edit_model.edit(z, {"smile": 0.0}, output="latents", unit="raw"), z)
 
 
 def test_edit_with_attribute_vector_and_raw_tensor(edit_model: DCVAE) -> None:
     z = torch.randn(2, LATENT, generator=torch.Generator().manual_seed(2))
     vec = AttributeVector("custom", torch.randn(LATENT, generator=torch.Generator().manual_seed(4)), 5, 5)
     raw = torch.randn(LATENT, generator=torch.Generator().manual_seed(5))
-    assert torch.allclose(edit_model.edit(z, [(vec, -2.0)], output="latents"), z - 2.0 * vec.direction, atol=1e-6)
+    expected = z - 2.0 * vec.direction
+    assert torch.allclose(edit_model.edit(z, [(vec, -2.0)], output="latents", unit="raw"), expected, atol=1e-6)
     # AttributeVectors are usable as mapping keys, as the signature promises
-    assert torch.allclose(edit_model.edit(z, {vec: -2.0}, output="latents"), z - 2.0 * vec.direction, atol=1e-6)
-    assert torch.allclose(edit_model.edit(z, {raw: 0.5}, output="latents"), z + 0.5 * raw, atol=1e-6)
+    assert torch.allclose(edit_model.edit(z, {vec: -2.0}, output="latents", unit="raw"), expected, atol=1e-6)
+    assert torch.allclose(edit_model.edit(z, {raw: 0.5}, output="latents", unit="raw"), z + 0.5 * raw, atol=1e-6)
 
 
 def test_several_edits_at_once_equal_their_sum(edit_model: DCVAE) -> None:
     z = torch.randn(3, LATENT, generator=torch.Generator().manual_seed(6))
     raw = torch.randn(LATENT, generator=torch.Generator().manual_seed(7))
     vec = AttributeVector("v", torch.randn(LATENT, generator=torch.Generator().manual_seed(8)), 1, 1)
-    together = edit_model.edit(z, [("smile", 1.0), ("glasses", -0.5), (raw, 2.0), (vec, 0.25)], output="latents")
+    together = edit_model.edit(
+        z, [("smile", 1.0), ("glasses", -0.5), (raw, 2.0), (vec, 0.25)], output="latents", unit="raw"
+    )
     expected = (
         z
         + edit_model.attributes["smile"].direction
@@ -177,7 +180,7 @@ def test_several_edits_at_once_equal_their_sum(edit_model: DCVAE) -> None:
     assert torch.allclose(together, expected, atol=1e-5)
     one_by_one = z
     for key, strength in [("smile", 1.0), ("glasses", -0.5), (raw, 2.0), (vec, 0.25)]:
-        one_by_one = edit_model.edit(one_by_one, [(key, strength)], output="latents")
+        one_by_one = edit_model.edit(one_by_one, [(key, strength)], output="latents", unit="raw")
     assert torch.allclose(together, one_by_one, atol=1e-5)
 
 
@@ -185,7 +188,9 @@ def test_edit_images_encodes_first(edit_model: DCVAE) -> None:
     x = _images(2, seed=9)
     z = edit_model.encode(x)
     assert torch.allclose(
-        edit_model.edit(x, {"smile": 1.0}, output="latents"), z + edit_model.attributes["smile"].direction, atol=1e-5
+        edit_model.edit(x, {"smile": 1.0}, output="latents", unit="raw"),
+        z + edit_model.attributes["smile"].direction,
+        atol=1e-5,
     )
 
 

@@ -465,6 +465,95 @@ def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, 
                f"pinned in {manifest}")
 
 
+@app.command("latent-stats")
+def latent_stats(
+    release: Annotated[
+        str,
+        typer.Argument(metavar="RELEASE_OR_NAME", help="A release folder, or a bundled model's name (its folder)."),
+    ],
+    data_root: Annotated[str | None, typer.Option(help="Where the model's training data lives.")] = None,
+    figure: Annotated[
+        Path | None, typer.Option(help="Also draw the principal components' figure here (rows: PC, columns: std).")
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(help="Update this manifest's entry for the model (default: the repository's, for bundled ones)."),
+    ] = None,
+) -> None:
+    """Compute a release's latent statistics, attribute strength units and principal components.
+
+    Writes latent_stats.safetensors (mean and covariance of the training split's latents, held-out test quantiles
+    of Mahalanobis distance and reconstruction error) and rewrites attributes.safetensors with each direction's
+    unit and the first ten principal components (pc01 .. pc10). For a bundled model the manifest's sha256 and
+    sizes are updated. docs/editing.md says what each artefact is.
+
+    Examples:
+      dcvae-train latent-stats fashion-mnist-32 --figure docs/figures/pca-fashion-mnist-32.png
+      dcvae-train latent-stats exported/my-model
+    """
+    from dcvae_tools.manifest import BUNDLED_WEIGHTS_DIR
+
+    from .latent_stats import regenerate
+
+    folder = Path(release)
+    name = None
+    if not (folder / "config.json").is_file():
+        if (BUNDLED_WEIGHTS_DIR / release / "config.json").is_file():
+            folder, name = BUNDLED_WEIGHTS_DIR / release, release
+        else:
+            raise UserError(f"{release} is neither a release folder (config.json) nor a bundled model's name")
+    elif folder.resolve().parent == BUNDLED_WEIGHTS_DIR.resolve():
+        name = folder.name
+    summary = regenerate(folder, data_root, figure=figure, progress=lambda m: typer.echo(m, err=True))
+    if manifest is None and name is not None:
+        manifest = _repository_manifest()
+    if manifest is not None:
+        from dcvae_tools.publish import manifest_entry
+
+        from .export import update_manifest
+
+        data = json.loads(manifest.read_text()) if manifest.is_file() else {"models": {}}
+        name = name or folder.name
+        old = data.get("models", {}).get(name)
+        if old is None:
+            raise UserError(f"{manifest} has no model {name!r} to update")
+        entry = manifest_entry(folder, repo_id=old["repo_id"], revision=old.get("revision"),
+                               bundled=bool(old.get("bundled")), description=old.get("description"))
+        update_manifest(manifest, name, {**old, "files": entry["files"]}, default=data.get("default_model") == name)
+        typer.echo(f"updated {manifest}: {name}", err=True)
+    if figure is not None:
+        typer.echo(f"wrote {figure}", err=True)
+    typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command("edit-report")
+def edit_report_(
+    model: Annotated[
+        str, typer.Argument(help="A release folder, a model name or a Hub repo (with latent statistics).")
+    ],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="JSON report to write.")] = None,
+    data_root: Annotated[str | None, typer.Option(help="Where the model's data lives.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed choosing the training examples of the directions.")] = 0,
+) -> None:
+    """Measure the editing tables of docs/editing.md: strength units, mean difference vs boundary at equal
+    identity cost, conditional edits. Prints markdown; -o writes the JSON.
+
+    Examples:
+      dcvae-train edit-report fashion-mnist-32 -o reports/editing/fashion-mnist-32.json
+    """
+    from dcvae_tools import load_model
+    from dcvae_tools.io_utils import atomic_write_text
+
+    from .edit_report import edit_report, markdown
+
+    loaded = load_model(model)
+    report = edit_report(loaded, data_root, seed)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output, json.dumps(report, indent=2) + "\n")
+    typer.echo(markdown(report))
+
+
 @app.command()
 def curves(
     runs: Annotated[list[Path], typer.Argument(help="Run folders with network-snapshots/ (network_snapshot_every).")],

@@ -209,9 +209,23 @@ def info(
                 "num_negative": a.num_negative,
                 "normalized": a.normalized,
                 "norm": round(float(a.direction.norm()), 6),
+                "method": a.metadata.get("method", "mean difference"),
+                # one strength unit (std): the training latents' standard deviation along the direction
+                "std": (round(float(a.metadata["unit"]["std"]), 6)
+                        if isinstance(a.metadata.get("unit"), dict) and "std" in a.metadata["unit"] else None),
             }
             for a in sorted(loaded.attributes.values(), key=lambda a: a.name)
         ]
+        stats = loaded.latent_stats
+        latent_stats = None if stats is None else {
+            "domain": stats.domain,
+            "train_count": stats.metadata.get("count"),
+            "reference_count": stats.metadata.get("reference_count"),
+            "mahalanobis_median": round(stats.quantile("mahalanobis", 0.5), 4),
+            "mahalanobis_max": round(stats.quantile("mahalanobis", 1.0), 4),
+            "recon_error_median": round(stats.quantile("recon_error", 0.5), 6),
+            "recon_error_max": round(stats.quantile("recon_error", 1.0), 6),
+        }
         parameters = {
             "encoder": sum(p.numel() for p in loaded.encoder.parameters()),
             "decoder": sum(p.numel() for p in loaded.decoder.parameters()),
@@ -227,6 +241,7 @@ def info(
                 "config": config.to_dict(),
                 "parameters": parameters,
                 "attributes": attributes,
+                "latent_stats": latent_stats,
                 "files": files,
             }
         )
@@ -256,6 +271,16 @@ def info(
             lines.append(
                 f"  {a['name']:<20} {a['num_positive']} positive / {a['num_negative']} negative"
                 f"{', normalized' if a['normalized'] else ''}, norm {a['norm']:.4g}"
+                + (f", 1 std = {a['std']:.4g}" if a["std"] is not None else "")
+                + (f" ({a['method']})" if a["method"] != "mean difference" else "")
+            )
+        if latent_stats is not None:
+            ls = latent_stats
+            lines.append(
+                f"latent statistics: {ls['domain']}; {ls['train_count']} training latents; held-out "
+                f"{ls['reference_count']} images: Mahalanobis distance median {ls['mahalanobis_median']:.3g}, max "
+                f"{ls['mahalanobis_max']:.3g}; reconstruction error median {ls['recon_error_median']:.3g}, max "
+                f"{ls['recon_error_max']:.3g}"
             )
         lines.append("files")
         for f in files:

@@ -16,7 +16,6 @@ from ._io import (
     _encode_paths,
     _expand,
     _grid_upscale,
-    _image_batches,
     _is_latents,
     _latent_chunks,
     _no_good_images,
@@ -58,6 +57,15 @@ from ._options import (
     _usage,
 )
 from ._output import Output, session
+from ._refine import (
+    RefineOpt,
+    RefineSecondsOpt,
+    check_refine_options,
+    latent_batches,
+    refine_all,
+    refine_metadata,
+    warn_if_cut,
+)
 
 if TYPE_CHECKING:  # for annotations only: the commands import torch lazily
     import torch
@@ -111,6 +119,7 @@ NumWorkersOpt = Annotated[
     epilog=_examples(
         "dcvae encode shirts/ -o shirts.safetensors",
         "dcvae encode a.png b.jpg -o z.safetensors --sample --seed 0",
+        "dcvae encode docs/examples/fashion-mnist/coat.png -o z.safetensors --refine 50   # closer to the image",
         "dcvae encode photos/ -o z.safetensors -m ./my-checkpoint --json",
         "dcvae encode dataset/ -r -o latents/ --shard-size 4096 --skip-bad      # sharded; re-run to resume",
         "torchrun --nproc-per-node 4 -m dcvae_tools.cli encode dataset/ -r -o latents/   # one process per GPU",
@@ -131,6 +140,8 @@ def encode(
         bool, typer.Option("--sample", help="Draw from the posterior instead of taking its mean.")
     ] = False,
     seed: SeedOpt = None,
+    refine: RefineOpt = 0,
+    refine_seconds: RefineSecondsOpt = None,
     skip_bad: SkipBadOpt = False,
     recursive: RecursiveOpt = False,
     shard_size: ShardSizeOpt = None,
@@ -160,10 +171,18 @@ def encode(
     encodes the rest; a re-run with other settings is refused. Under torchrun each process encodes its
     own range of shards (on its own GPU with CUDA) and the folder is the same as one process writes.
     Every command that reads latents also reads such a folder.
+
+    --refine N optimises each latent for N steps from the posterior mean so that it decodes closer to its
+    image (recorded under "refine" in the metadata); one .safetensors file only.
     """
     from dcvae_tools.encoding import distributed_device
 
+    check_refine_options(refine, refine_seconds)
+    if refine and sample:
+        raise _usage("--refine optimises the posterior mean; drop --sample or --refine", "--refine")
     sharded = _sharded_output(output, shard_size)
+    if sharded and refine:
+        raise _usage("--refine writes one .safetensors file; give -o NAME.safetensors (no sharded folder)", "--refine")
     if not sharded:
         if num_workers is not None:
             raise _usage("--num-workers is for a sharded output folder; give -o a folder", "--num-workers")
@@ -176,7 +195,7 @@ def encode(
         if sharded:
             _encode_sharded(out, loaded, paths, output, shard_size, num_workers, sample, seed, skip_bad)
         else:
-            _encode_file(out, loaded, paths, output, sample, seed, skip_bad)
+            _encode_file(out, loaded, paths, output, sample, seed, skip_bad, refine, refine_seconds)
 
 
 def _sharded_output(output: Path, shard_size: int | None) -> bool:
@@ -207,21 +226,38 @@ def _world_size() -> int:
 
 
 def _encode_file(
-    out: Output, loaded: "DCVAE", paths: list[Path], output: Path, sample: bool, seed: int | None, skip_bad: bool
+    out: Output,
+    loaded: "DCVAE",
+    paths: list[Path],
+    output: Path,
+    sample: bool,
+    seed: int | None,
+    skip_bad: bool,
+    refine: int = 0,
+    refine_seconds: float | None = None,
 ) -> None:
     """``dcvae encode -o FILE.safetensors``: every latent in memory, one file."""
     import json
 
     skipped: Skipped | None = [] if skip_bad else None
-    mu, logvar, _, paths = _encode_paths(loaded, paths, out, skipped=skipped)
+    mu, logvar, images, paths = _encode_paths(loaded, paths, out, skipped=skipped, keep_images=bool(refine))
     used_seed = _pick_seed(seed) if sample else None
     latents = loaded.sample_posterior(mu, logvar, used_seed) if sample else mu
+    refined = None
+    if refine:
+        assert images is not None
+        refined = refine_all(out, loaded, images, mu, refine, refine_seconds)
+        latents = refined.latents.cpu()
+        warn_if_cut(out, refined, refine)
+    refine_info = refine_metadata(refine, refine_seconds, refined)
     metadata = {
         "format": "pt",
         "files": json.dumps([str(p) for p in paths]),
         "model": _model_name(loaded),
         "sample": json.dumps(sample),
     }
+    if refine:  # absent without --refine: the file is then exactly as before
+        metadata["refine"] = json.dumps(refine_info)
     if used_seed is not None:
         metadata["seed"] = str(used_seed)
     if loaded.source.revision:
@@ -239,10 +275,13 @@ def _encode_file(
             "model": _model_name(loaded),
             "sample": sample,
             "seed": used_seed,
+            **({"refine": refine_info} if refine else {}),
             **({"skipped": _skipped_records(skipped)} if skipped is not None else {}),
         }
     )
     seeded = f", posterior samples with seed {used_seed}" if sample else ""
+    if refined is not None:
+        seeded = f", refined ({refined.steps} steps, {refined.seconds:.1f} s)"
     out.done(f"wrote {output}: latents [{len(paths)}, {loaded.latent_dim}]{seeded}{_skipped_summary(skipped)}")
 
 
@@ -369,6 +408,7 @@ def decode(
     epilog=_examples(
         "dcvae reconstruct shirts/ -o recon/",
         "dcvae reconstruct a.png b.png c.png --grid recon.png",
+        "dcvae reconstruct docs/examples/fashion-mnist --grid recon.png --refine 50 --refine-seconds 30",
     )
 )
 def reconstruct(
@@ -382,6 +422,8 @@ def reconstruct(
         typer.Option("--grid", metavar="GRID.png", help="Rows of inputs, each above its reconstructions."),
     ] = None,
     upscale: UpscaleOpt = None,
+    refine: RefineOpt = 0,
+    refine_seconds: RefineSecondsOpt = None,
     skip_bad: SkipBadOpt = False,
     recursive: RecursiveOpt = False,
     model: ModelOpt = None,
@@ -397,11 +439,13 @@ def reconstruct(
     """Encode and decode images (reconstructions).
 
     Each image is encoded to its posterior mean and decoded. The grid shows up to 8 inputs per row
-    with their reconstructions in the row below, as in the paper's figures. With --skip-bad, unreadable
+    with their reconstructions in the row below, as in the paper's figures. --refine N optimises each
+    latent for N steps first, for reconstructions closer to the inputs. With --skip-bad, unreadable
     files are left out and listed at the end.
     """
     _need_output(output, grid, options="'-o' / '--grid'")
     _check_image_suffix(grid, "--grid")
+    check_refine_options(refine, refine_seconds)
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
@@ -414,8 +458,15 @@ def reconstruct(
         done = 0
         with contextlib.ExitStack() as stack:
             stage = stack.enter_context(_staged_dir(output)) if output is not None else None
-            for chunk, x in _image_batches(loaded, paths, out, "reconstructing", skipped):
-                recon = loaded.decode(loaded.posterior(x)[0]).cpu()
+            refined: list = []
+            batches = latent_batches(loaded, paths, out, "reconstructing", skipped, refine, refine_seconds, refined)
+            far: list[str] = []
+            for chunk, x, mu, z in batches:
+                recon = loaded.decode(z).cpu()
+                # the domain's limits were measured on posterior means: check those (and their reconstructions)
+                report = loaded.check_domain(x, mu, None if refine else recon, warn=False)
+                if report is not None:
+                    far += [str(chunk[i]) for i in report.far.nonzero().flatten().tolist()]
                 if stage is not None:
                     for path, image in zip(chunk, recon, strict=True):
                         _save_one(loaded, image, stage / names.take(path), upscale or 1)
@@ -430,6 +481,12 @@ def reconstruct(
                 cells = _paired_rows(torch.cat(inputs), torch.cat(outputs), cols)
                 _save_grid(loaded, cells, grid, cols, _grid_upscale(loaded, upscale))
         _report_skipped(out, skipped or [])
+        if refined:
+            warn_if_cut(out, refined[0], refine)
+        if far:
+            from .latent_commands import _far_message
+
+            out.warn(_far_message(loaded, far, done))
         written = [f"{_count(done, 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"reconstructed {_count(done, 'image')}: wrote {' and '.join(written)}{_skipped_summary(skipped)}")

@@ -16,7 +16,6 @@ from ._io import (
     _encode_paths,
     _expand,
     _grid_upscale,
-    _image_batches,
     _no_good_images,
     _nonfinite_rows,
     _OutputNames,
@@ -55,6 +54,7 @@ from ._options import (
     _usage,
 )
 from ._output import session
+from ._refine import RefineOpt, RefineSecondsOpt, check_refine_options, latent_batches, warn_if_cut
 
 if TYPE_CHECKING:  # for annotations only: the commands import torch and the model lazily
     import torch
@@ -163,6 +163,21 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
     if name not in vectors:
         raise LatentError(f"{path} has no attribute {name!r}; it holds {', '.join(sorted(vectors)) or 'none'}")
     return vectors[name]
+
+
+def _far_message(model: "DCVAE", far: list[str], total: int) -> str:
+    """One line: which inputs are far outside the model's domain (see dcvae_tools.editing.domain)."""
+    from dcvae_tools.editing.domain import FAR_FACTOR
+
+    stats = model.latent_stats
+    assert stats is not None
+    shown = ", ".join(far[:3]) + (f" and {len(far) - 3} more" if len(far) > 3 else "")
+    return (
+        f"{_model_name(model)} knows {stats.domain}; {len(far)} of {total} inputs ({shown}) are far outside it "
+        f"(encoding or reconstruction error beyond {FAR_FACTOR:g}x the largest of its held-out test images): "
+        "expect poor "
+        "reconstructions and edits"
+    )
 
 
 # ---------------------------------------------------------------------------- commands
@@ -361,6 +376,7 @@ def mix(
     epilog=_examples(
         "dcvae attribute --positive long/ --negative short/ --name sleeves -o attrs.safetensors",
         "dcvae attribute -p sleeves/ -n sleeveless/ --name long_sleeves -o attrs.safetensors --append",
+        "dcvae attribute -p long/ -n short/ --name sleeves --method boundary -o attrs.safetensors",
     )
 )
 def attribute(
@@ -380,6 +396,15 @@ def attribute(
         typer.Option("--output", "-o", metavar="ATTRIBUTES.safetensors", help="Where to write the direction."),
     ],
     normalize: Annotated[bool, typer.Option("--normalize", help="Scale the direction to unit length.")] = False,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            metavar="mean|boundary",
+            help="mean: the paper's mean difference; boundary: the unit normal of a logistic-regression boundary "
+            "between the two sets (InterFaceGAN).",
+        ),
+    ] = "mean",
     append: Annotated[
         bool, typer.Option("--append", help="Add to (or replace in) an existing file's attributes.")
     ] = False,
@@ -398,12 +423,17 @@ def attribute(
 ) -> None:
     """Make an attribute direction from example images.
 
-    The paper's recipe: the mean latent of images with the attribute minus the mean latent of images
-    without it (20 of each in the paper). The direction is saved under --name in an attributes file
+    The paper's recipe (--method mean): the mean latent of images with the attribute minus the mean latent
+    of images without it (20 of each in the paper); --method boundary: the unit normal of a linear
+    classifier between the two sets (InterFaceGAN). The direction is saved under --name in an attributes file
     that `dcvae edit --attribute FILE:NAME` uses; --append adds it to an existing file. With --skip-bad,
     unreadable files are left out, listed at the end and recorded in the attribute's metadata.
     """
     _check_safetensors_suffix(output, "--output")
+    if method not in ("mean", "boundary"):
+        raise _usage(f"unknown method {method!r}; use mean (the paper's) or boundary (InterFaceGAN's)", "--method")
+    if method == "boundary" and normalize:
+        raise _usage("a boundary's direction is already of unit length; drop --normalize", "--normalize")
     if not _ATTRIBUTE_NAME.match(name):
         raise _usage(f"{name!r}: use letters, digits, '_', '-' and '.' (no ':' or '=')", "--name")
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
@@ -431,7 +461,14 @@ def attribute(
             "latents": "posterior mean",
             **({"skipped": _skipped_records(skipped)} if skipped is not None else {}),
         }
-        vector = loaded.attribute_vector(z_pos, z_neg, name=name, normalize=normalize, metadata=metadata)
+        if method == "boundary":
+            vector = loaded.boundary(z_pos, z_neg, name=name, metadata=metadata)
+        else:
+            vector = loaded.attribute_vector(z_pos, z_neg, name=name, normalize=normalize, metadata=metadata)
+            if loaded.latent_stats is not None:
+                from dcvae_tools.editing.units import unit_metadata
+
+                vector.metadata["unit"] = unit_metadata(vector.direction, loaded.latent_stats)
         vectors = {**existing, name: vector}
         with atomic_write(output) as tmp:
             save_attributes(vectors, tmp)
@@ -443,14 +480,16 @@ def attribute(
                 "name": name,
                 "num_positive": len(pos_paths),
                 "num_negative": len(neg_paths),
-                "normalized": normalize,
+                "normalized": vector.normalized,
+                "method": method,
                 "norm": norm,
                 "attributes": sorted(vectors),
                 **({"skipped": _skipped_records(skipped)} if skipped is not None else {}),
             }
         )
         out.done(
-            f"wrote {output}: {name!r} from {len(pos_paths)} positive / {len(neg_paths)} negative images "
+            f"wrote {output}: {name!r} ({'boundary normal' if method == 'boundary' else 'mean difference'}) from "
+            f"{len(pos_paths)} positive / {len(neg_paths)} negative images "
             f"(norm {norm:.4g}); the file holds {', '.join(sorted(vectors))}{_skipped_summary(skipped)}"
         )
 
@@ -460,6 +499,9 @@ def attribute(
         "dcvae edit docs/examples/fashion-mnist/tshirt.png --attribute long_sleeves=1.5 -o edited/",
         "dcvae edit shirts/ --attribute attrs.safetensors:sleeves=2 -o edited/",
         "dcvae edit a.png b.png --attribute boot --sweep -2:2:5 -o strips/ --grid sweep.png",
+        "dcvae edit docs/examples/fashion-mnist/coat.png -a long_sleeves=-1 --refine 50 -o edited/   # refined first",
+        "dcvae edit docs/examples/fashion-mnist/tshirt.png -a long_sleeves=2 --hold ink -o edited/",
+        "dcvae edit docs/examples/fashion-mnist/sneaker.png -a pc01 --sweep -3:3:7 --grid pc01.png",
     )
 )
 def edit(
@@ -495,7 +537,27 @@ def edit(
             help="Strengths to show for the single attribute, e.g. -2:2:5.",
         ),
     ] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit",
+            metavar="std|raw",
+            show_default="std where the model ships latent statistics, else raw",
+            help="Strength unit: std (1 = one standard deviation of the training latents along the direction) "
+            "or raw (strength x direction, the paper's).",
+        ),
+    ] = None,
+    hold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--hold",
+            metavar="NAME_OR_FILE",
+            help="An attribute to keep unchanged: its direction is projected out of the edit (repeatable).",
+        ),
+    ] = None,
     upscale: UpscaleOpt = None,
+    refine: RefineOpt = 0,
+    refine_seconds: RefineSecondsOpt = None,
     skip_bad: SkipBadOpt = False,
     recursive: RecursiveOpt = False,
     model: ModelOpt = None,
@@ -512,12 +574,21 @@ def edit(
 
     Each image is encoded, strength x direction is added for every --attribute, and the result is
     decoded. With --sweep, each input gives a strip: the original, then the single attribute applied
-    at each strength (the paper's Figure 7). With --skip-bad, unreadable files are left out and listed
-    at the end.
+    at each strength (the paper's Figure 7). Strengths are in standard deviations of the training
+    latents along each direction where the model ships latent statistics (--unit raw: the paper's
+    strength x direction). --hold keeps other attributes fixed. Inputs far outside what the model
+    knows get a warning. --refine N optimises each latent for N steps first, so the edit starts
+    from a closer reconstruction. With --skip-bad, unreadable files are left out and listed at the end.
     """
     _need_output(output, grid, options="'-o' / '--grid'")
+    check_refine_options(refine, refine_seconds)
     _check_image_suffix(grid, "--grid")
     specs = [_parse_attribute_spec(spec) for spec in attributes]
+    if unit is not None and unit not in ("std", "raw"):
+        raise _usage(f"unknown unit {unit!r}; use std (standard deviations) or raw (the paper's)", "--unit")
+    for spec in hold or []:
+        if _parse_attribute_spec(spec)[1] is not None:
+            raise _usage(f"--hold {spec}: a held attribute takes no strength; drop '=...'", "--hold")
     if sweep is not None:
         if len(specs) != 1:
             raise _usage("--sweep takes exactly one --attribute", "--sweep")
@@ -533,6 +604,13 @@ def edit(
         paths = _expand(images, recursive)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         edits = [(_resolve_attribute(key, loaded), 1.0 if s is None else s) for key, s in specs]
+        held = [_resolve_attribute(key, loaded) for key in hold or []]
+        if clash := sorted({v.name for v, _ in edits} & {h.name for h in held}):
+            raise _usage(f"{', '.join(clash)} is both edited and held; hold other attributes", "--hold")
+        # the documented default, without the Python API's warning: the last line names the unit used
+        used_unit = unit or ("std" if loaded.latent_stats is not None else "raw")
+        far: list[str] = []
+        domain_report = None
         names = _OutputNames(paths)
         columns = 1 + (len(strengths) if strengths is not None else 1)
         skipped: Skipped | None = [] if skip_bad else None
@@ -540,13 +618,18 @@ def edit(
         done = 0
         with contextlib.ExitStack() as stack:
             stage = stack.enter_context(_staged_dir(output)) if output is not None else None
-            for chunk, x in _image_batches(loaded, paths, out, "editing", skipped):
-                z = loaded.posterior(x)[0]
+            refined: list = []
+            batches = latent_batches(loaded, paths, out, "editing", skipped, refine, refine_seconds, refined)
+            for chunk, x, mu, z in batches:
+                report = loaded.check_domain(x, mu, warn=False)
+                if report is not None:
+                    domain_report = report
+                    far += [str(chunk[i]) for i in report.far.nonzero().flatten().tolist()]
                 if strengths is None:
-                    variants = [loaded.edit(z, edits).cpu()]
+                    variants = [loaded.edit(z, edits, unit=used_unit, hold=held).cpu()]
                 else:
                     vector = edits[0][0]
-                    variants = [loaded.edit(z, [(vector, s)]).cpu() for s in strengths]
+                    variants = [loaded.edit(z, [(vector, s)], unit=used_unit, hold=held).cpu() for s in strengths]
                 for variant in variants:
                     if broken := _nonfinite_rows(variant):
                         message = "the edit gives NaN or infinite pixels; use lower strengths"
@@ -567,11 +650,15 @@ def edit(
             if grid is not None:
                 _save_grid(loaded, torch.cat(rows), grid, columns, _grid_upscale(loaded, upscale))
         _report_skipped(out, skipped or [])
+        if refined:
+            warn_if_cut(out, refined[0], refine)
+        if far and domain_report is not None:
+            out.warn(_far_message(loaded, far, done))
         what = (
             ", ".join(f"{v.name}={s:g}" for v, s in edits)
             if strengths is None
             else (f"{edits[0][0].name} at {', '.join(f'{s:g}' for s in strengths)}")
-        )
+        ) + f" {used_unit}" + (f", holding {', '.join(h.name for h in held)}" if held else "")
         written = [f"{_count(done, 'strip' if strengths else 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"edited {_count(done, 'image')} ({what}): wrote {' and '.join(written)}{_skipped_summary(skipped)}")

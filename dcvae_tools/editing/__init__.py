@@ -1,0 +1,52 @@
+"""Latent editing beyond the paper's mean differences.
+
+- :mod:`.stats`: a model's latent statistics (``latent_stats.safetensors``): mean, covariance, held-out ranges.
+- :mod:`.units`: strength units (``"std"``: one standard deviation along the direction; ``"raw"``: the paper's).
+- :mod:`.boundary`: supervised directions, a logistic-regression boundary's normal (InterFaceGAN).
+- :mod:`.pca`: unsupervised directions, principal components of the training latents (GANSpace).
+- :mod:`.conditional`: edits that hold other directions fixed (InterFaceGAN's conditional manipulation).
+- :mod:`.domain`: the out-of-domain check and its warning.
+- :mod:`.refine`: refined inversion, latents optimised from the posterior mean (``refine_latents``).
+
+Names are imported lazily (``from dcvae_tools.editing import boundary``) so importing the package costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LatentStats": ".stats",
+    "LATENT_STATS_NAME": ".stats",
+    "compute_latent_stats": ".stats",
+    "load_latent_stats": ".stats",
+    "save_latent_stats": ".stats",
+    "Boundary": ".boundary",
+    "fit_boundary": ".boundary",
+    "boundary": ".api",
+    "principal_directions": ".pca",
+    "draw_components": ".pca",
+    "project_out": ".conditional",
+    "orthonormal_basis": ".conditional",
+    "OutOfDomainWarning": ".domain",
+    "DomainReport": ".domain",
+    "domain_report": ".domain",
+    "unit_metadata": ".units",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        try:  # the refinement module, where present (dcvae_tools/editing/refine.py)
+            refine = importlib.import_module(".refine", __name__)
+        except ImportError:
+            refine = None
+        if refine is not None and name in getattr(refine, "__all__", ()):
+            return getattr(refine, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+__all__ = sorted(_EXPORTS)

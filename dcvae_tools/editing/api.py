@@ -1,0 +1,123 @@
+"""What :class:`dcvae_tools.DCVAE`'s editing methods delegate to (model-aware, but outside ``model.py``)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..errors import LatentError
+from .units import Unit, check_unit, direction_std, step
+
+if TYPE_CHECKING:
+    from ..model import DCVAE, AttributeVector
+
+
+def resolve_unit(model: DCVAE, unit: str | None) -> Unit:
+    """``unit``, or the default: ``"std"`` where the model has latent statistics, else ``"raw"`` (with a warning)."""
+    if unit is not None:
+        return check_unit(unit)
+    if model.latent_stats is not None:
+        return "std"
+    warnings.warn(
+        "this model has no latent statistics (latent_stats.safetensors), so edit strengths are in the paper's raw "
+        "units (strength x direction); pass unit='raw' to say so, or compute them with `dcvae-train latent-stats`",
+        UserWarning,
+        stacklevel=4,
+    )
+    return "raw"
+
+
+def _metadata(key: Any) -> Mapping[str, Any] | None:
+    from ..model import AttributeVector
+
+    return key.metadata if isinstance(key, AttributeVector) else None
+
+
+def _checked(model: DCVAE, key: Any) -> torch.Tensor:
+    """The [D] direction of ``key`` (a name, an AttributeVector or a tensor), its shape checked."""
+    direction = model._direction(key)
+    if direction.ndim != 1 or direction.shape[-1] != model.latent_dim:
+        raise LatentError(
+            f"attribute direction has shape {tuple(direction.shape)}, but the latents have {model.latent_dim} dims"
+        )
+    return direction
+
+
+def edit_offsets(
+    model: DCVAE,
+    pairs: Sequence[tuple[Any, float]],
+    unit: str | None = None,
+    hold: Sequence[Any] = (),
+) -> list[torch.Tensor]:
+    """The latent offset [D] of each (attribute, strength) pair, in ``unit``, with the ``hold`` directions
+    projected out of each (then sigma is that of the projected direction)."""
+    from .conditional import project_out
+
+    if not pairs:
+        return []
+    # every name and shape is checked before the unit is settled (an unknown name fails without a unit warning)
+    directions = [_checked(model, key) for key, _ in pairs]
+    held = [_checked(model, key) for key in hold]
+    unit = resolve_unit(model, unit)
+    offsets = []
+    for (key, strength), direction in zip(pairs, directions, strict=True):
+        metadata = None
+        if not held:
+            metadata = model.attributes[key].metadata if isinstance(key, str) else _metadata(key)
+        if held:
+            direction = project_out(direction.float(), [h.float() for h in held])
+        sigma = direction_std(direction, model.latent_stats, metadata) if unit == "std" else None
+        offsets.append(step(direction.float(), float(strength), unit, sigma))
+    return offsets
+
+
+def boundary(
+    model: DCVAE,
+    positive: Any,
+    negative: Any,
+    name: str = "attribute",
+    l2: float = 1e-2,
+    metadata: Mapping[str, Any] | None = None,
+) -> AttributeVector:
+    """A supervised direction: the unit normal of a logistic-regression boundary between the latents of
+    ``positive`` and ``negative`` (images or latents). Its unit (``metadata["unit"]``) is recorded when the model
+    has latent statistics."""
+    from ..model import AttributeVector
+    from .boundary import fit_boundary
+    from .units import unit_metadata
+
+    zp, zn = model._latents(positive), model._latents(negative)
+    fitted = fit_boundary(zp.cpu(), zn.cpu(), l2=l2)
+    meta: dict[str, Any] = {
+        "method": "boundary",
+        "l2": l2,
+        "training_accuracy": fitted.accuracy,
+        **dict(metadata or {}),
+    }
+    if model.latent_stats is not None:
+        meta["unit"] = unit_metadata(fitted.normal, model.latent_stats)
+    return AttributeVector(name, fitted.normal.float(), len(zp), len(zn), True, meta)
+
+
+def check_domain(model: DCVAE, images: torch.Tensor, latents: torch.Tensor | None = None,
+                 reconstructions: torch.Tensor | None = None, names: list[Any] | None = None,
+                 warn: bool = True, stacklevel: int = 2) -> Any:
+    """The :class:`~dcvae_tools.editing.domain.DomainReport` of model-format images (None without latent
+    statistics); warns once, naming the model's domain, when any is far outside it."""
+    from .domain import OutOfDomainWarning, domain_report, out_of_domain_message, reconstruction_error
+
+    stats = model.latent_stats
+    if stats is None:
+        return None
+    z = model.encode(images) if latents is None else latents
+    recon = model.decode(z) if reconstructions is None else reconstructions
+    report = domain_report(stats, z, reconstruction_error(images, recon, model.config.content_size))
+    if warn:
+        source = getattr(model, "source", None)
+        message = out_of_domain_message(str(source.name) if source is not None else "this model", stats, report, names)
+        if message is not None:
+            warnings.warn(message, OutOfDomainWarning, stacklevel=stacklevel)
+    return report

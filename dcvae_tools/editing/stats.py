@@ -1,0 +1,213 @@
+"""Latent statistics of a model: where its training images' encodings lie, and what "in domain" looks like.
+
+A release may carry ``latent_stats.safetensors`` (optional, like ``attributes.safetensors``):
+
+- ``mean`` [D] and ``covariance`` [D, D]: of the posterior means of the model's training images. They define the
+  strength unit of edits (:mod:`dcvae_tools.editing.units`), the principal components
+  (:mod:`dcvae_tools.editing.pca`) and the Mahalanobis distance of an encoding.
+- ``quantile_levels`` [Q] with ``mahalanobis_quantiles`` [Q] and ``recon_error_quantiles`` [Q]: the distribution,
+  over held-out test images, of the Mahalanobis distance of the encoding and of the reconstruction error (MSE on
+  the [0, 1] scale over the image content). :mod:`dcvae_tools.editing.domain` warns about inputs far beyond them.
+
+The JSON metadata (key ``latent_stats``) says which data the numbers come from and names the model's domain in
+words. Only safetensors and JSON are read; a file is validated in full (shapes against the model's latent size,
+finite values, a symmetric positive semi-definite covariance, increasing quantiles) before it is used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+
+LATENT_STATS_NAME = "latent_stats.safetensors"
+FORMAT_VERSION = 1
+QUANTILE_LEVELS = (0.5, 0.9, 0.99, 0.999, 1.0)
+"""The levels stored: median, 90th, 99th, 99.9th percentile and the largest value seen."""
+_TENSORS = ("mean", "covariance", "quantile_levels", "mahalanobis_quantiles", "recon_error_quantiles")
+
+
+@dataclass
+class LatentStats:
+    """Mean and covariance of a model's training latents, and reference quantiles of held-out images.
+
+    Attributes:
+        mean: [D] mean of the posterior means of the training images.
+        covariance: [D, D] their covariance (float64).
+        quantile_levels: [Q] increasing levels in (0, 1].
+        mahalanobis_quantiles: [Q] quantiles of the held-out images' Mahalanobis distance.
+        recon_error_quantiles: [Q] quantiles of their reconstruction MSE ([0, 1] scale, content region).
+        metadata: JSON-able provenance: ``dataset``, ``split``, ``count``, ``reference_split``,
+            ``reference_count``, ``domain`` (the model's domain in words).
+    """
+
+    mean: torch.Tensor
+    covariance: torch.Tensor
+    quantile_levels: torch.Tensor
+    mahalanobis_quantiles: torch.Tensor
+    recon_error_quantiles: torch.Tensor
+    metadata: dict[str, Any] = field(default_factory=dict)
+    _eig: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    @property
+    def domain(self) -> str:
+        """The model's domain in words, e.g. ``"28x28 grey Fashion-MNIST garments"``."""
+        return str(self.metadata.get("domain") or f"{self.metadata.get('dataset', 'its training')} images")
+
+    def eigen(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eigenvalues (descending, clamped at 0) and eigenvectors (columns) of the covariance, float64."""
+        if self._eig is None:
+            values, vectors = torch.linalg.eigh(self.covariance.double())
+            order = torch.argsort(values, descending=True)
+            self._eig = (values[order].clamp_min(0.0), vectors[:, order])
+        return self._eig
+
+    def std_along(self, direction: torch.Tensor) -> float:
+        """Standard deviation of the training latents projected on the unit vector of ``direction``."""
+        u = direction.double().cpu()
+        norm = float(u.norm())
+        if norm == 0.0:
+            raise ConfigError("a direction of length 0 has no standard deviation along it")
+        u = u / norm
+        return float(torch.sqrt((u @ self.covariance.double() @ u).clamp_min(0.0)))
+
+    def mahalanobis(self, latents: torch.Tensor) -> torch.Tensor:
+        """Mahalanobis distance [N] of latents [N, D] from the training mean (tiny variances floored)."""
+        values, vectors = self.eigen()
+        floor = max(float(values[0]) * 1e-6, 1e-12)
+        centred = latents.double().cpu() - self.mean.double()
+        projected = centred @ vectors
+        return torch.sqrt((projected.pow(2) / values.clamp_min(floor)).sum(-1)).float()
+
+    def quantile(self, which: str, level: float) -> float:
+        """The stored ``which`` (``"mahalanobis"`` or ``"recon_error"``) quantile at ``level`` (a stored level)."""
+        values = self.mahalanobis_quantiles if which == "mahalanobis" else self.recon_error_quantiles
+        hits = (self.quantile_levels - level).abs() < 1e-9
+        if not bool(hits.any()):
+            raise KeyError(f"level {level} is not stored; stored: {self.quantile_levels.tolist()}")
+        return float(values[hits][0])
+
+
+def compute_latent_stats(
+    train_latents: torch.Tensor,
+    reference_latents: torch.Tensor,
+    reference_recon_errors: torch.Tensor,
+    metadata: dict[str, Any] | None = None,
+    levels: tuple[float, ...] = QUANTILE_LEVELS,
+) -> LatentStats:
+    """Statistics from training latents [N, D], held-out latents [M, D] and their reconstruction errors [M]."""
+    z = train_latents.double().cpu()
+    if z.ndim != 2 or len(z) < 2:
+        raise ConfigError(f"need at least two training latents [N, D], got shape {tuple(z.shape)}")
+    mean = z.mean(0)
+    centred = z - mean
+    covariance = centred.T @ centred / (len(z) - 1)
+    covariance = (covariance + covariance.T) / 2
+    stats = LatentStats(
+        mean=mean,
+        covariance=covariance,
+        quantile_levels=torch.tensor(levels, dtype=torch.float64),
+        mahalanobis_quantiles=torch.zeros(len(levels), dtype=torch.float64),
+        recon_error_quantiles=torch.zeros(len(levels), dtype=torch.float64),
+        metadata={"format_version": FORMAT_VERSION, "count": len(z), **(metadata or {})},
+    )
+    q = stats.quantile_levels
+    stats.mahalanobis_quantiles = torch.quantile(stats.mahalanobis(reference_latents).double(), q)
+    stats.recon_error_quantiles = torch.quantile(reference_recon_errors.double().cpu(), q)
+    stats.metadata.setdefault("reference_count", len(reference_latents))
+    return stats
+
+
+def save_latent_stats(stats: LatentStats, path: str | Path) -> None:
+    """Write ``stats`` as safetensors (float64 tensors) with the provenance as JSON metadata."""
+    from safetensors.torch import save_file
+
+    tensors = {name: getattr(stats, name).double().cpu().contiguous() for name in _TENSORS}
+    save_file(tensors, str(path), metadata={"format": "pt", "latent_stats": json.dumps(stats.metadata, sort_keys=True)})
+
+
+def load_latent_stats(path: str | Path, latent_dim: int) -> LatentStats:
+    """Read and validate a latent_stats.safetensors file (see :func:`latent_stats_from_bytes`)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from err
+    return latent_stats_from_bytes(data, latent_dim, Path(path))
+
+
+def latent_stats_from_bytes(data: bytes, latent_dim: int, source: Path) -> LatentStats:
+    """Parse and validate the bytes of a latent_stats.safetensors file.
+
+    The header is checked first (tensor names, dtypes and shapes against ``latent_dim``), so a malformed file is
+    refused before any tensor is built; then values: finite, a symmetric covariance with no clearly negative
+    eigenvalue, levels in (0, 1] and quantiles increasing. Every error names ``source`` and says how to remake it.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_bytes
+
+    fix = "recompute it with `dcvae-train latent-stats` (or delete it: the file is optional)"
+    header = _header(data, source, fix)
+    expected = {"mean": [latent_dim], "covariance": [latent_dim, latent_dim]}
+    names = {k for k in header if k != "__metadata__"}
+    if names != set(_TENSORS):
+        raise ConfigError(f"{source}: holds tensors {sorted(names)}, expected {list(_TENSORS)}; {fix}")
+    levels = header["quantile_levels"].get("shape") if isinstance(header["quantile_levels"], dict) else None
+    for name in _TENSORS:
+        info = header[name]
+        shape = info.get("shape") if isinstance(info, dict) else None
+        want = expected.get(name, levels if isinstance(levels, list) and len(levels) == 1 else None)
+        if shape != want or not (isinstance(levels, list) and len(levels) == 1 and 1 <= levels[0] <= 64):
+            raise ConfigError(
+                f"{source}: tensor {name!r} has shape {shape}, expected {want or '[Q] with 1 <= Q <= 64'} for "
+                f"a model with {latent_dim}-dimensional latents; {fix}"
+            )
+        if info.get("dtype") not in ("F64", "F32"):
+            raise ConfigError(f"{source}: tensor {name!r} has dtype {info.get('dtype')}, expected F64 or F32; {fix}")
+    try:
+        meta = json.loads(header.get("__metadata__", {}).get("latent_stats", "{}"))
+        tensors = {k: v.double() for k, v in load_bytes(data).items()}
+    except (SafetensorError, json.JSONDecodeError, AttributeError) as err:
+        raise ConfigError(f"{source} is not a readable {LATENT_STATS_NAME} file ({err}); {fix}") from err
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{source}: its 'latent_stats' metadata is not a JSON object; {fix}")
+    for name, value in tensors.items():
+        if not bool(value.isfinite().all()):
+            raise ConfigError(f"{source}: tensor {name!r} contains NaN or infinite values; {fix}")
+    cov = tensors["covariance"]
+    scale = float(cov.diagonal().abs().max()) or 1.0
+    if float((cov - cov.T).abs().max()) > 1e-6 * scale:
+        raise ConfigError(f"{source}: the covariance is not symmetric; {fix}")
+    if float(torch.linalg.eigvalsh(cov).min()) < -1e-6 * scale:
+        raise ConfigError(f"{source}: the covariance has negative eigenvalues (not a covariance); {fix}")
+    q = tensors["quantile_levels"]
+    if not (bool((q > 0).all()) and bool((q <= 1).all()) and bool((q[1:] > q[:-1]).all())):
+        raise ConfigError(f"{source}: quantile_levels must increase within (0, 1], got {q.tolist()}; {fix}")
+    for name in ("mahalanobis_quantiles", "recon_error_quantiles"):
+        v = tensors[name]
+        if bool((v < 0).any()) or bool((v[1:] < v[:-1]).any()):
+            raise ConfigError(f"{source}: {name} must be non-negative and non-decreasing, got {v.tolist()}; {fix}")
+    return LatentStats(**{name: tensors[name] for name in _TENSORS}, metadata=meta)
+
+
+def _header(data: bytes, source: Path, fix: str) -> dict[str, Any]:
+    if len(data) < 8:
+        raise ConfigError(f"{source} is not a readable safetensors file (only {len(data)} bytes); {fix}")
+    size = int.from_bytes(data[:8], "little")
+    if size > min(len(data) - 8, 1 << 20):
+        raise ConfigError(f"{source} is not a readable safetensors file (its header claims {size} bytes); {fix}")
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{source} is not a readable safetensors file (bad header: {err}); {fix}") from err
+    if not isinstance(header, dict):
+        raise ConfigError(f"{source} is not a readable safetensors file (header is not an object); {fix}")
+    return header

@@ -1,0 +1,181 @@
+"""Refined inversion (dcvae_tools.editing.refine): better reconstructions, refine=0 unchanged, determinism, the
+time budget, bad values, and `--refine` on the command line, all with the bundled default model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from typer.testing import CliRunner
+
+from dcvae_tools import load_model
+from dcvae_tools.cli import app
+from dcvae_tools.editing.refine import refine_latents
+from dcvae_tools.errors import DCVAEError, LatentError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples" / "fashion-mnist"
+IMAGES = sorted(EXAMPLES.glob("*.png"))[:6]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(local_files_only=True)
+
+
+def _mse(model, images: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """Per-image MSE on the [0, 1] scale over the content area."""
+    s = model.config.content_size
+    top = (images.shape[-1] - s) // 2
+    crop = (slice(None), slice(None), slice(top, top + s), slice(top, top + s))
+    return ((images[crop] - recon[crop]) / 2).pow(2).flatten(1).mean(1)
+
+
+def test_refine_lowers_reconstruction_error(model) -> None:
+    x = model.images_to_tensor(IMAGES)
+    before = _mse(model, x, model.reconstruct(x))
+    after = _mse(model, x, model.reconstruct(x, refine=20))
+    assert bool((after <= before + 1e-6).all()), (before, after)
+    assert float(after.mean()) < 0.8 * float(before.mean()), (before.mean(), after.mean())
+    result = refine_latents(model, x, 20)
+    assert torch.allclose(result.initial_mse, before.float(), atol=1e-5)
+    assert torch.allclose(result.final_mse, after.float(), atol=1e-5)
+    assert result.steps == 20 and result.stopped == "steps"
+
+
+def test_refine_zero_is_the_posterior_mean_bit_for_bit(model) -> None:
+    plain = model.encode(IMAGES)
+    assert torch.equal(model.encode(IMAGES, refine=0), plain)
+    assert torch.equal(model.reconstruct(IMAGES, refine=0), model.reconstruct(IMAGES))
+    assert torch.equal(refine_latents(model, IMAGES, 0).latents, plain)
+
+
+def test_refine_is_deterministic_and_per_image(model) -> None:
+    x = model.images_to_tensor(IMAGES)
+    a = model.encode(x, refine=8)
+    b = model.encode(x, refine=8)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, model.encode(x))
+    # each image is optimised on its own: batching changes only float rounding (which Adam's normalised steps
+    # carry along: 3e-4 at most here, against moves of 0.4)
+    halves = refine_latents(model, x, 8, batch_size=3).latents
+    assert (halves - a).abs().max() < 2e-3 < (a - model.encode(x)).abs().max()
+
+
+def test_refine_time_budget_is_respected(model) -> None:
+    x = model.images_to_tensor(IMAGES)
+    result = refine_latents(model, x, 100_000, max_seconds=0.5, batch_size=2)
+    assert result.stopped == "time"
+    assert 0 < result.steps < 100_000
+    assert result.seconds < 2.5  # the budget plus at most one step per batch and the setup
+
+
+def test_refine_gradients_reach_the_latents_only(model) -> None:
+    calls = []
+
+    def features(images: torch.Tensor) -> torch.Tensor:
+        calls.append(images.shape)
+        return torch.nn.functional.avg_pool2d(images, 4).flatten(1)
+
+    model.decoder.train()
+    try:
+        result = refine_latents(model, IMAGES[:2], 3, features=features, feature_weight=0.5)
+        assert model.decoder.training  # put back as it was
+    finally:
+        model.decoder.eval()
+    assert all(p.grad is None for p in model.parameters())
+    assert calls and calls[0][-1] == model.config.content_size
+    assert result.latents.shape == (2, model.latent_dim) and not result.latents.requires_grad
+
+
+def test_refine_works_inside_inference_mode(model) -> None:
+    with torch.inference_mode():
+        z = model.encode(IMAGES[:1], refine=2)
+    assert z.shape == (1, model.latent_dim)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"refine": -1}, "between 0"),
+        ({"refine": 2.5}, "whole number"),
+        ({"refine": True}, "whole number"),
+        ({"refine": 5, "refine_seconds": 0}, "seconds > 0"),
+        ({"refine": 5, "refine_seconds": float("nan")}, "seconds > 0"),
+        ({"refine": 5, "sample": True}, "sample=True"),
+    ],
+)
+def test_bad_refine_values_are_rejected(model, kwargs, words) -> None:
+    with pytest.raises(DCVAEError, match=words):
+        model.encode(IMAGES[:1], **kwargs)
+
+
+def test_bad_refine_settings_name_the_setting(model) -> None:
+    with pytest.raises(DCVAEError, match="lr must be"):
+        refine_latents(model, IMAGES[:1], 2, lr=0)
+    with pytest.raises(DCVAEError, match="anchor_weight"):
+        refine_latents(model, IMAGES[:1], 2, anchor_weight=-1.0)
+    with pytest.raises(DCVAEError, match="init must be latents"):
+        refine_latents(model, IMAGES[:2], 2, init=torch.zeros(3, model.latent_dim))
+    with pytest.raises(LatentError, match="refine needs images"):
+        model.edit(model.encode(IMAGES[:1]), {"long_sleeves": 1.0}, refine=5)
+
+
+def test_cli_encode_refine_records_steps(tmp_path: Path) -> None:
+    plain, refined = tmp_path / "plain.safetensors", tmp_path / "refined.safetensors"
+    args = ["encode", *map(str, IMAGES[:3]), "--offline", "-q"]
+    assert runner.invoke(app, [*args, "-o", str(plain)]).exit_code == 0
+    result = runner.invoke(app, [*args, "-o", str(refined), "--refine", "5"])
+    assert result.exit_code == 0, result.output
+    with safe_open(str(refined), "pt") as f:
+        meta = f.metadata()
+        z = f.get_tensor("latents")
+    with safe_open(str(plain), "pt") as f:
+        z0 = f.get_tensor("latents")
+        assert "refine" not in f.metadata()  # without --refine the file is as before
+    info = json.loads(meta["refine"])
+    assert info["steps"] == 5 and info["steps_run"] == 5 and info["stopped"] == "steps"
+    assert z.shape == z0.shape and not torch.equal(z, z0)
+
+
+def test_cli_reconstruct_and_edit_refine(tmp_path: Path) -> None:
+    grid = tmp_path / "recon.png"
+    result = runner.invoke(app, ["reconstruct", *map(str, IMAGES[:2]), "--grid", str(grid), "--refine", "3",
+                                 "--offline", "-q"])
+    assert result.exit_code == 0, result.output
+    assert grid.is_file()
+    out = tmp_path / "edited"
+    result = runner.invoke(app, ["edit", str(IMAGES[0]), "-a", "long_sleeves=1", "--refine", "3",
+                                 "--refine-seconds", "30", "-o", str(out), "--offline", "-q"])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("*.png"))) == 1
+
+
+def test_cli_refine_failures_write_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    target = tmp_path / "z.safetensors"
+    result = runner.invoke(app, ["encode", str(IMAGES[0]), str(bad), "-o", str(target), "--refine", "3",
+                                 "--offline"])
+    assert result.exit_code == 1 and "broken.png" in result.output
+    out = tmp_path / "recon"
+    result = runner.invoke(app, ["reconstruct", str(IMAGES[0]), str(bad), "-o", str(out), "--refine", "3",
+                                 "--offline"])
+    assert result.exit_code == 1
+    assert not target.exists() and not out.exists()
+    for args, words in (
+        (["--refine", "-2"], "--refine"),
+        (["--refine-seconds", "5"], "give --refine N too"),
+        (["--refine", "3", "--refine-seconds", "0"], "seconds > 0"),
+        (["--refine", "3", "--sample"], "drop --sample"),
+    ):
+        result = runner.invoke(app, ["encode", str(IMAGES[0]), "-o", str(target), *args, "--offline"])
+        assert result.exit_code == 2 and words in result.output, result.output
+        assert not target.exists()
+    result = runner.invoke(app, ["encode", str(IMAGES[0]), "-o", str(tmp_path / "shards"), "--refine", "3"])
+    assert result.exit_code == 2 and not (tmp_path / "shards").exists()

@@ -1,0 +1,115 @@
+"""Latent statistics, strength units and principal components of a release, from its training data.
+
+``dcvae-train latent-stats RELEASE`` (see :func:`regenerate`) writes into a release folder:
+
+- ``latent_stats.safetensors``: mean and covariance of the posterior means of the model's training split, and the
+  quantiles of the test split's Mahalanobis distance and reconstruction error (see
+  :mod:`dcvae_tools.editing.stats`);
+- in ``attributes.safetensors``: each direction's strength unit (``metadata["unit"]``: the standard deviation of the
+  training latents along it and its length), and the first ten principal components as ``pc01`` .. ``pc10``.
+
+It is the one command that regenerates every editing artefact a release ships; run it again after retraining.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dcvae_tools.editing.domain import reconstruction_error
+from dcvae_tools.editing.pca import principal_directions
+from dcvae_tools.editing.stats import LatentStats, compute_latent_stats
+from dcvae_tools.editing.units import unit_metadata
+from dcvae_tools.model import DCVAE, AttributeVector
+
+from .metrics.common import split_tensors
+
+DOMAINS = {
+    "fashion-mnist": "28x28 grey Fashion-MNIST garments (clothes, shoes and bags, centred on black)",
+    "mnist5k": "28x28 grey handwritten MNIST digits (white on black)",
+    "mnist": "28x28 grey handwritten MNIST digits (white on black)",
+}
+NUM_COMPONENTS = 10
+
+
+def _encode(model: DCVAE, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    return torch.cat([model.encode(images[i : i + batch_size], batch_size=256).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def model_latent_stats(model: DCVAE, data_root: str | None = None) -> LatentStats:
+    """Statistics of ``model`` on its dataset: training-split latents, test-split reference quantiles."""
+    c = model.config
+    if not c.dataset:
+        raise ValueError("the model's config names no dataset; latent statistics need its training data")
+    train, _ = split_tensors(c.dataset, "train", c.image_size, c.channels, data_root, None, c.content_size)
+    test, _ = split_tensors(c.dataset, "test", c.image_size, c.channels, data_root, None, c.content_size)
+    with torch.inference_mode():
+        z_train = _encode(model, train)
+        z_test = _encode(model, test)
+        recon = torch.cat([model.decode(z_test[i : i + 1024], batch_size=256).cpu()
+                           for i in range(0, len(z_test), 1024)])
+    errors = reconstruction_error(test, recon, c.content_size)
+    meta = {
+        "dataset": c.dataset,
+        "split": "train",
+        "latents": "posterior mean",
+        "reference_split": "test",
+        "recon_error": "per-image MSE on the [0, 1] scale over the content region",
+        "domain": DOMAINS.get(c.dataset, f"{c.dataset} images"),
+    }
+    return compute_latent_stats(z_train, z_test, errors, meta)
+
+
+def with_units_and_components(
+    attributes: dict[str, AttributeVector], stats: LatentStats, num_components: int = NUM_COMPONENTS
+) -> dict[str, AttributeVector]:
+    """The attributes with their strength units recorded, plus ``pc01`` .. the principal components (any
+    earlier ``pcNN`` entries replaced)."""
+    out = {}
+    for name, vector in attributes.items():
+        if vector.metadata.get("method") == "pca":
+            continue
+        meta = {**vector.metadata, "unit": unit_metadata(vector.direction, stats)}
+        out[name] = AttributeVector(name, vector.direction, vector.num_positive, vector.num_negative,
+                                    vector.normalized, meta)
+    out.update(principal_directions(stats, num_components))
+    return out
+
+
+def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path | None = None,
+               progress: Any = print) -> dict[str, Any]:
+    """Recompute ``folder``'s latent_stats.safetensors, attribute units and principal components (atomically,
+    file by file) and optionally draw the principal-components figure; returns a summary."""
+    from dcvae_tools.editing.stats import LATENT_STATS_NAME, save_latent_stats
+    from dcvae_tools.io_utils import atomic_write
+    from dcvae_tools.release import ATTRIBUTES_NAME, load_release, save_attributes
+
+    folder = Path(folder)
+    model = load_release(folder)
+    progress(f"encoding the {model.config.dataset} train and test splits with {folder} ...")
+    stats = model_latent_stats(model, data_root)
+    attributes = with_units_and_components(dict(model.attributes), stats)
+    with atomic_write(folder / LATENT_STATS_NAME) as tmp:
+        save_latent_stats(stats, tmp)
+    with atomic_write(folder / ATTRIBUTES_NAME) as tmp:
+        save_attributes(attributes, tmp)
+    if figure is not None:
+        from dcvae_tools.editing.pca import draw_components
+
+        model.attributes, model.latent_stats = attributes, stats
+        draw_components(model, figure)
+    values, _ = stats.eigen()
+    return {
+        "folder": str(folder),
+        "train_count": stats.metadata["count"],
+        "reference_count": stats.metadata["reference_count"],
+        "mahalanobis_quantiles": dict(zip(stats.quantile_levels.tolist(), stats.mahalanobis_quantiles.tolist(),
+                                          strict=True)),
+        "recon_error_quantiles": dict(zip(stats.quantile_levels.tolist(), stats.recon_error_quantiles.tolist(),
+                                          strict=True)),
+        "explained_variance_top10": (values[:NUM_COMPONENTS] / values.sum()).tolist(),
+        "units": {n: a.metadata.get("unit") for n, a in attributes.items() if not n.startswith("pc")},
+    }

@@ -25,11 +25,24 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "probe_pixels_test": "the same linear probe on raw pixels, for comparison",
     "latent_kl_test": "KL from N(0, I) of the test images' aggregate posterior, per latent dimension (lower means "
     "the latents sit where samples are drawn)",
+    "recon_class_agreement_test": "share of test images whose reconstruction the classifier puts in the same class as "
+    "the image itself (higher is better)",
+    "sample_class_entropy10k": "entropy of the classifier's classes over 10k prior samples, divided by its maximum "
+    "(1 = every class equally often)",
 }
 EDIT_DESCRIPTION = (
     "share of held-out images without the attribute that the classifier assigns to it after the edit "
     "(strength in the evaluation report; higher is better)"
 )
+
+
+GENERATED_MARKER = (
+    "A DC-VAE (Dual Contradistinctive Generative Autoencoder, Parmar et al., CVPR 2021) checkpoint for "
+    "[dcvae-tools](https://pypi.org/project/dcvae-tools/): encode images, reconstruct, sample, "
+    "interpolate, mix latents and edit attributes."
+)
+"""The line every generated card has; tools that redraw a card (``dcvae-train latent-stats``) leave cards without it
+alone."""
 
 
 # Short names of the metrics in the card's model-index (the Hub shows them on the model page).
@@ -43,6 +56,8 @@ METRIC_NAMES: dict[str, str] = {
     "probe_linear_test": "Linear probe accuracy on latents (test)",
     "probe_pixels_test": "Linear probe accuracy on pixels (test)",
     "latent_kl_test": "Aggregate posterior KL per dimension (test)",
+    "recon_class_agreement_test": "Reconstruction class agreement (test)",
+    "sample_class_entropy10k": "Class entropy of 10k samples (normalised)",
 }
 TAGS = (
     "dc-vae",
@@ -137,13 +152,11 @@ def render_model_card(
     if config.description:
         lines += [config.description, ""]
     lines += [
-        "A DC-VAE (Dual Contradistinctive Generative Autoencoder, Parmar et al., CVPR 2021) checkpoint for "
-        "[dcvae-tools](https://pypi.org/project/dcvae-tools/): encode images, reconstruct, sample, "
-        "interpolate, mix latents and edit attributes.",
+        GENERATED_MARKER,
         "",
         "| | |",
         "|---|---|",
-        f"| architecture | `{config.architecture}` {json.dumps(config.architecture_args)} |",
+        f"| architecture | `{config.architecture}` {json.dumps(config.architecture_args, sort_keys=True)} |",
         f"| images | {config.image_size}x{config.image_size}, {config.channels} channel(s)"
         + (
             f", content {config.content_size}x{config.content_size} padded"
@@ -170,10 +183,21 @@ def render_model_card(
             "| name | positives | negatives | chosen as |",
             "|---|---:|---:|---|",
         ]
+        components = []
         for attr_name, attr in sorted(attributes.items()):
-            rule = str(getattr(attr, "metadata", {}).get("rule", ""))
-            lines.append(f"| `{attr_name}` | {attr.num_positive} | {attr.num_negative} | {rule} |")
+            meta = getattr(attr, "metadata", {}) or {}
+            if meta.get("method") == "pca":
+                components.append(attr_name)
+                continue
+            lines.append(f"| `{attr_name}` | {attr.num_positive} | {attr.num_negative} | {meta.get('rule', '')} |")
         lines.append("")
+        if components:
+            lines += [
+                f"Also shipped: the principal directions {', '.join(f'`{c}`' for c in components)} of the training "
+                "latents (unsupervised, each one standard deviation long). Edit strengths are in standard deviations "
+                "of the training latents along each direction unless `unit=\"raw\"` is passed.",
+                "",
+            ]
     lines += [
         "## Use",
         "",

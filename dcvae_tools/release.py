@@ -266,6 +266,7 @@ def load_release(
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
     expected_sha256: Mapping[str, str] | None = None,
+    read_latent_stats: bool = True,
 ) -> DCVAE:
     """Load a release folder (config first, validated before any tensor exists; then weights, strictly).
 
@@ -275,6 +276,7 @@ def load_release(
 
     With ``expected_sha256`` (file name -> sha256, or git blob sha1) every file is read once and exactly the
     bytes that are loaded are checked; files it lists that are not loaded (the model card) are checked too.
+    ``read_latent_stats=False`` leaves latent_stats.safetensors unread (to recompute it, whatever its state).
     """
     folder = Path(folder)
     expected = dict(expected_sha256 or {})
@@ -300,7 +302,7 @@ def load_release(
     if (folder / ATTRIBUTES_NAME).exists() or ATTRIBUTES_NAME in expected:
         data = read_verified(folder / ATTRIBUTES_NAME, expected.get(ATTRIBUTES_NAME))
         model.attributes = attributes_from_bytes(data, config.latent_dim, folder / ATTRIBUTES_NAME)
-    if (folder / LATENT_STATS_NAME).exists() or LATENT_STATS_NAME in expected:
+    if read_latent_stats and ((folder / LATENT_STATS_NAME).exists() or LATENT_STATS_NAME in expected):
         data = read_verified(folder / LATENT_STATS_NAME, expected.get(LATENT_STATS_NAME))
         model.latent_stats = latent_stats_from_bytes(data, config.latent_dim, folder / LATENT_STATS_NAME)
     model.eval()

@@ -850,11 +850,14 @@ def _latent_stats_bytes(change: Callable[[dict[str, Any]], None], dim: int = 64)
         "covariance": torch.eye(dim, dtype=torch.float64),
         "quantile_levels": torch.tensor([0.5, 0.9, 1.0], dtype=torch.float64),
         "mahalanobis_quantiles": torch.tensor([7.0, 9.0, 12.0], dtype=torch.float64),
+        "cycle_quantiles": torch.tensor([4.0, 6.0, 9.0], dtype=torch.float64),
         "recon_error_quantiles": torch.tensor([0.04, 0.08, 0.2], dtype=torch.float64),
+        "far_score_limit": torch.tensor([25.0], dtype=torch.float64),
     }
     tensors["mean"] += torch.randn(dim, generator=g, dtype=torch.float64)
     change(tensors)
-    return save(tensors, metadata={"format": "pt", "latent_stats": "{}"})
+    meta = json.dumps({"format_version": 2, "reference_count": 1000})
+    return save(tensors, metadata={"format": "pt", "latent_stats": meta})
 
 
 def _set_tensor(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -983,6 +986,10 @@ _BAD_MODELS: list[tuple[str, Callable[[Path], Invocation]]] = [
         _set_tensor("quantile_levels", lambda q: q.flip(0))))),
     ("shipped-latent-stats-quantiles-decreasing", _bad_shipped_latent_stats(lambda: _latent_stats_bytes(
         _set_tensor("mahalanobis_quantiles", lambda q: q.flip(0))))),
+    ("shipped-latent-stats-cycle-decreasing", _bad_shipped_latent_stats(lambda: _latent_stats_bytes(
+        _set_tensor("cycle_quantiles", lambda q: q.flip(0))))),
+    ("shipped-latent-stats-limit-zero", _bad_shipped_latent_stats(lambda: _latent_stats_bytes(
+        _set_tensor("far_score_limit", lambda q: q * 0.0)))),
 ]
 
 

@@ -377,6 +377,10 @@ def test_model_card_explains_metrics_and_attributes() -> None:
     assert "| `recon_mse_test` | 0.04631 | reconstruction mean squared error" in card  # rounded, explained
     assert "| `boot` | 20 | 20 | Ankle boot (9) vs Sneaker (7) |" in card
     assert 'load_model("my-preset")' in card and '{"boot": 1.5}' in card
+    # principal directions are named apart from the table, which describes mean differences only
+    pc = AttributeVector("pc01", torch.ones(8), 0, 0, metadata={"method": "pca"})
+    with_pc = render_model_card(config, {"boot": boot, "pc01": pc})
+    assert "| `pc01` |" not in with_pc and "principal directions `pc01`" in with_pc
 
 
 def test_model_card_metadata_is_what_the_hub_reads() -> None:

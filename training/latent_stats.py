@@ -2,9 +2,9 @@
 
 ``dcvae-train latent-stats RELEASE`` (see :func:`regenerate`) writes into a release folder:
 
-- ``latent_stats.safetensors``: mean and covariance of the posterior means of the model's training split, and the
-  quantiles of the test split's Mahalanobis distance and reconstruction error (see
-  :mod:`dcvae_tools.editing.stats`);
+- ``latent_stats.safetensors``: mean and covariance of the posterior means of the model's training split, the
+  quantiles of the test split's Mahalanobis distance, cycle distance (re-encoding the reconstruction) and
+  reconstruction error, and the out-of-domain check's limit (see :mod:`dcvae_tools.editing.stats`);
 - in ``attributes.safetensors``: each direction's strength unit (``metadata["unit"]``: the standard deviation of the
   training latents along it and its length), and the first ten principal components as ``pc01`` .. ``pc10``.
 
@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 
-from dcvae_tools.editing.domain import reconstruction_error
 from dcvae_tools.editing.pca import principal_directions
 from dcvae_tools.editing.stats import LatentStats, compute_latent_stats
 from dcvae_tools.editing.units import unit_metadata
@@ -39,8 +38,37 @@ def _encode(model: DCVAE, images: torch.Tensor, batch_size: int = 1024) -> torch
                       for i in range(0, len(images), batch_size)])
 
 
+def reference_measures(model: DCVAE, images: torch.Tensor, batch_size: int = 1024
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Posterior means [N, D], reconstruction errors [N] and cycle distances [N] of model-format ``images``, in
+    chunks: the held-out measures the out-of-domain check compares inputs with."""
+    from dcvae_tools.editing.api import domain_measures
+
+    parts = []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            z, errors, cycle = domain_measures(model, images[i : i + batch_size])
+            parts.append((z.cpu(), errors, cycle))
+    return tuple(torch.cat([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
+
+
+def stats_metadata(model: DCVAE) -> dict[str, Any]:
+    """The provenance recorded with a model's latent statistics."""
+    dataset = model.config.dataset
+    return {
+        "dataset": dataset,
+        "split": "train",
+        "latents": "posterior mean",
+        "reference_split": "test",
+        "recon_error": "per-image MSE on the [0, 1] scale over the content region",
+        "cycle": "distance between the posterior mean and the posterior mean of its reconstruction",
+        "domain": DOMAINS.get(dataset or "", f"{dataset} images"),
+    }
+
+
 def model_latent_stats(model: DCVAE, data_root: str | None = None) -> LatentStats:
-    """Statistics of ``model`` on its dataset: training-split latents, test-split reference quantiles."""
+    """Statistics of ``model`` on its dataset: training-split latents, test-split reference quantiles and the
+    out-of-domain limit."""
     c = model.config
     if not c.dataset:
         raise ValueError("the model's config names no dataset; latent statistics need its training data")
@@ -48,19 +76,8 @@ def model_latent_stats(model: DCVAE, data_root: str | None = None) -> LatentStat
     test, _ = split_tensors(c.dataset, "test", c.image_size, c.channels, data_root, None, c.content_size)
     with torch.inference_mode():
         z_train = _encode(model, train)
-        z_test = _encode(model, test)
-        recon = torch.cat([model.decode(z_test[i : i + 1024], batch_size=256).cpu()
-                           for i in range(0, len(z_test), 1024)])
-    errors = reconstruction_error(test, recon, c.content_size)
-    meta = {
-        "dataset": c.dataset,
-        "split": "train",
-        "latents": "posterior mean",
-        "reference_split": "test",
-        "recon_error": "per-image MSE on the [0, 1] scale over the content region",
-        "domain": DOMAINS.get(c.dataset, f"{c.dataset} images"),
-    }
-    return compute_latent_stats(z_train, z_test, errors, meta)
+    z_test, errors, cycle = reference_measures(model, test)
+    return compute_latent_stats(z_train, z_test, errors, cycle, stats_metadata(model))
 
 
 def with_units_and_components(
@@ -85,17 +102,25 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
     file by file) and optionally draw the principal-components figure; returns a summary."""
     from dcvae_tools.editing.stats import LATENT_STATS_NAME, save_latent_stats
     from dcvae_tools.io_utils import atomic_write
-    from dcvae_tools.release import ATTRIBUTES_NAME, load_release, save_attributes
+    from dcvae_tools.release import ATTRIBUTES_NAME, CARD_NAME, load_release, save_attributes
 
     folder = Path(folder)
-    model = load_release(folder)
+    model = load_release(folder, read_latent_stats=False)  # recomputed: an old or broken file must not stop it
     progress(f"encoding the {model.config.dataset} train and test splits with {folder} ...")
     stats = model_latent_stats(model, data_root)
     attributes = with_units_and_components(dict(model.attributes), stats)
     with atomic_write(folder / LATENT_STATS_NAME) as tmp:
         save_latent_stats(stats, tmp)
+    from dcvae_tools.card import GENERATED_MARKER, render_model_card
+
+    card = folder / CARD_NAME
+    # A generated card lists the directions, so it is redrawn with the new ones; a hand-written one is left alone.
+    generated = card.is_file() and GENERATED_MARKER in card.read_text(encoding="utf-8")
     with atomic_write(folder / ATTRIBUTES_NAME) as tmp:
         save_attributes(attributes, tmp)
+    if generated:
+        with atomic_write(card) as tmp:
+            Path(tmp).write_text(render_model_card(model.config, attributes), encoding="utf-8")
     if figure is not None:
         from dcvae_tools.editing.pca import draw_components
 
@@ -110,6 +135,8 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
                                           strict=True)),
         "recon_error_quantiles": dict(zip(stats.quantile_levels.tolist(), stats.recon_error_quantiles.tolist(),
                                           strict=True)),
+        "cycle_quantiles": dict(zip(stats.quantile_levels.tolist(), stats.cycle_quantiles.tolist(), strict=True)),
+        "far_score_limit": stats.far_score_limit_value,
         "explained_variance_top10": (values[:NUM_COMPONENTS] / values.sum()).tolist(),
         "units": {n: a.metadata.get("unit") for n, a in attributes.items() if not n.startswith("pc")},
     }

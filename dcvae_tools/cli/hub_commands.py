@@ -225,6 +225,10 @@ def info(
             "mahalanobis_max": round(stats.quantile("mahalanobis", 1.0), 4),
             "recon_error_median": round(stats.quantile("recon_error", 0.5), 6),
             "recon_error_max": round(stats.quantile("recon_error", 1.0), 6),
+            "cycle_median": round(stats.quantile("cycle", 0.5), 4),
+            "cycle_max": round(stats.quantile("cycle", 1.0), 4),
+            "far_score_limit": round(stats.far_score_limit_value, 4),
+            "far_level": stats.metadata.get("far_level"),
         }
         parameters = {
             "encoder": sum(p.numel() for p in loaded.encoder.parameters()),
@@ -280,7 +284,8 @@ def info(
                 f"latent statistics: {ls['domain']}; {ls['train_count']} training latents; held-out "
                 f"{ls['reference_count']} images: Mahalanobis distance median {ls['mahalanobis_median']:.3g}, max "
                 f"{ls['mahalanobis_max']:.3g}; reconstruction error median {ls['recon_error_median']:.3g}, max "
-                f"{ls['recon_error_max']:.3g}"
+                f"{ls['recon_error_max']:.3g}; re-encoding distance median {ls['cycle_median']:.3g}, max "
+                f"{ls['cycle_max']:.3g}; out-of-domain limit {ls['far_score_limit']:.3g} (combined score)"
             )
         lines.append("files")
         for f in files:

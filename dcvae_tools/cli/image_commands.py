@@ -461,12 +461,18 @@ def reconstruct(
             refined: list = []
             batches = latent_batches(loaded, paths, out, "reconstructing", skipped, refine, refine_seconds, refined)
             far: list[str] = []
+            reason: str | None = None
             for chunk, x, mu, z in batches:
                 recon = loaded.decode(z).cpu()
                 # the domain's limits were measured on posterior means: check those (and their reconstructions)
                 report = loaded.check_domain(x, mu, None if refine else recon, warn=False)
                 if report is not None:
-                    far += [str(chunk[i]) for i in report.far.nonzero().flatten().tolist()]
+                    flagged = report.far.nonzero().flatten().tolist()
+                    if flagged and reason is None:
+                        from dcvae_tools.editing.domain import far_reason
+
+                        reason = far_reason(loaded.latent_stats, report, flagged[0])
+                    far += [str(chunk[i]) for i in flagged]
                 if stage is not None:
                     for path, image in zip(chunk, recon, strict=True):
                         _save_one(loaded, image, stage / names.take(path), upscale or 1)
@@ -486,7 +492,7 @@ def reconstruct(
         if far:
             from .latent_commands import _far_message
 
-            out.warn(_far_message(loaded, far, done))
+            out.warn(_far_message(loaded, far, done, reason))
         written = [f"{_count(done, 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"reconstructed {_count(done, 'image')}: wrote {' and '.join(written)}{_skipped_summary(skipped)}")

@@ -165,18 +165,18 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
     return vectors[name]
 
 
-def _far_message(model: "DCVAE", far: list[str], total: int) -> str:
-    """One line: which inputs are far outside the model's domain (see dcvae_tools.editing.domain)."""
-    from dcvae_tools.editing.domain import FAR_FACTOR
-
+def _far_message(model: "DCVAE", far: list[str], total: int, reason: str | None = None) -> str:
+    """One line: which inputs are far outside the model's domain and, for the first, why (``reason``, from
+    dcvae_tools.editing.domain.far_reason)."""
     stats = model.latent_stats
     assert stats is not None
     shown = ", ".join(far[:3]) + (f" and {len(far) - 3} more" if len(far) > 3 else "")
+    level = 100 * float(stats.metadata.get("far_level", 0.995))
+    why = f"{far[0]}: {reason}" if reason else (
+        f"their encodings and reconstructions are more unusual than those of {level:g}% of its held-out test images")
     return (
         f"{_model_name(model)} knows {stats.domain}; {len(far)} of {total} inputs ({shown}) are far outside it "
-        f"(encoding or reconstruction error beyond {FAR_FACTOR:g}x the largest of its held-out test images): "
-        "expect poor "
-        "reconstructions and edits"
+        f"({why}): expect poor reconstructions and edits"
     )
 
 
@@ -597,6 +597,7 @@ def edit(
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
+        from dcvae_tools.editing.domain import far_reason
         from dcvae_tools.errors import DCVAEError
         from dcvae_tools.latent import parse_sweep
 
@@ -610,7 +611,7 @@ def edit(
         # the documented default, without the Python API's warning: the last line names the unit used
         used_unit = unit or ("std" if loaded.latent_stats is not None else "raw")
         far: list[str] = []
-        domain_report = None
+        reason: str | None = None
         names = _OutputNames(paths)
         columns = 1 + (len(strengths) if strengths is not None else 1)
         skipped: Skipped | None = [] if skip_bad else None
@@ -623,8 +624,10 @@ def edit(
             for chunk, x, mu, z in batches:
                 report = loaded.check_domain(x, mu, warn=False)
                 if report is not None:
-                    domain_report = report
-                    far += [str(chunk[i]) for i in report.far.nonzero().flatten().tolist()]
+                    flagged = report.far.nonzero().flatten().tolist()
+                    if flagged and reason is None:
+                        reason = far_reason(loaded.latent_stats, report, flagged[0])
+                    far += [str(chunk[i]) for i in flagged]
                 if strengths is None:
                     variants = [loaded.edit(z, edits, unit=used_unit, hold=held).cpu()]
                 else:
@@ -652,8 +655,8 @@ def edit(
         _report_skipped(out, skipped or [])
         if refined:
             warn_if_cut(out, refined[0], refine)
-        if far and domain_report is not None:
-            out.warn(_far_message(loaded, far, done))
+        if far:
+            out.warn(_far_message(loaded, far, done, reason))
         what = (
             ", ".join(f"{v.name}={s:g}" for v, s in edits)
             if strengths is None

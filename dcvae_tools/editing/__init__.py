@@ -1,6 +1,6 @@
 """Latent editing beyond the paper's mean differences.
 
-- :mod:`.stats`: a model's latent statistics (``latent_stats.safetensors``): mean, covariance, held-out ranges.
+- :mod:`.stats`: a model's latent statistics (``latent_stats.safetensors``): mean, covariance, held-out quantiles.
 - :mod:`.units`: strength units (``"std"``: one standard deviation along the direction; ``"raw"``: the paper's).
 - :mod:`.boundary`: supervised directions, a logistic-regression boundary's normal (InterFaceGAN).
 - :mod:`.pca`: unsupervised directions, principal components of the training latents (GANSpace).
@@ -32,6 +32,7 @@ _EXPORTS = {
     "OutOfDomainWarning": ".domain",
     "DomainReport": ".domain",
     "domain_report": ".domain",
+    "domain_measures": ".api",
     "unit_metadata": ".units",
 }
 

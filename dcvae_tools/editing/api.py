@@ -102,19 +102,32 @@ def boundary(
     return AttributeVector(name, fitted.normal.float(), len(zp), len(zn), True, meta)
 
 
+def domain_measures(model: DCVAE, images: torch.Tensor, latents: torch.Tensor | None = None,
+                    reconstructions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The posterior means [N, D] of model-format images (or ``latents``), the reconstruction errors [N] of their
+    decodings (or ``reconstructions``) and their cycle distances [N] (how far encoding the reconstruction moves
+    the latent): what the out-of-domain check measures, at release time and at check time alike."""
+    from .domain import cycle_distance, reconstruction_error
+
+    z = model.encode(images) if latents is None else latents
+    recon = model.decode(z) if reconstructions is None else reconstructions
+    errors = reconstruction_error(images, recon, model.config.content_size)
+    return z, errors, cycle_distance(z, model.encode(recon))
+
+
 def check_domain(model: DCVAE, images: torch.Tensor, latents: torch.Tensor | None = None,
                  reconstructions: torch.Tensor | None = None, names: list[Any] | None = None,
                  warn: bool = True, stacklevel: int = 2) -> Any:
     """The :class:`~dcvae_tools.editing.domain.DomainReport` of model-format images (None without latent
-    statistics); warns once, naming the model's domain, when any is far outside it."""
-    from .domain import OutOfDomainWarning, domain_report, out_of_domain_message, reconstruction_error
+    statistics); warns once, naming the model's domain and why, when any is far outside it. ``latents`` must be
+    posterior means (the statistics were measured on those); ``reconstructions`` their decodings."""
+    from .domain import OutOfDomainWarning, domain_report, out_of_domain_message
 
     stats = model.latent_stats
     if stats is None:
         return None
-    z = model.encode(images) if latents is None else latents
-    recon = model.decode(z) if reconstructions is None else reconstructions
-    report = domain_report(stats, z, reconstruction_error(images, recon, model.config.content_size))
+    z, errors, cycle = domain_measures(model, images, latents, reconstructions)
+    report = domain_report(stats, z, errors, cycle)
     if warn:
         source = getattr(model, "source", None)
         message = out_of_domain_message(str(source.name) if source is not None else "this model", stats, report, names)

@@ -552,3 +552,15 @@ def test_edit_success_has_a_known_answer_on_a_synthetic_model() -> None:
     stronger = edit_success(BrightnessModel(), ThresholdClassifier(), torch.tensor([0.5]), images, [1], [0],
                             strength=2.0)
     assert stronger.success_rate == 1.0  # +1.0 lifts even -0.99 to 0.01
+
+
+def test_a_checkout_measures_with_its_pinned_classifier():
+    from dcvae_tools.io_utils import sha256_file
+    from training.metrics.classifier import WEIGHTS_FILE, load_or_train_classifier, pinned_classifier_dir
+
+    pinned = pinned_classifier_dir("fashion-mnist")
+    assert pinned is not None, "reports/classifiers/fashion-mnist is committed"
+    net = load_or_train_classifier("fashion-mnist")  # no cache_dir: the pinned one, never trained again
+    assert net.weights_sha256 == sha256_file(pinned / WEIGHTS_FILE)
+    assert net.describe()["test_accuracy"] > 0.85
+    assert pinned_classifier_dir("no-such-dataset") is None

@@ -182,6 +182,22 @@ def classifier_dir(dataset: str, cache_dir: str | Path | None = None) -> Path:
     return default_cache_dir(cache_dir) / "classifiers" / safe
 
 
+PINNED_CLASSIFIERS = Path(__file__).resolve().parents[2] / "reports" / "classifiers"
+"""Classifiers committed to the repository (outside the wheel): the ones every report's numbers are measured with."""
+
+
+def pinned_classifier_dir(dataset: str) -> Path | None:
+    """The repository's pinned classifier for ``dataset``, or None (no checkout, or none pinned).
+
+    Training the classifier again gives different weights on another machine or torch version (its test accuracy
+    moved from 0.891 to 0.893 between two machines), and every classifier metric moves with it; so a checkout
+    measures with the committed one unless a ``cache_dir`` is given or ``retrain`` is asked for.
+    """
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset)
+    folder = PINNED_CLASSIFIERS / safe
+    return folder if (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file() else None
+
+
 def _input_format(dataset: str) -> tuple[int, int]:
     key = dataset.strip().lower()
     if key not in CLASSIFIER_INPUTS:
@@ -322,11 +338,15 @@ def load_or_train_classifier(
     show_progress: bool | None = None,
     **train_kwargs: Any,
 ) -> SmallCNN:
-    """The dataset's classifier from ``<cache>/classifiers/<dataset>/``, trained and saved there first if absent.
+    """The dataset's classifier: the repository's pinned one (:func:`pinned_classifier_dir`) when no ``cache_dir``
+    is given, else the one in ``<cache>/classifiers/<dataset>/``, trained and saved there first if absent.
 
     A cached classifier is used as it is, whatever ``train_kwargs`` say (its config records how it was
     trained); ``retrain=True`` replaces it.
     """
+    pinned = pinned_classifier_dir(dataset)
+    if cache_dir is None and not retrain and pinned is not None:
+        return load_classifier(pinned, device)
     folder = classifier_dir(dataset, cache_dir)
     if not retrain and (folder / WEIGHTS_FILE).is_file():
         return load_classifier(folder, device)

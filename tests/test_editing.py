@@ -627,3 +627,27 @@ def test_cli_attribute_boundary_writes_a_unit_direction_with_its_unit(tmp_path, 
     refused = _cli("attribute", *args, "--name", "b", "--method", "boundary", "--normalize", "-m", "fashion-mnist-32",
                    "-o", tmp_path / "other.safetensors")
     assert refused.exit_code == 2 and "already of unit length" in refused.stderr
+
+
+# ---------------------------------------------------------------------------- the measured tables (edit-report)
+
+
+def test_edit_report_tables_on_a_real_model(mnist):
+    from training.edit_report import _at_cost, edit_report, markdown
+
+    assert _at_cost([1.0, 3.0], [0.2, 0.6], 2.0) == pytest.approx(0.4)
+    assert _at_cost([1.0, 3.0], [0.2, 0.6], 4.0) is None  # never extrapolated
+    report = edit_report(mnist)
+    units = {r["attribute"]: r for r in report["units"]}
+    assert set(units) == {"thick", "slant"}  # principal directions are not attributes
+    for row in units.values():
+        assert row["std"] == pytest.approx(mnist.latent_stats.std_along(mnist.attributes[row["attribute"]].direction))
+        # a raw step is norm/std standard deviations long: the longer step moves the pixels further
+        assert (row["l2_raw"] > row["l2_std"]) == (row["norm"] > row["std"])
+    held = {(r["target"], r["held"]): r for r in report["conditional"]}
+    assert set(held) == {("thick", "-"), ("thick", "slant"), ("slant", "-"), ("slant", "thick")}
+    for r in held.values():
+        assert r["l2"] > 0 and r["target_after"] != r["target_before"]
+    for block in markdown(report).split("\n\n"):  # every table: each row has the header's number of cells
+        lines = block.strip().splitlines()
+        assert len(lines) >= 3 and {line.count("|") for line in lines} == {lines[0].count("|")}, block

@@ -25,7 +25,7 @@ from .metrics.common import crop_content, split_tensors
 from .metrics.edit import edit_success
 
 STRENGTHS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
-COSTS = (2.0, 3.0, 4.0)
+COSTS = (4.0, 6.0, 8.0)
 SOURCES = 500
 
 
@@ -179,7 +179,7 @@ def markdown(report: dict[str, Any]) -> str:
     def f(v: Any, digits: int = 3) -> str:
         return "-" if v is None else f"{v:.{digits}f}"
 
-    lines = ["| attribute | length |d| | std along d | L2, strength 1 raw | L2, strength 1 std |",
+    lines = ["| attribute | length of d | std along d | L2, strength 1 raw | L2, strength 1 std |",
              "|---|---|---|---|---|"]
     lines += [f"| {r['attribute']} | {r['norm']:.2f} | {r['std']:.2f} | {r['l2_raw']:.2f} | {r['l2_std']:.2f} |"
               for r in report["units"]]
@@ -192,7 +192,7 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {r['attribute']} | {r['examples']} | {r['method']} | {f(r['baseline'])} | {cells} |")
     if report["conditional"]:
         lines += ["", "| edit (2 std) | held | target score before -> after | other attribute | its score before -> "
-                  "after | mean abs change | L2 |", "|---|---|---|---|---|---|---|"]
+                  "after | its mean abs change | L2 |", "|---|---|---|---|---|---|---|"]
         for r in report["conditional"]:
             lines.append(
                 f"| {r['target']} | {r['held']} | {f(r['target_before'])} -> {f(r['target_after'])} | {r['other']} | "

@@ -235,9 +235,10 @@ class DCVAE(nn.Module):
     def check_domain(self, images: ImagesLike, latents: torch.Tensor | None = None,
                      reconstructions: torch.Tensor | None = None, warn: bool = True, stacklevel: int = 3) -> Any:
         """How far ``images`` are from what the model knows: a
-        :class:`~dcvae_tools.editing.domain.DomainReport` (Mahalanobis distance of each encoding, reconstruction
-        error, the limits, who is far), or None when the model has no latent statistics. With ``warn``, inputs far
-        outside give one warning naming the model's domain."""
+        :class:`~dcvae_tools.editing.domain.DomainReport` (each input's Mahalanobis distance, re-encoding distance
+        and reconstruction error, their p-values, the combined score, the limit, who is far), or None when the
+        model has no latent statistics. With ``warn``, inputs far outside give one warning naming the model's
+        domain."""
         from .editing.api import check_domain
 
         x = images if isinstance(images, torch.Tensor) and images.ndim == 4 else self.images_to_tensor(images)

@@ -23,7 +23,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save_file
 
 from .config import ModelConfig
-from .editing.stats import LATENT_STATS_NAME, latent_stats_from_bytes, save_latent_stats
+from .editing.stats import LATENT_STATS_NAME, latent_stats_from_bytes, max_latent_stats_bytes, save_latent_stats
 from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
 from .fast import resolve_dtype
 from .io_utils import git_blob_sha1
@@ -303,8 +303,13 @@ def load_release(
         data = read_verified(folder / ATTRIBUTES_NAME, expected.get(ATTRIBUTES_NAME))
         model.attributes = attributes_from_bytes(data, config.latent_dim, folder / ATTRIBUTES_NAME)
     if read_latent_stats and ((folder / LATENT_STATS_NAME).exists() or LATENT_STATS_NAME in expected):
-        data = read_verified(folder / LATENT_STATS_NAME, expected.get(LATENT_STATS_NAME))
-        model.latent_stats = latent_stats_from_bytes(data, config.latent_dim, folder / LATENT_STATS_NAME)
+        stats_path = folder / LATENT_STATS_NAME
+        if stats_path.is_file() and stats_path.stat().st_size > max_latent_stats_bytes(config.latent_dim):
+            raise ConfigError(f"{stats_path} is {stats_path.stat().st_size} bytes, more than a {LATENT_STATS_NAME} "
+                              f"for {config.latent_dim}-dimensional latents can be; recompute it with "
+                              "`dcvae-train latent-stats` (or delete it: the file is optional)")
+        data = read_verified(stats_path, expected.get(LATENT_STATS_NAME))
+        model.latent_stats = latent_stats_from_bytes(data, config.latent_dim, stats_path)
     model.eval()
     if device is not None:
         model.to(device)

@@ -839,8 +839,10 @@ def _bad_shipped_latent_stats(make: Callable[[], bytes]) -> Callable[[Path], Inv
     return build
 
 
-def _latent_stats_bytes(change: Callable[[dict[str, Any]], None], dim: int = 64) -> bytes:
-    """A latent_stats.safetensors file for ``dim``-dimensional latents, its tensors altered by ``change``."""
+def _latent_stats_bytes(change: Callable[[dict[str, Any]], None], dim: int = 64, nested_depth: int = 0,
+                        **meta_change: Any) -> bytes:
+    """A latent_stats.safetensors file for ``dim``-dimensional latents, its tensors altered by ``change`` and its
+    metadata by ``meta_change``."""
     import torch
     from safetensors.torch import save
 
@@ -856,7 +858,9 @@ def _latent_stats_bytes(change: Callable[[dict[str, Any]], None], dim: int = 64)
     }
     tensors["mean"] += torch.randn(dim, generator=g, dtype=torch.float64)
     change(tensors)
-    meta = json.dumps({"format_version": 2, "reference_count": 1000})
+    meta = json.dumps({"format_version": 2, "reference_count": 1000, "far_level": 0.995, **meta_change})
+    if nested_depth:  # a JSON value nested deeper than a recursive parser can follow
+        meta = meta[:-1] + ', "domain": ' + "[" * nested_depth + "]" * nested_depth + "}"
     return save(tensors, metadata={"format": "pt", "latent_stats": meta})
 
 
@@ -990,6 +994,14 @@ _BAD_MODELS: list[tuple[str, Callable[[Path], Invocation]]] = [
         _set_tensor("cycle_quantiles", lambda q: q.flip(0))))),
     ("shipped-latent-stats-limit-zero", _bad_shipped_latent_stats(lambda: _latent_stats_bytes(
         _set_tensor("far_score_limit", lambda q: q * 0.0)))),
+    ("shipped-latent-stats-far-level-missing",
+     _bad_shipped_latent_stats(lambda: _latent_stats_bytes(lambda t: None, far_level=None))),
+    ("shipped-latent-stats-far-level-text",
+     _bad_shipped_latent_stats(lambda: _latent_stats_bytes(lambda t: None, far_level="abc"))),
+    ("shipped-latent-stats-deeply-nested-metadata",
+     _bad_shipped_latent_stats(lambda: _latent_stats_bytes(lambda t: None, nested_depth=100_000))),
+    ("shipped-latent-stats-oversized",
+     _bad_shipped_latent_stats(lambda: _latent_stats_bytes(lambda t: None) + b" " * (2 << 20))),
 ]
 
 

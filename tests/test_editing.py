@@ -648,6 +648,18 @@ def test_edit_report_tables_on_a_real_model(mnist):
     assert set(held) == {("thick", "-"), ("thick", "slant"), ("slant", "-"), ("slant", "thick")}
     for r in held.values():
         assert r["l2"] > 0 and r["target_after"] != r["target_before"]
+    for target, other in (("thick", "slant"), ("slant", "thick")):  # holding changes the edit, and keeps `other`
+        free, kept = held[(target, "-")], held[(target, other)]
+        assert kept["l2"] != free["l2"] and kept["other_after"] != free["other_after"]
     for block in markdown(report).split("\n\n"):  # every table: each row has the header's number of cells
         lines = block.strip().splitlines()
         assert len(lines) >= 3 and {line.count("|") for line in lines} == {lines[0].count("|")}, block
+
+
+def test_quantiles_between_stored_levels_are_interpolated(fashion):
+    stats = fashion.latent_stats
+    levels, values = stats.quantile_levels.tolist(), stats.quantiles_of("mahalanobis").tolist()
+    assert stats.quantile("mahalanobis", levels[3]) == pytest.approx(values[3])
+    middle = (levels[3] + levels[4]) / 2
+    assert stats.quantile("mahalanobis", middle) == pytest.approx((values[3] + values[4]) / 2)
+    assert stats.quantile("mahalanobis", levels[0] / 2) == pytest.approx(values[0])  # below: the first value

@@ -482,10 +482,11 @@ def latent_stats(
 ) -> None:
     """Compute a release's latent statistics, attribute strength units and principal components.
 
-    Writes latent_stats.safetensors (mean and covariance of the training split's latents, held-out test quantiles
-    of Mahalanobis distance and reconstruction error) and rewrites attributes.safetensors with each direction's
-    unit and the first ten principal components (pc01 .. pc10). For a bundled model the manifest's sha256 and
-    sizes are updated. docs/editing.md says what each artefact is.
+    Writes latent_stats.safetensors (mean and covariance of the training split's latents; held-out test quantiles
+    of Mahalanobis distance, re-encoding distance and reconstruction error, and the out-of-domain limit) and
+    rewrites attributes.safetensors with each direction's unit and the first ten principal components (pc01 ..
+    pc10). A model card exactly as generated is redrawn to list them (a card edited by hand is left alone). For a
+    bundled model the manifest's sha256 and sizes are updated. docs/editing.md says what each artefact is.
 
     Examples:
       dcvae-train latent-stats fashion-mnist-32 --figure docs/figures/pca-fashion-mnist-32.png

@@ -100,8 +100,9 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
                progress: Any = print) -> dict[str, Any]:
     """Recompute ``folder``'s latent_stats.safetensors, attribute units and principal components (atomically,
     file by file) and optionally draw the principal-components figure; returns a summary."""
+    from dcvae_tools.card import GENERATED_MARKER, render_model_card
     from dcvae_tools.editing.stats import LATENT_STATS_NAME, save_latent_stats
-    from dcvae_tools.io_utils import atomic_write
+    from dcvae_tools.io_utils import atomic_write, atomic_write_text
     from dcvae_tools.release import ATTRIBUTES_NAME, CARD_NAME, load_release, save_attributes
 
     folder = Path(folder)
@@ -109,18 +110,21 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
     progress(f"encoding the {model.config.dataset} train and test splits with {folder} ...")
     stats = model_latent_stats(model, data_root)
     attributes = with_units_and_components(dict(model.attributes), stats)
+    card = folder / CARD_NAME
+    # A card exactly as generated lists the directions, so it is redrawn with the new ones; a card written or
+    # edited by hand is left alone (with a note). Read before anything is written, so a failure changes nothing.
+    old_card = card.read_text(encoding="utf-8") if card.is_file() else None
+    generated = old_card == render_model_card(model.config, model.attributes)
+    if old_card is not None and not generated:
+        progress(f"{card} is not the generated card (edited by hand, or from an older dcvae-tools): left as it is; "
+                 "add the new directions to it yourself" if GENERATED_MARKER in old_card else
+                 f"{card} is a hand-written card: left as it is")
     with atomic_write(folder / LATENT_STATS_NAME) as tmp:
         save_latent_stats(stats, tmp)
-    from dcvae_tools.card import GENERATED_MARKER, render_model_card
-
-    card = folder / CARD_NAME
-    # A generated card lists the directions, so it is redrawn with the new ones; a hand-written one is left alone.
-    generated = card.is_file() and GENERATED_MARKER in card.read_text(encoding="utf-8")
     with atomic_write(folder / ATTRIBUTES_NAME) as tmp:
         save_attributes(attributes, tmp)
     if generated:
-        with atomic_write(card) as tmp:
-            Path(tmp).write_text(render_model_card(model.config, attributes), encoding="utf-8")
+        atomic_write_text(card, render_model_card(model.config, attributes))
     if figure is not None:
         from dcvae_tools.editing.pca import draw_components
 

@@ -118,13 +118,18 @@ class LatentStats:
         return getattr(self, f"{which}_quantiles")
 
     def quantile(self, which: str, level: float) -> float:
-        """The stored ``which`` (``"mahalanobis"``, ``"cycle"`` or ``"recon_error"``) quantile at ``level`` (a
-        stored level)."""
-        values = self.quantiles_of(which)
-        hits = (self.quantile_levels - level).abs() < 1e-9
-        if not bool(hits.any()):
-            raise KeyError(f"level {level} is not stored; stored: {self.quantile_levels.tolist()}")
-        return float(values[hits][0])
+        """The ``which`` (``"mahalanobis"``, ``"cycle"`` or ``"recon_error"``) quantile at ``level``: the stored
+        value at a stored level, else interpolated linearly between the stored levels around it (the first stored
+        value below the first level)."""
+        values = self.quantiles_of(which).double()
+        levels = self.quantile_levels.double()
+        i = int(torch.searchsorted(levels, torch.tensor([level], dtype=torch.float64)).item())
+        if i < len(levels) and abs(float(levels[i]) - level) < 1e-9:
+            return float(values[i])
+        if i <= 0 or i >= len(levels):
+            return float(values[0] if i <= 0 else values[-1])
+        t = (level - float(levels[i - 1])) / (float(levels[i]) - float(levels[i - 1]))
+        return float(values[i - 1] + t * (values[i] - values[i - 1]))
 
 
 def compute_latent_stats(
@@ -191,9 +196,18 @@ def save_latent_stats(stats: LatentStats, path: str | Path) -> None:
     save_file(tensors, str(path), metadata={"format": "pt", "latent_stats": json.dumps(stats.metadata, sort_keys=True)})
 
 
+def max_latent_stats_bytes(latent_dim: int) -> int:
+    """The largest a valid file can be: a 1 MiB header plus every tensor in float64 at its largest shape."""
+    return 8 + (1 << 20) + 8 * (latent_dim * latent_dim + latent_dim + len(_TENSORS) * 64 + 1)
+
+
 def load_latent_stats(path: str | Path, latent_dim: int) -> LatentStats:
     """Read and validate a latent_stats.safetensors file (see :func:`latent_stats_from_bytes`)."""
     try:
+        size = Path(path).stat().st_size
+        if size > max_latent_stats_bytes(latent_dim):  # refuse before reading a huge file into memory
+            raise ConfigError(f"{path} is {size} bytes, more than a {LATENT_STATS_NAME} for {latent_dim}-dimensional "
+                              "latents can be; recompute it with `dcvae-train latent-stats` (or delete it)")
         data = Path(path).read_bytes()
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror or err}") from err
@@ -215,7 +229,7 @@ def latent_stats_from_bytes(data: bytes, latent_dim: int, source: Path) -> Laten
     header = _header(data, source, fix)
     try:
         meta = json.loads(header.get("__metadata__", {}).get("latent_stats", "{}"))
-    except (json.JSONDecodeError, AttributeError, TypeError) as err:
+    except (json.JSONDecodeError, AttributeError, TypeError, RecursionError) as err:
         raise ConfigError(f"{source}: its 'latent_stats' metadata is not readable JSON ({err}); {fix}") from err
     if not isinstance(meta, dict):
         raise ConfigError(f"{source}: its 'latent_stats' metadata is not a JSON object; {fix}")
@@ -230,6 +244,9 @@ def latent_stats_from_bytes(data: bytes, latent_dim: int, source: Path) -> Laten
     if isinstance(reference_count, bool) or not isinstance(reference_count, int) or reference_count < 1:
         raise ConfigError(f"{source}: its metadata's reference_count must be a positive integer, got "
                           f"{reference_count!r}; {fix}")
+    far_level = meta.get("far_level")
+    if isinstance(far_level, bool) or not isinstance(far_level, int | float) or not 0 < far_level < 1:
+        raise ConfigError(f"{source}: its metadata's far_level must be a number in (0, 1), got {far_level!r}; {fix}")
     expected = {"mean": [latent_dim], "covariance": [latent_dim, latent_dim], "far_score_limit": [1]}
     names = {k for k in header if k != "__metadata__"}
     if names != set(_TENSORS):
@@ -239,7 +256,9 @@ def latent_stats_from_bytes(data: bytes, latent_dim: int, source: Path) -> Laten
         info = header[name]
         shape = info.get("shape") if isinstance(info, dict) else None
         want = expected.get(name, levels if isinstance(levels, list) and len(levels) == 1 else None)
-        if shape != want or not (isinstance(levels, list) and len(levels) == 1 and 2 <= levels[0] <= 64):
+        count_ok = (isinstance(levels, list) and len(levels) == 1 and isinstance(levels[0], int)
+                    and not isinstance(levels[0], bool) and 2 <= levels[0] <= 64)
+        if shape != want or not count_ok:
             raise ConfigError(
                 f"{source}: tensor {name!r} has shape {shape}, expected {want or '[Q] with 2 <= Q <= 64'} for "
                 f"a model with {latent_dim}-dimensional latents; {fix}"
@@ -281,7 +300,7 @@ def _header(data: bytes, source: Path, fix: str) -> dict[str, Any]:
         raise ConfigError(f"{source} is not a readable safetensors file (its header claims {size} bytes); {fix}")
     try:
         header = json.loads(data[8 : 8 + size])
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise ConfigError(f"{source} is not a readable safetensors file (bad header: {err}); {fix}") from err
     if not isinstance(header, dict):
         raise ConfigError(f"{source} is not a readable safetensors file (header is not an object); {fix}")

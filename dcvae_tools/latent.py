@@ -122,18 +122,24 @@ def mix(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.to(a.device), b, a)
 
 
-def attribute_direction(
-    positive: torch.Tensor, negative: torch.Tensor, normalize: bool = False
-) -> torch.Tensor:
-    """Mean latent of ``positive`` [P, D] minus mean latent of ``negative`` [Q, D] (the paper's recipe,
-    with P = Q = 20); ``normalize=True`` scales it to unit length."""
+
+def check_example_latents(positive: torch.Tensor, negative: torch.Tensor, what: str) -> None:
+    """Raise :class:`LatentError` unless ``positive`` [P, D] and ``negative`` [Q, D] are non-empty latent sets of
+    one size ``D``; ``what`` names what needs them in the message."""
     if positive.ndim != 2 or negative.ndim != 2 or positive.shape[1] != negative.shape[1]:
         raise LatentError(
             f"expected positive [P, D] and negative [Q, D] latents, got {tuple(positive.shape)} and "
             f"{tuple(negative.shape)}"
         )
     if len(positive) == 0 or len(negative) == 0:
-        raise LatentError("an attribute direction needs at least one positive and one negative example")
+        raise LatentError(f"{what} needs at least one positive and one negative example")
+
+def attribute_direction(
+    positive: torch.Tensor, negative: torch.Tensor, normalize: bool = False
+) -> torch.Tensor:
+    """Mean latent of ``positive`` [P, D] minus mean latent of ``negative`` [Q, D] (the paper's recipe,
+    with P = Q = 20); ``normalize=True`` scales it to unit length."""
+    check_example_latents(positive, negative, "an attribute direction")
     direction = positive.double().mean(0) - negative.double().mean(0)
     if normalize:
         norm = direction.norm()

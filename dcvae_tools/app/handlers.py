@@ -298,11 +298,7 @@ class Editor:
 
         _check_image(a, "image A")
         _check_image(b, "image B")
-        count, seed = int(count), int(seed)
-        if not 1 <= count <= MAX_MIXES:
-            raise AppError(f"count must be between 1 and {MAX_MIXES}, got {count}")
-        if seed < 0:
-            raise AppError(f"seed must be 0 or more, got {seed}")
+        count, seed = _count_and_seed(count, seed, MAX_MIXES)
         lm = self.load(spec)
         with lm.lock:
             za, zb = lm.model.encode([a]), lm.model.encode([b])
@@ -321,11 +317,7 @@ class Editor:
         """``count`` prior samples for ``seed`` (``model.sample``): the images, a grid PNG and the latents."""
         import math
 
-        count, seed = int(count), int(seed)
-        if not 1 <= count <= MAX_SAMPLES:
-            raise AppError(f"count must be between 1 and {MAX_SAMPLES}, got {count}")
-        if seed < 0:
-            raise AppError(f"seed must be 0 or more, got {seed}")
+        count, seed = _count_and_seed(count, seed, MAX_SAMPLES)
         lm = self.load(spec)
         with lm.lock:
             z = lm.model.random_latents(count, seed=seed)
@@ -346,3 +338,13 @@ class Editor:
         grid = to_pil(make_grid(_crop_center(images.cpu(), lm.model.config.content_size), nrow=nrow))
         assert isinstance(grid, PILImage.Image)
         return grid.resize((grid.width * DISPLAY_UPSCALE, grid.height * DISPLAY_UPSCALE), PILImage.Resampling.NEAREST)
+
+
+def _count_and_seed(count: float, seed: float, most: int) -> tuple[int, int]:
+    """The page's count and seed as integers, or an :class:`AppError` naming the bad one."""
+    count, seed = int(count), int(seed)
+    if not 1 <= count <= most:
+        raise AppError(f"count must be between 1 and {most}, got {count}")
+    if seed < 0:
+        raise AppError(f"seed must be 0 or more, got {seed}")
+    return count, seed

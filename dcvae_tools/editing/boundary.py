@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import LatentError
+from ..latent import check_example_latents
 
 
 @dataclass
@@ -32,13 +33,7 @@ def fit_boundary(positive: torch.Tensor, negative: torch.Tensor, l2: float = 1e-
     ``l2`` is the penalty on the standardised weights, per example (``l2 * |w|^2 / 2`` is added to the mean
     log-loss); larger values give a direction nearer the (standardised) mean difference.
     """
-    if positive.ndim != 2 or negative.ndim != 2 or positive.shape[1] != negative.shape[1]:
-        raise LatentError(
-            f"expected positive [P, D] and negative [Q, D] latents, got {tuple(positive.shape)} and "
-            f"{tuple(negative.shape)}"
-        )
-    if len(positive) == 0 or len(negative) == 0:
-        raise LatentError("a boundary needs at least one positive and one negative example")
+    check_example_latents(positive, negative, "a boundary")
     if not l2 > 0:
         raise LatentError(f"l2 must be positive (it keeps the fit finite when the examples separate), got {l2}")
     x = torch.cat([positive, negative]).double().cpu()

@@ -273,10 +273,12 @@ def info(
         lines.append(f"attributes ({len(attributes)})" + ("" if attributes else ": none shipped"))
         for a in attributes:
             lines.append(
-                f"  {a['name']:<20} {a['num_positive']} positive / {a['num_negative']} negative"
-                f"{', normalized' if a['normalized'] else ''}, norm {a['norm']:.4g}"
+                f"  {a['name']:<20} "
+                + ("principal direction" if a["method"] == "pca"
+                   else f"{a['num_positive']} positive / {a['num_negative']} negative")
+                + f"{', normalized' if a['normalized'] else ''}, norm {a['norm']:.4g}"
                 + (f", 1 std = {a['std']:.4g}" if a["std"] is not None else "")
-                + (f" ({a['method']})" if a["method"] != "mean difference" else "")
+                + (f" ({a['method']})" if a["method"] not in ("mean difference", "pca") else "")
             )
         if latent_stats is not None:
             ls = latent_stats

@@ -332,10 +332,10 @@ class Editor:
     def _grid(lm: LoadedModel, images: torch.Tensor, nrow: int) -> Image.Image:
         from PIL import Image as PILImage
 
-        from dcvae_tools.images.convert import _crop_center, to_pil
+        from dcvae_tools.images.convert import crop_center, to_pil
         from dcvae_tools.images.save import make_grid
 
-        grid = to_pil(make_grid(_crop_center(images.cpu(), lm.model.config.content_size), nrow=nrow))
+        grid = to_pil(make_grid(crop_center(images.cpu(), lm.model.config.content_size), nrow=nrow))
         assert isinstance(grid, PILImage.Image)
         return grid.resize((grid.width * DISPLAY_UPSCALE, grid.height * DISPLAY_UPSCALE), PILImage.Resampling.NEAREST)
 

@@ -124,6 +124,18 @@ def _pick_example(lm: LoadedModel, index: Any) -> Any:
     return load_image(lm.examples[index])
 
 
+def _image_pair(prefix: str, lm: LoadedModel) -> tuple[gr.Image, gr.Gallery, gr.Image, gr.Gallery]:
+    """Inputs A and B side by side, each with its example gallery (element ids ``{prefix}-a``, ...)."""
+    with gr.Row():
+        with gr.Column():
+            a = _image("A", f"{prefix}-a", interactive=True)
+            a_examples = _example_gallery(f"{prefix}-a-examples", lm)
+        with gr.Column():
+            b = _image("B", f"{prefix}-b", interactive=True)
+            b_examples = _example_gallery(f"{prefix}-b-examples", lm)
+    return a, a_examples, b, b_examples
+
+
 def _image(label: str, elem_id: str, *, interactive: bool) -> gr.Image:
     return gr.Image(label=label, type="filepath" if interactive else "pil", format="png", image_mode=None,
                     height=IMAGE_HEIGHT, interactive=interactive, elem_id=elem_id, elem_classes=["dcvae-pixels"],
@@ -171,13 +183,7 @@ def build_ui(editor: Editor) -> gr.Blocks:
 
             # ------------------------------------------------------------------ interpolate
             with gr.Tab("Interpolate", id="interpolate"):
-                with gr.Row():
-                    with gr.Column():
-                        interp_a = _image("A", "dcvae-interp-a", interactive=True)
-                        interp_a_examples = _example_gallery("dcvae-interp-a-examples", first)
-                    with gr.Column():
-                        interp_b = _image("B", "dcvae-interp-b", interactive=True)
-                        interp_b_examples = _example_gallery("dcvae-interp-b-examples", first)
+                interp_a, interp_a_examples, interp_b, interp_b_examples = _image_pair("dcvae-interp", first)
                 with gr.Row():
                     method = gr.Radio(["lerp", "slerp"], value="slerp", label="Method", elem_id="dcvae-method")
                     steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="Steps", elem_id="dcvae-steps")
@@ -195,13 +201,7 @@ def build_ui(editor: Editor) -> gr.Blocks:
             with gr.Tab("Mix", id="mix"):
                 gr.Markdown("Each mix replaces a random share of A's latent dimensions with B's (the paper's "
                             "Figure 6); the same seed gives the same subsets as `dcvae mix --seed`.")
-                with gr.Row():
-                    with gr.Column():
-                        mix_a = _image("A", "dcvae-mix-a", interactive=True)
-                        mix_a_examples = _example_gallery("dcvae-mix-a-examples", first)
-                    with gr.Column():
-                        mix_b = _image("B", "dcvae-mix-b", interactive=True)
-                        mix_b_examples = _example_gallery("dcvae-mix-b-examples", first)
+                mix_a, mix_a_examples, mix_b, mix_b_examples = _image_pair("dcvae-mix", first)
                 with gr.Row():
                     fraction = gr.Slider(0, 1, value=0.5, step=0.05, label="Fraction of dimensions from B",
                                          elem_id="dcvae-fraction")

@@ -75,11 +75,10 @@ class DomainReport:
 
 def reconstruction_error(images: torch.Tensor, reconstructions: torch.Tensor, content_size: int | None) -> torch.Tensor:
     """Per-image MSE [N] on the [0, 1] scale over the content region (the padding of 28-in-32 models dropped)."""
-    a, b = images.detach().cpu().double(), reconstructions.detach().cpu().double()
-    if content_size is not None and content_size < a.shape[-1]:
-        top, left = (a.shape[-2] - content_size) // 2, (a.shape[-1] - content_size) // 2
-        a = a[..., top : top + content_size, left : left + content_size]
-        b = b[..., top : top + content_size, left : left + content_size]
+    from ..images.convert import crop_center
+
+    a = crop_center(images.detach().cpu().double(), content_size)
+    b = crop_center(reconstructions.detach().cpu().double(), content_size)
     return ((a - b) / 2.0).pow(2).flatten(1).mean(1).float()
 
 

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from ..errors import DCVAEError
+from ..images.convert import crop_center
 
 if TYPE_CHECKING:
     from ..model import DCVAE
@@ -126,15 +127,6 @@ def _number(value: Any) -> bool:
 
 def _positive(value: Any) -> bool:
     return _number(value) and value > 0
-
-
-def _crop(images: torch.Tensor, content_size: int | None) -> torch.Tensor:
-    """The centred ``content_size`` square of images [N, C, S, S] (the model's padding dropped)."""
-    if content_size is None or content_size >= images.shape[-1]:
-        return images
-    top = (images.shape[-2] - content_size) // 2
-    left = (images.shape[-1] - content_size) // 2
-    return images[..., top : top + content_size, left : left + content_size]
 
 
 @contextlib.contextmanager
@@ -237,7 +229,7 @@ def refine_latents(
                 if max_seconds is not None:
                     left = max_seconds - (time.perf_counter() - start_time)
                     deadline = time.perf_counter() + max(left, 0.0) / (len(batches) - index)
-                target = _crop(x[lo:hi].to(model.device).clone(), content)
+                target = crop_center(x[lo:hi].to(model.device).clone(), content)
                 z, first, best, ran, why = _refine_batch(
                     decoder, z0[lo:hi], target, content, steps, lr, anchor_weight, features, feature_weight,
                     deadline, tolerance, patience, advance,
@@ -299,7 +291,7 @@ def _refine_batch(
     ran, why = 0, "steps"
     # step k evaluates the latents after k updates; the last evaluation needs no update after it
     for k in range(steps + 1):
-        decoded = _crop(decoder(z), content)
+        decoded = crop_center(decoder(z), content)
         mse = ((decoded - target) / 2.0).pow(2).flatten(1).mean(1)
         loss = mse
         if target_features is not None:

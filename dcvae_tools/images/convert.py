@@ -374,7 +374,7 @@ def to_tensor(
                 continue
             for chw, sub_label in zip(batch, labels, strict=True):
                 if content < size and chw.shape[1] == chw.shape[2] == size:
-                    chw = _crop_center(chw, content)  # already in model format: drop the padding
+                    chw = crop_center(chw, content)  # already in model format: drop the padding
                 if chw.shape[0] == channels and chw.shape[1] == chw.shape[2] == content:
                     tensors.append(_pad_hwc(chw.permute(1, 2, 0).numpy(), size))
                     continue
@@ -412,7 +412,7 @@ def _check_chw_batch(tensor: torch.Tensor, what: str) -> torch.Tensor:
     return batch.clamp(-1.0, 1.0)
 
 
-def _crop_center(batch: torch.Tensor, content_size: int | None) -> torch.Tensor:
+def crop_center(batch: torch.Tensor, content_size: int | None) -> torch.Tensor:
     """Crop the centred ``content_size`` square out of [..., H, W] (the inverse of the padding)."""
     if content_size is None:
         return batch
@@ -438,7 +438,7 @@ def to_pil(tensor: torch.Tensor, content_size: int | None = None) -> Image.Image
         A mode ``L`` (1 channel) or ``RGB`` (3 channels) image, or a list of them.
     """
     single = isinstance(tensor, torch.Tensor) and tensor.ndim == 3
-    batch = _crop_center(_check_chw_batch(tensor, "to_pil"), content_size)
+    batch = crop_center(_check_chw_batch(tensor, "to_pil"), content_size)
     pixels = ((batch + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     images = [Image.fromarray(np.ascontiguousarray(p[:, :, 0] if p.shape[2] == 1 else p)) for p in pixels]
     return images[0] if single else images

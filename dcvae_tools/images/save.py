@@ -17,7 +17,7 @@ from PIL import Image
 from dcvae_tools.errors import ImageError
 from dcvae_tools.io_utils import atomic_write
 
-from .convert import _check_chw_batch, _crop_center, to_pil
+from .convert import _check_chw_batch, crop_center, to_pil
 from .files import IMAGE_SUFFIXES, StrPath
 
 _SAVE_FORMATS: dict[str, str] = {
@@ -150,7 +150,7 @@ def save_grid(
     if not isinstance(tensor, torch.Tensor) or tensor.ndim != 4:
         shape = list(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
         raise ImageError(f"save_grid: expected a batch [N, C, H, W], got {shape}")
-    batch = _crop_center(_check_chw_batch(tensor, "save_grid"), content_size)
+    batch = crop_center(_check_chw_batch(tensor, "save_grid"), content_size)
     grid = make_grid(batch, nrow=nrow, padding=padding, pad_value=pad_value)
     image = to_pil(grid)
     assert isinstance(image, Image.Image)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 __all__ = ["Case", "Invocation", "corpus", "image_bytes"]
 
@@ -233,6 +233,24 @@ def _exif_rotated_jpeg() -> bytes:
     return _encode(image, "JPEG", exif=exif.tobytes())
 
 
+def _rotated(fmt: str, how: str) -> bytes:
+    """A 40x20 image stored landscape, marked (orientation 6) in each place Pillow reads an orientation from."""
+    image = Image.fromarray(_base_array()[:20])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    if how == "exif":
+        return _encode(image, fmt, exif=exif.tobytes())
+    if how == "tiff-tag":
+        return _encode(image, fmt, tiffinfo={0x0112: 6})
+    info = PngImagePlugin.PngInfo()
+    if how == "xmp":
+        info.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>')
+    else:  # ImageMagick's text chunk: a hex dump of the EXIF block after three header lines
+        data = exif.tobytes()
+        info.add_text("Raw profile type exif", f"\nexif\n{len(data)}\n{data.hex()}")
+    return _encode(image, fmt, pnginfo=info)
+
+
 def _animated(fmt: str) -> bytes:
     frames = [Image.fromarray(np.roll(_base_array(), 7 * i, axis=1)) for i in range(3)]
     return _encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
@@ -264,6 +282,12 @@ _VALID_IMAGES: list[tuple[str, str, Callable[[], bytes], str | None]] = [
     ("gif-animated", "anim.gif", lambda: _animated("GIF"), "first of its 3 frames"),
     ("webp-animated", "anim.webp", lambda: _animated("WEBP"), "first of its 3 frames"),
     ("jpeg-exif-rotated", "rotated.jpg", _exif_rotated_jpeg, "EXIF orientation"),
+    ("png-exif-rotated", "rotated.png", lambda: _rotated("PNG", "exif"), "EXIF orientation"),
+    ("png-xmp-rotated", "rotated-xmp.png", lambda: _rotated("PNG", "xmp"), "EXIF orientation"),
+    ("png-raw-profile-rotated", "rotated-raw.png", lambda: _rotated("PNG", "raw-profile"), "EXIF orientation"),
+    ("webp-exif-rotated", "rotated.webp", lambda: _rotated("WEBP", "exif"), "EXIF orientation"),
+    # Pillow turns a TIFF by its orientation tag itself while loading it, so no note is printed
+    ("tiff-rotated", "rotated.tiff", lambda: _rotated("TIFF", "tiff-tag"), None),
     ("png-grey-alpha", "la.png", lambda: _grey_alpha(), "transparency composited on black"),
     ("bmp-1bit", "mono.bmp", lambda: _encode(Image.fromarray(_base_array()).convert("1"), "BMP"), "mode 1"),
     ("png-1x1", "dot.png", lambda: _encode(Image.new("L", (1, 1), 200), "PNG"), "resized to 28x28"),

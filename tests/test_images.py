@@ -316,6 +316,21 @@ def test_a_folder_with_images_only_in_subfolders_says_how_to_include_them(tmp_pa
     assert expand_image_paths([tmp_path / "outer"], recursive=True) == [tmp_path / "outer" / "inner" / "a.png"]
 
 
+def test_recursive_order_is_path_order_and_symlinked_folders_are_not_entered(tmp_path: Path) -> None:
+    # 'a-b' sorts before 'a/...' as a string ('-' < '/') but after 'a' as a path: rows follow Path order.
+    folder = tmp_path / "data"
+    for name in ("a/x/3.jpg", "a/2.PNG", "a-b/4.webp", "b.png/8.bmp", "1.png", "z.jpeg", "c/7.txt", "y.png."):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"x")
+    (folder / "link").symlink_to(folder / "a", target_is_directory=True)
+    (folder / "l.png").symlink_to(folder / "1.png")
+    (folder / "broken.png").symlink_to(folder / "missing.png")
+    found = expand_image_paths([folder], recursive=True)
+    names = [p.relative_to(folder).as_posix() for p in found]
+    assert names == ["1.png", "a/2.PNG", "a/x/3.jpg", "a-b/4.webp", "b.png/8.bmp", "l.png", "z.jpeg"]
+    assert found == sorted(found)
+
+
 def test_expand_image_paths_errors(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"missing\.png"):
         expand_image_paths([tmp_path / "missing.png"])

@@ -29,6 +29,9 @@ ImageInput = Image.Image | str | os.PathLike[str] | np.ndarray | torch.Tensor
 
 
 
+_U8_TO_MODEL = np.arange(256, dtype=np.float32) / np.float32(255.0) * np.float32(2.0) - np.float32(1.0)
+"""uint8 value -> model value, ``v / 255 * 2 - 1`` in float32 (one table lookup per pixel)."""
+
 _GREY_MODES = frozenset({"1", "L", "LA", "La"})
 
 
@@ -202,15 +205,15 @@ def _convert_one(
     if isinstance(item, Image.Image):  # what load_image did first: the first frame, the EXIF rotation
         changes[:0] = [str(change) for change in item.info.get(LOAD_CHANGES_KEY, ())]
     # In numpy, one array per image: per-op torch overhead used to cost more than decoding a small PNG.
-    # Each step is one IEEE float32 operation, as before, so the values are unchanged to the bit.
+    note = f"{label}: {source} -> {', '.join(changes)}" if changes else None
     if isinstance(converted, Image.Image):
-        hwc = np.asarray(_fit_pil(converted, content), dtype=np.uint8).astype(np.float32)
-        hwc /= np.float32(255.0)
-    else:
-        hwc = _fit_float(converted, content).astype(np.float32, copy=True)
+        fitted = _fit_pil(converted, content)
+        pixels = np.frombuffer(fitted.tobytes(), dtype=np.uint8).reshape(content, content, -1)
+        return _pad_hwc(_U8_TO_MODEL[pixels], size), note
+    # Each step is one IEEE float32 operation, as in the uint8 table, so equal inputs give equal bits.
+    hwc = _fit_float(converted, content).astype(np.float32, copy=True)
     hwc *= np.float32(2.0)
     hwc -= np.float32(1.0)
-    note = f"{label}: {source} -> {', '.join(changes)}" if changes else None
     return _pad_hwc(hwc, size), note
 
 

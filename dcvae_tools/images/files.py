@@ -47,8 +47,8 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath, *, recursive: bool =
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            everything = find_images(path)
-            found = everything if recursive else [p for p in everything if p.parent == path]
+            everything = _walk_images(path)
+            found = [full for parts, full in everything if recursive or len(parts) == 1]
             nested = len(everything) - len(found)
             if not found:
                 hint = (
@@ -74,19 +74,45 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath, *, recursive: bool =
 
 def find_images(folder: Path) -> list[Path]:
     """Every image file anywhere below ``folder`` (hidden files and folders skipped), sorted by path."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        and p.is_file()
-    )
+    return [full for _, full in _walk_images(Path(folder))]
+
+
+def _walk_images(folder: Path) -> list[tuple[tuple[str, ...], Path]]:
+    """``(parts relative to folder, path)`` of every image file below ``folder``, in ``Path`` order.
+
+    Sorting by the tuple of parts gives exactly the order of sorting the ``Path`` objects (pathlib compares
+    parts), at a fraction of the cost: on 20,000 files, ``sorted(folder.rglob(...))`` took over a second.
+    As with ``rglob``, symlinked folders are not entered; symlinked files count when they point at a file.
+    """
+    found: list[tuple[tuple[str, ...], str]] = []
+    pending: list[tuple[str, tuple[str, ...]]] = [(os.fspath(folder), ())]
+    while pending:
+        directory, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:  # unreadable subfolder: rglob skips it as well
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    pending.append((entry.path, (*prefix, name)))
+                elif os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES and entry.is_file():
+                    found.append(((*prefix, name), entry.path))
+            except OSError:
+                continue
+    found.sort(key=lambda item: item[0])
+    return [(parts, Path(full)) for parts, full in found]
 
 
 LOAD_CHANGES_KEY = "dcvae_tools.load_changes"
 """Key of ``image.info`` under which :func:`load_image` lists what it changed (first frame, EXIF rotation)."""
 
 _EXIF_ORIENTATION = 0x0112
+_ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
+"""The ``image.info`` keys ``Image.getexif`` reads an orientation from (TIFF files: their own tags)."""
 
 
 def _bomb_error(p: Path, pixels: int | str, limit: int) -> ImageError:
@@ -115,7 +141,7 @@ def load_image(path: StrPath) -> Image.Image:
         ImageError: missing file, a folder, unreadable file, not an image, truncated or corrupt
             data, or too many pixels; the message names the file.
     """
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
     limit = MAX_IMAGE_PIXELS
     try:
         handle = open(p, "rb")  # noqa: SIM115 - closed in the finally below
@@ -172,6 +198,8 @@ def _reason(exc: BaseException) -> str:
 
 def _apply_exif_orientation(image: Image.Image, changes: list[str]) -> Image.Image:
     """Turn ``image`` as its EXIF orientation tag (2..8) says; unreadable EXIF data is ignored."""
+    if not any(key in image.info for key in _ORIENTATION_SOURCES) and not hasattr(image, "tag_v2"):
+        return image  # nowhere to read an orientation from: skip getexif, a third of a small PNG's load time
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "possibly corrupt EXIF data": then there is no orientation to apply

@@ -3,7 +3,9 @@ driven by a real headless Chromium (Debian's `chromium` and `chromium-driver`, t
 
 The browser test starts `dcvae app` as a subprocess on 127.0.0.1, uploads an example, moves attribute sliders and
 checks that the image the page shows equals what `model.edit` returns for the same strengths; it saves the
-screenshot the README shows (docs/figures/app.png). It skips only where no browser is installed.
+screenshot the README shows (docs/figures/app.png); it fetches the edit's and the mix's downloads through their
+links and checks them against the Python API, and drives the Interpolate, Mix and Sample tabs. It skips only
+where no browser is installed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dcvae_tools import load_model
 from dcvae_tools.app.handlers import AppError, Editor, example_images
 from dcvae_tools.app.sliders import MAX_SLIDERS, edit_directions, edit_kwargs
 from dcvae_tools.errors import DCVAEError, ImageError, ModelNotFoundError
+from dcvae_tools.latent import random_mask
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "docs" / "examples" / "fashion-mnist"
@@ -332,6 +335,35 @@ def _settled(driver: Any, elem_id: str, before: str | None, server: dict[str, An
     return _shown_image(server, src)
 
 
+def _downloads(driver: Any, elem_id: str, server: dict[str, Any]) -> dict[str, bytes]:
+    """The files a ``gr.File`` output lists, fetched through their links as a browser's download would."""
+    from selenium.webdriver.common.by import By
+
+    links = _wait(lambda: [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} a[href]")
+                           if a.get_attribute("href")], 30, f"the links of {elem_id}")
+    return {Path(urllib.request.url2pathname(link.split("?")[0])).name: server["opener"].open(link, timeout=10).read()
+            for link in links}
+
+
+def _latents(data: bytes) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load
+
+    return load(data)
+
+
+def _pick_examples(driver: Any, prefix: str, names: tuple[str, str], stems: list[str]) -> None:
+    """Click example ``names[0]`` under A and ``names[1]`` under B of the two-image tab ``prefix``."""
+    from selenium.webdriver.common.by import By
+
+    for gallery, name in ((f"{prefix}-a-examples", names[0]), (f"{prefix}-b-examples", names[1])):
+        thumbnails = _wait(lambda g=gallery: [b for b in driver.find_elements(By.CSS_SELECTOR, f"#{g} button")
+                                              if b.is_displayed() and b.find_elements(By.TAG_NAME, "img")],
+                           30, f"the examples of {gallery}")
+        assert len(thumbnails) == len(stems)
+        thumbnails[stems.index(name)].click()
+    _wait(lambda: _image_src(driver, f"{prefix}-a") and _image_src(driver, f"{prefix}-b"), 30, "A and B")
+
+
 def test_editor_in_a_real_browser(browser: Any, server: dict[str, Any], model: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -373,6 +405,16 @@ def test_editor_in_a_real_browser(browser: Any, server: dict[str, Any], model: A
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(SCREENSHOT))
 
+    # downloads of the edit: the PNG is the image shown, the latents are model.edit's
+    driver.find_element(By.ID, "dcvae-edit-download").click()
+    files = _downloads(driver, "dcvae-edit-files", server)
+    assert sorted(files) == ["edited.png", "edited_latents.safetensors"], sorted(files)
+    assert np.abs(_pixels(Image.open(io.BytesIO(files["edited.png"]))) - both).max() <= 1
+    saved = _latents(files["edited_latents.safetensors"])
+    expected_z = model.edit(z, {"long_sleeves": strength, "ink": ink_strength}, output="latents", **kwargs)
+    torch.testing.assert_close(saved["latents"], expected_z, atol=1e-5, rtol=0)
+    torch.testing.assert_close(saved["original"], z, atol=1e-6, rtol=0)
+
     # reset: back to the reconstruction
     before = _image_src(driver, "dcvae-edited")
     driver.find_element(By.ID, "dcvae-reset").click()
@@ -382,13 +424,7 @@ def test_editor_in_a_real_browser(browser: Any, server: dict[str, Any], model: A
     # interpolation between two clicked examples: the frames are model.interpolate's
     driver.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Interpolate']").click()
     stems = [p.stem for p in example_images(model)]
-    for gallery, name in (("dcvae-interp-a-examples", "tshirt"), ("dcvae-interp-b-examples", "dress")):
-        thumbnails = _wait(lambda g=gallery: [b for b in driver.find_elements(By.CSS_SELECTOR, f"#{g} button")
-                                              if b.is_displayed() and b.find_elements(By.TAG_NAME, "img")],
-                           30, f"the examples of {gallery}")
-        assert len(thumbnails) == len(stems)
-        thumbnails[stems.index(name)].click()
-    _wait(lambda: _image_src(driver, "dcvae-interp-a") and _image_src(driver, "dcvae-interp-b"), 30, "A and B")
+    _pick_examples(driver, "dcvae-interp", ("tshirt", "dress"), stems)
     driver.find_element(By.ID, "dcvae-interpolate").click()
     path = model.interpolate(str(tshirt), str(EXAMPLES / "dress.png"), steps=8, method="slerp")
     first = _settled(driver, "dcvae-frame", None, server)
@@ -397,6 +433,22 @@ def test_editor_in_a_real_browser(browser: Any, server: dict[str, Any], model: A
     _move(driver, driver.find_element(By.CSS_SELECTOR, "#dcvae-position input[type=range]"), 0.999)
     last = _settled(driver, "dcvae-frame", before, server)
     assert np.abs(last - _api_image(model, path[-1:])).max() <= 1
+
+    # mixing two clicked examples: the downloaded masks are those of `dcvae mix --seed 0`, the mixes model.mix's
+    driver.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Mix']").click()
+    _pick_examples(driver, "dcvae-mix", ("tshirt", "sneaker"), stems)
+    driver.find_element(By.ID, "dcvae-mix").click()
+    row = _settled(driver, "dcvae-mix-row", None, server)
+    files = _downloads(driver, "dcvae-mix-files", server)
+    assert sorted(files) == ["mix.png", "mix.safetensors"], sorted(files)
+    assert np.array_equal(_pixels(Image.open(io.BytesIO(files["mix.png"]))), row)
+    saved = _latents(files["mix.safetensors"])
+    generator = torch.Generator().manual_seed(0)
+    masks = torch.stack([random_mask(model.latent_dim, 0.5, generator) for _ in range(6)])
+    assert torch.equal(saved["masks"].bool(), masks)
+    za, zb = model.encode([str(tshirt)]), model.encode([str(EXAMPLES / "sneaker.png")])
+    torch.testing.assert_close(saved["latents"], torch.where(masks, zb, za), atol=1e-6, rtol=0)
+    assert int(masks.sum(1).min()) > 0 and int(masks.sum(1).max()) < model.latent_dim
 
     # prior samples
     driver.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Sample']").click()

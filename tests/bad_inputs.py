@@ -225,16 +225,9 @@ def _bad_images() -> list[tuple[str, str, Callable[[], bytes]]]:
     return items
 
 
-def _exif_rotated_jpeg() -> bytes:
-    """A 40x20 JPEG stored landscape with EXIF orientation 6 (display rotated 90 degrees clockwise)."""
-    image = Image.fromarray(_base_array()[:20])
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    return _encode(image, "JPEG", exif=exif.tobytes())
-
-
 def _rotated(fmt: str, how: str) -> bytes:
-    """A 40x20 image stored landscape, marked (orientation 6) in each place Pillow reads an orientation from."""
+    """A 40x20 image stored landscape with orientation 6 (display rotated 90 degrees clockwise), marked in
+    ``how``: the EXIF block, a TIFF tag, an XMP packet or ImageMagick's raw-profile text chunk."""
     image = Image.fromarray(_base_array()[:20])
     exif = Image.Exif()
     exif[0x0112] = 6
@@ -281,7 +274,7 @@ _VALID_IMAGES: list[tuple[str, str, Callable[[], bytes], str | None]] = [
                                                                  "GIF", transparency=0), "transparency"),
     ("gif-animated", "anim.gif", lambda: _animated("GIF"), "first of its 3 frames"),
     ("webp-animated", "anim.webp", lambda: _animated("WEBP"), "first of its 3 frames"),
-    ("jpeg-exif-rotated", "rotated.jpg", _exif_rotated_jpeg, "EXIF orientation"),
+    ("jpeg-exif-rotated", "rotated.jpg", lambda: _rotated("JPEG", "exif"), "EXIF orientation"),
     ("png-exif-rotated", "rotated.png", lambda: _rotated("PNG", "exif"), "EXIF orientation"),
     ("png-xmp-rotated", "rotated-xmp.png", lambda: _rotated("PNG", "xmp"), "EXIF orientation"),
     ("png-raw-profile-rotated", "rotated-raw.png", lambda: _rotated("PNG", "raw-profile"), "EXIF orientation"),

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dcvae_tools.images.convert import crop_center
+
 __all__ = [
     "DEFAULT_CACHE_DIR",
     "batches",
@@ -124,9 +126,7 @@ def crop_content(images: torch.Tensor, content_size: int | None) -> torch.Tensor
     """The centred ``content_size`` square of images [N, C, S, S] (drops the model's padding); no-op if None."""
     if content_size is None or content_size >= images.shape[-1]:
         return images
-    top = (images.shape[-2] - content_size) // 2
-    left = (images.shape[-1] - content_size) // 2
-    return images[..., top : top + content_size, left : left + content_size]
+    return crop_center(images, content_size)
 
 
 def to_grey(images: torch.Tensor) -> torch.Tensor:

@@ -248,6 +248,53 @@ def test_skip_bad_lists_skipped_files_in_the_index(ckpt: Path, images: Path, tmp
     assert torch.equal(single, zs) and files == shard_files
 
 
+def _copy_with_broken(images: Path, folder: Path, *broken: str) -> Path:
+    folder.mkdir()
+    for p in images.iterdir():
+        (folder / p.name).write_bytes(b"broken" if p.name in broken else p.read_bytes())
+    return folder
+
+
+def test_a_run_without_skip_bad_does_not_keep_shards_that_left_files_out(ckpt: Path, images: Path, sharded: Path,
+                                                                        tmp_path: Path) -> None:
+    """Shards of a --skip-bad run that left a file out are encoded again by a run without it: the repaired file
+    gets its row, and a file still broken fails the run as it would on a fresh folder."""
+    inputs = _copy_with_broken(images, tmp_path / "inputs", "020.png")
+    out = tmp_path / "z"
+    ok(_encode(ckpt, inputs, out, "--skip-bad"))
+    before = _mtimes(out)
+    result = _encode(ckpt, inputs, out)
+    assert result.exit_code == 1 and "020.png" in result.stderr and "left 1 file(s) out" in result.stderr
+    (inputs / "020.png").write_bytes((images / "020.png").read_bytes())
+    result = _encode(ckpt, inputs, out)
+    ok(result)
+    after = _mtimes(out)
+    assert after["shard-00000.safetensors"] == before["shard-00000.safetensors"]
+    assert after["shard-00001.safetensors"] != before["shard-00001.safetensors"]
+    index = read_index(out)
+    assert index["skipped"] == [] and index["total_rows"] == COUNT and not index["settings"]["skip_bad"]
+    assert torch.equal(_latents(out)[0], _latents(sharded)[0])
+
+
+def test_skip_bad_with_every_image_bad_fails(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    inputs = _copy_with_broken(images, tmp_path / "inputs", *(p.name for p in images.iterdir()))
+    result = _encode(ckpt, inputs, tmp_path / "z", "--skip-bad")
+    assert result.exit_code == 1
+    assert f"all {COUNT} images are unreadable (first: {inputs / '000.png'}" in result.stderr
+    assert "holds no latents" in result.stderr and "wrote" not in result.stdout
+
+
+def test_a_resumed_run_removes_the_temporary_files_of_a_killed_one(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "z"
+    ok(_encode(ckpt, images, out))
+    stale = [out / ".shard-00001.safetensors.tmp-k1ll3d.safetensors", out / ".index.json.tmp-k1ll3d.json"]
+    unrelated = out / ".notes.tmp-mine.txt"
+    for path in [*stale, unrelated]:
+        path.write_bytes(b"half")
+    ok(_encode(ckpt, images, out))
+    assert not any(p.exists() for p in stale) and unrelated.exists()
+
+
 def test_sample_is_seeded_per_shard(ckpt: Path, images: Path, tmp_path: Path) -> None:
     ok(_encode(ckpt, images, tmp_path / "a", "--sample", "--seed", 3))
     ok(run("encode", images, "-o", tmp_path / "b", "-m", ckpt, "-b", 16, "--shard-size", 16, "--sample", "--seed", 3))
@@ -274,3 +321,25 @@ def test_torchrun_two_processes_write_the_single_process_folder(ckpt: Path, imag
     zs, files = _latents(out)
     expected, expected_files = _latents(sharded)
     assert torch.equal(zs, expected) and files == expected_files
+
+
+def test_torchrun_processes_that_see_other_files_refuse_to_start(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    """Each process lists its own inputs; if they differ (a folder changing as the run starts), none encodes."""
+    script = tmp_path / "encode_some.py"
+    script.write_text(
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from dcvae_tools import load_model\n"
+        "from dcvae_tools.encoding import encode_files\n"
+        "files = sorted(Path(sys.argv[1]).iterdir())[: 40 - int(os.environ['RANK'])]\n"
+        "encode_files(load_model(sys.argv[2]), files, sys.argv[3], shard_size=16, num_workers=0)\n"
+    )
+    out = tmp_path / "z"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               str(script), str(images), str(ckpt), str(out)]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode != 0
+    assert "do not agree on what to encode" in done.stderr and "process 1: files_sha256" in done.stderr
+    assert "num_files: 40 -> 39" in done.stderr
+    assert not list(out.glob("shard-*"))

@@ -174,13 +174,15 @@ def _convert_skipping(model: "DCVAE", chunk: list[Path], skipped: Skipped) -> tu
     return good, (torch.cat(tensors) if tensors else torch.empty(0))
 
 
-def _no_good_images(out: Output, skipped: Skipped, bad: Skipped, what: str = "images") -> NoReturn:
+def _no_good_images(
+    out: Output, skipped: Skipped, bad: Skipped, what: str = "images", outcome: str = "nothing written"
+) -> NoReturn:
     """Report ``skipped`` and raise the error for a ``--skip-bad`` run in which all the ``what`` were ``bad``."""
     from dcvae_tools.errors import ImageError
 
     _report_skipped(out, skipped)
     first = f" (first: {bad[0][0]}: {bad[0][1]})" if bad else ""
-    raise ImageError(f"all {len(bad)} {what} are unreadable{first}; nothing written")
+    raise ImageError(f"all {len(bad)} {what} are unreadable{first}; {outcome}")
 
 
 def _report_skipped(out: Output, skipped: Skipped) -> None:

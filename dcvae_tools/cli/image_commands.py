@@ -311,6 +311,8 @@ def _encode_sharded(
         progress=out.progress,
     )
     skipped: Skipped | None = result.skipped if skip_bad else None
+    if result.rows == 0 and result.skipped:
+        _no_good_images(out, result.skipped, result.skipped, outcome=f"{output}/ holds no latents")
     _report_skipped(out, result.skipped)
     out.data(
         {

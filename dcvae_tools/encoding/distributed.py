@@ -56,14 +56,22 @@ def gather_records(
     """All processes' shard records (a collective); raises in every process if one of them failed."""
     if world <= 1:
         return records
-    import torch.distributed as dist
-
-    gathered: list[Any] = [None] * world
-    dist.all_gather_object(gathered, None if failed else records)
+    gathered = all_processes(None if failed else records, world)
     if any(g is None for g in gathered):
         bad = [str(r) for r, g in enumerate(gathered) if g is None]
         raise DCVAEError(f"torchrun process(es) {', '.join(bad)} failed (see their error); re-run to resume")
     return {k: v for part in gathered for k, v in part.items()}
+
+
+def all_processes(value: Any, world: int) -> list[Any]:
+    """``value`` from every process, in rank order (a collective; ``[value]`` outside torchrun)."""
+    if world <= 1:
+        return [value]
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 def shared_seed(seed: int | None, world: int) -> int | None:

@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import DCVAEError, ImageError
 from ..images import convert_image, expand_image_paths
 from ..io_utils import atomic_write, atomic_write_text, sha256_file
-from .distributed import gather_records, my_shards, process_group, rank_and_world, shared_seed
+from .distributed import all_processes, gather_records, my_shards, process_group, rank_and_world, shared_seed
 from .shards import (
     DEFAULT_SHARD_SIZE,
     FORMAT,
@@ -246,9 +246,48 @@ def _record_from_file(out_dir: Path, shard: int, plan: _Plan, expected_sha: str 
         logger.warning(f"{path}: not a readable shard; encoding it again")
         return None
     metadata, shape = header
-    _refuse(out_dir, json.loads(metadata.get("encoding", "{}")), plan.identity)
-    skipped = json.loads(metadata.get("skipped", "[]"))
+    try:
+        encoding, skipped = json.loads(metadata.get("encoding", "{}")), json.loads(metadata.get("skipped", "[]"))
+    except ValueError:
+        logger.warning(f"{path}: its metadata is not valid JSON; encoding this shard again")
+        return None
+    _refuse(out_dir, encoding, plan.identity)
+    if skipped and not plan.skip_bad:  # an earlier --skip-bad run left files out; this run must read them all
+        logger.warning(f"{path}: an earlier --skip-bad run left {len(skipped)} file(s) out (first: "
+                       f"{skipped[0].get('file')}); encoding this shard again")
+        return None
     return _record(plan, shard, shape[0], sha, skipped)
+
+
+def _carried_records(existing: dict[str, Any] | None, plan: _Plan, mine: range) -> dict[int, dict[str, Any]]:
+    """The earlier index's records of the shards other torchrun processes own (identity already checked).
+
+    Rank 0 rewrites the index after each of its shards; carrying these keeps their sha256 there, so a run
+    killed midway still verifies those shards in full when it is resumed.
+    """
+    if existing is None:
+        return {}
+    position = {str(f): i for i, f in enumerate(plan.files)}
+    skipped: dict[int, list[dict[str, str]]] = {}
+    for item in existing.get("skipped", []):
+        if str(item.get("file")) in position:
+            skipped.setdefault(position[str(item["file"])] // plan.shard_size, []).append(item)
+    return {
+        int(r["shard"]): {**r, "skipped": skipped.get(int(r["shard"]), [])}
+        for r in existing.get("shards", [])
+        if int(r["shard"]) not in mine
+    }
+
+
+def _remove_stale_temporaries(out_dir: Path, shards: Sequence[int], index_too: bool) -> None:
+    """Delete the hidden temporary files a killed run left behind: of this process's shards (and the index)."""
+    names = {shard_name(k) for k in shards} | ({INDEX_NAME} if index_too else set())
+    with os.scandir(out_dir) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") and ".tmp-" in name and name[1 : name.index(".tmp-")] in names:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def _record(plan: _Plan, shard: int, rows: int, sha: str, skipped: list[dict[str, str]]) -> dict[str, Any]:
@@ -490,13 +529,13 @@ def encode_files(
     with process_group(model, world):
         chosen = shared_seed(_pick_seed(seed, sample, existing), world)
         plan = _make_plan(model, files, shard_size, sample, chosen, skip_bad, batch, workers, world)
+        _check_same_plan(plan, world)
         if existing is not None:
             _refuse(out, _identity(existing), plan.identity)
-        known = {r["shard"]: r.get("sha256") for r in (existing or {}).get("shards", [])}
         records: dict[int, dict[str, Any]] = {}
         failed = False
         try:
-            written = _run_rank(model, plan, out, rank, world, known, records, batch, workers, progress)
+            written = _run_rank(model, plan, out, rank, world, existing, records, batch, workers, progress)
         except BaseException:
             failed = True
             with contextlib.suppress(BaseException):
@@ -514,23 +553,39 @@ def encode_files(
     return EncodeResult(out, rows, plan.num_shards, written, len(records) - written, plan.seed, skipped)
 
 
-def _run_rank(model: DCVAE, plan: _Plan, out: Path, rank: int, world: int, known: dict[int, str | None],
+def _check_same_plan(plan: _Plan, world: int) -> None:
+    """Under torchrun, refuse (in every process) to start when the processes see other files or models."""
+    identities = all_processes(plan.identity, world)
+    differing = [f"process {rank}: {', '.join(_differences(identities[0], other))}"
+                 for rank, other in enumerate(identities) if other != identities[0]]
+    if differing:
+        raise DCVAEError(
+            f"the torchrun processes do not agree on what to encode (against process 0: {'; '.join(differing)}); "
+            "give every process the same model and the same images (absolute paths, a folder that does not "
+            "change while the run starts)"
+        )
+
+
+def _run_rank(model: DCVAE, plan: _Plan, out: Path, rank: int, world: int, existing: dict[str, Any] | None,
               records: dict[int, dict[str, Any]], batch: int, workers: int,
               progress: ProgressFactory | None) -> int:
     """Keep this process's finished shards, encode the others; return how many were written."""
     mine = my_shards(plan.num_shards, rank, world)
+    _remove_stale_temporaries(out, mine, index_too=rank == 0)
+    known = {r["shard"]: r.get("sha256") for r in (existing or {}).get("shards", [])}
     for shard in mine:
         record = _record_from_file(out, shard, plan, known.get(shard))
         if record is not None:
             records[shard] = record
+    others = _carried_records(existing, plan, mine) if rank == 0 else {}
     if rank == 0:
-        _write_index(out, plan, records, complete=False)
+        _write_index(out, plan, {**others, **records}, complete=False)
     todo = [s for s in mine if s not in records]
 
     def finished(shard: int, record: dict[str, Any]) -> None:
         records[shard] = record
         if rank == 0:
-            _write_index(out, plan, records, complete=False)
+            _write_index(out, plan, {**others, **records}, complete=False)
 
     total = sum(len(plan.shard_range(s)) for s in todo)
     bar = progress(total, "encoding") if progress is not None and rank == 0 else contextlib.nullcontext(_ignore)

@@ -103,7 +103,7 @@ def _walk_images(folder: Path) -> list[tuple[tuple[str, ...], Path]]:
                     found.append(((*prefix, name), entry.path))
             except OSError:
                 continue
-    found.sort(key=lambda item: item[0])
+    found.sort(key=lambda item: tuple(os.path.normcase(part) for part in item[0]))  # Path order on every OS
     return [(parts, Path(full)) for parts, full in found]
 
 

@@ -142,6 +142,25 @@ def test_corrupt_shard_is_refused_when_read(ckpt: Path, sharded: Path, tmp_path:
     assert not (tmp_path / "out").exists()
 
 
+def test_readers_name_what_is_wrong_with_a_folder(sharded: Path, tmp_path: Path) -> None:
+    """The Python readers say what a folder is missing and what to pass instead (not a safetensors error)."""
+    from dcvae_tools.errors import LatentError
+
+    with pytest.raises(LatentError, match="folder without index.json"):
+        load_latents(tmp_path)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for p in sharded.iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    index = json.loads((copy / "index.json").read_text())
+    (copy / "index.json").write_text(json.dumps({**index, "format_version": 99}))
+    with pytest.raises(LatentError, match="version 99 is not supported .*upgrade dcvae-tools, or encode"):
+        load_latents(copy)
+    (copy / "index.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(LatentError, match="not a dcvae latents index; pass a folder written by `dcvae encode"):
+        read_index(copy)
+
+
 # ---------------------------------------------------------------------------- resuming
 
 
@@ -226,7 +245,9 @@ def test_refuses_a_rerun_with_other_settings(ckpt: Path, images: Path, sharded: 
     result = run("encode", images, "-o", out, "-m", ckpt, "--shard-size", 8)
     assert result.exit_code == 1 and "shard_size: 16 -> 8" in result.stderr
     result = _encode(ckpt, sorted(images.iterdir())[:30], out)
-    assert result.exit_code == 1 and "num_files: 40 -> 30" in result.stderr
+    assert result.exit_code == 1 and "num_files: 40 -> 30" in result.stderr and "same number" not in result.stderr
+    result = _encode(ckpt, sorted(images.iterdir(), reverse=True), out)
+    assert result.exit_code == 1 and "files_sha256" in result.stderr and "in another order" in result.stderr
     result = _encode(ckpt, images, out, "--sample", "--seed", 1)
     assert result.exit_code == 1 and "sample: False -> True" in result.stderr
     assert _mtimes(out) == before

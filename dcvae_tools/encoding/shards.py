@@ -32,7 +32,8 @@ def shard_name(index: int) -> str:
     return f"shard-{index:05d}.safetensors"
 
 
-def load_index_file(out_dir: Path) -> dict[str, Any] | None:
+def load_index_file(out_dir: Path, fix: str = "give another output folder") -> dict[str, Any] | None:
+    """The folder's parsed index, or None without one; ``fix`` ends the error for a file that is not an index."""
     path = out_dir / INDEX_NAME
     if not path.is_file():
         return None
@@ -41,7 +42,7 @@ def load_index_file(out_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError) as err:
         raise DCVAEError(f"{path} is not readable JSON ({err}); delete the folder to start over") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise DCVAEError(f"{path} is not a dcvae latents index; give another output folder")
+        raise DCVAEError(f"{path} is not a dcvae latents index; {fix}")
     return data
 
 
@@ -83,13 +84,16 @@ def read_index(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The index of a finished sharded latents folder (LatentError if it is missing or unfinished)."""
     path = Path(folder)
     try:
-        index = load_index_file(path)
+        index = load_index_file(path, fix="pass a folder written by `dcvae encode IMAGES -o DIR`")
     except DCVAEError as err:
         raise LatentError(str(err)) from None
     if index is None:
         raise LatentError(f"{path}: no {INDEX_NAME}; write a sharded latents folder with `dcvae encode IMAGES -o DIR`")
     if index.get("format_version") != FORMAT_VERSION:
-        raise LatentError(f"{path}: index format version {index.get('format_version')} is not supported")
+        raise LatentError(
+            f"{path}: index format version {index.get('format_version')} is not supported (this dcvae-tools reads "
+            f"version {FORMAT_VERSION}); upgrade dcvae-tools, or encode the images again"
+        )
     if not index.get("complete"):
         raise LatentError(f"{path} is unfinished ({index.get('total_rows', 0)} rows so far); run its encode again")
     return index
@@ -157,6 +161,11 @@ def load_latents(path: str | os.PathLike[str]) -> tuple[torch.Tensor, dict[str, 
     from safetensors import safe_open
 
     source = Path(path)
+    if source.is_dir() and not is_sharded(source):
+        raise LatentError(
+            f"{source} is a folder without {INDEX_NAME}: not a sharded latents folder (an unfinished or foreign "
+            "one); pass a latents .safetensors file or a folder written by `dcvae encode IMAGES -o DIR`"
+        )
     if not is_sharded(source):
         with safe_open(str(source), framework="pt") as f:
             names = list(f.keys())

@@ -168,8 +168,11 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def _refuse(out_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
     changes = _differences(old, new)
     if changes:
+        same_count = old.get("num_files") == new.get("num_files")
+        hint = " (the same number of files under other names or in another order: relative paths from another " \
+            "working folder?)" if same_count and old.get("files_sha256") != new.get("files_sha256") else ""
         raise DCVAEError(
-            f"{out_dir} holds an encoding made with other settings ({'; '.join(changes)}); re-run with the "
+            f"{out_dir} holds an encoding made with other settings ({'; '.join(changes)}){hint}; re-run with the "
             "same model, images and options to continue it, or give another output folder"
         )
 

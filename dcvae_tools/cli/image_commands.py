@@ -175,7 +175,7 @@ def encode(
     --refine N optimises each latent for N steps from the posterior mean so that it decodes closer to its
     image (recorded under "refine" in the metadata); one .safetensors file only.
     """
-    from dcvae_tools.encoding import distributed_device
+    from dcvae_tools.encoding.distributed import distributed_device, rank_and_world
 
     check_refine_options(refine, refine_seconds)
     if refine and sample:
@@ -186,10 +186,11 @@ def encode(
     if not sharded:
         if num_workers is not None:
             raise _usage("--num-workers is for a sharded output folder; give -o a folder", "--num-workers")
-        if _world_size() > 1:
+        if rank_and_world()[1] > 1:
             raise _usage("under torchrun, write a sharded folder: give -o a folder", "--output")
-    quiet = quiet or _rank() > 0  # under torchrun only rank 0 reports
-    with session(quiet=quiet, json_mode=json_ and _rank() == 0, debug=debug) as out:
+    rank = rank_and_world()[0]
+    quiet = quiet or rank > 0  # under torchrun only rank 0 reports
+    with session(quiet=quiet, json_mode=json_ and rank == 0, debug=debug) as out:
         paths = _expand(images, recursive)
         loaded = _load(model, revision, device or distributed_device(), dtype, batch_size, offline, cache_dir)
         if sharded:
@@ -211,18 +212,6 @@ def _sharded_output(output: Path, shard_size: int | None) -> bool:
         "--shard-size) for a sharded folder",
         "--output",
     )
-
-
-def _rank() -> int:
-    import os
-
-    return int(os.environ.get("RANK", "0"))
-
-
-def _world_size() -> int:
-    import os
-
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _encode_file(

@@ -331,6 +331,32 @@ def test_recursive_order_is_path_order_and_symlinked_folders_are_not_entered(tmp
     assert found == sorted(found)
 
 
+def test_unreadable_folders_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder the user cannot read says so (not 'no image files'); an unreadable subfolder is left out with a
+    warning naming it. (The tests run as root, which reads everything, so the OS's refusal is simulated.)"""
+    import os
+
+    folder = tmp_path / "data"
+    for name in ("1.png", "locked/2.png", "open/3.png"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"x")
+    real_scandir = os.scandir
+    locked = {str(folder / "locked")}
+
+    def scandir(path):
+        if os.fspath(path) in locked:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.warns(UserWarning, match=r"left out the images in .*locked \(Permission denied\).*make it readable"):
+        found = expand_image_paths([folder], recursive=True)
+    assert [p.relative_to(folder).as_posix() for p in found] == ["1.png", "open/3.png"]
+    locked.add(str(folder))
+    with pytest.raises(ImageError, match=r"data: cannot read the folder \(Permission denied\); make it readable"):
+        expand_image_paths([folder])
+
+
 def test_expand_image_paths_errors(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"missing\.png"):
         expand_image_paths([tmp_path / "missing.png"])

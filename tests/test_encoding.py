@@ -146,7 +146,7 @@ def test_readers_name_what_is_wrong_with_a_folder(sharded: Path, tmp_path: Path)
     """The Python readers say what a folder is missing and what to pass instead (not a safetensors error)."""
     from dcvae_tools.errors import LatentError
 
-    with pytest.raises(LatentError, match="folder without index.json"):
+    with pytest.raises(LatentError, match=r"folder without index\.json"):
         load_latents(tmp_path)
     copy = tmp_path / "copy"
     copy.mkdir()
@@ -154,7 +154,7 @@ def test_readers_name_what_is_wrong_with_a_folder(sharded: Path, tmp_path: Path)
         (copy / p.name).write_bytes(p.read_bytes())
     index = json.loads((copy / "index.json").read_text())
     (copy / "index.json").write_text(json.dumps({**index, "format_version": 99}))
-    with pytest.raises(LatentError, match="version 99 is not supported .*upgrade dcvae-tools, or encode"):
+    with pytest.raises(LatentError, match=r"version 99 is not supported .*upgrade dcvae-tools, or encode"):
         load_latents(copy)
     (copy / "index.json").write_text(json.dumps({"format": "something else"}))
     with pytest.raises(LatentError, match="not a dcvae latents index; pass a folder written by `dcvae encode"):
@@ -316,6 +316,35 @@ def test_a_resumed_run_removes_the_temporary_files_of_a_killed_one(ckpt: Path, i
     assert not any(p.exists() for p in stale) and unrelated.exists()
 
 
+def test_shards_are_kept_or_refused_by_their_own_header_without_an_index(ckpt: Path, images: Path,
+                                                                         tmp_path: Path) -> None:
+    """With index.json gone (killed before its first write), finished shards are checked by their headers: kept
+    by the same command, refused for a command with other settings."""
+    out = tmp_path / "z"
+    ok(_encode(ckpt, images, out))
+    before = _mtimes(out)
+    (out / "index.json").unlink()
+    result = _encode(ckpt, images, out, "--sample", "--seed", 1)
+    assert result.exit_code == 1 and "sample: False -> True" in result.stderr
+    result = _encode(ckpt, images, out)
+    ok(result)
+    assert "3 kept from an earlier run" in result.stdout and _mtimes(out) == before
+    assert read_index(out)["complete"]
+
+
+def test_a_sampled_rerun_without_seed_continues_with_the_recorded_seed(ckpt: Path, images: Path,
+                                                                         tmp_path: Path) -> None:
+    out = tmp_path / "z"
+    ok(_encode(ckpt, images, out, "--sample"))
+    seed = read_index(out)["settings"]["seed"]
+    good = sha256_file(out / "shard-00002.safetensors")
+    (out / "shard-00002.safetensors").unlink()
+    result = _encode(ckpt, images, out, "--sample")
+    ok(result)
+    assert "2 kept" in result.stdout and f"seed {seed}" in result.stdout
+    assert read_index(out)["settings"]["seed"] == seed and sha256_file(out / "shard-00002.safetensors") == good
+
+
 def test_sample_is_seeded_per_shard(ckpt: Path, images: Path, tmp_path: Path) -> None:
     ok(_encode(ckpt, images, tmp_path / "a", "--sample", "--seed", 3))
     ok(run("encode", images, "-o", tmp_path / "b", "-m", ckpt, "-b", 16, "--shard-size", 16, "--sample", "--seed", 3))
@@ -364,3 +393,20 @@ def test_torchrun_processes_that_see_other_files_refuse_to_start(ckpt: Path, ima
     assert "do not agree on what to encode" in done.stderr and "process 1: files_sha256" in done.stderr
     assert "num_files: 40 -> 39" in done.stderr
     assert not list(out.glob("shard-*"))
+
+
+
+def test_torchrun_a_failure_in_one_process_fails_every_process(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    """A bad image in process 1's shards (no --skip-bad): the run fails, saying which file, and the index stays
+    unfinished, so a re-run after the fix resumes."""
+    inputs = _copy_with_broken(images, tmp_path / "inputs", "030.png")
+    out = tmp_path / "z"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "dcvae_tools.cli", "encode", str(inputs), "-o", str(out), "-m", str(ckpt), "-b", "8",
+               "--shard-size", "16", "--num-workers", "0"]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode != 0 and "030.png" in done.stderr
+    assert "torchrun process(es) 1 failed" in done.stderr + done.stdout
+    index = json.loads((out / "index.json").read_text())
+    assert not index["complete"] and not (out / "shard-00002.safetensors").exists()

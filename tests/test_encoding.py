@@ -355,14 +355,18 @@ def test_sample_is_seeded_per_shard(ckpt: Path, images: Path, tmp_path: Path) ->
 # ---------------------------------------------------------------------------- torchrun
 
 
+def _torchrun_encode(ckpt: Path, inputs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "dcvae_tools.cli", "encode", str(inputs), "-o", str(out), "-m", str(ckpt), "-b", "8",
+               "--shard-size", "16", "--num-workers", "0", *extra]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 def test_torchrun_two_processes_write_the_single_process_folder(ckpt: Path, images: Path, sharded: Path,
                                                                 tmp_path: Path) -> None:
     out = tmp_path / "z"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "dcvae_tools.cli", "encode", str(images), "-o", str(out), "-m", str(ckpt), "-b", "8",
-               "--shard-size", "16", "--num-workers", "0"]
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = _torchrun_encode(ckpt, images, out)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("wrote") == 1  # rank 0 reports
     index = read_index(out)
@@ -401,12 +405,17 @@ def test_torchrun_a_failure_in_one_process_fails_every_process(ckpt: Path, image
     unfinished, so a re-run after the fix resumes."""
     inputs = _copy_with_broken(images, tmp_path / "inputs", "030.png")
     out = tmp_path / "z"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "dcvae_tools.cli", "encode", str(inputs), "-o", str(out), "-m", str(ckpt), "-b", "8",
-               "--shard-size", "16", "--num-workers", "0"]
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = _torchrun_encode(ckpt, inputs, out)
     assert done.returncode != 0 and "030.png" in done.stderr
     assert "torchrun process(es) 1 failed" in done.stderr + done.stdout
     index = json.loads((out / "index.json").read_text())
     assert not index["complete"] and not (out / "shard-00002.safetensors").exists()
+
+
+def test_torchrun_sampled_folder_does_not_depend_on_the_number_of_processes(ckpt: Path, images: Path,
+                                                                            tmp_path: Path) -> None:
+    ok(_encode(ckpt, images, tmp_path / "one", "--sample", "--seed", 7))
+    done = _torchrun_encode(ckpt, images, tmp_path / "two", "--sample", "--seed", "7")
+    assert done.returncode == 0, done.stderr
+    assert read_index(tmp_path / "two")["shards"] == read_index(tmp_path / "one")["shards"]  # same sha256s
+    assert torch.equal(_latents(tmp_path / "two")[0], _latents(tmp_path / "one")[0])

@@ -2,7 +2,8 @@
 # Every released checkpoint and every number in reports/ comes from these commands (2 CPU cores, nothing else
 # running: training takes about 1 s an iteration there). Run one target at a time:
 #   bash reports/reproduce.sh fashion-mnist-32  # train (resumes), release, evaluate, latent statistics: the default
-#   bash reports/reproduce.sh mnist-32          # train, evaluate, release (bundle) mnist-32
+#   bash reports/reproduce.sh mnist-32          # train (resumes), release, evaluate, latent statistics: mnist-32
+#   bash reports/reproduce.sh mnist-32-first-release  # the first mnist-32 (4,000 iterations) and its VAE
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
@@ -19,6 +20,7 @@ cd "$(dirname "$0")/.."
 TRAIN="python -m training"
 FASHION_METRICS=recon_mse_test,recon_psnr_test,fd10k_classifier,rfd_classifier,probe_linear_test
 MNIST_METRICS=recon_mse_test,recon_psnr_test,probe_linear_test,probe_pixels_test
+MNIST_RELEASE_METRICS=$MNIST_METRICS,recon_class_agreement_test
 
 # Models as folder:report-name: each released model with its same-budget VAE, and the Fashion-MNIST baselines.
 FASHION_AND_VAE="dcvae_tools/weights/fashion-mnist-32:fashion-mnist-32 runs/fashion-mnist-32-vae:fashion-mnist-32-vae"
@@ -66,12 +68,19 @@ case "${1:-}" in
             --edit-strength 2.0 \
             --metrics "$FASHION_METRICS,probe_pixels_test,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
         ;;
-    mnist-32)
+    mnist-32)  # the 32,000-iteration release: the preset as it is, in pieces of at most ~2 hours
+        $TRAIN train --preset mnist-32 --run-dir reports/runs/mnist-32 --device cpu --no-progress --max-minutes 110
+        $TRAIN release reports/runs/mnist-32 --name mnist-32 --repo-id dcvae-tools/mnist-32
+        $TRAIN eval dcvae_tools/weights/mnist-32 -o reports/mnist-32.json --metrics "$MNIST_RELEASE_METRICS"
+        $TRAIN release reports/runs/mnist-32 --name mnist-32 --repo-id dcvae-tools/mnist-32 \
+            --report reports/mnist-32.json
+        $TRAIN latent-stats mnist-32 --figure docs/figures/pca-mnist-32.png
+        ;;
+    mnist-32-first-release)  # the first release (4,000 iterations, float32) and its VAE: reports/history/
         train mnist-32
         train mnist-32-vae
-        $TRAIN eval runs/mnist-32 -o reports/mnist-32.json --metrics "$MNIST_METRICS"
+        $TRAIN eval runs/mnist-32 -o reports/history/mnist-32-iteration-4000.json --metrics "$MNIST_METRICS"
         $TRAIN eval runs/mnist-32-vae -o reports/baselines/mnist-32-vae.json --metrics "$MNIST_METRICS"
-        $TRAIN release runs/mnist-32 --name mnist-32 --repo-id dcvae-tools/mnist-32 --report reports/mnist-32.json
         ;;
     baselines)
         for preset in fashion-mnist-32-vae fashion-mnist-32-vaegan fashion-mnist-32-dcvae-no-instance; do
@@ -93,7 +102,7 @@ case "${1:-}" in
         eval_each "$FASHION_MODELS" fd10k_lite0,rfd_lite0 reports/lite0/
         ;;
     *)
-        echo "usage: bash reports/reproduce.sh fashion-mnist-32|mnist-32|baselines|latent|sample-classes|perceptual|lite0" >&2
+        echo "usage: bash reports/reproduce.sh fashion-mnist-32|fashion-mnist-32-first-release|mnist-32|mnist-32-first-release|baselines|latent|sample-classes|perceptual|lite0" >&2
         exit 2
         ;;
 esac

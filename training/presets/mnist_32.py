@@ -10,8 +10,8 @@ Same backbone, objective and settings as fashion-mnist-32, with two departures:
   keys of the same images. Keys of the query's own image are also masked out of its negatives
   (training.loss.info_nce).
 
-The first release (4,000 iterations, float32) is reproduced by ``reports/reproduce.sh mnist-32``, which pins its
-settings.
+The first release (4,000 iterations, float32) is reproduced by ``reports/reproduce.sh mnist-32-first-release``,
+which pins its settings.
 """
 
 from ..options import TrainingOptions

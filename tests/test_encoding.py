@@ -169,6 +169,13 @@ def _encode(ckpt: Path, inputs: list[Path] | Path, out: Path, *extra: object):
     return run("encode", *inputs, "-o", out, "-m", ckpt, "-b", 8, "--shard-size", 16, "--num-workers", 0, *extra)
 
 
+def _copy_with_broken(images: Path, folder: Path, *broken: str) -> Path:
+    folder.mkdir()
+    for p in images.iterdir():
+        (folder / p.name).write_bytes(b"broken" if p.name in broken else p.read_bytes())
+    return folder
+
+
 def test_resume_after_sigkill(ckpt: Path, images: Path, sharded: Path, tmp_path: Path) -> None:
     """A real process, killed with SIGKILL while it waits on input 20 (a FIFO), after shard 0 is written."""
     inputs = tmp_path / "inputs"
@@ -208,11 +215,7 @@ def test_resume_after_sigkill(ckpt: Path, images: Path, sharded: Path, tmp_path:
 
 
 def test_resume_after_bad_image_and_corrupt_shard(ckpt: Path, images: Path, sharded: Path, tmp_path: Path) -> None:
-    inputs = tmp_path / "inputs"
-    inputs.mkdir()
-    for p in images.iterdir():
-        (inputs / p.name).write_bytes(p.read_bytes())
-    (inputs / "035.png").write_bytes(b"not a png")
+    inputs = _copy_with_broken(images, tmp_path / "inputs", "035.png")
     out = tmp_path / "z"
     result = _encode(ckpt, inputs, out)
     assert result.exit_code == 1 and "035.png" in result.stderr
@@ -254,11 +257,7 @@ def test_refuses_a_rerun_with_other_settings(ckpt: Path, images: Path, sharded: 
 
 
 def test_skip_bad_lists_skipped_files_in_the_index(ckpt: Path, images: Path, tmp_path: Path) -> None:
-    inputs = tmp_path / "inputs"
-    inputs.mkdir()
-    for p in images.iterdir():
-        (inputs / p.name).write_bytes(p.read_bytes())
-    (inputs / "005.png").write_bytes(b"broken")
+    inputs = _copy_with_broken(images, tmp_path / "inputs", "005.png")
     ok(run("encode", inputs, "-o", tmp_path / "z.safetensors", "-m", ckpt, "-b", 8, "--skip-bad"))
     ok(_encode(ckpt, inputs, tmp_path / "z", "--skip-bad"))
     index = read_index(tmp_path / "z")
@@ -267,13 +266,6 @@ def test_skip_bad_lists_skipped_files_in_the_index(ckpt: Path, images: Path, tmp
     single, files = _latents(tmp_path / "z.safetensors")
     zs, shard_files = _latents(tmp_path / "z")
     assert torch.equal(single, zs) and files == shard_files
-
-
-def _copy_with_broken(images: Path, folder: Path, *broken: str) -> Path:
-    folder.mkdir()
-    for p in images.iterdir():
-        (folder / p.name).write_bytes(b"broken" if p.name in broken else p.read_bytes())
-    return folder
 
 
 def test_a_run_without_skip_bad_does_not_keep_shards_that_left_files_out(ckpt: Path, images: Path, sharded: Path,

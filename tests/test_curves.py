@@ -7,7 +7,14 @@ import json
 import pytest
 from PIL import Image
 
-from training.curves import CURVES_NAME, evaluate_snapshots, plot_curves, snapshot_folders
+from training.curves import (
+    CURVES_NAME,
+    UNRECORDED,
+    classifier_mismatch,
+    evaluate_snapshots,
+    plot_curves,
+    snapshot_folders,
+)
 from training.presets import get_preset
 from training.training_loop import training_loop
 
@@ -24,6 +31,7 @@ def test_snapshots_are_evaluated_once_each_and_drawn(tmp_path):
     lines = evaluate_snapshots(run, ["recon_mse_test"], test_limit=64, cache_dir=metrics_cache, show_progress=False)
     assert [(line["iteration"], line["images_seen"]) for line in lines] == [(2, 16), (4, 32)]
     assert all(0 < line["metrics"]["recon_mse_test"] < 1 for line in lines)
+    assert all(line["classifier_sha256"] is None and line["classifiers"] == [] for line in lines)  # none used
     again = evaluate_snapshots(run, ["recon_mse_test"], test_limit=64, cache_dir=metrics_cache, show_progress=False)
     assert len((run / CURVES_NAME).read_text().splitlines()) == 2 and again == lines  # nothing re-evaluated
     assert json.loads((run / CURVES_NAME).read_text().splitlines()[0])["preset"] == "tiny"
@@ -33,3 +41,32 @@ def test_snapshots_are_evaluated_once_each_and_drawn(tmp_path):
     figure = plot_curves({"tiny": lines}, ["recon_mse_test"], tmp_path / "curves.png")
     with Image.open(figure) as image:
         assert image.size[0] > 300
+
+
+def _write_curves(run, lines):
+    run.mkdir(parents=True)
+    (run / "training_options.json").write_text(json.dumps({"batch_size": 8, "preset": "tiny"}))
+    (run / CURVES_NAME).write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_lines_measured_with_different_classifiers_are_named(tmp_path):
+    old, new = "a" * 64, "b" * 64
+    line = {"images_seen": 16, "preset": "tiny", "deviations": []}
+    _write_curves(tmp_path / "dcvae", [
+        {**line, "iteration": 2, "metrics": {"rfd_classifier": 9.0}},  # written before lines named their classifier
+        {**line, "iteration": 4, "metrics": {"rfd_classifier": 5.0}, "classifier_sha256": old},
+    ])
+    _write_curves(tmp_path / "vae", [
+        {**line, "iteration": 2, "metrics": {"rfd_classifier": 7.0}, "classifier_sha256": new},
+        {**line, "iteration": 2, "metrics": {"recon_mse_test": 0.1}, "classifier_sha256": None},  # merged in
+    ])
+    table = {name: evaluate_snapshots(tmp_path / name, ["rfd_classifier"]) for name in ("dcvae", "vae")}
+    assert [line["classifiers"] for line in table["dcvae"]] == [[UNRECORDED], [old]]
+    assert table["vae"][0]["classifiers"] == [new] and table["vae"][0]["metrics"] == {
+        "rfd_classifier": 7.0, "recon_mse_test": 0.1}
+    message = classifier_mismatch(table)
+    assert message is not None
+    assert "dcvae@2" in message and "dcvae@4" in message and "vae@2" in message
+    assert UNRECORDED in message and old[:12] in message and new[:12] in message
+    assert classifier_mismatch({"vae": table["vae"]}) is None
+    assert classifier_mismatch({"dcvae": table["dcvae"][1:], "vae": table["vae"]}) is not None

@@ -572,7 +572,7 @@ def curves(
       dcvae-train curves runs/dcvae runs/vae runs/vaegan --metrics rfd_classifier,fd10k_classifier -o curves.png
     Each run is one line, labelled with its folder's name.
     """
-    from .curves import evaluate_snapshots, plot_curves
+    from .curves import classifier_mismatch, evaluate_snapshots, plot_curves
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     table = {}
@@ -584,6 +584,9 @@ def curves(
         for line in lines:
             typer.echo(f"{run.name} iteration {line['iteration']}: " + "  ".join(
                 f"{k} {v:.4g}" for k, v in line["metrics"].items()))
+    mismatch = classifier_mismatch(table)
+    if mismatch:
+        typer.echo(f"warning: {mismatch}", err=True)
     if output is not None:
         drawn = [n for n in names if any(n in line["metrics"] for lines in table.values() for line in lines)]
         plot_curves(table, drawn or names, output)

@@ -4,6 +4,10 @@ A run with ``network_snapshot_every`` keeps release-format models in ``network-s
 ``evaluate_snapshots`` evaluates each one not yet measured and appends a line per snapshot to
 ``curves.jsonl`` in the run folder (so it can be re-run while the run trains); ``plot_curves`` draws one
 panel per metric with a line per run.
+
+Classifier-based metrics move with the classifier that measures them, so each line records the sha256 of the
+classifier's weights (``classifier_sha256``; None when no metric used one) and ``classifier_mismatch`` says when
+the lines of one figure were measured with different classifiers.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 
 CURVES_NAME = "curves.jsonl"
 SNAPSHOTS_DIR = "network-snapshots"
+UNRECORDED = "not recorded"
+"""The classifier of a line written before lines recorded theirs."""
 
 
 def snapshot_folders(run_dir: str | Path) -> list[tuple[int, Path]]:
@@ -63,6 +69,7 @@ def evaluate_snapshots(
             "preset": options["preset"],
             "metrics": report["metrics"],
             "deviations": report["details"].get("deviations", []),
+            "classifier_sha256": (report["details"].get("classifier") or {}).get("weights_sha256"),
         }
         with out.open("a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
@@ -71,9 +78,32 @@ def evaluate_snapshots(
         lines.append(line)
     latest: dict[int, dict[str, Any]] = {}
     for line in lines:  # a snapshot measured again with more metrics: its lines merge, the newest value wins
-        merged = latest.setdefault(line["iteration"], {**line, "metrics": {}})
+        merged = latest.setdefault(line["iteration"], {**line, "metrics": {}, "classifiers": []})
         merged["metrics"].update(line["metrics"])
+        classifier = line.get("classifier_sha256", UNRECORDED)
+        if classifier is not None and classifier not in merged["classifiers"]:
+            merged["classifiers"].append(classifier)
     return [latest[i] for i in sorted(latest)]
+
+
+def classifier_mismatch(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | None:
+    """A message naming the classifiers when the lines (of every run) were not all measured with one; else None.
+
+    ``curves`` maps a run's label to ``evaluate_snapshots``'s lines. Lines without a classifier-based metric
+    do not count.
+    """
+    used: dict[str, list[str]] = {}
+    for label, lines in curves.items():
+        for line in lines:
+            for classifier in line.get("classifiers", []):
+                used.setdefault(classifier, []).append(f"{label}@{line['iteration']}")
+    if len(used) <= 1:
+        return None
+    parts = [f"{sha if sha == UNRECORDED else sha[:12]} ({', '.join(where[:4])}{', ...' if len(where) > 4 else ''})"
+             for sha, where in used.items()]
+    return ("the classifier-based metrics were measured with different classifiers, so they do not compare: "
+            + "; ".join(parts) + f". Move the older RUN/{CURVES_NAME} aside and run again to measure every snapshot "
+            "with the current classifier.")
 
 
 def plot_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]], metrics: Sequence[str], out: str | Path) -> Path:

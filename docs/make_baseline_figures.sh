@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Draws docs/figures/baselines/: reconstructions and prior samples of the same-budget Fashion-MNIST baselines
-# beside the released model, with the dcvae command. Needs their training runs (`bash reports/reproduce.sh
-# baselines` writes runs/fashion-mnist-32-{vae,vaegan,dcvae-no-instance}); each is exported to the release
-# format in a temporary folder first.
+# Draws reconstructions (of docs/examples/fashion-mnist) and prior samples of the Fashion-MNIST baselines beside
+# the released model, with the dcvae command:
+#
+#   bash docs/make_baseline_figures.sh                 # docs/figures/baselines/: the first release's budget
+#   bash docs/make_baseline_figures.sh same-schedule   # docs/figures/baselines-40k/: the 40,000-iteration runs
+#
+# The first needs its training runs (`bash reports/reproduce.sh baselines` writes
+# runs/fashion-mnist-32-{vae,vaegan,dcvae-no-instance}; each is exported to the release format in a temporary
+# folder first). The second draws the last network snapshot of each finished run in reports/runs/ and skips
+# the runs that have not reached 40,000 iterations.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
@@ -15,6 +21,17 @@ draw() {  # model name-or-folder, figure name
     dcvae reconstruct -m "$1" -q $E/*.png --grid "$F/reconstructions-$2.png"
     dcvae sample -m "$1" -q -n 16 --seed 0 -o "$F/samples-$2.png"
 }
+if [ "${1:-}" = same-schedule ]; then
+    F=docs/figures/baselines-40k
+    mkdir -p "$F"
+    draw fashion-mnist-32 dcvae
+    for name in vae vaegan; do
+        snapshot=reports/runs/fashion-mnist-32-$name/network-snapshots/iteration-0040000
+        if [ -f "$snapshot/model.safetensors" ]; then draw "$snapshot" "$name"; else echo "skipped $name: no $snapshot"; fi
+    done
+    echo "wrote $(find $F -type f | wc -l) files in $F"
+    exit 0
+fi
 draw fashion-mnist-32 dcvae
 for name in vae vaegan dcvae-no-instance; do
     run=runs/fashion-mnist-32-$name

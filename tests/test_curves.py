@@ -59,11 +59,13 @@ def test_lines_measured_with_different_classifiers_are_named(tmp_path):
     _write_curves(tmp_path / "vae", [
         {**line, "iteration": 2, "metrics": {"rfd_classifier": 7.0}, "classifier_sha256": new},
         {**line, "iteration": 2, "metrics": {"recon_mse_test": 0.1}, "classifier_sha256": None},  # merged in
+        {**line, "iteration": 4, "metrics": {"recon_mse_test": 0.2}},  # old, but no classifier-based metric
     ])
     table = {name: evaluate_snapshots(tmp_path / name, ["rfd_classifier"]) for name in ("dcvae", "vae")}
     assert [line["classifiers"] for line in table["dcvae"]] == [[UNRECORDED], [old]]
     assert table["vae"][0]["classifiers"] == [new] and table["vae"][0]["metrics"] == {
         "rfd_classifier": 7.0, "recon_mse_test": 0.1}
+    assert table["vae"][1]["classifiers"] == []
     message = classifier_mismatch(table)
     assert message is not None
     assert "dcvae@2" in message and "dcvae@4" in message and "vae@2" in message

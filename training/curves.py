@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,15 @@ def evaluate_snapshots(
     for line in lines:  # a snapshot measured again with more metrics: its lines merge, the newest value wins
         merged = latest.setdefault(line["iteration"], {**line, "metrics": {}, "classifiers": []})
         merged["metrics"].update(line["metrics"])
-        classifier = line.get("classifier_sha256", UNRECORDED)
+        classifier = line.get("classifier_sha256", UNRECORDED if _uses_classifier(line["metrics"]) else None)
         if classifier is not None and classifier not in merged["classifiers"]:
             merged["classifiers"].append(classifier)
     return [latest[i] for i in sorted(latest)]
+
+
+def _uses_classifier(metrics: Mapping[str, Any]) -> bool:
+    """Whether any of these metrics is measured with the dataset's classifier (its name says so)."""
+    return any(re.search(r"classifier|class_|^edit_success_", name) for name in metrics)
 
 
 def classifier_mismatch(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | None:

@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 E=docs/examples/fashion-mnist
 F=docs/figures/baselines
+[ "${1:-}" = same-schedule ] && F=docs/figures/baselines-40k
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$F"
@@ -21,22 +22,18 @@ draw() {  # model name-or-folder, figure name
     dcvae reconstruct -m "$1" -q $E/*.png --grid "$F/reconstructions-$2.png"
     dcvae sample -m "$1" -q -n 16 --seed 0 -o "$F/samples-$2.png"
 }
+draw fashion-mnist-32 dcvae
 if [ "${1:-}" = same-schedule ]; then
-    F=docs/figures/baselines-40k
-    mkdir -p "$F"
-    draw fashion-mnist-32 dcvae
     for name in vae vaegan; do
         snapshot=reports/runs/fashion-mnist-32-$name/network-snapshots/iteration-0040000
         if [ -f "$snapshot/model.safetensors" ]; then draw "$snapshot" "$name"; else echo "skipped $name: no $snapshot"; fi
     done
-    echo "wrote $(find $F -type f | wc -l) files in $F"
-    exit 0
+else
+    for name in vae vaegan dcvae-no-instance; do
+        run=runs/fashion-mnist-32-$name
+        [ -f "$run/checkpoint.pt" ] || { echo "missing $run: run 'bash reports/reproduce.sh baselines' first" >&2; exit 1; }
+        python -m training export "$run" -o "$TMP/$name" > /dev/null
+        draw "$TMP/$name" "$name"
+    done
 fi
-draw fashion-mnist-32 dcvae
-for name in vae vaegan dcvae-no-instance; do
-    run=runs/fashion-mnist-32-$name
-    [ -f "$run/checkpoint.pt" ] || { echo "missing $run: run 'bash reports/reproduce.sh baselines' first" >&2; exit 1; }
-    python -m training export "$run" -o "$TMP/$name" > /dev/null
-    draw "$TMP/$name" "$name"
-done
 echo "wrote $(find $F -type f | wc -l) files in $F"

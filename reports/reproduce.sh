@@ -4,6 +4,7 @@
 #   bash reports/reproduce.sh fashion-mnist-32  # train (resumes), release, evaluate, latent statistics: the default
 #   bash reports/reproduce.sh mnist-32          # train (resumes), release, evaluate, latent statistics: mnist-32
 #   bash reports/reproduce.sh mnist-32-first-release  # the first mnist-32 (4,000 iterations) and its VAE
+#   bash reports/reproduce.sh same-schedule     # the 40,000/32,000-iteration VAE and VAE/GAN, curves, figures
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
@@ -82,6 +83,19 @@ case "${1:-}" in
         $TRAIN eval runs/mnist-32 -o reports/history/mnist-32-iteration-4000.json --metrics "$MNIST_METRICS"
         $TRAIN eval runs/mnist-32-vae -o reports/baselines/mnist-32-vae.json --metrics "$MNIST_METRICS"
         ;;
+    same-schedule)  # the VAE and VAE/GAN on the default models' schedules (resumes), their curves and figures
+        for preset in fashion-mnist-32-vae fashion-mnist-32-vaegan mnist-32-vae; do
+            $TRAIN train --preset $preset --run-dir reports/runs/$preset --device cpu --no-progress --max-minutes 110
+        done
+        $TRAIN curves reports/runs/fashion-mnist-32 reports/runs/fashion-mnist-32-vae reports/runs/fashion-mnist-32-vaegan \
+            --metrics recon_class_agreement_test,rfd_classifier,fd10k_classifier,recon_mse_test,sample_class_entropy10k \
+            -o docs/figures/curves-fashion-mnist-32-baselines.png
+        $TRAIN curves reports/runs/mnist-32 reports/runs/mnist-32-vae \
+            --metrics probe_linear_test,recon_class_agreement_test,recon_mse_test -o docs/figures/curves-mnist-32-baselines.png
+        $TRAIN eval reports/runs/mnist-32-vae/network-snapshots/iteration-0032000 \
+            -o reports/baselines/mnist-32-vae-iteration-32000.json --metrics "$MNIST_RELEASE_METRICS"
+        bash docs/make_baseline_figures.sh same-schedule
+        ;;
     baselines)
         for preset in fashion-mnist-32-vae fashion-mnist-32-vaegan fashion-mnist-32-dcvae-no-instance; do
             if [ "$preset" = fashion-mnist-32-vae ]; then train "$preset"; else train "$preset" --set n_critic=2; fi
@@ -102,7 +116,7 @@ case "${1:-}" in
         eval_each "$FASHION_MODELS" fd10k_lite0,rfd_lite0 reports/lite0/
         ;;
     *)
-        echo "usage: bash reports/reproduce.sh fashion-mnist-32|fashion-mnist-32-first-release|mnist-32|mnist-32-first-release|baselines|latent|sample-classes|perceptual|lite0" >&2
+        echo "usage: bash reports/reproduce.sh fashion-mnist-32|fashion-mnist-32-first-release|mnist-32|mnist-32-first-release|same-schedule|baselines|latent|sample-classes|perceptual|lite0" >&2
         exit 2
         ;;
 esac

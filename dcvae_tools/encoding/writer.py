@@ -1,7 +1,8 @@
 """Dataset-scale encoding: any number of images -> a folder of latents shards, streamed and resumable.
 
 :func:`encode_files` (and :func:`encode_folder`) read and convert the images in DataLoader worker processes
-(the same :func:`dcvae_tools.images.convert_image` conversion as everywhere), encode them batch by batch and
+(:mod:`dcvae_tools.encoding.reading`: the same values as :func:`dcvae_tools.images.convert_image` gives
+everywhere else, with a quicker path for model-ready PNG files), encode them batch by batch and
 write ``OUT/shard-00000.safetensors``, ``shard-00001.safetensors``, ... plus ``OUT/index.json``:
 
 * shard ``k`` covers input files ``k * shard_size`` to ``(k + 1) * shard_size - 1`` and holds tensor
@@ -34,19 +35,21 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ..errors import DCVAEError, ImageError
-from ..images import convert_image, expand_image_paths
+from ..heap import keep_freed_memory
+from ..images import expand_image_paths
 from ..io_utils import atomic_write, atomic_write_text, sha256_file
 from .distributed import all_processes, gather_records, my_shards, process_group, rank_and_world, shared_seed
+from .reading import ImageBatch, ImageFiles, ShardBatches
 from .shards import (
     DEFAULT_SHARD_SIZE,
     FORMAT,
@@ -179,7 +182,7 @@ def _refuse(out_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
 
 def _make_plan(model: DCVAE, files: Sequence[Path], shard_size: int, sample: bool, seed: int | None,
                skip_bad: bool, batch_size: int, num_workers: int, world: int) -> _Plan:
-    files = [Path(f) for f in files]
+    files = [f if isinstance(f, Path) else Path(f) for f in files]
     settings = {
         "sample": sample,
         "seed": seed,
@@ -340,66 +343,6 @@ def _write_shard(out_dir: Path, plan: _Plan, shard: int, model: DCVAE, parts: _S
 # ---------------------------------------------------------------------------- reading and encoding images
 
 
-class _ImageFiles(Dataset):
-    """Map-style dataset over image files: item ``i`` is (i, tensor or None, note, error message)."""
-
-    def __init__(self, files: Sequence[Path], size: int, channels: int, content_size: int | None) -> None:
-        self.files = list(files)
-        self.size, self.channels, self.content_size = size, channels, content_size
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None, str | None]:
-        try:
-            tensor, note = convert_image(
-                self.files[i], size=self.size, channels=self.channels, content_size=self.content_size
-            )
-        except ImageError as err:
-            return i, None, None, " ".join(str(err).split())
-        return i, tensor, note, None
-
-
-@dataclass
-class _Batch:
-    """One batch as a worker hands it over: the readable images stacked into one tensor.
-
-    Stacking in the worker matters: a worker passes each tensor to the main process through its own
-    shared-memory segment, and one segment per image cost more than reading and converting the image.
-    """
-
-    indices: list[int]
-    images: torch.Tensor | None
-    notes: list[tuple[int, str]]
-    errors: list[tuple[int, str]]
-
-
-def _collate(items: list[tuple[int, torch.Tensor | None, str | None, str | None]]) -> _Batch:
-    tensors = [tensor for _, tensor, _, error in items if error is None and tensor is not None]
-    return _Batch(
-        indices=[i for i, *_ in items],
-        images=torch.stack(tensors) if tensors else None,
-        notes=[(i, note) for i, _, note, error in items if note and error is None],
-        errors=[(i, error) for i, _, _, error in items if error is not None],
-    )
-
-
-class _ShardBatches:
-    """Batches of file indices, shard by shard, never crossing a shard boundary."""
-
-    def __init__(self, plan: _Plan, shards: Sequence[int], batch_size: int) -> None:
-        self.plan, self.shards, self.batch_size = plan, list(shards), batch_size
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for shard in self.shards:
-            span = self.plan.shard_range(shard)
-            for start in range(span.start, span.stop, self.batch_size):
-                yield list(range(start, min(start + self.batch_size, span.stop)))
-
-    def __len__(self) -> int:
-        return sum(-(-len(self.plan.shard_range(s)) // self.batch_size) for s in self.shards)
-
-
 @dataclass
 class _ShardParts:
     """The encoded batches of the shard being filled."""
@@ -421,7 +364,7 @@ class _ShardParts:
         return model.sample_posterior(mu, torch.cat(self.logvars), _shard_seed(plan.seed, shard))
 
 
-def _encode_batch(model: DCVAE, plan: _Plan, batch: _Batch, parts: _ShardParts) -> None:
+def _encode_batch(model: DCVAE, plan: _Plan, batch: ImageBatch, parts: _ShardParts) -> None:
     """Encode one batch into ``parts`` (bad files: an error, or skipped with skip_bad)."""
     failed = dict(batch.errors)
     for i, error in batch.errors:
@@ -453,9 +396,9 @@ def _encode_shards(model: DCVAE, plan: _Plan, out_dir: Path, todo: Sequence[int]
                    advance: Callable[[int], None]) -> None:
     """Encode the shards ``todo`` in order, writing each as soon as it is full."""
     config = model.config
-    dataset = _ImageFiles(plan.files, config.image_size, config.channels, config.content_size)
-    loader = DataLoader(dataset, batch_sampler=_ShardBatches(plan, todo, batch_size),
-                        num_workers=num_workers, collate_fn=_collate)
+    dataset = ImageFiles(plan.files, config.image_size, config.channels, config.content_size)
+    loader = DataLoader(dataset, batch_sampler=ShardBatches(plan, todo, batch_size),
+                        num_workers=num_workers, collate_fn=dataset.collate)
     parts = _ShardParts()
     for batch in loader:
         shard = batch.indices[0] // plan.shard_size
@@ -517,6 +460,9 @@ def encode_files(
         skip_bad: leave unreadable images out (listed in the index) instead of stopping at the first.
         progress: ``progress(total, description)`` giving ``advance(n)``; shown by rank 0 only.
 
+    On Linux this asks glibc to keep freed memory in the process's heap (:mod:`dcvae_tools.heap`): reading
+    files between batches otherwise makes the encoder fault its activations back in at every batch.
+
     Raises:
         ImageError: an unreadable image without ``skip_bad``. DCVAEError: ``out_dir`` holds an encoding
         made with other settings (the message lists them), or another torchrun process failed.
@@ -529,6 +475,7 @@ def encode_files(
     workers = _default_workers() if num_workers is None else num_workers
     _check_out_dir(out)
     existing = load_index_file(out)
+    keep_freed_memory()
     with process_group(model, world):
         chosen = shared_seed(_pick_seed(seed, sample, existing), world)
         plan = _make_plan(model, files, shard_size, sample, chosen, skip_bad, batch, workers, world)

@@ -175,15 +175,31 @@ def _fit_float(data: np.ndarray, content: int) -> np.ndarray:
     return data.astype(np.float32, copy=False)
 
 
+def _pad_nhwc(nhwc: np.ndarray, size: int) -> torch.Tensor:
+    """A float32 ``NxHxWxC`` array of side ``s`` -> an ``[N, C, size, size]`` tensor, centred, padded with -1."""
+    count, side, _, channels = nhwc.shape
+    out = np.full((count, channels, size, size), -1.0, dtype=np.float32)
+    off = (size - side) // 2
+    out[:, :, off : off + side, off : off + side] = nhwc.transpose(0, 3, 1, 2)
+    return torch.from_numpy(out)
+
+
 def _pad_hwc(hwc: np.ndarray, size: int) -> torch.Tensor:
     """A float32 ``HxW[xC]`` array of side ``s`` -> a ``[C, size, size]`` tensor, centred, padded with -1."""
     if hwc.ndim == 2:
         hwc = hwc[:, :, None]
-    side = hwc.shape[0]
-    out = np.full((hwc.shape[2], size, size), -1.0, dtype=np.float32)
-    off = (size - side) // 2
-    out[:, off : off + side, off : off + side] = hwc.transpose(2, 0, 1)
-    return torch.from_numpy(out)
+    return _pad_nhwc(hwc[None], size)[0]
+
+
+def model_batch_from_uint8(pixels: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 ``[N, s, s, C]`` pixels already at the model's content side -> the model batch ``[N, C, size, size]``.
+
+    The values are those :func:`convert_image` gives each image (same table, same padding), for a whole
+    batch at once: readers of data-set files that need no conversion hand their pixels over this way.
+    """
+    if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[1] != pixels.shape[2]:
+        raise ValueError(f"expected uint8 pixels [N, s, s, C], got {pixels.dtype} {tuple(pixels.shape)}")
+    return _pad_nhwc(_U8_TO_MODEL[pixels], size)
 
 
 def _convert_one(

@@ -6,7 +6,8 @@ as soon as it is free), so the next batch faults the same memory in again, page 
 is largest when other work runs between the batches: measured on 2 cores, encoding 20,000 PNG files ran its
 encoder 1.4 to 1.7x slower than the same encoder run back to back. :func:`keep_freed_memory` asks glibc to
 serve blocks up to 32 MiB from the heap, to keep up to 256 MiB of it free before trimming, and to grow it
-64 MiB at a time, for at most that much more resident memory (``benchmarks/heap.py`` measures it).
+64 MiB at a time: at most that much more resident memory per heap (``benchmarks/heap.py`` measures
+the gain).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ SETTINGS = {M_MMAP_THRESHOLD: 32 * 2**20, M_TRIM_THRESHOLD: 256 * 2**20, M_TOP_P
 
 @functools.cache
 def keep_freed_memory() -> bool:
-    """Apply :data:`SETTINGS` to this process's C library, once; whether it took them.
+    """Apply :data:`SETTINGS` to this process's C library, once; whether it took them all.
 
-    False off Linux or with a C library without ``mallopt`` (musl), where nothing changes.
+    The settings hold for the rest of the process (glibc has no way to scope them), and for processes it forks
+    afterwards, so callers apply them after starting their worker processes. False off Linux or with a C
+    library without ``mallopt`` (musl), where nothing changes.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -34,4 +37,5 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return all(mallopt(option, value) == 1 for option, value in SETTINGS.items())
+    accepted = [mallopt(option, value) == 1 for option, value in SETTINGS.items()]  # try every one
+    return all(accepted)

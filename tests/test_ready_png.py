@@ -53,6 +53,25 @@ def _with_good_crc(data: bytearray, kind: bytes) -> bytes:
     return bytes(data)
 
 
+def _chunk_bytes(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _insert(data: bytes, kind: bytes, body: bytes, before: bytes = b"IDAT") -> bytes:
+    """``data`` with a chunk ``kind`` inserted before the first chunk of type ``before``."""
+    at = data.index(before) - 4
+    return data[:at] + _chunk_bytes(kind, body) + data[at:]
+
+
+def _split_idat(data: bytes, between: bytes) -> bytes:
+    """The image data cut in two IDAT chunks, with a ``between`` chunk (a gAMA) in the middle."""
+    at, length = _chunk(data, b"IDAT")
+    body = data[at + 4 : at + 4 + length]
+    parts = _chunk_bytes(b"IDAT", body[:10]) + _chunk_bytes(between, struct.pack(">I", 45455))
+    parts += _chunk_bytes(b"IDAT", body[10:])
+    return data[: at - 4] + parts + data[at + 8 + length :]
+
+
 def _expected(path: Path, channels: int) -> torch.Tensor:
     tensor, note = convert_image(path, size=SIZE, channels=channels, content_size=CONTENT)
     assert note is None
@@ -78,13 +97,25 @@ def test_model_ready_pngs_give_the_usual_tensor_bit_for_bit(tmp_path: Path, imag
     assert torch.equal(model_batch_from_uint8(pixels[None], SIZE)[0], _expected(path, channels))
 
 
-def test_text_chunks_without_an_orientation_are_read_quickly(tmp_path: Path) -> None:
+def test_plain_text_chunks_are_read_quickly(tmp_path: Path) -> None:
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", "a scanner")
-    info.add_text("Comment", "compressed", zip=True)
+    info.add_text("Comment", "")
     path = _write(tmp_path, "x.png", _png_bytes(Image.fromarray(GREY), pnginfo=info))
     pixels = read_model_ready_png(path, 1, CONTENT)
     assert pixels is not None and np.array_equal(pixels[:, :, 0], GREY)
+
+
+def test_a_text_named_like_an_info_key_takes_the_usual_path_which_ignores_it(tmp_path: Path) -> None:
+    """Pillow files PNG text under its keyword in image.info: text named ``transparency`` used to crash the
+    conversion, and text named like load_image's notes key to add its characters as notes."""
+    plain = _png_bytes(Image.fromarray(GREY))
+    for keyword in (b"transparency", b"dcvae_tools.load_changes"):
+        path = _write(tmp_path, "x.png", _insert(plain, b"tEXt", keyword + b"\0hi"))
+        assert read_model_ready_png(path, 1, CONTENT) is None
+        tensor, note = convert_image(path, size=SIZE, channels=1, content_size=CONTENT)
+        assert note is None
+        assert torch.equal(tensor, model_batch_from_uint8(GREY[None, :, :, None], SIZE)[0])
 
 
 def _orientation_exif() -> Image.Exif:
@@ -115,6 +146,13 @@ OTHER_FILES = {
     "two frames": (lambda: _png_bytes(Image.fromarray(GREY), save_all=True,
                                       append_images=[Image.fromarray(255 - GREY)]), 1),
     "jpeg": (lambda: (lambda b: (Image.fromarray(GREY).save(b, "JPEG"), b.getvalue())[1])(io.BytesIO()), 1),
+    "exif orientation in tEXt": (lambda: _insert(_png_bytes(Image.fromarray(GREY)), b"tEXt",
+                                                 b"exif\0" + _orientation_exif().tobytes()), 1),
+    "compressed text": (lambda: _insert(_png_bytes(Image.fromarray(GREY)), b"zTXt",
+                                        b"Comment\0\0" + zlib.compress(b"hello")), 1),
+    "colour profile": (lambda: _png_bytes(Image.fromarray(RGB), icc_profile=b"not really a profile"), 3),
+    "text after the image data": (lambda: _insert(_png_bytes(Image.fromarray(GREY)), b"tEXt",
+                                                  b"XML:com.adobe.xmp\0<x/>", before=b"IEND"), 1),
 }
 
 
@@ -143,6 +181,10 @@ def _damaged() -> dict[str, bytes]:
         "truncated": good[: at + 20],
         "no IEND": good[:-12],
         "empty": b"",
+        "image data split by another chunk": _split_idat(good, b"gAMA"),
+        "empty gAMA chunk": _insert(good, b"gAMA", b""),
+        "short pHYs chunk": _insert(good, b"pHYs", b"\0\0"),
+        "huge trailing data": good + bytes(3 << 20),
     }
 
 
@@ -153,8 +195,20 @@ def test_damaged_pngs_are_left_to_the_usual_path(tmp_path: Path, name: str) -> N
     assert read_model_ready_png(path, 1, CONTENT) is None
 
 
-def test_missing_file_is_left_to_the_usual_path(tmp_path: Path) -> None:
+def test_missing_files_and_devices_are_left_to_the_usual_path(tmp_path: Path) -> None:
     assert read_model_ready_png(tmp_path / "absent.png", 1, CONTENT) is None
+    assert read_model_ready_png(tmp_path, 1, CONTENT) is None
+    if Path("/dev/zero").exists():
+        assert read_model_ready_png(Path("/dev/zero"), 1, CONTENT) is None  # endless: read no further than 33 bytes
+
+
+def test_usual_path_refuses_the_damage_the_quick_path_declines(tmp_path: Path) -> None:
+    """Where Pillow refuses the file, the quick path must not have accepted it: same error whichever path reads."""
+    for name in ("image data split by another chunk", "empty gAMA chunk", "short pHYs chunk"):
+        path = _write(tmp_path, "x.png", _damaged()[name])
+        assert read_model_ready_png(path, 1, CONTENT) is None
+        with pytest.raises(ImageError):
+            convert_image(path, size=SIZE, channels=1, content_size=CONTENT)
 
 
 def test_model_batch_from_uint8_refuses_what_it_cannot_take() -> None:
@@ -179,3 +233,16 @@ def test_encoder_batches_mix_both_paths_in_file_order(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="truncated or corrupt"):
         convert_image(broken, size=SIZE, channels=1, content_size=CONTENT)
     assert "truncated or corrupt" in batch.errors[0][1]
+
+
+def test_encoder_batches_are_float32_whatever_torch_s_default(tmp_path: Path) -> None:
+    ready = _write(tmp_path, "a.png", _png_bytes(Image.fromarray(GREY)))
+    resized = _write(tmp_path, "b.png", _png_bytes(Image.fromarray(GREY).resize((40, 40))))
+    files = ImageFiles([ready, resized], SIZE, 1, CONTENT)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        batch = files.collate([files[0], files[1]])
+    finally:
+        torch.set_default_dtype(default)
+    assert batch.images is not None and batch.images.dtype == torch.float32

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 Pixels = np.ndarray | torch.Tensor
 """A model-ready file's uint8 ``[s, s, C]`` pixels, or a converted ``[C, size, size]`` model tensor."""
+Item = tuple[int, Pixels | None, str | None, str | None]
+"""One file as a worker reads it: (index, pixels or None, note, error message)."""
 
 
 @dataclass
@@ -42,7 +44,7 @@ class ImageBatch:
     errors: list[tuple[int, str]]
 
 
-class ImageFiles(Dataset):
+class ImageFiles(Dataset[Item]):
     """Map-style dataset over image files: item ``i`` is (i, pixels or None, note, error message)."""
 
     def __init__(self, files: Sequence[Path], size: int, channels: int, content_size: int | None) -> None:
@@ -53,7 +55,7 @@ class ImageFiles(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> tuple[int, Pixels | None, str | None, str | None]:
+    def __getitem__(self, i: int) -> Item:
         ready = read_model_ready_png(self.files[i], self.channels, self.content_size)
         if ready is not None:
             return i, ready, None, None
@@ -65,12 +67,12 @@ class ImageFiles(Dataset):
             return i, None, None, " ".join(str(err).split())
         return i, tensor, note, None
 
-    def collate(self, items: list[tuple[int, Pixels | None, str | None, str | None]]) -> ImageBatch:
+    def collate(self, items: list[Item]) -> ImageBatch:
         """Stack a batch's readable images in item order (the model-ready ones converted together)."""
         readable = [pixels for _, pixels, _, error in items if error is None and pixels is not None]
         images = None
         if readable:
-            images = torch.empty(len(readable), self.channels, self.size, self.size)
+            images = torch.empty(len(readable), self.channels, self.size, self.size, dtype=torch.float32)
             ready = [k for k, pixels in enumerate(readable) if isinstance(pixels, np.ndarray)]
             if ready:
                 images[ready] = model_batch_from_uint8(np.stack([readable[k] for k in ready]), self.size)

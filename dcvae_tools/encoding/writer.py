@@ -400,7 +400,9 @@ def _encode_shards(model: DCVAE, plan: _Plan, out_dir: Path, todo: Sequence[int]
     loader = DataLoader(dataset, batch_sampler=ShardBatches(plan, todo, batch_size),
                         num_workers=num_workers, collate_fn=dataset.collate)
     parts = _ShardParts()
-    for batch in loader:
+    batches = iter(loader)  # starts the workers, if any, which need none of the next line's heap settings
+    keep_freed_memory()
+    for batch in batches:
         shard = batch.indices[0] // plan.shard_size
         _encode_batch(model, plan, batch, parts)
         parts.seen += len(batch.indices)
@@ -460,8 +462,8 @@ def encode_files(
         skip_bad: leave unreadable images out (listed in the index) instead of stopping at the first.
         progress: ``progress(total, description)`` giving ``advance(n)``; shown by rank 0 only.
 
-    On Linux this asks glibc to keep freed memory in the process's heap (:mod:`dcvae_tools.heap`): reading
-    files between batches otherwise makes the encoder fault its activations back in at every batch.
+    On Linux this asks glibc to keep freed memory in the process's heap from then on (:mod:`dcvae_tools.heap`):
+    reading files between batches otherwise makes the encoder fault its activations back in at every batch.
 
     Raises:
         ImageError: an unreadable image without ``skip_bad``. DCVAEError: ``out_dir`` holds an encoding
@@ -475,7 +477,6 @@ def encode_files(
     workers = _default_workers() if num_workers is None else num_workers
     _check_out_dir(out)
     existing = load_index_file(out)
-    keep_freed_memory()
     with process_group(model, world):
         chosen = shared_seed(_pick_seed(seed, sample, existing), world)
         plan = _make_plan(model, files, shard_size, sample, chosen, skip_bad, batch, workers, world)

@@ -123,7 +123,7 @@ LOAD_CHANGES_KEY = "dcvae_tools.load_changes"
 """Key of ``image.info`` under which :func:`load_image` lists what it changed (first frame, EXIF rotation)."""
 
 _EXIF_ORIENTATION = 0x0112
-_ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
+ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
 """The ``image.info`` keys ``Image.getexif`` reads an orientation from (TIFF files: their own tags)."""
 
 
@@ -199,9 +199,21 @@ def load_image(path: StrPath) -> Image.Image:
             image = _apply_exif_orientation(image, changes)
     finally:
         handle.close()
+    _drop_text_posing_as_info(image)
     if changes:
         image.info[LOAD_CHANGES_KEY] = changes
     return image
+
+
+def _drop_text_posing_as_info(image: Image.Image) -> None:
+    """Remove what a file's text chunks put under keys that mean something else here.
+
+    Pillow stores PNG text under its keyword in ``image.info``: a text named ``transparency`` would read as
+    transparency (and crash Pillow's conversion), one named :data:`LOAD_CHANGES_KEY` as this module's notes.
+    """
+    image.info.pop(LOAD_CHANGES_KEY, None)
+    if isinstance(image.info.get("transparency"), str):
+        del image.info["transparency"]
 
 
 def _reason(exc: BaseException) -> str:
@@ -210,7 +222,7 @@ def _reason(exc: BaseException) -> str:
 
 def _apply_exif_orientation(image: Image.Image, changes: list[str]) -> Image.Image:
     """Turn ``image`` as its EXIF orientation tag (2..8) says; unreadable EXIF data is ignored."""
-    if not any(key in image.info for key in _ORIENTATION_SOURCES) and not hasattr(image, "tag_v2"):
+    if not any(key in image.info for key in ORIENTATION_SOURCES) and not hasattr(image, "tag_v2"):
         return image  # nowhere to read an orientation from: skip getexif, a third of a small PNG's load time
     try:
         with warnings.catch_warnings():

@@ -322,7 +322,8 @@ def photo_inputs(image_size: int = 32) -> tuple[Any | None, str]:
     return tensor, f"{len(arrays)} scikit-image sample photographs resized to {image_size}x{image_size}"
 
 
-def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python -c code`` from the repository root."""
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+def run_python(code: str, *args: str, env: dict[str, str] | None = None,
+               timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -c code args...`` from the repository root."""
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env=env, check=False)

@@ -21,8 +21,6 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -55,8 +53,7 @@ else:
 
 
 def _run(settings: str, kind: str, arg: str, extra: str) -> float:
-    done = subprocess.run([sys.executable, "-c", _WORKER, settings, kind, arg, extra], cwd=common.ROOT,
-                          capture_output=True, text=True, check=False)
+    done = common.run_python(_WORKER, settings, kind, arg, extra, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"{kind} {arg} ({settings}) failed: {done.stderr.strip()[-800:]}")
     return float(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -81,19 +81,16 @@ def _image_data(data: bytes, header: tuple[int, ...]) -> bytes | None:
     return None  # no IEND: truncated
 
 
-def _read_png(path: Path, channels: int, content_size: int) -> bytes | None:
-    """The file's bytes when its start says it is a model-ready PNG and it is not larger than one can be."""
+def _read_png(path: Path, header: tuple[int, ...], channels: int) -> bytes | None:
+    """The file's bytes when its IHDR equals ``header`` and it is not larger than such a PNG can be."""
     with open(path, "rb") as handle:
         head = handle.read(_HEADER_BYTES)
         if len(head) < _HEADER_BYTES or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
             return None
-        width, height, depth, colour = struct.unpack_from(">IIBB", head, 16)
-        if (width, height, depth) != (content_size, content_size, 8):
-            return None
-        if colour != (_GREY if channels == 1 else _RGB):
+        if struct.unpack_from(">IIBBBBB", head, 16) != header:
             return None
         info = os.fstat(handle.fileno())
-        raw = content_size * (content_size * channels + 1)  # the filtered rows, before compression
+        raw = header[1] * (header[0] * channels + 1)  # the filtered rows, before compression
         if not stat.S_ISREG(info.st_mode) or info.st_size > 2 * raw + _TEXT_LIMIT + 4096:
             return None
         return head + handle.read()
@@ -106,12 +103,13 @@ def read_model_ready_png(path: Path, channels: int, content_size: int) -> np.nda
     transparency, an orientation tag, several frames, anything unusual, a damaged or unreadable file. Never
     raises.
     """
-    mode = "L" if channels == 1 else "RGB"
+    mode, colour = ("L", _GREY) if channels == 1 else ("RGB", _RGB)
+    header = (content_size, content_size, 8, colour, 0, 0, 0)  # width, height, depth, colour, not interlaced
     try:
-        data = _read_png(path, channels, content_size)
+        data = _read_png(path, header, channels)
         if data is None:
             return None
-        compressed = _image_data(data, (content_size, content_size, 8, _GREY if channels == 1 else _RGB, 0, 0, 0))
+        compressed = _image_data(data, header)
         if compressed is None:
             return None
         image = Image.frombytes(mode, (content_size, content_size), compressed, "zip", mode)

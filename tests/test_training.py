@@ -203,6 +203,21 @@ def test_resume_refuses_changed_training_options_and_allows_a_longer_run(tmp_pat
     assert training_loop(tiny(total_iterations=4), tmp_path / "run", progress=False)["iteration"] == 4
 
 
+def test_resuming_a_run_past_its_total_says_why_nothing_trains(tmp_path, capsys):
+    training_loop(tiny(total_iterations=4), tmp_path / "run", progress=False)  # a run continued to 4
+    capsys.readouterr()
+    before = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    summary = training_loop(tiny(total_iterations=2), tmp_path / "run", progress=False)  # the preset's 2
+    assert summary["iteration"] == 4
+    err = capsys.readouterr().err
+    assert "at iteration 4, not below total_iterations 2 (the run was last set to 4)" in err
+    assert "--set total_iterations=N with N above 4" in err
+    after = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    assert all(torch.equal(a, b) for a, b in zip(_params(before).values(), _params(after).values(), strict=True))
+    training_loop(tiny(total_iterations=5), tmp_path / "run", progress=False)
+    assert "nothing to train" not in capsys.readouterr().err  # a run with work left says nothing of the kind
+
+
 def test_checkpoint_loads_with_weights_only(tmp_path):
     training_loop(tiny(total_iterations=2), tmp_path / "run", progress=False)
     torch.load(tmp_path / "run" / CHECKPOINT_NAME, weights_only=True)  # raises if anything needs pickle

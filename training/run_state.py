@@ -85,6 +85,26 @@ def check_resume_options(saved_json: str, options: TrainingOptions, where: Path)
         )
 
 
+def nothing_left_note(saved_json: str, iteration: int, options: TrainingOptions, where: Path) -> str | None:
+    """Why resuming does nothing, when the checkpoint is already at or past ``options.total_iterations``.
+
+    A run continued with ``--set total_iterations=N`` records N in its checkpoint; resuming it later with the
+    preset's smaller total would otherwise end at once with nothing trained and no word why.
+    """
+    if iteration < options.total_iterations:
+        return None
+    recorded = json.loads(saved_json).get("total_iterations")
+    was = (
+        f" (the run was last set to {recorded:,})"
+        if isinstance(recorded, int) and recorded != options.total_iterations
+        else ""
+    )
+    return (
+        f"{where} is at iteration {iteration:,}, not below total_iterations {options.total_iterations:,}{was}: "
+        f"nothing to train. To train further, pass --set total_iterations=N with N above {iteration:,}."
+    )
+
+
 def make_feature_queues(o: TrainingOptions, device: torch.device) -> dict[str, FeatureQueue]:
     """One queue of negative keys per contrastive layer (none when the objective has no contrastive term)."""
     if not o.uses_contrastive:

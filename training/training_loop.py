@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .run_state import (
     check_resume_options,
     load_checkpoint,
     make_feature_queues,
+    nothing_left_note,
     restore_trainer_state,
     trainer_state,
     write_checkpoint,
@@ -177,6 +179,9 @@ def training_loop(
             rank=dist_info.rank, device=device,
         )
         iteration = int(state["iteration"])
+        note = nothing_left_note(state["options"], iteration, o, run_dir) if "options" in state else None
+        if main and note is not None:
+            print(note, file=sys.stderr)
 
     # ------------------------------------------------------------------ distributed wrappers
     E_t, G_t, D_t = E, G, D

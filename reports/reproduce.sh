@@ -4,7 +4,7 @@
 #   bash reports/reproduce.sh fashion-mnist-32  # train (resumes), release, evaluate, latent statistics: the default
 #   bash reports/reproduce.sh mnist-32          # train (resumes), release, evaluate, latent statistics: mnist-32
 #   bash reports/reproduce.sh mnist-32-first-release  # the first mnist-32 (4,000 iterations) and its VAE
-#   bash reports/reproduce.sh same-schedule     # the 40,000/32,000-iteration VAE and VAE/GAN, curves, figures
+#   bash reports/reproduce.sh same-schedule     # the 40,000/48,000-iteration VAE and VAE/GAN, curves, figures
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
@@ -69,7 +69,7 @@ case "${1:-}" in
             --edit-strength 2.0 \
             --metrics "$FASHION_METRICS,probe_pixels_test,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
         ;;
-    mnist-32)  # the 32,000-iteration release: the preset as it is, in pieces of at most ~2 hours
+    mnist-32)  # the 48,000-iteration release: the preset as it is, in pieces of at most ~2 hours
         $TRAIN train --preset mnist-32 --run-dir reports/runs/mnist-32 --device cpu --no-progress --max-minutes 110
         $TRAIN release reports/runs/mnist-32 --name mnist-32 --repo-id dcvae-tools/mnist-32
         $TRAIN eval dcvae_tools/weights/mnist-32 -o reports/mnist-32.json --metrics "$MNIST_RELEASE_METRICS"

@@ -5,6 +5,7 @@
 #   bash reports/reproduce.sh mnist-32          # train (resumes), release, evaluate, latent statistics: mnist-32
 #   bash reports/reproduce.sh mnist-32-first-release  # the first mnist-32 (4,000 iterations) and its VAE
 #   bash reports/reproduce.sh same-schedule     # the 40,000/48,000-iteration VAE and VAE/GAN, curves, figures
+#   bash reports/reproduce.sh ablation-n-critic # n_critic 2 against 1 for 2,000 updates past the default run's end
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
@@ -92,9 +93,26 @@ case "${1:-}" in
             -o docs/figures/curves-fashion-mnist-32-baselines.png
         $TRAIN curves reports/runs/mnist-32 reports/runs/mnist-32-vae \
             --metrics probe_linear_test,recon_class_agreement_test,recon_mse_test -o docs/figures/curves-mnist-32-baselines.png
-        $TRAIN eval reports/runs/mnist-32-vae/network-snapshots/iteration-0032000 \
-            -o reports/baselines/mnist-32-vae-iteration-32000.json --metrics "$MNIST_RELEASE_METRICS"
+        for iteration in 32000 48000; do
+            $TRAIN eval "reports/runs/mnist-32-vae/network-snapshots/iteration-00$iteration" \
+                -o "reports/baselines/mnist-32-vae-iteration-$iteration.json" --metrics "$MNIST_RELEASE_METRICS"
+        done
         bash docs/make_baseline_figures.sh same-schedule
+        ;;
+    ablation-n-critic)  # from the 40,000-iteration default run: 2,000 more encoder/decoder updates at n_critic 2
+        # (4,000 iterations, as the preset trains) and at n_critic 1 (2,000 iterations), run side by side, one
+        # thread each; a network snapshot every 1,000 updates, measured like the curves
+        for n in 2 1; do
+            OMP_NUM_THREADS=1 $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
+                --run-dir "runs/ablation-n-critic-$n" --device cpu --no-progress --set n_critic=$n \
+                --set total_iterations=$((40000 + 2000 * n)) --set network_snapshot_every=$((1000 * n)) &
+        done
+        wait
+        for n in 2 1; do  # evaluates each arm's snapshots into its curves.jsonl, kept in reports/experiments/
+            $TRAIN curves "runs/ablation-n-critic-$n" \
+                --metrics fd10k_classifier,sample_class_entropy10k,rfd_classifier,recon_class_agreement_test
+            cp "runs/ablation-n-critic-$n/curves.jsonl" "reports/experiments/ablation-n-critic-$n.jsonl"
+        done
         ;;
     baselines)
         for preset in fashion-mnist-32-vae fashion-mnist-32-vaegan fashion-mnist-32-dcvae-no-instance; do
@@ -116,7 +134,7 @@ case "${1:-}" in
         eval_each "$FASHION_MODELS" fd10k_lite0,rfd_lite0 reports/lite0/
         ;;
     *)
-        echo "usage: bash reports/reproduce.sh fashion-mnist-32|fashion-mnist-32-first-release|mnist-32|mnist-32-first-release|same-schedule|baselines|latent|sample-classes|perceptual|lite0" >&2
+        echo "usage: bash reports/reproduce.sh fashion-mnist-32|fashion-mnist-32-first-release|mnist-32|mnist-32-first-release|same-schedule|ablation-n-critic|baselines|latent|sample-classes|perceptual|lite0" >&2
         exit 2
         ;;
 esac

@@ -96,7 +96,7 @@ case "${1:-}" in
         $TRAIN curves reports/runs/mnist-32 reports/runs/mnist-32-vae \
             --metrics probe_linear_test,recon_class_agreement_test,recon_mse_test -o docs/figures/curves-mnist-32-baselines.png
         for iteration in 32000 48000; do
-            $TRAIN eval "reports/runs/mnist-32-vae/network-snapshots/iteration-00$iteration" \
+            $TRAIN eval "reports/runs/mnist-32-vae/network-snapshots/iteration-$(printf %07d "$iteration")" \
                 -o "reports/baselines/mnist-32-vae-iteration-$iteration.json" --metrics "$MNIST_RELEASE_METRICS"
         done
         bash docs/make_baseline_figures.sh same-schedule

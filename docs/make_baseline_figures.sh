@@ -3,18 +3,20 @@
 # the released model, with the dcvae command:
 #
 #   bash docs/make_baseline_figures.sh                 # docs/figures/baselines/: the first release's budget
-#   bash docs/make_baseline_figures.sh same-schedule   # docs/figures/baselines-40k/: the 40,000-iteration runs
+#   bash docs/make_baseline_figures.sh same-schedule [ITERATION]   # docs/figures/baselines-<N/1000>k/: each run's
+#                                                                 # snapshot at ITERATION (default 48000)
 #
 # The first needs its training runs (`bash reports/reproduce.sh baselines` writes
 # runs/fashion-mnist-32-{vae,vaegan,dcvae-no-instance}; each is exported to the release format in a temporary
-# folder first). The second draws the last network snapshot of each finished run in reports/runs/ and skips
-# the runs that have not reached 40,000 iterations.
+# folder first). The second draws the network snapshot at ITERATION of DC-VAE, the VAE and the VAE/GAN in
+# reports/runs/ and skips the runs that have not reached it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 E=docs/examples/fashion-mnist
 F=docs/figures/baselines
-[ "${1:-}" = same-schedule ] && F=docs/figures/baselines-40k
+ITERATION=${2:-48000}
+[ "${1:-}" = same-schedule ] && F=docs/figures/baselines-$((ITERATION / 1000))k
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$F"
@@ -22,13 +24,15 @@ draw() {  # model name-or-folder, figure name
     dcvae reconstruct -m "$1" -q $E/*.png --grid "$F/reconstructions-$2.png"
     dcvae sample -m "$1" -q -n 16 --seed 0 -o "$F/samples-$2.png"
 }
-draw fashion-mnist-32 dcvae
 if [ "${1:-}" = same-schedule ]; then
-    for name in vae vaegan; do
-        snapshot=reports/runs/fashion-mnist-32-$name/network-snapshots/iteration-0040000
+    for name in dcvae vae vaegan; do
+        run=reports/runs/fashion-mnist-32-$name
+        [ $name = dcvae ] && run=reports/runs/fashion-mnist-32
+        snapshot=$run/network-snapshots/iteration-$(printf %07d "$ITERATION")
         if [ -f "$snapshot/model.safetensors" ]; then draw "$snapshot" "$name"; else echo "skipped $name: no $snapshot"; fi
     done
 else
+    draw fashion-mnist-32 dcvae
     for name in vae vaegan dcvae-no-instance; do
         run=runs/fashion-mnist-32-$name
         [ -f "$run/checkpoint.pt" ] || { echo "missing $run: run 'bash reports/reproduce.sh baselines' first" >&2; exit 1; }

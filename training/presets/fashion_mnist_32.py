@@ -11,9 +11,9 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   the losses stay float32): 2.4x the images per second of the float32 loop at equal quality
   (docs/benchmarks.md);
 - 48,000 iterations (3.07M real images, 48k encoder/decoder updates: 12x the first release's 4,000),
-  trained in resumable pieces. The release of 2026-12-01 is the 40,000-iteration network; sample and
-  reconstruction FD were still falling there (79.9 and 5.18; 74.4 and 3.78 at 44,000), so the run went on
-  to 48,000 (68.2 and 2.88).
+  trained in resumable pieces (the release of 2026-12-02). The previous release was the 40,000-iteration
+  network; sample and reconstruction FD were still falling there (79.9 and 5.18; 74.4 and 3.78 at 44,000),
+  so the run went on to 48,000 (68.2 and 2.88).
 - momentum-discriminator and decoder-EMA decays 0.99 instead of 0.999. Measured (1,000 iterations each, the
   same seed, 2,000 test images): with 0.999 reconstruction MSE 0.130, class agreement 0.10, reconstruction FD
   580; with 0.99 0.087, 0.33 and 176. A key network that lags the discriminator by ~1,000 contrastive steps

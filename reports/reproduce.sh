@@ -6,6 +6,7 @@
 #   bash reports/reproduce.sh mnist-32-first-release  # the first mnist-32 (4,000 iterations) and its VAE
 #   bash reports/reproduce.sh same-schedule     # the 48,000-iteration VAE and VAE/GAN, curves, figures
 #   bash reports/reproduce.sh ablation-n-critic # n_critic 2 against 1 for 2,000 updates past the default run's end
+#   bash reports/reproduce.sh sample-clamp      # sample FD and class entropy at five clamps of the prior's latents
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
@@ -118,6 +119,22 @@ case "${1:-}" in
                 --metrics fd10k_classifier,sample_class_entropy10k,rfd_classifier,recon_class_agreement_test
             cp "runs/ablation-n-critic-$n/curves.jsonl" "reports/experiments/ablation-n-critic-$n.jsonl"
         done
+        ;;
+    sample-clamp)  # the paper's protocol clamps prior latents to [-1, 1] though training draws them unclamped:
+        # the released default model and the same-schedule VAE/GAN at 32,000 iterations, sampled at other clamps
+        # (a copy of each folder with only config.json's sample_clamp changed)
+        tmp=$(mktemp -d)
+        for model in dcvae_tools/weights/fashion-mnist-32:fashion-mnist-32 \
+                reports/runs/fashion-mnist-32-vaegan/network-snapshots/iteration-0032000:fashion-mnist-32-vaegan-32000; do
+            for clamp in 0.5 1.0 1.5 2.0 null; do
+                rm -rf "$tmp/model" && cp -r "${model%%:*}" "$tmp/model"
+                python -c "import json, sys; p = sys.argv[1]; c = json.load(open(p)); c['sample_clamp'] = json.loads(sys.argv[2]); json.dump(c, open(p, 'w'))" \
+                    "$tmp/model/config.json" "$clamp"
+                $TRAIN eval "$tmp/model" --metrics fd10k_classifier,sample_class_entropy10k \
+                    -o "reports/experiments/sample-clamp-${model##*:}-$clamp.json"
+            done
+        done
+        rm -rf "$tmp"
         ;;
     baselines)
         for preset in fashion-mnist-32-vae fashion-mnist-32-vaegan fashion-mnist-32-dcvae-no-instance; do

@@ -246,3 +246,44 @@ def test_encoder_batches_are_float32_whatever_torch_s_default(tmp_path: Path) ->
     finally:
         torch.set_default_dtype(default)
     assert batch.images is not None and batch.images.dtype == torch.float32
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_batch_decodes_as_each_file_alone_and_marks_the_data_pillow_refuses(tmp_path: Path, channels: int) -> None:
+    """Decoding many files into one image must give each file's own pixels; damaged data is marked, not raised,
+    and the one-at-a-time fallback (for a Pillow without the decoder entry point) gives the same."""
+    from dcvae_tools.images import ready_png
+
+    sources = [RGB if channels == 3 else GREY, 255 - (RGB if channels == 3 else GREY)]
+    good = [_png_bytes(Image.fromarray(a)) for a in sources]
+    bad = bytearray(good[0])
+    bad[_chunk(good[0], b"IDAT")[0] + 10] ^= 0x55
+    files = [_write(tmp_path, f"{k}.png", data) for k, data in
+             enumerate([good[0], _with_good_crc(bad, b"IDAT"), good[1], good[0]])]
+    streams = [ready_png.read_model_ready_data(f, channels, CONTENT) for f in files]
+    assert all(isinstance(s, bytes) for s in streams)  # the damage is inside the compressed data
+    for decode in (ready_png.decode_model_ready, ready_png._decode_each):
+        pixels, decoded = decode(streams, channels, CONTENT)
+        assert decoded == [True, False, True, True]
+        assert pixels.shape == (4, CONTENT, CONTENT, channels) and pixels.dtype == np.uint8
+        for k, source in ((0, sources[0]), (2, sources[1]), (3, sources[0])):
+            assert np.array_equal(pixels[k].reshape(source.shape), source)
+    assert ready_png.decode_model_ready([], channels, CONTENT)[0].shape == (0, CONTENT, CONTENT, channels)
+
+
+def test_encoder_batches_send_data_that_does_not_decode_the_usual_way(tmp_path: Path) -> None:
+    """A model-ready PNG whose compressed data is damaged under a valid CRC passes the chunk walk; in a batch it
+    must become the usual path's error, and the files around it stay in place."""
+    good = _png_bytes(Image.fromarray(GREY))
+    damaged = _write(tmp_path, "b.png", _damaged()["idat data (crc recomputed)"])
+    before = _write(tmp_path, "a.png", good)
+    after = _write(tmp_path, "c.png", _png_bytes(Image.fromarray(255 - GREY)))
+    files = ImageFiles([before, damaged, after], SIZE, 1, CONTENT)
+    items = [files[i] for i in range(3)]
+    assert isinstance(items[1][1], bytes)  # read as model-ready: only decoding finds the damage
+    batch = files.collate(items)
+    expected = [convert_image(p, size=SIZE, channels=1, content_size=CONTENT)[0] for p in (before, after)]
+    assert batch.images is not None and torch.equal(batch.images, torch.stack(expected))
+    with pytest.raises(ImageError) as refused:
+        convert_image(damaged, size=SIZE, channels=1, content_size=CONTENT)
+    assert batch.errors == [(1, " ".join(str(refused.value).split()))]

@@ -1,8 +1,9 @@
 """Reading the files of a dataset-scale encoding: a map-style dataset, its batches and their collation.
 
-Files that are already model-ready 8-bit PNGs (:mod:`dcvae_tools.images.ready_png`) are decoded to uint8 and
-converted batch by batch; every other file goes through :func:`~dcvae_tools.images.convert_image`, one by
-one. Both give the same values, so which path a file took never shows in the latents.
+Files that are already model-ready 8-bit PNGs (:mod:`dcvae_tools.images.ready_png`) are read to their
+compressed image data, then decoded and converted batch by batch; every other file (and a model-ready one whose
+data does not decode) goes through :func:`~dcvae_tools.images.convert_image`, one by one. Both give the same
+values, so which path a file took never shows in the latents.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from torch.utils.data import Dataset
 from ..errors import ImageError
 from ..images import convert_image
 from ..images.convert import model_batch_from_uint8
-from ..images.ready_png import read_model_ready_png
+from ..images.ready_png import decode_model_ready, read_model_ready_data
 
 if TYPE_CHECKING:
     from .writer import _Plan
 
-Pixels = np.ndarray | torch.Tensor
-"""A model-ready file's uint8 ``[s, s, C]`` pixels, or a converted ``[C, size, size]`` model tensor."""
+Pixels = bytes | torch.Tensor
+"""A model-ready file's compressed image data (decoded with its batch), or a converted ``[C, size, size]``
+model tensor."""
 Item = tuple[int, Pixels | None, str | None, str | None]
 """One file as a worker reads it: (index, pixels or None, note, error message)."""
 
@@ -56,9 +58,13 @@ class ImageFiles(Dataset[Item]):
         return len(self.files)
 
     def __getitem__(self, i: int) -> Item:
-        ready = read_model_ready_png(self.files[i], self.channels, self.content_size)
+        ready = read_model_ready_data(self.files[i], self.channels, self.content_size)
         if ready is not None:
             return i, ready, None, None
+        return self._convert(i)
+
+    def _convert(self, i: int) -> Item:
+        """Item ``i`` the usual way: converted, with its note, or its error message."""
         try:
             tensor, note = convert_image(
                 self.files[i], size=self.size, channels=self.channels, content_size=self.content_size
@@ -68,17 +74,29 @@ class ImageFiles(Dataset[Item]):
         return i, tensor, note, None
 
     def collate(self, items: list[Item]) -> ImageBatch:
-        """Stack a batch's readable images in item order (the model-ready ones converted together)."""
-        readable = [pixels for _, pixels, _, error in items if error is None and pixels is not None]
+        """Stack a batch's readable images in item order (the model-ready ones decoded and converted together)."""
+        items = list(items)
+        ready = [k for k, (_, pixels, _, _) in enumerate(items) if isinstance(pixels, bytes)]
+        decoded = np.empty(0)
+        if ready:
+            streams = [pixels for k in ready if isinstance(pixels := items[k][1], bytes)]
+            decoded, whole = decode_model_ready(streams, self.channels, self.content_size)
+            for k, ok in zip(ready, whole, strict=True):
+                if not ok:  # data Pillow refuses: the usual path reads the file and says what is wrong
+                    items[k] = self._convert(items[k][0])
+            ready = [k for k, ok in zip(ready, whole, strict=True) if ok]
+            decoded = decoded[np.asarray(whole, dtype=bool)]
+        readable = [k for k, (_, pixels, _, error) in enumerate(items) if error is None and pixels is not None]
         images = None
         if readable:
             images = torch.empty(len(readable), self.channels, self.size, self.size, dtype=torch.float32)
-            ready = [k for k, pixels in enumerate(readable) if isinstance(pixels, np.ndarray)]
+            row = {k: r for r, k in enumerate(readable)}
             if ready:
-                images[ready] = model_batch_from_uint8(np.stack([readable[k] for k in ready]), self.size)
-            for k, pixels in enumerate(readable):
+                images[[row[k] for k in ready]] = model_batch_from_uint8(decoded, self.size)
+            for k in readable:
+                pixels = items[k][1]
                 if isinstance(pixels, torch.Tensor):
-                    images[k] = pixels
+                    images[row[k]] = pixels
         return ImageBatch(
             indices=[i for i, *_ in items],
             images=images,

@@ -4,12 +4,14 @@ Data sets exported to files (Fashion-MNIST, MNIST, thumbnails) are thousands of 
 conversion: 8-bit grey (or RGB for an RGB model), exactly the model's content size, not interlaced, no
 transparency, no orientation tag, one frame. For such a file, opening it through Pillow's plugin machinery and
 the checks of :func:`~dcvae_tools.images.convert_image` cost twice as much as decoding it, so
-:func:`read_model_ready_png` walks the chunks itself (checking every CRC) and hands the image data to Pillow's
-own PNG ("zip") decoder. The rule is to accept only what the usual path would take unchanged and without a
+:func:`read_model_ready_data` walks the chunks itself (checking every CRC) and :func:`decode_model_ready` hands
+the image data to Pillow's own PNG ("zip") decoder, a whole batch into one image, so that per-image Pillow
+objects cost nothing. The rule is to accept only what the usual path would take unchanged and without a
 note: any other file, and anything unusual in one (a chunk this module does not know, compressed text, an
-embedded colour profile, a malformed chunk, image data interrupted by another chunk), gives ``None``, and the
-caller converts the file the usual way, which also reports errors in its own words. The pixels returned give
-the same model tensor, bit for bit, as ``convert_image``: the same decoder, and one uint8 table.
+embedded colour profile, a malformed chunk, image data interrupted by another chunk, data the decoder refuses),
+is declined, and the caller converts the file the usual way, which also reports errors in its own words. The
+pixels returned give the same model tensor, bit for bit, as ``convert_image``: the same decoder, and one uint8
+table.
 
 torchvision's ``decode_png`` would be quicker still, but (0.29) it ends the whole process with a segmentation
 fault on a PNG whose data or CRC is damaged, where an encoder of untrusted files must report and go on.
@@ -21,6 +23,7 @@ import os
 import stat
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,23 +99,87 @@ def _read_png(path: Path, header: tuple[int, ...], channels: int) -> bytes | Non
         return head + handle.read()
 
 
-def read_model_ready_png(path: Path, channels: int, content_size: int) -> np.ndarray | None:
-    """The uint8 ``[content_size, content_size, channels]`` pixels of a PNG the model takes as it is, else None.
+def _mode(channels: int) -> tuple[str, int]:
+    """Pillow's mode and the PNG colour type of a model-ready file for a model with ``channels``."""
+    return ("L", _GREY) if channels == 1 else ("RGB", _RGB)
+
+
+def read_model_ready_data(path: Path, channels: int, content_size: int) -> bytes | None:
+    """The compressed image data of a PNG the model takes as it is, else None; decode it with
+    :func:`decode_model_ready`.
 
     ``None`` means "convert this file the usual way": another format, size, mode or bit depth, interlacing,
     transparency, an orientation tag, several frames, anything unusual, a damaged or unreadable file. Never
     raises.
     """
-    mode, colour = ("L", _GREY) if channels == 1 else ("RGB", _RGB)
-    header = (content_size, content_size, 8, colour, 0, 0, 0)  # width, height, depth, colour, not interlaced
+    header = (content_size, content_size, 8, _mode(channels)[1], 0, 0, 0)  # width, height, depth, colour, no interlace
     try:
         data = _read_png(path, header, channels)
-        if data is None:
-            return None
-        compressed = _image_data(data, header)
-        if compressed is None:
-            return None
-        image = Image.frombytes(mode, (content_size, content_size), compressed, "zip", mode)
-        return np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(content_size, content_size, channels)
-    except Exception:  # unreadable, damaged compressed data, out of memory: the usual path says what is wrong
+        return None if data is None else _image_data(data, header)
+    except Exception:  # unreadable, out of memory: the usual path says what is wrong
         return None
+
+
+_pillow_decoder = getattr(Image, "_getdecoder", None)
+"""What ``Image.frombytes`` decodes with; called directly it decodes into part of an image. Should a Pillow
+release drop it, :func:`decode_model_ready` decodes one image at a time through ``Image.frombytes``."""
+
+
+def decode_model_ready(
+    data: Sequence[bytes], channels: int, content_size: int
+) -> tuple[np.ndarray, list[bool]]:
+    """Decode the image data of model-ready PNGs (:func:`read_model_ready_data`) together.
+
+    Returns the uint8 ``[N, content_size, content_size, channels]`` pixels and, per image, whether it decoded;
+    an image that did not (damaged compressed data) has undefined pixels and goes the usual way. Never raises
+    for bad data.
+    """
+    if _pillow_decoder is None:
+        return _decode_each(data, channels, content_size)
+    mode, side, count = _mode(channels)[0], content_size, len(data)
+    canvas = Image.new(mode, (side, side * max(count, 1)))  # the images one above the other
+    decoded = [_decode_region(canvas, (0, side * k, side, side * (k + 1)), stream, mode)
+               for k, stream in enumerate(data)]
+    pixels = np.asarray(canvas).reshape(max(count, 1), side, side, channels)[:count]
+    return pixels, decoded
+
+
+def _decode_region(canvas: Image.Image, box: tuple[int, int, int, int], stream: bytes, mode: str) -> bool:
+    """Decode one zlib image stream into ``box`` of ``canvas``, as ``Image.frombytes`` would; True when whole."""
+    assert _pillow_decoder is not None
+    try:
+        decoder = _pillow_decoder(mode, "zip", (mode,))
+        decoder.setimage(canvas.im, box)
+        consumed, error = decoder.decode(stream)
+    except Exception:
+        return False
+    return consumed < 0 and error == 0  # frombytes's test: the image is complete, and nothing went wrong
+
+
+def _decode_each(data: Sequence[bytes], channels: int, content_size: int) -> tuple[np.ndarray, list[bool]]:
+    """:func:`decode_model_ready` one image at a time through ``Image.frombytes`` (the same decoder)."""
+    mode, side = _mode(channels)[0], content_size
+    pixels = np.zeros((len(data), side, side, channels), dtype=np.uint8)
+    decoded = []
+    for k, stream in enumerate(data):
+        try:
+            image = Image.frombytes(mode, (side, side), stream, "zip", mode)
+            pixels[k] = np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(side, side, channels)
+        except Exception:
+            decoded.append(False)
+        else:
+            decoded.append(True)
+    return pixels, decoded
+
+
+def read_model_ready_png(path: Path, channels: int, content_size: int) -> np.ndarray | None:
+    """The uint8 ``[content_size, content_size, channels]`` pixels of a PNG the model takes as it is, else None.
+
+    One file's :func:`read_model_ready_data` and :func:`decode_model_ready`; ``None`` means "convert this file
+    the usual way" (see there). Never raises.
+    """
+    data = read_model_ready_data(path, channels, content_size)
+    if data is None:
+        return None
+    pixels, decoded = decode_model_ready([data], channels, content_size)
+    return pixels[0].copy() if decoded[0] else None

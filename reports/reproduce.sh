@@ -7,7 +7,8 @@
 #   bash reports/reproduce.sh same-schedule     # the 48,000-iteration VAE and VAE/GAN, curves, figures
 #   bash reports/reproduce.sh ablation-n-critic # n_critic 2 against 1 for 2,000 updates past the default run's end
 #   bash reports/reproduce.sh sample-clamp      # sample FD and class entropy at five clamps of the prior's latents
-#   bash reports/reproduce.sh budget-past-48k   # does more budget close the sampling gap? The default run continued
+#   bash reports/reproduce.sh budget-past-48k   # does budget close the sampling gap? Default run and VAE/GAN to 64k
+#   bash reports/reproduce.sh ex-post-prior     # sample FD from Gaussian mixtures fitted to the training latents
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
@@ -122,13 +123,19 @@ case "${1:-}" in
             cp "runs/ablation-n-critic-$n/curves.jsonl" "reports/experiments/ablation-n-critic-$n.jsonl"
         done
         ;;
-    budget-past-48k)  # the released 48,000-iteration run continued, the preset's options otherwise, to 64,000 in
-        # its own folder (the release and its run folder stay as they are), in pieces of at most ~2 hours; its
-        # snapshots measured like the curves
-        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
+    budget-past-48k)  # the released 48,000-iteration run and its same-schedule VAE/GAN, each continued with its
+        # preset's options otherwise to 64,000 in its own folder (the release and the 48,000-iteration run folders
+        # stay as they are), side by side with one thread each, in pieces of at most ~2 hours; then their snapshots
+        # measured like the curves
+        OMP_NUM_THREADS=1 $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
             --run-dir reports/runs/fashion-mnist-32-continued --set total_iterations=64000 --device cpu --no-progress \
-            --max-minutes 110
+            --max-minutes 110 &
+        OMP_NUM_THREADS=1 $TRAIN train --preset fashion-mnist-32-vaegan --resume-from reports/runs/fashion-mnist-32-vaegan \
+            --run-dir reports/runs/fashion-mnist-32-vaegan-continued --set total_iterations=64000 --device cpu \
+            --no-progress --max-minutes 110 &
+        wait
         $TRAIN curves reports/runs/fashion-mnist-32 reports/runs/fashion-mnist-32-continued \
+            reports/runs/fashion-mnist-32-vaegan reports/runs/fashion-mnist-32-vaegan-continued \
             --metrics "$FASHION_CURVE_METRICS" \
             -o docs/figures/curves-fashion-mnist-32-continued.png
         ;;
@@ -147,6 +154,14 @@ case "${1:-}" in
             done
         done
         rm -rf "$tmp"
+        ;;
+    ex-post-prior)  # the release and the same-schedule VAE/GAN at 48,000 sampled from N(0, I) and from
+        # full-covariance Gaussian mixtures fitted to their training latents (reports/experiments/ex_post_prior.py)
+        python reports/experiments/ex_post_prior.py dcvae_tools/weights/fashion-mnist-32 --components 1,10,50 \
+            -o reports/experiments/ex-post-prior-fashion-mnist-32.json --figures docs/figures/ex-post-prior --labels dcvae
+        python reports/experiments/ex_post_prior.py reports/runs/fashion-mnist-32-vaegan/network-snapshots/iteration-0048000 \
+            --components 1,10 -o reports/experiments/ex-post-prior-fashion-mnist-32-vaegan-48000.json \
+            --figures docs/figures/ex-post-prior --labels vaegan
         ;;
     baselines)
         for preset in fashion-mnist-32-vae fashion-mnist-32-vaegan fashion-mnist-32-dcvae-no-instance; do

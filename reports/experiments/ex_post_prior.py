@@ -94,22 +94,20 @@ def measure(folder: str, components: list[int], images: int, figures: Path | Non
     generator = torch.Generator().manual_seed(0)
     draws = mu.float() + (0.5 * logvar.float()).exp() * torch.randn(mu.shape, generator=generator)
 
-    def decoded(z: torch.Tensor) -> torch.Tensor:
-        return torch.cat([crop_content(model.decode(zb, batch_size=256), opts.content_size) for zb in batches(z, 256)])
-
     fitting = crop_content(train, opts.content_size).flatten(1)
 
     def nearest_distance(x: torch.Tensor) -> float:
         return float(torch.cdist(x.flatten(1), fitting).min(1).values.mean())
 
     def scored(z: torch.Tensor, prior: str) -> dict[str, float]:
+        # decoded once: the FD, the copying check and the figure all read the same images
+        images = torch.cat([crop_content(model.decode(zb, batch_size=256), opts.content_size)
+                            for zb in batches(z, 256)])
         if figures is not None:
-            save_grid(model.decode(z[:32], batch_size=32), figures / f"{label}-{prior}.png", nrow=8,
-                      content_size=opts.content_size, upscale=2)
-        m, s, _ = feature_stats_of(net, (crop_content(model.decode(zb, batch_size=256), opts.content_size)
-                                         for zb in batches(z, 256)), 256, False, total=len(z))
+            save_grid(images[:32], figures / f"{label}-{prior}.png", nrow=8, upscale=2)
+        m, s, _ = feature_stats_of(net, batches(images, 256), 256, False, total=len(images))
         return {"fd10k_classifier": frechet_distance(m, s, mu_real, sigma_real),
-                "nearest_fitting_image_distance": nearest_distance(decoded(z[:1_000]))}
+                "nearest_fitting_image_distance": nearest_distance(images[:1_000])}
 
     standard = model.random_latents(count, seed=0, clamp=None).cpu()  # as fd10k_classifier draws them
     result: dict[str, Any] = {

@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError
 from .io_utils import git_blob_sha1, sha256_file
 from .manifest import GIT_SHA1, REPO_ID, SHA256_HEX, TRAINING_STATE_NAME, ManifestEntry, load_manifest
-from .release import ATTRIBUTES_NAME, CARD_NAME, CONFIG_NAME, LATENT_STATS_NAME, OPTIONAL_FILES, WEIGHTS_NAME
+from .release import CONFIG_NAME, OPTIONAL_FILES, RELEASE_FILES
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def _known_absent(repo_id: str, filename: str, commit: str, cache_dir: str | Pat
 def _resolve_repo(repo_id: str, revision: str | None, **kw) -> ResolvedModel:
     folder = None
     hashes: dict[str, str] = {}
-    for filename in (CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, LATENT_STATS_NAME, CARD_NAME):
+    for filename in RELEASE_FILES:
         optional = filename in OPTIONAL_FILES
         if optional and folder is not None and _known_absent(repo_id, filename, folder.name, kw["cache_dir"]):
             continue  # no need to ask the Hub again (it may be unreachable: the client would retry ~20 s)

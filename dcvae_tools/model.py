@@ -26,6 +26,7 @@ from .networks import build_network
 
 if TYPE_CHECKING:
     from .editing.stats import LatentStats
+    from .prior import LatentPrior
 
 logger = logging.getLogger("dcvae_tools")
 
@@ -69,6 +70,8 @@ class DCVAE(nn.Module):
         self.attributes: dict[str, AttributeVector] = {}
         # mean/covariance of the training latents and held-out ranges (latent_stats.safetensors), or None
         self.latent_stats: LatentStats | None = None
+        # a Gaussian mixture fitted to the training latents (latent_prior.safetensors), or None: where samples come from
+        self.latent_prior: LatentPrior | None = None
         self.compute_dtype: torch.dtype = torch.float32
         self.batch_size = 64
         # how _run runs the networks: folded fast forms, channels-last, CPU micro-batches (see dcvae_tools.fast)
@@ -249,13 +252,40 @@ class DCVAE(nn.Module):
         n: int,
         seed: int | torch.Generator | None = None,
         clamp: float | Literal["config"] | None = "config",
+        prior: Literal["auto", "mixture", "standard"] = "auto",
     ) -> torch.Tensor:
-        """``n`` latents from the prior N(0, I), clamped to [-clamp, clamp] (default: the config's
-        ``sample_clamp``, 1.0 for the paper's FID protocol); deterministic for a given ``seed``."""
+        """``n`` latents [n, D] from a prior; deterministic for a given ``seed``.
+
+        ``prior``:
+
+        - ``"mixture"``: the release's fitted Gaussian mixture (``latent_prior.safetensors``), which samples where
+          the training images' latents lie; far better samples than N(0, I) for DC-VAE, whose latents sit well
+          outside N(0, I) (docs/models.md measures it);
+        - ``"standard"``: N(0, I), clamped to [-clamp, clamp] (default: the config's ``sample_clamp``, 1.0 for
+          the paper's FID protocol; ``None`` for no clamp);
+        - ``"auto"`` (default): the mixture when the model has one and no ``clamp`` is given, else N(0, I).
+
+        ``clamp`` applies to N(0, I) only; giving one with ``prior="mixture"`` is an error.
+        """
         if n < 1:
             raise DCVAEError(f"number of samples must be at least 1, got {n}")
+        if prior not in ("auto", "mixture", "standard"):
+            raise DCVAEError(f"prior must be 'auto', 'mixture' or 'standard', got {prior!r}")
+        if prior == "auto":
+            prior = "mixture" if self.latent_prior is not None and clamp == "config" else "standard"
+        generator = latent_ops._as_generator(seed)
+        if prior == "mixture":
+            if self.latent_prior is None:
+                raise DCVAEError(
+                    "this model has no fitted latent prior (latent_prior.safetensors); sample with "
+                    "prior='standard' (N(0, I)), or fit one with `dcvae-train latent-stats RELEASE`"
+                )
+            if clamp != "config":
+                raise DCVAEError(f"clamp={clamp!r} applies to the standard prior N(0, I) only; drop it, or "
+                                 "sample with prior='standard'")
+            return self.latent_prior.sample(n, generator).to(self.device)
         clamp = self.config.sample_clamp if clamp == "config" else clamp
-        z = torch.randn(n, self.latent_dim, generator=latent_ops._as_generator(seed))
+        z = torch.randn(n, self.latent_dim, generator=generator)
         if clamp is not None:
             z = z.clamp(-clamp, clamp)
         return z.to(self.device)
@@ -266,9 +296,11 @@ class DCVAE(nn.Module):
         seed: int | torch.Generator | None = None,
         clamp: float | Literal["config"] | None = "config",
         batch_size: int | None = None,
+        prior: Literal["auto", "mixture", "standard"] = "auto",
     ) -> torch.Tensor:
-        """``n`` new images [n, C, S, S] decoded from prior samples (see :meth:`random_latents`)."""
-        return self.decode(self.random_latents(n, seed, clamp), batch_size)
+        """``n`` new images [n, C, S, S] decoded from prior samples (see :meth:`random_latents`: by default the
+        release's fitted mixture when it ships one, else N(0, I))."""
+        return self.decode(self.random_latents(n, seed, clamp, prior), batch_size)
 
     # ------------------------------------------------------------------ latent-space operations
 

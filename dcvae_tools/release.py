@@ -1,5 +1,5 @@
 """The release format: one folder with config.json, model.safetensors, attributes.safetensors (optional),
-latent_stats.safetensors (optional) and README.md.
+latent_stats.safetensors (optional), latent_prior.safetensors (optional) and README.md.
 
 The same layout is used on disk, inside the wheel and on the Hub. Weights are safetensors (never pickle);
 spectral norm is already folded into the stored encoder weights and the decoder is the EMA decoder.
@@ -28,13 +28,14 @@ from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
 from .fast import resolve_dtype
 from .io_utils import git_blob_sha1
 from .model import DCVAE, AttributeVector
+from .prior import LATENT_PRIOR_NAME, latent_prior_from_bytes, max_latent_prior_bytes, save_latent_prior
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 ATTRIBUTES_NAME = "attributes.safetensors"
 CARD_NAME = "README.md"
-RELEASE_FILES = (CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, LATENT_STATS_NAME, CARD_NAME)
-OPTIONAL_FILES = (ATTRIBUTES_NAME, LATENT_STATS_NAME, CARD_NAME)
+RELEASE_FILES = (CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, LATENT_STATS_NAME, LATENT_PRIOR_NAME, CARD_NAME)
+OPTIONAL_FILES = (ATTRIBUTES_NAME, LATENT_STATS_NAME, LATENT_PRIOR_NAME, CARD_NAME)
 """Release files a folder may lack."""
 
 
@@ -166,6 +167,8 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
             save_attributes(model.attributes, tmp / ATTRIBUTES_NAME)
         if getattr(model, "latent_stats", None) is not None:
             save_latent_stats(model.latent_stats, tmp / LATENT_STATS_NAME)
+        if getattr(model, "latent_prior", None) is not None:
+            save_latent_prior(model.latent_prior, tmp / LATENT_PRIOR_NAME)
         card = model_card if model_card is not None else render_model_card(model.config, model.attributes)
         (tmp / CARD_NAME).write_text(card, encoding="utf-8")
         tmp.chmod(0o755)  # temporary folders are created private; a checkpoint is meant to be shared
@@ -276,7 +279,8 @@ def load_release(
 
     With ``expected_sha256`` (file name -> sha256, or git blob sha1) every file is read once and exactly the
     bytes that are loaded are checked; files it lists that are not loaded (the model card) are checked too.
-    ``read_latent_stats=False`` leaves latent_stats.safetensors unread (to recompute it, whatever its state).
+    ``read_latent_stats=False`` leaves latent_stats.safetensors and latent_prior.safetensors unread (to recompute
+    them, whatever their state).
     """
     folder = Path(folder)
     expected = dict(expected_sha256 or {})
@@ -284,7 +288,7 @@ def load_release(
         raise ModelNotFoundError(f"{folder} has no {CONFIG_NAME}: not a dcvae-tools checkpoint folder")
     if not (folder / WEIGHTS_NAME).exists():
         raise ModelNotFoundError(f"{folder} has no {WEIGHTS_NAME}: the checkpoint is incomplete")
-    for name in set(expected) - {CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, LATENT_STATS_NAME}:
+    for name in set(expected) - {CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, LATENT_STATS_NAME, LATENT_PRIOR_NAME}:
         read_verified(folder / name, expected[name])
     _check_config_size(folder / CONFIG_NAME)
     config_bytes = read_verified(folder / CONFIG_NAME, expected.get(CONFIG_NAME))
@@ -310,6 +314,14 @@ def load_release(
                               "`dcvae-train latent-stats` (or delete it: the file is optional)")
         data = read_verified(stats_path, expected.get(LATENT_STATS_NAME))
         model.latent_stats = latent_stats_from_bytes(data, config.latent_dim, stats_path)
+    if read_latent_stats and ((folder / LATENT_PRIOR_NAME).exists() or LATENT_PRIOR_NAME in expected):
+        prior_path = folder / LATENT_PRIOR_NAME
+        if prior_path.is_file() and prior_path.stat().st_size > max_latent_prior_bytes(config.latent_dim):
+            raise ConfigError(f"{prior_path} is {prior_path.stat().st_size} bytes, more than a {LATENT_PRIOR_NAME} "
+                              f"for {config.latent_dim}-dimensional latents can be; refit it with "
+                              "`dcvae-train latent-stats` (or delete it: the file is optional)")
+        data = read_verified(prior_path, expected.get(LATENT_PRIOR_NAME))
+        model.latent_prior = latent_prior_from_bytes(data, config.latent_dim, prior_path)
     model.eval()
     if device is not None:
         model.to(device)

@@ -345,6 +345,35 @@ def test_manifest_checksum_mismatch(local_hub: LocalHub, tiny: tuple[DCVAE, Path
         _load(local_hub, cache, "tiny-tampered", local_files_only=True)
 
 
+def test_a_released_latent_prior_comes_through_the_hub_verified(
+    local_hub: LocalHub, tmp_path: Path, manifest
+) -> None:
+    from dcvae_tools.prior import LATENT_PRIOR_NAME
+    from training.latent_prior import fit_latent_prior
+
+    model = make_model(seed=3)
+    model.latent_prior = fit_latent_prior(torch.randn(200, LATENT, generator=torch.Generator().manual_seed(0)) + 3, 2)
+    folder = save_pretrained(model, tmp_path / "with-prior")
+    repo = "dcvae-test/with-prior"
+    commit = local_hub.add_revision(repo, folder)
+    entry = _entry(repo, commit, folder)
+    entry["files"][LATENT_PRIOR_NAME] = {"sha256": _sha256(folder / LATENT_PRIOR_NAME),
+                                         "size": (folder / LATENT_PRIOR_NAME).stat().st_size}
+    genuine = dict(entry["files"][LATENT_PRIOR_NAME])
+    entry["files"][LATENT_PRIOR_NAME]["sha256"] = "0" * 64
+    manifest({"with-prior": {**entry, "files": {**entry["files"], LATENT_PRIOR_NAME: genuine}},
+              "prior-tampered": entry})
+
+    loaded = _load(local_hub, tmp_path / "cache", "with-prior")
+    fetched = {path.rsplit("/", 1)[-1] for method, path in local_hub.requests if method == "GET"}
+    assert LATENT_PRIOR_NAME in fetched
+    assert loaded.latent_prior is not None
+    expected = model.latent_prior.sample(5, torch.Generator().manual_seed(1))
+    assert torch.allclose(loaded.random_latents(5, seed=1), expected, atol=1e-5)  # stored in float32
+    with pytest.raises(ChecksumError, match=LATENT_PRIOR_NAME):
+        _load(local_hub, tmp_path / "cache2", "prior-tampered")
+
+
 # ----------------------------------------------------------------------------- integrity
 
 

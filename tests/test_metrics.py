@@ -458,6 +458,31 @@ def test_fitted_sample_prior_draws_around_the_training_latents(metrics_cache: Pa
         evaluate(model, ["fd10k_classifier"], "fashion-mnist", sample_prior="uniform", **common)
 
 
+@needs_fashion
+def test_mixture_sample_prior_fits_one_for_a_model_that_ships_none(metrics_cache: Path) -> None:
+    from dcvae_tools import DCVAE
+    from training.evaluate import evaluate
+    from training.metrics.metric_main import MIXTURE_PRIOR_IMAGES, MetricOptions, mixture_prior
+
+    model = DCVAE(_tiny_fashion_config())
+    with torch.no_grad():  # unit posterior variances (an untrained head gives absurd ones)
+        model.encoder.state_dict()["to_latent.weight"][model.config.latent_dim :].zero_()
+    opts = MetricOptions(model=model, dataset="fashion-mnist", cache_dir=metrics_cache)
+    prior = mixture_prior(opts)
+    assert prior.metadata["count"] == MIXTURE_PRIOR_IMAGES and prior is mixture_prior(opts)  # fitted once
+    images, _ = opts.split("train", MIXTURE_PRIOR_IMAGES)
+    mu, _ = model.posterior(images)
+    mixture_mean = (prior.weights[:, None] * prior.means).sum(0)
+    assert torch.allclose(mixture_mean.float(), mu.mean(0), atol=0.05)
+    common = dict(num_samples=300, batch_size=128, cache_dir=metrics_cache, test_limit=300)
+    standard = evaluate(model, ["fd10k_classifier"], "fashion-mnist", **common)
+    mixture = evaluate(model, ["fd10k_classifier"], "fashion-mnist", sample_prior="mixture", **common)
+    details = mixture["details"]["metrics"]["fd300_classifier"]
+    assert details["sample_prior"] == "mixture" and details["sample_clamp"] is None
+    assert any("mixture latent prior" in d for d in mixture["details"]["deviations"])
+    assert mixture["metrics"]["fd300_classifier"] != standard["metrics"]["fd300_classifier"]
+
+
 def test_normalized_entropy_is_one_for_uniform_and_zero_for_one_class() -> None:
     from training.metrics.metric_main import class_shares, normalized_entropy
 

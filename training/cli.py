@@ -215,8 +215,10 @@ def eval_(
     sample_prior: Annotated[
         str,
         typer.Option(
-            help="Latents for sampling FDs: 'standard' (N(0, I), the paper's) or 'fitted' (a Gaussian fitted to "
-            "10k training images' latents; recorded as a deviation)."
+            help="Latents for sampling FDs: 'standard' (N(0, I), the paper's), 'fitted' (a diagonal Gaussian "
+            "fitted to 10k training images' latents) or 'mixture' (the release's fitted Gaussian mixture, "
+            "latent_prior.safetensors; fitted to 20k training images for a model without one). Anything but "
+            "'standard' is recorded as a deviation."
         ),
     ] = "standard",
     cache_dir: Annotated[Path | None, typer.Option(help="Classifiers and reference statistics.")] = None,

@@ -200,8 +200,9 @@ def evaluate(
             under ``details.deviations``).
         edit_strength: strength of the ``edit_success_*`` edits.
         edit_classes: attribute -> (positive classes, negative classes) for ``edit_success_*``.
-        sample_prior: ``"standard"`` (N(0, I), the paper's protocol) or ``"fitted"`` (a Gaussian fitted to the
-            training images' latents) for the sampling FDs; ``"fitted"`` is recorded as a deviation.
+        sample_prior: ``"standard"`` (N(0, I), the paper's protocol), ``"fitted"`` (a diagonal Gaussian fitted to
+            the training images' latents) or ``"mixture"`` (the release's fitted Gaussian mixture) for the sampling
+            metrics; anything but ``"standard"`` is recorded as a deviation.
         log_dir: folder for the ``metric-<name>.jsonl`` logs (one line appended per metric); default: the run
             folder when ``model_or_run`` is one, else no logs.
         show_progress: progress bars on stderr (default: when stderr is a terminal).

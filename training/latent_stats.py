@@ -5,6 +5,8 @@
 - ``latent_stats.safetensors``: mean and covariance of the posterior means of the model's training split, the
   quantiles of the test split's Mahalanobis distance, cycle distance (re-encoding the reconstruction) and
   reconstruction error, and the out-of-domain check's limit (see :mod:`dcvae_tools.editing.stats`);
+- ``latent_prior.safetensors``: a full-covariance Gaussian mixture fitted by EM to one posterior draw of each
+  training image, which ``model.sample`` and ``dcvae sample`` draw from (see :mod:`dcvae_tools.prior`);
 - in ``attributes.safetensors``: each direction's strength unit (``metadata["unit"]``: the standard deviation of the
   training latents along it and its length), and the first ten principal components as ``pc01`` .. ``pc10``.
 
@@ -22,7 +24,9 @@ from dcvae_tools.editing.pca import principal_directions
 from dcvae_tools.editing.stats import LatentStats, compute_latent_stats
 from dcvae_tools.editing.units import unit_metadata
 from dcvae_tools.model import DCVAE, AttributeVector
+from dcvae_tools.prior import LatentPrior
 
+from .latent_prior import DEFAULT_COMPONENTS, fit_latent_prior, posterior_draws
 from .metrics.common import split_tensors
 
 DOMAINS = {
@@ -33,9 +37,10 @@ DOMAINS = {
 NUM_COMPONENTS = 10
 
 
-def _encode(model: DCVAE, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    return torch.cat([model.encode(images[i : i + batch_size], batch_size=256).cpu()
-                      for i in range(0, len(images), batch_size)])
+def _posterior(model: DCVAE, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances [N, D] of ``images``, in chunks."""
+    parts = [model.posterior(images[i : i + batch_size], batch_size=256) for i in range(0, len(images), batch_size)]
+    return torch.cat([mu.cpu() for mu, _ in parts]), torch.cat([logvar.cpu() for _, logvar in parts])
 
 
 def reference_measures(model: DCVAE, images: torch.Tensor, batch_size: int = 1024
@@ -66,18 +71,24 @@ def stats_metadata(model: DCVAE) -> dict[str, Any]:
     }
 
 
-def model_latent_stats(model: DCVAE, data_root: str | None = None) -> LatentStats:
-    """Statistics of ``model`` on its dataset: training-split latents, test-split reference quantiles and the
-    out-of-domain limit."""
+def model_latent_stats(model: DCVAE, data_root: str | None = None,
+                       prior_components: int = DEFAULT_COMPONENTS) -> tuple[LatentStats, LatentPrior]:
+    """Statistics of ``model`` on its dataset (training-split latents, test-split reference quantiles and the
+    out-of-domain limit) and its latent prior (a ``prior_components``-component mixture fitted to one posterior
+    draw of each training image)."""
     c = model.config
     if not c.dataset:
         raise ValueError("the model's config names no dataset; latent statistics need its training data")
     train, _ = split_tensors(c.dataset, "train", c.image_size, c.channels, data_root, None, c.content_size)
     test, _ = split_tensors(c.dataset, "test", c.image_size, c.channels, data_root, None, c.content_size)
     with torch.inference_mode():
-        z_train = _encode(model, train)
+        mu_train, logvar_train = _posterior(model, train)
     z_test, errors, cycle = reference_measures(model, test)
-    return compute_latent_stats(z_train, z_test, errors, cycle, stats_metadata(model))
+    stats = compute_latent_stats(mu_train, z_test, errors, cycle, stats_metadata(model))
+    prior = fit_latent_prior(posterior_draws(mu_train, logvar_train), prior_components,
+                             metadata={"dataset": c.dataset, "split": "train",
+                                       "latents": "one posterior draw per image (seed 0)"})
+    return stats, prior
 
 
 def with_units_and_components(
@@ -97,18 +108,20 @@ def with_units_and_components(
 
 
 def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path | None = None,
-               progress: Any = print) -> dict[str, Any]:
-    """Recompute ``folder``'s latent_stats.safetensors, attribute units and principal components (atomically,
-    file by file) and optionally draw the principal-components figure; returns a summary."""
+               prior_components: int = DEFAULT_COMPONENTS, progress: Any = print) -> dict[str, Any]:
+    """Recompute ``folder``'s latent_stats.safetensors, latent_prior.safetensors, attribute units and principal
+    components (atomically, file by file) and optionally draw the principal-components figure; returns a
+    summary."""
     from dcvae_tools.card import GENERATED_MARKER, render_model_card
     from dcvae_tools.editing.stats import LATENT_STATS_NAME, save_latent_stats
     from dcvae_tools.io_utils import atomic_write, atomic_write_text
+    from dcvae_tools.prior import LATENT_PRIOR_NAME, save_latent_prior
     from dcvae_tools.release import ATTRIBUTES_NAME, CARD_NAME, load_release, save_attributes
 
     folder = Path(folder)
     model = load_release(folder, read_latent_stats=False)  # recomputed: an old or broken file must not stop it
     progress(f"encoding the {model.config.dataset} train and test splits with {folder} ...")
-    stats = model_latent_stats(model, data_root)
+    stats, prior = model_latent_stats(model, data_root, prior_components)
     attributes = with_units_and_components(dict(model.attributes), stats)
     card = folder / CARD_NAME
     # A card exactly as generated lists the directions, so it is redrawn with the new ones; a card written or
@@ -121,6 +134,8 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
                  f"{card} is a hand-written card: left as it is")
     with atomic_write(folder / LATENT_STATS_NAME) as tmp:
         save_latent_stats(stats, tmp)
+    with atomic_write(folder / LATENT_PRIOR_NAME) as tmp:
+        save_latent_prior(prior, tmp)
     with atomic_write(folder / ATTRIBUTES_NAME) as tmp:
         save_attributes(attributes, tmp)
     if generated:
@@ -141,6 +156,7 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
                                           strict=True)),
         "cycle_quantiles": dict(zip(stats.quantile_levels.tolist(), stats.cycle_quantiles.tolist(), strict=True)),
         "far_score_limit": stats.far_score_limit_value,
+        "prior": {k: prior.metadata[k] for k in ("components", "em_iterations", "mean_log_likelihood")},
         "explained_variance_top10": (values[:NUM_COMPONENTS] / values.sum()).tolist(),
         "units": {n: a.metadata.get("unit") for n, a in attributes.items() if not n.startswith("pc")},
     }

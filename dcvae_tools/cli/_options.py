@@ -25,6 +25,14 @@ class Dtype(StrEnum):
     float16 = "float16"
 
 
+class Prior(StrEnum):
+    """Where sampled latents come from."""
+
+    auto = "auto"
+    mixture = "mixture"
+    standard = "standard"
+
+
 # ---------------------------------------------------------------------------- shared options
 
 ModelOpt = Annotated[

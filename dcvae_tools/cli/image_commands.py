@@ -42,6 +42,7 @@ from ._options import (
     ModelOpt,
     NrowOpt,
     OfflineOpt,
+    Prior,
     QuietOpt,
     RecursiveOpt,
     RevisionOpt,
@@ -511,10 +512,21 @@ def sample(
             "--clamp",
             metavar="C",
             show_default="the model's",
-            help="Clamp prior samples to [-C, C] (the paper's FID protocol: 1.0).",
+            help="Sample N(0, I) clamped to [-C, C] (the paper's FID protocol: 1.0); implies the standard prior.",
         ),
     ] = None,
-    no_clamp: Annotated[bool, typer.Option("--no-clamp", help="Sample the plain standard normal.")] = False,
+    no_clamp: Annotated[
+        bool, typer.Option("--no-clamp", help="Sample the plain standard normal N(0, I), unclamped.")
+    ] = False,
+    prior: Annotated[
+        Prior,
+        typer.Option(
+            "--prior",
+            help="Where latents come from: 'mixture' (the Gaussian mixture fitted to the model's training latents, "
+            "shipped with the release), 'standard' (N(0, I), the paper's protocol) or 'auto' (the mixture if the "
+            "model ships one and no clamp is given, else N(0, I)).",
+        ),
+    ] = Prior.auto,
     nrow: NrowOpt = None,
     upscale: UpscaleOpt = None,
     model: ModelOpt = None,
@@ -529,7 +541,9 @@ def sample(
 ) -> None:
     """Generate new images from random latents.
 
-    Latents are drawn from the standard normal prior and clamped to [-C, C], C being the model's
+    By default latents come from the release's fitted latent prior (a Gaussian mixture over where its training
+    images' latents lie, which gives far better samples); a model without one, --prior standard, or --clamp /
+    --no-clamp draw them from the standard normal N(0, I) instead, clamped to [-C, C], C being the model's
     sample_clamp (1.0 in the paper's FID protocol) unless --clamp or --no-clamp say otherwise.
     """
     _need_output(output, out_dir, options="'-o/--output' or '--out-dir'")
@@ -538,13 +552,19 @@ def sample(
         raise _usage("give --clamp C or --no-clamp, not both", "--clamp")
     if clamp is not None and not (math.isfinite(clamp) and clamp > 0):
         raise _usage(f"{clamp} is not a positive number", "--clamp")
+    if prior == Prior.mixture and (clamp is not None or no_clamp):
+        raise _usage("--clamp and --no-clamp apply to the standard prior only; drop them, or use --prior standard",
+                     "--prior")
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        if prior == Prior.mixture and loaded.latent_prior is None:
+            raise _usage(f"{_model_name(loaded)} ships no fitted latent prior (latent_prior.safetensors); use "
+                         "--prior standard, or fit one with `dcvae-train latent-stats RELEASE`", "--prior")
         used_seed = _pick_seed(seed)
         bound: Any = None if no_clamp else (clamp if clamp is not None else "config")
-        z = loaded.random_latents(num, seed=used_seed, clamp=bound)
+        z = loaded.random_latents(num, seed=used_seed, clamp=bound, prior=prior.value)
         names = _output_names(None, num)
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:
@@ -558,4 +578,7 @@ def sample(
                 _save_grid(loaded, torch.cat(kept), output, _auto_nrow(num, nrow), _grid_upscale(loaded, upscale))
         written = [str(output)] if output is not None else []
         written += [f"{_count(num, 'image')} in {out_dir}/"] if out_dir is not None else []
-        out.done(f"sampled {_count(num, 'image')} with seed {used_seed}: wrote {' and '.join(written)}")
+        source = "the fitted mixture prior" if prior == Prior.mixture or (
+            prior == Prior.auto and loaded.latent_prior is not None and bound == "config") else "N(0, I)"
+        out.done(f"sampled {_count(num, 'image')} from {source} with seed {used_seed}: wrote "
+                 f"{' and '.join(written)}")

@@ -8,7 +8,7 @@ was trained to reconstruct. This script measures, for each model folder:
 * ``standard``: N(0, I) clamped to [-1, 1] (the paper's protocol; equals ``fd10k_classifier`` of ``dcvae-train
   eval``) and unclamped;
 * ``gmm<K>``: a full-covariance Gaussian mixture of K components fitted by EM to posterior draws of the first
-  ``--images`` training images (float64, means started from K random draws, seeded);
+  ``--images`` training images (:func:`training.latent_prior.fit_latent_prior`, the fit releases ship);
 
 each as FD in the repository classifier's features, 10,000 samples against 10,000 training images, the protocol
 of ``fd10k_classifier``. Against copying: the mean pixel distance from 1,000 samples to their nearest fitting
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -33,52 +32,11 @@ import torch
 from dcvae_tools import load_model
 from dcvae_tools.images import save_grid
 from dcvae_tools.io_utils import atomic_write_text
+from training.latent_prior import fit_latent_prior, posterior_draws
 from training.metrics.common import batches, crop_content
 from training.metrics.features import feature_stats_of
 from training.metrics.frechet import frechet_distance
 from training.metrics.metric_main import MetricOptions
-
-
-def fit_gmm(x: torch.Tensor, components: int, *, seed: int = 0, max_iter: int = 200, tol: float = 1e-6,
-            reg: float = 1e-5) -> dict[str, torch.Tensor | int]:
-    """Full-covariance Gaussian mixture of ``x`` [N, D] by EM (float64); weights, means, Cholesky factors."""
-    x = x.double()
-    n, d = x.shape
-    eye = torch.eye(d, dtype=x.dtype)
-    generator = torch.Generator().manual_seed(seed)
-    means = x[torch.randperm(n, generator=generator)[:components]].clone()
-    covs = (torch.cov(x.T) + reg * eye).expand(components, d, d).clone()
-    weights = torch.full((components,), 1.0 / components, dtype=x.dtype)
-    previous, iterations = -math.inf, 0
-    while iterations < max_iter:
-        iterations += 1
-        chol = torch.linalg.cholesky(covs)
-        log_p = torch.empty(components, n, dtype=x.dtype)
-        for k in range(components):
-            solved = torch.linalg.solve_triangular(chol[k], (x - means[k]).T, upper=False)
-            log_det = 2 * torch.log(torch.diagonal(chol[k])).sum()
-            log_p[k] = torch.log(weights[k]) - 0.5 * (d * math.log(2 * math.pi) + log_det + solved.pow(2).sum(0))
-        log_likelihood = torch.logsumexp(log_p, 0)
-        responsibility = torch.exp(log_p - log_likelihood)
-        total = responsibility.sum(1) + 1e-12
-        weights = total / n
-        means = responsibility @ x / total[:, None]
-        for k in range(components):
-            centred = x - means[k]
-            covs[k] = (responsibility[k, :, None] * centred).T @ centred / total[k] + reg * eye
-        mean_ll = float(log_likelihood.mean())
-        if mean_ll - previous < tol * abs(mean_ll):
-            break
-        previous = mean_ll
-    return {"weights": weights, "means": means, "chol": torch.linalg.cholesky(covs), "iterations": iterations,
-            "mean_log_likelihood": previous}
-
-
-def sample_gmm(gmm: dict[str, Any], count: int, seed: int = 0) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    which = torch.multinomial(gmm["weights"], count, replacement=True, generator=generator)
-    noise = torch.randn(count, gmm["means"].shape[1], dtype=torch.float64, generator=generator)
-    return (gmm["means"][which] + torch.einsum("nij,nj->ni", gmm["chol"][which], noise)).float()
 
 
 def measure(folder: str, components: list[int], images: int, figures: Path | None, label: str,
@@ -91,8 +49,7 @@ def measure(folder: str, components: list[int], images: int, figures: Path | Non
     test, _ = opts.split("test", 1_000)
     with torch.inference_mode():
         mu, logvar = model.posterior(train, batch_size=256)
-    generator = torch.Generator().manual_seed(0)
-    draws = mu.float() + (0.5 * logvar.float()).exp() * torch.randn(mu.shape, generator=generator)
+    draws = posterior_draws(mu.cpu(), logvar.cpu())
 
     fitting = crop_content(train, opts.content_size).flatten(1)
 
@@ -121,8 +78,9 @@ def measure(folder: str, components: list[int], images: int, figures: Path | Non
                    "standard, unclamped": scored(standard, "standard")},
     }
     for k in components:
-        gmm = fit_gmm(draws, k)
-        result["priors"][f"gmm{k}"] = {**scored(sample_gmm(gmm, count), f"gmm{k}"), "em_iterations": gmm["iterations"]}
+        prior = fit_latent_prior(draws, k)
+        samples = prior.sample(count, torch.Generator().manual_seed(0))
+        result["priors"][f"gmm{k}"] = {**scored(samples, f"gmm{k}"), "em_iterations": prior.metadata["em_iterations"]}
         print(folder, f"gmm{k}", result["priors"][f"gmm{k}"], flush=True)
     return result
 

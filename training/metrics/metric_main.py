@@ -94,7 +94,7 @@ class MetricOutcome:
     seconds: float
 
 
-SAMPLE_PRIORS = ("standard", "fitted")
+SAMPLE_PRIORS = ("standard", "fitted", "mixture")
 """Where sampling metrics draw latents (``MetricOptions.sample_prior``)."""
 
 
@@ -120,9 +120,11 @@ class MetricOptions:
         edit_classes: attribute -> (positive classes, negative classes), overriding the built-in sets.
         show_progress: progress bars (None: when stderr is a terminal).
         classifier_kwargs: passed to the classifier training when none is cached.
-        sample_prior: where sampling FDs draw latents: ``"standard"`` (N(0, I), the paper's protocol) or
+        sample_prior: where sampling FDs draw latents: ``"standard"`` (N(0, I), the paper's protocol),
             ``"fitted"`` (a diagonal Gaussian fitted to the posteriors of the first 10,000 training images:
-            mean ``E[mu]``, variance ``Var[mu] + E[sigma^2]``; the clamp then applies to the standardised draw).
+            mean ``E[mu]``, variance ``Var[mu] + E[sigma^2]``; the clamp then applies to the standardised draw) or
+            ``"mixture"`` (the release's ``latent_prior.safetensors``; for a model without one, a mixture fitted
+            the same way to the first 20,000 training images).
     """
 
     model: Any
@@ -148,7 +150,7 @@ class MetricOptions:
 
     def __post_init__(self) -> None:
         if self.sample_prior not in SAMPLE_PRIORS:
-            raise MetricError(f"sample_prior must be 'standard' or 'fitted', got {self.sample_prior!r}")
+            raise MetricError(f"sample_prior must be one of {', '.join(SAMPLE_PRIORS)}, got {self.sample_prior!r}")
 
     # ------------------------------------------------------------------ plumbing
 
@@ -357,8 +359,31 @@ def fitted_prior(opts: MetricOptions) -> tuple[torch.Tensor, torch.Tensor]:
     return opts.memo(("fitted_prior",), fit)
 
 
+MIXTURE_PRIOR_IMAGES = 20_000
+"""Training images a ``"mixture"`` sampling prior is fitted to, for a model that ships none."""
+
+
+def mixture_prior(opts: MetricOptions) -> Any:
+    """The model's shipped latent prior, or one fitted like a release's to the first training images."""
+    if getattr(opts.model, "latent_prior", None) is not None:
+        return opts.model.latent_prior
+
+    def fit() -> Any:
+        from ..latent_prior import fit_latent_prior, posterior_draws
+
+        images, _ = opts.split("train", MIXTURE_PRIOR_IMAGES)
+        mu, logvar = opts.model.posterior(images, batch_size=opts.batch_size)
+        return fit_latent_prior(posterior_draws(mu.cpu(), logvar.cpu()))
+
+    return opts.memo(("mixture_prior",), fit)
+
+
 def _sample_batches(opts: MetricOptions, count: int) -> Iterator[torch.Tensor]:
-    z = opts.model.random_latents(count, seed=opts.seed)  # clamped to config.sample_clamp
+    if opts.sample_prior == "mixture":
+        generator = torch.Generator().manual_seed(opts.seed)
+        z = mixture_prior(opts).sample(count, generator).to(opts.model.device)
+    else:
+        z = opts.model.random_latents(count, seed=opts.seed, prior="standard")  # clamped to config.sample_clamp
     if opts.sample_prior == "fitted":
         mean, std = fitted_prior(opts)
         z = mean.to(z.device) + std.to(z.device) * z
@@ -377,7 +402,7 @@ def sampling_fd(opts: MetricOptions, net_name: str, count: int) -> MetricResult:
         {
             **net.describe(),
             "num_samples": n,
-            "sample_clamp": opts.model.config.sample_clamp,
+            "sample_clamp": None if opts.sample_prior == "mixture" else opts.model.config.sample_clamp,
             "sample_prior": opts.sample_prior,
             "seed": opts.seed,
             "reference": ref,

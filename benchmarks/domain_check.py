@@ -81,7 +81,7 @@ def _share(mask: torch.Tensor) -> float:
 def measure(spec: str, other: str | None) -> dict[str, Any]:
     from dcvae_tools.editing.domain import FAR_LEVEL, MEASURES, domain_report
     from dcvae_tools.editing.stats import compute_latent_stats
-    from training.latent_stats import _encode, reference_measures, stats_metadata
+    from training.latent_stats import posterior_in_chunks, reference_measures, stats_metadata
     from training.metrics.common import split_tensors
 
     model, description = load(spec)
@@ -90,7 +90,7 @@ def measure(spec: str, other: str | None) -> dict[str, Any]:
     print(f"{spec}: {description}; encoding the {c.dataset} train split ...", flush=True)
     train, _ = split_tensors(c.dataset, "train", c.image_size, c.channels, None, None, c.content_size)
     with torch.inference_mode():
-        z_train = _encode(model, train)
+        z_train, _ = posterior_in_chunks(model, train)
     del train
     test, _ = split_tensors(c.dataset, "test", c.image_size, c.channels, None, None, c.content_size)
     print(f"measuring {len(test)} test images ...", flush=True)

@@ -292,3 +292,19 @@ def test_the_mixture_sampling_metric_draws_from_the_shipped_prior(release: Path)
     got = torch.cat(list(_sample_batches(standard, 10)))  # the paper's protocol stays N(0, I), clamped
     z = torch.randn(10, LATENT, generator=torch.Generator().manual_seed(standard.seed)).clamp(-1, 1)
     assert torch.equal(got, crop_content(model.decode(z), standard.content_size))
+
+
+def test_info_says_where_samples_come_from(release: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"HF_HUB_OFFLINE": "1", "DCVAE_DEBUG": None, "COLUMNS": "200"}
+    result = runner.invoke(app, ["info", "-m", f"{release}/", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["latent_prior"]["components"] == 3 and report["latent_prior"]["train_count"] == 600
+    assert LATENT_PRIOR_NAME in {f["name"] for f in report["files"]}
+    text = runner.invoke(app, ["info", "-m", f"{release}/"], env=env).stdout
+    assert "samples from  a fitted mixture of 3 Gaussians" in text
+    bare = save_pretrained(_model(prior=False), tmp_path / "bare")
+    result = runner.invoke(app, ["info", "-m", f"{bare}/", "--json"], env=env)
+    assert json.loads(result.stdout)["latent_prior"] is None
+    assert "samples from  N(0, I)" in runner.invoke(app, ["info", "-m", f"{bare}/"], env=env).stdout

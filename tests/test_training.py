@@ -229,6 +229,7 @@ def test_export_then_load_model_reproduces_encoder_and_ema_decoder(tmp_path):
     training_loop(tiny(total_iterations=4), tmp_path / "run", progress=False)
     state = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
     config = model_from_run(tmp_path / "run").config
+    assert config.description.endswith("4 iterations of 8 images")  # the card states the real budget
     encoder = build_network(config, "encoder", spectral_norm=True)
     encoder.load_state_dict(state["E"])
     encoder.eval()

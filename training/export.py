@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ def model_from_run(run_dir: str | Path, metrics: Mapping[str, Any] | None = None
     """The inference model of a run: encoder with spectral norm folded in, the EMA decoder."""
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
     options = TrainingOptions.from_dict(json.loads(state["options"]))
-    return inference_model(options, state["E"], state["G_ema"], metrics)
+    return inference_model(options, state["E"], state["G_ema"], metrics, iterations=int(state["iteration"]))
 
 
 def inference_model(
@@ -32,9 +33,18 @@ def inference_model(
     encoder_state: Mapping[str, torch.Tensor],
     ema_decoder_state: Mapping[str, torch.Tensor],
     metrics: Mapping[str, Any] | None = None,
+    iterations: int | None = None,
 ) -> DCVAE:
-    """The release model from a training encoder (spectral norm folded in) and the EMA decoder's weights."""
+    """The release model from a training encoder (spectral norm folded in) and the EMA decoder's weights.
+
+    With ``iterations`` (how many the networks were trained) the config's description says so, so a release's
+    card states its real budget even when the run was continued past its preset's.
+    """
     config = options.model_config(dict(metrics or {}))
+    if iterations is not None:
+        budget = f"{iterations:,} iterations of {options.batch_size} images"
+        description = f"{config.description}; {budget}" if config.description else f"trained {budget}"
+        config = dataclasses.replace(config, description=description)
     encoder = build_network(config, "encoder", spectral_norm=True)
     encoder.load_state_dict(encoder_state)
     fold_spectral_norm(encoder)

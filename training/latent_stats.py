@@ -37,8 +37,9 @@ DOMAINS = {
 NUM_COMPONENTS = 10
 
 
-def _posterior(model: DCVAE, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances [N, D] of ``images``, in chunks."""
+def posterior_in_chunks(model: DCVAE, images: torch.Tensor, batch_size: int = 1024
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances [N, D] (on the CPU) of model-format ``images``, in chunks."""
     parts = [model.posterior(images[i : i + batch_size], batch_size=256) for i in range(0, len(images), batch_size)]
     return torch.cat([mu.cpu() for mu, _ in parts]), torch.cat([logvar.cpu() for _, logvar in parts])
 
@@ -82,7 +83,7 @@ def model_latent_stats(model: DCVAE, data_root: str | None = None,
     train, _ = split_tensors(c.dataset, "train", c.image_size, c.channels, data_root, None, c.content_size)
     test, _ = split_tensors(c.dataset, "test", c.image_size, c.channels, data_root, None, c.content_size)
     with torch.inference_mode():
-        mu_train, logvar_train = _posterior(model, train)
+        mu_train, logvar_train = posterior_in_chunks(model, train)
     z_test, errors, cycle = reference_measures(model, test)
     stats = compute_latent_stats(mu_train, z_test, errors, cycle, stats_metadata(model))
     prior = fit_latent_prior(posterior_draws(mu_train, logvar_train), prior_components,

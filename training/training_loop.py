@@ -252,7 +252,7 @@ def training_loop(
         from .export import inference_model
 
         with torch.random.fork_rng(devices=[]):  # building the networks must not move the run's random stream
-            model = inference_model(o, E.state_dict(), G_ema.state_dict())
+            model = inference_model(o, E.state_dict(), G_ema.state_dict(), iterations=iteration)
         save_pretrained(model, run_dir / "network-snapshots" / f"iteration-{iteration:07d}")
 
     # ------------------------------------------------------------------ the loop

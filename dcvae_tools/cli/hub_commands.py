@@ -230,6 +230,13 @@ def info(
             "far_score_limit": round(stats.far_score_limit_value, 4),
             "far_level": stats.metadata.get("far_level"),
         }
+        prior = loaded.latent_prior
+        latent_prior = None if prior is None else {
+            "components": prior.components,
+            "train_count": prior.metadata.get("count"),
+            "dataset": prior.metadata.get("dataset"),
+            "mean_log_likelihood": prior.metadata.get("mean_log_likelihood"),
+        }
         parameters = {
             "encoder": sum(p.numel() for p in loaded.encoder.parameters()),
             "decoder": sum(p.numel() for p in loaded.decoder.parameters()),
@@ -246,6 +253,7 @@ def info(
                 "parameters": parameters,
                 "attributes": attributes,
                 "latent_stats": latent_stats,
+                "latent_prior": latent_prior,
                 "files": files,
             }
         )
@@ -262,7 +270,10 @@ def info(
             f"  architecture  {config.architecture}" + (f" ({args})" if args else ""),
             f"  images        {config.image_size}x{config.image_size} {colour}{content}",
             f"  latent dim    {config.latent_dim}",
-            f"  sample clamp  {config.sample_clamp if config.sample_clamp is not None else 'none'}",
+            "  samples from  " + (f"a fitted mixture of {prior.components} Gaussians (latent_prior.safetensors; "
+                                  "--prior standard for N(0, I))" if prior is not None else "N(0, I)"),
+            f"  sample clamp  {config.sample_clamp if config.sample_clamp is not None else 'none'}"
+            + (" (N(0, I) only)" if prior is not None else ""),
             f"  parameters    encoder {parameters['encoder']:,}, decoder {parameters['decoder']:,}",
         ]
         for key in ("dataset", "preset", "description"):

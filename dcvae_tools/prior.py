@@ -64,8 +64,11 @@ class LatentPrior:
         Deterministic for a seeded ``generator``."""
         which = torch.multinomial(self.weights.double(), n, replacement=True, generator=generator)
         noise = torch.randn(n, self.latent_dim, dtype=torch.float64, generator=generator)
-        scale = self.scale_tril.double()[which]
-        return (self.means.double()[which] + (scale @ noise.unsqueeze(-1)).squeeze(-1)).float()
+        z = torch.empty(n, self.latent_dim, dtype=torch.float64)
+        for k in range(self.components):  # per component: memory stays O(n D), not O(n D^2)
+            rows = which == k
+            z[rows] = self.means[k].double() + noise[rows] @ self.scale_tril[k].double().T
+        return z.float()
 
     def log_prob(self, latents: torch.Tensor) -> torch.Tensor:
         """Log density [N] of latents [N, D] under the mixture (float64)."""

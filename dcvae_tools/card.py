@@ -143,8 +143,10 @@ def render_model_card(
     attributes: Mapping[str, Any] | None = None,
     repo_id: str | None = None,
     extra_markdown: str = "",
+    latent_prior: Any = None,
 ) -> str:
-    """A model card whose numbers all come from ``config.metrics`` (written by the evaluation command)."""
+    """A model card whose numbers all come from ``config.metrics`` (written by the evaluation command); with
+    ``latent_prior`` (a :class:`dcvae_tools.prior.LatentPrior`) it says where samples come from."""
     lines = front_matter(config, repo_id)
     name = repo_id or config.preset
     title = name or f"DC-VAE {config.architecture} ({config.dataset or 'custom data'})"
@@ -198,6 +200,20 @@ def render_model_card(
                 "of the training latents along each direction unless `unit=\"raw\"` is passed.",
                 "",
             ]
+    if latent_prior is not None:
+        meta = latent_prior.metadata
+        split = "training" if meta.get("split", "train") == "train" else f"{meta['split']}-split"
+        fitted_to = (f"{meta['count']:,} {meta.get('dataset') or ''} {split} images".replace("  ", " ")
+                     if isinstance(meta.get("count"), int) else "the training images")
+        lines += [
+            "## Sampling",
+            "",
+            f"`model.sample(n)` and `dcvae sample` draw latents from `latent_prior.safetensors`: a mixture of "
+            f"{latent_prior.components} full-covariance Gaussians fitted by EM to the latents of {fitted_to} (one "
+            "posterior draw each), where the decoder was trained. `prior=\"standard\"` (`--prior standard`) draws "
+            "the paper's N(0, I), clamped to the config's `sample_clamp`.",
+            "",
+        ]
     lines += [
         "## Use",
         "",
@@ -206,6 +222,8 @@ def render_model_card(
         f"model = load_model({json.dumps(name or 'PATH_OR_NAME')})",
         "recon = model.reconstruct(['image.png'])",
     ]
+    if latent_prior is not None:
+        lines.append("samples = model.sample(16, seed=0)")
     if attributes:
         first = sorted(attributes)[0]
         lines.append(f"edited = model.edit(model.encode(['image.png']), {{{json.dumps(first)}: 1.5}})")

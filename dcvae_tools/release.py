@@ -169,7 +169,8 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
             save_latent_stats(model.latent_stats, tmp / LATENT_STATS_NAME)
         if getattr(model, "latent_prior", None) is not None:
             save_latent_prior(model.latent_prior, tmp / LATENT_PRIOR_NAME)
-        card = model_card if model_card is not None else render_model_card(model.config, model.attributes)
+        card = model_card if model_card is not None else render_model_card(
+            model.config, model.attributes, latent_prior=getattr(model, "latent_prior", None))
         (tmp / CARD_NAME).write_text(card, encoding="utf-8")
         tmp.chmod(0o755)  # temporary folders are created private; a checkpoint is meant to be shared
         for item in tmp.iterdir():

@@ -308,3 +308,11 @@ def test_info_says_where_samples_come_from(release: Path, tmp_path: Path) -> Non
     result = runner.invoke(app, ["info", "-m", f"{bare}/", "--json"], env=env)
     assert json.loads(result.stdout)["latent_prior"] is None
     assert "samples from  N(0, I)" in runner.invoke(app, ["info", "-m", f"{bare}/"], env=env).stdout
+
+
+def test_the_model_card_says_where_samples_come_from(release: Path, tmp_path: Path) -> None:
+    card = (release / "README.md").read_text()
+    assert "## Sampling" in card and "a mixture of 3 full-covariance Gaussians" in card
+    assert "the latents of 600 synthetic training images" in card and "samples = model.sample(16, seed=0)" in card
+    bare = save_pretrained(_model(prior=False), tmp_path / "bare")
+    assert "## Sampling" not in (bare / "README.md").read_text()

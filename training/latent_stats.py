@@ -108,6 +108,17 @@ def with_units_and_components(
     return out
 
 
+def _old_prior(folder: Path, model: DCVAE) -> LatentPrior | None:
+    """The folder's current latent prior if it reads (a card generated with it lists it), else None."""
+    from dcvae_tools.errors import ConfigError
+    from dcvae_tools.prior import LATENT_PRIOR_NAME, load_latent_prior
+
+    try:
+        return load_latent_prior(folder / LATENT_PRIOR_NAME, model.config.latent_dim)
+    except ConfigError:
+        return None
+
+
 def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path | None = None,
                prior_components: int = DEFAULT_COMPONENTS, progress: Any = print) -> dict[str, Any]:
     """Recompute ``folder``'s latent_stats.safetensors, latent_prior.safetensors, attribute units and principal
@@ -128,7 +139,8 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
     # A card exactly as generated lists the directions, so it is redrawn with the new ones; a card written or
     # edited by hand is left alone (with a note). Read before anything is written, so a failure changes nothing.
     old_card = card.read_text(encoding="utf-8") if card.is_file() else None
-    generated = old_card == render_model_card(model.config, model.attributes)
+    generated = old_card in {render_model_card(model.config, model.attributes),
+                             render_model_card(model.config, model.attributes, latent_prior=_old_prior(folder, model))}
     if old_card is not None and not generated:
         progress(f"{card} is not the generated card (edited by hand, or from an older dcvae-tools): left as it is; "
                  "add the new directions to it yourself" if GENERATED_MARKER in old_card else
@@ -140,7 +152,7 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
     with atomic_write(folder / ATTRIBUTES_NAME) as tmp:
         save_attributes(attributes, tmp)
     if generated:
-        atomic_write_text(card, render_model_card(model.config, attributes))
+        atomic_write_text(card, render_model_card(model.config, attributes, latent_prior=prior))
     if figure is not None:
         from dcvae_tools.editing.pca import draw_components
 

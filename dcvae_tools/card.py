@@ -13,10 +13,10 @@ from .config import ModelConfig
 METRIC_DESCRIPTIONS: dict[str, str] = {
     "recon_mse_test": "reconstruction mean squared error on the test split, pixels in [0, 1] (lower is better)",
     "recon_psnr_test": "reconstruction PSNR on the test split, dB (higher is better)",
-    "fd10k_classifier": "Frechet distance of 10k prior samples to the training images in the features of a "
-    "classifier trained on the dataset (lower is better)",
-    "fd10k_lite0": "Frechet distance of 10k prior samples to the training images, EfficientNet-Lite0 features "
-    "(lower is better)",
+    "fd10k_classifier": "Frechet distance of 10k samples to the training images in the features of a classifier "
+    "trained on the dataset, latents from N(0, I) clamped to [-1, 1] as in the paper (lower is better)",
+    "fd10k_lite0": "Frechet distance of 10k samples (N(0, I), clamped as in the paper) to the training images, "
+    "EfficientNet-Lite0 features (lower is better)",
     "rfd_classifier": "Frechet distance of the test reconstructions to the test images, classifier features "
     "(lower is better)",
     "rfd_lite0": "Frechet distance of the test reconstructions to the test images, EfficientNet-Lite0 features "
@@ -27,8 +27,8 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "the latents sit where samples are drawn)",
     "recon_class_agreement_test": "share of test images whose reconstruction the classifier puts in the same class as "
     "the image itself (higher is better)",
-    "sample_class_entropy10k": "entropy of the classifier's classes over 10k prior samples, divided by its maximum "
-    "(1 = every class equally often)",
+    "sample_class_entropy10k": "entropy of the classifier's classes over 10k samples (N(0, I), clamped as in the "
+    "paper), divided by its maximum (1 = every class equally often)",
 }
 EDIT_DESCRIPTION = (
     "share of held-out images without the attribute that the classifier assigns to it after the edit "

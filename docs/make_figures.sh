@@ -9,7 +9,8 @@ E=docs/examples/fashion-mnist
 F=docs/figures
 mkdir -p "$F"
 dcvae reconstruct -m "$M" -q $E/*.png --grid $F/reconstructions.png
-dcvae sample -m "$M" -q -n 64 --seed 0 -o $F/samples.png
+dcvae sample -m "$M" -q -n 64 --seed 0 -o $F/samples.png  # from the release's fitted mixture prior
+dcvae sample -m "$M" -q -n 64 --seed 0 --prior standard -o $F/samples-standard.png  # N(0, I), clamped (paper)
 dcvae interpolate -m "$M" -q $E/tshirt.png $E/dress.png --steps 8 --slerp -o $F/interpolation.png \
     --gif $F/interpolation.gif
 dcvae interpolate -m "$M" -q $E/sneaker.png $E/ankle_boot.png --steps 8 -o $F/interpolation_shoes.png

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every released checkpoint and every number in reports/ comes from these commands (2 CPU cores, nothing else
 # running: training takes about 1 s an iteration there). Run one target at a time:
-#   bash reports/reproduce.sh fashion-mnist-32  # train (resumes), release, evaluate, latent statistics: the default
+#   bash reports/reproduce.sh fashion-mnist-32  # train (resumes), release, evaluate, latent statistics and prior
 #   bash reports/reproduce.sh mnist-32          # train (resumes), release, evaluate, latent statistics: mnist-32
 #   bash reports/reproduce.sh mnist-32-first-release  # the first mnist-32 (4,000 iterations) and its VAE
 #   bash reports/reproduce.sh same-schedule     # the 48,000-iteration VAE and VAE/GAN, curves, figures
@@ -57,18 +57,25 @@ train() {  # preset [extra options] -> runs/<preset>
 }
 
 case "${1:-}" in
-    fashion-mnist-32)  # the preset as it is (48,000 iterations; the 2026-12-01 release was its 40,000-iteration
-        # network, and iterations 40,000-44,000 were trained as target ablation-n-critic's n_critic-2 arm, an exact
-        # continuation moved into the run folder), in pieces of at most ~2 hours
+    fashion-mnist-32)  # the release: the preset's run (48,000 iterations; the 2026-12-01 release was its
+        # 40,000-iteration network, and iterations 40,000-44,000 were trained as target ablation-n-critic's
+        # n_critic-2 arm, an exact continuation moved into the run folder), continued with the preset's options to
+        # 64,000 in its own folder (target budget-past-48k), in pieces of at most ~2 hours; then released,
+        # evaluated, its statistics and fitted latent prior computed, and its samples from that prior scored
         $TRAIN train --preset fashion-mnist-32 --run-dir reports/runs/fashion-mnist-32 --device cpu --no-progress \
             --max-minutes 110
-        $TRAIN release reports/runs/fashion-mnist-32 --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 \
-            --default
+        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
+            --run-dir reports/runs/fashion-mnist-32-continued --set total_iterations=64000 --device cpu --no-progress \
+            --max-minutes 110
+        $TRAIN release reports/runs/fashion-mnist-32-continued --name fashion-mnist-32 \
+            --repo-id dcvae-tools/fashion-mnist-32 --default
         $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32.json --edit-strength 1.0 \
             --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
-        $TRAIN release reports/runs/fashion-mnist-32 --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 \
-            --report reports/fashion-mnist-32.json --default
+        $TRAIN release reports/runs/fashion-mnist-32-continued --name fashion-mnist-32 \
+            --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default
         $TRAIN latent-stats fashion-mnist-32 --figure docs/figures/pca-fashion-mnist-32.png
+        $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32-mixture-prior.json \
+            --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
         ;;
     fashion-mnist-32-first-release)  # the first release (4,000 iterations, float32): reports/history/
         train fashion-mnist-32
@@ -156,12 +163,19 @@ case "${1:-}" in
         rm -rf "$tmp"
         ;;
     ex-post-prior)  # the release and the same-schedule VAE/GAN at 48,000 sampled from N(0, I) and from
-        # full-covariance Gaussian mixtures fitted to their training latents (reports/experiments/ex_post_prior.py)
+        # full-covariance Gaussian mixtures fitted to their training latents (reports/experiments/ex_post_prior.py);
+        # ex-post-prior-fashion-mnist-32.json measured the 48,000-iteration release (commit a525e30's bundled
+        # weights): run today, the first line measures the 64,000-iteration one
         python reports/experiments/ex_post_prior.py dcvae_tools/weights/fashion-mnist-32 --components 1,10,50 \
             -o reports/experiments/ex-post-prior-fashion-mnist-32.json --figures docs/figures/ex-post-prior --labels dcvae
         python reports/experiments/ex_post_prior.py reports/runs/fashion-mnist-32-vaegan/network-snapshots/iteration-0048000 \
             --components 1,10 -o reports/experiments/ex-post-prior-fashion-mnist-32-vaegan-48000.json \
             --figures docs/figures/ex-post-prior --labels vaegan
+        # the shipped priors: the same fit as `dcvae-train latent-stats` (whole training split, same draws and seed)
+        python reports/experiments/ex_post_prior.py dcvae_tools/weights/fashion-mnist-32 --components 10 --images 60000 \
+            -o reports/experiments/ex-post-prior-fashion-mnist-32-64000.json
+        python reports/experiments/ex_post_prior.py dcvae_tools/weights/mnist-32 --components 10 --images 4000 \
+            -o reports/experiments/ex-post-prior-mnist-32.json --figures docs/figures/ex-post-prior --labels mnist
         ;;
     baselines)
         for preset in fashion-mnist-32-vae fashion-mnist-32-vaegan fashion-mnist-32-dcvae-no-instance; do

@@ -140,3 +140,26 @@ def test_each_shipped_attribute_moves_its_property_on_held_out_images(bundled):
             f"{name} {attribute}: moved {moved.mean():+.4f} on average, in the right direction for "
             f"{(moved > 0).mean():.0%} of {len(sources)} held-out images"
         )
+
+
+def test_ships_a_latent_prior_that_samples_where_held_out_images_encode(bundled):
+    """The shipped mixture's draws sit where posterior draws of held-out images do (the median Mahalanobis
+    distance from the training latents within 15% of theirs), where N(0, I) draws, the paper's prior, lie over ten
+    times further; samples are drawn from it by default."""
+    from training.latent_prior import posterior_draws
+
+    name, model = bundled
+    prior, stats = model.latent_prior, model.latent_stats
+    assert prior is not None and prior.components == 10, f"{name} ships no 10-component latent prior"
+    assert prior.metadata["dataset"] == model.config.dataset and prior.metadata["split"] == "train"
+    images, _ = _test_split(model.config.dataset)
+    held_out = posterior_draws(*model.posterior(list(images[:1000])))
+
+    def median_distance(z: torch.Tensor) -> float:
+        return float(stats.mahalanobis(z).median())
+
+    reference = median_distance(held_out)
+    mixture = median_distance(model.random_latents(2000, seed=0))
+    standard = median_distance(model.random_latents(2000, seed=0, prior="standard", clamp=None))
+    assert abs(mixture / reference - 1) < 0.15, f"{name}: mixture draws at {mixture:.1f}, held-out at {reference:.1f}"
+    assert standard > 10 * reference, f"{name}: N(0, I) draws at {standard:.1f}, held-out at {reference:.1f}"

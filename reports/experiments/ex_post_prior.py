@@ -42,7 +42,7 @@ from training.metrics.metric_main import MetricOptions
 def measure(folder: str, components: list[int], images: int, figures: Path | None, label: str,
             count: int = 10_000) -> dict[str, Any]:
     model = load_model(folder)
-    opts = MetricOptions(model=model, dataset="fashion-mnist", show_progress=False)
+    opts = MetricOptions(model=model, dataset=model.config.dataset or "fashion-mnist", show_progress=False)
     net = opts.feature_network("classifier")
     mu_real, sigma_real, reference = opts.real_statistics(net, "train", count)
     train, _ = opts.split("train", images)

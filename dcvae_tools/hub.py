@@ -119,7 +119,8 @@ def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: s
             return None
         raise ModelNotFoundError(f"{where} has no file {filename!r}: it is not a dcvae-tools checkpoint") from err
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
-        if optional and local_files_only:
+        if optional and _offline_requested(local_files_only):
+            # e.g. latent_prior.safetensors, which a cache filled by an older dcvae-tools never asked for
             return None
         raise OfflineError(
             f"{filename} of {where} is not in the local cache and cannot be downloaded "

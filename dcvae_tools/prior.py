@@ -30,6 +30,8 @@ from .errors import ConfigError
 LATENT_PRIOR_NAME = "latent_prior.safetensors"
 FORMAT_VERSION = 1
 MAX_COMPONENTS = 256
+MAX_MAGNITUDE = 1e6
+"""Largest absolute value a valid file holds (latents of the released models have norms of about 15)."""
 _TENSORS = ("weights", "means", "scale_tril")
 _FIX = "refit it with `dcvae-train latent-stats RELEASE` (or delete it: the file is optional)"
 
@@ -53,17 +55,27 @@ class LatentPrior:
 
     @property
     def components(self) -> int:
+        """How many Gaussians the mixture has (K)."""
         return int(self.weights.shape[0])
 
     @property
     def latent_dim(self) -> int:
+        """The latent size it is over (D)."""
         return int(self.means.shape[1])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` latents [n, D] (float32, CPU): a component drawn by weight, then a Gaussian draw from it.
-        Deterministic for a seeded ``generator``."""
-        which = torch.multinomial(self.weights.double(), n, replacement=True, generator=generator)
+
+        Deterministic for a seeded ``generator``, and as stable under a change of ``n`` as N(0, I) draws are: the
+        components come from their own stream (seeded by one draw from ``generator``) and the noise from
+        ``generator``, so the first rows of a larger draw equal a smaller one (when D is a multiple of 16, where
+        torch's normal sampler fills rows independently of their count; 64 for the released models).
+        """
+        component_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         noise = torch.randn(n, self.latent_dim, dtype=torch.float64, generator=generator)
+        uniform = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(component_seed))
+        edges = torch.cumsum(self.weights.double(), 0)
+        which = torch.searchsorted(edges, uniform * edges[-1], right=True).clamp_max(self.components - 1)
         z = torch.empty(n, self.latent_dim, dtype=torch.float64)
         for k in range(self.components):  # per component: memory stays O(n D), not O(n D^2)
             rows = which == k
@@ -133,8 +145,9 @@ def latent_prior_from_bytes(data: bytes, latent_dim: int, source: Path) -> Laten
         raise ConfigError(f"{source}: its 'latent_prior' metadata is not readable JSON ({err}); {_FIX}") from err
     if not isinstance(meta, dict):
         raise ConfigError(f"{source}: its 'latent_prior' metadata is not a JSON object; {_FIX}")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ConfigError(f"{source} is in latent-prior format version {meta.get('format_version')}, this "
+    version = meta.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ConfigError(f"{source} is in latent-prior format version {version!r}, this "
                           f"dcvae-tools reads version {FORMAT_VERSION}; {_FIX}")
     names = {k for k in header if k != "__metadata__"}
     if names != set(_TENSORS):
@@ -159,6 +172,9 @@ def latent_prior_from_bytes(data: bytes, latent_dim: int, source: Path) -> Laten
     for name, value in tensors.items():
         if not bool(value.isfinite().all()):
             raise ConfigError(f"{source}: tensor {name!r} contains NaN or infinite values; {_FIX}")
+        if float(value.abs().max()) > MAX_MAGNITUDE:  # sampling runs in float64 but decoders in float32 or less
+            raise ConfigError(f"{source}: tensor {name!r} holds values beyond +-{MAX_MAGNITUDE:g}, far outside any "
+                              f"latent space; {_FIX}")
     weights = tensors["weights"]
     if not bool((weights > 0).all()) or abs(float(weights.sum()) - 1.0) > 1e-4:
         raise ConfigError(f"{source}: the weights must be positive and sum to 1, got sum {float(weights.sum()):.6g} "

@@ -65,6 +65,10 @@ def test_em_recovers_a_known_mixture_and_samples_from_it() -> None:
     assert abs(float((samples[:, 0] > 0).float().mean()) - 0.75) < 0.02
     assert torch.allclose(samples.mean(0), x.mean(0), atol=0.15)
     assert torch.equal(samples, prior.sample(20_000, torch.Generator().manual_seed(0)))  # seeded
+    # a smaller draw is the start of a larger one, as for N(0, I) (rows of 16 normals: D = 16 here)
+    wide = fit_latent_prior(torch.randn(500, 16, generator=torch.Generator().manual_seed(2)) * 2 + 1, 4)
+    many, few = (wide.sample(k, torch.Generator().manual_seed(9)) for k in (64, 3))
+    assert torch.equal(many[:3], few) and not torch.equal(many[3:6], few)
     assert prior.metadata["count"] == len(x) and prior.metadata["components"] == 2
 
 
@@ -88,11 +92,13 @@ def test_log_prob_is_the_mixture_density_and_em_beats_one_gaussian() -> None:
     assert two.metadata["mean_log_likelihood"] == pytest.approx(float(two.log_prob(x).mean()), rel=1e-9)
 
 
-@pytest.mark.parametrize("components", [0, 7, MAX_COMPONENTS + 1])
+@pytest.mark.parametrize("components", [0, 7, MAX_COMPONENTS + 1, True])
 def test_impossible_mixture_sizes_are_refused(components: int) -> None:
     x = torch.randn(6, 2)
     with pytest.raises(ValueError, match="components must be between 1 and 6"):
         fit_latent_prior(x, components)
+    with pytest.raises(ValueError, match="at least two latents"):
+        fit_latent_prior(x[:1], 1)
 
 
 def test_posterior_draws_are_seeded_and_spread_by_the_posterior() -> None:
@@ -141,6 +147,8 @@ def _set(name, value):
         (None, None, LATENT + 1, "'means' has shape [3, 8], expected [3, 9]"),
         (None, lambda m: m.update(format_version=2), LATENT, "format version 2"),
         (None, lambda m: m.pop("format_version"), LATENT, "format version None"),
+        (None, lambda m: m.update(format_version=True), LATENT, "format version True"),
+        (_set("means", lambda m: m.double() * 1e300), None, LATENT, "beyond +-1e+06"),
         (_set("weights", lambda w: w * 0.5), None, LATENT, "sum to 1"),
         (_set("weights", lambda w: torch.tensor([1.5, -0.25, -0.25])), None, LATENT, "positive"),
         (_set("means", lambda m: m.index_fill(0, torch.tensor([1]), float("nan"))), None, LATENT, "NaN"),
@@ -154,7 +162,7 @@ def _set(name, value):
                                                                                                       LATENT)),
          None, LATENT, "1 <= K <= 256"),
     ],
-    ids=["latent-size", "version-2", "no-version", "weights-sum", "negative-weight", "nan-mean", "upper-triangle",
+    ids=["latent-size", "version-2", "no-version", "version-true", "huge-means", "weights-sum", "negative-weight", "nan-mean", "upper-triangle",
          "negative-diagonal", "scale-count", "int-weights", "missing-tensor", "no-components"],
 )
 def test_malformed_files_are_refused_naming_the_file_and_the_fix(tmp_path, change, metadata_change, latent_dim,
@@ -267,10 +275,15 @@ def test_cli_sample_prior_option(tmp_path: Path, release: Path) -> None:
             assert np.array_equal(_pixels(out / f"{i:05d}.png"), np.asarray(image)), (prior, i)
     assert not np.array_equal(_pixels(tmp_path / "auto" / "00000.png"), _pixels(tmp_path / "standard" / "00000.png"))
 
-    refused = runner.invoke(app, [*base, "--prior", "mixture", "--clamp", "1", "-o", str(tmp_path / "x.png")],
-                            env=env)
-    assert refused.exit_code == 2 and "--prior standard" in refused.output
-    assert not (tmp_path / "x.png").exists()
+    for clamp in (["--clamp", "1"], ["--no-clamp"]):
+        refused = runner.invoke(app, [*base, "--prior", "mixture", *clamp, "-o", str(tmp_path / "x.png")], env=env)
+        assert refused.exit_code == 2 and "--prior standard" in refused.output, clamp
+        assert not (tmp_path / "x.png").exists()
+    # a clamp without --prior means the paper's N(0, I)
+    clamped = runner.invoke(app, [*base, "--clamp", "2", "--out-dir", str(tmp_path / "clamped")], env=env)
+    assert clamped.exit_code == 0 and "from N(0, I) with seed 5" in " ".join(clamped.output.split())
+    expected = model.to_pil(model.sample(3, seed=5, clamp=2.0, prior="standard"))[0]
+    assert np.array_equal(_pixels(tmp_path / "clamped" / "00000.png"), np.asarray(expected))
     bare = save_pretrained(_model(prior=False), tmp_path / "bare")
     refused = runner.invoke(app, ["sample", "-m", f"{bare}/", "-n", "2", "--prior", "mixture", "-o",
                                   str(tmp_path / "y.png")], env=env)
@@ -300,7 +313,7 @@ def test_info_says_where_samples_come_from(release: Path, tmp_path: Path) -> Non
     result = runner.invoke(app, ["info", "-m", f"{release}/", "--json"], env=env)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["latent_prior"]["components"] == 3 and report["latent_prior"]["train_count"] == 600
+    assert report["latent_prior"] == {"components": 3, "train_count": 600, "dataset": "synthetic"}
     assert LATENT_PRIOR_NAME in {f["name"] for f in report["files"]}
     text = runner.invoke(app, ["info", "-m", f"{release}/"], env=env).stdout
     assert "samples from  a fitted mixture of 3 Gaussians" in text
@@ -316,3 +329,16 @@ def test_the_model_card_says_where_samples_come_from(release: Path, tmp_path: Pa
     assert "the latents of 600 synthetic training images" in card and "samples = model.sample(16, seed=0)" in card
     bare = save_pretrained(_model(prior=False), tmp_path / "bare")
     assert "## Sampling" not in (bare / "README.md").read_text()
+
+
+def test_a_report_of_mixture_samples_cannot_become_a_releases_metrics(tmp_path: Path) -> None:
+    from training.cli import UserError, _release_metrics
+
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"metrics": {"fd10k_classifier": 5.1},
+                                  "details": {"settings": {"sample_prior": "mixture"}}}))
+    with pytest.raises(UserError, match="'mixture' latent prior.*without --sample-prior"):
+        _release_metrics(report)
+    report.write_text(json.dumps({"metrics": {"fd10k_classifier": 53.5},
+                                  "details": {"settings": {"sample_prior": "standard"}}}))
+    assert _release_metrics(report) == {"fd10k_classifier": 53.5}

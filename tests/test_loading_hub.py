@@ -374,6 +374,26 @@ def test_a_released_latent_prior_comes_through_the_hub_verified(
         _load(local_hub, tmp_path / "cache2", "prior-tampered")
 
 
+def test_a_cache_filled_before_latent_priors_existed_loads_under_hf_hub_offline(
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older dcvae-tools never asked for latent_prior.safetensors, so its cache has no record that the file
+    is absent; with HF_HUB_OFFLINE=1 (and no local_files_only) that optional file is skipped, not an error."""
+    model, folder = tiny
+    commit = local_hub.add_revision(REPO, folder)
+    cache = tmp_path / "cache"
+    _load(local_hub, cache)
+    marker = _storage(cache) / ".no_exist" / commit / "latent_prior.safetensors"
+    assert marker.exists()  # the client recorded the 404
+    marker.unlink()  # as an older dcvae-tools leaves the cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    before = len(local_hub.requests)
+    loaded = _load(local_hub, cache)
+    assert_same_model(model, loaded)
+    assert loaded.latent_prior is None and len(local_hub.requests) == before
+
+
 # ----------------------------------------------------------------------------- integrity
 
 

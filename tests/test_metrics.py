@@ -479,7 +479,8 @@ def test_mixture_sample_prior_fits_one_for_a_model_that_ships_none(metrics_cache
     mixture = evaluate(model, ["fd10k_classifier"], "fashion-mnist", sample_prior="mixture", **common)
     details = mixture["details"]["metrics"]["fd300_classifier"]
     assert details["sample_prior"] == "mixture" and details["sample_clamp"] is None
-    assert any("mixture latent prior" in d for d in mixture["details"]["deviations"])
+    assert details["mixture"].startswith("a 10-component mixture fitted to up to the first 20,000 training images")
+    assert any("a 10-component mixture fitted" in d and "not N(0, I)" in d for d in mixture["details"]["deviations"])
     assert mixture["metrics"]["fd300_classifier"] != standard["metrics"]["fd300_classifier"]
 
 

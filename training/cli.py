@@ -16,7 +16,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -173,7 +173,7 @@ def export(
 
     if not (run / "checkpoint.pt").is_file():
         raise UserError(f"{run} has no checkpoint.pt: pass a run folder made by `dcvae-train train`")
-    metric_values = json.loads(metrics.read_text())["metrics"] if metrics else None
+    metric_values = _release_metrics(metrics) if metrics else None
     attrs = None
     if attributes is not None:
         from .export import model_from_run
@@ -400,7 +400,7 @@ def _export_for_release(
         if not bundle:
             raise UserError("pass --output when not bundling")
         output = BUNDLED_WEIGHTS_DIR / name
-    metrics = json.loads(report.read_text())["metrics"] if report else {}
+    metrics = _release_metrics(report) if report else {}
     model = model_from_run(run, metrics)
     iteration = int(load_checkpoint(run / "checkpoint.pt")["iteration"])
     attributes = {}
@@ -410,6 +410,19 @@ def _export_for_release(
     folder = export_run(run, output, metrics=metrics, attributes=attributes, training_state=training_state)
     typer.echo(f"wrote {folder} ({', '.join(sorted(attributes)) or 'no attributes'})", err=True)
     return folder, iteration
+
+
+def _release_metrics(report: Path) -> dict[str, Any]:
+    """The metrics of an evaluation report, refused when its samples were not drawn as the paper does: a card
+    states its sample metrics as the paper's protocol (N(0, I), clamped)."""
+    data = json.loads(report.read_text())
+    prior = data.get("details", {}).get("settings", {}).get("sample_prior", "standard")
+    if prior != "standard":
+        raise UserError(
+            f"{report} drew its samples from the {prior!r} latent prior; a release's metrics use the paper's "
+            "N(0, I): evaluate again without --sample-prior (`dcvae-train eval RELEASE -o REPORT --metrics ...`)"
+        )
+    return data["metrics"]
 
 
 def _record_release(folder: Path, name: str, repo_id: str, manifest: Path, *, bundled: bool, default: bool,
@@ -481,14 +494,19 @@ def latent_stats(
         Path | None,
         typer.Option(help="Update this manifest's entry for the model (default: the repository's, for bundled ones)."),
     ] = None,
+    prior_components: Annotated[
+        int, typer.Option(min=1, max=256, help="Gaussians in the fitted latent prior (latent_prior.safetensors).")
+    ] = 10,
 ) -> None:
-    """Compute a release's latent statistics, attribute strength units and principal components.
+    """Compute a release's latent statistics, fitted latent prior, attribute strength units and principal components.
 
     Writes latent_stats.safetensors (mean and covariance of the training split's latents; held-out test quantiles
-    of Mahalanobis distance, re-encoding distance and reconstruction error, and the out-of-domain limit) and
-    rewrites attributes.safetensors with each direction's unit and the first ten principal components (pc01 ..
-    pc10). A model card exactly as generated is redrawn to list them (a card edited by hand is left alone). For a
-    bundled model the manifest's sha256 and sizes are updated. docs/editing.md says what each artefact is.
+    of Mahalanobis distance, re-encoding distance and reconstruction error, and the out-of-domain limit),
+    latent_prior.safetensors (a Gaussian mixture fitted by EM to one posterior draw of each training image, which
+    `dcvae sample` draws from) and rewrites attributes.safetensors with each direction's unit and the first ten
+    principal components (pc01 .. pc10). A model card exactly as generated is redrawn to list them (a card edited
+    by hand is left alone). For a bundled model the manifest's sha256 and sizes are updated. docs/editing.md and
+    docs/design.md say what each artefact is.
 
     Examples:
       dcvae-train latent-stats fashion-mnist-32 --figure docs/figures/pca-fashion-mnist-32.png
@@ -507,7 +525,8 @@ def latent_stats(
             raise UserError(f"{release} is neither a release folder (config.json) nor a bundled model's name")
     elif folder.resolve().parent == BUNDLED_WEIGHTS_DIR.resolve():
         name = folder.name
-    summary = regenerate(folder, data_root, figure=figure, progress=lambda m: typer.echo(m, err=True))
+    summary = regenerate(folder, data_root, figure=figure, prior_components=prior_components,
+                         progress=lambda m: typer.echo(m, err=True))
     if manifest is None and name is not None:
         manifest = _repository_manifest()
     if manifest is not None:

@@ -337,7 +337,11 @@ def _evaluate(
             with open(logs / f"metric-{outcome.name}.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(_json_safe(line), sort_keys=True) + "\n")
     deviations = []
-    if sample_prior != "standard":
+    if sample_prior == "mixture":
+        from .metrics.metric_main import mixture_source
+
+        deviations.append(f"samples drawn from {mixture_source(opts)}, not N(0, I)")
+    elif sample_prior != "standard":
         deviations.append(f"samples drawn from the {sample_prior} latent prior, not N(0, I)")
     if test_limit is not None:
         deviations.append(f"test split limited to a fixed subset of {test_limit} images")

@@ -40,7 +40,9 @@ def fit_latent_prior(
     if x.ndim != 2:
         raise ValueError(f"latents must be [N, D], got shape {tuple(x.shape)}")
     n, d = x.shape
-    if not 1 <= components <= min(MAX_COMPONENTS, n):
+    if n < 2:
+        raise ValueError(f"need at least two latents to fit a mixture, got {n}")
+    if isinstance(components, bool) or not 1 <= components <= min(MAX_COMPONENTS, n):
         raise ValueError(f"components must be between 1 and {min(MAX_COMPONENTS, n)} for {n} latents, "
                          f"got {components}")
     if not bool(x.isfinite().all()):
@@ -78,4 +80,5 @@ def fit_latent_prior(
 def posterior_draws(mu: torch.Tensor, logvar: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """One draw ``mu + exp(logvar / 2) * eps`` per row, seeded: what the mixture is fitted to."""
     generator = torch.Generator().manual_seed(seed)
-    return mu.float() + (0.5 * logvar.float()).exp() * torch.randn(mu.shape, generator=generator)
+    noise = torch.randn(mu.shape, generator=generator).to(mu.device)  # drawn on the CPU: the same on any device
+    return mu.float() + (0.5 * logvar.float()).exp() * noise

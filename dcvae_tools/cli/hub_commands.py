@@ -233,9 +233,9 @@ def info(
         prior = loaded.latent_prior
         latent_prior = None if prior is None else {
             "components": prior.components,
-            "train_count": prior.metadata.get("count"),
-            "dataset": prior.metadata.get("dataset"),
-            "mean_log_likelihood": prior.metadata.get("mean_log_likelihood"),
+            # from the file's free-form metadata: only well-typed values (NaN would make the JSON invalid)
+            "train_count": prior.metadata["count"] if type(prior.metadata.get("count")) is int else None,
+            "dataset": prior.metadata["dataset"] if isinstance(prior.metadata.get("dataset"), str) else None,
         }
         parameters = {
             "encoder": sum(p.numel() for p in loaded.encoder.parameters()),

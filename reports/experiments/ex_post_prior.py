@@ -66,7 +66,7 @@ def measure(folder: str, components: list[int], images: int, figures: Path | Non
         return {"fd10k_classifier": frechet_distance(m, s, mu_real, sigma_real),
                 "nearest_fitting_image_distance": nearest_distance(images[:1_000])}
 
-    standard = model.random_latents(count, seed=0, clamp=None).cpu()  # as fd10k_classifier draws them
+    standard = model.random_latents(count, seed=0, clamp=None, prior="standard").cpu()  # as fd10k_classifier draws
     result: dict[str, Any] = {
         "model": folder,
         "fitting_images": len(train),

@@ -363,6 +363,16 @@ MIXTURE_PRIOR_IMAGES = 20_000
 """Training images a ``"mixture"`` sampling prior is fitted to, for a model that ships none."""
 
 
+def mixture_source(opts: MetricOptions) -> str:
+    """Which mixture ``"mixture"`` sampling draws from, in words (recorded with the scores and as the deviation)."""
+    if getattr(opts.model, "latent_prior", None) is not None:
+        prior = opts.model.latent_prior
+        return (f"the release's latent_prior.safetensors ({prior.components} components, fitted to "
+                f"{prior.metadata.get('count', 'its')} training latents)")
+    return (f"a 10-component mixture fitted to up to the first {MIXTURE_PRIOR_IMAGES:,} training images (the model "
+            "ships none)")
+
+
 def mixture_prior(opts: MetricOptions) -> Any:
     """The model's shipped latent prior, or one fitted like a release's to the first training images."""
     if getattr(opts.model, "latent_prior", None) is not None:
@@ -404,6 +414,7 @@ def sampling_fd(opts: MetricOptions, net_name: str, count: int) -> MetricResult:
             "num_samples": n,
             "sample_clamp": None if opts.sample_prior == "mixture" else opts.model.config.sample_clamp,
             "sample_prior": opts.sample_prior,
+            **({"mixture": mixture_source(opts)} if opts.sample_prior == "mixture" else {}),
             "seed": opts.seed,
             "reference": ref,
             "protocol": f"{n} samples vs. {ref['num_images']} train images",
@@ -626,6 +637,7 @@ def sample_class_entropy10k(opts: MetricOptions) -> MetricResult:
         {
             "num_samples": len(labels),
             "sample_prior": opts.sample_prior,
+            **({"mixture": mixture_source(opts)} if opts.sample_prior == "mixture" else {}),
             "seed": opts.seed,
             "class_shares": {name: round(float(v), 4) for name, v in zip(names, shares, strict=True)},
             "train_entropy": normalized_entropy(real_shares),

@@ -552,7 +552,7 @@ def test_a_failed_write_names_the_users_file_not_the_temporary_one(ckpt: Path, t
 def test_counts_are_in_the_right_number(ckpt: Path, tmp_path: Path) -> None:
     result = run("sample", "-n", "1", "--seed", "0", "--out-dir", tmp_path / "one", "-m", ckpt)
     ok(result)
-    assert "sampled 1 image with seed 0" in result.stdout and "1 image in" in result.stdout
+    assert "sampled 1 image from N(0, I) with seed 0" in result.stdout and "1 image in" in result.stdout
     result = run("sample", "-n", "1", "-m", ckpt)
     assert result.exit_code == 2 and "'-o/--output' or '--out-dir'" in result.output
 

@@ -162,7 +162,8 @@ def _set(name, value):
                                                                                                       LATENT)),
          None, LATENT, "1 <= K <= 256"),
     ],
-    ids=["latent-size", "version-2", "no-version", "version-true", "huge-means", "weights-sum", "negative-weight", "nan-mean", "upper-triangle",
+    ids=["latent-size", "version-2", "no-version", "version-true", "huge-means",
+         "weights-sum", "negative-weight", "nan-mean", "upper-triangle",
          "negative-diagonal", "scale-count", "int-weights", "missing-tensor", "no-components"],
 )
 def test_malformed_files_are_refused_naming_the_file_and_the_fix(tmp_path, change, metadata_change, latent_dim,
@@ -337,7 +338,7 @@ def test_a_report_of_mixture_samples_cannot_become_a_releases_metrics(tmp_path: 
     report = tmp_path / "report.json"
     report.write_text(json.dumps({"metrics": {"fd10k_classifier": 5.1},
                                   "details": {"settings": {"sample_prior": "mixture"}}}))
-    with pytest.raises(UserError, match="'mixture' latent prior.*without --sample-prior"):
+    with pytest.raises(UserError, match=r"'mixture' latent prior.*without --sample-prior"):
         _release_metrics(report)
     report.write_text(json.dumps({"metrics": {"fd10k_classifier": 53.5},
                                   "details": {"settings": {"sample_prior": "standard"}}}))

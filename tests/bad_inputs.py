@@ -856,6 +856,32 @@ def _bad_shipped_latent_stats(make: Callable[[], bytes]) -> Callable[[Path], Inv
     return build
 
 
+def _bad_shipped_latent_prior(make: Callable[[], bytes]) -> Callable[[Path], Invocation]:
+    def build(root: Path) -> Invocation:
+        folder = _copy_model(root)
+        (folder / "latent_prior.safetensors").write_bytes(make())
+        return _model_invocation(root, folder, ("latent_prior.safetensors",))
+
+    return build
+
+
+def _latent_prior_bytes(change: Callable[[dict[str, Any]], None], dim: int = 64, components: int = 3,
+                        **meta_change: Any) -> bytes:
+    """A latent_prior.safetensors file for ``dim``-dimensional latents, its tensors altered by ``change`` and its
+    metadata by ``meta_change``."""
+    import torch
+    from safetensors.torch import save
+
+    tensors = {
+        "weights": torch.full((components,), 1.0 / components),
+        "means": torch.randn(components, dim, generator=torch.Generator().manual_seed(0)),
+        "scale_tril": torch.eye(dim).expand(components, dim, dim).contiguous(),
+    }
+    change(tensors)
+    meta = json.dumps({"format_version": 1, **meta_change})
+    return save(tensors, metadata={"format": "pt", "latent_prior": meta})
+
+
 def _latent_stats_bytes(change: Callable[[dict[str, Any]], None], dim: int = 64, nested_depth: int = 0,
                         **meta_change: Any) -> bytes:
     """A latent_stats.safetensors file for ``dim``-dimensional latents, its tensors altered by ``change`` and its
@@ -1019,6 +1045,25 @@ _BAD_MODELS: list[tuple[str, Callable[[Path], Invocation]]] = [
      _bad_shipped_latent_stats(lambda: _latent_stats_bytes(lambda t: None, nested_depth=100_000))),
     ("shipped-latent-stats-oversized",
      _bad_shipped_latent_stats(lambda: _latent_stats_bytes(lambda t: None) + b" " * (2 << 20))),
+    ("shipped-latent-prior-corrupt", _bad_shipped_latent_prior(lambda: image_bytes("PNG"))),
+    ("shipped-latent-prior-empty", _bad_shipped_latent_prior(lambda: b"")),
+    ("shipped-latent-prior-wrong-dim", _bad_shipped_latent_prior(lambda: _latent_prior_bytes(lambda t: None, 8))),
+    ("shipped-latent-prior-missing-tensor",
+     _bad_shipped_latent_prior(lambda: _latent_prior_bytes(lambda t: t.pop("scale_tril")))),
+    ("shipped-latent-prior-nan",
+     _bad_shipped_latent_prior(lambda: _latent_prior_bytes(_set_tensor("means", lambda m: m * float("nan"))))),
+    ("shipped-latent-prior-huge",
+     _bad_shipped_latent_prior(lambda: _latent_prior_bytes(_set_tensor("means", lambda m: m.double() * 1e300)))),
+    ("shipped-latent-prior-weights-not-summing-to-one",
+     _bad_shipped_latent_prior(lambda: _latent_prior_bytes(_set_tensor("weights", lambda w: w * 2)))),
+    ("shipped-latent-prior-not-triangular",
+     _bad_shipped_latent_prior(lambda: _latent_prior_bytes(_set_tensor("scale_tril", lambda s: s + 0.1)))),
+    ("shipped-latent-prior-too-many-components",
+     _bad_shipped_latent_prior(lambda: _latent_prior_bytes(lambda t: None, 4, components=300))),
+    ("shipped-latent-prior-version-text",
+     _bad_shipped_latent_prior(lambda: _latent_prior_bytes(lambda t: None, format_version="1"))),
+    ("shipped-latent-prior-oversized",
+     _bad_shipped_latent_prior(lambda: _latent_prior_bytes(lambda t: None) + b" " * (12 << 20))),
 ]
 
 

@@ -140,6 +140,7 @@ def test_resume_mid_fade_in_equals_uninterrupted_and_exports_the_fade(grown, tmp
     # the mid-fade checkpoint exports with its alpha and reproduces the EMA decoder's function exactly
     model = load_model(export_stage(resumed, tmp_path / "mid-fade"))
     assert model.config.image_size == 8 and model.config.architecture_args["fade_alpha_x1000"] == 750
+    assert model.config.description.endswith(f"fade-in alpha 0.750; {STOP_MID_FADE:,} iterations)")
     config = ModelConfig(architecture="progan", image_size=8, channels=1, latent_dim=8, architecture_args=TINY_ARGS)
     decoder = build_network(config, "decoder")
     decoder.load_state_dict(state["G_ema"])

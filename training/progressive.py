@@ -426,13 +426,17 @@ def release_model(
     encoder_state: Mapping[str, torch.Tensor],
     decoder_state: Mapping[str, torch.Tensor],
     metrics: Mapping[str, Any] | None = None,
+    iterations: int | None = None,
 ) -> DCVAE:
-    """The inference model of one stage: folded encoder, the given (EMA) decoder, alpha in the config."""
+    """The inference model of one stage: folded encoder, the given (EMA) decoder, alpha in the config (and, with
+    ``iterations``, the whole run's iteration count in its description)."""
     so = stage_options(options, stage, alpha_x1000)
     config = so.model_config(dict(metrics or {}))
     note = f"stage {stage.resolution}x{stage.resolution} of {options.image_size}x{options.image_size}"
     if alpha_x1000 < 1000:
         note += f", fade-in alpha {alpha_x1000 / 1000:.3f}"
+    if iterations is not None:
+        note += f"; {iterations:,} iterations"
     config = ModelConfig.from_dict(
         {**config.to_dict(), "description": f"{options.description} ({note})" if options.description else note}
     )
@@ -459,7 +463,8 @@ def export_stage(
         raise ValueError(f"{run_dir} is not a progressive run (use training.export.export_run)")
     options = TrainingOptions.from_dict(json.loads(state["options"]))
     stage = ProgressiveSchedule.from_dict(json.loads(state["schedule"])).stages(options)[int(state["stage"])]
-    model = release_model(options, stage, int(state["alpha_x1000"]), state["E"], state["G_ema"], metrics)
+    model = release_model(options, stage, int(state["alpha_x1000"]), state["E"], state["G_ema"], metrics,
+                          iterations=int(state["iteration"]))
     model.attributes = dict(attributes or {})
     return save_pretrained(model, out_dir)
 

@@ -247,6 +247,19 @@ class DCVAE(nn.Module):
         x = images if isinstance(images, torch.Tensor) and images.ndim == 4 else self.images_to_tensor(images)
         return check_domain(self, x, latents, reconstructions, warn=warn, stacklevel=stacklevel)
 
+    def resolve_prior(
+        self,
+        prior: Literal["auto", "mixture", "standard"] = "auto",
+        clamp: float | Literal["config"] | None = "config",
+    ) -> Literal["mixture", "standard"]:
+        """Which prior :meth:`random_latents` draws from for these arguments: ``"auto"`` is the mixture when the
+        model ships one and no ``clamp`` is given, else the standard normal."""
+        if prior not in ("auto", "mixture", "standard"):
+            raise DCVAEError(f"prior must be 'auto', 'mixture' or 'standard', got {prior!r}")
+        if prior == "auto":
+            return "mixture" if self.latent_prior is not None and clamp == "config" else "standard"
+        return prior
+
     def random_latents(
         self,
         n: int,
@@ -269,10 +282,7 @@ class DCVAE(nn.Module):
         """
         if n < 1:
             raise DCVAEError(f"number of samples must be at least 1, got {n}")
-        if prior not in ("auto", "mixture", "standard"):
-            raise DCVAEError(f"prior must be 'auto', 'mixture' or 'standard', got {prior!r}")
-        if prior == "auto":
-            prior = "mixture" if self.latent_prior is not None and clamp == "config" else "standard"
+        prior = self.resolve_prior(prior, clamp)
         generator = latent_ops._as_generator(seed)
         if prior == "mixture":
             if self.latent_prior is None:

@@ -325,7 +325,7 @@ class Editor:
             images = lm.model.to_pil(decoded)
         grid = self._grid(lm, decoded, nrow=math.ceil(math.sqrt(count)))
         png = self.files.png(grid, "samples.png")
-        prior = "mixture" if lm.model.latent_prior is not None else "standard"  # what random_latents drew from
+        prior = lm.model.resolve_prior()  # what random_latents drew from
         latents = self.files.latents({"latents": z}, "samples.safetensors",
                                      {"model": lm.name, "seed": seed, "prior": prior})
         return images, str(png), str(latents)

@@ -578,7 +578,6 @@ def sample(
                 _save_grid(loaded, torch.cat(kept), output, _auto_nrow(num, nrow), _grid_upscale(loaded, upscale))
         written = [str(output)] if output is not None else []
         written += [f"{_count(num, 'image')} in {out_dir}/"] if out_dir is not None else []
-        source = "the fitted mixture prior" if prior == Prior.mixture or (
-            prior == Prior.auto and loaded.latent_prior is not None and bound == "config") else "N(0, I)"
+        source = "the fitted mixture prior" if loaded.resolve_prior(prior.value, bound) == "mixture" else "N(0, I)"
         out.done(f"sampled {_count(num, 'image')} from {source} with seed {used_seed}: wrote "
                  f"{' and '.join(written)}")

@@ -130,3 +130,48 @@ def git_blob_sha1(data: bytes) -> str:
     digest.update(b"blob %d\0" % len(data))
     digest.update(data)
     return digest.hexdigest()
+
+
+def read_bounded(path: StrPath, limit: int, what: str, fix: str) -> bytes:
+    """The bytes of ``path``, refused (ConfigError naming the file, ``what`` it should be and ``fix``) when it is
+    larger than ``limit`` bytes, before anything is read into memory."""
+    from .errors import ConfigError
+
+    try:
+        size = Path(path).stat().st_size
+        if size > limit:
+            raise ConfigError(f"{path} is {size} bytes, more than {what} can be; {fix}")
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from err
+
+
+def check_size(path: StrPath, limit: int, what: str, fix: str) -> None:
+    """Refuse (ConfigError) an existing file at ``path`` larger than ``limit`` bytes; a missing one passes (reading
+    it reports that)."""
+    from .errors import ConfigError
+
+    path = Path(path)
+    if path.is_file() and path.stat().st_size > limit:
+        raise ConfigError(f"{path} is {path.stat().st_size} bytes, more than {what} can be; {fix}")
+
+
+def safetensors_header(data: bytes, source: StrPath, fix: str) -> dict:
+    """The JSON header of safetensors ``data`` (at most 1 MiB), or ConfigError naming ``source`` and ``fix``: read
+    by hand so a file's names, dtypes and shapes can be checked before any tensor is built."""
+    import json
+
+    from .errors import ConfigError
+
+    if len(data) < 8:
+        raise ConfigError(f"{source} is not a readable safetensors file (only {len(data)} bytes); {fix}")
+    size = int.from_bytes(data[:8], "little")
+    if size > min(len(data) - 8, 1 << 20):
+        raise ConfigError(f"{source} is not a readable safetensors file (its header claims {size} bytes); {fix}")
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ConfigError(f"{source} is not a readable safetensors file (bad header: {err}); {fix}") from err
+    if not isinstance(header, dict):
+        raise ConfigError(f"{source} is not a readable safetensors file (header is not an object); {fix}")
+    return header

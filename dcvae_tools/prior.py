@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from .errors import ConfigError
+from .io_utils import read_bounded, safetensors_header
 
 LATENT_PRIOR_NAME = "latent_prior.safetensors"
 FORMAT_VERSION = 1
@@ -117,14 +118,8 @@ def max_latent_prior_bytes(latent_dim: int) -> int:
 
 def load_latent_prior(path: str | Path, latent_dim: int) -> LatentPrior:
     """Read and validate a latent_prior.safetensors file (see :func:`latent_prior_from_bytes`)."""
-    try:
-        size = Path(path).stat().st_size
-        if size > max_latent_prior_bytes(latent_dim):  # refuse before reading a huge file into memory
-            raise ConfigError(f"{path} is {size} bytes, more than a {LATENT_PRIOR_NAME} for {latent_dim}-dimensional "
-                              f"latents can be; {_FIX}")
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from err
+    data = read_bounded(path, max_latent_prior_bytes(latent_dim),
+                        f"a {LATENT_PRIOR_NAME} for {latent_dim}-dimensional latents", _FIX)
     return latent_prior_from_bytes(data, latent_dim, Path(path))
 
 
@@ -138,7 +133,9 @@ def latent_prior_from_bytes(data: bytes, latent_dim: int, source: Path) -> Laten
     from safetensors import SafetensorError
     from safetensors.torch import load as load_bytes
 
-    header = _header(data, source)
+    header = safetensors_header(data, source, _FIX)
+    if not all(isinstance(header.get(name, {}), dict) for name in _TENSORS):
+        raise ConfigError(f"{source} is not a readable safetensors file (a tensor entry is not an object); {_FIX}")
     try:
         meta = json.loads(header.get("__metadata__", {}).get("latent_prior", "{}"))
     except (json.JSONDecodeError, AttributeError, TypeError, RecursionError) as err:
@@ -185,18 +182,3 @@ def latent_prior_from_bytes(data: bytes, latent_dim: int, source: Path) -> Laten
     if not bool((torch.diagonal(scale, dim1=-2, dim2=-1) > 0).all()):
         raise ConfigError(f"{source}: scale_tril must have a positive diagonal (Cholesky factors); {_FIX}")
     return LatentPrior(weights / weights.sum(), tensors["means"], scale, metadata=meta)
-
-
-def _header(data: bytes, source: Path) -> dict[str, Any]:
-    if len(data) < 8:
-        raise ConfigError(f"{source} is not a readable safetensors file (only {len(data)} bytes); {_FIX}")
-    size = int.from_bytes(data[:8], "little")
-    if size > min(len(data) - 8, 1 << 20):
-        raise ConfigError(f"{source} is not a readable safetensors file (its header claims {size} bytes); {_FIX}")
-    try:
-        header = json.loads(data[8 : 8 + size])
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise ConfigError(f"{source} is not a readable safetensors file (bad header: {err}); {_FIX}") from err
-    if not isinstance(header, dict) or not all(isinstance(header.get(n, {}), dict) for n in _TENSORS):
-        raise ConfigError(f"{source} is not a readable safetensors file (header is not an object); {_FIX}")
-    return header

@@ -26,7 +26,7 @@ from .config import ModelConfig
 from .editing.stats import LATENT_STATS_NAME, latent_stats_from_bytes, max_latent_stats_bytes, save_latent_stats
 from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
 from .fast import resolve_dtype
-from .io_utils import git_blob_sha1
+from .io_utils import check_size, git_blob_sha1
 from .model import DCVAE, AttributeVector
 from .prior import LATENT_PRIOR_NAME, latent_prior_from_bytes, max_latent_prior_bytes, save_latent_prior
 
@@ -307,22 +307,16 @@ def load_release(
     if (folder / ATTRIBUTES_NAME).exists() or ATTRIBUTES_NAME in expected:
         data = read_verified(folder / ATTRIBUTES_NAME, expected.get(ATTRIBUTES_NAME))
         model.attributes = attributes_from_bytes(data, config.latent_dim, folder / ATTRIBUTES_NAME)
-    if read_latent_stats and ((folder / LATENT_STATS_NAME).exists() or LATENT_STATS_NAME in expected):
-        stats_path = folder / LATENT_STATS_NAME
-        if stats_path.is_file() and stats_path.stat().st_size > max_latent_stats_bytes(config.latent_dim):
-            raise ConfigError(f"{stats_path} is {stats_path.stat().st_size} bytes, more than a {LATENT_STATS_NAME} "
-                              f"for {config.latent_dim}-dimensional latents can be; recompute it with "
-                              "`dcvae-train latent-stats` (or delete it: the file is optional)")
-        data = read_verified(stats_path, expected.get(LATENT_STATS_NAME))
-        model.latent_stats = latent_stats_from_bytes(data, config.latent_dim, stats_path)
-    if read_latent_stats and ((folder / LATENT_PRIOR_NAME).exists() or LATENT_PRIOR_NAME in expected):
-        prior_path = folder / LATENT_PRIOR_NAME
-        if prior_path.is_file() and prior_path.stat().st_size > max_latent_prior_bytes(config.latent_dim):
-            raise ConfigError(f"{prior_path} is {prior_path.stat().st_size} bytes, more than a {LATENT_PRIOR_NAME} "
-                              f"for {config.latent_dim}-dimensional latents can be; refit it with "
-                              "`dcvae-train latent-stats` (or delete it: the file is optional)")
-        data = read_verified(prior_path, expected.get(LATENT_PRIOR_NAME))
-        model.latent_prior = latent_prior_from_bytes(data, config.latent_dim, prior_path)
+    # the derived files: each refused by size before it is read, then checked against the manifest and parsed
+    derived = ((LATENT_STATS_NAME, max_latent_stats_bytes, latent_stats_from_bytes, "latent_stats", "recompute"),
+               (LATENT_PRIOR_NAME, max_latent_prior_bytes, latent_prior_from_bytes, "latent_prior", "refit"))
+    for name, max_bytes, parse, attribute, verb in derived if read_latent_stats else ():
+        if not ((folder / name).exists() or name in expected):
+            continue
+        check_size(folder / name, max_bytes(config.latent_dim), f"a {name} for {config.latent_dim}-dimensional latents",
+                   f"{verb} it with `dcvae-train latent-stats` (or delete it: the file is optional)")
+        data = read_verified(folder / name, expected.get(name))
+        setattr(model, attribute, parse(data, config.latent_dim, folder / name))
     model.eval()
     if device is not None:
         model.to(device)

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..io_utils import safetensors_header
 
 LATENT_STATS_NAME = "latent_stats.safetensors"
 FORMAT_VERSION = 2
@@ -203,14 +204,11 @@ def max_latent_stats_bytes(latent_dim: int) -> int:
 
 def load_latent_stats(path: str | Path, latent_dim: int) -> LatentStats:
     """Read and validate a latent_stats.safetensors file (see :func:`latent_stats_from_bytes`)."""
-    try:
-        size = Path(path).stat().st_size
-        if size > max_latent_stats_bytes(latent_dim):  # refuse before reading a huge file into memory
-            raise ConfigError(f"{path} is {size} bytes, more than a {LATENT_STATS_NAME} for {latent_dim}-dimensional "
-                              "latents can be; recompute it with `dcvae-train latent-stats` (or delete it)")
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from err
+    from ..io_utils import read_bounded
+
+    data = read_bounded(path, max_latent_stats_bytes(latent_dim),
+                        f"a {LATENT_STATS_NAME} for {latent_dim}-dimensional latents",
+                        "recompute it with `dcvae-train latent-stats` (or delete it)")
     return latent_stats_from_bytes(data, latent_dim, Path(path))
 
 
@@ -226,7 +224,7 @@ def latent_stats_from_bytes(data: bytes, latent_dim: int, source: Path) -> Laten
     from safetensors.torch import load as load_bytes
 
     fix = "recompute it with `dcvae-train latent-stats` (or delete it: the file is optional)"
-    header = _header(data, source, fix)
+    header = safetensors_header(data, source, fix)
     try:
         meta = json.loads(header.get("__metadata__", {}).get("latent_stats", "{}"))
     except (json.JSONDecodeError, AttributeError, TypeError, RecursionError) as err:
@@ -290,18 +288,3 @@ def latent_stats_from_bytes(data: bytes, latent_dim: int, source: Path) -> Laten
         raise ConfigError(f"{source}: far_score_limit must be positive, got {float(tensors['far_score_limit'][0])}; "
                           f"{fix}")
     return LatentStats(**{name: tensors[name] for name in _TENSORS}, metadata=meta)
-
-
-def _header(data: bytes, source: Path, fix: str) -> dict[str, Any]:
-    if len(data) < 8:
-        raise ConfigError(f"{source} is not a readable safetensors file (only {len(data)} bytes); {fix}")
-    size = int.from_bytes(data[:8], "little")
-    if size > min(len(data) - 8, 1 << 20):
-        raise ConfigError(f"{source} is not a readable safetensors file (its header claims {size} bytes); {fix}")
-    try:
-        header = json.loads(data[8 : 8 + size])
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise ConfigError(f"{source} is not a readable safetensors file (bad header: {err}); {fix}") from err
-    if not isinstance(header, dict):
-        raise ConfigError(f"{source} is not a readable safetensors file (header is not an object); {fix}")
-    return header

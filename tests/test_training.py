@@ -14,8 +14,10 @@ import pytest
 import torch
 
 from dcvae_tools import load_model
+from dcvae_tools.fast import cpu_has_native_bfloat16
 from dcvae_tools.publish import manifest_entry
 from training.export import export_run, model_from_run
+from training.objective import training_precision
 from training.options import OptionsError
 from training.presets import all_presets, get_preset
 from training.training_loop import CHECKPOINT_NAME, load_checkpoint, training_loop
@@ -58,6 +60,19 @@ def test_tiny_preset_trains_on_real_data_with_finite_losses(tmp_path):
     assert (tmp_path / "run" / "snapshots" / "samples-0000024.png").is_file()
     options = json.loads((tmp_path / "run" / "training_options.json").read_text())
     assert options["preset"] == "tiny"
+
+
+def test_bf16_request_trains_in_float32_on_a_cpu_without_native_bfloat16(tmp_path, capsys):
+    cpu = torch.device("cpu")
+    assert training_precision(cpu, "bf16", native_bfloat16=True) == ("bf16", None)
+    amp, note = training_precision(cpu, "bf16", native_bfloat16=False)
+    assert amp == "none" and "no native bfloat16" in note and "float32" in note
+    assert training_precision(cpu, "fp16", native_bfloat16=False) == ("fp16", None)
+    assert training_precision(torch.device("cuda"), "bf16", native_bfloat16=False) == ("bf16", None)
+    # the loop applies this CPU's answer, says so, and keeps the request in the run's options
+    training_loop(tiny(total_iterations=2, amp="bf16"), tmp_path / "run", progress=False)
+    assert ("trains in float32" in capsys.readouterr().err) == (not cpu_has_native_bfloat16())
+    assert json.loads((tmp_path / "run" / "training_options.json").read_text())["amp"] == "bf16"
 
 
 def _steps_by_module(optimizer_state: dict, module: torch.nn.Module) -> dict[str, set[int]]:

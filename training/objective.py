@@ -50,6 +50,31 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
+def training_precision(
+    device: torch.device, amp: str, native_bfloat16: bool | None = None
+) -> tuple[str, str | None]:
+    """The autocast mode a run on ``device`` trains in for the requested ``amp``, and a note when they differ.
+
+    bfloat16 autocast is the CPU presets' fast path only where the CPU computes bfloat16 natively (AVX-512 BF16
+    or AMX). Elsewhere PyTorch emulates it, and a 3x3 convolution's forward and backward ran 17x slower than in
+    float32 (AVX2 AMD EPYC, torch 2.14.1), so such a CPU trains in float32 instead; the run's options keep
+    the request, so a resume on a CPU that has bfloat16 uses it again. ``native_bfloat16`` overrides the
+    detection of this CPU's.
+    """
+    from dcvae_tools.fast import cpu_has_native_bfloat16
+
+    if native_bfloat16 is None:
+        native_bfloat16 = cpu_has_native_bfloat16()
+    if amp == "bf16" and device.type == "cpu" and not native_bfloat16:
+        capability = torch.backends.cpu.get_cpu_capability()
+        return "none", (
+            f"amp=bf16: this CPU ({capability}) has no native bfloat16 arithmetic (AVX-512 BF16 or AMX), where "
+            "bfloat16 autocast is many times slower than float32, so this run trains in float32 "
+            "(--set amp=none says so up front)"
+        )
+    return amp, None
+
+
 def autocast_factory(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:
     """A factory of autocast contexts for ``amp`` (``"none"``, ``"bf16"`` or ``"fp16"``) on ``device``."""
     if amp == "none":

@@ -9,7 +9,8 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   VAE/GAN of about 50 do not pay for weaker reconstructions, so 2 stays;
 - bfloat16 autocast and channels-last memory (the CPU's fast path; the master weights, the optimizer and
   the losses stay float32): 2.4x the images per second of the float32 loop at equal quality
-  (docs/benchmarks.md);
+  (docs/benchmarks.md). On a CPU without native bfloat16 (AVX2 only) the loop trains in float32 instead, as
+  emulated bfloat16 is many times slower there (training.objective.training_precision);
 - 48,000 iterations (3.07M real images, 48k encoder/decoder updates: 12x the first release's 4,000),
   trained in resumable pieces (the release of 2026-12-02). The previous release was the 40,000-iteration
   network; sample and reconstruction FD were still falling there (79.9 and 5.18; 74.4 and 3.78 at 44,000),

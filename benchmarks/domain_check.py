@@ -51,7 +51,7 @@ def load(spec: str) -> tuple[Any, str]:
         if entry is None or not (Path(entry.bundled_dir) / "config.json").is_file():
             raise SystemExit(f"{spec} is neither a release folder nor a bundled model's name")
         folder = Path(entry.bundled_dir)
-    model = load_release(folder, read_latent_stats=False)
+    model = load_release(folder, read_derived=False)
     digest = hashlib.sha256((folder / WEIGHTS_NAME).read_bytes()).hexdigest()
     return model, f"{folder} ({WEIGHTS_NAME} sha256 {digest[:16]}...)"
 

@@ -270,7 +270,7 @@ def load_release(
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
     expected_sha256: Mapping[str, str] | None = None,
-    read_latent_stats: bool = True,
+    read_derived: bool = True,
 ) -> DCVAE:
     """Load a release folder (config first, validated before any tensor exists; then weights, strictly).
 
@@ -280,8 +280,8 @@ def load_release(
 
     With ``expected_sha256`` (file name -> sha256, or git blob sha1) every file is read once and exactly the
     bytes that are loaded are checked; files it lists that are not loaded (the model card) are checked too.
-    ``read_latent_stats=False`` leaves latent_stats.safetensors and latent_prior.safetensors unread (to recompute
-    them, whatever their state).
+    ``read_derived=False`` leaves the files derived from the training latents, latent_stats.safetensors and
+    latent_prior.safetensors, unread (to recompute them, whatever their state).
     """
     folder = Path(folder)
     expected = dict(expected_sha256 or {})
@@ -310,7 +310,7 @@ def load_release(
     # the derived files: each refused by size before it is read, then checked against the manifest and parsed
     derived = ((LATENT_STATS_NAME, max_latent_stats_bytes, latent_stats_from_bytes, "latent_stats", "recompute"),
                (LATENT_PRIOR_NAME, max_latent_prior_bytes, latent_prior_from_bytes, "latent_prior", "refit"))
-    for name, max_bytes, parse, attribute, verb in derived if read_latent_stats else ():
+    for name, max_bytes, parse, attribute, verb in derived if read_derived else ():
         if not ((folder / name).exists() or name in expected):
             continue
         check_size(folder / name, max_bytes(config.latent_dim), f"a {name} for {config.latent_dim}-dimensional latents",

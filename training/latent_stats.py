@@ -131,7 +131,7 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
     from dcvae_tools.release import ATTRIBUTES_NAME, CARD_NAME, load_release, save_attributes
 
     folder = Path(folder)
-    model = load_release(folder, read_latent_stats=False)  # recomputed: an old or broken file must not stop it
+    model = load_release(folder, read_derived=False)  # recomputed: an old or broken file must not stop it
     progress(f"encoding the {model.config.dataset} train and test splits with {folder} ...")
     stats, prior = model_latent_stats(model, data_root, prior_components)
     attributes = with_units_and_components(dict(model.attributes), stats)

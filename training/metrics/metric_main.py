@@ -367,8 +367,10 @@ def mixture_source(opts: MetricOptions) -> str:
     """Which mixture ``"mixture"`` sampling draws from, in words (recorded with the scores and as the deviation)."""
     if getattr(opts.model, "latent_prior", None) is not None:
         prior = opts.model.latent_prior
+        count = str(prior.metadata.get("count", "its"))
+        count = f"{int(count):,}" if count.isdigit() else count
         return (f"the release's latent_prior.safetensors ({prior.components} components, fitted to "
-                f"{prior.metadata.get('count', 'its')} training latents)")
+                f"{count} training latents)")
     return (f"a 10-component mixture fitted to up to the first {MIXTURE_PRIOR_IMAGES:,} training images (the model "
             "ships none)")
 

@@ -61,18 +61,22 @@ def test_refine_is_deterministic_and_per_image(model) -> None:
     b = model.encode(x, refine=8)
     assert torch.equal(a, b)
     assert not torch.equal(a, model.encode(x))
-    # each image is optimised on its own: batching changes only float rounding (which Adam's normalised steps
-    # carry along: 3e-4 at most here, against moves of 0.4)
+    # each image is optimised on its own: batching changes only float rounding, which Adam's normalised steps
+    # carry along (3e-4 at most on an AVX-512 CPU, 0.017 on an AVX2 one, against moves of 0.4); images that
+    # shared a step (a batch-wide normalisation, a loss over the batch) would differ by about the move
     halves = refine_latents(model, x, 8, batch_size=3).latents
-    assert (halves - a).abs().max() < 2e-3 < (a - model.encode(x)).abs().max()
+    move = (a - model.encode(x)).abs().max()
+    assert (halves - a).abs().max() < 0.1 * move and move > 0.1
 
 
 def test_refine_time_budget_is_respected(model) -> None:
     x = model.images_to_tensor(IMAGES)
-    result = refine_latents(model, x, 100_000, max_seconds=0.5, batch_size=2)
+    # 2 s shared by 3 batches: time for a few steps each even on a busy machine (each batch's share starts
+    # after the encoder's pass, and a step that starts before the deadline finishes)
+    result = refine_latents(model, x, 100_000, max_seconds=2.0, batch_size=2)
     assert result.stopped == "time"
     assert 0 < result.steps < 100_000
-    assert result.seconds < 2.5  # the budget plus at most one step per batch and the setup
+    assert result.seconds < 4.0  # the budget plus at most one step per batch and the setup
 
 
 def test_refine_gradients_reach_the_latents_only(model) -> None:

@@ -14,7 +14,10 @@ Changes from the official recipe, each for what 2 CPU cores can train:
 - 48,000 iterations (3.07M real images, 48k encoder/decoder updates: 12x the first release's 4,000),
   trained in resumable pieces (the release of 2026-12-02). The previous release was the 40,000-iteration
   network; sample and reconstruction FD were still falling there (79.9 and 5.18; 74.4 and 3.78 at 44,000),
-  so the run went on to 48,000 (68.2 and 2.88).
+  so the run went on to 48,000 (68.2 and 2.88). The bundled release is this run continued with the same options
+  to 64,000 (``--set total_iterations=64000``, ``reports/reproduce.sh fashion-mnist-32``; 53.5 and 2.57).
+  KL weight stays 1e-6: 1e-4 for 3,000 iterations from there took sample FD to about 36 but reconstruction FD
+  to 4-6 (``reports/reproduce.sh ablation-kl-weight``).
 - momentum-discriminator and decoder-EMA decays 0.99 instead of 0.999. Measured (1,000 iterations each, the
   same seed, 2,000 test images): with 0.999 reconstruction MSE 0.130, class agreement 0.10, reconstruction FD
   580; with 0.99 0.087, 0.33 and 176. A key network that lags the discriminator by ~1,000 contrastive steps

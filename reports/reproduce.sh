@@ -197,7 +197,7 @@ case "${1:-}" in
         ;;
     decoder-batchnorm)  # the release's samples and reconstructions with the decoder's BatchNorm running statistics as
         # released, recomputed from clamped N(0, I) batches, and recomputed from posterior batches
-        OMP_NUM_THREADS=1 python reports/experiments/decoder_batchnorm.py dcvae_tools/weights/fashion-mnist-32 \
+        python reports/experiments/decoder_batchnorm.py dcvae_tools/weights/fashion-mnist-32 \
             -o reports/experiments/decoder-batchnorm-fashion-mnist-32.json
         ;;
     latent)

@@ -15,7 +15,8 @@ This script measures, for each model folder, with the BatchNorm's running statis
   decode);
 
 the paper-protocol sample FD (``fd10k_classifier``: 10,000 N(0, I) samples clamped to [-1, 1]), class entropy,
-and the reconstruction metrics (class agreement, FD, MSE on the 10,000 test images), each by
+the same two from the release's fitted mixture prior when it ships one (``mixture_*``), and the
+reconstruction metrics (class agreement, FD, MSE on the 10,000 test images), each by
 ``training.evaluate``, as ``dcvae-train eval`` computes them. It also prints how far each kind of batch's
 statistics lie from the running ones (mean absolute difference of the means, in units of the running standard
 deviation).
@@ -41,6 +42,7 @@ from training.metrics.metric_main import MetricOptions
 
 METRICS = ["fd10k_classifier", "sample_class_entropy10k", "recon_class_agreement_test", "rfd_classifier",
            "recon_mse_test"]
+MIXTURE_METRICS = ["fd10k_classifier", "sample_class_entropy10k"]
 
 
 def _batchnorm(decoder: nn.Module) -> nn.BatchNorm2d:
@@ -93,8 +95,12 @@ def measure(folder: str, batches: int, seed: int) -> dict[str, Any]:
             layer.running_mean.copy_(stats[variant][0])
             layer.running_var.copy_(stats[variant][1])
         report = evaluate(candidate, METRICS, opts.dataset, show_progress=False)
-        result["variants"][variant] = report["metrics"]
-        print(f"  {variant:9s} " + "  ".join(f"{k} {v:.4g}" for k, v in report["metrics"].items()), flush=True)
+        metrics = dict(report["metrics"])
+        if candidate.latent_prior is not None:  # and from the release's own sampler, the fitted mixture
+            mixture = evaluate(candidate, MIXTURE_METRICS, opts.dataset, sample_prior="mixture", show_progress=False)
+            metrics.update({f"mixture_{k}": v for k, v in mixture["metrics"].items()})
+        result["variants"][variant] = metrics
+        print(f"  {variant:9s} " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()), flush=True)
     return result
 
 

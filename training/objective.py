@@ -13,6 +13,7 @@ Phases and what they back-propagate (the official update order, docs/design.md):
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 
 import torch
@@ -73,6 +74,17 @@ def training_precision(
             "(--set amp=none says so up front)"
         )
     return amp, None
+
+
+def training_autocast(
+    device: torch.device, amp: str, announce: bool = True
+) -> Callable[[], contextlib.AbstractContextManager]:
+    """The autocast factory a training loop uses for the requested ``amp`` (:func:`training_precision`'s mode),
+    printing to stderr why it differs from the request when ``announce`` (the main process)."""
+    amp, note = training_precision(device, amp)
+    if announce and note is not None:
+        print(note, file=sys.stderr)
+    return autocast_factory(device, amp)
 
 
 def autocast_factory(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:

@@ -58,7 +58,7 @@ from dcvae_tools.release import save_pretrained
 
 from .data import ArrayImageDataset, ImageFolderDataset, InfiniteLoader, make_dataset
 from .loss import FeatureQueue
-from .objective import DCVAELoss, autocast_factory
+from .objective import DCVAELoss, training_autocast
 from .options import OptionsError, TrainingOptions
 from .run_state import (
     CHECKPOINT_NAME,
@@ -560,7 +560,7 @@ def progressive_training_loop(
         stage_index, iteration = int(state["stage"]), int(state["iteration"])
         images, seen = int(state["images"]), int(state["stage_images"])
     queues = make_feature_queues(o, device)
-    autocast = autocast_factory(device, o.amp)
+    autocast = training_autocast(device, o.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=o.amp == "fp16")
     snap_z = torch.randn(32, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1)
     log = StatsLog(run_dir / STATS_NAME)

@@ -17,7 +17,7 @@ from dcvae_tools.networks import build_network
 from .data import InfiniteLoader, make_dataset
 from .distributed import DistInfo, all_gather_cat, gather_objects
 from .loss import FeatureQueue
-from .objective import DCVAELoss, autocast_factory, moving_average_, training_precision
+from .objective import DCVAELoss, moving_average_, training_autocast
 from .options import TrainingOptions
 from .run_state import (
     CHECKPOINT_NAME,
@@ -201,10 +201,7 @@ def training_loop(
         E_t, G_t = torch.compile(E_t), torch.compile(G_t)
         D_t = torch.compile(D_t) if D_t is not None else None
 
-    amp, precision_note = training_precision(device, o.amp)
-    if main and precision_note is not None:
-        print(precision_note, file=sys.stderr)
-    autocast = autocast_factory(device, amp)
+    autocast = training_autocast(device, o.amp, announce=main)
     objective = DCVAELoss(o, E_t, G_t, D_t, D_M, queues, autocast, scale=scaler.scale)
 
     def save_checkpoint() -> None:

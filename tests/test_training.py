@@ -139,6 +139,48 @@ def test_phases_put_gradients_exactly_where_their_loss_reaches():
     assert gradients("Gcon") == {"E", "G", "D.trunk", "D.final", "D.b1_conv", "D.b1_linear"}
 
 
+@pytest.mark.parametrize(
+    "decoder_batch, expected",
+    [
+        # per phase, the batch size of each decoder call: prior samples (4) and reconstructions (8)
+        ("separate", {"D": [8, 8], "Gmain": [8, 4], "Gcon": [8]}),
+        ("joint", {"D": [16], "Gmain": [12], "Gcon": [12]}),
+    ],
+)
+def test_decoder_batch_decides_which_latents_share_the_decoders_batch_statistics(decoder_batch, expected):
+    import contextlib
+
+    from dcvae_tools.networks import build_network
+    from training.loss import FeatureQueue
+    from training.objective import DCVAELoss
+
+    o = tiny(decoder_batch=decoder_batch, gen_batch_size=4)
+    torch.manual_seed(0)
+    config = o.model_config()
+    E = build_network(config, "encoder", spectral_norm=True)
+    G = build_network(config, "decoder")
+    D = build_network(config, "discriminator", spectral_norm=True)
+    D_M = build_network(config, "discriminator", spectral_norm=True).requires_grad_(False)
+    queues = {layer: FeatureQueue(o.queue_size, 16, seed=1) for layer in o.contrastive_layers}
+    objective = DCVAELoss(o, E, G, D, D_M, queues, contextlib.nullcontext)
+    calls: list[int] = []
+    G.register_forward_hook(lambda module, args, out: calls.append(len(out)))
+    real = torch.rand(8, 1, 32, 32) * 2 - 1
+    for phase, sizes in expected.items():
+        calls.clear()
+        stats = objective.accumulate_gradients(phase, real, torch.arange(8))
+        assert calls == sizes, phase
+        assert all(math.isfinite(v) for v in stats.values())
+
+
+def test_joint_decoder_batch_needs_both_kinds_of_latent():
+    with pytest.raises(OptionsError, match="decoder_batch"):
+        tiny(objective="vae", decoder_batch="joint").validate()
+    with pytest.raises(OptionsError, match="decoder_batch='both'"):
+        tiny(decoder_batch="both").validate()
+    tiny(objective="vaegan", decoder_batch="joint").validate()
+
+
 def test_fp16_with_an_enabled_grad_scaler_trains(tmp_path):
     """fp16 enables the GradScaler (on the CPU too): every optimizer is stepped once per scaler update."""
     logged = []

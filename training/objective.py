@@ -153,10 +153,14 @@ class DCVAELoss:
     def _phase_d(self, real: torch.Tensor) -> dict[str, float]:
         n = len(real)
         with torch.no_grad(), self.autocast():
-            fakes = [self.G(torch.randn(n, self.o.latent_dim, device=real.device))]
+            latents = [torch.randn(n, self.o.latent_dim, device=real.device)]
             if self.o.trains_encoder:
                 mu, logvar = self.E(real)
-                fakes.append(self.G(reparameterize(mu, logvar)))
+                latents.append(reparameterize(mu, logvar))
+            if self.o.decoder_batch == "joint":
+                fakes = list(self.G(torch.cat(latents)).split(n))
+            else:
+                fakes = [self.G(z) for z in latents]
         with self.autocast():
             logits, _ = self.D(torch.cat([real, *(f.to(real.dtype) for f in fakes)]), features=())
         logits = logits.float().split(n)
@@ -177,12 +181,16 @@ class DCVAELoss:
             if o.trains_encoder:
                 mu, logvar = self.E(real)
                 z_recon = reparameterize(mu, logvar)
-                # Prior samples and reconstructions go through the decoder in separate calls, as in the
-                # official code, so its BatchNorm normalises each batch on its own statistics. The first
-                # call bypasses DDP (one DDP forward per backward); its gradients still reach the same
-                # parameters and are all-reduced with the second call's.
-                recon = self.G(z_recon)
-                out = torch.cat([self._raw(self.G)(z_prior), recon]) if o.uses_adversarial else recon
+                # decoder_batch=separate (the official code): prior samples and reconstructions go through
+                # the decoder in separate calls, so its BatchNorm normalises each batch on its own
+                # statistics. The first call bypasses DDP (one DDP forward per backward); its gradients
+                # still reach the same parameters and are all-reduced with the second call's.
+                if o.decoder_batch == "joint":  # one call: both kinds share the batch statistics
+                    out = self.G(torch.cat([z_prior, z_recon]))
+                    recon = out[o.gen_batch_size :]
+                else:
+                    recon = self.G(z_recon)
+                    out = torch.cat([self._raw(self.G)(z_prior), recon]) if o.uses_adversarial else recon
             else:
                 out = self.G(z_prior)
         loss = torch.zeros((), device=real.device)
@@ -243,7 +251,14 @@ class DCVAELoss:
         keys = {layer: F.normalize(key_feats[layer].float(), dim=1) for layer in o.contrastive_layers}
         with self.autocast():
             mu, logvar = self.E(real)
-            recon = self.G(reparameterize(mu, logvar))
+            z_recon = reparameterize(mu, logvar)
+            if o.decoder_batch == "joint":
+                # prior samples in the same call only so the reconstructions are normalised as in the other
+                # phases (and at evaluation); their images are dropped
+                z_prior = torch.randn(o.gen_batch_size, o.latent_dim, device=real.device)
+                recon = self.G(torch.cat([z_prior, z_recon]))[o.gen_batch_size :]
+            else:
+                recon = self.G(z_recon)
             # no real/fake logits: the adversarial head takes no part (and no optimizer step) in this phase
             _, query_feats = self.D(recon, features=o.contrastive_layers, logits=False)
         stats: dict[str, float] = {}

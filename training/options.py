@@ -44,6 +44,10 @@ class TrainingOptions:
     temperature: float = 0.07
     contrastive_layers: tuple[str, ...] = ("b1", "final")
     momentum: float = 0.999  # momentum (key) discriminator
+    # separate: prior samples and reconstructions go through the decoder in separate calls (the official
+    # code), so its BatchNorm normalises each kind on its own batch statistics while its running statistics
+    # average both; joint: one call on both kinds, so training normalises as evaluation does
+    decoder_batch: str = "separate"
     # --- optimisation
     batch_size: int = 64  # real images per iteration (per process)
     gen_batch_size: int = 128  # prior samples in the generator step
@@ -76,6 +80,13 @@ class TrainingOptions:
         need(self.recon_kind in ("l1", "l2"), "recon_kind", "must be l1 or l2")
         need(self.recon_space in ("pixel", "feature"), "recon_space", "must be pixel or feature")
         need(self.kl_weight >= 0, "kl_weight", "must be >= 0")
+        need(self.decoder_batch in ("separate", "joint"), "decoder_batch", "must be separate or joint")
+        need(
+            self.decoder_batch == "separate" or (self.trains_encoder and self.uses_adversarial),
+            "decoder_batch",
+            "joint needs an objective that decodes both prior samples and reconstructions (dcvae, "
+            "dcvae-no-instance, vaegan)",
+        )
         need(self.queue_size >= 1, "queue_size", "must be at least 1")
         need(self.temperature > 0, "temperature", "must be > 0")
         need(

@@ -32,6 +32,21 @@ class UserError(Exception):
     """A mistake in the command line; printed as one line."""
 
 
+DECODER_STATISTICS_OPTION = typer.Option(
+    help="The decoder's BatchNorm running statistics: 'training' (as training left them) or 'posterior' "
+    "(recomputed from posterior draws of 10,000 training images: better reconstructions, edits and "
+    "mixture-prior samples, worse N(0, I) samples; docs/models.md).",
+)
+
+
+def _decoder_statistics(value: str) -> str:
+    from .batchnorm_statistics import DECODER_STATISTICS
+
+    if value not in DECODER_STATISTICS:
+        raise UserError(f"--decoder-statistics {value}: must be one of {', '.join(DECODER_STATISTICS)}")
+    return value
+
+
 def _next_run_dir(outdir: Path, preset: str, dataset: str) -> Path:
     outdir.mkdir(parents=True, exist_ok=True)
     numbers = [int(m.group(1)) for p in outdir.iterdir() if (m := re.match(r"^(\d{5})-", p.name))]
@@ -160,6 +175,8 @@ def export(
         bool,
         typer.Option(help="Also write training_state.safetensors (for `dcvae-train train --resume-from`)."),
     ] = False,
+    decoder_statistics: Annotated[str, DECODER_STATISTICS_OPTION] = "training",
+    data_root: Annotated[str | None, typer.Option(help="Where the training data lives (with posterior).")] = None,
 ) -> None:
     """Write a run's checkpoint in the release format (EMA decoder, spectral norm folded, safetensors).
 
@@ -182,9 +199,14 @@ def export(
     if (run / "progressive_schedule.json").is_file():
         from .progressive import export_stage
 
+        if decoder_statistics != "training":
+            raise UserError("--decoder-statistics posterior is for single-resolution runs; a progressive run's "
+                            "stages are exported with the statistics training left")
         folder = export_stage(run, output, metrics=metric_values, attributes=attrs)
     else:
-        folder = export_run(run, output, metrics=metric_values, attributes=attrs, training_state=training_state)
+        folder = export_run(run, output, metrics=metric_values, attributes=attrs, training_state=training_state,
+                            decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root,
+                            progress=lambda m: typer.echo(m, err=True))
     typer.echo(f"wrote {folder}")
     if manifest is not None:
         from dcvae_tools.config import ModelConfig
@@ -344,6 +366,8 @@ def release(
         str | None, typer.Option(help="With --push: a Hub token with write access (default: HF_TOKEN or the login).")
     ] = None,
     private: Annotated[bool, typer.Option(help="With --push: create the repo private (if it is new).")] = False,
+    decoder_statistics: Annotated[str, DECODER_STATISTICS_OPTION] = "training",
+    data_root: Annotated[str | None, typer.Option(help="Where the training data lives.")] = None,
 ) -> None:
     """Export a run as a released checkpoint: attributes computed (20 + 20 training images each), metrics
     from an evaluation report, sha256s in the manifest, and (by default) bundled in the package. With
@@ -363,7 +387,9 @@ def release(
         if repo_id is None:
             raise UserError("pass --repo-id (the Hub repo recorded in the manifest), or --push REPO_ID to publish")
         folder, iterations = _export_for_release(source, name, report, True if bundle is None else bundle, output,
-                                                 seed, training_state=False)
+                                                 seed, training_state=False,
+                                                 decoder_statistics=_decoder_statistics(decoder_statistics),
+                                                 data_root=data_root)
         _record_release(folder, name, repo_id, manifest, bundled=True if bundle is None else bundle,
                         default=default, iterations=iterations)
         return
@@ -372,7 +398,8 @@ def release(
     if default:
         raise UserError("--push changes only NAME's entry; make it the default with a release without --push")
     _release_and_push(source, name, push, manifest=manifest, report=report, bundle=bool(bundle), output=output,
-                      seed=seed, training_state=training_state, endpoint=endpoint, token=token, private=private)
+                      seed=seed, training_state=training_state, endpoint=endpoint, token=token, private=private,
+                      decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root)
 
 
 def _repository_manifest() -> Path:
@@ -384,7 +411,8 @@ def _repository_manifest() -> Path:
 
 
 def _export_for_release(
-    run: Path, name: str, report: Path | None, bundle: bool, output: Path | None, seed: int, *, training_state: bool
+    run: Path, name: str, report: Path | None, bundle: bool, output: Path | None, seed: int, *, training_state: bool,
+    decoder_statistics: str = "training", data_root: str | None = None,
 ) -> tuple[Path, int]:
     """Export a run folder as a release (metrics, attributes, optionally its training state); returns the
     folder and the run's iteration."""
@@ -407,7 +435,9 @@ def _export_for_release(
     if model.config.dataset in ATTRIBUTES:
         typer.echo(f"computing the attributes of {model.config.dataset} ...", err=True)
         attributes = compute_attributes(model, model.config.dataset, seed=seed)
-    folder = export_run(run, output, metrics=metrics, attributes=attributes, training_state=training_state)
+    folder = export_run(run, output, metrics=metrics, attributes=attributes, training_state=training_state,
+                        decoder_statistics=decoder_statistics, data_root=data_root,
+                        progress=lambda m: typer.echo(m, err=True))
     typer.echo(f"wrote {folder} ({', '.join(sorted(attributes)) or 'no attributes'})", err=True)
     return folder, iteration
 
@@ -440,7 +470,7 @@ def _record_release(folder: Path, name: str, repo_id: str, manifest: Path, *, bu
 
 def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, report: Path | None, bundle: bool,
                       output: Path | None, seed: int, training_state: bool, endpoint: str | None, token: str | None,
-                      private: bool) -> None:
+                      private: bool, decoder_statistics: str = "training", data_root: str | None = None) -> None:
     """Publish a run (exported first) or a release folder, and pin the pushed commit in the manifest."""
     import tempfile
 
@@ -461,12 +491,13 @@ def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, 
             say(f"exporting the run {source}")
             target = output if output is not None else Path(tmp) / name
             folder, iterations = _export_for_release(source, name, report, bundle, target, seed,
-                                                     training_state=training_state)
+                                                     training_state=training_state,
+                                                     decoder_statistics=decoder_statistics, data_root=data_root)
             extra["training_iterations"] = iterations
         elif (source / "config.json").is_file():
-            if report is not None or output is not None:
-                raise UserError(f"{source} is a release folder, published as it is: --report and --output apply "
-                                "to run folders")
+            if report is not None or output is not None or decoder_statistics != "training":
+                raise UserError(f"{source} is a release folder, published as it is: --report, --output and "
+                                "--decoder-statistics apply to run folders")
             folder = source
         else:
             raise UserError(f"{source} is neither a run folder (checkpoint.pt) nor a release folder (config.json)")

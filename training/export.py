@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,13 @@ from dcvae_tools.networks import build_network
 from dcvae_tools.networks.layers import fold_spectral_norm
 from dcvae_tools.release import save_pretrained
 
+from .batchnorm_statistics import DECODER_STATISTICS, recompute_from_training_images
 from .options import TrainingOptions
 from .state_file import TRAINING_STATE_NAME, save_training_state
 from .training_loop import CHECKPOINT_NAME, load_checkpoint
+
+POSTERIOR_IMAGES = 10_000
+"""Training images whose posterior draws set the decoder's BatchNorm statistics (decoder_statistics=posterior)."""
 
 
 def model_from_run(run_dir: str | Path, metrics: Mapping[str, Any] | None = None) -> DCVAE:
@@ -61,13 +65,26 @@ def export_run(
     metrics: Mapping[str, Any] | None = None,
     attributes: Mapping[str, AttributeVector] | None = None,
     training_state: bool = False,
+    decoder_statistics: str = "training",
+    data_root: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Write the run's checkpoint in the release format to ``out_dir``.
 
     With ``training_state`` the folder also gets ``training_state.safetensors``: the run's whole checkpoint
-    (pickle-free), from which ``dcvae-train train --resume-from`` continues exactly.
+    (pickle-free), from which ``dcvae-train train --resume-from`` continues exactly. ``decoder_statistics``
+    ``"posterior"`` recomputes the decoder's BatchNorm running statistics from posterior draws of training
+    images (``training.batchnorm_statistics``; ``data_root`` is where the data lives) and says so in the
+    config's description; ``"training"`` keeps them as training left them.
     """
+    if decoder_statistics not in DECODER_STATISTICS:
+        raise ValueError(f"decoder_statistics={decoder_statistics!r}: must be one of {', '.join(DECODER_STATISTICS)}")
     model = model_from_run(run_dir, metrics)
+    if decoder_statistics == "posterior":
+        recompute_from_training_images(model, data_root=data_root, images=POSTERIOR_IMAGES, progress=progress)
+        note = f"decoder BatchNorm statistics from posterior draws of {POSTERIOR_IMAGES:,} training images"
+        description = f"{model.config.description}; {note}" if model.config.description else note
+        model.config = dataclasses.replace(model.config, description=description)
     model.attributes = dict(attributes or {})
     folder = save_pretrained(model, out_dir)
     if training_state:

@@ -205,13 +205,16 @@ def render_model_card(
         split = "training" if meta.get("split", "train") == "train" else f"{meta['split']}-split"
         fitted_to = (f"{meta['count']:,} {meta.get('dataset') or ''} {split} images".replace("  ", " ")
                      if isinstance(meta.get("count"), int) else "the training images")
+        sampled_metrics = any("N(0, I)" in METRIC_DESCRIPTIONS.get(k, "") for k in config.metrics)
         lines += [
             "## Sampling",
             "",
             f"`model.sample(n)` and `dcvae sample` draw latents from `latent_prior.safetensors`: a mixture of "
             f"{latent_prior.components} full-covariance Gaussians fitted by EM to the latents of {fitted_to} (one "
             "posterior draw each), where the decoder was trained. `prior=\"standard\"` (`--prior standard`) draws "
-            "the paper's N(0, I), clamped to the config's `sample_clamp`.",
+            "the paper's N(0, I), clamped to the config's `sample_clamp`."
+            + (" The sample metrics in the table above follow the paper (N(0, I)); `dcvae-train eval --sample-prior "
+               "mixture` measures samples of the shipped prior." if sampled_metrics else ""),
             "",
         ]
     lines += [

@@ -3,6 +3,7 @@ the model card, and refusal (with a message naming the problem) of malformed con
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -381,6 +382,19 @@ def test_model_card_explains_metrics_and_attributes() -> None:
     pc = AttributeVector("pc01", torch.ones(8), 0, 0, metadata={"method": "pca"})
     with_pc = render_model_card(config, {"boot": boot, "pc01": pc})
     assert "| `pc01` |" not in with_pc and "principal directions `pc01`" in with_pc
+
+
+def test_model_card_says_which_prior_its_sample_metrics_drew_from() -> None:
+    from dcvae_tools.prior import LatentPrior
+
+    prior = LatentPrior(torch.ones(1), torch.zeros(1, 8), torch.eye(8)[None], {"count": 100, "dataset": "x"})
+    sampled = ModelConfig(architecture="autogan32", image_size=32, channels=1, latent_dim=8,
+                          metrics={"fd10k_classifier": 70.8, "recon_mse_test": 0.02})
+    card = render_model_card(sampled, latent_prior=prior)
+    assert "a mixture of 1 full-covariance Gaussians fitted by EM to the latents of 100 x training images" in card
+    assert "The sample metrics in the table above follow the paper (N(0, I))" in card
+    reconstructions_only = dataclasses.replace(sampled, metrics={"recon_mse_test": 0.02})
+    assert "sample metrics" not in render_model_card(reconstructions_only, latent_prior=prior)
 
 
 def test_model_card_metadata_is_what_the_hub_reads() -> None:

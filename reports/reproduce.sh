@@ -64,18 +64,22 @@ case "${1:-}" in
         # 40,000-iteration network, and iterations 40,000-44,000 were trained as target ablation-n-critic's
         # n_critic-2 arm, an exact continuation moved into the run folder), continued with the preset's options to
         # 64,000 in its own folder (target budget-past-48k), in pieces of at most ~2 hours; then released,
-        # evaluated, its statistics and fitted latent prior computed, and its samples from that prior scored
+        # evaluated, its statistics and fitted latent prior computed, and its samples from that prior scored. Since
+        # 2026-12-02 the release's decoder normalises with BatchNorm statistics recomputed from posterior draws of
+        # training images (--decoder-statistics posterior; the 64,000-iteration release before it kept training's,
+        # reports/history/fashion-mnist-32-iteration-64000*.json)
         $TRAIN train --preset fashion-mnist-32 --run-dir reports/runs/fashion-mnist-32 --device cpu --no-progress \
             --max-minutes 110
         $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
             --run-dir reports/runs/fashion-mnist-32-continued --set total_iterations=64000 --device cpu --no-progress \
             --max-minutes 110
         $TRAIN release reports/runs/fashion-mnist-32-continued --name fashion-mnist-32 \
-            --repo-id dcvae-tools/fashion-mnist-32 --default
+            --repo-id dcvae-tools/fashion-mnist-32 --default --decoder-statistics posterior
         $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32.json --edit-strength 1.0 \
             --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
         $TRAIN release reports/runs/fashion-mnist-32-continued --name fashion-mnist-32 \
-            --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default
+            --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default \
+            --decoder-statistics posterior
         $TRAIN latent-stats fashion-mnist-32 --figure docs/figures/pca-fashion-mnist-32.png
         $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32-mixture-prior.json \
             --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
@@ -198,7 +202,7 @@ case "${1:-}" in
         ;;
     ablation-joint-decoder-batch)  # does normalising prior samples and reconstructions in one decoder batch (as
         # evaluation normalises both with one set of statistics) close the gap of N(0, I) samples? From the released
-        # 64,000-iteration state, decoder_batch=joint with the preset's other options, on both threads in float32;
+        # 64,000-iteration state, decoder_batch=joint with the preset's other options, on one thread in float32;
         # a network snapshot every 1,000, measured like the curves
         $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-continued \
             --run-dir runs/ablation-joint-bn --device cpu --no-progress --set decoder_batch=joint --set amp=none \

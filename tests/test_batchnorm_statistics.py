@@ -92,3 +92,12 @@ def test_export_with_posterior_statistics_changes_only_the_batchnorm_statistics(
     with pytest.raises(ValueError, match="decoder_statistics='prior'"):
         export_run(run, tmp_path / "bad", decoder_statistics="prior")
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_training_split_smaller_than_asked_is_drawn_whole_and_counted():
+    from training.batchnorm_statistics import recompute_from_training_images
+
+    model = load_model("mnist-32")  # its training split is 4,000 MNIST digits
+    assert model.config.dataset == "mnist5k"
+    shifts, drawn = recompute_from_training_images(model, images=POSTERIOR_IMAGES)
+    assert drawn == 4000 and list(shifts) == ["to_image.0"]

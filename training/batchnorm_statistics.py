@@ -107,9 +107,10 @@ def recompute_from_training_images(
     images: int = 10_000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], int]:
     """``recompute_decoder_batchnorm`` on posterior draws of the first ``images`` training images of the
-    model's dataset (prepared as for training); returns the same per-layer record."""
+    model's dataset (prepared as for training; all of them when the split is smaller); returns the per-layer
+    record and how many images were drawn."""
     from .metrics.common import split_tensors
 
     c = model.config
@@ -118,4 +119,4 @@ def recompute_from_training_images(
     train, _ = split_tensors(c.dataset, "train", c.image_size, c.channels, data_root, images, c.content_size)
     with torch.inference_mode():
         mu, logvar = model.posterior(train, batch_size=256)
-    return recompute_decoder_batchnorm(model.decoder, mu, logvar, seed=seed, progress=progress)
+    return recompute_decoder_batchnorm(model.decoder, mu, logvar, seed=seed, progress=progress), len(train)

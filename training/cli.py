@@ -34,8 +34,8 @@ class UserError(Exception):
 
 DECODER_STATISTICS_OPTION = typer.Option(
     help="The decoder's BatchNorm running statistics: 'training' (as training left them) or 'posterior' "
-    "(recomputed from posterior draws of 10,000 training images: better reconstructions, edits and "
-    "mixture-prior samples, worse N(0, I) samples; docs/models.md).",
+    "(recomputed from posterior draws of up to 10,000 training images; for fashion-mnist-32 better "
+    "reconstructions and mixture-prior samples, worse N(0, I) samples: measure before releasing, docs/models.md).",
 )
 
 

@@ -22,7 +22,8 @@ from .state_file import TRAINING_STATE_NAME, save_training_state
 from .training_loop import CHECKPOINT_NAME, load_checkpoint
 
 POSTERIOR_IMAGES = 10_000
-"""Training images whose posterior draws set the decoder's BatchNorm statistics (decoder_statistics=posterior)."""
+"""Training images (at most) whose posterior draws set the decoder's BatchNorm statistics (decoder_statistics=
+posterior)."""
 
 
 def model_from_run(run_dir: str | Path, metrics: Mapping[str, Any] | None = None) -> DCVAE:
@@ -81,8 +82,9 @@ def export_run(
         raise ValueError(f"decoder_statistics={decoder_statistics!r}: must be one of {', '.join(DECODER_STATISTICS)}")
     model = model_from_run(run_dir, metrics)
     if decoder_statistics == "posterior":
-        recompute_from_training_images(model, data_root=data_root, images=POSTERIOR_IMAGES, progress=progress)
-        note = f"decoder BatchNorm statistics from posterior draws of {POSTERIOR_IMAGES:,} training images"
+        _, drawn = recompute_from_training_images(model, data_root=data_root, images=POSTERIOR_IMAGES,
+                                                  progress=progress)
+        note = f"decoder BatchNorm statistics from posterior draws of {drawn:,} training images"
         description = f"{model.config.description}; {note}" if model.config.description else note
         model.config = dataclasses.replace(model.config, description=description)
     model.attributes = dict(attributes or {})

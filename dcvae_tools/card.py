@@ -9,6 +9,9 @@ from typing import Any
 
 from .config import ModelConfig
 
+SAMPLE_METRICS = frozenset({"fd10k_classifier", "fd10k_lite0", "fid50k_inception", "sample_class_entropy10k"})
+"""Metrics of the card's table measured on prior samples (drawn from N(0, I) for a release's config)."""
+
 # What each metric measures, for the card's readers (protocols: training/metrics/metric_main.py).
 METRIC_DESCRIPTIONS: dict[str, str] = {
     "recon_mse_test": "reconstruction mean squared error on the test split, pixels in [0, 1] (lower is better)",
@@ -205,7 +208,7 @@ def render_model_card(
         split = "training" if meta.get("split", "train") == "train" else f"{meta['split']}-split"
         fitted_to = (f"{meta['count']:,} {meta.get('dataset') or ''} {split} images".replace("  ", " ")
                      if isinstance(meta.get("count"), int) else "the training images")
-        sampled_metrics = any("N(0, I)" in METRIC_DESCRIPTIONS.get(k, "") for k in config.metrics)
+        sampled_metrics = any(k in SAMPLE_METRICS for k in config.metrics)
         lines += [
             "## Sampling",
             "",

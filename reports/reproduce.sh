@@ -210,9 +210,12 @@ case "${1:-}" in
         $TRAIN curves runs/ablation-joint-bn --metrics "$FASHION_CURVE_METRICS"
         cp runs/ablation-joint-bn/curves.jsonl reports/experiments/ablation-joint-decoder-batch.jsonl
         ;;
-    decoder-batchnorm)  # the release's samples and reconstructions with the decoder's BatchNorm running statistics as
-        # released, recomputed from clamped N(0, I) batches, and recomputed from posterior batches
-        python reports/experiments/decoder_batchnorm.py dcvae_tools/weights/fashion-mnist-32 \
+    decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
+        # running statistics as training left them (the release before 2026-12-02, exported again here with its
+        # statistics and fitted prior), recomputed from clamped N(0, I) batches, and from posterior batches
+        $TRAIN export reports/runs/fashion-mnist-32-continued -o runs/fashion-mnist-32-training-statistics
+        $TRAIN latent-stats runs/fashion-mnist-32-training-statistics
+        python reports/experiments/decoder_batchnorm.py runs/fashion-mnist-32-training-statistics \
             -o reports/experiments/decoder-batchnorm-fashion-mnist-32.json
         ;;
     latent)

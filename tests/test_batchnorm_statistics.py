@@ -101,3 +101,47 @@ def test_a_training_split_smaller_than_asked_is_drawn_whole_and_counted():
     assert model.config.dataset == "mnist5k"
     shifts, drawn = recompute_from_training_images(model, images=POSTERIOR_IMAGES)
     assert drawn == 4000 and list(shifts) == ["to_image.0"]
+
+
+def test_a_report_must_have_measured_the_statistics_the_release_ships(tmp_path):
+    import json
+
+    from training.cli import UserError, _release_metrics
+    from training.export import POSTERIOR_STATISTICS_NOTE
+
+    report = tmp_path / "report.json"
+
+    def write(description):
+        report.write_text(json.dumps({"metrics": {"rfd_classifier": 1.4}, "details": {
+            "settings": {"sample_prior": "standard"}, "model_config": {"description": description}}}))
+
+    write(f"small model; 64,000 iterations of 64 images; {POSTERIOR_STATISTICS_NOTE} of 10,000 training images")
+    assert _release_metrics(report, "posterior") == {"rfd_classifier": 1.4}
+    with pytest.raises(UserError, match=r"'posterior' decoder BatchNorm statistics.*--decoder-statistics posterior"):
+        _release_metrics(report, "training")
+    write("small model; 64,000 iterations of 64 images")
+    assert _release_metrics(report, "training") == {"rfd_classifier": 1.4}
+    with pytest.raises(UserError, match=r"'training' decoder BatchNorm statistics.*--decoder-statistics training"):
+        _release_metrics(report, "posterior")
+
+
+def test_cli_refuses_an_unknown_statistics_choice_and_a_release_folder_to_recompute(tmp_path):
+    from typer.testing import CliRunner
+
+    from dcvae_tools.manifest import BUNDLED_WEIGHTS_DIR
+    from training.cli import UserError, app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(BUNDLED_WEIGHTS_DIR / "mnist-32"), "-o", str(tmp_path / "x"),
+                                 "--decoder-statistics", "prior"])
+    assert isinstance(result.exception, UserError) and "checkpoint.pt" in str(result.exception)
+    run = tmp_path / "run"
+    training_loop(get_preset("tiny").override(total_iterations=1, log_every=1), run, progress=False)
+    result = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "x"), "--decoder-statistics", "prior"])
+    assert isinstance(result.exception, UserError)
+    assert "--decoder-statistics prior: must be one of training, posterior" in str(result.exception)
+    assert not (tmp_path / "x").exists()
+    result = runner.invoke(app, ["release", str(BUNDLED_WEIGHTS_DIR / "mnist-32"), "--name", "m", "--push", "org/m",
+                                 "--decoder-statistics", "posterior"])
+    assert isinstance(result.exception, UserError) and "--decoder-statistics apply to run folders" in str(
+        result.exception)

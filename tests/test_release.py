@@ -393,8 +393,14 @@ def test_model_card_says_which_prior_its_sample_metrics_drew_from() -> None:
     card = render_model_card(sampled, latent_prior=prior)
     assert "a mixture of 1 full-covariance Gaussians fitted by EM to the latents of 100 x training images" in card
     assert "The sample metrics in the table above follow the paper (N(0, I))" in card
-    reconstructions_only = dataclasses.replace(sampled, metrics={"recon_mse_test": 0.02})
-    assert "sample metrics" not in render_model_card(reconstructions_only, latent_prior=prior)
+    from dcvae_tools.card import SAMPLE_METRICS
+    from training.metrics.metric_main import list_metrics
+
+    sampled_names = {m for m in list_metrics() if m.startswith(("fd", "fid", "sample_"))}
+    assert sampled_names == SAMPLE_METRICS  # a new sampling metric must be named in the card's set
+    for metrics in ({"recon_mse_test": 0.02}, {"latent_kl_test": 30.0}):  # the KL's description names N(0, I)
+        assert "sample metrics" not in render_model_card(dataclasses.replace(sampled, metrics=metrics),
+                                                         latent_prior=prior)
 
 
 def test_model_card_metadata_is_what_the_hub_reads() -> None:

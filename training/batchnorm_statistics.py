@@ -27,8 +27,22 @@ DECODER_STATISTICS = ("training", "posterior")
 
 
 def batchnorm_layers(network: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    """The network's BatchNorm layers in the order ``modules()`` visits them (their order in the network)."""
+    """The network's BatchNorm layers in the order they are registered (``modules()``)."""
     return [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.inference_mode()
+def _in_forward_order(decoder: nn.Module, layers: list[nn.Module], latent: torch.Tensor) -> list[nn.Module]:
+    """``layers`` in the order a forward pass of ``latent`` reaches them (registration order need not be it)."""
+    reached: list[nn.Module] = []
+    hooks = [layer.register_forward_hook(lambda m, _i, _o: reached.append(m) if m not in reached else None)
+             for layer in layers]
+    try:
+        decoder(latent)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return reached + [layer for layer in layers if layer not in reached]
 
 
 @torch.inference_mode()
@@ -83,6 +97,7 @@ def recompute_decoder_batchnorm(
     decoder.eval()
     device = next(decoder.parameters()).device
     latents = posterior_draws(mu, logvar, seed=seed).to(device)
+    layers = _in_forward_order(decoder, layers, latents[:2])
     shifts: dict[str, float] = {}
     names = {module: name for name, module in decoder.named_modules()}
     try:
@@ -108,14 +123,16 @@ def recompute_from_training_images(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, float], int]:
-    """``recompute_decoder_batchnorm`` on posterior draws of the first ``images`` training images of the
-    model's dataset (prepared as for training; all of them when the split is smaller); returns the per-layer
+    """``recompute_decoder_batchnorm`` on posterior draws of ``images`` training images of the model's dataset
+    (prepared as for training; the fixed seeded subset ``training.metrics.common.split_tensors`` picks, which is
+    also the reference set of the 10k sample FDs; the whole split when it is smaller); returns the per-layer
     record and how many images were drawn."""
     from .metrics.common import split_tensors
 
     c = model.config
     if c.dataset is None:
-        raise ValueError("the model's config names no dataset to draw training images from")
+        raise ValueError("the model's config names no dataset to draw training images from: export it with "
+                         "--decoder-statistics training, or set the config's dataset")
     train, _ = split_tensors(c.dataset, "train", c.image_size, c.channels, data_root, images, c.content_size)
     with torch.inference_mode():
         mu, logvar = model.posterior(train, batch_size=256)

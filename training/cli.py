@@ -47,6 +47,19 @@ def _decoder_statistics(value: str) -> str:
     return value
 
 
+def _export(run: Path, output: Path, *, decoder_statistics: str, data_root: str | None, **kwargs: Any) -> Path:
+    """``export_run`` with its progress on stderr and a missing dataset (for the statistics) as a UserError."""
+    from .export import export_run
+
+    try:
+        return export_run(run, output, decoder_statistics=decoder_statistics, data_root=data_root,
+                          progress=lambda m: typer.echo(m, err=True), **kwargs)
+    except (ValueError, FileNotFoundError) as exc:
+        if decoder_statistics == "training":
+            raise
+        raise UserError(f"--decoder-statistics {decoder_statistics} for {run}: {exc}") from None
+
+
 def _next_run_dir(outdir: Path, preset: str, dataset: str) -> Path:
     outdir.mkdir(parents=True, exist_ok=True)
     numbers = [int(m.group(1)) for p in outdir.iterdir() if (m := re.match(r"^(\d{5})-", p.name))]
@@ -186,11 +199,11 @@ def export(
     from dcvae_tools.publish import manifest_entry
     from dcvae_tools.release import load_attributes
 
-    from .export import export_run, update_manifest
+    from .export import update_manifest
 
     if not (run / "checkpoint.pt").is_file():
         raise UserError(f"{run} has no checkpoint.pt: pass a run folder made by `dcvae-train train`")
-    metric_values = _release_metrics(metrics) if metrics else None
+    metric_values = _release_metrics(metrics, _decoder_statistics(decoder_statistics)) if metrics else None
     attrs = None
     if attributes is not None:
         from .export import model_from_run
@@ -199,14 +212,13 @@ def export(
     if (run / "progressive_schedule.json").is_file():
         from .progressive import export_stage
 
-        if decoder_statistics != "training":
-            raise UserError("--decoder-statistics posterior is for single-resolution runs; a progressive run's "
-                            "stages are exported with the statistics training left")
+        if _decoder_statistics(decoder_statistics) != "training":
+            raise UserError(f"--decoder-statistics {decoder_statistics} is for single-resolution runs; a progressive "
+                            "run's stages are exported with the statistics training left: drop the option")
         folder = export_stage(run, output, metrics=metric_values, attributes=attrs)
     else:
-        folder = export_run(run, output, metrics=metric_values, attributes=attrs, training_state=training_state,
-                            decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root,
-                            progress=lambda m: typer.echo(m, err=True))
+        folder = _export(run, output, metrics=metric_values, attributes=attrs, training_state=training_state,
+                         decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root)
     typer.echo(f"wrote {folder}")
     if manifest is not None:
         from dcvae_tools.config import ModelConfig
@@ -419,7 +431,7 @@ def _export_for_release(
     from dcvae_tools.manifest import BUNDLED_WEIGHTS_DIR
 
     from .attributes import ATTRIBUTES, compute_attributes
-    from .export import export_run, model_from_run
+    from .export import model_from_run
     from .training_loop import load_checkpoint
 
     if not (run / "checkpoint.pt").is_file():
@@ -428,30 +440,41 @@ def _export_for_release(
         if not bundle:
             raise UserError("pass --output when not bundling")
         output = BUNDLED_WEIGHTS_DIR / name
-    metrics = _release_metrics(report) if report else {}
+    metrics = _release_metrics(report, decoder_statistics) if report else {}
     model = model_from_run(run, metrics)
     iteration = int(load_checkpoint(run / "checkpoint.pt")["iteration"])
     attributes = {}
     if model.config.dataset in ATTRIBUTES:
         typer.echo(f"computing the attributes of {model.config.dataset} ...", err=True)
         attributes = compute_attributes(model, model.config.dataset, seed=seed)
-    folder = export_run(run, output, metrics=metrics, attributes=attributes, training_state=training_state,
-                        decoder_statistics=decoder_statistics, data_root=data_root,
-                        progress=lambda m: typer.echo(m, err=True))
+    folder = _export(run, output, metrics=metrics, attributes=attributes, training_state=training_state,
+                     decoder_statistics=decoder_statistics, data_root=data_root)
     typer.echo(f"wrote {folder} ({', '.join(sorted(attributes)) or 'no attributes'})", err=True)
     return folder, iteration
 
 
-def _release_metrics(report: Path) -> dict[str, Any]:
-    """The metrics of an evaluation report, refused when its samples were not drawn as the paper does: a card
-    states its sample metrics as the paper's protocol (N(0, I), clamped)."""
+def _release_metrics(report: Path, decoder_statistics: str = "training") -> dict[str, Any]:
+    """The metrics of an evaluation report, refused when its samples were not drawn as the paper does (a card
+    states its sample metrics as the paper's protocol, N(0, I), clamped) or when the model it measured had other
+    decoder BatchNorm statistics than this export will write (its config's description says which)."""
+    from .export import POSTERIOR_STATISTICS_NOTE
+
     data = json.loads(report.read_text())
-    prior = data.get("details", {}).get("settings", {}).get("sample_prior", "standard")
+    details = data.get("details", {})
+    prior = details.get("settings", {}).get("sample_prior", "standard")
     if prior != "standard":
         raise UserError(
             f"{report} drew its samples from the {prior!r} latent prior; a release's metrics use the paper's "
             "N(0, I): evaluate again without --sample-prior (`dcvae-train eval RELEASE -o REPORT --metrics ...`)"
         )
+    description = details.get("model_config", {}).get("description")
+    if isinstance(description, str):  # reports that record the measured model's config
+        measured = "posterior" if POSTERIOR_STATISTICS_NOTE in description else "training"
+        if measured != decoder_statistics:
+            raise UserError(
+                f"{report} measured a model with {measured!r} decoder BatchNorm statistics and this export writes "
+                f"{decoder_statistics!r} ones: pass --decoder-statistics {measured}, or evaluate the export again"
+            )
     return data["metrics"]
 
 

@@ -26,6 +26,10 @@ POSTERIOR_IMAGES = 10_000
 posterior)."""
 
 
+POSTERIOR_STATISTICS_NOTE = "decoder BatchNorm statistics from posterior draws"
+"""Part of a config's description saying its decoder's statistics were recomputed (checked against reports)."""
+
+
 def model_from_run(run_dir: str | Path, metrics: Mapping[str, Any] | None = None) -> DCVAE:
     """The inference model of a run: encoder with spectral norm folded in, the EMA decoder."""
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
@@ -84,7 +88,7 @@ def export_run(
     if decoder_statistics == "posterior":
         _, drawn = recompute_from_training_images(model, data_root=data_root, images=POSTERIOR_IMAGES,
                                                   progress=progress)
-        note = f"decoder BatchNorm statistics from posterior draws of {drawn:,} training images"
+        note = f"{POSTERIOR_STATISTICS_NOTE} of {drawn:,} training images"
         description = f"{model.config.description}; {note}" if model.config.description else note
         model.config = dataclasses.replace(model.config, description=description)
     model.attributes = dict(attributes or {})

@@ -84,8 +84,8 @@ class TrainingOptions:
         need(
             self.decoder_batch == "separate" or (self.trains_encoder and self.uses_adversarial),
             "decoder_batch",
-            "joint needs an objective that decodes both prior samples and reconstructions (dcvae, "
-            "dcvae-no-instance, vaegan)",
+            f"joint needs an objective that decodes both prior samples and reconstructions (dcvae, "
+            f"dcvae-no-instance, vaegan), not objective={self.objective!r}",
         )
         need(self.queue_size >= 1, "queue_size", "must be at least 1")
         need(self.temperature > 0, "temperature", "must be > 0")

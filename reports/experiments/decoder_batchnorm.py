@@ -3,8 +3,8 @@
 The autogan32 decoder has one BatchNorm layer (before its last ReLU and convolution). In training it normalises
 each batch with the batch's own statistics, and prior samples and reconstructions go through it in separate
 batches, so it has learned to work on both. In evaluation it normalises with running statistics, which the
-training loop averaged over both kinds of batch (two posterior batches for every prior batch at n_critic 2:
-the adversarial and the contrastive phase). When the posterior latents lie far from N(0, I) (a KL weight of
+training loop averaged over both kinds of batch (four posterior batches for every three prior batches at n_critic 2,
+the discriminator phases included). When the posterior latents lie far from N(0, I) (a KL weight of
 1e-6 leaves them there), those averages fit neither kind of batch well.
 
 This script measures, for each model folder, with the BatchNorm's running statistics

@@ -19,7 +19,9 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   with its decoder's BatchNorm statistics recomputed from posterior draws (``release --decoder-statistics
   posterior``: 70.8 and 1.40, and 3.54 from the shipped mixture prior).
   KL weight stays 1e-6: 1e-4 for 3,000 iterations from there took sample FD to about 36 but reconstruction FD
-  to 4-6 (``reports/reproduce.sh ablation-kl-weight``).
+  to 4-6 (``reports/reproduce.sh ablation-kl-weight``). ``decoder_batch`` stays the official ``separate`` for
+  now: ``joint`` from the same state took sample FD to 27.9 in 2,000 iterations with reconstructions held, and
+  is being trained further (``reports/reproduce.sh ablation-joint-decoder-batch``).
 - momentum-discriminator and decoder-EMA decays 0.99 instead of 0.999. Measured (1,000 iterations each, the
   same seed, 2,000 test images): with 0.999 reconstruction MSE 0.130, class agreement 0.10, reconstruction FD
   580; with 0.99 0.087, 0.33 and 176. A key network that lags the discriminator by ~1,000 contrastive steps

@@ -103,16 +103,14 @@ def test_each_parameter_group_is_updated_only_by_the_phases_that_use_it(tmp_path
     assert (ids[:24] >= 0).all() and (ids[24:] == -1).all()  # every enqueued key knows its image
 
 
-def test_phases_put_gradients_exactly_where_their_loss_reaches():
-    """Known answer per phase: which networks (and discriminator heads) get a non-zero gradient."""
+def _objective_and_networks(o):
+    """Encoder, decoder, discriminator and a DCVAELoss over them (with a frozen key discriminator), for ``o``."""
     import contextlib
 
     from dcvae_tools.networks import build_network
     from training.loss import FeatureQueue
     from training.objective import DCVAELoss
 
-    o = tiny()
-    torch.manual_seed(0)
     config = o.model_config()
     E = build_network(config, "encoder", spectral_norm=True)
     G = build_network(config, "decoder")
@@ -120,6 +118,14 @@ def test_phases_put_gradients_exactly_where_their_loss_reaches():
     D_M = build_network(config, "discriminator", spectral_norm=True).requires_grad_(False)
     queues = {layer: FeatureQueue(o.queue_size, 16, seed=1) for layer in o.contrastive_layers}
     objective = DCVAELoss(o, E, G, D, D_M, queues, contextlib.nullcontext)
+    return E, G, D, objective
+
+
+def test_phases_put_gradients_exactly_where_their_loss_reaches():
+    """Known answer per phase: which networks (and discriminator heads) get a non-zero gradient."""
+    o = tiny()
+    torch.manual_seed(0)
+    E, G, D, objective = _objective_and_networks(o)
     real = torch.rand(8, 1, 32, 32) * 2 - 1
 
     def gradients(phase):
@@ -148,21 +154,9 @@ def test_phases_put_gradients_exactly_where_their_loss_reaches():
     ],
 )
 def test_decoder_batch_decides_which_latents_share_the_decoders_batch_statistics(decoder_batch, expected):
-    import contextlib
-
-    from dcvae_tools.networks import build_network
-    from training.loss import FeatureQueue
-    from training.objective import DCVAELoss
-
     o = tiny(decoder_batch=decoder_batch, gen_batch_size=4)
     torch.manual_seed(0)
-    config = o.model_config()
-    E = build_network(config, "encoder", spectral_norm=True)
-    G = build_network(config, "decoder")
-    D = build_network(config, "discriminator", spectral_norm=True)
-    D_M = build_network(config, "discriminator", spectral_norm=True).requires_grad_(False)
-    queues = {layer: FeatureQueue(o.queue_size, 16, seed=1) for layer in o.contrastive_layers}
-    objective = DCVAELoss(o, E, G, D, D_M, queues, contextlib.nullcontext)
+    _, G, _, objective = _objective_and_networks(o)
     calls: list[int] = []
     G.register_forward_hook(lambda module, args, out: calls.append(len(out)))
     real = torch.rand(8, 1, 32, 32) * 2 - 1

@@ -346,3 +346,21 @@ def test_a_report_of_mixture_samples_cannot_become_a_releases_metrics(tmp_path: 
     report.write_text(json.dumps({"metrics": {"fd10k_classifier": 53.5},
                                   "details": {"settings": {"sample_prior": "standard"}}}))
     assert _release_metrics(report) == {"fd10k_classifier": 53.5}
+
+
+def test_latent_stats_refuses_a_manifest_without_the_model_before_computing_anything(tmp_path: Path) -> None:
+    from training.cli import UserError
+    from training.cli import app as train_app
+
+    folder = save_pretrained(_model(prior=False), tmp_path / "exported")
+    before = {f.name: f.read_bytes() for f in folder.iterdir()}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"models": {"fashion-mnist-32": {"repo_id": "org/fashion", "files": {}}}}))
+    runner = CliRunner()
+    result = runner.invoke(train_app, ["latent-stats", str(folder), "--manifest", str(manifest)])
+    assert isinstance(result.exception, UserError)
+    message = str(result.exception)
+    assert "no model 'exported'" in message and "fashion-mnist-32" in message and "--name" in message
+    result = runner.invoke(train_app, ["latent-stats", str(folder), "--name", "fashion-mnist-32"])
+    assert isinstance(result.exception, UserError) and "--manifest" in str(result.exception)
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == before  # nothing encoded, nothing written

@@ -551,6 +551,11 @@ def latent_stats(
     prior_components: Annotated[
         int, typer.Option(min=1, max=256, help="Gaussians in the fitted latent prior (latent_prior.safetensors).")
     ] = 10,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The model's name in --manifest (default: the folder's name, e.g. for a release "
+                     "exported with `release -o FOLDER --name NAME`)."),
+    ] = None,
 ) -> None:
     """Compute a release's latent statistics, fitted latent prior, attribute strength units and principal components.
 
@@ -571,28 +576,33 @@ def latent_stats(
     from .latent_stats import regenerate
 
     folder = Path(release)
-    name = None
+    bundled_name = None
     if not (folder / "config.json").is_file():
         if (BUNDLED_WEIGHTS_DIR / release / "config.json").is_file():
-            folder, name = BUNDLED_WEIGHTS_DIR / release, release
+            folder, bundled_name = BUNDLED_WEIGHTS_DIR / release, release
         else:
             raise UserError(f"{release} is neither a release folder (config.json) nor a bundled model's name")
     elif folder.resolve().parent == BUNDLED_WEIGHTS_DIR.resolve():
-        name = folder.name
+        bundled_name = folder.name
+    if name is not None and manifest is None and bundled_name is None:
+        raise UserError(f"--name {name} names an entry of a manifest: pass --manifest as well")
+    if manifest is None and bundled_name is not None:
+        manifest = _repository_manifest()
+    name = name or bundled_name or folder.name
+    old = None
+    if manifest is not None:  # checked before the encoding, which takes minutes, so a wrong name costs nothing
+        data = json.loads(manifest.read_text()) if manifest.is_file() else {"models": {}}
+        old = data.get("models", {}).get(name)
+        if old is None:
+            known = ", ".join(sorted(data.get("models", {}))) or "none"
+            raise UserError(f"{manifest} has no model {name!r} to update (it has: {known}); pass --name NAME")
     summary = regenerate(folder, data_root, figure=figure, prior_components=prior_components,
                          progress=lambda m: typer.echo(m, err=True))
-    if manifest is None and name is not None:
-        manifest = _repository_manifest()
-    if manifest is not None:
+    if manifest is not None and old is not None:
         from dcvae_tools.publish import manifest_entry
 
         from .export import update_manifest
 
-        data = json.loads(manifest.read_text()) if manifest.is_file() else {"models": {}}
-        name = name or folder.name
-        old = data.get("models", {}).get(name)
-        if old is None:
-            raise UserError(f"{manifest} has no model {name!r} to update")
         entry = manifest_entry(folder, repo_id=old["repo_id"], revision=old.get("revision"),
                                bundled=bool(old.get("bundled")), description=old.get("description"))
         update_manifest(manifest, name, {**old, "files": entry["files"]}, default=data.get("default_model") == name)

@@ -65,21 +65,22 @@ case "${1:-}" in
         # n_critic-2 arm, an exact continuation moved into the run folder), continued with the preset's options to
         # 64,000 in its own folder (target budget-past-48k), in pieces of at most ~2 hours; then released,
         # evaluated, its statistics and fitted latent prior computed, and its samples from that prior scored. Since
-        # 2026-12-02 the release's decoder normalises with BatchNorm statistics recomputed from posterior draws of
-        # training images (--decoder-statistics posterior; the 64,000-iteration release before it kept training's,
-        # reports/history/fashion-mnist-32-iteration-64000*.json)
+        # 2026-12-02 (evening) the release is that state trained 6,000 iterations more with prior samples and
+        # reconstructions in one decoder batch (target ablation-joint-decoder-batch, to 70,000), with training's
+        # BatchNorm statistics. The two 64,000-iteration releases before it (training's statistics, then
+        # --decoder-statistics posterior) are kept as reports/history/fashion-mnist-32-iteration-64000*.json
         $TRAIN train --preset fashion-mnist-32 --run-dir reports/runs/fashion-mnist-32 --device cpu --no-progress \
             --max-minutes 110
         $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
             --run-dir reports/runs/fashion-mnist-32-continued --set total_iterations=64000 --device cpu --no-progress \
             --max-minutes 110
-        $TRAIN release reports/runs/fashion-mnist-32-continued --name fashion-mnist-32 \
-            --repo-id dcvae-tools/fashion-mnist-32 --default --decoder-statistics posterior
+        bash "$0" ablation-joint-decoder-batch
+        $TRAIN release reports/runs/fashion-mnist-32-joint --name fashion-mnist-32 \
+            --repo-id dcvae-tools/fashion-mnist-32 --default
         $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32.json --edit-strength 1.0 \
             --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
-        $TRAIN release reports/runs/fashion-mnist-32-continued --name fashion-mnist-32 \
-            --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default \
-            --decoder-statistics posterior
+        $TRAIN release reports/runs/fashion-mnist-32-joint --name fashion-mnist-32 \
+            --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default
         $TRAIN latent-stats fashion-mnist-32 --figure docs/figures/pca-fashion-mnist-32.png
         $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32-mixture-prior.json \
             --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k

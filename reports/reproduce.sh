@@ -74,7 +74,7 @@ case "${1:-}" in
         $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
             --run-dir reports/runs/fashion-mnist-32-continued --set total_iterations=64000 --device cpu --no-progress \
             --max-minutes 110
-        bash "$0" ablation-joint-decoder-batch
+        bash reports/reproduce.sh ablation-joint-decoder-batch  # the script has cd-ed to the repository root
         $TRAIN release reports/runs/fashion-mnist-32-joint --name fashion-mnist-32 \
             --repo-id dcvae-tools/fashion-mnist-32 --default
         $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32.json --edit-strength 1.0 \

@@ -598,7 +598,7 @@ def latent_stats(
             raise UserError(f"{manifest} has no model {name!r} to update (it has: {known}); pass --name NAME")
     summary = regenerate(folder, data_root, figure=figure, prior_components=prior_components,
                          progress=lambda m: typer.echo(m, err=True))
-    if manifest is not None and old is not None:
+    if old is not None:  # set exactly when there is a manifest entry to update
         from dcvae_tools.publish import manifest_entry
 
         from .export import update_manifest

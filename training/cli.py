@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -116,7 +117,7 @@ def train(
 
     Examples:
       dcvae-train train --preset tiny
-      dcvae-train train --preset fashion-mnist-32 --max-minutes 40      # then run again to continue
+      dcvae-train train --preset fashion-mnist-32 --run-dir runs/fm --max-minutes 40   # again: continues
       dcvae-train train --preset cifar10-autogan32 --data-root ~/data --device cuda
       dcvae-train train --preset fashion-mnist-32 --resume-from exported/fm --set total_iterations=50000
       dcvae-train train --preset fashion-mnist-32 --resume-from fashion-mnist-32 \\
@@ -142,6 +143,7 @@ def train(
     info = init_distributed(torch.device(device).type)
     if info.enabled and torch.device(device).type == "cuda":
         device = f"cuda:{info.local_rank}"
+    numbered = run_dir is None
     if run_dir is None:
         if info.enabled:
             raise UserError("with torchrun, pass --run-dir so that every rank uses the same folder")
@@ -171,6 +173,15 @@ def train(
         cleanup(info)
     if info.is_main:
         typer.echo(json.dumps(summary, indent=2))
+    if summary.get("stopped_by"):
+        if info.is_main:
+            typer.echo(
+                f"stopped by {summary['stopped_by']} at iteration {summary['iteration']:,} with a checkpoint in "
+                f"{run_dir}; to continue, run the same command "
+                + (f"with --run-dir {run_dir}" if numbered else "again"),
+                err=True,
+            )
+        raise typer.Exit(128 + signal.Signals[summary["stopped_by"]].value)
 
 
 @app.command()

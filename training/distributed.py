@@ -69,6 +69,16 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     return out
 
 
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """True on every rank when ``flag`` is true on any: ranks that leave a loop must leave it at the same
+    iteration (a clock or a signal seen by one rank alone would leave the others waiting in a collective)."""
+    if not info.enabled:
+        return flag
+    votes = torch.tensor([int(flag)])
+    dist.all_reduce(votes, op=dist.ReduceOp.MAX, group=_HOST_GROUP)
+    return bool(votes.item())
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -72,6 +72,7 @@ from .run_state import (
     trainer_state,
     write_checkpoint,
 )
+from .stop_request import StopRequest
 from .training_loop import training_iteration
 
 CHECKPOINT_FORMAT = "dcvae-progressive-1"
@@ -569,83 +570,84 @@ def progressive_training_loop(
     nets: _Networks | None = None
     halted = stop_after is not None and iteration >= stop_after
 
-    try:
-        while stage_index < len(stages) and not halted:
-            stage = stages[stage_index]
-            so = stage_options(o, stage)
-            config = so.model_config()
+    with StopRequest() as stop:  # Ctrl-C / SIGTERM: checkpoint, then return
+        try:
+            while stage_index < len(stages) and not halted:
+                stage = stages[stage_index]
+                so = stage_options(o, stage)
+                config = so.model_config()
 
-            # ------------------------------------------------------------------ networks of this stage
-            nets = _build_networks(config, so, device) if nets is None else _grow_networks(nets, config, so, device)
-            E, G, G_ema, D, D_M = nets.E, nets.G, nets.G_ema, nets.D, nets.D_M
+                # ------------------------------------------------------------------ networks of this stage
+                nets = _build_networks(config, so, device) if nets is None else _grow_networks(nets, config, so, device)
+                E, G, G_ema, D, D_M = nets.E, nets.G, nets.G_ema, nets.D, nets.D_M
 
-            opt_E = torch.optim.Adam(E.parameters(), lr=o.lr, betas=o.betas)
-            opt_G = torch.optim.Adam(G.parameters(), lr=schedule.decoder_lr or o.lr, betas=o.betas)
-            opt_D = torch.optim.Adam(D.parameters(), lr=o.lr, betas=o.betas) if D is not None else None
-            dataset = make_progressive_dataset(o.dataset, "train", stage.resolution, o.channels, o.data_root)
-            loader = InfiniteLoader(dataset, stage.batch_size, o.seed + stage.index, num_workers=o.num_workers)
-            optimizers = {"opt_E": opt_E, "opt_G": opt_G, "opt_D": opt_D}
-            if state is not None:
-                restore_trainer_state(
-                    state, networks=nets.named(), optimizers=optimizers, scaler=scaler, queues=queues,
-                    loader=loader, rank=0, device=device,
-                )
-                state = None
-            objective = DCVAELoss(so, E, G, D, D_M, queues, autocast, scale=scaler.scale)
-
-            ckpt_parts = (stage, nets, optimizers, scaler, queues, loader)
-
-            # ------------------------------------------------------------------ the iterations of this stage
-            while seen < stage.total_images:
-                alpha = stage.alpha_x1000(seen) / 1000
-                nets.set_alpha(alpha)
-                real = fade_reals(next(loader)[0].to(device, non_blocking=True), alpha)
-                ids = loader.last_indices.to(device)
-                step = training_iteration(
-                    objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, ids=ids
-                )
-                iteration += 1
-                seen += stage.batch_size
-                images += stage.batch_size
-
-                # --- bookkeeping
-                log.add(step, stage.batch_size)
-                stage_done = seen >= stage.total_images
-                if iteration % o.log_every == 0 or stage_done:
-                    progress = {
-                        "Progress/resolution": float(stage.resolution),
-                        "Progress/alpha": alpha,
-                        "Progress/kimg": images / 1000,
-                    }
-                    last = log.flush(iteration, progress)
-                    if progress_fn is not None:
-                        progress_fn(iteration, last)
-                if iteration % o.snapshot_every == 0:
-                    _snapshot(run_dir, f"r{stage.resolution}-{iteration:07d}", nets, dataset, snap_z)
-                out_of_time = o.max_minutes is not None and log.minutes() >= o.max_minutes
-                halted = out_of_time or (stop_after is not None and iteration >= stop_after)
-                if halted or iteration % o.checkpoint_every == 0:
-                    _save_checkpoint(
-                        ckpt_path, _position(iteration, stage, seen, images), *ckpt_parts, o, schedule, device
+                opt_E = torch.optim.Adam(E.parameters(), lr=o.lr, betas=o.betas)
+                opt_G = torch.optim.Adam(G.parameters(), lr=schedule.decoder_lr or o.lr, betas=o.betas)
+                opt_D = torch.optim.Adam(D.parameters(), lr=o.lr, betas=o.betas) if D is not None else None
+                dataset = make_progressive_dataset(o.dataset, "train", stage.resolution, o.channels, o.data_root)
+                loader = InfiniteLoader(dataset, stage.batch_size, o.seed + stage.index, num_workers=o.num_workers)
+                optimizers = {"opt_E": opt_E, "opt_G": opt_G, "opt_D": opt_D}
+                if state is not None:
+                    restore_trainer_state(
+                        state, networks=nets.named(), optimizers=optimizers, scaler=scaler, queues=queues,
+                        loader=loader, rank=0, device=device,
                     )
-                if halted:
-                    break
-            if halted and seen < stage.total_images:
-                break
+                    state = None
+                objective = DCVAELoss(so, E, G, D, D_M, queues, autocast, scale=scaler.scale)
 
-            # ------------------------------------------------------------------ end of the stage
-            nets.set_alpha(1.0)
-            if export_stages:
-                folder = run_dir / STAGES_DIR / f"{stage.resolution}x{stage.resolution}"
-                save_pretrained(release_model(o, stage, 1000, E.state_dict(), G_ema.state_dict()), folder)
-                exported.append(str(folder))
-            _snapshot(run_dir, f"r{stage.resolution}-final", nets, dataset, snap_z)
-            _save_checkpoint(
-                ckpt_path, _position(iteration, stage, seen, images), *ckpt_parts, o, schedule, device
-            )  # a resumed run grows from here
-            stage_index, seen = stage_index + 1, 0
-    finally:
-        log.close()
+                ckpt_parts = (stage, nets, optimizers, scaler, queues, loader)
+
+                # ------------------------------------------------------------------ the iterations of this stage
+                while seen < stage.total_images:
+                    alpha = stage.alpha_x1000(seen) / 1000
+                    nets.set_alpha(alpha)
+                    real = fade_reals(next(loader)[0].to(device, non_blocking=True), alpha)
+                    ids = loader.last_indices.to(device)
+                    step = training_iteration(
+                        objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, ids=ids
+                    )
+                    iteration += 1
+                    seen += stage.batch_size
+                    images += stage.batch_size
+
+                    # --- bookkeeping
+                    log.add(step, stage.batch_size)
+                    stage_done = seen >= stage.total_images
+                    if iteration % o.log_every == 0 or stage_done:
+                        progress = {
+                            "Progress/resolution": float(stage.resolution),
+                            "Progress/alpha": alpha,
+                            "Progress/kimg": images / 1000,
+                        }
+                        last = log.flush(iteration, progress)
+                        if progress_fn is not None:
+                            progress_fn(iteration, last)
+                    if iteration % o.snapshot_every == 0:
+                        _snapshot(run_dir, f"r{stage.resolution}-{iteration:07d}", nets, dataset, snap_z)
+                    out_of_time = o.max_minutes is not None and log.minutes() >= o.max_minutes
+                    halted = out_of_time or stop.requested or (stop_after is not None and iteration >= stop_after)
+                    if halted or iteration % o.checkpoint_every == 0:
+                        _save_checkpoint(
+                            ckpt_path, _position(iteration, stage, seen, images), *ckpt_parts, o, schedule, device
+                        )
+                    if halted:
+                        break
+                if halted and seen < stage.total_images:
+                    break
+
+                # ------------------------------------------------------------------ end of the stage
+                nets.set_alpha(1.0)
+                if export_stages:
+                    folder = run_dir / STAGES_DIR / f"{stage.resolution}x{stage.resolution}"
+                    save_pretrained(release_model(o, stage, 1000, E.state_dict(), G_ema.state_dict()), folder)
+                    exported.append(str(folder))
+                _snapshot(run_dir, f"r{stage.resolution}-final", nets, dataset, snap_z)
+                _save_checkpoint(
+                    ckpt_path, _position(iteration, stage, seen, images), *ckpt_parts, o, schedule, device
+                )  # a resumed run grows from here
+                stage_index, seen = stage_index + 1, 0
+        finally:
+            log.close()
 
     summary: dict[str, Any] = {
         "iteration": iteration,
@@ -655,6 +657,7 @@ def progressive_training_loop(
         "run_dir": str(run_dir),
         "finished": stage_index >= len(stages),
         "exported": exported,
+        "stopped_by": stop.signal_name,
     }
     if return_networks and nets is not None:
         summary["networks"] = nets.named()

@@ -15,7 +15,7 @@ from dcvae_tools.images import save_grid
 from dcvae_tools.networks import build_network
 
 from .data import InfiniteLoader, make_dataset
-from .distributed import DistInfo, all_gather_cat, gather_objects
+from .distributed import DistInfo, all_gather_cat, any_rank, gather_objects
 from .loss import FeatureQueue
 from .objective import DCVAELoss, moving_average_, training_autocast
 from .options import TrainingOptions
@@ -33,6 +33,7 @@ from .run_state import (
     trainer_state,
     write_checkpoint,
 )
+from .stop_request import StopRequest
 
 
 def _step(scaler: torch.amp.GradScaler, *optimizers: torch.optim.Optimizer | None) -> None:
@@ -273,45 +274,48 @@ def training_loop(
         )
         bar.start()
         task = bar.add_task(o.preset, total=end, completed=iteration, info="")
-    try:
-        while iteration < end:
-            real = next(loader)[0].to(device, non_blocking=True)
-            if o.channels_last:
-                real = real.contiguous(memory_format=torch.channels_last)
-            ids = loader.last_indices.to(device)
-            step = training_iteration(
-                objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, dist_info, ids
-            )
-            iteration += 1
-            log.add(step, len(real) * dist_info.world_size)
-            if iteration % o.log_every == 0 or iteration == end:
-                last = log.flush(iteration)
-                if bar is not None:
-                    losses = [f"{k.removeprefix('Loss/')} {v:.3f}" for k, v in last.items() if k.startswith("Loss")]
-                    bar.console.print(f"{iteration:>8,}  " + "  ".join(losses), markup=False, highlight=False)
-                    bar.update(task, completed=iteration, info=f"{last['Perf/images_per_s']:.0f} img/s")
-                if progress_fn is not None:
-                    progress_fn(iteration, last)
-            elif bar is not None:
-                bar.update(task, completed=iteration)
-            if iteration % o.snapshot_every == 0 or iteration == end:
-                snapshot()
-            if o.network_snapshot_every and iteration % o.network_snapshot_every == 0:
-                network_snapshot()
-            out_of_time = o.max_minutes is not None and log.minutes() >= o.max_minutes
-            if iteration % o.checkpoint_every == 0 or iteration == end or out_of_time:
-                save_checkpoint()
-            if out_of_time:
-                break
-    finally:
-        if bar is not None:
-            bar.stop()
-        log.close()
+    with StopRequest(announce=main) as stop:  # Ctrl-C / SIGTERM: checkpoint, then return
+        try:
+            while iteration < end:
+                real = next(loader)[0].to(device, non_blocking=True)
+                if o.channels_last:
+                    real = real.contiguous(memory_format=torch.channels_last)
+                ids = loader.last_indices.to(device)
+                step = training_iteration(
+                    objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, dist_info, ids
+                )
+                iteration += 1
+                log.add(step, len(real) * dist_info.world_size)
+                if iteration % o.log_every == 0 or iteration == end:
+                    last = log.flush(iteration)
+                    if bar is not None:
+                        losses = [f"{k.removeprefix('Loss/')} {v:.3f}" for k, v in last.items() if k.startswith("Loss")]
+                        bar.console.print(f"{iteration:>8,}  " + "  ".join(losses), markup=False, highlight=False)
+                        bar.update(task, completed=iteration, info=f"{last['Perf/images_per_s']:.0f} img/s")
+                    if progress_fn is not None:
+                        progress_fn(iteration, last)
+                elif bar is not None:
+                    bar.update(task, completed=iteration)
+                if iteration % o.snapshot_every == 0 or iteration == end:
+                    snapshot()
+                if o.network_snapshot_every and iteration % o.network_snapshot_every == 0:
+                    network_snapshot()
+                out_of_time = o.max_minutes is not None and log.minutes() >= o.max_minutes
+                halt = any_rank(out_of_time or stop.requested, dist_info)
+                if iteration % o.checkpoint_every == 0 or iteration == end or halt:
+                    save_checkpoint()
+                if halt:
+                    break
+        finally:
+            if bar is not None:
+                bar.stop()
+            log.close()
     summary = {
         "iteration": iteration,
         "stats": last,
         "run_dir": str(run_dir),
         "finished": iteration >= o.total_iterations,
+        "stopped_by": stop.signal_name,
     }
     if return_networks:
         summary["networks"] = {"E": E, "G": G, "G_ema": G_ema, "D": D, "D_M": D_M}

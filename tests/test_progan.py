@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -127,6 +128,19 @@ def test_each_stage_export_loads_and_encodes_decodes_at_its_resolution(grown):
             new = progan.new_layer_prefixes(resolution)
             assert all(k.split(".", 1)[1].startswith(new) for k in keys - previous_keys)
         previous_keys = keys
+
+
+def test_sigterm_mid_fade_stops_with_the_checkpoint_stop_after_writes(tmp_path):
+    def progress_fn(iteration: int, stats: dict[str, float]) -> None:
+        if iteration == STOP_MID_FADE:
+            signal.raise_signal(signal.SIGTERM)
+
+    summary = progressive_training_loop(tiny_options(), SCHEDULE, tmp_path / "run", progress_fn=progress_fn)
+    assert (summary["iteration"], summary["finished"], summary["stopped_by"]) == (STOP_MID_FADE, False, "SIGTERM")
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    assert (state["iteration"], state["resolution"], state["stage_images"], state["alpha_x1000"]) == (
+        STOP_MID_FADE, 8, 24, 750
+    )
 
 
 def test_resume_mid_fade_in_equals_uninterrupted_and_exports_the_fade(grown, tmp_path):

@@ -1,8 +1,9 @@
 """Ctrl-C and SIGTERM stop training at the next iteration with a checkpoint (training.stop_request).
 
-A real `dcvae-train train` process is interrupted and must exit with the shell's code for the signal, leave a
-checkpoint at the iteration it reached, and continue from it exactly as an uninterrupted run; the DataLoader's
-workers survive the terminal's Ctrl-C; and two gloo ranks agree to stop when only one of them wants to.
+A real `dcvae-train train` process is interrupted and must die of the signal after leaving a checkpoint at the
+iteration it reached, from which it continues exactly as an uninterrupted run; a signal in the last iteration
+is not reported as a stop; the DataLoader's workers survive the terminal's Ctrl-C; and two gloo ranks stop at
+the same iteration, for the same reason, when only one of them got the signal.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +18,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from ranks import launch_two_ranks
 
 from training.data import InfiniteLoader
+from training.presets import get_preset
 from training.stop_request import StopRequest
-from training.training_loop import CHECKPOINT_NAME, load_checkpoint
+from training.training_loop import CHECKPOINT_NAME, load_checkpoint, training_loop
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, "-m", "training", "train", "--preset", "tiny", "--device", "cpu", "--no-progress",
          "--set", "total_iterations=100000", "--set", "log_every=1", "--set", "snapshot_every=100000",
          "--set", "checkpoint_every=100000"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _logged_iterations(run: Path) -> int:
@@ -42,45 +46,65 @@ def _networks(run: Path) -> dict[str, torch.Tensor]:
 
 def test_sigint_checkpoints_the_iteration_reached_and_the_run_continues_exactly(tmp_path):
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
-    proc = subprocess.Popen([*TRAIN, "--run-dir", str(interrupted)], cwd=REPO, env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while _logged_iterations(interrupted) < 3:
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "the run logged no iterations in 240 s"
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-3000:]
-    state = load_checkpoint(interrupted / CHECKPOINT_NAME)
-    reached = int(state["iteration"])
-    assert reached >= 3 and f"stopped by SIGINT at iteration {reached:,} with a checkpoint" in err
-    assert "run the same command again" in err
-    assert '"stopped_by": "SIGINT"' in out
+    with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:  # files: no pipe to fill
+        proc = subprocess.Popen([*TRAIN, "--run-dir", str(interrupted)], cwd=REPO, env=ENV, stdout=out, stderr=err)
+        deadline = time.monotonic() + 240
+        while _logged_iterations(interrupted) < 3:
+            assert proc.poll() is None, (tmp_path / "err").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the run logged no iterations in 240 s"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    stdout, stderr = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+    assert proc.returncode == -signal.SIGINT, stderr[-3000:]  # it dies of the signal, after the checkpoint
+    reached = int(load_checkpoint(interrupted / CHECKPOINT_NAME)["iteration"])
+    assert reached >= 3 and f"stopped by SIGINT at iteration {reached:,} with a checkpoint" in stderr
+    assert "run the same command again" in stderr and '"stopped_by": "SIGINT"' in stdout
 
     # the stopped run continues bit-exactly: it ends where an uninterrupted run to the same iteration ends
     end = str(reached + 2)
-    subprocess.run([*TRAIN, "--run-dir", str(interrupted), "--stop-after", end], cwd=REPO, env=ENV, check=True,
-                   capture_output=True)
-    subprocess.run([*TRAIN, "--run-dir", str(straight), "--stop-after", end], cwd=REPO, env=ENV, check=True,
-                   capture_output=True)
-    a, b = _networks(interrupted), _networks(straight)
+    for run in (interrupted, straight):
+        subprocess.run([*TRAIN, "--run-dir", str(run), "--stop-after", end], cwd=REPO, env=ENV, check=True,
+                       capture_output=True)
     assert load_checkpoint(interrupted / CHECKPOINT_NAME)["iteration"] == reached + 2
+    a, b = _networks(interrupted), _networks(straight)
     differ = [k for k in a if not torch.equal(a[k], b[k])]
     assert not differ, f"the continued run differs from the uninterrupted one in {differ[:4]}"
 
 
-def test_stop_request_turns_the_first_signal_into_a_flag_and_restores_the_handlers():
+def _raise_at(iteration: int, signum: int):
+    def progress_fn(at: int, stats: dict[str, float]) -> None:
+        if at == iteration:
+            signal.raise_signal(signum)
+
+    return progress_fn
+
+
+def test_a_signal_mid_run_stops_it_and_one_in_the_last_iteration_does_not_count(tmp_path):
+    options = get_preset("tiny").override(total_iterations=4, log_every=1, snapshot_every=100, checkpoint_every=100)
+    handler = signal.getsignal(signal.SIGTERM)
+    stopped = training_loop(options, tmp_path / "a", progress=False, progress_fn=_raise_at(2, signal.SIGTERM))
+    assert (stopped["iteration"], stopped["finished"], stopped["stopped_by"]) == (2, False, "SIGTERM")
+    assert load_checkpoint(tmp_path / "a" / CHECKPOINT_NAME)["iteration"] == 2
+    done = training_loop(options, tmp_path / "b", progress=False, progress_fn=_raise_at(4, signal.SIGTERM))
+    assert (done["iteration"], done["finished"], done["stopped_by"]) == (4, True, None)
+    assert signal.getsignal(signal.SIGTERM) == handler  # the loop gave the handler back
+
+
+def test_stop_request_turns_the_first_signal_into_a_flag_and_the_second_acts_as_usual():
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     with StopRequest(announce=False) as stop:
-        assert not stop.requested and stop.exit_code == 0
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.01)  # Python runs the handler between bytecodes of the main thread
-        assert stop.signal_name == "SIGTERM" and stop.exit_code == 143
+        assert signal.getsignal(signal.SIGTERM) == stop._handle  # else the next line would end pytest
+        assert not stop.requested
+        signal.raise_signal(signal.SIGTERM)
+        assert stop.signal_name == "SIGTERM" and stop.requested
         with pytest.raises(KeyboardInterrupt):  # once stopping, Ctrl-C aborts at once
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.5)
+            signal.raise_signal(signal.SIGINT)
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    with StopRequest(enabled=False) as inert:
+        assert signal.getsignal(signal.SIGTERM) == before[0]
+        inert.request()
+        assert inert.requested and inert.signal_name is None
 
 
 def test_loader_workers_survive_a_terminal_ctrl_c():
@@ -92,34 +116,34 @@ def test_loader_workers_survive_a_terminal_ctrl_c():
     for worker in workers:
         os.kill(worker.pid, signal.SIGINT)  # what the terminal sends to its whole foreground process group
     time.sleep(0.5)
-    batches = [next(loader)[0] for _ in range(20)]  # a dead worker would fail here
+    batches = [next(loader)[0] for _ in range(20)]  # a dead worker would fail here (the epochs run on)
     assert all(w.is_alive() for w in workers)
     assert len({int(b[0, 0]) for b in [first, *batches]}) > 1
 
 
 RANK_SCRIPT = """
-import sys
-from training.distributed import any_rank, cleanup, init_distributed
+import json, signal, sys
+from training.distributed import cleanup, init_distributed
+from training.presets import get_preset
+from training.training_loop import training_loop
 info = init_distributed("cpu")
-votes = [any_rank(info.rank == 1 and i == 2, info) for i in range(4)]
-print("votes", votes)
+
+def progress_fn(iteration, stats):
+    if info.rank == 1 and iteration == 2:
+        signal.raise_signal(signal.SIGTERM)  # only rank 1 is told to stop
+
+o = get_preset("tiny").override(total_iterations=6, log_every=1, snapshot_every=100, checkpoint_every=100)
+summary = training_loop(o, sys.argv[1], dist_info=info, progress=False, progress_fn=progress_fn)
+print("summary", json.dumps({k: summary[k] for k in ("iteration", "finished", "stopped_by")}))
 cleanup(info)
 """
 
 
-def test_ranks_agree_to_stop_when_one_of_them_asks(tmp_path):
+def test_torchrun_ranks_stop_at_the_same_iteration_when_one_gets_sigterm(tmp_path):
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**ENV, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2"}
-    procs = [
-        subprocess.Popen([sys.executable, str(script)], cwd=REPO, text=True, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)})
-        for rank in range(2)
-    ]
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
-    for p, out in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, out[-2000:]
-        assert "votes [False, False, True, False]" in out, out[-2000:]
+    outputs = launch_two_ranks(script, str(tmp_path / "run"))
+    expected = 'summary {"iteration": 2, "finished": false, "stopped_by": "SIGTERM"}'
+    for rank, out in enumerate(outputs):
+        assert expected in out, f"rank {rank}:\n{out[-2000:]}"
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["iteration"] == 2

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from ranks import launch_two_ranks
 
 from dcvae_tools import load_model
 from dcvae_tools.fast import cpu_has_native_bfloat16
@@ -319,37 +316,6 @@ def test_options_are_validated():
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _launch_two_ranks(script: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(_free_port()),
-        "WORLD_SIZE": "2",
-        "PYTHONPATH": str(REPO),
-        "OMP_NUM_THREADS": "1",
-    }
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), *args],
-            cwd=REPO,
-            text=True,
-            env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for rank in range(2)
-    ]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    for p, out in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, out[-3000:]
-
-
 def test_ddp_gloo_two_processes_ranks_agree_and_resume_continues_exactly(tmp_path):
     """torchrun-style launches of 2 CPU processes (gloo).
 
@@ -376,12 +342,12 @@ def test_ddp_gloo_two_processes_ranks_agree_and_resume_continues_exactly(tmp_pat
     straight, split = tmp_path / "straight", tmp_path / "split"
     straight.mkdir()
     split.mkdir()
-    _launch_two_ranks(script, str(straight), "4")
-    _launch_two_ranks(script, str(split), "2")
+    launch_two_ranks(script, str(straight), "4")
+    launch_two_ranks(script, str(split), "2")
     half = load_checkpoint(split / CHECKPOINT_NAME)
     assert half["iteration"] == 2 and len(half["rng"]) == 2
     assert not torch.equal(half["rng"][0]["cpu"], half["rng"][1]["cpu"])  # each rank's own state was kept
-    _launch_two_ranks(script, str(split), "4")
+    launch_two_ranks(script, str(split), "4")
 
     rank0 = torch.load(straight / "rank0-4.pt", weights_only=True)
     rank1 = torch.load(straight / "rank1-4.pt", weights_only=True)

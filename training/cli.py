@@ -21,6 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
+from .stop_request import StoppedBySignal
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
@@ -181,7 +183,7 @@ def train(
                 + (f"with --run-dir {run_dir}" if numbered else "again"),
                 err=True,
             )
-        raise typer.Exit(128 + signal.Signals[summary["stopped_by"]].value)
+        raise StoppedBySignal(signal.Signals[summary["stopped_by"]].value)
 
 
 @app.command()
@@ -698,6 +700,10 @@ def main() -> None:
 
     try:
         app()
+    except StoppedBySignal as stopped:  # die of the signal, as the process would have without the handler
+        signal.signal(stopped.signum, signal.SIG_DFL)
+        os.kill(os.getpid(), stopped.signum)
+        raise SystemExit(128 + stopped.signum) from None  # where the signal could not end the process
     except (UserError, OptionsError, DCVAEError, TrainingStateError, FileNotFoundError, ModuleNotFoundError) as err:
         if os.environ.get("DCVAE_DEBUG") == "1":
             raise

@@ -69,14 +69,15 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     return out
 
 
-def any_rank(flag: bool, info: DistInfo) -> bool:
-    """True on every rank when ``flag`` is true on any: ranks that leave a loop must leave it at the same
-    iteration (a clock or a signal seen by one rank alone would leave the others waiting in a collective)."""
+def max_over_ranks(value: int, info: DistInfo) -> int:
+    """The largest of every rank's ``value``, on every rank. Ranks vote with it to leave a loop at the same
+    iteration and for the same reason (a clock or a signal seen by one rank alone would leave the others
+    waiting in a collective)."""
     if not info.enabled:
-        return flag
-    votes = torch.tensor([int(flag)])
+        return value
+    votes = torch.tensor([value], dtype=torch.int64)
     dist.all_reduce(votes, op=dist.ReduceOp.MAX, group=_HOST_GROUP)
-    return bool(votes.item())
+    return int(votes.item())
 
 
 def barrier(info: DistInfo) -> None:

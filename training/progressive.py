@@ -533,11 +533,13 @@ def progressive_training_loop(
     export_stages: bool = True,  # write run_dir/stages/<R>x<R>/ (release format) at the end of every stage
     progress_fn: Callable[[int, dict[str, float]], None] | None = None,  # called after every log interval
     return_networks: bool = False,  # add the live networks to the summary (for notebooks and tests)
+    handle_signals: bool = True,  # Ctrl-C / SIGTERM stop the run with a checkpoint (stop_request.py)
 ) -> dict[str, Any]:
     """Grow and train a DC-VAE from ``schedule.start_resolution`` to ``options.image_size``.
 
     Returns a summary: iteration, stage resolution, images shown, the last logged stats, the run folder,
-    whether the schedule is finished, and the stage exports written.
+    whether the schedule is finished, the stage exports written, and ``stopped_by``: the signal that stopped it
+    early, or None (as in ``training_loop``).
     """
     o = check_progressive_options(options)
     stages = schedule.stages(o)
@@ -570,9 +572,9 @@ def progressive_training_loop(
     nets: _Networks | None = None
     halted = stop_after is not None and iteration >= stop_after
 
-    with StopRequest() as stop:  # Ctrl-C / SIGTERM: checkpoint, then return
-        try:
-            while stage_index < len(stages) and not halted:
+    with StopRequest(enabled=handle_signals) as stop:  # Ctrl-C / SIGTERM: checkpoint, then return
+        try:  # a stop requested between stages takes effect after the end-of-stage checkpoint
+            while stage_index < len(stages) and not halted and not stop.requested:
                 stage = stages[stage_index]
                 so = stage_options(o, stage)
                 config = so.model_config()
@@ -657,7 +659,7 @@ def progressive_training_loop(
         "run_dir": str(run_dir),
         "finished": stage_index >= len(stages),
         "exported": exported,
-        "stopped_by": stop.signal_name,
+        "stopped_by": stop.signal_name if stage_index < len(stages) else None,
     }
     if return_networks and nets is not None:
         summary["networks"] = nets.named()

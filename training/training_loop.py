@@ -15,7 +15,7 @@ from dcvae_tools.images import save_grid
 from dcvae_tools.networks import build_network
 
 from .data import InfiniteLoader, make_dataset
-from .distributed import DistInfo, all_gather_cat, any_rank, gather_objects
+from .distributed import DistInfo, all_gather_cat, gather_objects, max_over_ranks
 from .loss import FeatureQueue
 from .objective import DCVAELoss, moving_average_, training_autocast
 from .options import TrainingOptions
@@ -33,7 +33,7 @@ from .run_state import (
     trainer_state,
     write_checkpoint,
 )
-from .stop_request import StopRequest
+from .stop_request import StopRequest, signal_name, stop_reason
 
 
 def _step(scaler: torch.amp.GradScaler, *optimizers: torch.optim.Optimizer | None) -> None:
@@ -108,10 +108,14 @@ def training_loop(
     resume_from: str | Path | None = None,  # when run_dir has no checkpoint: a run folder, release folder,
     # released name or Hub repo to continue (training/resume.py says what is taken from each)
     hub_options: dict[str, Any] | None = None,  # cache_dir / endpoint / local_files_only for resume_from
+    handle_signals: bool = True,  # Ctrl-C / SIGTERM stop the run with a checkpoint (stop_request.py)
 ) -> dict[str, Any]:
     """Train a DC-VAE (or one of the paper's baselines) and keep the run folder up to date.
 
-    Returns a summary with the final iteration, the last logged stats and the run folder.
+    Returns a summary with the final iteration, the last logged stats, the run folder, whether training is
+    finished, and ``stopped_by``: the signal that stopped it early (``"SIGINT"``, ``"SIGTERM"``) or None. While
+    it trains (with ``handle_signals``, on the main thread) the first SIGINT or SIGTERM ends it after the current
+    iteration with a checkpoint; under torchrun every rank stops at the same iteration.
     """
     o = options.validate()
     device = torch.device(device)
@@ -274,7 +278,8 @@ def training_loop(
         )
         bar.start()
         task = bar.add_task(o.preset, total=end, completed=iteration, info="")
-    with StopRequest(announce=main) as stop:  # Ctrl-C / SIGTERM: checkpoint, then return
+    stopped_by: str | None = None
+    with StopRequest(enabled=handle_signals, announce=main) as stop:  # Ctrl-C / SIGTERM: checkpoint, return
         try:
             while iteration < end:
                 real = next(loader)[0].to(device, non_blocking=True)
@@ -301,10 +306,11 @@ def training_loop(
                 if o.network_snapshot_every and iteration % o.network_snapshot_every == 0:
                     network_snapshot()
                 out_of_time = o.max_minutes is not None and log.minutes() >= o.max_minutes
-                halt = any_rank(out_of_time or stop.requested, dist_info)
-                if iteration % o.checkpoint_every == 0 or iteration == end or halt:
+                reason = max_over_ranks(stop_reason(out_of_time, stop), dist_info)  # every rank: same iteration
+                if iteration % o.checkpoint_every == 0 or iteration == end or reason:
                     save_checkpoint()
-                if halt:
+                if reason:
+                    stopped_by = signal_name(reason) if iteration < end else None  # the last one: finished anyway
                     break
         finally:
             if bar is not None:
@@ -315,7 +321,7 @@ def training_loop(
         "stats": last,
         "run_dir": str(run_dir),
         "finished": iteration >= o.total_iterations,
-        "stopped_by": stop.signal_name,
+        "stopped_by": stopped_by,
     }
     if return_networks:
         summary["networks"] = {"E": E, "G": G, "G_ema": G_ema, "D": D, "D_M": D_M}

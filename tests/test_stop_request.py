@@ -48,13 +48,18 @@ def test_sigint_checkpoints_the_iteration_reached_and_the_run_continues_exactly(
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
     with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:  # files: no pipe to fill
         proc = subprocess.Popen([*TRAIN, "--run-dir", str(interrupted)], cwd=REPO, env=ENV, stdout=out, stderr=err)
-        deadline = time.monotonic() + 240
-        while _logged_iterations(interrupted) < 3:
-            assert proc.poll() is None, (tmp_path / "err").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the run logged no iterations in 240 s"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+        try:
+            deadline = time.monotonic() + 240
+            while _logged_iterations(interrupted) < 3:
+                assert proc.poll() is None, (tmp_path / "err").read_text()[-3000:]
+                assert time.monotonic() < deadline, "the run logged no iterations in 240 s"
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:  # a failed test must not leave a 100,000-iteration run behind
+                proc.kill()
+                proc.wait()
     stdout, stderr = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
     assert proc.returncode == -signal.SIGINT, stderr[-3000:]  # it dies of the signal, after the checkpoint
     reached = int(load_checkpoint(interrupted / CHECKPOINT_NAME)["iteration"])

@@ -229,6 +229,18 @@ case "${1:-}" in
             --set network_snapshot_every=1000 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-kl1e-4 --metrics "$FASHION_CURVE_METRICS"
         ;;
+    ablation-joint-kl-1e-3)  # the joint + KL 1e-4 arm's 72,000 state on at KL weight 1e-3 (both threads, float32, a
+        # network snapshot every 500; state in reports/runs/fashion-mnist-32-joint-kl1e-3)
+        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-joint \
+            --run-dir reports/runs/fashion-mnist-32-joint-kl1e-4 --device cpu --no-progress --set decoder_batch=joint \
+            --set kl_weight=0.0001 --set amp=none --set channels_last=false --set total_iterations=76000 \
+            --set network_snapshot_every=1000 --stop-after 72000  # where this arm branched off
+        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-joint-kl1e-4 \
+            --run-dir reports/runs/fashion-mnist-32-joint-kl1e-3 --device cpu --no-progress --set decoder_batch=joint \
+            --set kl_weight=0.001 --set amp=none --set channels_last=false --set total_iterations=76000 \
+            --set network_snapshot_every=500 --max-minutes 110
+        $TRAIN curves reports/runs/fashion-mnist-32-joint-kl1e-3 --metrics "$FASHION_CURVE_METRICS"
+        ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
         # running statistics as training left them (the release before 2026-12-02, exported again here with its
         # statistics and fitted prior), recomputed from clamped N(0, I) batches, and from posterior batches

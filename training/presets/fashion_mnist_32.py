@@ -25,7 +25,9 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   so the release keeps training's. The preset's own default stays the official ``separate``: ``joint`` was
   measured only as a continuation of a separate-batch run, not from the start.
   KL weight stays 1e-6: 1e-4 for 3,000 iterations from the 64,000 state took sample FD to about 36 but
-  reconstruction FD to 4-6 (``reports/reproduce.sh ablation-kl-weight``).
+  reconstruction FD to 4-6 (``reports/reproduce.sh ablation-kl-weight``); on top of joint batches from 70,000,
+  1e-4 stayed in the joint run's 23-28 band and 1e-3 made samples (38-43) and reconstructions (class agreement
+  0.848) worse (``ablation-joint-kl-1e-4``, ``ablation-joint-kl-1e-3``; docs/models.md).
 - momentum-discriminator and decoder-EMA decays 0.99 instead of 0.999. Measured (1,000 iterations each, the
   same seed, 2,000 test images): with 0.999 reconstruction MSE 0.130, class agreement 0.10, reconstruction FD
   580; with 0.99 0.087, 0.33 and 176. A key network that lags the discriminator by ~1,000 contrastive steps

@@ -99,6 +99,13 @@ case "${1:-}" in
             --report reports/mnist-32.json
         $TRAIN latent-stats mnist-32 --figure docs/figures/pca-mnist-32.png
         ;;
+    mnist-32-joint)  # the released 48,000-iteration mnist-32 state continued with decoder_batch=joint (as the
+        # Fashion-MNIST release was), float32, in pieces; a network snapshot every 500: does the probe move?
+        $TRAIN train --preset mnist-32 --resume-from reports/runs/mnist-32 --run-dir reports/runs/mnist-32-joint \
+            --device cpu --no-progress --set decoder_batch=joint --set amp=none --set channels_last=false \
+            --set total_iterations=60000 --set network_snapshot_every=500 --max-minutes 110
+        $TRAIN curves reports/runs/mnist-32-joint --metrics probe_linear_test,probe_pixels_test,recon_mse_test,recon_class_agreement_test
+        ;;
     mnist-32-first-release)  # the first release (4,000 iterations, float32) and its VAE: reports/history/
         train mnist-32
         train mnist-32-vae

@@ -164,6 +164,38 @@ def test_decoder_batch_decides_which_latents_share_the_decoders_batch_statistics
         assert all(math.isfinite(v) for v in stats.values())
 
 
+@pytest.mark.parametrize("decoder_batch", ["separate", "joint"])
+def test_prior_clamp_bounds_the_prior_draws_and_only_them(decoder_batch):
+    real = torch.rand(8, 1, 32, 32) * 2 - 1
+
+    def prior_and_posterior(clamp):
+        torch.manual_seed(0)
+        _, G, _, objective = _objective_and_networks(
+            tiny(decoder_batch=decoder_batch, gen_batch_size=4, prior_clamp=clamp)
+        )
+        inputs: list[torch.Tensor] = []
+        G.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach().clone()))
+        objective.accumulate_gradients("Gmain", real, torch.arange(8))
+        z = torch.cat(inputs)  # separate: the reconstructions' call comes first
+        return (z[:4], z[4:]) if decoder_batch == "joint" else (z[8:], z[:8])
+
+    prior, posterior = prior_and_posterior(0.5)
+    assert prior.abs().max() == 0.5  # draws beyond the bound sit on it
+    assert posterior.abs().max() > 0.5
+    unclamped, _ = prior_and_posterior(None)
+    assert unclamped.abs().max() > 0.5
+    assert torch.equal(prior, unclamped.clamp(-0.5, 0.5))  # the same draws, clamped: the random stream is kept
+
+
+def test_prior_clamp_needs_a_positive_bound_and_prior_draws():
+    with pytest.raises(OptionsError, match="prior_clamp=0"):
+        tiny(prior_clamp=0).validate()
+    with pytest.raises(OptionsError, match="prior_clamp=True"):
+        tiny(prior_clamp=True).validate()
+    with pytest.raises(OptionsError, match="objective='vae' decodes no prior draws"):
+        tiny(objective="vae", prior_clamp=1.0).validate()
+
+
 def test_joint_decoder_batch_needs_both_kinds_of_latent():
     with pytest.raises(OptionsError, match="decoder_batch"):
         tiny(objective="vae", decoder_batch="joint").validate()

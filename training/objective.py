@@ -134,6 +134,11 @@ class DCVAELoss:
         """The module without its DDP wrapper: used where gradients must not be all-reduced."""
         return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
 
+    def _prior_draws(self, n: int, device: torch.device) -> torch.Tensor:
+        """N(0, I) draws for the decoder, clamped to [-prior_clamp, prior_clamp] when that is set."""
+        z = torch.randn(n, self.o.latent_dim, device=device)
+        return z if self.o.prior_clamp is None else z.clamp_(-self.o.prior_clamp, self.o.prior_clamp)
+
     def _kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return self.o.kl_weight * kl_divergence(mu.float(), logvar.float())
 
@@ -153,7 +158,7 @@ class DCVAELoss:
     def _phase_d(self, real: torch.Tensor) -> dict[str, float]:
         n = len(real)
         with torch.no_grad(), self.autocast():
-            latents = [torch.randn(n, self.o.latent_dim, device=real.device)]
+            latents = [self._prior_draws(n, real.device)]
             if self.o.trains_encoder:
                 mu, logvar = self.E(real)
                 latents.append(reparameterize(mu, logvar))
@@ -177,7 +182,7 @@ class DCVAELoss:
         stats: dict[str, float] = {}
         recon = None
         with self.autocast():
-            z_prior = torch.randn(o.gen_batch_size, o.latent_dim, device=real.device)
+            z_prior = self._prior_draws(o.gen_batch_size, real.device)
             if o.trains_encoder:
                 mu, logvar = self.E(real)
                 z_recon = reparameterize(mu, logvar)
@@ -255,7 +260,7 @@ class DCVAELoss:
             if o.decoder_batch == "joint":
                 # prior samples in the same call only so the reconstructions are normalised as in the other
                 # phases (and at evaluation); their images are dropped
-                z_prior = torch.randn(o.gen_batch_size, o.latent_dim, device=real.device)
+                z_prior = self._prior_draws(o.gen_batch_size, real.device)
                 recon = self.G(torch.cat([z_prior, z_recon]))[o.gen_batch_size :]
             else:
                 recon = self.G(z_recon)

@@ -48,6 +48,9 @@ class TrainingOptions:
     # code), so its BatchNorm normalises each kind on its own batch statistics while its running statistics
     # average both; joint: one call on both kinds, so training normalises as evaluation does
     decoder_batch: str = "separate"
+    # the decoder's prior draws in training, N(0, I) clamped elementwise to [-prior_clamp, prior_clamp]; None
+    # leaves them unclamped (the official code), while its sampling protocol clamps at 1 at evaluation
+    prior_clamp: float | None = None
     # --- optimisation
     batch_size: int = 64  # real images per iteration (per process)
     gen_batch_size: int = 128  # prior samples in the generator step
@@ -86,6 +89,21 @@ class TrainingOptions:
             "decoder_batch",
             f"joint needs an objective that decodes both prior samples and reconstructions (dcvae, "
             f"dcvae-no-instance, vaegan), not objective={self.objective!r}",
+        )
+        need(
+            self.prior_clamp is None
+            or (
+                isinstance(self.prior_clamp, int | float)
+                and not isinstance(self.prior_clamp, bool)
+                and self.prior_clamp > 0
+            ),
+            "prior_clamp",
+            "must be a positive number, or null for unclamped draws",
+        )
+        need(
+            self.prior_clamp is None or self.uses_adversarial,
+            "prior_clamp",
+            f"objective={self.objective!r} decodes no prior draws in training",
         )
         need(self.queue_size >= 1, "queue_size", "must be at least 1")
         need(self.temperature > 0, "temperature", "must be > 0")

@@ -12,6 +12,10 @@
 #   bash reports/reproduce.sh ablation-kl-weight  # 3,000 iterations past the release at KL weight 1e-4
 #   bash reports/reproduce.sh decoder-batchnorm   # sample FD with the decoder's BatchNorm statistics recomputed
 #   bash reports/reproduce.sh ablation-joint-decoder-batch  # prior samples and reconstructions in one decoder batch
+#   bash reports/reproduce.sh budget-past-70k   # the joint run past the release's 70,000, in its own folder
+#   bash reports/reproduce.sh ablation-joint-kl-1e-4  # joint batches with KL weight 1e-4 (then -1e-3: 1e-3)
+#   bash reports/reproduce.sh ablation-joint-prior-clamp  # joint batches, training's prior draws clamped to [-1, 1]
+#   bash reports/reproduce.sh mnist-32-joint    # mnist-32 continued with joint decoder batches
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
@@ -247,6 +251,15 @@ case "${1:-}" in
             --set kl_weight=0.001 --set amp=none --set channels_last=false --set total_iterations=76000 \
             --set network_snapshot_every=500 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-kl1e-3 --metrics "$FASHION_CURVE_METRICS"
+        ;;
+    ablation-joint-prior-clamp)  # the release's 70,000 state continued with joint batches and the decoder's prior
+        # draws clamped to [-1, 1] in training, as the paper's sampling protocol draws them (one thread beside
+        # mnist-32-joint's, float32, a network snapshot every 500; state in reports/runs/fashion-mnist-32-joint-prior-clamp1)
+        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-joint \
+            --run-dir reports/runs/fashion-mnist-32-joint-prior-clamp1 --device cpu --no-progress --set decoder_batch=joint \
+            --set prior_clamp=1.0 --set amp=none --set channels_last=false --set total_iterations=76000 \
+            --set network_snapshot_every=500 --max-minutes 110
+        $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1 --metrics "$FASHION_CURVE_METRICS"
         ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
         # running statistics as training left them (the release before 2026-12-02, exported again here with its

@@ -15,7 +15,6 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from ranks import free_port
 from safetensors.torch import load_file
 
 from dcvae_tools import load_model
@@ -207,12 +207,6 @@ def test_app_help_imports_neither_torch_nor_gradio() -> None:
 # ---------------------------------------------------------------------------- the page in a real browser
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -254,7 +248,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     folders = {name: root / name for name in ("cwd", "home", "tmp")}
     for folder in folders.values():
         folder.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GRADIO_", "DCVAE_"))}
     env.update(HOME=str(folders["home"]), TMPDIR=str(folders["tmp"]), HF_HUB_OFFLINE="1",
                PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),

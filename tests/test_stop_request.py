@@ -2,8 +2,8 @@
 
 A real `dcvae-train train` process is interrupted and must die of the signal after leaving a checkpoint at the
 iteration it reached, from which it continues exactly as an uninterrupted run; a signal in the last iteration
-is not reported as a stop; the DataLoader's workers survive the terminal's Ctrl-C; and two gloo ranks stop at
-the same iteration, for the same reason, when only one of them got the signal.
+is not reported as a stop; the DataLoader's workers are out of reach of the run's stop signals; and two gloo
+ranks stop at the same iteration, for the same reason, when only one of them got the signal.
 """
 
 from __future__ import annotations
@@ -97,29 +97,48 @@ def test_a_signal_mid_run_stops_it_and_one_in_the_last_iteration_does_not_count(
 
 
 def test_stop_request_turns_the_first_signal_into_a_flag_and_the_second_acts_as_usual():
-    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    with StopRequest(announce=False) as stop:
-        assert signal.getsignal(signal.SIGTERM) == stop._handle  # else the next line would end pytest
-        assert not stop.requested
-        signal.raise_signal(signal.SIGTERM)
-        assert stop.signal_name == "SIGTERM" and stop.requested
-        with pytest.raises(KeyboardInterrupt):  # once stopping, Ctrl-C aborts at once
+    default_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # as an interactive shell leaves it
+    try:
+        before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+        with StopRequest(announce=False) as stop:
+            assert signal.getsignal(signal.SIGTERM) == stop._handle  # else the next line would end pytest
+            assert not stop.requested
+            signal.raise_signal(signal.SIGTERM)
+            assert stop.signal_name == "SIGTERM" and stop.requested
+            with pytest.raises(KeyboardInterrupt):  # once stopping, Ctrl-C aborts at once
+                signal.raise_signal(signal.SIGINT)
+        assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+        with StopRequest(enabled=False) as inert:
+            assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+            assert not inert.requested and inert.signal_name is None
+    finally:
+        signal.signal(signal.SIGINT, default_int)
+
+
+def test_a_signal_the_process_ignores_stays_ignored():
+    """A shell starts background jobs with SIGINT ignored: the terminal's Ctrl-C must not stop them."""
+    default_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequest(announce=False) as stop:
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
             signal.raise_signal(signal.SIGINT)
-    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
-    with StopRequest(enabled=False) as inert:
-        assert signal.getsignal(signal.SIGTERM) == before[0]
-        inert.request()
-        assert inert.requested and inert.signal_name is None
+            assert not stop.requested
+            assert signal.getsignal(signal.SIGTERM) == stop._handle  # the other signal is still caught
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, default_int)
 
 
-def test_loader_workers_survive_a_terminal_ctrl_c():
+def test_loader_workers_are_out_of_reach_of_the_runs_stop_signals():
     data = torch.utils.data.TensorDataset(torch.arange(64, dtype=torch.float32).reshape(64, 1))
     loader = InfiniteLoader(data, 4, seed=0, num_workers=1)
     first = next(loader)[0]
     workers = multiprocessing.active_children()
     assert workers, "the loader started no worker process"
     for worker in workers:
-        os.kill(worker.pid, signal.SIGINT)  # what the terminal sends to its whole foreground process group
+        # a group of its own: a terminal's Ctrl-C and torchrun's SIGTERM to the run's group pass it by
+        assert os.getpgid(worker.pid) == worker.pid != os.getpgid(0)
+        os.kill(worker.pid, signal.SIGINT)  # and SIGINT sent to it alone is ignored
     time.sleep(0.5)
     batches = [next(loader)[0] for _ in range(20)]  # a dead worker would fail here (the epochs run on)
     assert all(w.is_alive() for w in workers)

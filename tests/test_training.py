@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,8 +17,6 @@ from training.objective import training_precision
 from training.options import OptionsError
 from training.presets import all_presets, get_preset
 from training.training_loop import CHECKPOINT_NAME, load_checkpoint, training_loop
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny(**changes):

@@ -14,10 +14,17 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any
 
-__all__ = ["STOP_WITHOUT_SIGNAL", "StopRequest", "StoppedBySignal", "ignore_interrupts", "signal_name", "stop_reason"]
+__all__ = [
+    "STOP_WITHOUT_SIGNAL",
+    "StopRequest",
+    "StoppedBySignal",
+    "isolate_from_stop_signals",
+    "signal_name",
+    "stop_reason",
+]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-STOP_WITHOUT_SIGNAL = 1  # stop reason for --max-minutes or request(); signal numbers (2, 15) stand for themselves
+STOP_WITHOUT_SIGNAL = 1  # stop reason for --max-minutes; signal numbers (2, 15) stand for themselves
 
 
 class StoppedBySignal(Exception):
@@ -30,82 +37,83 @@ class StoppedBySignal(Exception):
 
 
 class StopRequest:
-    """While active (``with StopRequest() as stop:``), the first SIGINT or SIGTERM only sets ``stop.signal_name``.
+    """While active (``with StopRequest() as stop:``), the first SIGINT or SIGTERM only sets ``stop.signum``.
 
     The loop polls :attr:`requested` after each iteration, checkpoints and returns. A second signal acts as it
     would have without this object (Ctrl-C raises KeyboardInterrupt, SIGTERM kills): the last checkpoint,
-    written atomically, stays as it was. With ``enabled=False``, or outside the main thread (where Python cannot
-    install signal handlers), the object is inert; :meth:`request` still stops the loop from any thread.
+    written atomically, stays as it was. A signal the process ignores (a shell starts background jobs with
+    SIGINT ignored) stays ignored. With ``enabled=False``, or outside the main thread (where Python cannot
+    install signal handlers), the object is inert.
     """
 
     def __init__(self, *, enabled: bool = True, announce: bool = True) -> None:
         self.enabled = enabled
         self.announce = announce
-        self.signal_name: str | None = None
-        self._requested = threading.Event()
+        self.signum: int | None = None
         self._previous: dict[int, Any] = {}
 
     @property
     def requested(self) -> bool:
-        return self._requested.is_set()
+        return self.signum is not None
 
-    def request(self, signal_name: str | None = None) -> None:
-        """Ask the loop to stop after the current iteration (what the first signal does)."""
-        if self.signal_name is None:
-            self.signal_name = signal_name
-        self._requested.set()
+    @property
+    def signal_name(self) -> str | None:
+        return signal_name(self.signum or 0)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:  # the second signal: behave as if nothing had been installed
             self._restore()
             signal.raise_signal(signum)
             return
-        name = signal.Signals(signum).name
-        self.request(name)
+        self.signum = signum
         if self.announce:  # os.write, not print: a handler that prints while the loop prints raises RuntimeError
             again = " (Ctrl-C again aborts without it)" if signum == signal.SIGINT else ""
-            os.write(2, f"\n{name}: stopping after this iteration and writing a checkpoint{again}\n".encode())
+            os.write(
+                2, f"\n{self.signal_name}: stopping after this iteration and writing a checkpoint{again}\n".encode()
+            )
 
     def _restore(self) -> None:
         for sig, previous in self._previous.items():
-            if previous is not None:  # None: installed from C; nothing Python can put back
-                signal.signal(sig, previous)
+            signal.signal(sig, previous)
         self._previous.clear()
 
     def __enter__(self) -> StopRequest:
         if self.enabled and threading.current_thread() is threading.main_thread():
             try:
                 for sig in _SIGNALS:
-                    self._previous[sig] = signal.getsignal(sig)
+                    previous = signal.getsignal(sig)
+                    if previous in (signal.SIG_IGN, None):  # ignored, or a handler from C that Python cannot restore
+                        continue
+                    self._previous[sig] = previous
                     signal.signal(sig, self._handle)
             except BaseException:
                 self._restore()
                 raise
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self._restore()
 
 
 def stop_reason(out_of_time: bool, stop: StopRequest) -> int:
     """What this rank votes (ranks take the largest, ``distributed.max_over_ranks``): 0 go on, a signal's number
-    when one came, else :data:`STOP_WITHOUT_SIGNAL` when time is up or a stop was requested."""
-    if stop.signal_name is not None:
-        return signal.Signals[stop.signal_name].value
-    return STOP_WITHOUT_SIGNAL if out_of_time or stop.requested else 0
+    when one came, else :data:`STOP_WITHOUT_SIGNAL` when time is up."""
+    return stop.signum or (STOP_WITHOUT_SIGNAL if out_of_time else 0)
 
 
 def signal_name(reason: int) -> str | None:
-    """The signal a stop reason stands for, or None (time up, a request, or no stop)."""
+    """The signal a stop reason stands for, or None (time up, or no stop)."""
     return signal.Signals(reason).name if reason > STOP_WITHOUT_SIGNAL else None
 
 
-def ignore_interrupts(worker_id: int = 0) -> None:
-    """DataLoader ``worker_init_fn``: a terminal's Ctrl-C reaches the workers too, and the main process decides
-    when the run stops (a worker that died of it would fail the checkpointing iteration's batch).
+def isolate_from_stop_signals(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: the run's stop signals reach only the main process, which decides when the
+    run stops (a worker that died of one would fail the checkpointing iteration's batch).
 
-    SIGTERM is left alone, so that DataLoader can still terminate a stuck worker.
+    The worker gets a process group of its own, so a terminal's Ctrl-C and a signal sent to the run's whole
+    group (torchrun forwards SIGTERM that way, as does ``kill -- -PGID``) pass it by, and it ignores SIGINT sent
+    to it alone. SIGTERM sent to it alone still ends it, so that DataLoader can terminate a stuck worker.
     """
+    if hasattr(os, "setpgid"):  # POSIX
+        os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..stop_request import ignore_interrupts
+from ..stop_request import isolate_from_stop_signals
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -115,7 +115,7 @@ class InfiniteLoader:
                 num_workers=self.num_workers,
                 pin_memory=self.pin_memory,
                 collate_fn=self.collate_fn,
-                worker_init_fn=ignore_interrupts,
+                worker_init_fn=isolate_from_stop_signals,
                 # DataLoader draws a worker base seed when an iterator is created; from the global RNG
                 # unless given a generator, which would make a resumed run's random stream differ.
                 generator=torch.Generator().manual_seed(_epoch_seed(self.seed, self._epoch)),

@@ -63,6 +63,15 @@ train() {  # preset [extra options] -> runs/<preset>
     $TRAIN train --preset "$preset" --run-dir "runs/$preset" --no-progress "${FIRST_RELEASE[@]}" "$@"
 }
 
+continue_joint() {  # preset, state to continue, run folder, total iterations, network snapshot every, [options]:
+    # continue a kept training state with joint decoder batches, in float32 (this CPU has no native bfloat16)
+    local preset=$1 from=$2 run=$3 total=$4 every=$5
+    shift 5
+    $TRAIN train --preset "$preset" --resume-from "$from" --run-dir "$run" --device cpu --no-progress \
+        --set decoder_batch=joint --set amp=none --set channels_last=false --set total_iterations="$total" \
+        --set network_snapshot_every="$every" "$@"
+}
+
 case "${1:-}" in
     fashion-mnist-32)  # the release: the preset's run (48,000 iterations; the 2026-12-01 release was its
         # 40,000-iteration network, and iterations 40,000-44,000 were trained as target ablation-n-critic's
@@ -105,9 +114,7 @@ case "${1:-}" in
         ;;
     mnist-32-joint)  # the released 48,000-iteration mnist-32 state continued with decoder_batch=joint (as the
         # Fashion-MNIST release was), float32, in pieces; a network snapshot every 500: does the probe move?
-        $TRAIN train --preset mnist-32 --resume-from reports/runs/mnist-32 --run-dir reports/runs/mnist-32-joint \
-            --device cpu --no-progress --set decoder_batch=joint --set amp=none --set channels_last=false \
-            --set total_iterations=60000 --set network_snapshot_every=500 --max-minutes 110
+        continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint 60000 500 --max-minutes 110
         $TRAIN curves reports/runs/mnist-32-joint --metrics probe_linear_test,probe_pixels_test,recon_mse_test,recon_class_agreement_test
         ;;
     mnist-32-first-release)  # the first release (4,000 iterations, float32) and its VAE: reports/history/
@@ -217,48 +224,35 @@ case "${1:-}" in
         # 64,000-iteration state, decoder_batch=joint with the preset's other options, in float32 (this CPU had no
         # native bfloat16), in pieces; a network snapshot every 1,000, measured like the curves. The run's training
         # state is kept in reports/runs/fashion-mnist-32-joint, so rerunning the target continues it exactly
-        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-continued \
-            --run-dir reports/runs/fashion-mnist-32-joint --device cpu --no-progress --set decoder_batch=joint \
-            --set amp=none --set channels_last=false --set total_iterations=70000 --set network_snapshot_every=1000 \
-            --max-minutes 110
+        continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-continued reports/runs/fashion-mnist-32-joint \
+            70000 1000 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint --metrics "$FASHION_CURVE_METRICS"
         ;;
     budget-past-70k)  # the released joint run continued past 70,000 in its own folder (the release's stays at
         # 70,000): does the N(0, I) sample FD keep falling with budget? (2026-12-02, late: one thread beside the
         # next target's arm, in pieces; the state is kept in reports/runs/fashion-mnist-32-joint-past-70k)
-        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-joint \
-            --run-dir reports/runs/fashion-mnist-32-joint-past-70k --device cpu --no-progress \
-            --set decoder_batch=joint --set amp=none --set channels_last=false --set total_iterations=76000 \
-            --set network_snapshot_every=1000 --max-minutes 110
+        continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint reports/runs/fashion-mnist-32-joint-past-70k \
+            76000 1000 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-past-70k --metrics "$FASHION_CURVE_METRICS"
         ;;
     ablation-joint-kl-1e-4)  # joint decoder batches and KL weight 1e-4 together, from the release's 70,000 state
-        # (one thread beside budget-past-70k's, float32, in pieces; state in reports/runs/fashion-mnist-32-joint-kl1e-4)
-        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-joint \
-            --run-dir reports/runs/fashion-mnist-32-joint-kl1e-4 --device cpu --no-progress --set decoder_batch=joint \
-            --set kl_weight=0.0001 --set amp=none --set channels_last=false --set total_iterations=76000 \
-            --set network_snapshot_every=1000 --max-minutes 110
+        # to 72,000 (one thread beside budget-past-70k's, in pieces; state in reports/runs/fashion-mnist-32-joint-kl1e-4)
+        continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint reports/runs/fashion-mnist-32-joint-kl1e-4 \
+            72000 1000 --set kl_weight=0.0001 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-kl1e-4 --metrics "$FASHION_CURVE_METRICS"
         ;;
-    ablation-joint-kl-1e-3)  # the joint + KL 1e-4 arm's 72,000 state on at KL weight 1e-3 (both threads, float32, a
-        # network snapshot every 500; state in reports/runs/fashion-mnist-32-joint-kl1e-3)
-        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-joint \
-            --run-dir reports/runs/fashion-mnist-32-joint-kl1e-4 --device cpu --no-progress --set decoder_batch=joint \
-            --set kl_weight=0.0001 --set amp=none --set channels_last=false --set total_iterations=76000 \
-            --set network_snapshot_every=1000 --stop-after 72000  # where this arm branched off
-        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-joint-kl1e-4 \
-            --run-dir reports/runs/fashion-mnist-32-joint-kl1e-3 --device cpu --no-progress --set decoder_batch=joint \
-            --set kl_weight=0.001 --set amp=none --set channels_last=false --set total_iterations=76000 \
-            --set network_snapshot_every=500 --max-minutes 110
+    ablation-joint-kl-1e-3)  # the joint + KL 1e-4 arm's 72,000 state (its target's end) on at KL weight 1e-3 (both
+        # threads, a network snapshot every 500; state in reports/runs/fashion-mnist-32-joint-kl1e-3)
+        bash reports/reproduce.sh ablation-joint-kl-1e-4  # to its end, 72,000: where this arm branched off
+        continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-kl1e-4 reports/runs/fashion-mnist-32-joint-kl1e-3 \
+            76000 500 --set kl_weight=0.001 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-kl1e-3 --metrics "$FASHION_CURVE_METRICS"
         ;;
     ablation-joint-prior-clamp)  # the release's 70,000 state continued with joint batches and the decoder's prior
         # draws clamped to [-1, 1] in training, as the paper's sampling protocol draws them (one thread beside
-        # mnist-32-joint's, float32, a network snapshot every 500; state in reports/runs/fashion-mnist-32-joint-prior-clamp1)
-        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32-joint \
-            --run-dir reports/runs/fashion-mnist-32-joint-prior-clamp1 --device cpu --no-progress --set decoder_batch=joint \
-            --set prior_clamp=1.0 --set amp=none --set channels_last=false --set total_iterations=76000 \
-            --set network_snapshot_every=500 --max-minutes 110
+        # mnist-32-joint's, a network snapshot every 500; state in reports/runs/fashion-mnist-32-joint-prior-clamp1)
+        continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint reports/runs/fashion-mnist-32-joint-prior-clamp1 \
+            76000 500 --set prior_clamp=1.0 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1 --metrics "$FASHION_CURVE_METRICS"
         ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm

@@ -8,6 +8,7 @@ ranks stop at the same iteration, for the same reason, when only one of them got
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -96,9 +97,18 @@ def test_a_signal_mid_run_stops_it_and_one_in_the_last_iteration_does_not_count(
     assert signal.getsignal(signal.SIGTERM) == handler  # the loop gave the handler back
 
 
-def test_stop_request_turns_the_first_signal_into_a_flag_and_the_second_acts_as_usual():
-    default_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # as an interactive shell leaves it
+@contextlib.contextmanager
+def _sigint_handler(handler):
+    """SIGINT handled by ``handler`` inside the block, whatever pytest was started with; put back after."""
+    previous = signal.signal(signal.SIGINT, handler)
     try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_stop_request_turns_the_first_signal_into_a_flag_and_the_second_acts_as_usual():
+    with _sigint_handler(signal.default_int_handler):  # as an interactive shell leaves it
         before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
         with StopRequest(announce=False) as stop:
             assert signal.getsignal(signal.SIGTERM) == stop._handle  # else the next line would end pytest
@@ -111,22 +121,17 @@ def test_stop_request_turns_the_first_signal_into_a_flag_and_the_second_acts_as_
         with StopRequest(enabled=False) as inert:
             assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
             assert not inert.requested and inert.signal_name is None
-    finally:
-        signal.signal(signal.SIGINT, default_int)
 
 
 def test_a_signal_the_process_ignores_stays_ignored():
     """A shell starts background jobs with SIGINT ignored: the terminal's Ctrl-C must not stop them."""
-    default_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with _sigint_handler(signal.SIG_IGN):
         with StopRequest(announce=False) as stop:
             assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
             signal.raise_signal(signal.SIGINT)
             assert not stop.requested
             assert signal.getsignal(signal.SIGTERM) == stop._handle  # the other signal is still caught
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, default_int)
 
 
 def test_loader_workers_are_out_of_reach_of_the_runs_stop_signals():

@@ -91,12 +91,7 @@ class TrainingOptions:
             f"dcvae-no-instance, vaegan), not objective={self.objective!r}",
         )
         need(
-            self.prior_clamp is None
-            or (
-                isinstance(self.prior_clamp, int | float)
-                and not isinstance(self.prior_clamp, bool)
-                and self.prior_clamp > 0
-            ),
+            self.prior_clamp is None or (type(self.prior_clamp) in (int, float) and self.prior_clamp > 0),
             "prior_clamp",
             "must be a positive number, or null for unclamped draws",
         )

@@ -93,6 +93,17 @@ def test_continuing_equals_the_uninterrupted_run(runs, tmp_path, source, capsys)
     _assert_same(_networks(runs / "straight"), _networks(tmp_path / "continued"))
 
 
+def test_a_continuation_trains_at_its_own_learning_rate_and_betas(runs, tmp_path):
+    """The source's optimizer state carries its lr and betas; --set lr=... on the continuation must win."""
+    training_loop(tiny(lr=5e-5, betas=(0.5, 0.99)), tmp_path / "slower", progress=False, resume_from=runs / "half")
+    state = load_checkpoint(tmp_path / "slower" / CHECKPOINT_NAME)
+    source = load_checkpoint(runs / "half" / CHECKPOINT_NAME)
+    for name in ("opt_E", "opt_G", "opt_D"):
+        assert source[name]["param_groups"][0]["lr"] != 5e-5
+        assert [(g["lr"], tuple(g["betas"])) for g in state[name]["param_groups"]] == [(5e-5, (0.5, 0.99))]
+        assert state[name]["state"], f"{name}'s moments were dropped instead of continued"
+
+
 def test_continuing_from_a_hub_repo(runs, tmp_path, local_hub: LocalHub):
     local_hub.add_revision("org/tiny-dcvae", runs / "release")
     training_loop(

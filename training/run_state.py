@@ -134,6 +134,9 @@ def trainer_state(
     }
 
 
+_OPTIONS_HYPERPARAMETERS = ("lr", "betas")
+
+
 def restore_trainer_state(
     state: Mapping[str, Any],
     *,
@@ -160,7 +163,12 @@ def restore_trainer_state(
             net.load_state_dict(state[name])
     for name, opt in optimizers.items():
         if opt is not None and name in state:
+            # Adam's state_dict carries lr and betas; the options this run was built with win, so a
+            # continuation with --set lr=... trains at that rate (an exact continuation has the same values)
+            configured = [{key: group[key] for key in _OPTIONS_HYPERPARAMETERS} for group in opt.param_groups]
             opt.load_state_dict(state[name])
+            for group, values in zip(opt.param_groups, configured, strict=True):
+                group.update(values)
     for layer, queue in queues.items():
         if layer in state.get("queues", {}):
             queue.load_state_dict(state["queues"][layer])

@@ -327,6 +327,46 @@ def test_export_then_load_model_reproduces_encoder_and_ema_decoder(tmp_path):
     assert set(entry["files"]) == {"config.json", "model.safetensors", "README.md"}
 
 
+def test_release_of_a_network_snapshot(tmp_path):
+    """`release --snapshot N` ships the run's network snapshot at N (the one its curves favour), not the last
+    checkpoint; at the checkpoint's own iteration the two are the same model."""
+    from typer.testing import CliRunner
+
+    from training.cli import UserError, app
+
+    run = tmp_path / "run"
+    training_loop(tiny(total_iterations=4, network_snapshot_every=2), run, progress=False)
+    manifest = tmp_path / "manifest.json"
+
+    def release(iteration, *extra):
+        return CliRunner().invoke(app, ["release", str(run), "--snapshot", str(iteration), "--name", "snap",
+                                        "--repo-id", "org/snap", "--no-bundle", "-o", str(tmp_path / f"rel{iteration}"),
+                                        "--manifest", str(manifest), *extra])
+
+    def weights(folder):
+        return load_model(folder).state_dict()
+
+    result = release(2)
+    assert result.exit_code == 0, result.output
+    released, snapshot = weights(tmp_path / "rel2"), weights(run / "network-snapshots" / "iteration-0000002")
+    assert released.keys() == snapshot.keys() and all(torch.equal(released[k], snapshot[k]) for k in released)
+    assert json.loads(manifest.read_text())["models"]["snap"]["training_iterations"] == 2
+    assert load_model(tmp_path / "rel2").config.description.endswith("2 iterations of 8 images")
+
+    assert release(4).exit_code == 0
+    export_run(run, tmp_path / "checkpoint-export")
+    last, checkpoint = weights(tmp_path / "rel4"), weights(tmp_path / "checkpoint-export")
+    assert all(torch.equal(last[k], checkpoint[k]) for k in last)
+    assert not all(torch.equal(last[k], released[k]) for k in last)
+
+    missing = release(3)
+    assert isinstance(missing.exception, UserError)
+    assert "--snapshot 3" in str(missing.exception) and "it has: 2, 4" in str(missing.exception)
+    assert not (tmp_path / "rel3").exists()
+    with_state = release(2, "--push", "org/snap", "--training-state")
+    assert isinstance(with_state.exception, UserError) and "training state" in str(with_state.exception)
+
+
 def test_options_are_validated():
     with pytest.raises(OptionsError, match="objective"):
         tiny(objective="nope")

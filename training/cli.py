@@ -35,6 +35,11 @@ class UserError(Exception):
     """A mistake in the command line; printed as one line."""
 
 
+SNAPSHOT_OPTION = typer.Option(
+    metavar="ITERATION",
+    help="Use the run's network snapshot at this iteration (network-snapshots/iteration-NNNNNNN, what "
+    "`dcvae-train curves` measures) instead of its latest checkpoint: release the snapshot the curves favour.",
+)
 DECODER_STATISTICS_OPTION = typer.Option(
     help="The decoder's BatchNorm running statistics: 'training' (as training left them) or 'posterior' "
     "(recomputed from posterior draws of up to 10,000 training images; for fashion-mnist-32 better "
@@ -393,6 +398,7 @@ def release(
     private: Annotated[bool, typer.Option(help="With --push: create the repo private (if it is new).")] = False,
     decoder_statistics: Annotated[str, DECODER_STATISTICS_OPTION] = "training",
     data_root: Annotated[str | None, typer.Option(help="Where the training data lives.")] = None,
+    snapshot: Annotated[int | None, SNAPSHOT_OPTION] = None,
 ) -> None:
     """Export a run as a released checkpoint: attributes computed (20 + 20 training images each), metrics
     from an evaluation report, sha256s in the manifest, and (by default) bundled in the package. With
@@ -404,8 +410,13 @@ def release(
       dcvae-train release runs/00000-fashion-mnist-32 --push my-org/my-dcvae --name my-dcvae --training-state
       dcvae-train release dcvae_tools/weights/fashion-mnist-32 --push dcvae-tools/fashion-mnist-32 \\
           --name fashion-mnist-32
+      dcvae-train release runs/00000-fashion-mnist-32 --snapshot 72500 --name fashion-mnist-32 \\
+          --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default
     """
     manifest = manifest or _repository_manifest()
+    if snapshot is not None and training_state:
+        raise UserError(f"--snapshot {snapshot} has no training state of its own (the run's checkpoint.pt is at "
+                        "another iteration): drop --training-state, or release the run's checkpoint")
     if push is None:
         if training_state or endpoint or token or private:
             raise UserError("--training-state, --endpoint, --token and --private go with --push")
@@ -414,7 +425,7 @@ def release(
         folder, iterations = _export_for_release(source, name, report, True if bundle is None else bundle, output,
                                                  seed, training_state=False,
                                                  decoder_statistics=_decoder_statistics(decoder_statistics),
-                                                 data_root=data_root)
+                                                 data_root=data_root, snapshot=snapshot)
         _record_release(folder, name, repo_id, manifest, bundled=True if bundle is None else bundle,
                         default=default, iterations=iterations)
         return
@@ -424,7 +435,8 @@ def release(
         raise UserError("--push changes only NAME's entry; make it the default with a release without --push")
     _release_and_push(source, name, push, manifest=manifest, report=report, bundle=bool(bundle), output=output,
                       seed=seed, training_state=training_state, endpoint=endpoint, token=token, private=private,
-                      decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root)
+                      decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root,
+                      snapshot=snapshot)
 
 
 def _repository_manifest() -> Path:
@@ -437,31 +449,36 @@ def _repository_manifest() -> Path:
 
 def _export_for_release(
     run: Path, name: str, report: Path | None, bundle: bool, output: Path | None, seed: int, *, training_state: bool,
-    decoder_statistics: str = "training", data_root: str | None = None,
+    decoder_statistics: str = "training", data_root: str | None = None, snapshot: int | None = None,
 ) -> tuple[Path, int]:
-    """Export a run folder as a release (metrics, attributes, optionally its training state); returns the
-    folder and the run's iteration."""
+    """Export a run folder (its checkpoint, or its network snapshot at iteration ``snapshot``) as a release
+    (metrics, attributes, optionally its training state); returns the folder and the networks' iteration."""
     from dcvae_tools.manifest import BUNDLED_WEIGHTS_DIR
 
     from .attributes import ATTRIBUTES, compute_attributes
-    from .export import model_from_run
+    from .export import model_from_run, snapshot_folder
     from .training_loop import load_checkpoint
 
-    if not (run / "checkpoint.pt").is_file():
+    if snapshot is None and not (run / "checkpoint.pt").is_file():
         raise UserError(f"{run} has no checkpoint.pt: pass a run folder made by `dcvae-train train`")
+    if snapshot is not None:
+        try:
+            snapshot_folder(run, snapshot)
+        except FileNotFoundError as exc:
+            raise UserError(f"--snapshot {snapshot}: {exc}") from None
     if output is None:
         if not bundle:
             raise UserError("pass --output when not bundling")
         output = BUNDLED_WEIGHTS_DIR / name
     metrics = _release_metrics(report, decoder_statistics) if report else {}
-    model = model_from_run(run, metrics)
-    iteration = int(load_checkpoint(run / "checkpoint.pt")["iteration"])
+    model = model_from_run(run, metrics, snapshot=snapshot)
+    iteration = snapshot if snapshot is not None else int(load_checkpoint(run / "checkpoint.pt")["iteration"])
     attributes = {}
     if model.config.dataset in ATTRIBUTES:
         typer.echo(f"computing the attributes of {model.config.dataset} ...", err=True)
         attributes = compute_attributes(model, model.config.dataset, seed=seed)
     folder = _export(run, output, metrics=metrics, attributes=attributes, training_state=training_state,
-                     decoder_statistics=decoder_statistics, data_root=data_root)
+                     decoder_statistics=decoder_statistics, data_root=data_root, snapshot=snapshot)
     typer.echo(f"wrote {folder} ({', '.join(sorted(attributes)) or 'no attributes'})", err=True)
     return folder, iteration
 
@@ -506,7 +523,8 @@ def _record_release(folder: Path, name: str, repo_id: str, manifest: Path, *, bu
 
 def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, report: Path | None, bundle: bool,
                       output: Path | None, seed: int, training_state: bool, endpoint: str | None, token: str | None,
-                      private: bool, decoder_statistics: str = "training", data_root: str | None = None) -> None:
+                      private: bool, decoder_statistics: str = "training", data_root: str | None = None,
+                      snapshot: int | None = None) -> None:
     """Publish a run (exported first) or a release folder, and pin the pushed commit in the manifest."""
     import tempfile
 
@@ -523,12 +541,13 @@ def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, 
                         "push without --bundle")
     with tempfile.TemporaryDirectory(prefix="dcvae-release-") as tmp:
         extra = {}
-        if (source / "checkpoint.pt").is_file():
-            say(f"exporting the run {source}")
+        if (source / "checkpoint.pt").is_file() or snapshot is not None:
+            say(f"exporting the run {source}" + (f" (its network snapshot at {snapshot:,})" if snapshot else ""))
             target = output if output is not None else Path(tmp) / name
             folder, iterations = _export_for_release(source, name, report, bundle, target, seed,
                                                      training_state=training_state,
-                                                     decoder_statistics=decoder_statistics, data_root=data_root)
+                                                     decoder_statistics=decoder_statistics, data_root=data_root,
+                                                     snapshot=snapshot)
             extra["training_iterations"] = iterations
         elif (source / "config.json").is_file():
             if report is not None or output is not None or decoder_statistics != "training":

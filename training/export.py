@@ -14,9 +14,10 @@ from dcvae_tools.io_utils import atomic_write_text
 from dcvae_tools.model import DCVAE, AttributeVector
 from dcvae_tools.networks import build_network
 from dcvae_tools.networks.layers import fold_spectral_norm
-from dcvae_tools.release import save_pretrained
+from dcvae_tools.release import load_release, save_pretrained
 
 from .batchnorm_statistics import DECODER_STATISTICS, recompute_from_training_images
+from .curves import SNAPSHOTS_DIR, snapshot_folders
 from .options import TrainingOptions
 from .state_file import TRAINING_STATE_NAME, save_training_state
 from .training_loop import CHECKPOINT_NAME, load_checkpoint
@@ -30,8 +31,33 @@ POSTERIOR_STATISTICS_NOTE = "decoder BatchNorm statistics from posterior draws"
 """Part of a config's description saying its decoder's statistics were recomputed (checked against reports)."""
 
 
-def model_from_run(run_dir: str | Path, metrics: Mapping[str, Any] | None = None) -> DCVAE:
-    """The inference model of a run: encoder with spectral norm folded in, the EMA decoder."""
+def snapshot_folder(run_dir: str | Path, iteration: int) -> Path:
+    """The run's network snapshot at ``iteration`` (``network-snapshots/iteration-NNNNNNN``).
+
+    Raises:
+        FileNotFoundError: naming the snapshots the run has, when it has none at that iteration.
+    """
+    found = dict(snapshot_folders(run_dir))
+    if iteration not in found:
+        have = ", ".join(f"{i:,}" for i in found) or "none (train with --set network_snapshot_every=N)"
+        raise FileNotFoundError(f"{run_dir} has no network snapshot at iteration {iteration:,} in {SNAPSHOTS_DIR}/; "
+                                f"it has: {have}")
+    return found[iteration]
+
+
+def model_from_run(
+    run_dir: str | Path, metrics: Mapping[str, Any] | None = None, *, snapshot: int | None = None
+) -> DCVAE:
+    """The inference model of a run: encoder with spectral norm folded in, the EMA decoder.
+
+    By default the run's latest checkpoint; with ``snapshot`` its network snapshot at that iteration (written by
+    the same :func:`inference_model`, so the two agree where they share an iteration).
+    """
+    if snapshot is not None:
+        model = load_release(snapshot_folder(run_dir, snapshot))
+        model.config = dataclasses.replace(model.config, metrics=dict(metrics or {}))
+        model.attributes = {}
+        return model
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
     options = TrainingOptions.from_dict(json.loads(state["options"]))
     return inference_model(options, state["E"], state["G_ema"], metrics, iterations=int(state["iteration"]))
@@ -73,8 +99,10 @@ def export_run(
     decoder_statistics: str = "training",
     data_root: str | None = None,
     progress: Callable[[str], None] | None = None,
+    snapshot: int | None = None,
 ) -> Path:
-    """Write the run's checkpoint in the release format to ``out_dir``.
+    """Write the run's checkpoint (or with ``snapshot``, its network snapshot at that iteration) in the release
+    format to ``out_dir``.
 
     With ``training_state`` the folder also gets ``training_state.safetensors``: the run's whole checkpoint
     (pickle-free), from which ``dcvae-train train --resume-from`` continues exactly. ``decoder_statistics``
@@ -84,7 +112,10 @@ def export_run(
     """
     if decoder_statistics not in DECODER_STATISTICS:
         raise ValueError(f"decoder_statistics={decoder_statistics!r}: must be one of {', '.join(DECODER_STATISTICS)}")
-    model = model_from_run(run_dir, metrics)
+    if training_state and snapshot is not None:
+        raise ValueError("a network snapshot has no training state of its own (the run's checkpoint is at another "
+                         "iteration): export the snapshot without it")
+    model = model_from_run(run_dir, metrics, snapshot=snapshot)
     if decoder_statistics == "posterior":
         _, drawn = recompute_from_training_images(model, data_root=data_root, images=POSTERIOR_IMAGES,
                                                   progress=progress)

@@ -80,20 +80,24 @@ case "${1:-}" in
         # evaluated, its statistics and fitted latent prior computed, and its samples from that prior scored. Since
         # 2026-12-02 (evening) the release is that state trained 6,000 iterations more with prior samples and
         # reconstructions in one decoder batch (target ablation-joint-decoder-batch, to 70,000), with training's
-        # BatchNorm statistics. The two 64,000-iteration releases before it (training's statistics, then
-        # --decoder-statistics posterior) are kept as reports/history/fashion-mnist-32-iteration-64000*.json
+        # BatchNorm statistics. Since 2026-12-03 the release is the network snapshot at 72,500 of that state
+        # continued with the prior draws of training clamped to [-1, 1] (target ablation-joint-prior-clamp, trained
+        # on one thread beside another run: the thread count changes float32 sums, so a rerun on two threads is
+        # the same recipe, not bit-identical weights). The releases before it (70,000 joint; 64,000 with training's
+        # statistics, then --decoder-statistics posterior) are kept as reports/history/fashion-mnist-32-iteration-*.json
         $TRAIN train --preset fashion-mnist-32 --run-dir reports/runs/fashion-mnist-32 --device cpu --no-progress \
             --max-minutes 110
         $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
             --run-dir reports/runs/fashion-mnist-32-continued --set total_iterations=64000 --device cpu --no-progress \
             --max-minutes 110
         bash reports/reproduce.sh ablation-joint-decoder-batch  # the script has cd-ed to the repository root
-        $TRAIN release reports/runs/fashion-mnist-32-joint --name fashion-mnist-32 \
-            --repo-id dcvae-tools/fashion-mnist-32 --default
+        bash reports/reproduce.sh ablation-joint-prior-clamp
+        CLAMPED=(reports/runs/fashion-mnist-32-joint-prior-clamp1 --snapshot 72500 --name fashion-mnist-32
+                 --repo-id dcvae-tools/fashion-mnist-32 --default)
+        $TRAIN release "${CLAMPED[@]}"
         $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32.json --edit-strength 1.0 \
             --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
-        $TRAIN release reports/runs/fashion-mnist-32-joint --name fashion-mnist-32 \
-            --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default
+        $TRAIN release "${CLAMPED[@]}" --report reports/fashion-mnist-32.json
         $TRAIN latent-stats fashion-mnist-32 --figure docs/figures/pca-fashion-mnist-32.png
         $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32-mixture-prior.json \
             --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k

@@ -265,3 +265,30 @@ def test_cli_release_push_of_a_training_run(local_hub, manifest: Path, tmp_path:
     assert state is not None
     assert hashlib.sha256(state.read_bytes()).hexdigest() == entry["files"][TRAINING_STATE_NAME]["sha256"]
     assert _load_released(local_hub, "run-pub", tmp_path / "cache").config.preset == "tiny"
+
+
+def test_cli_release_push_of_a_network_snapshot(local_hub, manifest: Path, tmp_path: Path):
+    """`release RUN --snapshot N --push`: the pushed weights are the snapshot's, the manifest says N iterations,
+    and no training state is published (the run's is at another iteration)."""
+    from safetensors.torch import load_file
+    from typer.testing import CliRunner
+
+    from training.cli import app
+    from training.presets import get_preset
+    from training.training_loop import training_loop
+
+    options = get_preset("tiny").override(log_every=1, snapshot_every=1000, checkpoint_every=1000,
+                                          total_iterations=4, network_snapshot_every=2)
+    training_loop(options, tmp_path / "run", progress=False)
+    result = CliRunner().invoke(app, ["release", str(tmp_path / "run"), "--snapshot", "2", "--push", REPO,
+                                      "--name", "snap-pub", "--manifest", str(manifest),
+                                      "--endpoint", local_hub.endpoint])
+    assert result.exit_code == 0, result.output
+    entry = _entries(manifest)["models"]["snap-pub"]
+    assert entry["revision"] == local_hub.head(REPO) and entry["training_iterations"] == 2
+    assert TRAINING_STATE_NAME not in entry["files"]
+    load_manifest.cache_clear()
+    released = _load_released(local_hub, "snap-pub", tmp_path / "cache")
+    snapshot = load_file(tmp_path / "run" / "network-snapshots" / "iteration-0000002" / "model.safetensors")
+    assert all(torch.equal(released.state_dict()[k], v) for k, v in snapshot.items())
+    assert released.config.description.endswith("2 iterations of 8 images")

@@ -100,6 +100,7 @@ def test_a_continuation_trains_at_its_own_learning_rate_and_betas(runs, tmp_path
     source = load_checkpoint(runs / "half" / CHECKPOINT_NAME)
     for name in ("opt_E", "opt_G", "opt_D"):
         assert source[name]["param_groups"][0]["lr"] != 5e-5
+        assert tuple(source[name]["param_groups"][0]["betas"]) != (0.5, 0.99)
         assert [(g["lr"], tuple(g["betas"])) for g in state[name]["param_groups"]] == [(5e-5, (0.5, 0.99))]
         assert state[name]["state"], f"{name}'s moments were dropped instead of continued"
 

@@ -337,6 +337,8 @@ def test_release_of_a_network_snapshot(tmp_path):
     run = tmp_path / "run"
     training_loop(tiny(total_iterations=4, network_snapshot_every=2), run, progress=False)
     manifest = tmp_path / "manifest.json"
+    # a file derived from a snapshot after training (latent-stats run on it) is neither read nor released
+    (run / "network-snapshots" / "iteration-0000002" / "latent_stats.safetensors").write_bytes(b"stale")
 
     def release(iteration, *extra):
         return CliRunner().invoke(app, ["release", str(run), "--snapshot", str(iteration), "--name", "snap",
@@ -344,7 +346,9 @@ def test_release_of_a_network_snapshot(tmp_path):
                                         "--manifest", str(manifest), *extra])
 
     def weights(folder):
-        return load_model(folder).state_dict()
+        from safetensors.torch import load_file
+
+        return load_file(folder / "model.safetensors")
 
     result = release(2)
     assert result.exit_code == 0, result.output
@@ -355,6 +359,7 @@ def test_release_of_a_network_snapshot(tmp_path):
 
     assert release(4).exit_code == 0
     export_run(run, tmp_path / "checkpoint-export")
+    assert not (tmp_path / "rel2" / "latent_stats.safetensors").exists()
     last, checkpoint = weights(tmp_path / "rel4"), weights(tmp_path / "checkpoint-export")
     assert all(torch.equal(last[k], checkpoint[k]) for k in last)
     assert not all(torch.equal(last[k], released[k]) for k in last)
@@ -365,6 +370,14 @@ def test_release_of_a_network_snapshot(tmp_path):
     assert not (tmp_path / "rel3").exists()
     with_state = release(2, "--push", "org/snap", "--training-state")
     assert isinstance(with_state.exception, UserError) and "training state" in str(with_state.exception)
+    report = tmp_path / "report-of-4.json"  # what `dcvae-train eval` writes for the iteration-4 release
+    report.write_text(json.dumps({"metrics": {"recon_mse_test": 0.5}, "details": {"model_config": {
+        "description": load_model(tmp_path / "rel4").config.description}}}))
+    mismatched = release(2, "--report", str(report))
+    assert isinstance(mismatched.exception, UserError)
+    assert "iteration 4 " in str(mismatched.exception) and "at 2:" in str(mismatched.exception)
+    assert release(4, "--report", str(report)).exit_code == 0
+    assert load_model(tmp_path / "rel4").config.metrics == {"recon_mse_test": 0.5}
 
 
 def test_options_are_validated():

@@ -37,6 +37,7 @@ class UserError(Exception):
 
 SNAPSHOT_OPTION = typer.Option(
     metavar="ITERATION",
+    min=1,
     help="Use the run's network snapshot at this iteration (network-snapshots/iteration-NNNNNNN, what "
     "`dcvae-train curves` measures) instead of its latest checkpoint: release the snapshot the curves favour.",
 )
@@ -470,9 +471,9 @@ def _export_for_release(
         if not bundle:
             raise UserError("pass --output when not bundling")
         output = BUNDLED_WEIGHTS_DIR / name
-    metrics = _release_metrics(report, decoder_statistics) if report else {}
-    model = model_from_run(run, metrics, snapshot=snapshot)
     iteration = snapshot if snapshot is not None else int(load_checkpoint(run / "checkpoint.pt")["iteration"])
+    metrics = _release_metrics(report, decoder_statistics, iteration=iteration, run=run) if report else {}
+    model = model_from_run(run, metrics, snapshot=snapshot)
     attributes = {}
     if model.config.dataset in ATTRIBUTES:
         typer.echo(f"computing the attributes of {model.config.dataset} ...", err=True)
@@ -483,14 +484,33 @@ def _export_for_release(
     return folder, iteration
 
 
-def _release_metrics(report: Path, decoder_statistics: str = "training") -> dict[str, Any]:
+def _report_iteration(details: dict[str, Any]) -> int | None:
+    """The iteration of the networks a report measured: recorded for a run folder, and in a release's config
+    description ("...; 72,500 iterations of 64 images"); None when neither says."""
+    if isinstance(details.get("iteration"), int):
+        return details["iteration"]
+    description = details.get("model_config", {}).get("description")
+    found = re.search(r"([\d,]+) iterations of \d+ images", description) if isinstance(description, str) else None
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def _release_metrics(report: Path, decoder_statistics: str = "training", *, iteration: int | None = None,
+                    run: Path | None = None) -> dict[str, Any]:
     """The metrics of an evaluation report, refused when its samples were not drawn as the paper does (a card
-    states its sample metrics as the paper's protocol, N(0, I), clamped) or when the model it measured had other
-    decoder BatchNorm statistics than this export will write (its config's description says which)."""
+    states its sample metrics as the paper's protocol, N(0, I), clamped), when the model it measured had other
+    decoder BatchNorm statistics than this export will write (its config's description says which), or, given
+    the ``iteration`` being released, when it measured networks of another iteration."""
     from .export import POSTERIOR_STATISTICS_NOTE
 
     data = json.loads(report.read_text())
     details = data.get("details", {})
+    measured_iteration = _report_iteration(details)
+    if iteration is not None and measured_iteration is not None and measured_iteration != iteration:
+        raise UserError(
+            f"{report} measured networks at iteration {measured_iteration:,} and this release is at {iteration:,}: "
+            f"evaluate the networks being released (release without --report, then `dcvae-train eval` the release "
+            f"folder; or `dcvae-train eval {run or 'RUN'}/network-snapshots/iteration-{iteration:07d} -o REPORT`)"
+        )
     prior = details.get("settings", {}).get("sample_prior", "standard")
     if prior != "standard":
         raise UserError(
@@ -542,7 +562,8 @@ def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, 
     with tempfile.TemporaryDirectory(prefix="dcvae-release-") as tmp:
         extra = {}
         if (source / "checkpoint.pt").is_file() or snapshot is not None:
-            say(f"exporting the run {source}" + (f" (its network snapshot at {snapshot:,})" if snapshot else ""))
+            say(f"exporting the run {source}"
+                + (f" (its network snapshot at {snapshot:,})" if snapshot is not None else ""))
             target = output if output is not None else Path(tmp) / name
             folder, iterations = _export_for_release(source, name, report, bundle, target, seed,
                                                      training_state=training_state,

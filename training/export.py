@@ -37,10 +37,13 @@ def snapshot_folder(run_dir: str | Path, iteration: int) -> Path:
     Raises:
         FileNotFoundError: naming the snapshots the run has, when it has none at that iteration.
     """
+    if not (Path(run_dir) / SNAPSHOTS_DIR).is_dir():
+        raise FileNotFoundError(f"{run_dir} has no {SNAPSHOTS_DIR}/: pass a run folder trained with "
+                                "--set network_snapshot_every=N")
     found = dict(snapshot_folders(run_dir))
     if iteration not in found:
-        have = ", ".join(f"{i:,}" for i in found) or "none (train with --set network_snapshot_every=N)"
-        raise FileNotFoundError(f"{run_dir} has no network snapshot at iteration {iteration:,} in {SNAPSHOTS_DIR}/; "
+        have = ", ".join(str(i) for i in found) or "none yet"
+        raise FileNotFoundError(f"{run_dir} has no network snapshot at iteration {iteration} in {SNAPSHOTS_DIR}/; "
                                 f"it has: {have}")
     return found[iteration]
 
@@ -54,9 +57,12 @@ def model_from_run(
     the same :func:`inference_model`, so the two agree where they share an iteration).
     """
     if snapshot is not None:
-        model = load_release(snapshot_folder(run_dir, snapshot))
+        # only what a checkpoint export would hold: files derived later (latent-stats run on the snapshot) would
+        # describe other statistics than an export may write, so they are neither read nor carried
+        model = load_release(snapshot_folder(run_dir, snapshot), read_derived=False)
         model.config = dataclasses.replace(model.config, metrics=dict(metrics or {}))
         model.attributes = {}
+        model.latent_stats = model.latent_prior = None
         return model
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
     options = TrainingOptions.from_dict(json.loads(state["options"]))
@@ -113,8 +119,8 @@ def export_run(
     if decoder_statistics not in DECODER_STATISTICS:
         raise ValueError(f"decoder_statistics={decoder_statistics!r}: must be one of {', '.join(DECODER_STATISTICS)}")
     if training_state and snapshot is not None:
-        raise ValueError("a network snapshot has no training state of its own (the run's checkpoint is at another "
-                         "iteration): export the snapshot without it")
+        raise ValueError(f"the network snapshot at {snapshot} has no training state of its own (the run's checkpoint "
+                         "is at another iteration): export the snapshot without it")
     model = model_from_run(run_dir, metrics, snapshot=snapshot)
     if decoder_statistics == "posterior":
         _, drawn = recompute_from_training_images(model, data_root=data_root, images=POSTERIOR_IMAGES,

@@ -178,11 +178,15 @@ def test_resume_mid_fade_in_equals_uninterrupted_and_exports_the_fade(grown, tmp
     assert _without_perf(_stats(resumed)) == _without_perf(_stats(run))
 
 
-def test_resume_refuses_another_schedule(grown, tmp_path):
+def test_resume_refuses_another_schedule_or_options_and_writes_nothing(grown, tmp_path):
     run, _ = grown
+    written = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix == ".json"}
     other = ProgressiveSchedule(start_resolution=4, stable_images=8, fade_images=32)
     with pytest.raises(OptionsError, match="another schedule"):
         progressive_training_loop(tiny_options(), other, run)
+    with pytest.raises(OptionsError, match=r"lr: 0\.0002 in the checkpoint, 5e-05 now"):
+        progressive_training_loop(tiny_options(lr=5e-5), SCHEDULE, run)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix == ".json"} == written
 
 
 # ----------------------------------------------------------------------------- the networks

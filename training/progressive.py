@@ -66,6 +66,7 @@ from .run_state import (
     STATS_NAME,
     StatsLog,
     capture_rng_state,
+    check_resume_options,
     load_checkpoint,
     make_feature_queues,
     restore_trainer_state,
@@ -545,9 +546,6 @@ def progressive_training_loop(
     stages = schedule.stages(o)
     device = torch.device(device)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / OPTIONS_NAME).write_text(o.to_json(), encoding="utf-8")
-    (run_dir / SCHEDULE_NAME).write_text(json.dumps(schedule.to_dict(), indent=2) + "\n", encoding="utf-8")
     ckpt_path = run_dir / CHECKPOINT_NAME
 
     # ------------------------------------------------------------------ position, queues, resume state
@@ -560,8 +558,12 @@ def progressive_training_loop(
             raise ValueError(f"{ckpt_path} is not a progressive checkpoint")
         if json.loads(state["schedule"]) != schedule.to_dict():
             raise OptionsError(f"{ckpt_path} was written with another schedule; use a new run folder")
+        check_resume_options(state["options"], o, ckpt_path)  # before anything is written
         stage_index, iteration = int(state["stage"]), int(state["iteration"])
         images, seen = int(state["images"]), int(state["stage_images"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / OPTIONS_NAME).write_text(o.to_json(), encoding="utf-8")
+    (run_dir / SCHEDULE_NAME).write_text(json.dumps(schedule.to_dict(), indent=2) + "\n", encoding="utf-8")
     queues = make_feature_queues(o, device)
     autocast = training_autocast(device, o.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=o.amp == "fp16")

@@ -134,6 +134,10 @@ def trainer_state(
     }
 
 
+_OPTIONS_HYPERPARAMETERS = ("lr", "betas")
+"""Optimizer group settings that come from the run's options, not from a loaded state."""
+
+
 def restore_trainer_state(
     state: Mapping[str, Any],
     *,
@@ -151,8 +155,7 @@ def restore_trainer_state(
     Whatever ``state`` lacks keeps its fresh value (a run continued from a release has networks but no
     optimizer, queue or loader state), except the networks named in ``required``: a state without them is
     refused rather than resumed from random weights. Optimizers take their moments and step counts from
-    ``state`` and keep the settings they were built with (lr, betas, fused, ...): the run's options, not the
-    source's.
+    ``state`` and keep the learning rate and betas they were built with: the run's options, not the source's.
     """
     missing = [name for name in required if name not in state]
     if missing:
@@ -162,11 +165,10 @@ def restore_trainer_state(
             net.load_state_dict(state[name])
     for name, opt in optimizers.items():
         if opt is not None and name in state:
-            # an optimizer's state_dict carries its group settings (lr, betas, fused, ...): the ones this run built
-            # it with win, so a continuation with --set lr=... trains at that rate (an exact continuation has the
-            # same values); only the moments and step counts come from the state
-            configured = [{k: v for k, v in group.items() if k not in ("params", "param_names")}
-                          for group in opt.param_groups]
+            # an optimizer's state_dict carries its group settings: the hyperparameters the options set win, so a
+            # continuation with --set lr=... trains at that rate (an exact continuation has the same values). The
+            # implementation flags (fused, capturable) stay the state's: torch places the loaded step counts by them
+            configured = [{key: group[key] for key in _OPTIONS_HYPERPARAMETERS} for group in opt.param_groups]
             opt.load_state_dict(state[name])
             for group, values in zip(opt.param_groups, configured, strict=True):
                 group.update(values)

@@ -15,6 +15,7 @@
 #   bash reports/reproduce.sh budget-past-70k   # the joint run past the release's 70,000, in its own folder
 #   bash reports/reproduce.sh ablation-joint-kl-1e-4  # joint batches with KL weight 1e-4 (then -1e-3: 1e-3)
 #   bash reports/reproduce.sh ablation-joint-prior-clamp  # joint batches, training's prior draws clamped to [-1, 1]
+#   bash reports/reproduce.sh ablation-prior-clamp-lr     # that run's state at a 4x lower lr (-ema: EMA 0.999)
 #   bash reports/reproduce.sh mnist-32-joint    # mnist-32 continued with joint decoder batches
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
@@ -258,6 +259,15 @@ case "${1:-}" in
         continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint reports/runs/fashion-mnist-32-joint-prior-clamp1 \
             76000 500 --set prior_clamp=1.0 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1 --metrics "$FASHION_CURVE_METRICS"
+        ;;
+    ablation-prior-clamp-lr|ablation-prior-clamp-ema)  # the prior-clamp run's kept state (74,420) continued
+        # with a 4x lower learning rate (5e-5), or a decoder EMA of 0.999 instead of 0.99; the two arms ran side by
+        # side, one thread each, for 85 minutes (to 76,154 and 76,209); a network snapshot every 500
+        if [ "$1" = ablation-prior-clamp-lr ]; then arm=lr5e-5; change=(--set lr=5e-5); else arm=ema0999; change=(--set ema=0.999); fi
+        continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
+            "reports/runs/fashion-mnist-32-joint-prior-clamp1-$arm" 78000 500 --set prior_clamp=1.0 "${change[@]}" \
+            --max-minutes 85
+        $TRAIN curves "reports/runs/fashion-mnist-32-joint-prior-clamp1-$arm" --metrics "$FASHION_CURVE_METRICS"
         ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
         # running statistics as training left them (the release before 2026-12-02, exported again here with its

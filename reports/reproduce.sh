@@ -262,7 +262,8 @@ case "${1:-}" in
         ;;
     ablation-prior-clamp-lr|ablation-prior-clamp-ema)  # the prior-clamp run's kept state (74,420) continued
         # with a 4x lower learning rate (5e-5), or a decoder EMA of 0.999 instead of 0.99; the two arms ran side by
-        # side, one thread each, for 85 minutes (to 76,154 and 76,209); a network snapshot every 500
+        # side, one thread each, for 85 minutes (to 76,154 and 76,209), then the lr arm alone on two threads to
+        # 78,115 (--set total_iterations=80000, stopped by SIGTERM); a network snapshot every 500
         if [ "$1" = ablation-prior-clamp-lr ]; then arm=lr5e-5; change=(--set lr=5e-5); else arm=ema0999; change=(--set ema=0.999); fi
         continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
             "reports/runs/fashion-mnist-32-joint-prior-clamp1-$arm" 78000 500 --set prior_clamp=1.0 "${change[@]}" \

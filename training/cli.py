@@ -487,11 +487,11 @@ def _export_for_release(
 def _report_iteration(details: dict[str, Any]) -> int | None:
     """The iteration of the networks a report measured: recorded for a run folder, and in a release's config
     description ("...; 72,500 iterations of 64 images"); None when neither says."""
+    from .export import iterations_in_description
+
     if isinstance(details.get("iteration"), int):
         return details["iteration"]
-    description = details.get("model_config", {}).get("description")
-    found = re.search(r"([\d,]+) iterations of \d+ images", description) if isinstance(description, str) else None
-    return int(found.group(1).replace(",", "")) if found else None
+    return iterations_in_description(details.get("model_config", {}).get("description"))
 
 
 def _release_metrics(report: Path, decoder_statistics: str = "training", *, iteration: int | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,17 @@ posterior)."""
 
 POSTERIOR_STATISTICS_NOTE = "decoder BatchNorm statistics from posterior draws"
 """Part of a config's description saying its decoder's statistics were recomputed (checked against reports)."""
+
+
+_BUDGET_UNIT = "images"
+_BUDGET = re.compile(r"([\d,]+) iterations of \d+ " + _BUDGET_UNIT)
+
+
+def iterations_in_description(description: str | None) -> int | None:
+    """The training budget :func:`inference_model` writes into a config's description ("...; 72,500 iterations of
+    64 images"), or None when the description states none."""
+    found = _BUDGET.search(description) if isinstance(description, str) else None
+    return int(found.group(1).replace(",", "")) if found else None
 
 
 def snapshot_folder(run_dir: str | Path, iteration: int) -> Path:
@@ -62,7 +74,6 @@ def model_from_run(
         model = load_release(snapshot_folder(run_dir, snapshot), read_derived=False)
         model.config = dataclasses.replace(model.config, metrics=dict(metrics or {}))
         model.attributes = {}
-        model.latent_stats = model.latent_prior = None
         return model
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
     options = TrainingOptions.from_dict(json.loads(state["options"]))
@@ -83,7 +94,7 @@ def inference_model(
     """
     config = options.model_config(dict(metrics or {}))
     if iterations is not None:
-        budget = f"{iterations:,} iterations of {options.batch_size} images"
+        budget = f"{iterations:,} iterations of {options.batch_size} {_BUDGET_UNIT}"
         description = f"{config.description}; {budget}" if config.description else f"trained {budget}"
         config = dataclasses.replace(config, description=description)
     encoder = build_network(config, "encoder", spectral_norm=True)

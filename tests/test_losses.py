@@ -53,6 +53,22 @@ def test_hinge_g_loss_hand_computed() -> None:
         hinge_g_loss(None, None)
 
 
+def test_hinge_losses_sample_weight_moves_the_split_between_the_fake_terms() -> None:
+    close(hinge_d_loss(REAL, SAMPLE, RECON, sample_weight=0.75), 2.5 / 3 + 0.75 * 0.5 + 0.25 * 6.5 / 3)
+    close(hinge_g_loss(SAMPLE, RECON, sample_weight=0.75), -(0.75 * -1.0 + 0.25 * 3.5 / 3))
+    # a lone fake term keeps its full weight whatever the split
+    close(hinge_d_loss(REAL, SAMPLE, None, sample_weight=0.75), 2.5 / 3 + 0.5)
+    close(hinge_g_loss(None, RECON, sample_weight=0.25), -3.5 / 3)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0, -0.5, 1.5])
+def test_hinge_losses_refuse_a_split_outside_zero_one(weight: float) -> None:
+    with pytest.raises(ValueError, match="sample_weight"):
+        hinge_d_loss(REAL, SAMPLE, RECON, sample_weight=weight)
+    with pytest.raises(ValueError, match="sample_weight"):
+        hinge_g_loss(SAMPLE, RECON, sample_weight=weight)
+
+
 def test_hinge_losses_nonzero_and_differentiable() -> None:
     fake = torch.tensor([0.0, 0.0], requires_grad=True)
     loss = hinge_d_loss(torch.tensor([0.0]), fake, None)

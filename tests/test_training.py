@@ -193,6 +193,31 @@ def test_prior_clamp_needs_a_positive_bound_and_prior_draws():
         tiny(objective="vae", prior_clamp=1.0).validate()
 
 
+@pytest.mark.parametrize("phase, stat", [("D", "Loss/D/hinge"), ("Gmain", "Loss/G/hinge")])
+def test_prior_sample_weight_reaches_both_hinge_losses(phase, stat):
+    """The same networks and draws at three splits: the hinge loss moves, and linearly in the weight."""
+    real = torch.rand(8, 1, 32, 32) * 2 - 1
+
+    def hinge(weight):
+        torch.manual_seed(0)
+        _, _, _, objective = _objective_and_networks(tiny(gen_batch_size=8, prior_sample_weight=weight))
+        return objective.accumulate_gradients(phase, real, torch.arange(8))[stat]
+
+    low, even, high = hinge(0.25), hinge(0.5), hinge(0.75)
+    assert abs(high - low) > 1e-4
+    assert low + high == pytest.approx(2 * even, rel=1e-5, abs=1e-6)
+
+
+def test_prior_sample_weight_needs_a_split_and_both_fake_terms():
+    for bad in (0, 1, 1.5, True, "0.7"):
+        with pytest.raises(OptionsError, match="prior_sample_weight"):
+            tiny(prior_sample_weight=bad).validate()
+    for objective in ("vae", "gan"):
+        with pytest.raises(OptionsError, match=f"objective='{objective}' has no pair of fake terms"):
+            tiny(objective=objective, prior_sample_weight=0.75).validate()
+    tiny(objective="vaegan", prior_sample_weight=0.75).validate()
+
+
 def test_joint_decoder_batch_needs_both_kinds_of_latent():
     with pytest.raises(OptionsError, match="decoder_batch"):
         tiny(objective="vae", decoder_batch="joint").validate()

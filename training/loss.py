@@ -4,7 +4,8 @@ All functions are free functions returning 0-dim tensors; the weights that combi
 official ``1e-6`` on the summed KL term) are applied by the training loop.
 
 DC-VAE's discriminator scores three kinds of images: real ``x``, reconstructions ``x_rec = G(E(x))`` and
-prior samples ``G(z)``; the two fake terms are weighted 0.5 each in both hinge losses. The instance-level
+prior samples ``G(z)``; the two fake terms are weighted 0.5 each in both hinge losses (the official recipe;
+``sample_weight`` moves that split). The instance-level
 contrastive term is an InfoNCE loss between features of ``x`` (query) and of ``x_rec`` (key), with a
 MoCo-style queue of past keys as negatives (``FeatureQueue``).
 """
@@ -31,50 +32,57 @@ ReconstructionKind = Literal["l1", "l2"]
 
 
 def _fake_weights(
-    sample: torch.Tensor | None, recon: torch.Tensor | None
+    sample: torch.Tensor | None, recon: torch.Tensor | None, sample_weight: float
 ) -> list[tuple[torch.Tensor, float]]:
-    terms = [t for t in (sample, recon) if t is not None]
-    if not terms:
+    if sample is None and recon is None:
         raise ValueError("at least one of the fake logits (sample, recon) must be given")
-    weight = 1.0 / len(terms)
-    return [(t, weight) for t in terms]
+    if not 0.0 < sample_weight < 1.0:
+        raise ValueError(f"sample_weight={sample_weight!r}: must be strictly between 0 and 1")
+    if sample is None or recon is None:
+        return [(sample if recon is None else recon, 1.0)]
+    return [(sample, sample_weight), (recon, 1.0 - sample_weight)]
 
 
 def hinge_d_loss(
     real_logits: torch.Tensor,
     fake_logits_sample: torch.Tensor | None,
     fake_logits_recon: torch.Tensor | None,
+    sample_weight: float = 0.5,
 ) -> torch.Tensor:
     """Discriminator hinge loss.
 
-    ``mean(relu(1 - real)) + 0.5 * mean(relu(1 + fake_sample)) + 0.5 * mean(relu(1 + fake_recon))``;
-    when one fake term is ``None`` the other gets weight 1.0 (pure GAN, or DC-VAE without sampling).
+    ``mean(relu(1 - real)) + w * mean(relu(1 + fake_sample)) + (1 - w) * mean(relu(1 + fake_recon))`` with
+    ``w = sample_weight`` (0.5 in the official recipe); when one fake term is ``None`` the other gets weight
+    1.0 (pure GAN, or DC-VAE without sampling).
 
     Args:
         real_logits: discriminator outputs on real images, any shape.
         fake_logits_sample: outputs on decoded prior samples ``G(z)``, or None.
         fake_logits_recon: outputs on reconstructions ``G(E(x))``, or None.
+        sample_weight: the prior samples' share of the two fake terms, strictly between 0 and 1.
 
     Raises:
-        ValueError: both fake terms are None.
+        ValueError: both fake terms are None, or ``sample_weight`` is outside (0, 1).
     """
     loss = F.relu(1.0 - real_logits).mean()
-    for fake, weight in _fake_weights(fake_logits_sample, fake_logits_recon):
+    for fake, weight in _fake_weights(fake_logits_sample, fake_logits_recon, sample_weight):
         loss = loss + weight * F.relu(1.0 + fake).mean()
     return loss
 
 
 def hinge_g_loss(
-    fake_logits_sample: torch.Tensor | None, fake_logits_recon: torch.Tensor | None
+    fake_logits_sample: torch.Tensor | None,
+    fake_logits_recon: torch.Tensor | None,
+    sample_weight: float = 0.5,
 ) -> torch.Tensor:
-    """Generator (decoder / encoder) hinge loss ``-(0.5 * mean(fake_sample) + 0.5 * mean(fake_recon))``.
+    """Generator (decoder / encoder) hinge loss ``-(w * mean(fake_sample) + (1 - w) * mean(fake_recon))``.
 
-    When one term is ``None`` the other gets weight 1.0.
+    ``w = sample_weight`` (0.5 in the official recipe); when one term is ``None`` the other gets weight 1.0.
 
     Raises:
-        ValueError: both terms are None.
+        ValueError: both terms are None, or ``sample_weight`` is outside (0, 1).
     """
-    terms = _fake_weights(fake_logits_sample, fake_logits_recon)
+    terms = _fake_weights(fake_logits_sample, fake_logits_recon, sample_weight)
     loss = terms[0][1] * terms[0][0].mean()
     for fake, weight in terms[1:]:
         loss = loss + weight * fake.mean()

@@ -169,7 +169,9 @@ class DCVAELoss:
         with self.autocast():
             logits, _ = self.D(torch.cat([real, *(f.to(real.dtype) for f in fakes)]), features=())
         logits = logits.float().split(n)
-        loss = hinge_d_loss(logits[0], logits[1], logits[2] if len(logits) > 2 else None)
+        loss = hinge_d_loss(
+            logits[0], logits[1], logits[2] if len(logits) > 2 else None, self.o.prior_sample_weight
+        )
         self.scale(loss).backward()
         return {
             "Loss/D/hinge": loss.item(),
@@ -220,7 +222,9 @@ class DCVAELoss:
                 logits, _ = D(out, features=())
             logits = logits.float()
             g = hinge_g_loss(
-                logits[: o.gen_batch_size], logits[o.gen_batch_size :] if o.trains_encoder else None
+                logits[: o.gen_batch_size],
+                logits[o.gen_batch_size :] if o.trains_encoder else None,
+                o.prior_sample_weight,
             )
             loss = loss + g
             stats["Loss/G/hinge"] = g.item()

@@ -51,6 +51,9 @@ class TrainingOptions:
     # the decoder's prior draws in training, N(0, I) clamped elementwise to [-prior_clamp, prior_clamp]; None
     # leaves them unclamped (the official code), while its sampling protocol clamps at 1 at evaluation
     prior_clamp: float | None = None
+    # the prior samples' share of the two fake terms in both hinge losses (reconstructions get the rest); 0.5
+    # weighs them equally (the official code)
+    prior_sample_weight: float = 0.5
     # --- optimisation
     batch_size: int = 64  # real images per iteration (per process)
     gen_batch_size: int = 128  # prior samples in the generator step
@@ -99,6 +102,17 @@ class TrainingOptions:
             self.prior_clamp is None or self.uses_adversarial,
             "prior_clamp",
             f"objective={self.objective!r} decodes no prior draws in training",
+        )
+        need(
+            type(self.prior_sample_weight) in (int, float) and 0 < self.prior_sample_weight < 1,
+            "prior_sample_weight",
+            "must be a number strictly between 0 and 1 (0.5: prior samples and reconstructions weigh the same)",
+        )
+        need(
+            self.prior_sample_weight == 0.5 or (self.trains_encoder and self.uses_adversarial),
+            "prior_sample_weight",
+            f"objective={self.objective!r} has no pair of fake terms to weigh (dcvae, dcvae-no-instance or vaegan "
+            f"have)",
         )
         need(self.queue_size >= 1, "queue_size", "must be at least 1")
         need(self.temperature > 0, "temperature", "must be > 0")

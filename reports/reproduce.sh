@@ -16,7 +16,9 @@
 #   bash reports/reproduce.sh ablation-joint-kl-1e-4  # joint batches with KL weight 1e-4 (then -1e-3: 1e-3)
 #   bash reports/reproduce.sh ablation-joint-prior-clamp  # joint batches, training's prior draws clamped to [-1, 1]
 #   bash reports/reproduce.sh ablation-prior-clamp-lr     # that run's state at a 4x lower lr (-ema: EMA 0.999)
+#   bash reports/reproduce.sh ablation-prior-sample-weight  # that state with prior samples weighted 0.75 of the fakes
 #   bash reports/reproduce.sh mnist-32-joint    # mnist-32 continued with joint decoder batches
+#   bash reports/reproduce.sh mnist-32-joint-lr  # that state at a 4x lower lr: does the linear probe move?
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
 #                                               # model's budget, each evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
@@ -121,6 +123,12 @@ case "${1:-}" in
         # Fashion-MNIST release was), float32, in pieces; a network snapshot every 500: does the probe move?
         continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint 60000 500 --max-minutes 110
         $TRAIN curves reports/runs/mnist-32-joint --metrics probe_linear_test,probe_pixels_test,recon_mse_test,recon_class_agreement_test
+        ;;
+    mnist-32-joint-lr)  # target mnist-32-joint's state (52,320) continued at a 4x lower lr (5e-5), one thread for
+        # 90 minutes beside target ablation-prior-sample-weight; a network snapshot every 500
+        continue_joint mnist-32 reports/runs/mnist-32-joint reports/runs/mnist-32-joint-lr5e-5 60000 500 \
+            --set lr=5e-5 --max-minutes 90
+        $TRAIN curves reports/runs/mnist-32-joint-lr5e-5 --metrics probe_linear_test,probe_pixels_test,recon_mse_test,recon_class_agreement_test
         ;;
     mnist-32-first-release)  # the first release (4,000 iterations, float32) and its VAE: reports/history/
         train mnist-32
@@ -269,6 +277,14 @@ case "${1:-}" in
             "reports/runs/fashion-mnist-32-joint-prior-clamp1-$arm" 78000 500 --set prior_clamp=1.0 "${change[@]}" \
             --max-minutes 85
         $TRAIN curves "reports/runs/fashion-mnist-32-joint-prior-clamp1-$arm" --metrics "$FASHION_CURVE_METRICS"
+        ;;
+    ablation-prior-sample-weight)  # the prior-clamp run's kept state (74,420) with the prior samples' share of the
+        # two fake terms in both hinge losses at 0.75 instead of 0.5, one thread for 85 minutes beside
+        # target mnist-32-joint-lr; a network snapshot every 500
+        continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
+            reports/runs/fashion-mnist-32-joint-prior-clamp1-sample-weight075 78000 500 --set prior_clamp=1.0 \
+            --set prior_sample_weight=0.75 --max-minutes 85
+        $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1-sample-weight075 --metrics "$FASHION_CURVE_METRICS"
         ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
         # running statistics as training left them (the release before 2026-12-02, exported again here with its

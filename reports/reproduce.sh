@@ -16,6 +16,7 @@
 #   bash reports/reproduce.sh ablation-joint-kl-1e-4  # joint batches with KL weight 1e-4 (then -1e-3: 1e-3)
 #   bash reports/reproduce.sh ablation-joint-prior-clamp  # joint batches, training's prior draws clamped to [-1, 1]
 #   bash reports/reproduce.sh ablation-prior-clamp-lr     # that run's state at a 4x lower lr (-ema: EMA 0.999)
+#   bash reports/reproduce.sh release-candidate-lr  # the lr arm's 76,000 snapshot measured as a release, not bundled
 #   bash reports/reproduce.sh ablation-prior-sample-weight  # that state with prior samples weighted 0.75 of the fakes
 #   bash reports/reproduce.sh mnist-32-joint    # mnist-32 continued with joint decoder batches
 #   bash reports/reproduce.sh mnist-32-joint-lr  # that state at a 4x lower lr: does the linear probe move?
@@ -277,6 +278,19 @@ case "${1:-}" in
             "reports/runs/fashion-mnist-32-joint-prior-clamp1-$arm" 78000 500 --set prior_clamp=1.0 "${change[@]}" \
             --max-minutes 85
         $TRAIN curves "reports/runs/fashion-mnist-32-joint-prior-clamp1-$arm" --metrics "$FASHION_CURVE_METRICS"
+        ;;
+    release-candidate-lr)  # the lr-5e-5 arm's 76,000 snapshot exported like the release (attributes, latent
+        # statistics, fitted mixture) into a scratch folder with a scratch manifest, then measured like it
+        out=$(mktemp -d)
+        cp weights_manifest.json "$out/manifest.json"
+        $TRAIN release reports/runs/fashion-mnist-32-joint-prior-clamp1-lr5e-5 --snapshot 76000 --name fashion-mnist-32 \
+            --repo-id dcvae-tools/fashion-mnist-32 --no-bundle -o "$out/model" --manifest "$out/manifest.json"
+        $TRAIN latent-stats "$out/model"
+        $TRAIN eval "$out/model" -o reports/experiments/release-candidate-lr5e-5-76000.json --edit-strength 1.0 \
+            --metrics recon_class_agreement_test,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe,probe_linear_test
+        $TRAIN eval "$out/model" -o reports/experiments/release-candidate-lr5e-5-76000-mixture-prior.json \
+            --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
+        rm -rf "$out"
         ;;
     ablation-prior-sample-weight)  # the prior-clamp run's kept state (74,420) with the prior samples' share of the
         # two fake terms in both hinge losses at 0.75 instead of 0.5, one thread for 85 minutes beside

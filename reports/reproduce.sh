@@ -17,7 +17,8 @@
 #   bash reports/reproduce.sh ablation-joint-prior-clamp  # joint batches, training's prior draws clamped to [-1, 1]
 #   bash reports/reproduce.sh ablation-prior-clamp-lr     # that run's state at a 4x lower lr (-ema: EMA 0.999)
 #   bash reports/reproduce.sh release-candidate-lr  # the lr arm's 76,000 snapshot measured as a release, not bundled
-#   bash reports/reproduce.sh ablation-prior-sample-weight  # that state with prior samples weighted 0.75 of the fakes
+#   bash reports/reproduce.sh ablation-prior-sample-weight  # the prior-clamp state, prior samples 0.75 of the fakes
+#   bash reports/reproduce.sh ablation-gen-batch-128  # the prior-clamp state, 128 prior draws per decoder batch
 #   bash reports/reproduce.sh mnist-32-joint    # mnist-32 continued with joint decoder batches
 #   bash reports/reproduce.sh mnist-32-joint-lr  # that state at a 4x lower lr: does the linear probe move?
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
@@ -127,7 +128,7 @@ case "${1:-}" in
         ;;
     mnist-32-joint-lr)  # target mnist-32-joint's state (52,320) continued at a 4x lower lr (5e-5), one thread for
         # 90 minutes beside target ablation-prior-sample-weight; a network snapshot every 500
-        continue_joint mnist-32 reports/runs/mnist-32-joint reports/runs/mnist-32-joint-lr5e-5 60000 500 \
+        OMP_NUM_THREADS=1 continue_joint mnist-32 reports/runs/mnist-32-joint reports/runs/mnist-32-joint-lr5e-5 60000 500 \
             --set lr=5e-5 --max-minutes 90
         $TRAIN curves reports/runs/mnist-32-joint-lr5e-5 --metrics probe_linear_test,probe_pixels_test,recon_mse_test,recon_class_agreement_test
         ;;
@@ -295,10 +296,20 @@ case "${1:-}" in
     ablation-prior-sample-weight)  # the prior-clamp run's kept state (74,420) with the prior samples' share of the
         # two fake terms in both hinge losses at 0.75 instead of 0.5, one thread for 85 minutes beside
         # target mnist-32-joint-lr; a network snapshot every 500
-        continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
+        OMP_NUM_THREADS=1 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
             reports/runs/fashion-mnist-32-joint-prior-clamp1-sample-weight075 78000 500 --set prior_clamp=1.0 \
             --set prior_sample_weight=0.75 --max-minutes 85
         $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1-sample-weight075 --metrics "$FASHION_CURVE_METRICS"
+        ;;
+    ablation-gen-batch-128)  # the prior-clamp run's kept state (74,420) with gen_batch_size 128 (the official
+        # recipe's; the preset has 64): twice as many prior draws as reconstructions in the encoder/decoder phases'
+        # joint decoder batches (the discriminator phase keeps one per real image), so the prior rows weigh more in
+        # those batches' statistics and in the running statistics the release normalises with; two threads for 40
+        # minutes, a network snapshot every 500
+        OMP_NUM_THREADS=2 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
+            reports/runs/fashion-mnist-32-joint-prior-clamp1-gen128 78000 500 --set prior_clamp=1.0 \
+            --set gen_batch_size=128 --max-minutes 40
+        $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1-gen128 --metrics "$FASHION_CURVE_METRICS"
         ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
         # running statistics as training left them (the release before 2026-12-02, exported again here with its

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from ranks import launch_two_ranks
 
 from dcvae_tools import load_model
@@ -14,7 +15,7 @@ from dcvae_tools.fast import cpu_has_native_bfloat16
 from dcvae_tools.publish import manifest_entry
 from training.export import export_run, model_from_run
 from training.objective import training_precision
-from training.options import OptionsError
+from training.options import OptionsError, TrainingOptions
 from training.presets import all_presets, get_preset
 from training.training_loop import CHECKPOINT_NAME, load_checkpoint, training_loop
 
@@ -193,26 +194,54 @@ def test_prior_clamp_needs_a_positive_bound_and_prior_draws():
         tiny(objective="vae", prior_clamp=1.0).validate()
 
 
-@pytest.mark.parametrize("phase, stat", [("D", "Loss/D/hinge"), ("Gmain", "Loss/G/hinge")])
-def test_prior_sample_weight_reaches_both_hinge_losses(phase, stat):
-    """The same networks and draws at three splits: the hinge loss moves, and linearly in the weight."""
+@pytest.mark.parametrize("decoder_batch", ["separate", "joint"])
+@pytest.mark.parametrize("phase", ["D", "Gmain"])
+def test_prior_sample_weight_lands_on_the_prior_samples_logits(phase, decoder_batch):
+    """Known answer: the hinge loss recomputed from the discriminator's logits, with the rows that show decoded prior
+    draws (found by value: the phase's first random draws) weighted w and the reconstructions 1 - w."""
+    weight, n_prior = 0.8, {"D": 8, "Gmain": 4}[phase]
+    options = tiny(decoder_batch=decoder_batch, gen_batch_size=4, prior_sample_weight=weight)
+    torch.manual_seed(0)
+    _, G, D, objective = _objective_and_networks(options)
+    decoded: list[tuple[torch.Tensor, torch.Tensor]] = []
+    scored: list[tuple[torch.Tensor, torch.Tensor]] = []
+    G.register_forward_hook(lambda module, args, out: decoded.append((args[0].detach(), out.detach())))
+    D.register_forward_hook(lambda module, args, out: scored.append((args[0].detach(), out[0].detach().flatten())))
     real = torch.rand(8, 1, 32, 32) * 2 - 1
+    torch.manual_seed(1)
+    prior_z = torch.randn(n_prior, options.latent_dim)  # what the phase draws first
+    torch.manual_seed(1)
+    stats = objective.accumulate_gradients(phase, real, torch.arange(8))
 
-    def hinge(weight):
-        torch.manual_seed(0)
-        _, _, _, objective = _objective_and_networks(tiny(gen_batch_size=8, prior_sample_weight=weight))
-        return objective.accumulate_gradients(phase, real, torch.arange(8))[stat]
-
-    low, even, high = hinge(0.25), hinge(0.5), hinge(0.75)
-    assert abs(high - low) > 1e-4
-    assert low + high == pytest.approx(2 * even, rel=1e-5, abs=1e-6)
+    latents, images = (torch.cat(parts) for parts in zip(*decoded, strict=True))
+    prior_images = [images[(latents == z).all(1)][0] for z in prior_z]
+    ((scored_images, logits),) = scored  # one discriminator call per phase
+    rows = list(scored_images)
+    is_prior = torch.tensor([any(torch.equal(r, p) for p in prior_images) for r in rows])
+    is_real = torch.tensor([any(torch.equal(r, x) for x in real) for r in rows])
+    assert int(is_prior.sum()) == n_prior and not (is_prior & is_real).any()
+    recon = ~is_prior & ~is_real
+    if phase == "D":
+        expected = (
+            F.relu(1 - logits[is_real]).mean()
+            + weight * F.relu(1 + logits[is_prior]).mean()
+            + (1 - weight) * F.relu(1 + logits[recon]).mean()
+        )
+        assert stats["Loss/D/hinge"] == pytest.approx(expected.item(), rel=1e-5)
+    else:
+        expected = -(weight * logits[is_prior].mean() + (1 - weight) * logits[recon].mean())
+        assert int(recon.sum()) == 8
+        assert stats["Loss/G/hinge"] == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_prior_sample_weight_needs_a_split_and_both_fake_terms():
-    for bad in (0, 1, 1.5, True, "0.7"):
+    for bad in (0, 1, 1.5):
         with pytest.raises(OptionsError, match="prior_sample_weight"):
             tiny(prior_sample_weight=bad).validate()
-    for objective in ("vae", "gan"):
+    for bad in (True, "0.7"):  # what a hand-edited training_options.json could hold
+        with pytest.raises(OptionsError, match=r"prior_sample_weight=.*strictly between 0 and 1"):
+            TrainingOptions.from_dict({**tiny().to_dict(), "prior_sample_weight": bad})
+    for objective in ("vae", "gan", "dcvae-no-set"):
         with pytest.raises(OptionsError, match=f"objective='{objective}' has no pair of fake terms"):
             tiny(objective=objective, prior_sample_weight=0.75).validate()
     tiny(objective="vaegan", prior_sample_weight=0.75).validate()
@@ -303,6 +332,16 @@ def test_resume_refuses_changed_training_options_and_allows_a_longer_run(tmp_pat
         training_loop(tiny(total_iterations=4, lr=1e-3), tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "training_options.json").read_text() == written  # nothing overwritten
     assert training_loop(tiny(total_iterations=4), tmp_path / "run", progress=False)["iteration"] == 4
+
+
+def test_resume_treats_an_option_newer_than_the_checkpoint_as_its_default(tmp_path):
+    from training.run_state import check_resume_options
+
+    saved = tiny().to_dict()
+    del saved["prior_sample_weight"]  # a checkpoint written before the option existed
+    check_resume_options(json.dumps(saved), tiny(), tmp_path)  # trained as the default does: resumes
+    with pytest.raises(OptionsError, match=r"prior_sample_weight: 0\.5 \(unrecorded: its default\), 0\.75 now"):
+        check_resume_options(json.dumps(saved), tiny(prior_sample_weight=0.75), tmp_path)
 
 
 def test_resuming_a_run_past_its_total_says_why_nothing_trains(tmp_path, capsys):

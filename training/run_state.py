@@ -72,10 +72,17 @@ def restore_rng_state(checkpoint: Mapping[str, Any], rank: int, device: torch.de
 def check_resume_options(saved_json: str, options: TrainingOptions, where: Path) -> None:
     """Refuse to resume a run with options that change its training (listing each difference)."""
     saved, mine = json.loads(saved_json), options.to_dict()
+    # An option newer than the checkpoint is missing from it; the run trained as its default does (every new
+    # option's default is the behaviour from before it existed), so a resume may not set it to anything else.
+    defaults = TrainingOptions().to_dict()
+
+    def recorded(key: str) -> str:
+        return f"{saved[key]!r} in the checkpoint" if key in saved else f"{defaults[key]!r} (unrecorded: its default)"
+
     differ = [
-        f"{key}: {saved.get(key)!r} in the checkpoint, {mine[key]!r} now"
+        f"{key}: {recorded(key)}, {mine[key]!r} now"
         for key in mine
-        if key not in RESUME_SAFE_OPTIONS and key in saved and saved[key] != mine[key]
+        if key not in RESUME_SAFE_OPTIONS and saved.get(key, defaults[key]) != mine[key]
     ]
     if differ:
         raise OptionsError(

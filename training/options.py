@@ -88,7 +88,7 @@ class TrainingOptions:
         need(self.kl_weight >= 0, "kl_weight", "must be >= 0")
         need(self.decoder_batch in ("separate", "joint"), "decoder_batch", "must be separate or joint")
         need(
-            self.decoder_batch == "separate" or (self.trains_encoder and self.uses_adversarial),
+            self.decoder_batch == "separate" or self.decodes_both_kinds,
             "decoder_batch",
             f"joint needs an objective that decodes both prior samples and reconstructions (dcvae, "
             f"dcvae-no-instance, vaegan), not objective={self.objective!r}",
@@ -109,7 +109,7 @@ class TrainingOptions:
             "must be a number strictly between 0 and 1 (0.5: prior samples and reconstructions weigh the same)",
         )
         need(
-            self.prior_sample_weight == 0.5 or (self.trains_encoder and self.uses_adversarial),
+            self.prior_sample_weight == 0.5 or self.decodes_both_kinds,
             "prior_sample_weight",
             f"objective={self.objective!r} has no pair of fake terms to weigh (dcvae, dcvae-no-instance or vaegan "
             f"have)",
@@ -164,6 +164,11 @@ class TrainingOptions:
     @property
     def uses_adversarial(self) -> bool:
         return self.objective in ("dcvae", "dcvae-no-instance", "vaegan", "gan")
+
+    @property
+    def decodes_both_kinds(self) -> bool:
+        """Whether training decodes both prior draws and reconstructions, so the discriminator scores both."""
+        return self.trains_encoder and self.uses_adversarial
 
     @property
     def uses_contrastive(self) -> bool:

@@ -247,6 +247,70 @@ def test_prior_sample_weight_needs_a_split_and_both_fake_terms():
     tiny(objective="vaegan", prior_sample_weight=0.75).validate()
 
 
+def test_kl_ramp_is_geometric_between_its_iterations_and_constant_outside():
+    o = tiny(kl_weight=1e-6, kl_ramp_to=1e-4, kl_ramp_start=100, kl_ramp_end=300)
+    assert [o.kl_weight_at(i) for i in (0, 100)] == [1e-6, 1e-6]
+    assert o.kl_weight_at(200) == pytest.approx(1e-5, rel=1e-9)  # halfway in log space
+    assert o.kl_weight_at(150) == pytest.approx(1e-6 * 10**0.5, rel=1e-9)
+    assert [o.kl_weight_at(i) for i in (300, 10_000)] == [1e-4, 1e-4]
+    down = tiny(kl_weight=1e-4, kl_ramp_to=1e-6, kl_ramp_start=0, kl_ramp_end=10)
+    assert down.kl_weight_at(5) == pytest.approx(1e-5, rel=1e-9)  # a ramp may go down as well
+    assert tiny(kl_weight=3e-6).kl_weight_at(10**6) == 3e-6  # no ramp: the constant weight
+
+
+@pytest.mark.parametrize("phase", ["Gmain", "Gcon"])
+def test_kl_ramp_weighs_each_phases_kl_at_the_iteration_the_loop_set(phase):
+    """Known answer: the logged KL term is the ramp's weight at ``objective.iteration`` times the summed KL of
+    the posterior the encoder produced in that phase (captured by a hook)."""
+    from training.loss import kl_divergence
+
+    options = tiny(kl_weight=1e-3, kl_ramp_to=1e-1, kl_ramp_start=10, kl_ramp_end=20)
+    torch.manual_seed(0)
+    E, _, _, objective = _objective_and_networks(options)
+    posteriors: list[tuple[torch.Tensor, torch.Tensor]] = []
+    E.register_forward_hook(lambda module, args, out: posteriors.append(tuple(t.detach() for t in out)))
+    real = torch.rand(8, 1, 32, 32) * 2 - 1
+    for iteration, weight in ((0, 1e-3), (15, 1e-2), (25, 1e-1)):
+        posteriors.clear()
+        objective.iteration = iteration
+        stats = objective.accumulate_gradients(phase, real, torch.arange(8))
+        ((mu, logvar),) = posteriors
+        assert stats["Schedule/kl_weight"] == pytest.approx(weight, rel=1e-9)
+        assert stats["Loss/G/kl"] == pytest.approx(weight * kl_divergence(mu, logvar).item(), rel=1e-5)
+
+
+def test_training_loop_hands_its_iteration_to_the_kl_ramp(tmp_path):
+    options = tiny(total_iterations=8, kl_weight=1e-6, kl_ramp_to=1e-2, kl_ramp_start=2, kl_ramp_end=6)
+    training_loop(options, tmp_path / "run", progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
+    scheduled = {line["iteration"] - 1: line["Schedule/kl_weight"] for line in lines if "Schedule/kl_weight" in line}
+    assert sorted(scheduled) == [0, 2, 4, 6]  # the encoder/decoder iterations (n_critic 2), logged after each
+    for iteration, weight in scheduled.items():
+        assert weight == pytest.approx(options.kl_weight_at(iteration), rel=1e-9)
+    training_loop(tiny(total_iterations=2), tmp_path / "constant", progress=False)
+    constant = (tmp_path / "constant" / "stats.jsonl").read_text()
+    assert "Loss/G/kl" in constant and "Schedule/kl_weight" not in constant  # no ramp, no schedule logged
+
+
+def test_kl_ramp_needs_a_positive_target_an_ordered_span_and_an_encoder():
+    with pytest.raises(OptionsError, match=r"kl_ramp_start=.*need kl_ramp_to"):
+        tiny(kl_ramp_end=100).validate()
+    with pytest.raises(OptionsError, match=r"kl_ramp_end=100: must be an iteration after kl_ramp_start=100"):
+        tiny(kl_ramp_to=1e-4, kl_ramp_start=100, kl_ramp_end=100).validate()
+    with pytest.raises(OptionsError, match=r"kl_ramp_start=-1"):
+        tiny(kl_ramp_to=1e-4, kl_ramp_start=-1, kl_ramp_end=100).validate()
+    with pytest.raises(OptionsError, match=r"kl_weight=0.0: must be > 0 for a geometric ramp"):
+        tiny(kl_weight=0.0, kl_ramp_to=1e-4, kl_ramp_end=100).validate()
+    with pytest.raises(OptionsError, match=r"objective='gan' trains no encoder"):
+        tiny(objective="gan", kl_ramp_to=1e-4, kl_ramp_end=100).validate()
+    for bad in (0, -1e-4, True, "1e-4"):  # what a hand-edited training_options.json could hold
+        with pytest.raises(OptionsError, match=r"kl_ramp_to=.*must be a positive number"):
+            TrainingOptions.from_dict({**tiny().to_dict(), "kl_ramp_to": bad, "kl_ramp_end": 100})
+    with pytest.raises(OptionsError, match=r"kl_ramp_end=.*must be an iteration after"):
+        TrainingOptions.from_dict({**tiny().to_dict(), "kl_ramp_to": 1e-4, "kl_ramp_end": 1.5})
+    tiny(kl_ramp_to=1e-4, kl_ramp_start=0, kl_ramp_end=1).validate()
+
+
 def test_joint_decoder_batch_needs_both_kinds_of_latent():
     with pytest.raises(OptionsError, match="decoder_batch"):
         tiny(objective="vae", decoder_batch="joint").validate()
@@ -312,8 +376,9 @@ def test_baseline_presets_have_dcvae_budget():
             assert get_preset(name).budget() == reference, name
 
 
-def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
-    options = tiny(total_iterations=6)
+@pytest.mark.parametrize("ramp", [{}, {"kl_ramp_to": 1e-2, "kl_ramp_start": 1, "kl_ramp_end": 5}])
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, ramp):
+    options = tiny(total_iterations=6, **ramp)  # a KL ramp resumes at its place: it runs on absolute iterations
     training_loop(options, tmp_path / "straight", progress=False)
     training_loop(options, tmp_path / "split", progress=False, stop_after=3)
     assert load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["iteration"] == 3

@@ -128,6 +128,7 @@ class DCVAELoss:
         self.scale = scale  # the fp16 grad scaler's scale(), identity otherwise
         self.pending_keys: dict[str, torch.Tensor] = {}
         self.pending_ids: torch.Tensor | None = None
+        self.iteration = 0  # set by the loop before each iteration's phases; schedules read it
 
     @staticmethod
     def _raw(module: nn.Module) -> nn.Module:
@@ -139,8 +140,14 @@ class DCVAELoss:
         z = torch.randn(n, self.o.latent_dim, device=device)
         return z if self.o.prior_clamp is None else z.clamp_(-self.o.prior_clamp, self.o.prior_clamp)
 
-    def _kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        return self.o.kl_weight * kl_divergence(mu.float(), logvar.float())
+    def _kl(self, mu: torch.Tensor, logvar: torch.Tensor, stats: dict[str, float]) -> torch.Tensor:
+        """The weighted KL term; logs it, and the weight when a ramp schedules it."""
+        weight = self.o.kl_weight_at(self.iteration)
+        kl = weight * kl_divergence(mu.float(), logvar.float())
+        stats["Loss/G/kl"] = kl.item()
+        if self.o.kl_ramp_to is not None:
+            stats["Schedule/kl_weight"] = weight
+        return kl
 
     def accumulate_gradients(
         self, phase: str, real: torch.Tensor, ids: torch.Tensor | None = None
@@ -207,9 +214,7 @@ class DCVAELoss:
         with _frozen(D):
             loss, stats = self._gmain_losses(real, out, recon, loss, stats)
             if o.trains_encoder:
-                kl = self._kl(mu, logvar)
-                loss = loss + kl
-                stats["Loss/G/kl"] = kl.item()
+                loss = loss + self._kl(mu, logvar, stats)
             self.scale(loss).backward()
         return stats
 
@@ -279,9 +284,8 @@ class DCVAELoss:
             nce = info_nce(q, keys[layer], queue.features, o.temperature, query_ids=ids, queue_ids=queue.ids)
             loss = loss + weight * nce
             stats[f"Loss/contrastive/{layer}"] = nce.item()
-        kl = self._kl(mu, logvar)
+        kl = self._kl(mu, logvar, stats)
         self.scale(loss + kl).backward()
         self.pending_keys = keys  # enqueued by the loop after the step, gathered across ranks
         self.pending_ids = ids
-        stats["Loss/G/kl"] = kl.item()
         return stats

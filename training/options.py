@@ -37,6 +37,11 @@ class TrainingOptions:
     # --- objective
     objective: str = "dcvae"  # one of OBJECTIVES
     kl_weight: float = 1e-6  # KL summed over batch and dims, times this (the official weighting)
+    # a geometric ramp of the KL weight from kl_weight (up to iteration kl_ramp_start) to kl_ramp_to (from
+    # kl_ramp_end on), by absolute iteration so a resumed run continues it exactly; None keeps kl_weight
+    kl_ramp_to: float | None = None
+    kl_ramp_start: int = 0
+    kl_ramp_end: int = 0
     recon_kind: str = "l2"  # l1 | l2, for vae / vaegan
     recon_space: str = "pixel"  # pixel | feature (discriminator features), for vaegan
     recon_weight: float = 1.0
@@ -86,6 +91,31 @@ class TrainingOptions:
         need(self.recon_kind in ("l1", "l2"), "recon_kind", "must be l1 or l2")
         need(self.recon_space in ("pixel", "feature"), "recon_space", "must be pixel or feature")
         need(self.kl_weight >= 0, "kl_weight", "must be >= 0")
+        if self.kl_ramp_to is None:
+            need(
+                self.kl_ramp_start == 0 and self.kl_ramp_end == 0,
+                "kl_ramp_start",
+                f"kl_ramp_start/kl_ramp_end ({self.kl_ramp_start}, {self.kl_ramp_end}) need kl_ramp_to, the weight "
+                f"to ramp to",
+            )
+        else:
+            need(
+                type(self.kl_ramp_to) in (int, float) and self.kl_ramp_to > 0,
+                "kl_ramp_to",
+                "must be a positive number (the KL weight the ramp ends at), or null for no ramp",
+            )
+            need(self.trains_encoder, "kl_ramp_to", f"objective={self.objective!r} trains no encoder, so has no KL")
+            need(self.kl_weight > 0, "kl_weight", "must be > 0 for a geometric ramp to kl_ramp_to")
+            need(
+                type(self.kl_ramp_start) is int and self.kl_ramp_start >= 0,
+                "kl_ramp_start",
+                "must be an iteration >= 0",
+            )
+            need(
+                type(self.kl_ramp_end) is int and self.kl_ramp_end > self.kl_ramp_start,
+                "kl_ramp_end",
+                f"must be an iteration after kl_ramp_start={self.kl_ramp_start}",
+            )
         need(self.decoder_batch in ("separate", "joint"), "decoder_batch", "must be separate or joint")
         need(
             self.decoder_batch == "separate" or self.decodes_both_kinds,
@@ -156,6 +186,15 @@ class TrainingOptions:
             metrics=dict(metrics or {}),
             description=self.description or None,
         )
+
+    def kl_weight_at(self, iteration: int) -> float:
+        """The KL weight at ``iteration``: ``kl_weight``, or its geometric ramp to ``kl_ramp_to``."""
+        if self.kl_ramp_to is None or iteration <= self.kl_ramp_start:
+            return self.kl_weight
+        if iteration >= self.kl_ramp_end:
+            return self.kl_ramp_to
+        progress = (iteration - self.kl_ramp_start) / (self.kl_ramp_end - self.kl_ramp_start)
+        return self.kl_weight * (self.kl_ramp_to / self.kl_weight) ** progress
 
     @property
     def trains_encoder(self) -> bool:

@@ -72,6 +72,7 @@ def training_iteration(
     EMA update.
     """
     step: dict[str, float] = {}
+    objective.iteration = iteration
     if o.uses_adversarial:
         opt_D.zero_grad(set_to_none=True)
         step.update(objective.accumulate_gradients("D", real))

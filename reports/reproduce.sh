@@ -19,6 +19,7 @@
 #   bash reports/reproduce.sh release-candidate-lr  # the lr arm's 76,000 snapshot measured as a release, not bundled
 #   bash reports/reproduce.sh ablation-prior-sample-weight  # the prior-clamp state, prior samples 0.75 of the fakes
 #   bash reports/reproduce.sh ablation-gen-batch-128  # the prior-clamp state, 128 prior draws per decoder batch
+#   bash reports/reproduce.sh ablation-kl-ramp  # the prior-clamp state, KL weight ramped 1e-6 -> 1e-4 in 1,000 iterations
 #   bash reports/reproduce.sh mnist-32-joint    # mnist-32 continued with joint decoder batches
 #   bash reports/reproduce.sh mnist-32-joint-lr  # that state at a 4x lower lr: does the linear probe move?
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
@@ -310,6 +311,24 @@ case "${1:-}" in
             reports/runs/fashion-mnist-32-joint-prior-clamp1-gen128 78000 500 --set prior_clamp=1.0 \
             --set gen_batch_size=128 --max-minutes 40
         $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1-gen128 --metrics "$FASHION_CURVE_METRICS"
+        ;;
+    ablation-kl-ramp)  # the prior-clamp run's kept state (74,420) with the KL weight ramped geometrically from the
+        # official 1e-6 to 1e-4 over its first 1,000 iterations and kept there: does pulling the aggregate posterior
+        # towards N(0, I) let the decoder's prior samples gain from what reconstruction teaches it? Two threads for
+        # 110 minutes, a network snapshot every 500; the curves add the aggregate posterior's distance from N(0, I)
+        # (latent_kl_test), measured also on the release (the state's 72,500 snapshot) and on the KL-1e-4 arm
+        # (target ablation-joint-kl-1e-4), before and after its 2,000 iterations
+        OMP_NUM_THREADS=2 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
+            reports/runs/fashion-mnist-32-joint-prior-clamp1-kl-ramp1e-4 80000 500 --set prior_clamp=1.0 \
+            --set kl_ramp_to=1e-4 --set kl_ramp_start=74420 --set kl_ramp_end=75420 --max-minutes 110
+        $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1-kl-ramp1e-4 \
+            --metrics "$FASHION_CURVE_METRICS,latent_kl_test"
+        $TRAIN eval reports/runs/fashion-mnist-32-joint-prior-clamp1/network-snapshots/iteration-0072500 \
+            --metrics latent_kl_test -o reports/experiments/latent-kl-prior-clamp1-72500.json
+        $TRAIN eval reports/runs/fashion-mnist-32-joint/network-snapshots/iteration-0070000 \
+            --metrics latent_kl_test -o reports/experiments/latent-kl-joint-70000.json
+        $TRAIN eval reports/runs/fashion-mnist-32-joint-kl1e-4/network-snapshots/iteration-0072000 \
+            --metrics latent_kl_test -o reports/experiments/latent-kl-joint-kl1e-4-72000.json
         ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
         # running statistics as training left them (the release before 2026-12-02, exported again here with its

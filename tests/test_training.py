@@ -292,9 +292,48 @@ def test_training_loop_hands_its_iteration_to_the_kl_ramp(tmp_path):
     assert "Loss/G/kl" in constant and "Schedule/kl_weight" not in constant  # no ramp, no schedule logged
 
 
+def test_kl_ramp_note_says_what_part_of_the_ramp_a_run_does_not_train():
+    from training.run_state import kl_ramp_note
+
+    ramp = {"kl_weight": 1e-6, "kl_ramp_to": 1e-4, "kl_ramp_start": 100, "kl_ramp_end": 300}
+    assert kl_ramp_note(tiny(total_iterations=400, **ramp), 0) is None  # trains all of it
+    assert kl_ramp_note(tiny(total_iterations=400, **ramp), 100) is None  # starts where it starts
+    assert kl_ramp_note(tiny(total_iterations=400), 200) is None  # no ramp
+    late = kl_ramp_note(tiny(total_iterations=400, **ramp), 200)
+    assert "under way at iteration 200" in late and "first weight is 1e-05" in late
+    short = kl_ramp_note(tiny(total_iterations=200, **ramp), 0)
+    assert "ends after total_iterations 200" in short and "stops at weight 1e-05" in short
+
+
+def test_continuing_another_state_inside_a_kl_ramp_says_so_and_resuming_its_own_does_not(tmp_path, capsys):
+    training_loop(tiny(total_iterations=2), tmp_path / "source", progress=False)
+    ramp = tiny(total_iterations=4, kl_ramp_to=1e-2, kl_ramp_start=0, kl_ramp_end=4)
+    training_loop(ramp, tmp_path / "branch", progress=False, resume_from=tmp_path / "source", stop_after=3)
+    assert "KL ramp (1e-06 at iteration 0, 0.01 at 4) is under way at iteration 2" in capsys.readouterr().err
+    training_loop(ramp, tmp_path / "branch", progress=False)  # its own checkpoint: nothing new to say
+    assert "KL ramp" not in capsys.readouterr().err
+
+
+def test_resume_refuses_a_kl_ramp_that_an_older_checkpoint_did_not_train_with(tmp_path):
+    from training.run_state import check_resume_options
+
+    saved = tiny().to_dict()
+    for key in ("kl_ramp_to", "kl_ramp_start", "kl_ramp_end"):
+        del saved[key]  # a checkpoint written before the options existed
+    check_resume_options(json.dumps(saved), tiny(), tmp_path)
+    ramp = tiny(kl_ramp_to=1e-4, kl_ramp_start=0, kl_ramp_end=10)
+    with pytest.raises(OptionsError, match=r"kl_ramp_to: None \(unrecorded: its default\), 0\.0001 now"):
+        check_resume_options(json.dumps(saved), ramp, tmp_path)
+
+
 def test_kl_ramp_needs_a_positive_target_an_ordered_span_and_an_encoder():
-    with pytest.raises(OptionsError, match=r"kl_ramp_start=.*need kl_ramp_to"):
+    with pytest.raises(OptionsError, match=r"kl_ramp_end=100: is only read with kl_ramp_to"):
         tiny(kl_ramp_end=100).validate()
+    with pytest.raises(OptionsError, match=r"kl_ramp_start=False: is only read with kl_ramp_to"):
+        TrainingOptions.from_dict({**tiny().to_dict(), "kl_ramp_start": False})
+    for bad in (True, "1e-6", float("inf"), float("nan"), -1e-6):
+        with pytest.raises(OptionsError, match=r"kl_weight=.*must be a finite number >= 0"):
+            TrainingOptions.from_dict({**tiny().to_dict(), "kl_weight": bad})
     with pytest.raises(OptionsError, match=r"kl_ramp_end=100: must be an iteration after kl_ramp_start=100"):
         tiny(kl_ramp_to=1e-4, kl_ramp_start=100, kl_ramp_end=100).validate()
     with pytest.raises(OptionsError, match=r"kl_ramp_start=-1"):
@@ -303,8 +342,8 @@ def test_kl_ramp_needs_a_positive_target_an_ordered_span_and_an_encoder():
         tiny(kl_weight=0.0, kl_ramp_to=1e-4, kl_ramp_end=100).validate()
     with pytest.raises(OptionsError, match=r"objective='gan' trains no encoder"):
         tiny(objective="gan", kl_ramp_to=1e-4, kl_ramp_end=100).validate()
-    for bad in (0, -1e-4, True, "1e-4"):  # what a hand-edited training_options.json could hold
-        with pytest.raises(OptionsError, match=r"kl_ramp_to=.*must be a positive number"):
+    for bad in (0, -1e-4, True, "1e-4", float("inf")):  # what a hand-edited training_options.json could hold
+        with pytest.raises(OptionsError, match=r"kl_ramp_to=.*must be a positive finite number"):
             TrainingOptions.from_dict({**tiny().to_dict(), "kl_ramp_to": bad, "kl_ramp_end": 100})
     with pytest.raises(OptionsError, match=r"kl_ramp_end=.*must be an iteration after"):
         TrainingOptions.from_dict({**tiny().to_dict(), "kl_ramp_to": 1e-4, "kl_ramp_end": 1.5})

@@ -128,7 +128,7 @@ class DCVAELoss:
         self.scale = scale  # the fp16 grad scaler's scale(), identity otherwise
         self.pending_keys: dict[str, torch.Tensor] = {}
         self.pending_ids: torch.Tensor | None = None
-        self.iteration = 0  # set by the loop before each iteration's phases; schedules read it
+        self.iteration: int = 0  # the loop sets it before each iteration's phases; the KL schedule reads it
 
     @staticmethod
     def _raw(module: nn.Module) -> nn.Module:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +38,8 @@ class TrainingOptions:
     # --- objective
     objective: str = "dcvae"  # one of OBJECTIVES
     kl_weight: float = 1e-6  # KL summed over batch and dims, times this (the official weighting)
-    # a geometric ramp of the KL weight from kl_weight (up to iteration kl_ramp_start) to kl_ramp_to (from
-    # kl_ramp_end on), by absolute iteration so a resumed run continues it exactly; None keeps kl_weight
+    # a geometric ramp of the KL weight: kl_weight through iteration kl_ramp_start, kl_ramp_to from kl_ramp_end on,
+    # by absolute iteration so a resumed run continues it exactly; None keeps kl_weight
     kl_ramp_to: float | None = None
     kl_ramp_start: int = 0
     kl_ramp_end: int = 0
@@ -90,19 +91,20 @@ class TrainingOptions:
         need(self.latent_dim >= 1, "latent_dim", "must be positive")
         need(self.recon_kind in ("l1", "l2"), "recon_kind", "must be l1 or l2")
         need(self.recon_space in ("pixel", "feature"), "recon_space", "must be pixel or feature")
-        need(self.kl_weight >= 0, "kl_weight", "must be >= 0")
+        need(_finite_number(self.kl_weight) and self.kl_weight >= 0, "kl_weight", "must be a finite number >= 0")
         if self.kl_ramp_to is None:
-            need(
-                self.kl_ramp_start == 0 and self.kl_ramp_end == 0,
-                "kl_ramp_start",
-                f"kl_ramp_start/kl_ramp_end ({self.kl_ramp_start}, {self.kl_ramp_end}) need kl_ramp_to, the weight "
-                f"to ramp to",
-            )
+            for name in ("kl_ramp_start", "kl_ramp_end"):
+                need(
+                    type(getattr(self, name)) is int and getattr(self, name) == 0,
+                    name,
+                    "is only read with kl_ramp_to (the weight a ramp ends at): set kl_ramp_to, or leave "
+                    "kl_ramp_start and kl_ramp_end at 0",
+                )
         else:
             need(
-                type(self.kl_ramp_to) in (int, float) and self.kl_ramp_to > 0,
+                _finite_number(self.kl_ramp_to) and self.kl_ramp_to > 0,
                 "kl_ramp_to",
-                "must be a positive number (the KL weight the ramp ends at), or null for no ramp",
+                "must be a positive finite number (the KL weight the ramp ends at), or null for no ramp",
             )
             need(self.trains_encoder, "kl_ramp_to", f"objective={self.objective!r} trains no encoder, so has no KL")
             need(self.kl_weight > 0, "kl_weight", "must be > 0 for a geometric ramp to kl_ramp_to")
@@ -188,13 +190,17 @@ class TrainingOptions:
         )
 
     def kl_weight_at(self, iteration: int) -> float:
-        """The KL weight at ``iteration``: ``kl_weight``, or its geometric ramp to ``kl_ramp_to``."""
+        """The KL weight of iteration ``iteration`` (0-based: the number of iterations trained before it).
+
+        ``kl_weight`` through ``kl_ramp_start``, then geometrically to ``kl_ramp_to``, reached at ``kl_ramp_end``
+        and kept after; ``kl_weight`` throughout without a ramp.
+        """
         if self.kl_ramp_to is None or iteration <= self.kl_ramp_start:
-            return self.kl_weight
+            return float(self.kl_weight)
         if iteration >= self.kl_ramp_end:
-            return self.kl_ramp_to
+            return float(self.kl_ramp_to)
         progress = (iteration - self.kl_ramp_start) / (self.kl_ramp_end - self.kl_ramp_start)
-        return self.kl_weight * (self.kl_ramp_to / self.kl_weight) ** progress
+        return float(self.kl_weight * (self.kl_ramp_to / self.kl_weight) ** progress)
 
     @property
     def trains_encoder(self) -> bool:
@@ -272,6 +278,11 @@ class TrainingOptions:
                 raise OptionsError(f"{key} must be {type(old).__name__}, got {value!r}")
             current[key] = value
         return TrainingOptions.from_dict(current)
+
+
+def _finite_number(value: Any) -> bool:
+    """A real int or float (not a bool, not a string from a hand-edited JSON) that is finite."""
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

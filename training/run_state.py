@@ -112,6 +112,27 @@ def nothing_left_note(saved_json: str, iteration: int, options: TrainingOptions,
     )
 
 
+def kl_ramp_note(options: TrainingOptions, first_iteration: int) -> str | None:
+    """What a run starting (or continuing another run's state) at ``first_iteration`` will not see of its KL
+    ramp: the part before it, or the part after ``total_iterations``. None when it trains the whole ramp."""
+    o = options
+    if o.kl_ramp_to is None:
+        return None
+    span = f"the KL ramp ({o.kl_weight:.3g} at iteration {o.kl_ramp_start:,}, {o.kl_ramp_to:.3g} at {o.kl_ramp_end:,})"
+    parts = []
+    if first_iteration > o.kl_ramp_start:
+        parts.append(
+            f"{span} is under way at iteration {first_iteration:,}, where this run starts: its first weight is "
+            f"{o.kl_weight_at(first_iteration):.3g}"
+        )
+    if o.kl_ramp_end > o.total_iterations:
+        parts.append(
+            f"{span} ends after total_iterations {o.total_iterations:,}: the run stops at weight "
+            f"{o.kl_weight_at(o.total_iterations):.3g}"
+        )
+    return "; ".join(parts) or None
+
+
 def make_feature_queues(o: TrainingOptions, device: torch.device) -> dict[str, FeatureQueue]:
     """One queue of negative keys per contrastive layer (none when the objective has no contrastive term)."""
     if not o.uses_contrastive:

@@ -26,6 +26,7 @@ from .run_state import (
     StatsLog,
     capture_rng_state,
     check_resume_options,
+    kl_ramp_note,
     load_checkpoint,
     make_feature_queues,
     nothing_left_note,
@@ -170,6 +171,7 @@ def training_loop(
 
     # ------------------------------------------------------------------ resume
     iteration = 0
+    resumed_own_checkpoint = state is not None
     if state is None and resume_from is not None:
         from .resume import starting_point
 
@@ -177,6 +179,10 @@ def training_loop(
         state = start.state
         if main:
             print(start.note)
+    if main and not resumed_own_checkpoint:  # a new run, or one continuing another run's state
+        note = kl_ramp_note(o, int(state["iteration"]) if state is not None else 0)
+        if note is not None:
+            print(note, file=sys.stderr)
     networks = {"E": E, "G": G, "G_ema": G_ema, "D": D, "D_M": D_M}
     optimizers = {"opt_E": opt_E, "opt_G": opt_G, "opt_D": opt_D}
     if state is not None:

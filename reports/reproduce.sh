@@ -316,8 +316,8 @@ case "${1:-}" in
         # official 1e-6 to 1e-4 over its first 1,000 iterations and kept there: does pulling the aggregate posterior
         # towards N(0, I) let the decoder's prior samples gain from what reconstruction teaches it? Two threads for
         # 110 minutes, a network snapshot every 500; the curves add the aggregate posterior's distance from N(0, I)
-        # (latent_kl_test), measured also on the release (the state's 72,500 snapshot) and on the KL-1e-4 arm
-        # (target ablation-joint-kl-1e-4), before and after its 2,000 iterations
+        # (latent_kl_test), measured also on the release (the state's 72,500 snapshot), on the KL-1e-4 arm (target
+        # ablation-joint-kl-1e-4) before and after its 2,000 iterations, and on the same-schedule VAE/GAN
         OMP_NUM_THREADS=2 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
             reports/runs/fashion-mnist-32-joint-prior-clamp1-kl-ramp1e-4 80000 500 --set prior_clamp=1.0 \
             --set kl_ramp_to=1e-4 --set kl_ramp_start=74420 --set kl_ramp_end=75420 --max-minutes 110
@@ -329,6 +329,8 @@ case "${1:-}" in
             --metrics latent_kl_test -o reports/experiments/latent-kl-joint-70000.json
         $TRAIN eval reports/runs/fashion-mnist-32-joint-kl1e-4/network-snapshots/iteration-0072000 \
             --metrics latent_kl_test -o reports/experiments/latent-kl-joint-kl1e-4-72000.json
+        $TRAIN eval reports/runs/fashion-mnist-32-vaegan-continued/network-snapshots/iteration-0064000 \
+            --metrics latent_kl_test -o reports/experiments/latent-kl-vaegan-64000.json  # its N(0, I) FD: 13.3
         ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
         # running statistics as training left them (the release before 2026-12-02, exported again here with its

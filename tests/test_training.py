@@ -300,16 +300,16 @@ def test_kl_ramp_note_says_what_part_of_the_ramp_a_run_does_not_train():
     assert kl_ramp_note(tiny(total_iterations=400, **ramp), 100) is None  # starts where it starts
     assert kl_ramp_note(tiny(total_iterations=400), 200) is None  # no ramp
     late = kl_ramp_note(tiny(total_iterations=400, **ramp), 200)
-    assert "under way at iteration 200" in late and "first weight is 1e-05" in late
-    short = kl_ramp_note(tiny(total_iterations=200, **ramp), 0)
-    assert "ends after total_iterations 200" in short and "stops at weight 1e-05" in short
+    assert "began before iteration 200" in late and "first weight is 1e-05" in late
+    short = kl_ramp_note(tiny(total_iterations=201, **ramp), 0)  # its last iteration, 200, is the ramp's middle
+    assert "ends after total_iterations 201" in short and "last iteration trains at weight 1e-05" in short
 
 
 def test_continuing_another_state_inside_a_kl_ramp_says_so_and_resuming_its_own_does_not(tmp_path, capsys):
     training_loop(tiny(total_iterations=2), tmp_path / "source", progress=False)
     ramp = tiny(total_iterations=4, kl_ramp_to=1e-2, kl_ramp_start=0, kl_ramp_end=4)
     training_loop(ramp, tmp_path / "branch", progress=False, resume_from=tmp_path / "source", stop_after=3)
-    assert "KL ramp (1e-06 at iteration 0, 0.01 at 4) is under way at iteration 2" in capsys.readouterr().err
+    assert "KL ramp (1e-06 at iteration 0, 0.01 at 4) began before iteration 2" in capsys.readouterr().err
     training_loop(ramp, tmp_path / "branch", progress=False)  # its own checkpoint: nothing new to say
     assert "KL ramp" not in capsys.readouterr().err
 

@@ -122,13 +122,13 @@ def kl_ramp_note(options: TrainingOptions, first_iteration: int) -> str | None:
     parts = []
     if first_iteration > o.kl_ramp_start:
         parts.append(
-            f"{span} is under way at iteration {first_iteration:,}, where this run starts: its first weight is "
+            f"{span} began before iteration {first_iteration:,}, where this run starts: its first weight is "
             f"{o.kl_weight_at(first_iteration):.3g}"
         )
     if o.kl_ramp_end > o.total_iterations:
         parts.append(
-            f"{span} ends after total_iterations {o.total_iterations:,}: the run stops at weight "
-            f"{o.kl_weight_at(o.total_iterations):.3g}"
+            f"{span} ends after total_iterations {o.total_iterations:,}: the run's last iteration trains at weight "
+            f"{o.kl_weight_at(o.total_iterations - 1):.3g}"
         )
     return "; ".join(parts) or None
 

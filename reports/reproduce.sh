@@ -323,14 +323,11 @@ case "${1:-}" in
             --set kl_ramp_to=1e-4 --set kl_ramp_start=74420 --set kl_ramp_end=75420 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1-kl-ramp1e-4 \
             --metrics "$FASHION_CURVE_METRICS,latent_kl_test"
-        $TRAIN eval reports/runs/fashion-mnist-32-joint-prior-clamp1/network-snapshots/iteration-0072500 \
-            --metrics latent_kl_test -o reports/experiments/latent-kl-prior-clamp1-72500.json
-        $TRAIN eval reports/runs/fashion-mnist-32-joint/network-snapshots/iteration-0070000 \
-            --metrics latent_kl_test -o reports/experiments/latent-kl-joint-70000.json
-        $TRAIN eval reports/runs/fashion-mnist-32-joint-kl1e-4/network-snapshots/iteration-0072000 \
-            --metrics latent_kl_test -o reports/experiments/latent-kl-joint-kl1e-4-72000.json
-        $TRAIN eval reports/runs/fashion-mnist-32-vaegan-continued/network-snapshots/iteration-0064000 \
-            --metrics latent_kl_test -o reports/experiments/latent-kl-vaegan-64000.json  # its N(0, I) FD: 13.3
+        eval_each "reports/runs/fashion-mnist-32-joint-prior-clamp1/network-snapshots/iteration-0072500:prior-clamp1-72500
+            reports/runs/fashion-mnist-32-joint/network-snapshots/iteration-0070000:joint-70000
+            reports/runs/fashion-mnist-32-joint-kl1e-4/network-snapshots/iteration-0072000:joint-kl1e-4-72000
+            reports/runs/fashion-mnist-32-vaegan-continued/network-snapshots/iteration-0064000:vaegan-64000" \
+            latent_kl_test reports/experiments/latent-kl-  # the VAE/GAN's N(0, I) FD at 64,000: 13.3
         ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
         # running statistics as training left them (the release before 2026-12-02, exported again here with its

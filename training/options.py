@@ -136,7 +136,7 @@ class TrainingOptions:
             f"objective={self.objective!r} decodes no prior draws in training",
         )
         need(
-            type(self.prior_sample_weight) in (int, float) and 0 < self.prior_sample_weight < 1,
+            _finite_number(self.prior_sample_weight) and 0 < self.prior_sample_weight < 1,
             "prior_sample_weight",
             "must be a number strictly between 0 and 1 (0.5: prior samples and reconstructions weigh the same)",
         )

@@ -247,6 +247,56 @@ def test_prior_sample_weight_needs_a_split_and_both_fake_terms():
     tiny(objective="vaegan", prior_sample_weight=0.75).validate()
 
 
+def test_contrastive_trunk_lr_scale_scales_only_the_contrastive_step_on_the_logit_path(tmp_path):
+    """Known answer from three one-iteration runs (discriminator, adversarial and contrastive phases): scale 0
+    leaves the trunk and the pooled feature where the discriminator phase put them, so scale s moves them by s
+    times the scale-1 run's contrastive step; everything else, Adam's moments included, is as at scale 1."""
+    from training.objective import logit_path_parameters
+
+    def one_iteration(scale):
+        run = tmp_path / f"scale-{scale}"
+        training_loop(tiny(total_iterations=1, contrastive_trunk_lr_scale=scale), run, progress=False)
+        return load_checkpoint(run / CHECKPOINT_NAME)
+
+    full, none, quarter = (one_iteration(scale) for scale in (1.0, 0.0, 0.25))
+    from dcvae_tools.networks import build_network
+
+    discriminator = build_network(tiny().model_config(), "discriminator", spectral_norm=True)
+    on_path = {id(p) for p in logit_path_parameters(discriminator)}
+    names = {name for name, _ in discriminator.named_parameters()}
+    path = {name for name, p in discriminator.named_parameters() if id(p) in on_path}
+    assert path and all(name.split(".")[0] in ("trunk", "final") for name in path)
+    assert any(n.startswith("b1_") for n in names - path) and any(n.startswith("head.") for n in names - path)
+    moved = 0
+    for name in names:
+        a, zero, s = full["D"][name], none["D"][name], quarter["D"][name]
+        if name in path:
+            torch.testing.assert_close(s, zero + 0.25 * (a - zero), rtol=1e-5, atol=1e-7)
+            moved += not torch.equal(a, zero)
+        else:
+            assert torch.equal(a, zero) and torch.equal(a, s), name
+    assert moved == len(path)  # the contrastive phase does step every one of them at scale 1
+    for net in ("E", "G", "G_ema", "D_M"):
+        assert all(torch.equal(full[net][k], quarter[net][k]) for k in full[net]), net
+    for slot, state in full["opt_D"]["state"].items():
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(state[key], quarter["opt_D"]["state"][slot][key]), (slot, key)
+
+
+def test_contrastive_trunk_lr_scale_needs_a_finite_non_negative_number_and_a_contrastive_phase():
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(OptionsError, match=r"contrastive_trunk_lr_scale=.*must be a finite number >= 0"):
+            tiny(contrastive_trunk_lr_scale=bad).validate()
+    for bad in (True, "0.1"):  # what a hand-edited training_options.json could hold
+        with pytest.raises(OptionsError, match=r"contrastive_trunk_lr_scale=.*must be a finite number >= 0"):
+            TrainingOptions.from_dict({**tiny().to_dict(), "contrastive_trunk_lr_scale": bad})
+    for objective in ("vaegan", "dcvae-no-instance", "gan"):
+        with pytest.raises(OptionsError, match=f"objective='{objective}' has no contrastive phase"):
+            tiny(objective=objective, contrastive_trunk_lr_scale=0.1).validate()
+    tiny(objective="dcvae-no-set", contrastive_trunk_lr_scale=0.1).validate()
+    tiny(objective="vaegan").validate()  # the default is every objective's
+
+
 def test_kl_ramp_is_geometric_between_its_iterations_and_constant_outside():
     o = tiny(kl_weight=1e-6, kl_ramp_to=1e-4, kl_ramp_start=100, kl_ramp_end=300)
     assert [o.kl_weight_at(i) for i in (0, 100)] == [1e-6, 1e-6]
@@ -415,7 +465,10 @@ def test_baseline_presets_have_dcvae_budget():
             assert get_preset(name).budget() == reference, name
 
 
-@pytest.mark.parametrize("ramp", [{}, {"kl_ramp_to": 1e-2, "kl_ramp_start": 1, "kl_ramp_end": 5}])
+@pytest.mark.parametrize(
+    "ramp",
+    [{}, {"kl_ramp_to": 1e-2, "kl_ramp_start": 1, "kl_ramp_end": 5}, {"contrastive_trunk_lr_scale": 0.5}],
+)
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, ramp):
     options = tiny(total_iterations=6, **ramp)  # a KL ramp resumes at its place: it runs on absolute iterations
     training_loop(options, tmp_path / "straight", progress=False)

@@ -107,6 +107,32 @@ def moving_average_(average: nn.Module, source: nn.Module, decay: float) -> None
         b_avg.copy_(b)
 
 
+LOGIT_PATH_MODULES = ("trunk", "final")  # what a 32x32 or ProGAN discriminator's real/fake head reads through
+
+
+def logit_path_parameters(discriminator: nn.Module) -> list[nn.Parameter]:
+    """The discriminator's parameters that its real/fake logits read and the contrastive features share: the
+    trunk and the pooled feature ``final`` (not the head itself, nor the block-1 contrastive head)."""
+    return [p for name, p in discriminator.named_parameters() if name.split(".")[0] in LOGIT_PATH_MODULES]
+
+
+@contextlib.contextmanager
+def scaled_step(parameters: list[nn.Parameter], scale: float) -> Iterator[None]:
+    """Scale by ``scale`` the change that the optimizer step inside the block makes to ``parameters``.
+
+    For Adam this is the step at ``scale`` times the learning rate: the update is proportional to it, and the
+    moments take the gradient unchanged.
+    """
+    if scale == 1 or not parameters:
+        yield
+        return
+    before = [p.detach().clone() for p in parameters]
+    yield
+    with torch.no_grad():
+        for p, p0 in zip(parameters, before, strict=True):
+            p.copy_(torch.lerp(p0, p, scale))
+
+
 class DCVAELoss:
     """Computes each phase's loss and calls backward; returns the scalars to log (``Loss/...`` names)."""
 

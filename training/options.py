@@ -50,6 +50,10 @@ class TrainingOptions:
     temperature: float = 0.07
     contrastive_layers: tuple[str, ...] = ("b1", "final")
     momentum: float = 0.999  # momentum (key) discriminator
+    # the contrastive phase's step on the discriminator parameters its real/fake logits also read (the trunk and
+    # the pooled feature "final"), as a multiple of lr; 1 is the official step, 0 leaves them where the
+    # discriminator phase put them. Adam's moments take the phase's gradient either way, as with a lower lr
+    contrastive_trunk_lr_scale: float = 1.0
     # separate: prior samples and reconstructions go through the decoder in separate calls (the official
     # code), so its BatchNorm normalises each kind on its own batch statistics while its running statistics
     # average both; joint: one call on both kinds, so training normalises as evaluation does
@@ -152,6 +156,16 @@ class TrainingOptions:
             set(self.contrastive_layers) <= {"b1", "final"} and len(self.contrastive_layers) > 0,
             "contrastive_layers",
             "must be a non-empty subset of b1, final",
+        )
+        need(
+            _finite_number(self.contrastive_trunk_lr_scale) and self.contrastive_trunk_lr_scale >= 0,
+            "contrastive_trunk_lr_scale",
+            "must be a finite number >= 0 (1: the official step; 0: the contrastive phase leaves the trunk alone)",
+        )
+        need(
+            self.contrastive_trunk_lr_scale == 1 or self.uses_contrastive,
+            "contrastive_trunk_lr_scale",
+            f"objective={self.objective!r} has no contrastive phase (dcvae and dcvae-no-set have)",
         )
         need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
         need(0 <= self.ema < 1, "ema", "must be in [0, 1)")

@@ -17,7 +17,7 @@ from dcvae_tools.networks import build_network
 from .data import InfiniteLoader, make_dataset
 from .distributed import DistInfo, all_gather_cat, gather_objects, max_over_ranks
 from .loss import FeatureQueue
-from .objective import DCVAELoss, moving_average_, training_autocast
+from .objective import DCVAELoss, logit_path_parameters, moving_average_, scaled_step, training_autocast
 from .options import TrainingOptions
 from .run_state import (
     CHECKPOINT_NAME,
@@ -64,13 +64,15 @@ def training_iteration(
     G: nn.Module,
     dist_info: DistInfo = DistInfo(),
     ids: torch.Tensor | None = None,
+    logit_path: list[nn.Parameter] | None = None,
 ) -> dict[str, float]:
     """One iteration in the official update order; returns the phases' stats.
 
     Discriminator hinge step every iteration; every ``n_critic``-th iteration the adversarial (and/or
     reconstruction) encoder/decoder step, then the contrastive step on a fresh reconstruction, the queue
     update with keys (and their images' dataset indices ``ids``) gathered from every rank, and the decoder
-    EMA update.
+    EMA update. ``logit_path``: the discriminator parameters whose contrastive step is scaled by
+    ``o.contrastive_trunk_lr_scale`` (``objective.logit_path_parameters`` of the unwrapped discriminator).
     """
     step: dict[str, float] = {}
     objective.iteration = iteration
@@ -88,7 +90,8 @@ def training_iteration(
             for opt in (opt_E, opt_G, opt_D):
                 opt.zero_grad(set_to_none=True)
             step.update(objective.accumulate_gradients("Gcon", real, ids))
-            _step(scaler, opt_E, opt_G, opt_D)
+            with scaled_step(logit_path or [], o.contrastive_trunk_lr_scale):
+                _step(scaler, opt_E, opt_G, opt_D)
             gathered_ids = all_gather_cat(ids, dist_info) if ids is not None else None
             for layer, keys in objective.pending_keys.items():
                 queues[layer].enqueue(all_gather_cat(keys.detach(), dist_info), gathered_ids)
@@ -215,6 +218,7 @@ def training_loop(
 
     autocast = training_autocast(device, o.amp, announce=main)
     objective = DCVAELoss(o, E_t, G_t, D_t, D_M, queues, autocast, scale=scaler.scale)
+    logit_path = logit_path_parameters(D) if D is not None else None  # the unwrapped module's own parameters
 
     def save_checkpoint() -> None:
         rng = gather_objects(capture_rng_state(device), dist_info)  # every rank's own CPU and CUDA state
@@ -294,7 +298,8 @@ def training_loop(
                     real = real.contiguous(memory_format=torch.channels_last)
                 ids = loader.last_indices.to(device)
                 step = training_iteration(
-                    objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, dist_info, ids
+                    objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, dist_info, ids,
+                    logit_path,
                 )
                 iteration += 1
                 log.add(step, len(real) * dist_info.world_size)

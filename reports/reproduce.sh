@@ -21,6 +21,7 @@
 #   bash reports/reproduce.sh ablation-gen-batch-128  # the prior-clamp state, 128 prior draws per decoder batch
 #   bash reports/reproduce.sh ablation-kl-ramp  # the prior-clamp state, KL weight ramped 1e-6 -> 1e-4 in 1,000 iterations
 #   bash reports/reproduce.sh ablation-prior-clamp-n-critic-1  # the prior-clamp state with an encoder/decoder step every iteration
+#   bash reports/reproduce.sh ablation-contrastive-trunk-lr  # the prior-clamp state, the contrastive phase not stepping D's trunk
 #   bash reports/reproduce.sh mnist-32-joint    # mnist-32 continued with joint decoder batches
 #   bash reports/reproduce.sh mnist-32-joint-lr  # that state at a 4x lower lr: does the linear probe move?
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
@@ -333,11 +334,22 @@ case "${1:-}" in
     ablation-prior-clamp-n-critic-1)  # the prior-clamp run's kept state (74,420) with n_critic 1: both
         # encoder/decoder phases every iteration instead of every second, as the same-schedule VAE/GAN takes its one
         # phase; at 40,000 iterations (target ablation-n-critic) this sampled 4-6 FD points better and reconstructed
-        # a little worse. Two threads for 110 minutes, a network snapshot every 500
+        # a little worse. Trained on two threads to 74,870 (stopped by SIGTERM), then resumed on one thread beside
+        # target ablation-contrastive-trunk-lr for 100 minutes; a network snapshot every 500
         OMP_NUM_THREADS=2 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
             reports/runs/fashion-mnist-32-joint-prior-clamp1-ncritic1 80000 500 --set prior_clamp=1.0 \
             --set n_critic=1 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1-ncritic1 --metrics "$FASHION_CURVE_METRICS"
+        ;;
+    ablation-contrastive-trunk-lr)  # the prior-clamp run's kept state (74,420) with contrastive_trunk_lr_scale 0:
+        # the contrastive phase no longer steps the discriminator's trunk and pooled feature, which the real/fake
+        # head reads, so only the discriminator phase trains them, as in the same-schedule VAE/GAN. Does sharing
+        # them with the contrastive term cost the N(0, I) samples? One thread for 100 minutes beside target
+        # ablation-prior-clamp-n-critic-1, a network snapshot every 500
+        OMP_NUM_THREADS=1 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
+            reports/runs/fashion-mnist-32-joint-prior-clamp1-trunk-lr0 80000 500 --set prior_clamp=1.0 \
+            --set contrastive_trunk_lr_scale=0.0 --max-minutes 100
+        $TRAIN curves reports/runs/fashion-mnist-32-joint-prior-clamp1-trunk-lr0 --metrics "$FASHION_CURVE_METRICS"
         ;;
     decoder-batchnorm)  # the 64,000-iteration networks' samples and reconstructions with the decoder's BatchNorm
         # running statistics as training left them (the release before 2026-12-02, exported again here with its

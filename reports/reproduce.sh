@@ -343,7 +343,7 @@ case "${1:-}" in
         ;;
     ablation-contrastive-trunk-lr)  # the prior-clamp run's kept state (74,420) with contrastive_trunk_lr_scale 0:
         # the contrastive phase no longer steps the discriminator's trunk and pooled feature, which the real/fake
-        # head reads, so only the discriminator phase trains them, as in the same-schedule VAE/GAN. Does sharing
+        # head reads, so only the discriminator phase steps them, nearly as in the same-schedule VAE/GAN. Does sharing
         # them with the contrastive term cost the N(0, I) samples? One thread for 100 minutes beside target
         # ablation-prior-clamp-n-critic-1, a network snapshot every 500
         OMP_NUM_THREADS=1 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \

@@ -178,6 +178,26 @@ def test_resume_mid_fade_in_equals_uninterrupted_and_exports_the_fade(grown, tmp
     assert _without_perf(_stats(resumed)) == _without_perf(_stats(run))
 
 
+def test_progressive_training_scales_the_contrastive_step_on_the_logit_path(tmp_path):
+    """The progressive loop passes each stage's discriminator to the scaled step: at scale 0 the trunk and the
+    pooled feature differ from the official run's after the first iteration (discriminator, adversarial and
+    contrastive phases), and the heads, which that iteration steps alike, do not."""
+    from training.objective import logit_path_parameters
+
+    states = {}
+    for scale in (1.0, 0.0):
+        run = tmp_path / f"scale-{scale}"
+        progressive_training_loop(tiny_options(contrastive_trunk_lr_scale=scale), SCHEDULE, run, stop_after=1)
+        states[scale] = load_checkpoint(run / CHECKPOINT_NAME)["D"]
+    D = build_network(tiny_options().model_config(), "discriminator", spectral_norm=True)
+    on_path = {id(p) for p in logit_path_parameters(D)}
+    path = {name for name, p in D.named_parameters() if id(p) in on_path}
+    names = set(states[1.0]) & {name for name, _ in D.named_parameters()}
+    changed = {name for name in names if not torch.equal(states[1.0][name], states[0.0][name])}
+    assert changed and changed <= path
+    assert any(name.startswith("b1_") for name in names - changed)
+
+
 def test_resume_refuses_another_schedule_or_options_and_writes_nothing(grown, tmp_path):
     run, _ = grown
     written = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix == ".json"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -281,6 +282,61 @@ def test_contrastive_trunk_lr_scale_scales_only_the_contrastive_step_on_the_logi
     for slot, state in full["opt_D"]["state"].items():
         for key in ("exp_avg", "exp_avg_sq"):
             assert torch.equal(state[key], quarter["opt_D"]["state"][slot][key]), (slot, key)
+
+
+@pytest.mark.parametrize("backbone", ["autogan32", "dcgan32", "progan"])
+def test_logit_path_is_what_the_logits_and_the_contrastive_features_both_reach(backbone):
+    """Defined by gradients, not names: the parameters that get a gradient from the real/fake logits and also from
+    the contrastive features (so not the head, which only the logits reach, nor block 1's contrastive head)."""
+    from dcvae_tools.networks import autogan32, dcgan32, progan
+    from training.objective import logit_path_parameters
+
+    torch.manual_seed(0)
+    D = {
+        "autogan32": lambda: autogan32.Discriminator(channels=1, df_dim=16),
+        "dcgan32": lambda: dcgan32.Discriminator(channels=1, ndf=8),
+        "progan": lambda: progan.Discriminator(channels=1, image_size=32, fmap_base=32, fmap_max=16),
+    }[backbone]()
+    x = torch.randn(4, 1, 32, 32)
+
+    def reached(use_logits: bool) -> set[str]:
+        D.zero_grad(set_to_none=True)
+        logits, features = D(x, features=() if use_logits else ("b1", "final"), logits=use_logits)
+        (logits.square().sum() if use_logits else sum(f.square().sum() for f in features.values())).backward()
+        return {n for n, p in D.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+
+    by_logits, by_features = reached(True), reached(False)
+    expected = by_logits & by_features
+    assert expected and expected != by_logits and expected != by_features
+    on_path = {id(p) for p in logit_path_parameters(D)}
+    path = {n for n, p in D.named_parameters() if id(p) in on_path}
+    # ProGAN's from_rgb layers of the resolutions it has grown past are in its trunk and reached by nothing
+    assert path & (by_logits | by_features) == expected
+    assert all(n.startswith("trunk.from_rgb.") for n in path - expected)
+
+
+def test_scaled_step_is_adams_step_at_that_multiple_of_the_learning_rate():
+    from training.objective import scaled_step
+
+    torch.manual_seed(0)
+    reference = torch.nn.Linear(6, 3)
+    scaled = copy.deepcopy(reference)
+    opt_reference = torch.optim.Adam(reference.parameters(), lr=0.3 * 2e-2, betas=(0.0, 0.9), fused=True)
+    opt_scaled = torch.optim.Adam(scaled.parameters(), lr=2e-2, betas=(0.0, 0.9), fused=True)
+    initial = [p.detach().clone() for p in reference.parameters()]
+    for _ in range(3):
+        x = torch.randn(5, 6)
+        for net, opt in ((reference, opt_reference), (scaled, opt_scaled)):
+            opt.zero_grad()
+            net(x).square().sum().backward()
+            with scaled_step(list(net.parameters()) if net is scaled else [], 0.3):
+                opt.step()
+        for a, b in zip(reference.parameters(), scaled.parameters(), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+        for a, b in zip(reference.parameters(), scaled.parameters(), strict=True):
+            for key in ("exp_avg", "exp_avg_sq"):
+                torch.testing.assert_close(opt_scaled.state[b][key], opt_reference.state[a][key], rtol=1e-5, atol=0)
+    assert all(not torch.equal(p, p0) for p, p0 in zip(scaled.parameters(), initial, strict=True))
 
 
 def test_contrastive_trunk_lr_scale_needs_a_finite_non_negative_number_and_a_contrastive_phase():

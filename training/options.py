@@ -160,7 +160,8 @@ class TrainingOptions:
         need(
             _finite_number(self.contrastive_trunk_lr_scale) and self.contrastive_trunk_lr_scale >= 0,
             "contrastive_trunk_lr_scale",
-            "must be a finite number >= 0 (1: the official step; 0: the contrastive phase leaves the trunk alone)",
+            "must be a finite number >= 0 (1: the official step; 0: the contrastive phase does not step the "
+            "discriminator's trunk and final feature)",
         )
         need(
             self.contrastive_trunk_lr_scale == 1 or self.uses_contrastive,

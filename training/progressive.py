@@ -58,7 +58,7 @@ from dcvae_tools.release import save_pretrained
 
 from .data import ArrayImageDataset, ImageFolderDataset, InfiniteLoader, make_dataset
 from .loss import FeatureQueue
-from .objective import DCVAELoss, training_autocast
+from .objective import DCVAELoss, logit_path_parameters, training_autocast
 from .options import OptionsError, TrainingOptions
 from .run_state import (
     CHECKPOINT_NAME,
@@ -598,6 +598,7 @@ def progressive_training_loop(
                     )
                     state = None
                 objective = DCVAELoss(so, E, G, D, D_M, queues, autocast, scale=scaler.scale)
+                logit_path = logit_path_parameters(D) if D is not None else None  # this stage's parameters
 
                 ckpt_parts = (stage, nets, optimizers, scaler, queues, loader)
 
@@ -608,7 +609,8 @@ def progressive_training_loop(
                     real = fade_reals(next(loader)[0].to(device, non_blocking=True), alpha)
                     ids = loader.last_indices.to(device)
                     step = training_iteration(
-                        objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, ids=ids
+                        objective, o, real, iteration, opt_E, opt_G, opt_D, scaler, queues, G_ema, G, ids=ids,
+                        logit_path=logit_path,
                     )
                     iteration += 1
                     seen += stage.batch_size

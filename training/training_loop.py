@@ -74,6 +74,8 @@ def training_iteration(
     EMA update. ``logit_path``: the discriminator parameters whose contrastive step is scaled by
     ``o.contrastive_trunk_lr_scale`` (``objective.logit_path_parameters`` of the unwrapped discriminator).
     """
+    if o.uses_contrastive and o.contrastive_trunk_lr_scale != 1 and logit_path is None:
+        raise ValueError("contrastive_trunk_lr_scale needs the discriminator's logit_path parameters")
     step: dict[str, float] = {}
     objective.iteration = iteration
     if o.uses_adversarial:

@@ -522,11 +522,12 @@ def test_baseline_presets_have_dcvae_budget():
 
 
 @pytest.mark.parametrize(
-    "ramp",
+    "changes",
     [{}, {"kl_ramp_to": 1e-2, "kl_ramp_start": 1, "kl_ramp_end": 5}, {"contrastive_trunk_lr_scale": 0.5}],
+    ids=["preset", "kl-ramp", "contrastive-trunk-lr-scale"],
 )
-def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, ramp):
-    options = tiny(total_iterations=6, **ramp)  # a KL ramp resumes at its place: it runs on absolute iterations
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, changes):
+    options = tiny(total_iterations=6, **changes)  # a KL ramp resumes at its place: it runs on absolute iterations
     training_loop(options, tmp_path / "straight", progress=False)
     training_loop(options, tmp_path / "split", progress=False, stop_after=3)
     assert load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["iteration"] == 3

@@ -43,6 +43,7 @@ FASHION_METRICS=recon_mse_test,recon_psnr_test,fd10k_classifier,rfd_classifier,p
 MNIST_METRICS=recon_mse_test,recon_psnr_test,probe_linear_test,probe_pixels_test
 MNIST_RELEASE_METRICS=$MNIST_METRICS,recon_class_agreement_test
 FASHION_CURVE_METRICS=recon_class_agreement_test,rfd_classifier,fd10k_classifier,recon_mse_test,sample_class_entropy10k  # what the Fashion-MNIST curves measure
+MNIST_CURVE_METRICS=probe_linear_test,probe_pixels_test,recon_mse_test,recon_class_agreement_test  # what the mnist-32 curves measure
 
 # Models as folder:report-name: each released model with its same-budget VAE, and the Fashion-MNIST baselines.
 FASHION_AND_VAE="dcvae_tools/weights/fashion-mnist-32:fashion-mnist-32 runs/fashion-mnist-32-vae:fashion-mnist-32-vae"
@@ -128,13 +129,13 @@ case "${1:-}" in
     mnist-32-joint)  # the released 48,000-iteration mnist-32 state continued with decoder_batch=joint (as the
         # Fashion-MNIST release was), float32, in pieces; a network snapshot every 500: does the probe move?
         continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint 60000 500 --max-minutes 110
-        $TRAIN curves reports/runs/mnist-32-joint --metrics probe_linear_test,probe_pixels_test,recon_mse_test,recon_class_agreement_test
+        $TRAIN curves reports/runs/mnist-32-joint --metrics "$MNIST_CURVE_METRICS"
         ;;
     mnist-32-joint-lr)  # target mnist-32-joint's state (52,320) continued at a 4x lower lr (5e-5), one thread for
         # 90 minutes beside target ablation-prior-sample-weight; a network snapshot every 500
         OMP_NUM_THREADS=1 continue_joint mnist-32 reports/runs/mnist-32-joint reports/runs/mnist-32-joint-lr5e-5 60000 500 \
             --set lr=5e-5 --max-minutes 90
-        $TRAIN curves reports/runs/mnist-32-joint-lr5e-5 --metrics probe_linear_test,probe_pixels_test,recon_mse_test,recon_class_agreement_test
+        $TRAIN curves reports/runs/mnist-32-joint-lr5e-5 --metrics "$MNIST_CURVE_METRICS"
         ;;
     mnist-32-latent128)  # mnist-32 trained from the start with the official recipe's latent size, 128 instead of the
         # preset's 64: the held-out linear probe has stayed at 0.966-0.970 since 36,000 iterations at 64, and the
@@ -143,7 +144,7 @@ case "${1:-}" in
         # preset's run, so the curves compare at the same iterations. Started 2026-12-03 on two threads.
         $TRAIN train --preset mnist-32 --run-dir reports/runs/mnist-32-latent128 --device cpu --no-progress \
             --set latent_dim=128 --set amp=none --set channels_last=false --max-minutes 110
-        $TRAIN curves reports/runs/mnist-32-latent128 --metrics probe_linear_test,probe_pixels_test,recon_mse_test,recon_class_agreement_test
+        $TRAIN curves reports/runs/mnist-32-latent128 --metrics "$MNIST_CURVE_METRICS"
         ;;
     mnist-32-first-release)  # the first release (4,000 iterations, float32) and its VAE: reports/history/
         train mnist-32

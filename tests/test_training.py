@@ -252,6 +252,7 @@ def test_contrastive_trunk_lr_scale_scales_only_the_contrastive_step_on_the_logi
     """Known answer from three one-iteration runs (discriminator, adversarial and contrastive phases): scale 0
     leaves the trunk and the pooled feature where the discriminator phase put them, so scale s moves them by s
     times the scale-1 run's contrastive step; everything else, Adam's moments included, is as at scale 1."""
+    from dcvae_tools.networks import build_network
     from training.objective import logit_path_parameters
 
     def one_iteration(scale):
@@ -260,8 +261,6 @@ def test_contrastive_trunk_lr_scale_scales_only_the_contrastive_step_on_the_logi
         return load_checkpoint(run / CHECKPOINT_NAME)
 
     full, none, quarter = (one_iteration(scale) for scale in (1.0, 0.0, 0.25))
-    from dcvae_tools.networks import build_network
-
     discriminator = build_network(tiny().model_config(), "discriminator", spectral_norm=True)
     on_path = {id(p) for p in logit_path_parameters(discriminator)}
     names = {name for name, _ in discriminator.named_parameters()}

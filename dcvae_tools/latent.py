@@ -5,6 +5,7 @@ Nothing here knows about networks or images; the model class wraps these with en
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -72,8 +73,12 @@ def random_mask(dim: int, fraction: float, seed: int | torch.Generator | None = 
     return mask
 
 
-def parse_index_ranges(spec: str) -> list[int]:
-    """Parse ``"0-63,70,80-81"`` into a sorted list of unique indices (ranges inclusive)."""
+def parse_index_ranges(spec: str, dim: int | None = None) -> list[int]:
+    """Parse ``"0-63,70,80-81"`` into a sorted list of unique indices (ranges inclusive).
+
+    With ``dim``, an index outside ``0 .. dim - 1`` is refused before any range is expanded, so a typo
+    like ``0-999999999999`` is an error, not a giant list.
+    """
     indices: set[int] = set()
     for part in spec.split(","):
         part = part.strip()
@@ -85,11 +90,15 @@ def parse_index_ranges(spec: str) -> list[int]:
                 lo, hi = int(low), int(high)
                 if hi < lo:
                     raise ValueError
-                indices.update(range(lo, hi + 1))
             else:
-                indices.add(int(part))
+                lo = hi = int(part)
         except ValueError:
             raise LatentError(f"cannot read {part!r} in {spec!r}: write indices like '0-63,70'") from None
+        if dim is not None and not (lo >= 0 and hi < dim):
+            raise LatentError(
+                f"latent dimension(s) {part} out of range: this model's latents have {dim} (0-{dim - 1})"
+            )
+        indices.update(range(lo, hi + 1))
     if not indices:
         raise LatentError(f"{spec!r} names no indices: write indices like '0-63,70'")
     return sorted(indices)
@@ -138,13 +147,20 @@ def attribute_direction(
     positive: torch.Tensor, negative: torch.Tensor, normalize: bool = False
 ) -> torch.Tensor:
     """Mean latent of ``positive`` [P, D] minus mean latent of ``negative`` [Q, D] (the paper's recipe,
-    with P = Q = 20); ``normalize=True`` scales it to unit length."""
+    with P = Q = 20); ``normalize=True`` scales it to unit length.
+
+    Raises :class:`LatentError` when the two means are equal (e.g. the same images on both sides): a
+    direction of length 0 would edit nothing.
+    """
     check_example_latents(positive, negative, "an attribute direction")
     direction = positive.double().mean(0) - negative.double().mean(0)
+    norm = direction.norm()
+    if norm == 0:
+        raise LatentError(
+            "the positive and negative examples have the same mean latent, so the direction has length 0; "
+            "use positives that show the attribute and negatives that lack it"
+        )
     if normalize:
-        norm = direction.norm()
-        if norm == 0:
-            raise LatentError("the positive and negative means are equal: the direction has length 0")
         direction = direction / norm
     return direction.to(positive.dtype)
 
@@ -161,8 +177,15 @@ def apply_edits(latents: torch.Tensor, edits: Sequence[tuple[torch.Tensor, float
     return out
 
 
+MAX_SWEEP_COUNT = 64
+"""The most strengths one ``--sweep`` may ask for: each is a decoded column of every strip."""
+
+
 def parse_sweep(spec: str) -> list[float]:
-    """Parse ``"START:STOP:COUNT"`` (e.g. ``"-2:2:5"``) into COUNT evenly spaced strengths."""
+    """Parse ``"START:STOP:COUNT"`` (e.g. ``"-2:2:5"``) into COUNT evenly spaced strengths.
+
+    START and STOP must be finite numbers and COUNT a whole number from 1 to :data:`MAX_SWEEP_COUNT`.
+    """
     parts = spec.split(":")
     try:
         if len(parts) != 3:
@@ -172,6 +195,13 @@ def parse_sweep(spec: str) -> list[float]:
             raise ValueError
     except ValueError:
         raise LatentError(f"cannot read sweep {spec!r}: write START:STOP:COUNT, e.g. -2:2:5") from None
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise LatentError(f"sweep {spec!r}: START and STOP must be finite strengths, e.g. -2:2:5")
+    if count > MAX_SWEEP_COUNT:
+        raise LatentError(
+            f"sweep {spec!r} asks for {count} strengths; at most {MAX_SWEEP_COUNT} fit in a strip "
+            f"(e.g. {parts[0]}:{parts[1]}:9)"
+        )
     if count == 1:
         return [start]
     return [start + (stop - start) * i / (count - 1) for i in range(count)]

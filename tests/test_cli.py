@@ -19,6 +19,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors import safe_open
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
@@ -421,6 +422,111 @@ def test_failure_midway_leaves_no_output(ckpt: Path, images: Path, tmp_path: Pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing", "inputs"]
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]
     assert _leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- the user's files are safe
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_outputs_never_replace_the_commands_own_inputs(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    mine = shutil.copytree(images, tmp_path / "mine")
+    before = _snapshot(mine)
+    one, two = mine / "0_grey.png", mine / "1_grey.png"
+    failed(run("reconstruct", mine, "-o", mine, "-m", ckpt), "would overwrite the input", "0_grey.png")
+    failed(run("reconstruct", one, "--grid", one, "-m", ckpt), "--grid", "would overwrite the input")
+    failed(run("edit", mine, "-a", "bright", "-o", mine, "-m", ckpt), "would overwrite the input")
+    failed(run("interpolate", one, two, "-o", two, "-m", ckpt), "would overwrite the input", "1_grey.png")
+    failed(run("mix", one, two, "-o", one, "-m", ckpt), "would overwrite the input", "0_grey.png")
+    # decoding next to the images the latents were encoded from would replace them with their reconstructions
+    ok(run("encode", mine, "-o", tmp_path / "z.safetensors", "-m", ckpt))
+    failed(run("decode", tmp_path / "z.safetensors", "-o", mine, "-m", ckpt), "would overwrite the input")
+    assert _snapshot(mine) == before and not _leftovers(mine)
+    ok(run("decode", tmp_path / "z.safetensors", "-o", tmp_path / "decoded", "-m", ckpt))  # elsewhere: fine
+    assert sorted(p.name for p in (tmp_path / "decoded").iterdir()) == sorted(f"{Path(n).stem}.png" for n in before)
+
+
+def test_an_output_folder_is_all_or_nothing_when_a_name_is_taken_by_a_folder(
+    ckpt: Path, images: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    (out / "1_grey.png").mkdir(parents=True)
+    greys = [images / f"{i}_grey.png" for i in range(4)]  # model-format files: no conversion notes
+    message = failed(run("reconstruct", *greys, "-o", out, "-m", ckpt), "is a folder", "1_grey.png")
+    assert ".dcvae-tmp" not in message  # names the user's path, not the staging folder
+    assert sorted(p.name for p in out.iterdir()) == ["1_grey.png"]  # no output moved in, nothing left over
+
+
+def test_attribute_keeps_the_other_attributes_of_its_output_file(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    vectors = tmp_path / "attrs.safetensors"
+    pos, neg = ["-p", images / "0_grey.png"], ["-n", images / "1_grey.png"]
+    ok(run("attribute", *pos, *neg, "--name", "dark", "-o", vectors, "-m", ckpt))
+    kept = vectors.read_bytes()
+    swapped = ["-p", images / "1_grey.png", "-n", images / "0_grey.png"]
+    result = run("attribute", *swapped, "--name", "light", "-o", vectors, "-m", ckpt)
+    assert result.exit_code == 2 and "already holds dark" in result.stderr and "--append" in result.stderr
+    assert vectors.read_bytes() == kept
+    ok(run("attribute", *swapped, "--name", "dark", "-o", vectors, "-m", ckpt))  # the same name: a re-run
+    with safe_open(str(vectors), framework="pt") as f:
+        assert list(f.keys()) == ["dark"]
+        assert not torch.equal(f.get_tensor("dark"), load_safetensors(kept)["dark"])  # replaced: the sides swapped
+    # a file that is not an attributes file (here latents) is never overwritten by one
+    ok(run("encode", images / "0_grey.png", "-o", tmp_path / "z.safetensors", "-m", ckpt))
+    latents = (tmp_path / "z.safetensors").read_bytes()
+    failed(run("attribute", *pos, *neg, "--name", "x", "-o", tmp_path / "z.safetensors", "-m", ckpt),
+           "is not an attributes file")
+    assert (tmp_path / "z.safetensors").read_bytes() == latents
+    # the same images on both sides give no direction at all
+    result = run("attribute", *pos, "-n", images / "0_grey.png", "--name", "none", "-o", tmp_path / "n.safetensors",
+                 "-m", ckpt)
+    assert result.exit_code == 1 and "error: the positive and negative examples have the same mean latent" in result.stderr
+    assert not (tmp_path / "n.safetensors").exists()
+
+
+def test_latents_and_directions_of_another_model_warn(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    torch.manual_seed(5)  # another model with the same latent size: shapes alone cannot tell them apart
+    other = save_pretrained(DCVAE(ModelConfig(architecture="autogan32", image_size=32, channels=1,
+                                              latent_dim=LATENT_DIM, content_size=CONTENT,
+                                              architecture_args={"gf_dim": 16, "df_dim": 16})), tmp_path / "other")
+    z, vectors = tmp_path / "z.safetensors", tmp_path / "attrs.safetensors"
+    ok(run("encode", images / "0_grey.png", images / "1_grey.png", "-o", z, "-m", ckpt))
+    ok(run("attribute", "-p", images / "0_grey.png", "-n", images / "1_grey.png", "--name", "dark", "-o", vectors,
+           "-m", ckpt))
+    warning = "made by model"
+    for args in (["decode", z, "--grid", tmp_path / "d.png"],
+                 ["interpolate", f"{z}:0", f"{z}:1", "-o", tmp_path / "i.png"],
+                 ["edit", images / "2_grey.png", "-a", f"{vectors}:dark", "-o", tmp_path / "e"]):
+        result = run(*args, "-m", other)
+        ok(result)
+        assert warning in result.stderr and f"pass -m {ckpt}" in result.stderr, result.stderr
+        result = run(*args, "-m", ckpt)
+        ok(result)
+        assert warning not in result.stderr
+
+
+def test_arguments_that_would_exhaust_memory_are_refused_at_once(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    one, two = images / "0_grey.png", images / "1_grey.png"
+    failed(run("mix", one, two, "--dims", "0-999999999999", "-o", tmp_path / "m.png", "-m", ckpt),
+           "out of range", f"0-{LATENT_DIM - 1}")
+    failed(run("edit", one, "-a", "bright", "--sweep", "0:1:100000", "--grid", tmp_path / "s.png", "-m", ckpt),
+           "at most 64")
+    failed(run("edit", one, "-a", "bright", "--sweep", "nan:1:3", "--grid", tmp_path / "s.png", "-m", ckpt),
+           "finite")
+    ok(run("encode", one, two, "-o", tmp_path / "z.safetensors", "-m", ckpt))
+    failed(run("interpolate", f"{tmp_path / 'z.safetensors'}:-1", two, "-o", tmp_path / "i.png", "-m", ckpt),
+           "whole number", "got '-1'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["z.safetensors"]
+
+
+def test_a_shipped_attribute_name_wins_over_a_stray_file(ckpt: Path, images: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("bright").write_text("not an attributes file")
+    ok(run("edit", images / "0_grey.png", "-a", "bright", "-o", tmp_path / "e", "-m", ckpt))
+    failed(run("edit", images / "0_grey.png", "-a", "./bright", "-o", tmp_path / "f", "-m", ckpt),
+           "not a readable")
 
 
 # ---------------------------------------------------------------------------- the installed entry point

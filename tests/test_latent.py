@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from dcvae_tools.errors import LatentError
 from dcvae_tools.latent import (
+    MAX_SWEEP_COUNT,
     apply_edits,
     attribute_direction,
     interpolate,
@@ -212,8 +213,9 @@ def test_attribute_direction_rejects_bad_input() -> None:
     with pytest.raises(LatentError, match="at least one"):
         attribute_direction(torch.zeros(0, 8), _vec(1, 8, n=3))
     same = _vec(2, 8, n=4)
-    with pytest.raises(LatentError, match="length 0"):
-        attribute_direction(same, same.clone(), normalize=True)
+    for normalize in (False, True):  # a zero direction would edit nothing, normalised or not
+        with pytest.raises(LatentError, match="length 0"):
+            attribute_direction(same, same.clone(), normalize=normalize)
 
 
 @FAST
@@ -264,6 +266,17 @@ def test_parse_index_ranges_bad(spec: str) -> None:
         parse_index_ranges(spec)
 
 
+
+@pytest.mark.parametrize("spec", ["0-999999999999", "64", "60-64", "3,0-1000000000000"])
+def test_parse_index_ranges_refuses_out_of_range_before_expanding(spec: str) -> None:
+    # a huge range must fail on its bounds, not by building a list of 10**12 indices
+    with pytest.raises(LatentError, match=r"out of range: this model's latents have 64 \(0-63\)"):
+        parse_index_ranges(spec, dim=64)
+
+
+def test_parse_index_ranges_within_dim() -> None:
+    assert parse_index_ranges("0-2,63", dim=64) == [0, 1, 2, 63]
+
 @FAST
 @given(indices=st.sets(st.integers(0, 300), min_size=1, max_size=40))
 def test_parse_index_ranges_round_trip(indices: set[int]) -> None:
@@ -296,3 +309,15 @@ def test_parse_sweep_good(spec: str, expected: list[float]) -> None:
 def test_parse_sweep_bad(spec: str) -> None:
     with pytest.raises(LatentError, match="START:STOP:COUNT"):
         parse_sweep(spec)
+
+
+@pytest.mark.parametrize("spec", ["nan:1:3", "0:inf:3", "-inf:0:2"])
+def test_parse_sweep_refuses_non_finite_strengths(spec: str) -> None:
+    with pytest.raises(LatentError, match="finite"):
+        parse_sweep(spec)
+
+
+def test_parse_sweep_count_limit() -> None:
+    assert len(parse_sweep(f"0:1:{MAX_SWEEP_COUNT}")) == MAX_SWEEP_COUNT
+    with pytest.raises(LatentError, match=f"at most {MAX_SWEEP_COUNT}"):
+        parse_sweep(f"0:1:{MAX_SWEEP_COUNT + 1}")

@@ -10,7 +10,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
@@ -53,6 +54,11 @@ class _OutputNames:
         self._items = list(zip(paths, _output_names([str(p) for p in paths], len(paths)), strict=True))
         self._next = 0
 
+    @property
+    def names(self) -> list[str]:
+        """Every output name, in the order of the inputs."""
+        return [name for _, name in self._items]
+
     def take(self, path: Path) -> str:
         """The name for ``path``, the next of the inputs still to come that is this file."""
         while self._items[self._next][0] != path:
@@ -87,12 +93,38 @@ def _save_grid(model: "DCVAE", images: "torch.Tensor", path: Path, nrow: int, up
 # ---------------------------------------------------------------------------- output folders
 
 
+def _refuse_overwriting_inputs(targets: Iterable[Path], inputs: Iterable[Path], option: str) -> None:
+    """Refuse, before any work, an output that would replace one of the command's own input files
+    (``option`` names the output option in the message)."""
+    from dcvae_tools.errors import DCVAEError
+
+    protected = {path.resolve(): path for path in inputs if path.exists()}
+    for target in targets:
+        source = protected.get(target.resolve()) if target.exists() else None
+        if source is not None:
+            raise DCVAEError(
+                f"{option} {target} would overwrite the input {source}; write the outputs somewhere else"
+            )
+
+
+def _refuse_overwriting_images(paths: Sequence[Path], output: Path | None, names: "_OutputNames",
+                               grid: Path | None) -> None:
+    """:func:`_refuse_overwriting_inputs` for a command that writes one file per input image into
+    ``output`` (named by ``names``) and/or a ``grid``."""
+    if output is not None:
+        _refuse_overwriting_inputs([output / name for name in names.names], paths, "-o")
+    if grid is not None:
+        _refuse_overwriting_inputs([grid], paths, "--grid")
+
+
 @contextlib.contextmanager
-def _staged_dir(folder: Path) -> Iterator[Path]:
+def _staged_dir(folder: Path, inputs: Sequence[Path] = ()) -> Iterator[Path]:
     """Yield a hidden staging folder inside ``folder``; its files are moved in only if the body succeeds.
 
     On failure the staging folder is deleted (and ``folder`` too, if this created it and it is empty),
-    so a command that fails half-way leaves no output at all.
+    so a command that fails half-way leaves no output at all. Before anything is moved, every output is
+    checked: one whose place in ``folder`` is taken by a folder, or by one of ``inputs``, stops the command
+    with nothing moved.
     """
     from dcvae_tools.errors import DCVAEError
 
@@ -104,7 +136,16 @@ def _staged_dir(folder: Path) -> Iterator[Path]:
     committed = False
     try:
         yield stage
-        for item in sorted(stage.iterdir()):
+        staged = sorted(stage.iterdir())
+        for item in staged:
+            target = folder / item.name
+            if target.is_dir():
+                raise DCVAEError(
+                    f"{target} is a folder, so the output {item.name} cannot be written there; move it away or "
+                    "choose another -o"
+                )
+        _refuse_overwriting_inputs((folder / item.name for item in staged), inputs, "-o")
+        for item in staged:
             os.replace(item, folder / item.name)
         committed = True
     finally:
@@ -346,7 +387,25 @@ def _read_latents(path: Path, model: "DCVAE") -> tuple["torch.Tensor", dict[str,
         latents, metadata = load_latents(path)
     except (SafetensorError, OSError, ValueError) as err:
         raise LatentError(f"{path} is not a readable safetensors file ({one_line(str(err))})") from None
-    return _checked_latents(latents, path, metadata, model), metadata
+    checked = _checked_latents(latents, path, metadata, model)
+    _warn_if_other_model(path, metadata.get("model"), model, "latents")
+    return checked, metadata
+
+
+def _warn_if_other_model(path: Path, recorded: object, model: "DCVAE", what: str) -> None:
+    """Warn when ``path`` records (``recorded``) that another model than the loaded one made it: latents
+    and directions only mean something to the model that made them, whatever their shape."""
+    current = _model_name(model)
+    if not isinstance(recorded, str) or not recorded or current == "model" or recorded == current:
+        return
+    mine, theirs = Path(current).expanduser(), Path(recorded).expanduser()
+    if mine.exists() and theirs.exists() and mine.resolve() == theirs.resolve():
+        return  # one local folder, named two ways
+    warnings.warn(
+        f"{path} holds {what} made by model {recorded!r}, but the model loaded is {current!r}: they only mean "
+        f"something to the model that made them; pass -m {recorded}",
+        stacklevel=2,
+    )
 
 
 def _checked_latents(latents: "torch.Tensor", path: Path, metadata: dict[str, str], model: "DCVAE") -> "torch.Tensor":
@@ -378,6 +437,7 @@ def _latent_chunks(path: Path, model: "DCVAE") -> tuple[int, list[str] | None, I
         return len(latents), _source_files(metadata), iter([latents])
     index = read_index(path)
     meta = {"model": str(index["model"]["name"])}
+    _warn_if_other_model(path, meta["model"], model, "latents")
     chunks = (_checked_latents(z, path, meta, model) for z, _ in iter_shards(path))
     if not index["total_rows"]:
         _checked_latents(_empty(model), path, meta, model)

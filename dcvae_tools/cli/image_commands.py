@@ -22,6 +22,8 @@ from ._io import (
     _output_names,
     _OutputNames,
     _read_latents_missing,
+    _refuse_overwriting_images,
+    _refuse_overwriting_inputs,
     _report_skipped,
     _save_grid,
     _save_one,
@@ -379,9 +381,15 @@ def decode(
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         total, sources, chunks = _latent_chunks(latents, loaded)
         names = _output_names(sources, total)
+        # the images these latents were encoded from: decoding next to them must not replace them
+        originals = [Path(source) for source in sources or []]
+        if output is not None:
+            _refuse_overwriting_inputs([output / name for name in names], originals, "-o")
+        if grid is not None:
+            _refuse_overwriting_inputs([grid], originals, "--grid")
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:
-            stage = stack.enter_context(_staged_dir(output)) if output is not None else None
+            stage = stack.enter_context(_staged_dir(output, originals)) if output is not None else None
             for start, decoded in _decode_stream(loaded, chunks, total, out, source=str(latents)):
                 if stage is not None:
                     for offset, image in enumerate(decoded):
@@ -444,12 +452,13 @@ def reconstruct(
         paths = _expand(images, recursive)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         names = _OutputNames(paths)
+        _refuse_overwriting_images(paths, output, names, grid)
         skipped: Skipped | None = [] if skip_bad else None
         inputs: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []
         done = 0
         with contextlib.ExitStack() as stack:
-            stage = stack.enter_context(_staged_dir(output)) if output is not None else None
+            stage = stack.enter_context(_staged_dir(output, paths)) if output is not None else None
             refined: list = []
             batches = latent_batches(loaded, paths, out, "reconstructing", skipped, refine, refine_seconds, refined)
             far: list[str] = []

@@ -20,12 +20,15 @@ from ._io import (
     _nonfinite_rows,
     _OutputNames,
     _read_latents,
+    _refuse_overwriting_images,
+    _refuse_overwriting_inputs,
     _report_skipped,
     _save_grid,
     _save_one,
     _skipped_records,
     _skipped_summary,
     _staged_dir,
+    _warn_if_other_model,
 )
 from ._options import (
     BatchSizeOpt,
@@ -53,7 +56,7 @@ from ._options import (
     _pick_seed,
     _usage,
 )
-from ._output import session
+from ._output import one_line, session
 from ._refine import RefineOpt, RefineSecondsOpt, check_refine_options, latent_batches, warn_if_cut
 
 if TYPE_CHECKING:  # for annotations only: the commands import torch and the model lazily
@@ -64,6 +67,7 @@ if TYPE_CHECKING:  # for annotations only: the commands import torch and the mod
 # ---------------------------------------------------------------------------- interpolation ends
 
 _LATENT_REF = re.compile(r"^(?P<path>.+\.safetensors):(?P<row>\d+)$", re.IGNORECASE)
+_ANY_ROW_REF = re.compile(r"^(?P<path>.+\.safetensors):(?P<row>[^:/\\]*)$", re.IGNORECASE)
 
 
 def _endpoint(ref: str, model: "DCVAE") -> "torch.Tensor":
@@ -75,6 +79,10 @@ def _endpoint(ref: str, model: "DCVAE") -> "torch.Tensor":
     if folder is not None:
         return folder
     match = _LATENT_REF.match(ref)
+    if match is None and (other := _ANY_ROW_REF.match(ref)) and Path(other["path"]).is_file():
+        raise LatentError(
+            f"{ref}: the row after ':' must be a whole number from 0, e.g. {other['path']}:0 (got {other['row']!r})"
+        )
     if match or ref.lower().endswith(".safetensors"):
         path = Path(match["path"] if match else ref)
         latents, _ = _read_latents(path, model)
@@ -138,6 +146,9 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
     from dcvae_tools.errors import LatentError
     from dcvae_tools.release import load_attributes
 
+    # a shipped name wins over a stray file of that name, as released model names do for -m (./NAME for the file)
+    if key in model.attributes and "/" not in key and "\\" not in key:
+        return model.attributes[key]
     path, name = Path(key), None
     if not path.is_file():
         head, sep, tail = key.rpartition(":")
@@ -159,9 +170,10 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
         if len(vectors) != 1:
             listed = ", ".join(sorted(vectors)) or "none"
             raise LatentError(f"{path} holds {len(vectors)} attributes ({listed}); pick one with {path}:NAME")
-        return next(iter(vectors.values()))
+        name = next(iter(vectors))
     if name not in vectors:
         raise LatentError(f"{path} has no attribute {name!r}; it holds {', '.join(sorted(vectors)) or 'none'}")
+    _warn_if_other_model(path, vectors[name].metadata.get("model"), model, f"attribute {name!r}")
     return vectors[name]
 
 
@@ -231,6 +243,8 @@ def interpolate(
 
         from dcvae_tools import images as image_io
 
+        ends = [Path(ref) for ref in (a, b)]
+        _refuse_overwriting_inputs([path for path in (output, gif) if path is not None], ends, "the output")
         loaded = _load(model, revision=revision, device=device, dtype=dtype, offline=offline, cache_dir=cache_dir)
         za, zb = _endpoint(a, loaded), _endpoint(b, loaded)
         frames = loaded.interpolate(za, zb, steps=steps, method="slerp" if slerp else "lerp").cpu()
@@ -343,11 +357,12 @@ def mix(
         a_paths, b_paths = _expand(a_images, recursive), _expand(b_images, recursive)
         if len(b_paths) not in (1, len(a_paths)):
             raise LatentError(f"got {len(a_paths)} A images and {len(b_paths)} B images; give one B, or one per A")
+        _refuse_overwriting_inputs([output], [*a_paths, *b_paths], "-o")
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         dim = loaded.latent_dim
         used_seed = None
         if dims:
-            masks = torch.stack([mask_from_indices(dim, parse_index_ranges(spec)) for spec in dims])
+            masks = torch.stack([mask_from_indices(dim, parse_index_ranges(spec, dim)) for spec in dims])
         else:
             used_seed = _pick_seed(seed)
             generator = torch.Generator().manual_seed(used_seed)
@@ -406,7 +421,11 @@ def attribute(
         ),
     ] = "mean",
     append: Annotated[
-        bool, typer.Option("--append", help="Add to (or replace in) an existing file's attributes.")
+        bool,
+        typer.Option(
+            "--append",
+            help="Add to the attributes already in the file (without it, a file that holds others is refused).",
+        ),
     ] = False,
     skip_bad: SkipBadOpt = False,
     recursive: RecursiveOpt = False,
@@ -437,14 +456,29 @@ def attribute(
     if not _ATTRIBUTE_NAME.match(name):
         raise _usage(f"{name!r}: use letters, digits, '_', '-' and '.' (no ':' or '=')", "--name")
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
+        from dcvae_tools.errors import DCVAEError
         from dcvae_tools.io_utils import atomic_write
         from dcvae_tools.release import load_attributes, save_attributes
 
         pos_paths, neg_paths = _expand(positive, recursive), _expand(negative, recursive)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         existing = {}
-        if append and output.exists():
-            existing = load_attributes(output, loaded.latent_dim)
+        if output.exists():
+            try:
+                existing = load_attributes(output, loaded.latent_dim)
+            except DCVAEError as err:
+                raise DCVAEError(
+                    f"{output} exists and is not an attributes file of {_model_name(loaded)} "
+                    f"({one_line(str(err))}); choose another -o, or delete the file"
+                ) from None
+            others = sorted(set(existing) - {name})
+            if others and not append:
+                raise _usage(
+                    f"{output} already holds {', '.join(others)}; writing {name!r} alone would delete "
+                    f"{'it' if len(others) == 1 else 'them'}: pass --append to add {name!r} to the file, or choose "
+                    "another -o",
+                    "--append",
+                )
             if name in existing:
                 out.warn(f"{output} already has {name!r}; replacing it")
         skipped: Skipped | None = [] if skip_bad else None
@@ -613,12 +647,13 @@ def edit(
         far: list[str] = []
         reason: str | None = None
         names = _OutputNames(paths)
+        _refuse_overwriting_images(paths, output, names, grid)
         columns = 1 + (len(strengths) if strengths is not None else 1)
         skipped: Skipped | None = [] if skip_bad else None
         rows: list[torch.Tensor] = []
         done = 0
         with contextlib.ExitStack() as stack:
-            stage = stack.enter_context(_staged_dir(output)) if output is not None else None
+            stage = stack.enter_context(_staged_dir(output, paths)) if output is not None else None
             refined: list = []
             batches = latent_batches(loaded, paths, out, "editing", skipped, refine, refine_seconds, refined)
             for chunk, x, mu, z in batches:

@@ -162,17 +162,22 @@ def _offline_requested(local_files_only: bool) -> bool:
 
 def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> ResolvedModel:
     expected = {name: f.sha256 for name, f in entry.files.items() if name != TRAINING_STATE_NAME}
+    if revision not in (None, entry.revision):
+        if entry.revision is None:
+            raise ModelNotFoundError(
+                f"{entry.name!r} is not published on the Hub yet, so it has no revision {revision!r}; drop "
+                "--revision (revision=) to load the release this installation knows"
+            )
+        raise ModelNotFoundError(
+            f"{entry.name!r} is pinned to revision {entry.revision}; to load revision {revision!r} "
+            f"pass the repo id {entry.repo_id!r} instead of the name"
+        )
     if _bundled(entry, revision):
         return ResolvedModel(entry.bundled_dir, "bundled", entry.name, entry.revision, expected)
     if entry.revision is None:
         raise ModelNotFoundError(
             f"{entry.name!r} is not published on the Hub yet and this installation has no bundled copy; "
             "install the dcvae-tools wheel that bundles it, or load a local folder"
-        )
-    if revision not in (None, entry.revision):
-        raise ModelNotFoundError(
-            f"{entry.name!r} is pinned to revision {entry.revision}; to load revision {revision!r} "
-            f"pass the repo id {entry.repo_id!r} instead of the name"
         )
     folder = None
     for filename, file_entry in entry.files.items():

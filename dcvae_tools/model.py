@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -295,6 +296,8 @@ class DCVAE(nn.Module):
                                  "sample with prior='standard'")
             return self.latent_prior.sample(n, generator).to(self.device)
         clamp = self.config.sample_clamp if clamp == "config" else clamp
+        if clamp is not None and not (isinstance(clamp, int | float) and math.isfinite(clamp) and clamp > 0):
+            raise DCVAEError(f"clamp must be a positive number (or None for no clamp), got {clamp!r}")
         z = torch.randn(n, self.latent_dim, generator=generator)
         if clamp is not None:
             z = z.clamp(-clamp, clamp)

@@ -110,6 +110,11 @@ def attributes_from_bytes(data: bytes, latent_dim: int, source: Path) -> dict[st
         direction = direction.float()
         if not bool(direction.isfinite().all()):
             raise ConfigError(f"{source}: attribute {name!r} contains NaN or infinite values")
+        if not bool(direction.any()):
+            raise ConfigError(
+                f"{source}: attribute {name!r} has length 0 and would edit nothing; remake it with "
+                "`dcvae attribute` from positives that show it and negatives that lack it"
+            )
         info = meta.get(name, {})
         counts = [info.get(key, 0) if isinstance(info, dict) else None for key in ("num_positive", "num_negative")]
         extra = info.get("metadata", {}) if isinstance(info, dict) else None
@@ -244,7 +249,8 @@ def read_verified(path: Path, expected: str | None) -> bytes:
         if got != expected:
             raise ChecksumError(
                 f"{path.name} in {path.parent} failed verification: its hash is {got}, expected {expected}. "
-                "The file is corrupt or was tampered with; it was not loaded. Delete it and download again."
+                "The file is corrupt or was tampered with; it was not loaded. If it came with the package, "
+                "reinstall dcvae-tools; if it was downloaded, delete it so it is downloaded again."
             )
     return data
 
@@ -280,11 +286,19 @@ def load_release(
 
     With ``expected_sha256`` (file name -> sha256, or git blob sha1) every file is read once and exactly the
     bytes that are loaded are checked; files it lists that are not loaded (the model card) are checked too.
+    The config and weights must be listed, and an optional file it does not list is not read at all, even
+    when the folder has one: nothing unverified is loaded.
     ``read_derived=False`` leaves the files derived from the training latents, latent_stats.safetensors and
     latent_prior.safetensors, unread (to recompute them, whatever their state).
     """
     folder = Path(folder)
+    verified = expected_sha256 is not None
     expected = dict(expected_sha256 or {})
+    if verified and (unlisted := [name for name in (CONFIG_NAME, WEIGHTS_NAME) if name not in expected]):
+        raise ChecksumError(
+            f"{folder}: no expected hash is given for {' or '.join(unlisted)}, so it cannot be verified; "
+            "the manifest entry of this model is incomplete"
+        )
     if not (folder / CONFIG_NAME).exists():
         raise ModelNotFoundError(f"{folder} has no {CONFIG_NAME}: not a dcvae-tools checkpoint folder")
     if not (folder / WEIGHTS_NAME).exists():
@@ -304,14 +318,17 @@ def load_release(
     _check_tensors(_skeleton_state(config), tensors, folder / WEIGHTS_NAME)
     model = DCVAE(config)
     model.load_state_dict(dict(tensors), strict=True)  # names, shapes, kinds and values checked above
-    if (folder / ATTRIBUTES_NAME).exists() or ATTRIBUTES_NAME in expected:
+    def present(name: str) -> bool:  # an optional file is read when listed; unlisted ones only unverified
+        return name in expected if verified else (folder / name).exists()
+
+    if present(ATTRIBUTES_NAME):
         data = read_verified(folder / ATTRIBUTES_NAME, expected.get(ATTRIBUTES_NAME))
         model.attributes = attributes_from_bytes(data, config.latent_dim, folder / ATTRIBUTES_NAME)
     # the derived files: each refused by size before it is read, then checked against the manifest and parsed
     derived = ((LATENT_STATS_NAME, max_latent_stats_bytes, latent_stats_from_bytes, "latent_stats", "recompute"),
                (LATENT_PRIOR_NAME, max_latent_prior_bytes, latent_prior_from_bytes, "latent_prior", "refit"))
     for name, max_bytes, parse, attribute, verb in derived if read_derived else ():
-        if not ((folder / name).exists() or name in expected):
+        if not present(name):
             continue
         check_size(folder / name, max_bytes(config.latent_dim), f"a {name} for {config.latent_dim}-dimensional latents",
                    f"{verb} it with `dcvae-train latent-stats` (or delete it: the file is optional)")

@@ -32,6 +32,16 @@ def test_loads_offline_from_the_package_with_verified_files(bundled, monkeypatch
     assert model.config.latent_dim == entry.latent_dim and model.config.image_size == entry.resolution
 
 
+def test_a_revision_for_a_bundled_name_says_to_drop_it(bundled):
+    from dcvae_tools.errors import ModelNotFoundError
+
+    name, _ = bundled
+    if load_manifest().models[name].revision is not None:
+        pytest.skip("published on the Hub: the pinned-revision message applies")
+    with pytest.raises(ModelNotFoundError, match="drop --revision"):
+        load_model(name, revision="v1", local_files_only=True)
+
+
 def _test_split(dataset: str):
     if dataset == "fashion-mnist":
         from training.data import load_fashion_mnist

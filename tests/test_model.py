@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from dcvae_tools.config import ModelConfig
-from dcvae_tools.errors import LatentError
+from dcvae_tools.errors import DCVAEError, LatentError
 from dcvae_tools.model import DCVAE, AttributeVector
 
 LATENT = 16
@@ -113,6 +113,9 @@ def test_random_latents_respect_the_clamp() -> None:
     assert model.random_latents(64, seed=0, clamp=2.0).abs().max().item() == pytest.approx(2.0)
     no_clamp_model = make_model(sample_clamp=None)
     assert torch.equal(no_clamp_model.random_latents(64, seed=0), unclamped)
+    for bad in (-1.0, 0.0, float("nan"), float("inf")):  # [-c, c] is empty, one point, or no bound at all
+        with pytest.raises(DCVAEError, match="clamp must be a positive number"):
+            model.random_latents(4, seed=0, clamp=bad, prior="standard")
 
 
 def test_encode_sample_is_deterministic_per_seed(model: DCVAE) -> None:
@@ -200,6 +203,28 @@ def test_edit_unknown_attribute_lists_names(edit_model: DCVAE) -> None:
         edit_model.edit(z, {"frown": 1.0})
     message = str(info.value)
     assert "frown" in message and "smile" in message and "glasses" in message
+
+
+def test_edit_refuses_strengths_that_are_not_finite_numbers(edit_model: DCVAE) -> None:
+    z = torch.zeros(1, LATENT)
+    for strength in (float("nan"), float("inf"), "lots"):
+        with pytest.raises(LatentError, match=r"the strength of smile is .*give a finite number"):
+            edit_model.edit(z, {"smile": strength})
+    vec = AttributeVector("custom", torch.ones(LATENT), 5, 5)
+    with pytest.raises(LatentError, match="the strength of custom"):
+        edit_model.edit(z, [(vec, float("-inf"))])
+
+
+def test_load_model_refuses_a_device_this_machine_lacks(tmp_path) -> None:
+    from dcvae_tools import load_model, save_pretrained
+
+    folder = save_pretrained(make_model(), tmp_path / "m")
+    with pytest.raises(DCVAEError, match="unknown device 'gpu0'"):
+        load_model(folder, device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(DCVAEError, match="CUDA is not available on this machine; use device='cpu'"):
+            load_model(folder, device="cuda")
+    assert load_model(folder, device="cpu").device.type == "cpu"
 
 
 def test_edit_wrong_latent_size(edit_model: DCVAE) -> None:

@@ -335,6 +335,13 @@ def test_attribute_of_wrong_size(saved: tuple[DCVAE, Path], tmp_path: Path) -> N
         load_model(folder)
 
 
+def test_attribute_of_length_zero(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    folder = _copy(saved[1], tmp_path / "w")
+    save_file({"smile": torch.zeros(LATENT)}, str(folder / "attributes.safetensors"))
+    with pytest.raises(ConfigError, match="'smile' has length 0"):
+        load_model(folder)
+
+
 def test_missing_files(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
     for name in ("config.json", "model.safetensors"):
         folder = _copy(saved[1], tmp_path / f"no-{name}")
@@ -348,6 +355,21 @@ def test_missing_files(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_verified_load_reads_only_the_files_it_has_hashes_for(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    from dcvae_tools.release import load_release
+
+    model, folder = saved
+    assert model.attributes, "the fixture must ship attributes for this test to mean anything"
+    core = {name: _sha256(folder / name) for name in ("config.json", "model.safetensors")}
+    everything = {**core, "attributes.safetensors": _sha256(folder / "attributes.safetensors")}
+    assert set(load_release(folder, expected_sha256=everything).attributes) == set(model.attributes)
+    # the folder still has attributes.safetensors, but nothing vouches for it: it is not read
+    assert load_release(folder, expected_sha256=core).attributes == {}
+    assert set(load_release(folder).attributes) == set(model.attributes)  # a plain local folder: all it has
+    with pytest.raises(ChecksumError, match=r"config\.json"):
+        load_release(folder, expected_sha256={"model.safetensors": core["model.safetensors"]})
 
 
 def test_verify_files(saved: tuple[DCVAE, Path]) -> None:

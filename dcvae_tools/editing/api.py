@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,15 @@ def edit_offsets(
 
     if not pairs:
         return []
+    for key, strength in pairs:
+        try:
+            finite = math.isfinite(float(strength))
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            name = key if isinstance(key, str) else getattr(key, "name", None)
+            label = name if isinstance(name, str) else "a direction"
+            raise LatentError(f"the strength of {label} is {strength!r}; give a finite number")
     # every name and shape is checked before the unit is settled (an unknown name fails without a unit warning)
     directions = [_checked(model, key) for key, _ in pairs]
     held = [_checked(model, key) for key in hold]

@@ -344,7 +344,10 @@ def to_tensor(
     * a numpy array ``HxW`` or ``HxWxC`` (C = 1, 2, 3, 4), uint8 in 0..255 or float in [0, 1]
       (uint16 and bool are accepted too);
     * a torch tensor ``[C, H, W]`` or ``[N, C, H, W]`` (C = 1 or 3), float, assumed to be already
-      in [-1, 1] (uint8 tensors are read as 0..255).
+      in [-1, 1] (uint8 tensors are read as 0..255). A tensor of exactly the model's format
+      (``channels`` x ``size`` x ``size``) is taken to be a model image (what ``decode`` returns): it is not
+      resized, only its frame outside the content is set to -1. Files and arrays of that size are images
+      like any other and are resized to the content.
 
     Each image is converted to ``channels`` channels (grey uses Pillow's ITU-R 601-2 luma),
     center-cropped to a square, resized to ``content_size`` (LANCZOS when shrinking, bicubic when

@@ -6,6 +6,7 @@ Nothing here knows about networks or images; the model class wraps these with en
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -14,9 +15,16 @@ from .errors import LatentError
 
 
 def _as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
+    """A CPU generator for ``seed`` (a whole number, numpy's included), the generator itself, or None."""
     if seed is None or isinstance(seed, torch.Generator):
         return seed
-    return torch.Generator().manual_seed(int(seed))
+    try:
+        value = operator.index(seed)  # int and numpy integers; a float would be truncated, so it is refused
+    except TypeError:
+        value = None
+    if value is None or isinstance(seed, bool) or not -(2**63) <= value < 2**64:
+        raise LatentError(f"seed must be a whole number (below 2**64) or a torch.Generator, got {seed!r}")
+    return torch.Generator().manual_seed(value)
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import operator
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from torch import nn
 from . import images as image_io
 from . import latent as latent_ops
 from .config import ModelConfig
-from .errors import DCVAEError, LatentError
+from .errors import DCVAEError, ImageError, LatentError
 from .fast import InferenceEngine
 from .networks import build_network
 
@@ -73,7 +74,7 @@ class DCVAE(nn.Module):
         self.latent_stats: LatentStats | None = None
         # a Gaussian mixture fitted to the training latents (latent_prior.safetensors), or None: where samples come from
         self.latent_prior: LatentPrior | None = None
-        self.compute_dtype: torch.dtype = torch.float32
+        self._compute_dtype = torch.float32
         self.batch_size = 64
         # how _run runs the networks: folded fast forms, channels-last, CPU micro-batches (see dcvae_tools.fast)
         self._inference = InferenceEngine()
@@ -86,13 +87,22 @@ class DCVAE(nn.Module):
         return next(self.parameters()).device
 
     @property
+    def compute_dtype(self) -> torch.dtype:
+        """The arithmetic precision of encode/decode: torch.float32 (default), bfloat16 or float16."""
+        return self.__dict__.get("_compute_dtype", torch.float32)
+
+    @compute_dtype.setter
+    def compute_dtype(self, dtype: torch.dtype | str) -> None:
+        from .fast import resolve_dtype
+
+        self._compute_dtype = resolve_dtype(dtype)  # "bfloat16", "bf16", torch.bfloat16, ...
+
+    @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
     def _batches(self, x: torch.Tensor, batch_size: int | None) -> Iterator[torch.Tensor]:
-        size = batch_size or self.batch_size
-        if size < 1:
-            raise DCVAEError(f"batch_size must be at least 1, got {size}")
+        size = _at_least_one(self.batch_size if batch_size is None else batch_size, "batch_size")
         for start in range(0, len(x), size):
             yield x[start : start + size].to(self.device, non_blocking=True)
 
@@ -136,6 +146,8 @@ class DCVAE(nn.Module):
     def _latents(self, x: Any) -> torch.Tensor:
         """Latents [N, D] from latents or images (images are encoded to their posterior mean)."""
         if self._is_latent(x):
+            if len(x) == 0 and x.ndim == 2:
+                raise LatentError(f"no latents given: the tensor has shape {tuple(x.shape)}")
             return (x.unsqueeze(0) if x.ndim == 1 else x).float().to(self.device)
         if isinstance(x, torch.Tensor) and x.ndim in (1, 2):
             raise LatentError(
@@ -151,12 +163,19 @@ class DCVAE(nn.Module):
             channels=self.config.channels,
             content_size=self.config.content_size,
         )
+        if len(tensor) == 0:
+            raise ImageError(f"no images given: the batch has shape {tuple(tensor.shape)}")
         for note in notes:
             logger.info(note)
         return tensor
 
     def to_pil(self, images: torch.Tensor) -> list:
         """Model outputs [N, C, S, S] -> PIL images, with any training padding cropped away."""
+        if not isinstance(images, torch.Tensor):
+            raise ImageError(
+                f"to_pil takes model outputs as a tensor [N, C, S, S] or [C, S, S], got {type(images).__name__}; "
+                "torch.stack a list of them first"
+            )
         pil = image_io.to_pil(images.detach().cpu(), content_size=self.config.content_size)
         return pil if isinstance(pil, list) else [pil]
 
@@ -245,7 +264,11 @@ class DCVAE(nn.Module):
         domain."""
         from .editing.api import check_domain
 
-        x = images if isinstance(images, torch.Tensor) and images.ndim == 4 else self.images_to_tensor(images)
+        x = self.images_to_tensor(images)  # a model-format batch passes through; anything else is converted
+        for given, what in ((latents, "latents"), (reconstructions, "reconstructions")):
+            if given is not None and (not isinstance(given, torch.Tensor) or len(given) != len(x)):
+                rows = len(given) if isinstance(given, torch.Tensor) else type(given).__name__
+                raise LatentError(f"{what} must be a tensor with one row per image ({len(x)}), got {rows}")
         return check_domain(self, x, latents, reconstructions, warn=warn, stacklevel=stacklevel)
 
     def resolve_prior(
@@ -281,8 +304,7 @@ class DCVAE(nn.Module):
 
         ``clamp`` applies to N(0, I) only; giving one with ``prior="mixture"`` is an error.
         """
-        if n < 1:
-            raise DCVAEError(f"number of samples must be at least 1, got {n}")
+        n = _at_least_one(n, "the number of samples")
         prior = self.resolve_prior(prior, clamp)
         generator = latent_ops._as_generator(seed)
         if prior == "mixture":
@@ -330,6 +352,7 @@ class DCVAE(nn.Module):
         za, zb = self._latents(a), self._latents(b)
         if len(za) != 1 or len(zb) != 1:
             raise LatentError(f"interpolate takes one image or latent per end, got {len(za)} and {len(zb)}")
+        _check_output(output)
         path = latent_ops.interpolate(za[0], zb[0], steps, method)
         return path if output == "latents" else self.decode(path)
 
@@ -348,6 +371,7 @@ class DCVAE(nn.Module):
         chosen at random (reproducible with ``seed``; default 0.5). ``a`` and ``b`` each hold one
         image/latent or the same number N; the result has one row per (row, mask) pair.
         """
+        _check_output(output)
         za, zb = self._latents(a), self._latents(b)
         if len(za) != len(zb) and 1 not in (len(za), len(zb)):
             raise LatentError(f"mix needs as many B as A (or one of either), got {len(za)} and {len(zb)}")
@@ -356,7 +380,7 @@ class DCVAE(nn.Module):
         if mask is None:
             mask = latent_ops.random_mask(self.latent_dim, 0.5 if fraction is None else fraction, seed)
         mask = torch.as_tensor(mask)
-        if mask.dtype != torch.bool or mask.shape[-1] != self.latent_dim or mask.ndim > 2:
+        if mask.dtype != torch.bool or mask.ndim not in (1, 2) or mask.shape[-1] != self.latent_dim or not mask.numel():
             raise LatentError(
                 f"mask must be boolean of shape [{self.latent_dim}] or [K, {self.latent_dim}], "
                 f"got {mask.dtype} {tuple(mask.shape)}"
@@ -412,6 +436,10 @@ class DCVAE(nn.Module):
         """
         from .editing.api import edit_offsets
 
+        _check_output(output)
+        pairs = _edit_pairs(edits)
+        if isinstance(hold, str | AttributeVector) or (isinstance(hold, torch.Tensor) and hold.ndim == 1):
+            hold = [hold]  # one held direction given on its own
         if isinstance(images_or_latents, torch.Tensor) and images_or_latents.ndim in (1, 2):
             if refine:
                 raise LatentError("refine needs images: latents were given; refine when encoding them instead")
@@ -420,7 +448,6 @@ class DCVAE(nn.Module):
             x = self.images_to_tensor(images_or_latents)
             z = self.encode(x, refine=refine, refine_seconds=refine_seconds)
             self.check_domain(x, None if refine else z, stacklevel=4)
-        pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
         offsets = edit_offsets(self, pairs, unit, hold)
         edited = latent_ops.apply_edits(z, [(offset, 1.0) for offset in offsets])
         return edited if output == "latents" else self.decode(edited)
@@ -446,3 +473,33 @@ class DCVAE(nn.Module):
             f"architecture={c.architecture}, image_size={c.image_size}, channels={c.channels}, "
             f"latent_dim={c.latent_dim}, attributes={sorted(self.attributes)}"
         )
+
+
+def _at_least_one(value: object, what: str) -> int:
+    """``value`` as an int >= 1 (numpy integers too); a float, bool or string is refused, not truncated."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        raise DCVAEError(f"{what} must be a whole number of at least 1, got {value!r}")
+    return number
+
+
+def _check_output(output: object) -> None:
+    if output not in ("images", "latents"):
+        raise DCVAEError(f"output must be 'images' or 'latents', got {output!r}")
+
+
+def _edit_pairs(edits: object) -> list[tuple[Any, Any]]:
+    """``edits`` as (attribute, strength) pairs: from a mapping, or a sequence of pairs."""
+    if isinstance(edits, Mapping):
+        return list(edits.items())
+    usage = "edits must be a mapping {attribute: strength} or a list of (attribute, strength) pairs"
+    if isinstance(edits, str | bytes | torch.Tensor | AttributeVector) or not isinstance(edits, Sequence):
+        raise LatentError(f"{usage}, got {type(edits).__name__} {edits!r:.60}")
+    pairs = list(edits)
+    for item in pairs:
+        if isinstance(item, str) or not isinstance(item, Sequence) or len(item) != 2:
+            raise LatentError(f"{usage}; {item!r:.60} is not a pair (did you mean [{edits!r:.40}]?)")
+    return [tuple(item) for item in pairs]

@@ -3,6 +3,8 @@ each shipped attribute moves what it names in the right direction on held-out im
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from dcvae_tools import load_model
 from dcvae_tools.manifest import load_manifest
 from dcvae_tools.release import verify_files
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted(name for name, entry in load_manifest().models.items() if entry.bundled)
 
 
@@ -40,6 +43,23 @@ def test_a_revision_for_a_bundled_name_says_to_drop_it(bundled):
         pytest.skip("published on the Hub: the pinned-revision message applies")
     with pytest.raises(ModelNotFoundError, match="drop --revision"):
         load_model(name, revision="v1", local_files_only=True)
+
+
+def test_check_domain_converts_every_input_like_encode_does(bundled):
+    from PIL import Image
+
+    from dcvae_tools.errors import LatentError
+
+    name, model = bundled
+    if model.latent_stats is None:
+        pytest.skip("no latent statistics")
+    path = next(iter(sorted((REPO_ROOT / "docs" / "examples" / name.removesuffix("-32")).glob("*.png"))))
+    by_path = model.check_domain(str(path), warn=False)
+    pixels = torch.from_numpy(np.asarray(Image.open(path).convert("L")).copy())
+    for tensor in (pixels[None, None], pixels[None]):  # a uint8 batch [1, 1, H, W] and an image [1, H, W]
+        torch.testing.assert_close(model.check_domain(tensor, warn=False).score, by_path.score)
+    with pytest.raises(LatentError, match="one row per image"):
+        model.check_domain([str(path), str(path)], latents=model.encode(str(path)), warn=False)
 
 
 def _test_split(dataset: str):

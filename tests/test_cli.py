@@ -481,7 +481,8 @@ def test_attribute_keeps_the_other_attributes_of_its_output_file(ckpt: Path, ima
     # the same images on both sides give no direction at all
     result = run("attribute", *pos, "-n", images / "0_grey.png", "--name", "none", "-o", tmp_path / "n.safetensors",
                  "-m", ckpt)
-    assert result.exit_code == 1 and "error: the positive and negative examples have the same mean latent" in result.stderr
+    assert result.exit_code == 1
+    assert "error: the positive and negative examples have the same mean latent" in result.stderr
     assert not (tmp_path / "n.safetensors").exists()
 
 

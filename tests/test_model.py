@@ -227,6 +227,51 @@ def test_load_model_refuses_a_device_this_machine_lacks(tmp_path) -> None:
     assert load_model(folder, device="cpu").device.type == "cpu"
 
 
+def test_plausible_api_mistakes_get_errors_that_name_the_argument(edit_model: DCVAE) -> None:
+    z = torch.randn(2, LATENT, generator=torch.Generator().manual_seed(0))
+    mistakes = [
+        (lambda: edit_model.interpolate(z[0], z[1], output="latent"), "output must be 'images' or 'latents'"),
+        (lambda: edit_model.mix(z[0], z[1], output="latent"), "output must be"),
+        (lambda: edit_model.edit(z, {"smile": 1.0}, output="latent"), "output must be"),
+        (lambda: edit_model.encode(torch.zeros(0, 3, 32, 32)), "no images given"),
+        (lambda: edit_model.decode(z[:0]), "no latents given"),
+        (lambda: edit_model.mix(z[0], z[1], mask=torch.zeros(0, LATENT, dtype=torch.bool)), "mask must be boolean"),
+        (lambda: edit_model.mix(z[0], z[1], mask=True), "mask must be boolean"),
+        (lambda: edit_model.edit(z, ("smile", 1.0)), r"'smile' is not a pair \(did you mean \[\('smile', 1.0\)\]"),
+        (lambda: edit_model.edit(z, "smile"), "edits must be a mapping"),
+        (lambda: edit_model.edit(z, {"smile"}), "edits must be a mapping"),
+        (lambda: edit_model.random_latents(2, seed=0.2), "seed must be a whole number"),
+        (lambda: edit_model.random_latents(2, seed="abc"), "seed must be a whole number"),
+        (lambda: edit_model.random_latents(2, seed=2**70), "seed must be a whole number"),
+        (lambda: edit_model.random_latents(2.0), "number of samples must be a whole number"),
+        (lambda: edit_model.to_pil([z]), "to_pil takes model outputs as a tensor"),
+        (lambda: edit_model.decode(z, batch_size=0), "batch_size must be a whole number of at least 1, got 0"),
+        (lambda: edit_model.decode(z, batch_size=1.5), "batch_size must be a whole number"),
+    ]
+    for call, message in mistakes:
+        with pytest.raises(DCVAEError, match=message):
+            call()
+    # what is accepted: numpy integers as seeds and sizes, one held direction on its own, a dtype by name
+    assert torch.equal(edit_model.random_latents(3, seed=np.int64(4)), edit_model.random_latents(3, seed=4))
+    assert edit_model.decode(z, batch_size=np.int64(1)).shape == (2, 3, 32, 32)
+    held = edit_model.edit(z, {"smile": 1.0}, hold="glasses", output="latents", unit="raw")
+    assert torch.equal(held, edit_model.edit(z, {"smile": 1.0}, hold=["glasses"], output="latents", unit="raw"))
+    edit_model.compute_dtype = "bfloat16"
+    try:
+        assert edit_model.compute_dtype == torch.bfloat16 and edit_model.decode(z).dtype == torch.float32
+    finally:
+        edit_model.compute_dtype = torch.float32
+
+
+def test_boundary_works_inside_inference_mode(edit_model: DCVAE) -> None:
+    gen = torch.Generator().manual_seed(3)
+    positive, negative = torch.randn(6, LATENT, generator=gen) + 1, torch.randn(6, LATENT, generator=gen) - 1
+    expected = edit_model.boundary(positive, negative).direction
+    with torch.inference_mode():
+        got = edit_model.boundary(positive, negative).direction
+    torch.testing.assert_close(got, expected)
+
+
 def test_edit_wrong_latent_size(edit_model: DCVAE) -> None:
     with pytest.raises(LatentError, match=str(LATENT)):
         edit_model.edit(torch.zeros(2, LATENT + 1), {"smile": 1.0})

@@ -34,29 +34,31 @@ def fit_boundary(positive: torch.Tensor, negative: torch.Tensor, l2: float = 1e-
     log-loss); larger values give a direction nearer the (standardised) mean difference.
     """
     check_example_latents(positive, negative, "a boundary")
-    if not l2 > 0:
+    if isinstance(l2, bool) or not isinstance(l2, int | float) or not l2 > 0:
         raise LatentError(f"l2 must be positive (it keeps the fit finite when the examples separate), got {l2}")
-    x = torch.cat([positive, negative]).double().cpu()
-    y = torch.cat([torch.ones(len(positive)), torch.zeros(len(negative))]).double()
-    centre, scale = x.mean(0), x.std(0).clamp_min(1e-8) if len(x) > 1 else torch.ones(x.shape[1])
-    xs = (x - centre) / scale
-    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-10,
-                                  tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
-    # positives and negatives weigh equally, whatever their counts
-    weights = torch.where(y > 0, 0.5 / len(positive), 0.5 / len(negative))
+    # leave inference mode (a caller may be in it): the weights need autograd
+    with torch.inference_mode(False):
+        x = torch.cat([positive, negative]).double().cpu()
+        y = torch.cat([torch.ones(len(positive)), torch.zeros(len(negative))]).double()
+        centre, scale = x.mean(0), x.std(0).clamp_min(1e-8) if len(x) > 1 else torch.ones(x.shape[1])
+        xs = (x - centre) / scale
+        w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-10,
+                                      tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+        # positives and negatives weigh equally, whatever their counts
+        weights = torch.where(y > 0, 0.5 / len(positive), 0.5 / len(negative))
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        logits = xs @ w + b
-        loss = (weights * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")).sum()
-        loss = loss + 0.5 * l2 * (w @ w)
-        loss.backward()
-        return loss
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            logits = xs @ w + b
+            loss = (weights * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")).sum()
+            loss = loss + 0.5 * l2 * (w @ w)
+            loss.backward()
+            return loss
 
-    with torch.enable_grad():
-        optimizer.step(closure)
+        with torch.enable_grad():
+            optimizer.step(closure)
     iterations = int(optimizer.state[optimizer._params[0]].get("n_iter", 0))
     with torch.no_grad():
         accuracy = float((((xs @ w + b) > 0).double() == y).double().mean())

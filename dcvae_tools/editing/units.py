@@ -3,8 +3,8 @@
 ``unit="std"`` (the default where the model ships latent statistics): strength 1.0 moves a latent by one standard
 deviation of the model's training latents along the direction: the edit adds ``s * sigma_d * u`` with
 ``u = d / |d|`` and ``sigma_d = sqrt(u^T Cov u)``. The same strength then asks for a comparable change for every
-attribute and every model, whatever the length of the direction (the paper's mean differences range from about 5
-to 23 on the bundled Fashion-MNIST model).
+attribute and every model, whatever the length of the direction (the paper's mean differences range from about 8
+to 27 on the bundled Fashion-MNIST model).
 
 ``unit="raw"``: the paper's convention, ``s * d``: strength 1.0 adds the direction as it is (for a mean
 difference: moves from the negative examples' mean to the positive examples' mean).

@@ -237,6 +237,8 @@ def test_plausible_api_mistakes_get_errors_that_name_the_argument(edit_model: DC
         (lambda: edit_model.decode(z[:0]), "no latents given"),
         (lambda: edit_model.mix(z[0], z[1], mask=torch.zeros(0, LATENT, dtype=torch.bool)), "mask must be boolean"),
         (lambda: edit_model.mix(z[0], z[1], mask=True), "mask must be boolean"),
+        (lambda: edit_model.mix(z[0], z[1], fraction="0.5"), "fraction must be a number in"),
+        (lambda: edit_model.boundary(z[:1], z[1:], l2="a"), "l2 must be positive"),
         (lambda: edit_model.edit(z, ("smile", 1.0)), r"'smile' is not a pair \(did you mean \[\('smile', 1.0\)\]"),
         (lambda: edit_model.edit(z, "smile"), "edits must be a mapping"),
         (lambda: edit_model.edit(z, {"smile"}), "edits must be a mapping"),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import numbers
 import operator
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -318,7 +319,7 @@ class DCVAE(nn.Module):
                                  "sample with prior='standard'")
             return self.latent_prior.sample(n, generator).to(self.device)
         clamp = self.config.sample_clamp if clamp == "config" else clamp
-        if clamp is not None and not (isinstance(clamp, int | float) and math.isfinite(clamp) and clamp > 0):
+        if clamp is not None and not (_is_number(clamp) and math.isfinite(clamp) and clamp > 0):
             raise DCVAEError(f"clamp must be a positive number (or None for no clamp), got {clamp!r}")
         z = torch.randn(n, self.latent_dim, generator=generator)
         if clamp is not None:
@@ -475,6 +476,11 @@ class DCVAE(nn.Module):
         )
 
 
+def _is_number(value: object) -> bool:
+    """A real number, numpy's included; not a bool (True is not a clamp of 1)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _at_least_one(value: object, what: str) -> int:
     """``value`` as an int >= 1 (numpy integers too); a float, bool or string is refused, not truncated."""
     try:
@@ -492,14 +498,16 @@ def _check_output(output: object) -> None:
 
 
 def _edit_pairs(edits: object) -> list[tuple[Any, Any]]:
-    """``edits`` as (attribute, strength) pairs: from a mapping, or a sequence of pairs."""
+    """``edits`` as (attribute, strength) pairs: from a mapping, or any iterable of pairs."""
     if isinstance(edits, Mapping):
         return list(edits.items())
     usage = "edits must be a mapping {attribute: strength} or a list of (attribute, strength) pairs"
-    if isinstance(edits, str | bytes | torch.Tensor | AttributeVector) or not isinstance(edits, Sequence):
+    if isinstance(edits, str | bytes | torch.Tensor | AttributeVector) or not isinstance(edits, Iterable):
         raise LatentError(f"{usage}, got {type(edits).__name__} {edits!r:.60}")
     pairs = list(edits)
     for item in pairs:
         if isinstance(item, str) or not isinstance(item, Sequence) or len(item) != 2:
-            raise LatentError(f"{usage}; {item!r:.60} is not a pair (did you mean [{edits!r:.40}]?)")
+            single = len(pairs) == 2 and isinstance(pairs[0], str | AttributeVector | torch.Tensor)
+            hint = f" (did you mean [{tuple(pairs)!r:.40}]?)" if single else ""
+            raise LatentError(f"{usage}; {item!r:.60} is not a pair{hint}")
     return [tuple(item) for item in pairs]

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -110,11 +111,13 @@ def attributes_from_bytes(data: bytes, latent_dim: int, source: Path) -> dict[st
         direction = direction.float()
         if not bool(direction.isfinite().all()):
             raise ConfigError(f"{source}: attribute {name!r} contains NaN or infinite values")
-        if not bool(direction.any()):
-            raise ConfigError(
-                f"{source}: attribute {name!r} has length 0 and would edit nothing; remake it with "
-                "`dcvae attribute` from positives that show it and negatives that lack it"
+        if not bool(direction.any()):  # older versions wrote these; skip it so the file's others stay usable
+            warnings.warn(
+                f"{source}: attribute {name!r} has length 0 and would edit nothing, so it is left out; remake it "
+                "with `dcvae attribute` from positives that show it and negatives that lack it",
+                stacklevel=2,
             )
+            continue
         info = meta.get(name, {})
         counts = [info.get(key, 0) if isinstance(info, dict) else None for key in ("num_positive", "num_negative")]
         extra = info.get("metadata", {}) if isinstance(info, dict) else None

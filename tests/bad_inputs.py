@@ -343,7 +343,10 @@ def _image_invocation(command: str, image: Path, good: Path, out: Path, note: st
         return Invocation(args, (image.name,), (folder,), note)
     if command == "attribute":
         target = out / "attrs.safetensors"
-        args = ["attribute", "-p", str(image), "-n", str(good), "--name", "probe", "-o", str(target)]
+        # the negative example must differ from the base picture: the same image on both sides is no direction
+        negative = good.with_name("negative.png")
+        negative.write_bytes(_encode(Image.fromarray(255 - _base_array()), "PNG"))
+        args = ["attribute", "-p", str(image), "-n", str(negative), "--name", "probe", "-o", str(target)]
         return Invocation(args, (image.name,), (target,), note)
     raise ValueError(command)
 

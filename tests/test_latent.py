@@ -266,7 +266,6 @@ def test_parse_index_ranges_bad(spec: str) -> None:
         parse_index_ranges(spec)
 
 
-
 @pytest.mark.parametrize("spec", ["0-999999999999", "64", "60-64", "3,0-1000000000000"])
 def test_parse_index_ranges_refuses_out_of_range_before_expanding(spec: str) -> None:
     # a huge range must fail on its bounds, not by building a list of 10**12 indices
@@ -276,6 +275,7 @@ def test_parse_index_ranges_refuses_out_of_range_before_expanding(spec: str) -> 
 
 def test_parse_index_ranges_within_dim() -> None:
     assert parse_index_ranges("0-2,63", dim=64) == [0, 1, 2, 63]
+
 
 @FAST
 @given(indices=st.sets(st.integers(0, 300), min_size=1, max_size=40))

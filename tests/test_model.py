@@ -253,7 +253,16 @@ def test_plausible_api_mistakes_get_errors_that_name_the_argument(edit_model: DC
     for call, message in mistakes:
         with pytest.raises(DCVAEError, match=message):
             call()
-    # what is accepted: numpy integers as seeds and sizes, one held direction on its own, a dtype by name
+    with pytest.raises(DCVAEError, match=r"the strength of smile is '1\.5'"):
+        edit_model.edit(z, {"smile": "1.5"})
+    with pytest.raises(DCVAEError, match=r"'smile' is not a pair$"):  # no hint: this is not one bare pair
+        edit_model.edit(z, ["smile"])
+    # what is accepted: any iterable of pairs, numpy numbers, one held direction on its own, a dtype by name
+    expected = edit_model.edit(z, {"smile": 1.0, "glasses": -0.5}, output="latents", unit="raw")
+    for pairs in ({"smile": 1.0, "glasses": -0.5}.items(), zip(["smile", "glasses"], [1.0, -0.5], strict=True),
+                  (pair for pair in [("smile", np.float32(1.0)), ("glasses", -0.5)])):
+        torch.testing.assert_close(edit_model.edit(z, pairs, output="latents", unit="raw"), expected)
+    assert edit_model.random_latents(2, seed=0, clamp=np.float32(0.5), prior="standard").abs().max() <= 0.5
     assert torch.equal(edit_model.random_latents(3, seed=np.int64(4)), edit_model.random_latents(3, seed=4))
     assert edit_model.decode(z, batch_size=np.int64(1)).shape == (2, 3, 32, 32)
     held = edit_model.edit(z, {"smile": 1.0}, hold="glasses", output="latents", unit="raw")

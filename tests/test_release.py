@@ -337,9 +337,10 @@ def test_attribute_of_wrong_size(saved: tuple[DCVAE, Path], tmp_path: Path) -> N
 
 def test_attribute_of_length_zero(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
     folder = _copy(saved[1], tmp_path / "w")
-    save_file({"smile": torch.zeros(LATENT)}, str(folder / "attributes.safetensors"))
-    with pytest.raises(ConfigError, match="'smile' has length 0"):
-        load_model(folder)
+    save_file({"smile": torch.zeros(LATENT), "frown": torch.ones(LATENT)}, str(folder / "attributes.safetensors"))
+    with pytest.warns(UserWarning, match="'smile' has length 0 and would edit nothing, so it is left out"):
+        loaded = load_model(folder)
+    assert list(loaded.attributes) == ["frown"]  # the file's other directions stay usable
 
 
 def test_missing_files(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:

@@ -98,9 +98,18 @@ def _refuse_overwriting_inputs(targets: Iterable[Path], inputs: Iterable[Path], 
     (``option`` names the output option in the message)."""
     from dcvae_tools.errors import DCVAEError
 
+    existing = [target for target in targets if target.exists()]
+    for target in existing:
+        if target.is_dir():
+            raise DCVAEError(
+                f"{target} is a folder, so the output {target.name} cannot be written there; move it away or "
+                f"choose another {option}"
+            )
+    if not existing:
+        return  # the usual first run: nothing to compare
     protected = {path.resolve(): path for path in inputs if path.exists()}
-    for target in targets:
-        source = protected.get(target.resolve()) if target.exists() else None
+    for target in existing:
+        source = protected.get(target.resolve())
         if source is not None:
             raise DCVAEError(
                 f"{option} {target} would overwrite the input {source}; write the outputs somewhere else"
@@ -137,14 +146,8 @@ def _staged_dir(folder: Path, inputs: Sequence[Path] = ()) -> Iterator[Path]:
     try:
         yield stage
         staged = sorted(stage.iterdir())
-        for item in staged:
-            target = folder / item.name
-            if target.is_dir():
-                raise DCVAEError(
-                    f"{target} is a folder, so the output {item.name} cannot be written there; move it away or "
-                    "choose another -o"
-                )
-        _refuse_overwriting_inputs((folder / item.name for item in staged), inputs, "-o")
+        # checked again here, the outputs being known now: a folder or an input may have appeared meanwhile
+        _refuse_overwriting_inputs([folder / item.name for item in staged], inputs, "-o")
         for item in staged:
             os.replace(item, folder / item.name)
         committed = True

@@ -244,7 +244,7 @@ def interpolate(
         from dcvae_tools import images as image_io
 
         ends = [Path(ref) for ref in (a, b)]
-        _refuse_overwriting_inputs([path for path in (output, gif) if path is not None], ends, "the output")
+        _refuse_overwriting_inputs([path for path in (output, gif) if path is not None], ends, "-o/--gif")
         loaded = _load(model, revision=revision, device=device, dtype=dtype, offline=offline, cache_dir=cache_dir)
         za, zb = _endpoint(a, loaded), _endpoint(b, loaded)
         frames = loaded.interpolate(za, zb, steps=steps, method="slerp" if slerp else "lerp").cpu()

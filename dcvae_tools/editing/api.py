@@ -60,8 +60,8 @@ def edit_offsets(
     if not pairs:
         return []
     for key, strength in pairs:
-        try:
-            finite = math.isfinite(float(strength))
+        try:  # a number (numpy's too), not a string that float() would parse
+            finite = not isinstance(strength, str | bytes | bool) and math.isfinite(float(strength))
         except (TypeError, ValueError):
             finite = False
         if not finite:

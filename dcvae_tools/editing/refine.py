@@ -199,9 +199,9 @@ def refine_latents(
         steps, max_seconds, lr=lr, anchor_weight=anchor_weight, feature_weight=feature_weight,
         tolerance=tolerance, patience=patience,
     )
-    size = model.batch_size if batch_size is None else batch_size
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise DCVAEError(f"batch_size must be a whole number >= 1, got {size!r}")
+    from ..model import _at_least_one
+
+    size = _at_least_one(model.batch_size if batch_size is None else batch_size, "batch_size")
     start_time = time.perf_counter()
     x = images if _is_model_tensor(model, images) else model.images_to_tensor(images)
     x = x.detach().float()

@@ -6,12 +6,12 @@ Nothing here knows about networks or images; the model class wraps these with en
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 from collections.abc import Sequence
 
 import torch
 
+from .arguments import is_real_number
 from .errors import LatentError
 
 
@@ -73,7 +73,7 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "ler
 
 def random_mask(dim: int, fraction: float, seed: int | torch.Generator | None = None) -> torch.Tensor:
     """A boolean mask over ``dim`` latent dimensions with exactly ``round(fraction * dim)`` True."""
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0.0 <= fraction <= 1.0:
+    if not is_real_number(fraction) or not 0.0 <= fraction <= 1.0:
         raise LatentError(f"fraction must be a number in [0, 1], got {fraction!r}")
     count = round(fraction * dim)
     order = torch.randperm(dim, generator=_as_generator(seed))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import DCVAEError
+from .arguments import check_device
 from .hub import resolve
 from .model import DCVAE
 from .release import load_release
@@ -45,7 +45,8 @@ def load_model(
         ModelNotFoundError, OfflineError, ChecksumError, ConfigError (all DCVAEError) with the fix; a
         DCVAEError for a device this machine does not have.
     """
-    _check_device(device)
+    if device is not None:
+        check_device(device)
     if name_or_path is None:
         from .hub import default_model_name
 
@@ -63,17 +64,3 @@ def load_model(
     )
     model.source = resolved  # where it came from, for `dcvae info`
     return model
-
-
-def _check_device(device: str | torch.device | None) -> None:
-    """Refuse a device this machine cannot use before anything is downloaded or allocated."""
-    if device is None:
-        return
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, ValueError, TypeError):
-        raise DCVAEError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise DCVAEError(f"device={str(device)!r}: CUDA is not available on this machine; use device='cpu'")
-    if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise DCVAEError(f"device={str(device)!r}: MPS is not available on this machine; use device='cpu'")

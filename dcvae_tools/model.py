@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import numbers
-import operator
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from torch import nn
 
 from . import images as image_io
 from . import latent as latent_ops
+from .arguments import at_least_one, is_real_number
 from .config import ModelConfig
 from .errors import DCVAEError, ImageError, LatentError
 from .fast import InferenceEngine
@@ -103,7 +102,7 @@ class DCVAE(nn.Module):
         return self.config.latent_dim
 
     def _batches(self, x: torch.Tensor, batch_size: int | None) -> Iterator[torch.Tensor]:
-        size = _at_least_one(self.batch_size if batch_size is None else batch_size, "batch_size")
+        size = at_least_one(self.batch_size if batch_size is None else batch_size, "batch_size")
         for start in range(0, len(x), size):
             yield x[start : start + size].to(self.device, non_blocking=True)
 
@@ -143,6 +142,16 @@ class DCVAE(nn.Module):
 
     def _is_latent(self, x: Any) -> bool:
         return isinstance(x, torch.Tensor) and x.ndim in (1, 2) and x.shape[-1] == self.latent_dim
+
+    def _is_model_batch(self, x: Any) -> bool:
+        """Whether ``x`` is already a float batch in this model's format [N, C, S, S] (needs no conversion)."""
+        c = self.config
+        return (
+            isinstance(x, torch.Tensor)
+            and x.ndim == 4
+            and tuple(x.shape[1:]) == (c.channels, c.image_size, c.image_size)
+            and x.is_floating_point()
+        )
 
     def _latents(self, x: Any) -> torch.Tensor:
         """Latents [N, D] from latents or images (images are encoded to their posterior mean)."""
@@ -265,7 +274,7 @@ class DCVAE(nn.Module):
         domain."""
         from .editing.api import check_domain
 
-        x = self.images_to_tensor(images)  # a model-format batch passes through; anything else is converted
+        x = images if self._is_model_batch(images) else self.images_to_tensor(images)
         for given, what in ((latents, "latents"), (reconstructions, "reconstructions")):
             if given is not None and (not isinstance(given, torch.Tensor) or len(given) != len(x)):
                 rows = len(given) if isinstance(given, torch.Tensor) else type(given).__name__
@@ -305,7 +314,7 @@ class DCVAE(nn.Module):
 
         ``clamp`` applies to N(0, I) only; giving one with ``prior="mixture"`` is an error.
         """
-        n = _at_least_one(n, "the number of samples")
+        n = at_least_one(n, "the number of samples")
         prior = self.resolve_prior(prior, clamp)
         generator = latent_ops._as_generator(seed)
         if prior == "mixture":
@@ -319,7 +328,7 @@ class DCVAE(nn.Module):
                                  "sample with prior='standard'")
             return self.latent_prior.sample(n, generator).to(self.device)
         clamp = self.config.sample_clamp if clamp == "config" else clamp
-        if clamp is not None and not (_is_number(clamp) and math.isfinite(clamp) and clamp > 0):
+        if clamp is not None and not (is_real_number(clamp) and math.isfinite(clamp) and clamp > 0):
             raise DCVAEError(f"clamp must be a positive number (or None for no clamp), got {clamp!r}")
         z = torch.randn(n, self.latent_dim, generator=generator)
         if clamp is not None:
@@ -474,22 +483,6 @@ class DCVAE(nn.Module):
             f"architecture={c.architecture}, image_size={c.image_size}, channels={c.channels}, "
             f"latent_dim={c.latent_dim}, attributes={sorted(self.attributes)}"
         )
-
-
-def _is_number(value: object) -> bool:
-    """A real number, numpy's included; not a bool (True is not a clamp of 1)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _at_least_one(value: object, what: str) -> int:
-    """``value`` as an int >= 1 (numpy integers too); a float, bool or string is refused, not truncated."""
-    try:
-        number = None if isinstance(value, bool) else operator.index(value)
-    except TypeError:
-        number = None
-    if number is None or number < 1:
-        raise DCVAEError(f"{what} must be a whole number of at least 1, got {value!r}")
-    return number
 
 
 def _check_output(output: object) -> None:

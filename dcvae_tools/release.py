@@ -321,6 +321,7 @@ def load_release(
     _check_tensors(_skeleton_state(config), tensors, folder / WEIGHTS_NAME)
     model = DCVAE(config)
     model.load_state_dict(dict(tensors), strict=True)  # names, shapes, kinds and values checked above
+
     def present(name: str) -> bool:  # an optional file is read when listed; unlisted ones only unverified
         return name in expected if verified else (folder / name).exists()
 

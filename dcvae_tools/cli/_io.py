@@ -116,12 +116,12 @@ def _refuse_overwriting_inputs(targets: Iterable[Path], inputs: Iterable[Path], 
             )
 
 
-def _refuse_overwriting_images(paths: Sequence[Path], output: Path | None, names: "_OutputNames",
+def _refuse_overwriting_images(paths: Sequence[Path], output: Path | None, names: Sequence[str],
                                grid: Path | None) -> None:
     """:func:`_refuse_overwriting_inputs` for a command that writes one file per input image into
     ``output`` (named by ``names``) and/or a ``grid``."""
     if output is not None:
-        _refuse_overwriting_inputs([output / name for name in names.names], paths, "-o")
+        _refuse_overwriting_inputs([output / name for name in names], paths, "-o")
     if grid is not None:
         _refuse_overwriting_inputs([grid], paths, "--grid")
 

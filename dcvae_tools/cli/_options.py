@@ -187,18 +187,11 @@ def _resolve_device(device: str | None) -> str:
     """``None`` -> cuda if available, else cpu; anything else is checked before the model is built."""
     import torch
 
-    from dcvae_tools.errors import DCVAEError
+    from dcvae_tools.arguments import check_device
 
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, ValueError):
-        raise DCVAEError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise DCVAEError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise DCVAEError(f"--device {device}: MPS is not available on this machine; use --device cpu")
+    check_device(device, cli=True)
     return device
 
 

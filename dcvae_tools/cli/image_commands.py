@@ -23,7 +23,6 @@ from ._io import (
     _OutputNames,
     _read_latents_missing,
     _refuse_overwriting_images,
-    _refuse_overwriting_inputs,
     _report_skipped,
     _save_grid,
     _save_one,
@@ -383,10 +382,7 @@ def decode(
         names = _output_names(sources, total)
         # the images these latents were encoded from: decoding next to them must not replace them
         originals = [Path(source) for source in sources or []]
-        if output is not None:
-            _refuse_overwriting_inputs([output / name for name in names], originals, "-o")
-        if grid is not None:
-            _refuse_overwriting_inputs([grid], originals, "--grid")
+        _refuse_overwriting_images(originals, output, names, grid)
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:
             stage = stack.enter_context(_staged_dir(output, originals)) if output is not None else None
@@ -452,7 +448,7 @@ def reconstruct(
         paths = _expand(images, recursive)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         names = _OutputNames(paths)
-        _refuse_overwriting_images(paths, output, names, grid)
+        _refuse_overwriting_images(paths, output, names.names, grid)
         skipped: Skipped | None = [] if skip_bad else None
         inputs: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []

@@ -647,7 +647,7 @@ def edit(
         far: list[str] = []
         reason: str | None = None
         names = _OutputNames(paths)
-        _refuse_overwriting_images(paths, output, names, grid)
+        _refuse_overwriting_images(paths, output, names.names, grid)
         columns = 1 + (len(strengths) if strengths is not None else 1)
         skipped: Skipped | None = [] if skip_bad else None
         rows: list[torch.Tensor] = []

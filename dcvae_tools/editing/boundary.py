@@ -8,11 +8,11 @@ pointing towards the positive side.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import torch
 
+from ..arguments import is_real_number
 from ..errors import LatentError
 from ..latent import check_example_latents
 
@@ -35,7 +35,7 @@ def fit_boundary(positive: torch.Tensor, negative: torch.Tensor, l2: float = 1e-
     log-loss); larger values give a direction nearer the (standardised) mean difference.
     """
     check_example_latents(positive, negative, "a boundary")
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 > 0:
+    if not is_real_number(l2) or not l2 > 0:
         raise LatentError(f"l2 must be positive (it keeps the fit finite when the examples separate), got {l2}")
     # leave inference mode (a caller may be in it): the weights need autograd
     with torch.inference_mode(False):

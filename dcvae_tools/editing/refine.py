@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import nn
 
+from ..arguments import at_least_one
 from ..errors import DCVAEError
 from ..images.convert import crop_center
 
@@ -199,11 +200,9 @@ def refine_latents(
         steps, max_seconds, lr=lr, anchor_weight=anchor_weight, feature_weight=feature_weight,
         tolerance=tolerance, patience=patience,
     )
-    from ..model import _at_least_one
-
-    size = _at_least_one(model.batch_size if batch_size is None else batch_size, "batch_size")
+    size = at_least_one(model.batch_size if batch_size is None else batch_size, "batch_size")
     start_time = time.perf_counter()
-    x = images if _is_model_tensor(model, images) else model.images_to_tensor(images)
+    x = images if model._is_model_batch(images) else model.images_to_tensor(images)
     x = x.detach().float()
     if init is None:
         z0 = model.posterior(x, batch_size=size)[0]
@@ -248,16 +247,6 @@ def refine_latents(
         steps=steps_run,
         stopped=stopped,  # type: ignore[arg-type]
         seconds=time.perf_counter() - start_time,
-    )
-
-
-def _is_model_tensor(model: DCVAE, images: Any) -> bool:
-    c = model.config
-    return (
-        isinstance(images, torch.Tensor)
-        and images.ndim == 4
-        and tuple(images.shape[1:]) == (c.channels, c.image_size, c.image_size)
-        and images.is_floating_point()
     )
 
 

@@ -1,0 +1,43 @@
+"""Checks of plain argument values shared by the public API: numbers that must be whole or real, and devices.
+
+Each refuses a value by name instead of letting it truncate silently or fail deep inside torch.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import torch
+
+from .errors import DCVAEError
+
+
+def is_real_number(value: object) -> bool:
+    """A real number, numpy's included; not a bool (True is not a clamp of 1)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def at_least_one(value: object, what: str) -> int:
+    """``value`` as an int >= 1 (numpy integers too); a float, bool or string is refused, not truncated."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        raise DCVAEError(f"{what} must be a whole number of at least 1, got {value!r}")
+    return number
+
+
+def check_device(device: str | torch.device, *, cli: bool = False) -> None:
+    """Refuse a device this machine cannot use, before anything is downloaded or allocated; ``cli`` words the
+    message for the ``--device`` option instead of the ``device=`` argument."""
+    shown, fix = (f"--device {device}", "--device cpu") if cli else (f"device={str(device)!r}", "device='cpu'")
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError, TypeError):
+        raise DCVAEError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise DCVAEError(f"{shown}: CUDA is not available on this machine; use {fix}")
+    if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise DCVAEError(f"{shown}: MPS is not available on this machine; use {fix}")

@@ -8,6 +8,7 @@ Inputs that are latents are tensors [D] or [N, D] with D the model's latent size
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import warnings
@@ -100,6 +101,16 @@ class DCVAE(nn.Module):
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
+
+    def weights_sha256(self) -> str:
+        """sha256 over the networks' parameters and buffers (names and bytes), equal for two models exactly
+        when their weights are. Latents and attribute files record it, so that files made by other weights
+        (another checkpoint, or the same folder retrained) are told apart whatever the model is called."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     def _batches(self, x: torch.Tensor, batch_size: int | None) -> Iterator[torch.Tensor]:
         size = at_least_one(self.batch_size if batch_size is None else batch_size, "batch_size")

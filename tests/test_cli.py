@@ -507,6 +507,57 @@ def test_latents_and_directions_of_another_model_warn(ckpt: Path, images: Path, 
         assert warning not in result.stderr
 
 
+def test_other_weights_are_told_by_their_hash_not_their_name(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    one, two = images / "0_grey.png", images / "1_grey.png"
+    base = shutil.copytree(ckpt, tmp_path / "base")
+    z, shards = tmp_path / "z.safetensors", tmp_path / "shards"
+    ok(run("encode", one, two, "-o", z, "-m", base))
+    ok(run("encode", one, two, "-o", shards, "-m", base))
+    with safe_open(str(z), framework="pt") as f:
+        recorded = f.metadata()["weights_sha256"]
+    assert recorded == json.loads((shards / "index.json").read_text())["model"]["weights_sha256"]
+    # the same weights under another name (a copy, as a release is also known by its repo id): no warning
+    copy = shutil.copytree(base, tmp_path / "copy")
+    for ends in ([f"{z}:0", f"{z}:1"], [f"{shards}:0", f"{shards}:1"]):
+        result = run("interpolate", *ends, "-o", tmp_path / "i.png", "-m", copy)
+        ok(result)
+        assert "made by" not in result.stderr, result.stderr
+    # other weights in the copy: recorded as base's, loaded as copy's
+    torch.manual_seed(6)
+    retrained = save_pretrained(DCVAE(ModelConfig.from_bytes((base / "config.json").read_bytes())),
+                                tmp_path / "retrained")
+    shutil.copy(retrained / "model.safetensors", copy / "model.safetensors")
+    for args in (["decode", z, "--grid", tmp_path / "d.png"],
+                 ["decode", shards, "--grid", tmp_path / "d.png"],
+                 ["interpolate", f"{shards}:0", two, "-o", tmp_path / "i.png"]):
+        result = run(*args, "-m", copy)
+        ok(result)
+        assert "whose weights differ" in result.stderr and f"pass -m {base}" in result.stderr, result.stderr
+    # base itself retrained in place: the name matches, the weights do not
+    shutil.copy(retrained / "model.safetensors", base / "model.safetensors")
+    result = run("decode", z, "--grid", tmp_path / "d.png", "-m", base)
+    ok(result)
+    assert f"made by another version of {str(base)!r}" in result.stderr, result.stderr
+    failed(run("interpolate", f"{shards}:x", two, "-o", tmp_path / "j.png", "-m", base), "whole number", "got 'x'")
+    failed(run("interpolate", f"{shards}:2", two, "-o", tmp_path / "j.png", "-m", base), "row 2 is out of range",
+           "(0-1)")
+
+
+def test_decode_protects_the_originals_from_any_working_folder(ckpt: Path, images: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    mine = shutil.copytree(images, work / "mine")
+    before = _snapshot(mine)
+    monkeypatch.chdir(work)
+    ok(run("encode", "mine", "-o", "z.safetensors", "-m", ckpt))  # sources recorded relative to work/
+    ok(run("encode", "mine", "-o", "shards", "-m", ckpt))
+    monkeypatch.chdir(tmp_path)  # from here "mine/0_grey.png" does not exist, but work/mine is the same folder
+    for latents in (work / "z.safetensors", work / "shards"):
+        failed(run("decode", latents, "-o", mine, "-m", ckpt), "would overwrite the input", "0_grey.png")
+    assert _snapshot(mine) == before and not _leftovers(mine)
+    ok(run("decode", work / "z.safetensors", "-o", tmp_path / "decoded", "-m", ckpt))
+
+
 def test_arguments_that_would_exhaust_memory_are_refused_at_once(ckpt: Path, images: Path, tmp_path: Path) -> None:
     one, two = images / "0_grey.png", images / "1_grey.png"
     failed(run("mix", one, two, "--dims", "0-999999999999", "-o", tmp_path / "m.png", "-m", ckpt),

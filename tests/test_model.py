@@ -61,6 +61,15 @@ def test_model_starts_in_eval_mode(model: DCVAE) -> None:
     assert all(not m.training for m in model.modules())
 
 
+def test_weights_sha256_tells_weights_apart_not_copies(model: DCVAE) -> None:
+    twin = DCVAE(model.config)
+    twin.load_state_dict(model.state_dict())
+    assert twin.weights_sha256() == model.weights_sha256() and len(model.weights_sha256()) == 64
+    with torch.no_grad():
+        next(twin.decoder.parameters()).view(-1)[0] += 1e-6  # one weight, barely moved
+    assert twin.weights_sha256() != model.weights_sha256()
+
+
 def test_encode_batch_equals_items(model: DCVAE) -> None:
     x = _images(5)
     batch = model.encode(x)

@@ -13,7 +13,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from ._options import _model_name
 from ._output import Output, one_line
@@ -391,24 +391,48 @@ def _read_latents(path: Path, model: "DCVAE") -> tuple["torch.Tensor", dict[str,
     except (SafetensorError, OSError, ValueError) as err:
         raise LatentError(f"{path} is not a readable safetensors file ({one_line(str(err))})") from None
     checked = _checked_latents(latents, path, metadata, model)
-    _warn_if_other_model(path, metadata.get("model"), model, "latents")
+    _recorded_model(path, metadata, model)
     return checked, metadata
 
 
-def _warn_if_other_model(path: Path, recorded: object, model: "DCVAE", what: str) -> None:
-    """Warn when ``path`` records (``recorded``) that another model than the loaded one made it: latents
-    and directions only mean something to the model that made them, whatever their shape."""
+def _warn_if_other_model(path: Path, model: "DCVAE", what: str, *, name: object,
+                         weights_sha256: object = None) -> None:
+    """Warn when ``path`` records that other weights than the loaded model's made it: latents and directions
+    only mean something to the weights that made them, whatever their shape.
+
+    The recorded ``weights_sha256`` decides when there is one (the same weights under another name, such as a
+    release loaded by its repo id, pass; a folder retrained in place does not); older files without it are
+    judged by the recorded model ``name``.
+    """
     current = _model_name(model)
-    if not isinstance(recorded, str) or not recorded or current == "model" or recorded == current:
+    if isinstance(weights_sha256, str) and weights_sha256:
+        if weights_sha256 == model.weights_sha256():
+            return
+        if name == current:  # e.g. a local folder retrained in place
+            made_by, fix = f"another version of {current!r}", "make them again with the model loaded"
+        else:
+            made_by, fix = f"model {name!r}", f"pass -m {name}, or make them again with {current!r}"
+        warnings.warn(
+            f"{path} holds {what} made by {made_by}, whose weights differ from those of the model loaded "
+            f"({current!r}): they only mean something to the weights that made them; {fix}",
+            stacklevel=2,
+        )
         return
-    mine, theirs = Path(current).expanduser(), Path(recorded).expanduser()
+    if not isinstance(name, str) or not name or current == "model" or name == current:
+        return
+    mine, theirs = Path(current).expanduser(), Path(name).expanduser()
     if mine.exists() and theirs.exists() and mine.resolve() == theirs.resolve():
         return  # one local folder, named two ways
     warnings.warn(
-        f"{path} holds {what} made by model {recorded!r}, but the model loaded is {current!r}: they only mean "
-        f"something to the model that made them; pass -m {recorded}",
+        f"{path} holds {what} made by model {name!r}, but the model loaded is {current!r}: they only mean "
+        f"something to the model that made them; pass -m {name}",
         stacklevel=2,
     )
+
+
+def _recorded_model(path: Path, metadata: dict[str, str], model: "DCVAE", what: str = "latents") -> None:
+    """:func:`_warn_if_other_model` for a latents file's (or folder's) metadata."""
+    _warn_if_other_model(path, model, what, name=metadata.get("model"), weights_sha256=metadata.get("weights_sha256"))
 
 
 def _checked_latents(latents: "torch.Tensor", path: Path, metadata: dict[str, str], model: "DCVAE") -> "torch.Tensor":
@@ -430,21 +454,38 @@ def _checked_latents(latents: "torch.Tensor", path: Path, metadata: dict[str, st
     return latents
 
 
-def _latent_chunks(path: Path, model: "DCVAE") -> tuple[int, list[str] | None, Iterator["torch.Tensor"]]:
-    """(rows, their source files, the latents in pieces): a file in one piece, a sharded folder shard by
-    shard (read as they are used, each checked against its sha256 and the model)."""
+def _latent_chunks(path: Path, model: "DCVAE") -> tuple[int, list[str] | None, str | None, Iterator["torch.Tensor"]]:
+    """(rows, their source files, the working folder the sources are relative to, the latents in pieces): a
+    file in one piece, a sharded folder shard by shard (read as they are used, each checked against its sha256
+    and the model)."""
     from dcvae_tools.encoding import is_sharded, iter_shards, read_index, source_files
 
     if not is_sharded(path):
         latents, metadata = _read_latents(path, model)
-        return len(latents), _source_files(metadata), iter([latents])
+        return len(latents), _source_files(metadata), metadata.get("working_dir"), iter([latents])
     index = read_index(path)
-    meta = {"model": str(index["model"]["name"])}
-    _warn_if_other_model(path, meta["model"], model, "latents")
+    meta = _index_metadata(index)
+    _recorded_model(path, meta, model)
     chunks = (_checked_latents(z, path, meta, model) for z, _ in iter_shards(path))
     if not index["total_rows"]:
         _checked_latents(_empty(model), path, meta, model)
-    return int(index["total_rows"]), source_files(path), chunks
+    return int(index["total_rows"]), source_files(path), meta.get("working_dir"), chunks
+
+
+def _index_metadata(index: dict[str, Any]) -> dict[str, str]:
+    """What a sharded folder's index records about its making, keyed as a latents file's metadata."""
+    recorded = {"model": index["model"].get("name"), "weights_sha256": index["model"].get("weights_sha256"),
+                "working_dir": index.get("working_dir")}
+    return {key: str(value) for key, value in recorded.items() if isinstance(value, str) and value}
+
+
+def _encoded_originals(sources: Sequence[str] | None, working_dir: str | None) -> list[Path]:
+    """The images latents were encoded from, as seen from here and, for relative paths, from the folder the
+    encode ran in: decoding must replace neither."""
+    originals = [Path(source) for source in sources or []]
+    if working_dir:
+        originals += [Path(working_dir) / path for path in originals if not path.is_absolute()]
+    return originals
 
 
 def _empty(model: "DCVAE") -> "torch.Tensor":

@@ -2,6 +2,7 @@
 
 import contextlib
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +15,7 @@ from ._io import (
     _decode_batches,
     _decode_stream,
     _encode_paths,
+    _encoded_originals,
     _expand,
     _grid_upscale,
     _is_latents,
@@ -245,6 +247,8 @@ def _encode_file(
         "format": "pt",
         "files": json.dumps([str(p) for p in paths]),
         "model": _model_name(loaded),
+        "weights_sha256": loaded.weights_sha256(),
+        "working_dir": os.getcwd(),  # where the relative "files" start from
         "sample": json.dumps(sample),
     }
     if refine:  # absent without --refine: the file is then exactly as before
@@ -378,10 +382,10 @@ def decode(
         if not _is_latents(latents):
             _read_latents_missing(latents)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
-        total, sources, chunks = _latent_chunks(latents, loaded)
+        total, sources, working_dir, chunks = _latent_chunks(latents, loaded)
         names = _output_names(sources, total)
         # the images these latents were encoded from: decoding next to them must not replace them
-        originals = [Path(source) for source in sources or []]
+        originals = _encoded_originals(sources, working_dir)
         _refuse_overwriting_images(originals, output, names, grid)
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:

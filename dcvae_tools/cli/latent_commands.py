@@ -16,10 +16,12 @@ from ._io import (
     _encode_paths,
     _expand,
     _grid_upscale,
+    _index_metadata,
     _no_good_images,
     _nonfinite_rows,
     _OutputNames,
     _read_latents,
+    _recorded_model,
     _refuse_overwriting_images,
     _refuse_overwriting_inputs,
     _report_skipped,
@@ -109,17 +111,26 @@ def _sharded_endpoint(ref: str, model: "DCVAE") -> "torch.Tensor | None":
     from dcvae_tools.errors import LatentError
 
     head, sep, tail = ref.rpartition(":")
-    if sep and tail.isdigit() and is_sharded(head):
+    if sep and is_sharded(head) and not is_sharded(ref):
+        if not tail.isdigit():
+            raise LatentError(f"{ref}: the row after ':' must be a whole number from 0, e.g. {head}:0 (got {tail!r})")
         path, row = Path(head), int(tail)
+        index = read_index(path)
+        total = index["total_rows"]
+        if row >= total:
+            raise LatentError(f"{path} holds {total} latents: row {row} is out of range (0-{total - 1})")
     elif is_sharded(ref):
         path, row = Path(ref), 0
-        total = read_index(path)["total_rows"]
+        index = read_index(path)
+        total = index["total_rows"]
         if total != 1:
             raise LatentError(f"{path} holds {total} latents; pick one with {path}:ROW (0-{total - 1})")
     else:
         return None
-    latent = read_row(path, row)
-    return _checked_latents(latent.unsqueeze(0), path, {}, model)[0]
+    meta = _index_metadata(index)
+    latent = _checked_latents(read_row(path, row).unsqueeze(0), path, meta, model)[0]
+    _recorded_model(path, meta, model)
+    return latent
 
 
 # ---------------------------------------------------------------------------- attributes
@@ -173,7 +184,9 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
         name = next(iter(vectors))
     if name not in vectors:
         raise LatentError(f"{path} has no attribute {name!r}; it holds {', '.join(sorted(vectors)) or 'none'}")
-    _warn_if_other_model(path, vectors[name].metadata.get("model"), model, f"attribute {name!r}")
+    recorded = vectors[name].metadata
+    _warn_if_other_model(path, model, f"attribute {name!r}", name=recorded.get("model"),
+                         weights_sha256=recorded.get("weights_sha256"))
     return vectors[name]
 
 
@@ -490,6 +503,7 @@ def attribute(
             )
         metadata = {
             "model": _model_name(loaded),
+            "weights_sha256": loaded.weights_sha256(),
             "positive": [str(p) for p in pos_paths],
             "negative": [str(p) for p in neg_paths],
             "latents": "posterior mean",

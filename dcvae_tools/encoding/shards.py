@@ -156,7 +156,8 @@ def load_latents(path: str | os.PathLike[str]) -> tuple[torch.Tensor, dict[str, 
     """Tensor ``latents`` [N, D] and the metadata of a latents ``.safetensors`` file or a sharded folder.
 
     A folder's shards are checked against their sha256 and joined in order; its metadata holds ``files``
-    (JSON, every row's source), ``model`` and ``skipped`` as a single file's does.
+    (JSON, every row's source), ``model``, ``weights_sha256``, ``working_dir`` (where relative sources start
+    from) and ``skipped`` as a single file's does.
     """
     from safetensors import safe_open
 
@@ -186,4 +187,8 @@ def load_latents(path: str | os.PathLike[str]) -> tuple[torch.Tensor, dict[str, 
         "model": str(index["model"]["name"]),
         "skipped": json.dumps(index["skipped"]),
     }
+    recorded = {"weights_sha256": index["model"].get("weights_sha256"), "working_dir": index.get("working_dir")}
+    for key, value in recorded.items():
+        if isinstance(value, str) and value:  # absent from folders written before these were recorded
+            metadata[key] = value
     return latents, metadata

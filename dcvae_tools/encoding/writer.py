@@ -99,6 +99,8 @@ class _Plan:
     skip_bad: bool
     identity: dict[str, Any]
     settings: dict[str, Any]
+    # where relative source paths start from: decode uses it to protect the originals from any folder
+    working_dir: str = ""
 
     @property
     def num_shards(self) -> int:
@@ -108,15 +110,6 @@ class _Plan:
         """The indices of the files shard ``shard`` covers."""
         start = shard * self.shard_size
         return range(start, min(start + self.shard_size, len(self.files)))
-
-
-def _weights_sha256(model: DCVAE) -> str:
-    """sha256 over the model's parameters and buffers (names and bytes), to tell checkpoints apart."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 _CONFIG_KEYS = ("architecture", "architecture_args", "image_size", "channels", "content_size", "latent_dim",
@@ -129,7 +122,7 @@ def _model_summary(model: DCVAE) -> dict[str, Any]:
         "name": str(source.name) if source is not None else "model",
         "revision": getattr(source, "revision", None),
         "config": {k: v for k, v in model.config.to_dict().items() if k in _CONFIG_KEYS},
-        "weights_sha256": _weights_sha256(model),
+        "weights_sha256": model.weights_sha256(),
     }
 
 
@@ -201,7 +194,7 @@ def _make_plan(model: DCVAE, files: Sequence[Path], shard_size: int, sample: boo
         "files_sha256": _files_sha256(files),
         "settings": settings,
     }
-    return _Plan(files, shard_size, sample, seed, skip_bad, _identity(index), settings)
+    return _Plan(files, shard_size, sample, seed, skip_bad, _identity(index), settings, os.getcwd())
 
 
 # ---------------------------------------------------------------------------- the index
@@ -219,6 +212,7 @@ def _index_data(plan: _Plan, records: dict[int, dict[str, Any]], complete: bool)
         "shard_size": plan.shard_size,
         "num_files": len(plan.files),
         "files_sha256": identity["files_sha256"],
+        "working_dir": plan.working_dir,
         "num_shards": plan.num_shards,
         "total_rows": sum(r["rows"] for r in shards),
         "shards": [{k: v for k, v in r.items() if k != "skipped"} for r in shards],

@@ -160,8 +160,8 @@ def _offline_requested(local_files_only: bool) -> bool:
     return local_files_only or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> ResolvedModel:
-    expected = {name: f.sha256 for name, f in entry.files.items() if name != TRAINING_STATE_NAME}
+def _check_revision(entry: ManifestEntry, revision: str | None) -> None:
+    """Refuse a revision the release cannot have (the manifest alone decides: no network needed)."""
     if revision not in (None, entry.revision):
         if entry.revision is None:
             raise ModelNotFoundError(
@@ -172,6 +172,11 @@ def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> Resol
             f"{entry.name!r} is pinned to revision {entry.revision}; to load revision {revision!r} "
             f"pass the repo id {entry.repo_id!r} instead of the name"
         )
+
+
+def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> ResolvedModel:
+    expected = {name: f.sha256 for name, f in entry.files.items() if name != TRAINING_STATE_NAME}
+    _check_revision(entry, revision)
     if _bundled(entry, revision):
         return ResolvedModel(entry.bundled_dir, "bundled", entry.name, entry.revision, expected)
     if entry.revision is None:
@@ -288,7 +293,11 @@ def _resolve_remote(text: str, revision: str | None, cache_dir: str | Path | Non
             f"no model {text!r}: not an existing file or folder, not a released model name ({names}), "
             "and not a Hub repo id of the form 'org/name'"
         )
-    needs_hub = not _offline_requested(local_files_only) and not (entry is not None and _bundled(entry, revision))
+    if entry is not None:
+        _check_revision(entry, revision)  # before any network probe: a wrong revision is known at once
+    # a bundled release, or an unpublished one (whose only copy is the bundled one), never needs the Hub
+    local_only = entry is not None and (entry.revision is None or _bundled(entry, revision))
+    needs_hub = not _offline_requested(local_files_only) and not local_only
     unreachable = _unreachable(endpoint) if needs_hub else None
     kw = {"cache_dir": cache_dir, "local_files_only": local_files_only or unreachable is not None, "token": token,
           "endpoint": endpoint}

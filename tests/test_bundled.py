@@ -3,6 +3,7 @@ each shipped attribute moves what it names in the right direction on held-out im
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,16 @@ def test_a_revision_for_a_bundled_name_says_to_drop_it(bundled):
         pytest.skip("published on the Hub: the pinned-revision message applies")
     with pytest.raises(ModelNotFoundError, match="drop --revision"):
         load_model(name, revision="v1", local_files_only=True)
+    # online too, and without first probing the Hub: the manifest alone says there is no such revision
+    with socket.socket() as hub:
+        hub.bind(("127.0.0.1", 0))
+        hub.listen()
+        hub.settimeout(0.5)
+        endpoint = f"http://127.0.0.1:{hub.getsockname()[1]}"
+        with pytest.raises(ModelNotFoundError, match="drop --revision"):
+            load_model(name, revision="v1", endpoint=endpoint)
+        with pytest.raises(TimeoutError):
+            hub.accept()[0].close()  # a probe would have connected here
 
 
 def test_check_domain_converts_every_input_like_encode_does(bundled):

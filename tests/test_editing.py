@@ -33,6 +33,7 @@ from dcvae_tools.editing.stats import (
     load_latent_stats,
     save_latent_stats,
 )
+from dcvae_tools.editing.units import FAR_EDIT_STD, FarEditWarning
 from dcvae_tools.errors import ConfigError, LatentError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
@@ -451,6 +452,31 @@ def _cli(*args: object):
 def _written(folder: Path) -> np.ndarray:
     (path,) = sorted(folder.glob("*.png"))
     return np.asarray(Image.open(path).convert("L"), dtype=np.int16)
+
+
+def test_an_edit_far_beyond_the_training_latents_warns_naming_the_limit(tmp_path, fashion):
+    z = fashion.encode(_images("fashion-mnist", ("tshirt.png",)))
+    d = fashion.attributes["long_sleeves"].direction.double()
+    sigma = math.sqrt(float((d / d.norm()) @ fashion.latent_stats.covariance.double() @ (d / d.norm())))
+    raw_limit = FAR_EDIT_STD * sigma / float(d.norm())  # computed here, not by the package
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FarEditWarning)  # within the limit: silent, in either unit
+        fashion.edit(z, {"long_sleeves": -0.99 * FAR_EDIT_STD}, output="latents")
+        fashion.edit(z, {"long_sleeves": 0.99 * raw_limit}, output="latents", unit="raw")
+    std_message = rf"long_sleeves: strengths beyond \u00b1{FAR_EDIT_STD:g} \(std units\)"
+    for strength in (1.01 * FAR_EDIT_STD, -1e30):
+        with pytest.warns(FarEditWarning, match=std_message):
+            fashion.edit(z, {"long_sleeves": strength}, output="latents")
+    with pytest.warns(FarEditWarning, match=rf"\u00b1{raw_limit:.3g} \(raw units\)"):
+        fashion.edit(z, {"long_sleeves": 1.01 * raw_limit}, output="latents", unit="raw")
+    # the CLI says it once, however many strengths of the sweep pass the limit
+    image = EXAMPLES / "fashion-mnist" / "tshirt.png"
+    result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves", "--sweep=-40:40:5",
+                  "--grid", tmp_path / "sweep.png")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("strengths beyond") == 1 and "warning: long_sleeves" in result.output, result.output
+    result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves=2", "-o", tmp_path / "near")
+    assert result.exit_code == 0 and "strengths beyond" not in result.output, result.output
 
 
 def test_cli_edit_units_and_hold(tmp_path, fashion):

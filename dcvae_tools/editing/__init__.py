@@ -34,6 +34,7 @@ _EXPORTS = {
     "domain_report": ".domain",
     "domain_measures": ".api",
     "unit_metadata": ".units",
+    "FarEditWarning": ".units",
 }
 
 

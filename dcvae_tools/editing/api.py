@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import LatentError
-from .units import Unit, check_unit, direction_std, step
+from .units import FarEditWarning, Unit, check_unit, direction_std, far_edit_message, step
 
 if TYPE_CHECKING:
     from ..model import DCVAE, AttributeVector
@@ -80,8 +80,26 @@ def edit_offsets(
         if held:
             direction = project_out(direction.float(), [h.float() for h in held])
         sigma = direction_std(direction, model.latent_stats, metadata) if unit == "std" else None
-        offsets.append(step(direction.float(), float(strength), unit, sigma))
+        offset = step(direction.float(), float(strength), unit, sigma)
+        _warn_if_far(model, key, direction, offset, sigma, unit, metadata)
+        offsets.append(offset)
     return offsets
+
+
+def _warn_if_far(model: DCVAE, key: Any, direction: torch.Tensor, offset: torch.Tensor, sigma: float | None,
+                 unit: Unit, metadata: Mapping[str, Any] | None) -> None:
+    """:class:`FarEditWarning` for an offset far beyond the training latents' spread (judged only where the
+    spread along the direction is known: the model's latent statistics, or the unit stored with the direction)."""
+    if sigma is None:
+        try:
+            sigma = direction_std(direction, model.latent_stats, metadata)
+        except LatentError:
+            return
+    name = key if isinstance(key, str) else getattr(key, "name", None)
+    label = name if isinstance(name, str) else "the direction"
+    message = far_edit_message(label, direction, offset, sigma, unit)
+    if message is not None:
+        warnings.warn(message, FarEditWarning, stacklevel=4)  # the caller of DCVAE.edit
 
 
 def boundary(

@@ -25,6 +25,27 @@ if TYPE_CHECKING:
 Unit = Literal["std", "raw"]
 UNITS: tuple[str, ...] = ("std", "raw")
 STD_DEFINITION = "1.0 = one standard deviation of the training latents (posterior means) along the direction"
+FAR_EDIT_STD = 10.0
+"""An edit that moves latents further than this many standard deviations along its direction warns: the training
+latents lie within a few, so the decoder is asked for something it has never drawn (typically a saturated image)."""
+
+
+class FarEditWarning(UserWarning):
+    """An edit moves latents far beyond the spread of the model's training latents (see :data:`FAR_EDIT_STD`)."""
+
+
+def far_edit_message(label: str, direction: torch.Tensor, offset: torch.Tensor, sigma: float, unit: Unit) -> str | None:
+    """The warning for an ``offset`` along ``direction`` longer than :data:`FAR_EDIT_STD` times ``sigma`` (the
+    training latents' standard deviation along it), naming the strengths that stay inside; None when it is not."""
+    if not sigma > 0 or float(offset.double().norm()) <= FAR_EDIT_STD * sigma:
+        return None
+    norm = float(direction.double().norm())
+    limit = FAR_EDIT_STD if unit == "std" else FAR_EDIT_STD * sigma / norm
+    return (
+        f"{label}: strengths beyond \u00b1{limit:.3g} ({unit} units) move latents more than {FAR_EDIT_STD:g} standard "
+        "deviations of the training latents along it, far outside anything the model has drawn; expect saturated "
+        "or meaningless images"
+    )
 
 
 def unit_metadata(direction: torch.Tensor, stats: LatentStats) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import pytest
 import torch
 from PIL import Image
 from ranks import free_port
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from dcvae_tools import load_model
@@ -103,6 +104,8 @@ def test_handlers_equal_the_python_api(editor: Editor, model: Any) -> None:
     torch.testing.assert_close(saved["latents"], model.edit(z, {"long_sleeves": 1.5, "ink": -0.5}, output="latents",
                                                             **edit_kwargs(model)))
     assert np.abs(_pixels(Image.open(png)) - _api_image(model, expected)).max() <= 1
+    with safe_open(latents, framework="pt") as f:  # `dcvae decode` can tell whose latents these are
+        assert f.metadata()["weights_sha256"] == model.weights_sha256()
 
     frames, strip, gif, path_file = editor.interpolate(spec, tshirt, dress, 5, "slerp")
     path = model.interpolate(tshirt, dress, steps=5, method="slerp")

@@ -106,6 +106,13 @@ def _card_text(folder: Path) -> str:
     return ""
 
 
+def _provenance(lm: Any) -> dict[str, str]:
+    """What a downloaded latents file records about its model: the name, and (for a DC-VAE) the weights' hash by
+    which ``dcvae decode`` tells latents of other weights apart."""
+    digest = getattr(lm.model, "weights_sha256", None)
+    return {"model": lm.name, **({"weights_sha256": digest()} if callable(digest) else {})}
+
+
 def card_summary(model: DCVAE) -> str:
     """A few lines of Markdown about ``model``: where it came from, its data, sizes, attributes and metrics."""
     config = model.config
@@ -260,7 +267,7 @@ class Editor:
             image = lm.model.to_pil(lm.model.decode(edited))[0]
         png = self.files.png(image, "edited.png")
         latents = self.files.latents({"latents": edited, "original": z}, "edited_latents.safetensors",
-                                     {"model": lm.name, "edits": edits, "unit": lm.unit})
+                                     {**_provenance(lm), "edits": edits, "unit": lm.unit})
         return [str(png), str(latents)]
 
     # ------------------------------------------------------------------ two images, samples
@@ -285,7 +292,7 @@ class Editor:
         files = (str(self.files.png(strip, f"interpolation_{method}.png")),
                  str(self.files.gif(frames, f"interpolation_{method}.gif")),
                  str(self.files.latents({"latents": path}, f"interpolation_{method}.safetensors",
-                                        {"model": lm.name, "method": method, "steps": steps})))
+                                        {**_provenance(lm), "method": method, "steps": steps})))
         return frames, *files
 
     def mix(self, spec: str, a: Any, b: Any, fraction: float, seed: int, count: int
@@ -310,7 +317,7 @@ class Editor:
         row = self._grid(lm, decoded, nrow=len(decoded))
         png = self.files.png(row, "mix.png")
         latents = self.files.latents({"latents": mixed, "masks": masks.to(torch.uint8)}, "mix.safetensors",
-                                     {"model": lm.name, "fraction": float(fraction), "seed": seed})
+                                     {**_provenance(lm), "fraction": float(fraction), "seed": seed})
         return row, images[2:], str(png), str(latents)
 
     def sample(self, spec: str, seed: int, count: int) -> tuple[list[Image.Image], str, str]:
@@ -327,7 +334,7 @@ class Editor:
         png = self.files.png(grid, "samples.png")
         prior = lm.model.resolve_prior()  # what random_latents drew from
         latents = self.files.latents({"latents": z}, "samples.safetensors",
-                                     {"model": lm.name, "seed": seed, "prior": prior})
+                                     {**_provenance(lm), "seed": seed, "prior": prior})
         return images, str(png), str(latents)
 
     @staticmethod

@@ -103,9 +103,10 @@ class DCVAE(nn.Module):
         return self.config.latent_dim
 
     def weights_sha256(self) -> str:
-        """sha256 over the networks' parameters and buffers (names and bytes), equal for two models exactly
-        when their weights are. Latents and attribute files record it, so that files made by other weights
-        (another checkpoint, or the same folder retrained) are told apart whatever the model is called."""
+        """sha256 over the networks' parameters and buffers (names and bytes): equal for two models exactly
+        when their weights are, values and dtypes (``model.half()`` changes it). Latents and attribute files
+        record it, so that files made by other weights (another checkpoint, or the same folder retrained) are
+        told apart whatever the model is called."""
         digest = hashlib.sha256()
         for name, tensor in sorted(self.state_dict().items()):
             digest.update(name.encode())

@@ -516,12 +516,24 @@ def test_other_weights_are_told_by_their_hash_not_their_name(ckpt: Path, images:
     with safe_open(str(z), framework="pt") as f:
         recorded = f.metadata()["weights_sha256"]
     assert recorded == json.loads((shards / "index.json").read_text())["model"]["weights_sha256"]
+    vectors = tmp_path / "attrs.safetensors"
+    ok(run("attribute", "-p", one, "-n", two, "--name", "dark", "-o", vectors, "-m", base))
+    # a file from before the hash was recorded is judged by its recorded name
+    with safe_open(str(z), framework="pt") as f:
+        old_metadata = {k: v for k, v in f.metadata().items() if k not in ("weights_sha256", "working_dir")}
+        old = tmp_path / "old.safetensors"
+        save_file({"latents": f.get_tensor("latents")}, str(old), metadata=old_metadata)
     # the same weights under another name (a copy, as a release is also known by its repo id): no warning
     copy = shutil.copytree(base, tmp_path / "copy")
-    for ends in ([f"{z}:0", f"{z}:1"], [f"{shards}:0", f"{shards}:1"]):
-        result = run("interpolate", *ends, "-o", tmp_path / "i.png", "-m", copy)
+    for args in (["interpolate", f"{z}:0", f"{z}:1", "-o", tmp_path / "i.png"],
+                 ["interpolate", f"{shards}:0", f"{shards}:1", "-o", tmp_path / "i.png"],
+                 ["edit", one, "-a", f"{vectors}:dark", "-o", tmp_path / "e"]):
+        result = run(*args, "-m", copy)
         ok(result)
         assert "made by" not in result.stderr, result.stderr
+    result = run("decode", old, "--grid", tmp_path / "d.png", "-m", copy)
+    ok(result)
+    assert "made by model" in result.stderr and f"pass -m {base}" in result.stderr, result.stderr
     # other weights in the copy: recorded as base's, loaded as copy's
     torch.manual_seed(6)
     retrained = save_pretrained(DCVAE(ModelConfig.from_bytes((base / "config.json").read_bytes())),
@@ -529,7 +541,8 @@ def test_other_weights_are_told_by_their_hash_not_their_name(ckpt: Path, images:
     shutil.copy(retrained / "model.safetensors", copy / "model.safetensors")
     for args in (["decode", z, "--grid", tmp_path / "d.png"],
                  ["decode", shards, "--grid", tmp_path / "d.png"],
-                 ["interpolate", f"{shards}:0", two, "-o", tmp_path / "i.png"]):
+                 ["interpolate", f"{shards}:0", two, "-o", tmp_path / "i.png"],
+                 ["edit", one, "-a", f"{vectors}:dark", "-o", tmp_path / "f"]):
         result = run(*args, "-m", copy)
         ok(result)
         assert "whose weights differ" in result.stderr and f"pass -m {base}" in result.stderr, result.stderr
@@ -541,6 +554,10 @@ def test_other_weights_are_told_by_their_hash_not_their_name(ckpt: Path, images:
     failed(run("interpolate", f"{shards}:x", two, "-o", tmp_path / "j.png", "-m", base), "whole number", "got 'x'")
     failed(run("interpolate", f"{shards}:2", two, "-o", tmp_path / "j.png", "-m", base), "row 2 is out of range",
            "(0-1)")
+    # an image whose name only starts like DIR:ROW is an image, not a row
+    (tmp_path / "shards:v2").mkdir()
+    shutil.copy(one, tmp_path / "shards:v2" / "a.png")
+    ok(run("interpolate", f"{shards}:v2/a.png", two, "-o", tmp_path / "k.png", "-m", base))
 
 
 def test_decode_protects_the_originals_from_any_working_folder(ckpt: Path, images: Path, tmp_path: Path,
@@ -556,6 +573,17 @@ def test_decode_protects_the_originals_from_any_working_folder(ckpt: Path, image
         failed(run("decode", latents, "-o", mine, "-m", ckpt), "would overwrite the input", "0_grey.png")
     assert _snapshot(mine) == before and not _leftovers(mine)
     ok(run("decode", work / "z.safetensors", "-o", tmp_path / "decoded", "-m", ckpt))
+    # the working folder is recorded only where the paths need it: absolute paths say it all
+    ok(run("encode", mine.resolve(), "-o", tmp_path / "abs.safetensors", "-m", ckpt))
+    ok(run("encode", mine.resolve(), "-o", tmp_path / "abs", "-m", ckpt))
+    with safe_open(str(tmp_path / "abs.safetensors"), framework="pt") as f:
+        assert "working_dir" not in f.metadata()
+    assert "working_dir" not in json.loads((tmp_path / "abs" / "index.json").read_text())
+    # continuing a sharded encoding of relative paths from another folder could mix other files in: refused
+    shutil.copytree(images, tmp_path / "mine")  # the same relative names here, other files
+    index = (work / "shards" / "index.json").read_bytes()
+    failed(run("encode", "mine", "-o", work / "shards", "-m", ckpt), "relative paths made from", str(work))
+    assert (work / "shards" / "index.json").read_bytes() == index
 
 
 def test_arguments_that_would_exhaust_memory_are_refused_at_once(ckpt: Path, images: Path, tmp_path: Path) -> None:

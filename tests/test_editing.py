@@ -469,10 +469,15 @@ def test_an_edit_far_beyond_the_training_latents_warns_naming_the_limit(tmp_path
             fashion.edit(z, {"long_sleeves": strength}, output="latents")
     with pytest.warns(FarEditWarning, match=rf"\u00b1{raw_limit:.3g} \(raw units\)"):
         fashion.edit(z, {"long_sleeves": 1.01 * raw_limit}, output="latents", unit="raw")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a raw edit along no direction at all moves nothing: no error, no warning
+        assert torch.equal(fashion.edit(z, [(torch.zeros(fashion.latent_dim), 1e6)], output="latents", unit="raw"), z)
     # the CLI says it once, however many strengths of the sweep pass the limit
     image = EXAMPLES / "fashion-mnist" / "tshirt.png"
-    result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves", "--sweep=-40:40:5",
-                  "--grid", tmp_path / "sweep.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # not Python's once-per-place filter: the command itself says it once
+        result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves", "--sweep=-40:40:5",
+                      "--grid", tmp_path / "sweep.png")
     assert result.exit_code == 0, result.output
     assert result.output.count("strengths beyond") == 1 and "warning: long_sleeves" in result.output, result.output
     result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves=2", "-o", tmp_path / "near")

@@ -405,29 +405,36 @@ def _warn_if_other_model(path: Path, model: "DCVAE", what: str, *, name: object,
     judged by the recorded model ``name``.
     """
     current = _model_name(model)
+    recorded = name if isinstance(name, str) else ""
     if isinstance(weights_sha256, str) and weights_sha256:
         if weights_sha256 == model.weights_sha256():
             return
-        if name == current:  # e.g. a local folder retrained in place
+        if recorded and _same_model_name(recorded, current):  # e.g. a local folder retrained in place
             made_by, fix = f"another version of {current!r}", "make them again with the model loaded"
         else:
-            made_by, fix = f"model {name!r}", f"pass -m {name}, or make them again with {current!r}"
+            made_by = f"model {recorded!r}" if recorded else "another model"
+            fix = (f"pass -m {recorded}, or " if recorded else "") + f"make them again with {current!r}"
         warnings.warn(
             f"{path} holds {what} made by {made_by}, whose weights differ from those of the model loaded "
             f"({current!r}): they only mean something to the weights that made them; {fix}",
             stacklevel=2,
         )
         return
-    if not isinstance(name, str) or not name or current == "model" or name == current:
+    if not recorded or current == "model" or _same_model_name(recorded, current):
         return
-    mine, theirs = Path(current).expanduser(), Path(name).expanduser()
-    if mine.exists() and theirs.exists() and mine.resolve() == theirs.resolve():
-        return  # one local folder, named two ways
     warnings.warn(
-        f"{path} holds {what} made by model {name!r}, but the model loaded is {current!r}: they only mean "
-        f"something to the model that made them; pass -m {name}",
+        f"{path} holds {what} made by model {recorded!r}, but the model loaded is {current!r}: they only mean "
+        f"something to the model that made them; pass -m {recorded}",
         stacklevel=2,
     )
+
+
+def _same_model_name(recorded: str, current: str) -> bool:
+    """Whether two model names are one: the same text, or one local folder named two ways (``ckpt``, ``./ckpt``)."""
+    if recorded == current:
+        return True
+    mine, theirs = Path(current).expanduser(), Path(recorded).expanduser()
+    return mine.exists() and theirs.exists() and mine.resolve() == theirs.resolve()
 
 
 def _recorded_model(path: Path, metadata: dict[str, str], model: "DCVAE", what: str = "latents") -> None:

@@ -164,9 +164,11 @@ def encode(
     """Encode images to latents (a .safetensors file, or a folder of shards for datasets).
 
     Writes tensor "latents" [N, D]: the encoder's posterior means, or posterior samples with --sample.
-    The metadata records the source files (so `dcvae decode` can name its outputs), the model and the
-    seed; with --skip-bad also the skipped files and why (JSON under "skipped"). Images of any size or
-    mode are converted to the model's format, with a note for each.
+    The metadata records the source files as given (so `dcvae decode` can name its outputs and never
+    overwrite them), the working folder when any of them is relative, the model's name and weights_sha256,
+    and the seed; with --skip-bad also the skipped files and why (JSON under "skipped"). Those paths show
+    your folder names: mind them before sharing the file. Images of any size or mode are converted to the
+    model's format, with a note for each.
 
     When -o names a folder (no suffix, an existing folder, or --shard-size) the images are streamed: read by
     worker processes and written as DIR/shard-00000.safetensors, ... (--shard-size images each, with the
@@ -248,9 +250,10 @@ def _encode_file(
         "files": json.dumps([str(p) for p in paths]),
         "model": _model_name(loaded),
         "weights_sha256": loaded.weights_sha256(),
-        "working_dir": os.getcwd(),  # where the relative "files" start from
         "sample": json.dumps(sample),
     }
+    if any(not path.is_absolute() for path in paths):  # where the relative "files" start from, for decode -o
+        metadata["working_dir"] = os.getcwd()
     if refine:  # absent without --refine: the file is then exactly as before
         metadata["refine"] = json.dumps(refine_info)
     if used_seed is not None:

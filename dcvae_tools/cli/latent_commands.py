@@ -3,6 +3,7 @@
 import contextlib
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -111,20 +112,22 @@ def _sharded_endpoint(ref: str, model: "DCVAE") -> "torch.Tensor | None":
     from dcvae_tools.errors import LatentError
 
     head, sep, tail = ref.rpartition(":")
-    if sep and is_sharded(head) and not is_sharded(ref):
+    if sep and is_sharded(head) and not Path(ref).exists() and not re.search(r"[/\\]", tail):
         if not tail.isdigit():
             raise LatentError(f"{ref}: the row after ':' must be a whole number from 0, e.g. {head}:0 (got {tail!r})")
         path, row = Path(head), int(tail)
         index = read_index(path)
         total = index["total_rows"]
         if row >= total:
-            raise LatentError(f"{path} holds {total} latents: row {row} is out of range (0-{total - 1})")
+            valid = f"0-{total - 1}" if total else "it holds none"
+            raise LatentError(f"{path} holds {total} latents: row {row} is out of range ({valid})")
     elif is_sharded(ref):
         path, row = Path(ref), 0
         index = read_index(path)
         total = index["total_rows"]
         if total != 1:
-            raise LatentError(f"{path} holds {total} latents; pick one with {path}:ROW (0-{total - 1})")
+            pick = f"; pick one with {path}:ROW (0-{total - 1})" if total else ""
+            raise LatentError(f"{path} holds {total} latents{pick}")
     else:
         return None
     meta = _index_metadata(index)
@@ -645,7 +648,9 @@ def edit(
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
+        from dcvae_tools.editing.api import far_edits
         from dcvae_tools.editing.domain import far_reason
+        from dcvae_tools.editing.units import FarEditWarning
         from dcvae_tools.errors import DCVAEError
         from dcvae_tools.latent import parse_sweep
 
@@ -658,6 +663,10 @@ def edit(
             raise _usage(f"{', '.join(clash)} is both edited and held; hold other attributes", "--hold")
         # the documented default, without the Python API's warning: the last line names the unit used
         used_unit = unit or ("std" if loaded.latent_stats is not None else "raw")
+        # each far-edit warning said once here, not once per strength and batch by model.edit below
+        planned = edits if strengths is None else [(edits[0][0], s) for s in strengths]
+        for message in far_edits(loaded, planned, used_unit, held):
+            out.warn(message)
         far: list[str] = []
         reason: str | None = None
         names = _OutputNames(paths)
@@ -667,6 +676,8 @@ def edit(
         rows: list[torch.Tensor] = []
         done = 0
         with contextlib.ExitStack() as stack:
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("ignore", FarEditWarning)
             stage = stack.enter_context(_staged_dir(output, paths)) if output is not None else None
             refined: list = []
             batches = latent_batches(loaded, paths, out, "editing", skipped, refine, refine_seconds, refined)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..errors import LatentError
+from ..errors import ConfigError, LatentError
 from .units import FarEditWarning, Unit, check_unit, direction_std, far_edit_message, step
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def resolve_unit(model: DCVAE, unit: str | None) -> Unit:
         "this model has no latent statistics (latent_stats.safetensors), so edit strengths are in the paper's raw "
         "units (strength x direction); pass unit='raw' to say so, or compute them with `dcvae-train latent-stats`",
         UserWarning,
-        stacklevel=4,
+        stacklevel=5,  # the caller of DCVAE.edit (through edit_offsets and _offsets)
     )
     return "raw"
 
@@ -54,11 +54,27 @@ def edit_offsets(
     hold: Sequence[Any] = (),
 ) -> list[torch.Tensor]:
     """The latent offset [D] of each (attribute, strength) pair, in ``unit``, with the ``hold`` directions
-    projected out of each (then sigma is that of the projected direction)."""
+    projected out of each (then sigma is that of the projected direction). An offset far beyond the training
+    latents' spread gives a :class:`FarEditWarning` (see :func:`far_edits`)."""
+    offsets, far = _offsets(model, pairs, unit, hold)
+    for message in far:
+        warnings.warn(message, FarEditWarning, stacklevel=3)  # the caller of DCVAE.edit
+    return offsets
+
+
+def far_edits(model: DCVAE, pairs: Sequence[tuple[Any, float]], unit: str | None = None,
+              hold: Sequence[Any] = ()) -> list[str]:
+    """The distinct :class:`FarEditWarning` messages :func:`edit_offsets` would give for ``pairs`` (for a caller
+    that says each once, however many batches or strengths it edits)."""
+    return _offsets(model, pairs, unit, hold)[1]
+
+
+def _offsets(model: DCVAE, pairs: Sequence[tuple[Any, float]], unit: str | None,
+             hold: Sequence[Any]) -> tuple[list[torch.Tensor], list[str]]:
     from .conditional import project_out
 
     if not pairs:
-        return []
+        return [], []
     for key, strength in pairs:
         try:  # a number (numpy's too), not a string that float() would parse
             finite = not isinstance(strength, str | bytes | bool) and math.isfinite(float(strength))
@@ -72,7 +88,8 @@ def edit_offsets(
     directions = [_checked(model, key) for key, _ in pairs]
     held = [_checked(model, key) for key in hold]
     unit = resolve_unit(model, unit)
-    offsets = []
+    offsets: list[torch.Tensor] = []
+    far: list[str] = []
     for (key, strength), direction in zip(pairs, directions, strict=True):
         metadata = None
         if not held:
@@ -81,25 +98,27 @@ def edit_offsets(
             direction = project_out(direction.float(), [h.float() for h in held])
         sigma = direction_std(direction, model.latent_stats, metadata) if unit == "std" else None
         offset = step(direction.float(), float(strength), unit, sigma)
-        _warn_if_far(model, key, direction, offset, sigma, unit, metadata)
+        message = _far_message(model, key, direction, offset, sigma, unit, metadata)
+        if message is not None and message not in far:
+            far.append(message)
         offsets.append(offset)
-    return offsets
+    return offsets, far
 
 
-def _warn_if_far(model: DCVAE, key: Any, direction: torch.Tensor, offset: torch.Tensor, sigma: float | None,
-                 unit: Unit, metadata: Mapping[str, Any] | None) -> None:
-    """:class:`FarEditWarning` for an offset far beyond the training latents' spread (judged only where the
-    spread along the direction is known: the model's latent statistics, or the unit stored with the direction)."""
+def _far_message(model: DCVAE, key: Any, direction: torch.Tensor, offset: torch.Tensor, sigma: float | None,
+                 unit: Unit, metadata: Mapping[str, Any] | None) -> str | None:
+    """The far-edit message of one offset, judged only where the spread along the direction is known (the
+    model's latent statistics, or the unit stored with the direction)."""
+    if float(direction.double().norm()) == 0.0:
+        return None  # no move at all (a raw edit along a zero direction leaves the latent as it is)
     if sigma is None:
         try:
             sigma = direction_std(direction, model.latent_stats, metadata)
-        except LatentError:
-            return
+        except (LatentError, ConfigError):
+            return None
     name = key if isinstance(key, str) else getattr(key, "name", None)
     label = name if isinstance(name, str) else "the direction"
-    message = far_edit_message(label, direction, offset, sigma, unit)
-    if message is not None:
-        warnings.warn(message, FarEditWarning, stacklevel=4)  # the caller of DCVAE.edit
+    return far_edit_message(label, direction, offset, sigma, unit)
 
 
 def boundary(

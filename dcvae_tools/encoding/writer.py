@@ -7,14 +7,14 @@ write ``OUT/shard-00000.safetensors``, ``shard-00001.safetensors``, ... plus ``O
 
 * shard ``k`` covers input files ``k * shard_size`` to ``(k + 1) * shard_size - 1`` and holds tensor
   ``latents`` [rows, D] float32 with the metadata of a ``dcvae encode`` latents file (``files``, ``model``,
-  ``sample``, ``seed``, ``skipped``) plus where it sits (``shard``, ``first_file``, ``num_files``) and the
-  settings of the run (``encoding``). ``rows`` equals the files covered unless ``skip_bad`` left some out;
-  the last shard may be shorter. Rows in shard order are the single-file ``dcvae encode`` rows: bit for bit when
-  ``shard_size`` is a multiple of the batch size (the defaults, 4096 and 64, are), else up to float rounding
-  (the CPU kernels can differ in the last bit between batch sizes).
+  ``weights_sha256``, ``sample``, ``seed``, ``skipped``) plus where it sits (``shard``, ``first_file``,
+  ``num_files``) and the settings of the run (``encoding``). ``rows`` equals the files covered unless
+  ``skip_bad`` left some out; the last shard may be shorter. Rows in shard order are the single-file
+  ``dcvae encode`` rows: bit for bit when ``shard_size`` is a multiple of the batch size (the defaults, 4096
+  and 64, are), else up to float rounding (the CPU kernels can differ in the last bit between batch sizes).
 * ``index.json`` (written atomically after every shard) records the format, the model (name, revision,
   config, weights sha256), the settings, every finished shard with its rows and sha256, the total rows,
-  the skipped files and ``complete``.
+  the skipped files, ``complete``, and the working folder when any input path is relative.
 
 Memory stays at one shard plus a batch. A re-run of the same command keeps the finished shards (each
 checked against the index's sha256, or its header when the index does not list it yet) and encodes the
@@ -173,6 +173,18 @@ def _refuse(out_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
         )
 
 
+def _refuse_other_working_dir(out_dir: Path, existing: dict[str, Any], plan: _Plan) -> None:
+    """Refuse to continue an encoding of relative paths from another working folder: the same text may name
+    other files there (an index from before working folders were recorded is taken as it is)."""
+    before = existing.get("working_dir")
+    if isinstance(before, str) and before and plan.working_dir and before != plan.working_dir:
+        raise DCVAEError(
+            f"{out_dir} holds an encoding of relative paths made from {before}, but this run is in "
+            f"{plan.working_dir}: the same paths may name other files here; run it from {before} to continue it, "
+            "or give another output folder"
+        )
+
+
 def _make_plan(model: DCVAE, files: Sequence[Path], shard_size: int, sample: bool, seed: int | None,
                skip_bad: bool, batch_size: int, num_workers: int, world: int) -> _Plan:
     files = [f if isinstance(f, Path) else Path(f) for f in files]
@@ -194,7 +206,9 @@ def _make_plan(model: DCVAE, files: Sequence[Path], shard_size: int, sample: boo
         "files_sha256": _files_sha256(files),
         "settings": settings,
     }
-    return _Plan(files, shard_size, sample, seed, skip_bad, _identity(index), settings, os.getcwd())
+    # recorded only where it means something: relative paths (it names the user's folders, in a shareable file)
+    working_dir = os.getcwd() if any(not f.is_absolute() for f in files) else ""
+    return _Plan(files, shard_size, sample, seed, skip_bad, _identity(index), settings, working_dir)
 
 
 # ---------------------------------------------------------------------------- the index
@@ -212,7 +226,7 @@ def _index_data(plan: _Plan, records: dict[int, dict[str, Any]], complete: bool)
         "shard_size": plan.shard_size,
         "num_files": len(plan.files),
         "files_sha256": identity["files_sha256"],
-        "working_dir": plan.working_dir,
+        **({"working_dir": plan.working_dir} if plan.working_dir else {}),
         "num_shards": plan.num_shards,
         "total_rows": sum(r["rows"] for r in shards),
         "shards": [{k: v for k, v in r.items() if k != "skipped"} for r in shards],
@@ -316,6 +330,7 @@ def _write_shard(out_dir: Path, plan: _Plan, shard: int, model: DCVAE, parts: _S
         "format": "pt",
         "files": json.dumps([str(p) for p in parts.paths]),
         "model": plan.identity["model"]["name"],
+        "weights_sha256": plan.identity["model"]["weights_sha256"],
         "sample": json.dumps(plan.sample),
         "shard": str(shard),
         "first_file": str(plan.shard_range(shard).start),
@@ -477,6 +492,7 @@ def encode_files(
         _check_same_plan(plan, world)
         if existing is not None:
             _refuse(out, _identity(existing), plan.identity)
+            _refuse_other_working_dir(out, existing, plan)
         records: dict[int, dict[str, Any]] = {}
         failed = False
         try:

@@ -299,7 +299,7 @@ def test_attribute_then_edit(ckpt: Path, images: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "cannot read the strength" in result.stderr
 
 
-def test_info(ckpt: Path) -> None:
+def test_info(ckpt: Path, tmp_path: Path) -> None:
     result = run("info", "-m", ckpt, "--json")
     ok(result)
     report = json.loads(result.stdout)
@@ -311,9 +311,14 @@ def test_info(ckpt: Path) -> None:
     assert sorted(files) == ["README.md", "attributes.safetensors", "config.json", "model.safetensors"]
     for name, entry in files.items():
         assert entry["sha256"] == sha256_file(ckpt / name) and entry["size"] == (ckpt / name).stat().st_size
+    ok(run("encode", REPO_ROOT / "docs" / "examples" / "fashion-mnist" / "tshirt.png", "-o", tmp_path / "t.safetensors",
+           "-m", ckpt))
+    with safe_open(str(tmp_path / "t.safetensors"), framework="pt") as f:  # the hash latents record
+        assert report["weights_sha256"] == f.metadata()["weights_sha256"]
     result = run("info", "-m", ckpt)
     ok(result)
     assert "latent dim    16" in result.stdout and "attributes (2)" in result.stdout
+    assert f"weights hash  {report['weights_sha256']}" in result.stdout
     assert "wide" in result.stdout and files["model.safetensors"]["sha256"] in result.stdout
 
 

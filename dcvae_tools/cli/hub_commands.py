@@ -251,6 +251,8 @@ def info(
                 "verification": how,
                 "config": config.to_dict(),
                 "parameters": parameters,
+                # what latents and attribute files record of the model that made them
+                "weights_sha256": loaded.weights_sha256(),
                 "attributes": attributes,
                 "latent_stats": latent_stats,
                 "latent_prior": latent_prior,
@@ -275,6 +277,7 @@ def info(
             f"  sample clamp  {config.sample_clamp if config.sample_clamp is not None else 'none'}"
             + (" (N(0, I) only)" if prior is not None else ""),
             f"  parameters    encoder {parameters['encoder']:,}, decoder {parameters['decoder']:,}",
+            f"  weights hash  {loaded.weights_sha256()} (recorded in the latents and directions it makes)",
         ]
         for key in ("dataset", "preset", "description"):
             if getattr(config, key):

@@ -297,6 +297,9 @@ def test_attribute_then_edit(ckpt: Path, images: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "drop =STRENGTH" in result.stderr
     result = run("edit", images, "-a", "bright=lots", "-o", tmp_path / "x", "-m", ckpt)
     assert result.exit_code == 2 and "cannot read the strength" in result.stderr
+    result = run("edit", images, "-a", "bright=inf", "-o", tmp_path / "x", "-m", ckpt)
+    assert result.exit_code == 2 and "must be a finite number" in result.stderr, result.stderr
+    failed(run("edit", images, "-a", "brigth", "-o", tmp_path / "x", "-m", ckpt), "did you mean 'bright'?")
 
 
 def test_info(ckpt: Path, tmp_path: Path) -> None:
@@ -563,6 +566,54 @@ def test_other_weights_are_told_by_their_hash_not_their_name(ckpt: Path, images:
     (tmp_path / "shards:v2").mkdir()
     shutil.copy(one, tmp_path / "shards:v2" / "a.png")
     ok(run("interpolate", f"{shards}:v2/a.png", two, "-o", tmp_path / "k.png", "-m", base))
+
+
+def test_encode_never_replaces_files_that_are_not_its_own(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    one = images / "0_grey.png"
+    model = shutil.copytree(ckpt, tmp_path / "model")
+    weights = (model / "model.safetensors").read_bytes()
+    failed(run("encode", one, "-o", model / "model.safetensors", "-m", model), "inside the folder of the model")
+    failed(run("encode", one, "-o", model / "z.safetensors", "-m", model), "inside the folder of the model")
+    assert (model / "model.safetensors").read_bytes() == weights and not (model / "z.safetensors").exists()
+    # another model's weights elsewhere, or any other file, are not latents: refused, named, left as they were
+    other = shutil.copy(model / "model.safetensors", tmp_path / "weights.safetensors")
+    message = failed(run("encode", one, "-o", other, "-m", ckpt), "is not a latents file", "more")
+    assert message.count(",") < 10  # a few tensor names, not all of them
+    notes = tmp_path / "notes.safetensors"
+    notes.write_text("my notes")
+    failed(run("encode", one, "-o", notes, "-m", ckpt), "not a safetensors file")
+    assert Path(other).read_bytes() == weights and notes.read_text() == "my notes"
+    # latents from an earlier run are replaced, as a re-run should
+    ok(run("encode", one, "-o", tmp_path / "z.safetensors", "-m", ckpt))
+    ok(run("encode", images / "1_grey.png", "-o", tmp_path / "z.safetensors", "-m", ckpt))
+    # a folder without an index whose shard-named file is the user's own
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "shard-00000.safetensors").write_text("mine")
+    failed(run("encode", one, "-o", tmp_path / "mine", "-m", ckpt), "not a latents shard written by")
+    assert (tmp_path / "mine" / "shard-00000.safetensors").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["shard-00000.safetensors"]
+
+
+def test_local_models_are_recorded_by_their_absolute_folder(ckpt: Path, images: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sub").mkdir()
+    shutil.copytree(ckpt, tmp_path / "copy")
+    monkeypatch.chdir(tmp_path / "sub")
+    ok(run("encode", images / "0_grey.png", images / "1_grey.png", "-o", "z.safetensors", "-m", "../copy"))
+    with safe_open("z.safetensors", framework="pt") as f:
+        assert f.metadata()["model"] == str((tmp_path / "copy").resolve())
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(7)
+    retrained = save_pretrained(DCVAE(ModelConfig.from_bytes((ckpt / "config.json").read_bytes())), tmp_path / "r")
+    shutil.copy(retrained / "model.safetensors", tmp_path / "copy" / "model.safetensors")
+    result = run("decode", "sub/z.safetensors", "--grid", "d.png", "-m", "./copy")  # the same folder, named anew
+    ok(result)
+    assert f"another version of {str((tmp_path / 'copy').resolve())!r}" in result.stderr, result.stderr
+    torch.manual_seed(8)
+    other = save_pretrained(DCVAE(ModelConfig.from_bytes((ckpt / "config.json").read_bytes())), tmp_path / "other")
+    result = run("decode", "sub/z.safetensors", "--grid", "d.png", "-m", other)
+    ok(result)
+    assert f"pass -m {(tmp_path / 'copy').resolve()}" in result.stderr, result.stderr  # a path that works here
 
 
 def test_decode_protects_the_originals_from_any_working_folder(ckpt: Path, images: Path, tmp_path: Path,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from ._options import _model_name
+from ._options import _model_name, _model_record
 from ._output import Output, one_line
 
 if TYPE_CHECKING:  # for annotations only: torch and the model are imported lazily
@@ -404,12 +404,12 @@ def _warn_if_other_model(path: Path, model: "DCVAE", what: str, *, name: object,
     release loaded by its repo id, pass; a folder retrained in place does not); older files without it are
     judged by the recorded model ``name``.
     """
-    current = _model_name(model)
+    current = _model_record(model)
     recorded = name if isinstance(name, str) else ""
     if isinstance(weights_sha256, str) and weights_sha256:
         if weights_sha256 == model.weights_sha256():
             return
-        if recorded and _same_model_name(recorded, current):  # e.g. a local folder retrained in place
+        if recorded and _is_loaded_model(recorded, model):  # e.g. a local folder retrained in place
             made_by, fix = f"another version of {current!r}", "make them again with the model loaded"
         else:
             made_by = f"model {recorded!r}" if recorded else "another model"
@@ -420,7 +420,7 @@ def _warn_if_other_model(path: Path, model: "DCVAE", what: str, *, name: object,
             stacklevel=2,
         )
         return
-    if not recorded or current == "model" or _same_model_name(recorded, current):
+    if not recorded or current == "model" or _is_loaded_model(recorded, model):
         return
     warnings.warn(
         f"{path} holds {what} made by model {recorded!r}, but the model loaded is {current!r}: they only mean "
@@ -429,12 +429,16 @@ def _warn_if_other_model(path: Path, model: "DCVAE", what: str, *, name: object,
     )
 
 
-def _same_model_name(recorded: str, current: str) -> bool:
-    """Whether two model names are one: the same text, or one local folder named two ways (``ckpt``, ``./ckpt``)."""
-    if recorded == current:
+def _is_loaded_model(recorded: str, model: "DCVAE") -> bool:
+    """Whether a recorded model name names the loaded model: the same name, or (for a model loaded from a local
+    folder) a path to that folder, however it was written."""
+    if recorded in (_model_name(model), _model_record(model)):
         return True
-    mine, theirs = Path(current).expanduser(), Path(recorded).expanduser()
-    return mine.exists() and theirs.exists() and mine.resolve() == theirs.resolve()
+    source = getattr(model, "source", None)
+    if source is None or source.source != "local":
+        return False  # a released name is not a folder that happens to share it
+    theirs = Path(recorded).expanduser()
+    return theirs.exists() and theirs.resolve() == Path(source.folder).resolve()
 
 
 def _recorded_model(path: Path, metadata: dict[str, str], model: "DCVAE", what: str = "latents") -> None:

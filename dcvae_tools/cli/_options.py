@@ -236,6 +236,15 @@ def _model_name(model: "DCVAE") -> str:
     return str(source.name) if source is not None else "model"
 
 
+def _model_record(model: "DCVAE") -> str:
+    """How files record the model that made them: a released or Hub name as it is, a local folder as its absolute
+    path (a name typed relative to one working folder means nothing from another)."""
+    source = getattr(model, "source", None)
+    if source is not None and source.source == "local":
+        return str(Path(source.folder).resolve())
+    return _model_name(model)
+
+
 def _pick_seed(seed: int | None) -> int:
     """The given seed, or a fresh random one (printed by the caller so the run can be repeated)."""
     return seed if seed is not None else secrets.randbelow(2**31)

@@ -194,7 +194,7 @@ def info(
 
         loaded = _load(model, revision=revision, device="cpu", offline=offline, cache_dir=cache_dir)
         source = loaded.source
-        folder = Path(source.folder)
+        folder = Path(source.folder).resolve()
         files = [
             {"name": p.name, "size": p.stat().st_size, "sha256": sha256_file(p)}
             for p in sorted(folder.iterdir())

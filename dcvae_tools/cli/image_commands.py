@@ -56,6 +56,7 @@ from ._options import (
     _count,
     _load,
     _model_name,
+    _model_record,
     _need_output,
     _pick_seed,
     _usage,
@@ -199,10 +200,38 @@ def encode(
     with session(quiet=quiet, json_mode=json_ and rank == 0, debug=debug) as out:
         paths = _expand(images, recursive)
         loaded = _load(model, revision, device or distributed_device(), dtype, batch_size, offline, cache_dir)
+        _refuse_replacing_other_files(output, loaded, sharded)
         if sharded:
             _encode_sharded(out, loaded, paths, output, shard_size, num_workers, sample, seed, skip_bad)
         else:
             _encode_file(out, loaded, paths, output, sample, seed, skip_bad, refine, refine_seconds)
+
+
+def _refuse_replacing_other_files(output: Path, loaded: "DCVAE", sharded: bool) -> None:
+    """Refuse, before any work, an output inside the loaded model's folder, or an existing file that is not a
+    latents file (a re-run may replace its own latents; nothing else is replaced)."""
+    from safetensors import SafetensorError, safe_open
+
+    from dcvae_tools.encoding.shards import tensor_names
+    from dcvae_tools.errors import DCVAEError
+
+    folder = Path(loaded.source.folder).resolve()
+    target = output.resolve()
+    if target == folder or folder in target.parents:
+        raise DCVAEError(f"{output} is inside the folder of the model loaded ({folder}); write the latents elsewhere")
+    if sharded or not output.exists():
+        return  # a folder's shards are checked by the writer
+    try:
+        with safe_open(str(output), framework="pt") as f:
+            names = list(f.keys())
+    except (SafetensorError, OSError, ValueError):
+        names = None
+    if names is None or "latents" not in names:
+        what = "not a safetensors file" if names is None else f"it holds {tensor_names(names)}"
+        raise DCVAEError(
+            f"{output} exists and is not a latents file ({what}), so encoding would replace it; choose another -o, "
+            "or delete the file"
+        )
 
 
 def _sharded_output(output: Path, shard_size: int | None) -> bool:
@@ -248,7 +277,7 @@ def _encode_file(
     metadata = {
         "format": "pt",
         "files": json.dumps([str(p) for p in paths]),
-        "model": _model_name(loaded),
+        "model": _model_record(loaded),
         "weights_sha256": loaded.weights_sha256(),
         "sample": json.dumps(sample),
     }

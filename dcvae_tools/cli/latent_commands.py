@@ -1,6 +1,7 @@
 """Commands that work in latent space: ``dcvae interpolate``, ``mix``, ``attribute`` and ``edit``."""
 
 import contextlib
+import difflib
 import math
 import re
 import warnings
@@ -55,6 +56,7 @@ from ._options import (
     _count,
     _load,
     _model_name,
+    _model_record,
     _need_output,
     _pick_seed,
     _usage,
@@ -150,7 +152,9 @@ def _parse_attribute_spec(spec: str) -> tuple[str, float | None]:
         strength = float(value)
     except ValueError:
         raise _usage(f"cannot read the strength {value!r} in {spec!r}; write NAME=1.5", "--attribute") from None
-    if not key or not math.isfinite(strength):
+    if key and not math.isfinite(strength):
+        raise _usage(f"the strength in {spec!r} must be a finite number, e.g. {key}=1.5", "--attribute")
+    if not key:
         raise _usage(f"cannot read {spec!r}; write NAME, NAME=STRENGTH, FILE or FILE:NAME=STRENGTH", "--attribute")
     return key, strength
 
@@ -175,9 +179,11 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
             raise LatentError(f"{missing}: no such attributes file; make one with `dcvae attribute`")
         else:
             shipped = ", ".join(sorted(model.attributes)) or "none"
+            close = difflib.get_close_matches(key, list(model.attributes), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise LatentError(
-                f"unknown attribute {key!r}: {_model_name(model)} ships {shipped}; pass an attributes "
-                "file made with `dcvae attribute` instead (FILE or FILE:NAME)"
+                f"unknown attribute {key!r}: {hint}{_model_name(model)} ships {shipped}; or pass an attributes "
+                "file made with `dcvae attribute` (FILE or FILE:NAME)"
             )
     vectors = load_attributes(path, model.latent_dim)
     if name is None:
@@ -218,8 +224,10 @@ def _far_message(model: "DCVAE", far: list[str], total: int, reason: str | None 
     )
 )
 def interpolate(
-    a: Annotated[str, typer.Argument(metavar="A", help="Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW.")],
-    b: Annotated[str, typer.Argument(metavar="B", help="Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW.")],
+    a: Annotated[str, typer.Argument(
+        metavar="A", help="Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW (rows count from 0).")],
+    b: Annotated[str, typer.Argument(
+        metavar="B", help="Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW (rows count from 0).")],
     steps: Annotated[
         int, typer.Option("--steps", metavar="N", min=2, max=1000, help="Images from A to B, both included.")
     ] = 8,
@@ -505,7 +513,7 @@ def attribute(
                 f"{len(pos_paths)} positive and {len(neg_paths)} negative images; the paper's recipe uses 20 of each"
             )
         metadata = {
-            "model": _model_name(loaded),
+            "model": _model_record(loaded),
             "weights_sha256": loaded.weights_sha256(),
             "positive": [str(p) for p in pos_paths],
             "negative": [str(p) for p in neg_paths],

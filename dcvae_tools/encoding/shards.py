@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,14 @@ def shard_header(path: Path) -> tuple[dict[str, str], list[int]] | None:
             return dict(f.metadata() or {}), list(f.get_slice("latents").get_shape())
     except (SafetensorError, OSError, ValueError, KeyError):
         return None
+
+
+def tensor_names(names: Sequence[str], shown: int = 3) -> str:
+    """The first ``shown`` of a file's tensor names for a message (``"a, b, c and 50 more"``)."""
+    if not names:
+        return "no tensors"
+    rest = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {rest} more" if rest > 0 else "")
 
 
 def stable_safetensors_bytes(latents: torch.Tensor, metadata: dict[str, str]) -> bytes:
@@ -172,7 +180,7 @@ def load_latents(path: str | os.PathLike[str]) -> tuple[torch.Tensor, dict[str, 
             names = list(f.keys())
             if "latents" not in names:
                 raise LatentError(
-                    f"{source} holds no tensor named 'latents' (it has {', '.join(names) or 'none'}); "
+                    f"{source} holds no tensor named 'latents' (it has {tensor_names(names)}); "
                     "write latents with `dcvae encode`"
                 )
             return f.get_tensor("latents"), dict(f.metadata() or {})

@@ -118,8 +118,11 @@ _CONFIG_KEYS = ("architecture", "architecture_args", "image_size", "channels", "
 
 def _model_summary(model: DCVAE) -> dict[str, Any]:
     source = getattr(model, "source", None)
+    name = str(source.name) if source is not None else "model"
+    if source is not None and source.source == "local":
+        name = str(Path(source.folder).resolve())  # a relative name means nothing from another working folder
     return {
-        "name": str(source.name) if source is not None else "model",
+        "name": name,
         "revision": getattr(source, "revision", None),
         "config": {k: v for k, v in model.config.to_dict().items() if k in _CONFIG_KEYS},
         "weights_sha256": model.weights_sha256(),
@@ -171,6 +174,21 @@ def _refuse(out_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
             f"{out_dir} holds an encoding made with other settings ({'; '.join(changes)}){hint}; re-run with the "
             "same model, images and options to continue it, or give another output folder"
         )
+
+
+def _refuse_foreign_shards(out_dir: Path, plan: _Plan) -> None:
+    """Refuse, before anything is written, a folder without an index whose shard-named files are not shards this
+    tool wrote: they are someone's files, and encoding would replace them."""
+    for shard in range(plan.num_shards):
+        path = out_dir / shard_name(shard)
+        if not path.exists():
+            continue
+        header = shard_header(path) if path.is_file() else None
+        if header is None or "encoding" not in header[0]:
+            raise DCVAEError(
+                f"{path} is not a latents shard written by `dcvae encode` and {out_dir} has no {INDEX_NAME}, so "
+                "encoding would replace it; move it away or give another output folder"
+            )
 
 
 def _refuse_other_working_dir(out_dir: Path, existing: dict[str, Any], plan: _Plan) -> None:
@@ -493,6 +511,8 @@ def encode_files(
         if existing is not None:
             _refuse(out, _identity(existing), plan.identity)
             _refuse_other_working_dir(out, existing, plan)
+        else:
+            _refuse_foreign_shards(out, plan)
         records: dict[int, dict[str, Any]] = {}
         failed = False
         try:

@@ -23,7 +23,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from dcvae_tools import DCVAE, AttributeVector, ModelConfig, save_pretrained
+from dcvae_tools import DCVAE, AttributeVector, ModelConfig, load_model, save_pretrained
 from dcvae_tools.cli import app
 from dcvae_tools.io_utils import sha256_file
 from dcvae_tools.manifest import MANIFEST_ENV, load_manifest
@@ -614,6 +614,27 @@ def test_local_models_are_recorded_by_their_absolute_folder(ckpt: Path, images: 
     result = run("decode", "sub/z.safetensors", "--grid", "d.png", "-m", other)
     ok(result)
     assert f"pass -m {(tmp_path / 'copy').resolve()}" in result.stderr, result.stderr  # a path that works here
+
+
+def test_edit_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    greys = [images / f"{i}_grey.png" for i in range(3)]
+    z, shards = tmp_path / "z.safetensors", tmp_path / "shards"
+    ok(run("encode", *greys, "-o", z, "-m", ckpt))
+    ok(run("encode", *greys, "-o", shards, "-m", ckpt))
+    model = load_model(str(ckpt))
+    latents = load_safetensors(z.read_bytes())["latents"] + 0.5  # not what encoding the images again would give
+    save_file({"latents": latents}, str(z), metadata={"format": "pt", "files": json.dumps([str(g) for g in greys])})
+    ok(run("edit", z, "-a", "bright=1.5", "-o", tmp_path / "edited", "-m", ckpt))
+    expected = model.to_pil(model.edit(latents, {"bright": 1.5}, unit="raw"))
+    for grey, image in zip(greys, expected, strict=True):  # named after the sources, edited from the given latents
+        assert np.abs(_pixels(tmp_path / "edited" / grey.name) - np.asarray(image, dtype=np.int16)).max() <= 1
+    ok(run("edit", shards, "-a", "bright", "--sweep=-1:1:3", "--grid", tmp_path / "sweep.png", "-m", ckpt))
+    assert Image.open(tmp_path / "sweep.png").size == _grid_size(4, 3)  # the decoding, then 3 strengths
+    for extra, fragment in (([greys[0]], "give one latents file"), (["--refine", "5"], "holds latents already")):
+        result = run("edit", z, *extra, "-a", "bright", "-o", tmp_path / "x", "-m", ckpt)
+        assert result.exit_code == 2 and fragment in result.stderr, result.stderr
+    failed(run("edit", z, "-a", "bright", "-o", images, "-m", ckpt), "would overwrite the input")
+    assert not (tmp_path / "x").exists()
 
 
 def test_decode_protects_the_originals_from_any_working_folder(ckpt: Path, images: Path, tmp_path: Path,

@@ -5,6 +5,7 @@ import difflib
 import math
 import re
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,13 +17,17 @@ from ._io import (
     _check_decoded,
     _checked_latents,
     _encode_paths,
+    _encoded_originals,
     _expand,
     _grid_upscale,
     _index_metadata,
+    _is_latents,
+    _latent_chunks,
     _no_good_images,
     _nonfinite_rows,
     _OutputNames,
     _read_latents,
+    _read_latents_missing,
     _recorded_model,
     _refuse_overwriting_images,
     _refuse_overwriting_inputs,
@@ -41,7 +46,6 @@ from ._options import (
     DeviceOpt,
     Dtype,
     DtypeOpt,
-    ImagesArg,
     JsonOpt,
     ModelOpt,
     OfflineOpt,
@@ -61,7 +65,7 @@ from ._options import (
     _pick_seed,
     _usage,
 )
-from ._output import one_line, session
+from ._output import Output, one_line, session
 from ._refine import RefineOpt, RefineSecondsOpt, check_refine_options, latent_batches, warn_if_cut
 
 if TYPE_CHECKING:  # for annotations only: the commands import torch and the model lazily
@@ -197,6 +201,36 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
     _warn_if_other_model(path, model, f"attribute {name!r}", name=recorded.get("model"),
                          weights_sha256=recorded.get("weights_sha256"))
     return vectors[name]
+
+
+def _latents_argument(images: Sequence[Path]) -> Path | None:
+    """The latents file or sharded folder among ``edit``'s inputs (None for images); one, given alone."""
+    from dcvae_tools.encoding import is_sharded
+
+    found = [path for path in images if path.suffix.lower() == ".safetensors" or is_sharded(path)]
+    if not found:
+        return None
+    if len(images) != 1:
+        raise _usage(f"{found[0]} holds latents: give one latents file or folder alone, or only images", "IMAGES")
+    if not _is_latents(found[0]):
+        _read_latents_missing(found[0])
+    return found[0]
+
+
+def _given_latent_batches(model: "DCVAE", chunks: Iterator["torch.Tensor"], paths: Sequence[Path], out: Output,
+                          source: str) -> Iterator[tuple[list[Path], "torch.Tensor", None, "torch.Tensor"]]:
+    """``edit``'s batches of given latents: (their sources, their decodings, no posterior means, the latents)."""
+    size = model.batch_size
+    row = 0
+    with out.progress(len(paths), "editing") as advance:
+        for latents in chunks:
+            for start in range(0, len(latents), size):
+                z = latents[start : start + size]
+                decoded = model.decode(z).cpu()
+                _check_decoded(decoded, z, source, row)
+                yield list(paths[row : row + len(z)]), decoded, None, z
+                row += len(z)
+                advance(len(z))
 
 
 def _far_message(model: "DCVAE", far: list[str], total: int, reason: str | None = None) -> str:
@@ -564,7 +598,14 @@ def attribute(
     )
 )
 def edit(
-    images: ImagesArg,
+    images: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="IMAGES|LATENTS",
+            help="Image files and/or folders (the images directly inside; -r for subfolders too), or one latents "
+            "file or sharded folder written by `dcvae encode` (e.g. with --refine).",
+        ),
+    ],
     attributes: Annotated[
         list[str],
         typer.Option(
@@ -638,9 +679,17 @@ def edit(
     strength x direction). --hold keeps other attributes fixed. Inputs far outside what the model
     knows get a warning. --refine N optimises each latent for N steps first, so the edit starts
     from a closer reconstruction. With --skip-bad, unreadable files are left out and listed at the end.
+
+    Given a latents file or sharded folder instead (`dcvae encode ... -o z.safetensors`, with --refine
+    for closer starts), its latents are edited as they are: outputs are named after the files they
+    were encoded from, and a strip's first image is the latent's decoding.
     """
     _need_output(output, grid, options="'-o' / '--grid'")
     check_refine_options(refine, refine_seconds)
+    latents_input = _latents_argument(images)
+    if latents_input is not None and refine:
+        raise _usage(f"{latents_input} holds latents already: --refine is for images (refine them at encode)",
+                     "--refine")
     _check_image_suffix(grid, "--grid")
     specs = [_parse_attribute_spec(spec) for spec in attributes]
     if unit is not None and unit not in ("std", "raw"):
@@ -663,8 +712,14 @@ def edit(
         from dcvae_tools.latent import parse_sweep
 
         strengths = parse_sweep(sweep) if sweep is not None else None
-        paths = _expand(images, recursive)
+        paths = _expand(images, recursive) if latents_input is None else []
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        protected = paths  # the inputs no output may replace
+        if latents_input is not None:
+            total, sources, working_dir, chunks = _latent_chunks(latents_input, loaded)
+            named = sources is not None and len(sources) == total
+            paths = [Path(source) for source in sources] if named else [Path(f"{i:05d}") for i in range(total)]
+            protected = [*_encoded_originals(sources, working_dir), latents_input]
         edits = [(_resolve_attribute(key, loaded), 1.0 if s is None else s) for key, s in specs]
         held = [_resolve_attribute(key, loaded) for key in hold or []]
         if clash := sorted({v.name for v, _ in edits} & {h.name for h in held}):
@@ -678,7 +733,7 @@ def edit(
         far: list[str] = []
         reason: str | None = None
         names = _OutputNames(paths)
-        _refuse_overwriting_images(paths, output, names.names, grid)
+        _refuse_overwriting_images(protected, output, names.names, grid)
         columns = 1 + (len(strengths) if strengths is not None else 1)
         skipped: Skipped | None = [] if skip_bad else None
         rows: list[torch.Tensor] = []
@@ -686,11 +741,14 @@ def edit(
         with contextlib.ExitStack() as stack:
             stack.enter_context(warnings.catch_warnings())
             warnings.simplefilter("ignore", FarEditWarning)
-            stage = stack.enter_context(_staged_dir(output, paths)) if output is not None else None
+            stage = stack.enter_context(_staged_dir(output, protected)) if output is not None else None
             refined: list = []
-            batches = latent_batches(loaded, paths, out, "editing", skipped, refine, refine_seconds, refined)
+            if latents_input is None:
+                batches = latent_batches(loaded, paths, out, "editing", skipped, refine, refine_seconds, refined)
+            else:
+                batches = _given_latent_batches(loaded, chunks, paths, out, str(latents_input))
             for chunk, x, mu, z in batches:
-                report = loaded.check_domain(x, mu, warn=False)
+                report = loaded.check_domain(x, mu, warn=False) if mu is not None else None
                 if report is not None:
                     flagged = report.far.nonzero().flatten().tolist()
                     if flagged and reason is None:

@@ -572,9 +572,10 @@ def test_encode_never_replaces_files_that_are_not_its_own(ckpt: Path, images: Pa
     one = images / "0_grey.png"
     model = shutil.copytree(ckpt, tmp_path / "model")
     weights = (model / "model.safetensors").read_bytes()
-    failed(run("encode", one, "-o", model / "model.safetensors", "-m", model), "inside the folder of the model")
-    failed(run("encode", one, "-o", model / "z.safetensors", "-m", model), "inside the folder of the model")
+    failed(run("encode", one, "-o", model / "model.safetensors", "-m", model), "in the folder of the model")
+    failed(run("encode", one, "-o", model / "z.safetensors", "-m", model), "in the folder of the model")
     assert (model / "model.safetensors").read_bytes() == weights and not (model / "z.safetensors").exists()
+    ok(run("encode", one, "-o", model / "latents" / "z.safetensors", "-m", model))  # a subfolder replaces nothing
     # another model's weights elsewhere, or any other file, are not latents: refused, named, left as they were
     other = shutil.copy(model / "model.safetensors", tmp_path / "weights.safetensors")
     message = failed(run("encode", one, "-o", other, "-m", ckpt), "is not a latents file", "more")
@@ -592,6 +593,17 @@ def test_encode_never_replaces_files_that_are_not_its_own(ckpt: Path, images: Pa
     failed(run("encode", one, "-o", tmp_path / "mine", "-m", ckpt), "not a latents shard written by")
     assert (tmp_path / "mine" / "shard-00000.safetensors").read_text() == "mine"
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["shard-00000.safetensors"]
+    # a single file inside a sharded folder would leave its index pointing at other bytes
+    ok(run("encode", one, "-o", tmp_path / "shards", "-m", ckpt))
+    failed(run("encode", one, "-o", tmp_path / "shards" / "shard-00000.safetensors", "-m", ckpt),
+           "in the sharded latents folder")
+    # the same model given by another folder (same weights) continues a sharded encoding instead of refusing it
+    index = json.loads((tmp_path / "shards" / "index.json").read_text())
+    index["model"]["name"] = "as-an-older-version-recorded-it"
+    (tmp_path / "shards" / "index.json").write_text(json.dumps(index))
+    result = run("encode", one, "-o", tmp_path / "shards", "-m", model, "--json")
+    ok(result)
+    assert json.loads(result.stdout)["shards_kept"] == 1
 
 
 def test_local_models_are_recorded_by_their_absolute_folder(ckpt: Path, images: Path, tmp_path: Path,
@@ -635,6 +647,17 @@ def test_edit_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path
         assert result.exit_code == 2 and fragment in result.stderr, result.stderr
     failed(run("edit", z, "-a", "bright", "-o", images, "-m", ckpt), "would overwrite the input")
     assert not (tmp_path / "x").exists()
+    # latents without recorded sources give numbered outputs, each the edit of its row
+    save_file({"latents": latents}, str(z), metadata={"format": "pt"})
+    ok(run("edit", z, "-a", "bright=1.5", "-o", tmp_path / "numbered", "-m", ckpt))
+    for i, image in enumerate(expected):
+        assert np.abs(_pixels(tmp_path / "numbered" / f"{i:05d}.png") - np.asarray(image, dtype=np.int16)).max() <= 1
+    # a folder of images that happens to hold some other index.json is images, not latents
+    gallery = shutil.copytree(images, tmp_path / "gallery", ignore=shutil.ignore_patterns("*rgb*", "*broken*"))
+    (gallery / "index.json").write_text('{"title": "my pictures"}')
+    ok(run("edit", gallery, "-a", "bright", "-o", tmp_path / "gallery-edited", "-m", ckpt))
+    assert sorted(p.name for p in (tmp_path / "gallery-edited").iterdir()) == sorted(
+        p.name for p in gallery.iterdir() if p.suffix == ".png")
 
 
 def test_decode_protects_the_originals_from_any_working_folder(ckpt: Path, images: Path, tmp_path: Path,

@@ -434,9 +434,14 @@ def _is_loaded_model(recorded: str, model: "DCVAE") -> bool:
     folder) a path to that folder, however it was written."""
     if recorded in (_model_name(model), _model_record(model)):
         return True
+    from dcvae_tools.hub import is_explicit_path
+    from dcvae_tools.manifest import load_manifest
+
     source = getattr(model, "source", None)
     if source is None or source.source != "local":
-        return False  # a released name is not a folder that happens to share it
+        return False
+    if not is_explicit_path(recorded) and load_manifest().get(recorded) is not None:
+        return False  # a released name, not a local folder that happens to share it
     theirs = Path(recorded).expanduser()
     return theirs.exists() and theirs.resolve() == Path(source.folder).resolve()
 
@@ -451,7 +456,9 @@ def _checked_latents(latents: "torch.Tensor", path: Path, metadata: dict[str, st
     from dcvae_tools.errors import LatentError
 
     dim = model.latent_dim
-    if latents.ndim != 2 or latents.shape[1] != dim or len(latents) == 0:
+    if latents.ndim == 2 and latents.shape[1] == dim and len(latents) == 0:
+        raise LatentError(f"{path} holds no latents (0 rows); encode some images into it first")
+    if latents.ndim != 2 or latents.shape[1] != dim:
         origin = f" (written for model {metadata['model']!r})" if metadata.get("model") else ""
         raise LatentError(
             f"{path}: latents have shape {list(latents.shape)}{origin}, but {_model_name(model)} needs "

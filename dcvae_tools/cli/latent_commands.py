@@ -205,9 +205,9 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
 
 def _latents_argument(images: Sequence[Path]) -> Path | None:
     """The latents file or sharded folder among ``edit``'s inputs (None for images); one, given alone."""
-    from dcvae_tools.encoding import is_sharded
+    from dcvae_tools.encoding.shards import is_latents_folder
 
-    found = [path for path in images if path.suffix.lower() == ".safetensors" or is_sharded(path)]
+    found = [path for path in images if path.suffix.lower() == ".safetensors" or is_latents_folder(path)]
     if not found:
         return None
     if len(images) != 1:
@@ -682,14 +682,16 @@ def edit(
 
     Given a latents file or sharded folder instead (`dcvae encode ... -o z.safetensors`, with --refine
     for closer starts), its latents are edited as they are: outputs are named after the files they
-    were encoded from, and a strip's first image is the latent's decoding.
+    were encoded from, and a strip's first image is the latent's decoding. Latents get no domain
+    check (it judges images by their posterior means; refined latents are not those).
     """
     _need_output(output, grid, options="'-o' / '--grid'")
     check_refine_options(refine, refine_seconds)
     latents_input = _latents_argument(images)
-    if latents_input is not None and refine:
-        raise _usage(f"{latents_input} holds latents already: --refine is for images (refine them at encode)",
-                     "--refine")
+    if latents_input is not None:
+        for given, option in ((refine, "--refine"), (skip_bad, "--skip-bad"), (recursive, "--recursive")):
+            if given:
+                raise _usage(f"{latents_input} holds latents already: {option} is for images (drop it)", option)
     _check_image_suffix(grid, "--grid")
     specs = [_parse_attribute_spec(spec) for spec in attributes]
     if unit is not None and unit not in ("std", "raw"):

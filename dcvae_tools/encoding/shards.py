@@ -88,6 +88,15 @@ def is_sharded(path: str | os.PathLike[str]) -> bool:
     return Path(path).is_dir() and (Path(path) / INDEX_NAME).is_file()
 
 
+def is_latents_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder whose ``index.json`` is a dcvae latents index (an image folder may hold some
+    other ``index.json``)."""
+    try:
+        return is_sharded(path) and load_index_file(Path(path)) is not None
+    except DCVAEError:
+        return False
+
+
 def read_index(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The index of a finished sharded latents folder (LatentError if it is missing or unfinished)."""
     path = Path(folder)

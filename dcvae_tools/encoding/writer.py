@@ -164,8 +164,17 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
 
 
+def _without_model_name(identity: dict[str, Any]) -> dict[str, Any]:
+    """An identity as compared for a resume: the model is its config and weights' hash, whatever it was called
+    (a folder moved or named another way, or a name recorded by an older version, is the same model)."""
+    model = identity.get("model")
+    if not isinstance(model, dict):
+        return identity
+    return {**identity, "model": {k: v for k, v in model.items() if k not in ("name", "revision")}}
+
+
 def _refuse(out_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
-    changes = _differences(old, new)
+    changes = _differences(_without_model_name(old), _without_model_name(new))
     if changes:
         same_count = old.get("num_files") == new.get("num_files")
         hint = " (the same number of files under other names or in another order: relative paths from another " \

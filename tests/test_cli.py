@@ -656,6 +656,7 @@ def test_edit_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path
     gallery = shutil.copytree(images, tmp_path / "gallery", ignore=shutil.ignore_patterns("*rgb*", "*broken*"))
     (gallery / "index.json").write_text('{"title": "my pictures"}')
     ok(run("edit", gallery, "-a", "bright", "-o", tmp_path / "gallery-edited", "-m", ckpt))
+    ok(run("encode", gallery, "-o", gallery / "z.safetensors", "-m", ckpt))  # nor is its folder a sharded one
     assert sorted(p.name for p in (tmp_path / "gallery-edited").iterdir()) == sorted(
         p.name for p in gallery.iterdir() if p.suffix == ".png")
 

@@ -212,15 +212,14 @@ def _refuse_replacing_other_files(output: Path, loaded: "DCVAE", sharded: bool) 
     latents file (a re-run may replace its own latents; nothing else is replaced)."""
     from safetensors import SafetensorError, safe_open
 
-    from dcvae_tools.encoding import is_sharded
-    from dcvae_tools.encoding.shards import tensor_names
+    from dcvae_tools.encoding.shards import is_latents_folder, tensor_names
     from dcvae_tools.errors import DCVAEError
 
     folder = Path(loaded.source.folder).resolve()
     target = output.resolve()
     if folder in (target, target.parent):
         raise DCVAEError(f"{output} is in the folder of the model loaded ({folder}); write the latents elsewhere")
-    if not sharded and is_sharded(target.parent):
+    if not sharded and is_latents_folder(target.parent):
         raise DCVAEError(f"{output} is in the sharded latents folder {output.parent}, whose index would no longer "
                          "match; write the latents elsewhere")
     if sharded or not output.exists():

@@ -661,6 +661,21 @@ def test_edit_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path
         p.name for p in gallery.iterdir() if p.suffix == ".png")
 
 
+def test_a_released_name_in_a_file_is_not_a_local_folder_of_that_name(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    name = load_manifest().default_model
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(load_manifest().models[name].bundled_dir, tmp_path / name)  # a local folder sharing the name
+    latents = torch.zeros(1, json.loads((tmp_path / name / "config.json").read_text())["latent_dim"])
+    save_file({"latents": latents}, "old.safetensors", metadata={"format": "pt", "model": name})  # no hash: old
+    result = run("decode", "old.safetensors", "--grid", "d.png", "-m", f"./{name}", env={"HF_HUB_OFFLINE": "1"})
+    ok(result)
+    assert f"made by model {name!r}" in result.stderr and f"pass -m {name}" in result.stderr, result.stderr
+    result = run("decode", "old.safetensors", "--grid", "d.png", "-m", name, env={"HF_HUB_OFFLINE": "1"})
+    ok(result)
+    assert "made by" not in result.stderr, result.stderr
+
+
 def test_decode_protects_the_originals_from_any_working_folder(ckpt: Path, images: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     work = tmp_path / "work"

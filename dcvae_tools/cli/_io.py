@@ -432,14 +432,14 @@ def _warn_if_other_model(path: Path, model: "DCVAE", what: str, *, name: object,
 def _is_loaded_model(recorded: str, model: "DCVAE") -> bool:
     """Whether a recorded model name names the loaded model: the same name, or (for a model loaded from a local
     folder) a path to that folder, however it was written."""
-    if recorded in (_model_name(model), _model_record(model)):
-        return True
     from dcvae_tools.hub import is_explicit_path
     from dcvae_tools.manifest import load_manifest
 
     source = getattr(model, "source", None)
     if source is None or source.source != "local":
-        return False
+        return recorded == _model_name(model)
+    if recorded == _model_record(model):
+        return True
     if not is_explicit_path(recorded) and load_manifest().get(recorded) is not None:
         return False  # a released name, not a local folder that happens to share it
     theirs = Path(recorded).expanduser()

@@ -31,6 +31,12 @@ class ResolvedModel:
     expected_sha256: dict[str, str] | None = None  # hash of each file (sha256, or git sha1 for small Hub
     # files): the loader checks exactly the bytes it loads against them
 
+    @property
+    def recorded_name(self) -> str:
+        """How files made with this model name it: a released or Hub name as it is, a local folder as its absolute
+        path (a name typed relative to one working folder means nothing from another)."""
+        return str(Path(self.folder).resolve()) if self.source == "local" else self.name
+
 
 def _git_blob_sha1(path: Path) -> str:
     return git_blob_sha1(path.read_bytes())  # small, non-LFS files only

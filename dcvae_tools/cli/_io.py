@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
@@ -295,7 +295,8 @@ def _decode_batches(
     Latents far outside the model's range (finite, but huge) decode to NaN; that is raised as a
     LatentError naming ``source`` and the rows, instead of failing later when the images are saved.
     """
-    return _decode_stream(model, iter([latents]), len(latents), out, description, source)
+    return ((start, decoded) for start, _, decoded in _decode_stream(model, iter([latents]), len(latents), out,
+                                                                      description, source))
 
 
 def _decode_stream(
@@ -305,9 +306,9 @@ def _decode_stream(
     out: Output,
     description: str = "decoding",
     source: str = "the latents",
-) -> Iterator[tuple[int, "torch.Tensor"]]:
-    """:func:`_decode_batches` over latents that come in pieces (a sharded folder's shards); ``total`` rows
-    in all, start indices counted across the pieces."""
+) -> Iterator[tuple[int, "torch.Tensor", "torch.Tensor"]]:
+    """:func:`_decode_batches` over latents that come in pieces (a sharded folder's shards), yielding (start, the
+    batch's latents, their decodings); ``total`` rows in all, start indices counted across the pieces."""
     size = model.batch_size
     offset = 0
     with out.progress(total, description) as advance:
@@ -316,7 +317,7 @@ def _decode_stream(
                 chunk = latents[start : start + size]
                 decoded = model.decode(chunk).cpu()
                 _check_decoded(decoded, chunk, source, offset + start)
-                yield offset + start, decoded
+                yield offset + start, chunk, decoded
                 advance(len(chunk))
             offset += len(latents)
 
@@ -446,8 +447,8 @@ def _is_loaded_model(recorded: str, model: "DCVAE") -> bool:
     return theirs.exists() and theirs.resolve() == Path(source.folder).resolve()
 
 
-def _recorded_model(path: Path, metadata: dict[str, str], model: "DCVAE", what: str = "latents") -> None:
-    """:func:`_warn_if_other_model` for a latents file's (or folder's) metadata."""
+def _recorded_model(path: Path, metadata: Mapping[str, Any], model: "DCVAE", what: str = "latents") -> None:
+    """:func:`_warn_if_other_model` for the metadata of a latents file or folder, or of a direction."""
     _warn_if_other_model(path, model, what, name=metadata.get("model"), weights_sha256=metadata.get("weights_sha256"))
 
 

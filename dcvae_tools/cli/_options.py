@@ -237,12 +237,9 @@ def _model_name(model: "DCVAE") -> str:
 
 
 def _model_record(model: "DCVAE") -> str:
-    """How files record the model that made them: a released or Hub name as it is, a local folder as its absolute
-    path (a name typed relative to one working folder means nothing from another)."""
+    """How files record the model that made them (:attr:`~dcvae_tools.hub.ResolvedModel.recorded_name`)."""
     source = getattr(model, "source", None)
-    if source is not None and source.source == "local":
-        return str(Path(source.folder).resolve())
-    return _model_name(model)
+    return source.recorded_name if source is not None else _model_name(model)
 
 
 def _pick_seed(seed: int | None) -> int:

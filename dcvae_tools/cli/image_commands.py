@@ -425,7 +425,7 @@ def decode(
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:
             stage = stack.enter_context(_staged_dir(output, originals)) if output is not None else None
-            for start, decoded in _decode_stream(loaded, chunks, total, out, source=str(latents)):
+            for start, _, decoded in _decode_stream(loaded, chunks, total, out, source=str(latents)):
                 if stage is not None:
                     for offset, image in enumerate(decoded):
                         _save_one(loaded, image, stage / names[start + offset], upscale or 1)

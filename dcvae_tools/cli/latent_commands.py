@@ -16,6 +16,7 @@ from ._io import (
     Skipped,
     _check_decoded,
     _checked_latents,
+    _decode_stream,
     _encode_paths,
     _encoded_originals,
     _expand,
@@ -37,7 +38,6 @@ from ._io import (
     _skipped_records,
     _skipped_summary,
     _staged_dir,
-    _warn_if_other_model,
 )
 from ._options import (
     BatchSizeOpt,
@@ -122,11 +122,7 @@ def _sharded_endpoint(ref: str, model: "DCVAE") -> "torch.Tensor | None":
         if not tail.isdigit():
             raise LatentError(f"{ref}: the row after ':' must be a whole number from 0, e.g. {head}:0 (got {tail!r})")
         path, row = Path(head), int(tail)
-        index = read_index(path)
-        total = index["total_rows"]
-        if row >= total:
-            valid = f"0-{total - 1}" if total else "it holds none"
-            raise LatentError(f"{path} holds {total} latents: row {row} is out of range ({valid})")
+        index = read_index(path)  # read_row checks the row against it
     elif is_sharded(ref):
         path, row = Path(ref), 0
         index = read_index(path)
@@ -197,9 +193,7 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
         name = next(iter(vectors))
     if name not in vectors:
         raise LatentError(f"{path} has no attribute {name!r}; it holds {', '.join(sorted(vectors)) or 'none'}")
-    recorded = vectors[name].metadata
-    _warn_if_other_model(path, model, f"attribute {name!r}", name=recorded.get("model"),
-                         weights_sha256=recorded.get("weights_sha256"))
+    _recorded_model(path, vectors[name].metadata, model, f"attribute {name!r}")
     return vectors[name]
 
 
@@ -220,17 +214,8 @@ def _latents_argument(images: Sequence[Path]) -> Path | None:
 def _given_latent_batches(model: "DCVAE", chunks: Iterator["torch.Tensor"], paths: Sequence[Path], out: Output,
                           source: str) -> Iterator[tuple[list[Path], "torch.Tensor", None, "torch.Tensor"]]:
     """``edit``'s batches of given latents: (their sources, their decodings, no posterior means, the latents)."""
-    size = model.batch_size
-    row = 0
-    with out.progress(len(paths), "editing") as advance:
-        for latents in chunks:
-            for start in range(0, len(latents), size):
-                z = latents[start : start + size]
-                decoded = model.decode(z).cpu()
-                _check_decoded(decoded, z, source, row)
-                yield list(paths[row : row + len(z)]), decoded, None, z
-                row += len(z)
-                advance(len(z))
+    for start, z, decoded in _decode_stream(model, chunks, len(paths), out, "editing", source):
+        yield list(paths[start : start + len(z)]), decoded, None, z
 
 
 def _far_message(model: "DCVAE", far: list[str], total: int, reason: str | None = None) -> str:

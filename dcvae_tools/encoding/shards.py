@@ -161,7 +161,9 @@ def read_row(folder: str | os.PathLike[str], row: int) -> torch.Tensor:
     path = Path(folder)
     index = read_index(path)
     if not 0 <= row < index["total_rows"]:
-        raise LatentError(f"{path} holds {index['total_rows']} latents: row {row} is out of range")
+        total = index["total_rows"]
+        valid = f"0-{total - 1}" if total else "it holds none"
+        raise LatentError(f"{path} holds {total} latents: row {row} is out of range ({valid})")
     for entry in index["shards"]:
         if row < entry["rows"]:
             return _load_shard(path, entry, verify=True)[0][row]

@@ -118,11 +118,8 @@ _CONFIG_KEYS = ("architecture", "architecture_args", "image_size", "channels", "
 
 def _model_summary(model: DCVAE) -> dict[str, Any]:
     source = getattr(model, "source", None)
-    name = str(source.name) if source is not None else "model"
-    if source is not None and source.source == "local":
-        name = str(Path(source.folder).resolve())  # a relative name means nothing from another working folder
     return {
-        "name": name,
+        "name": source.recorded_name if source is not None else "model",
         "revision": getattr(source, "revision", None),
         "config": {k: v for k, v in model.config.to_dict().items() if k in _CONFIG_KEYS},
         "weights_sha256": model.weights_sha256(),

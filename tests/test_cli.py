@@ -252,6 +252,44 @@ def test_mix_grid(ckpt: Path, images: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not both" in result.stderr
 
 
+def test_mix_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    greys = [images / f"{i}_grey.png" for i in range(3)]
+    z, shards = tmp_path / "z.safetensors", tmp_path / "shards"
+    ok(run("encode", *greys, "-o", z, "-m", ckpt))
+    ok(run("encode", *greys, "-o", shards, "-m", ckpt))
+    ok(run("reconstruct", *greys, "-o", tmp_path / "recon", "-m", ckpt))
+    recon = [_pixels(tmp_path / "recon" / grey.name).astype(np.int16) for grey in greys]
+
+    def cell(grid: Path, row: int, col: int) -> np.ndarray:
+        return _pixels(grid)[row * CELL + 2 : row * CELL + 30, col * CELL + 2 : col * CELL + 30].astype(np.int16)
+
+    # every row of a latents file as A (shown decoded), one row of a sharded folder as B; all of B's dims taken
+    result = run("mix", z, f"{shards}:1", "--dims", "0-15", "-o", tmp_path / "m.png", "-m", ckpt, "--upscale", 1)
+    ok(result)
+    assert "3 rows (A, B, 1 mix)" in result.stdout
+    assert Image.open(tmp_path / "m.png").size == _grid_size(3, 3, upscale=1)
+    for row in range(3):
+        assert np.abs(cell(tmp_path / "m.png", row, 0) - recon[row]).max() <= 1  # A: its latent decoded
+        assert np.abs(cell(tmp_path / "m.png", row, 1) - recon[1]).max() <= 1  # B
+        assert np.abs(cell(tmp_path / "m.png", row, 2) - recon[1]).max() <= 1  # every dimension from B
+    # an image and latent rows on one side keep their order; B's rows pair with A's
+    ok(run("mix", "--a", greys[2], "--a", f"{z}:0", "--a", f"{z}:1", "--b", shards, "--dims", "0-15",
+           "-o", tmp_path / "n.png", "-m", ckpt, "--upscale", 1))
+    assert np.abs(cell(tmp_path / "n.png", 0, 0) - _pixels(greys[2]).astype(np.int16)).max() <= 1  # shown as is
+    for row in range(3):
+        assert np.abs(cell(tmp_path / "n.png", row, 2) - recon[row]).max() <= 1
+    assert np.abs(cell(tmp_path / "n.png", 2, 0) - recon[1]).max() <= 1
+
+    failed(run("mix", "--a", z, "--b", greys[0], "--b", greys[1], "-o", tmp_path / "x.png", "-m", ckpt),
+           "got 3 A inputs and 2 B inputs")
+    failed(run("mix", f"{z}:x", greys[0], "-o", tmp_path / "x.png", "-m", ckpt), "must be a whole number")
+    failed(run("mix", f"{shards}:3", greys[0], "-o", tmp_path / "x.png", "-m", ckpt), "out of range (0-2)")
+    # a missing latents file is named before the model loads
+    failed(run("mix", tmp_path / "gone.safetensors", greys[0], "-o", tmp_path / "x.png", "-m", tmp_path / "nothing"),
+           "gone.safetensors: no such latents file")
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_attribute_then_edit(ckpt: Path, images: Path, tmp_path: Path) -> None:
     vectors = tmp_path / "attributes.safetensors"
     result = run("attribute", "-p", images / "0_grey.png", "-p", images / "1_grey.png", "-n", images / "2_grey.png",

@@ -218,6 +218,61 @@ def _given_latent_batches(model: "DCVAE", chunks: Iterator["torch.Tensor"], path
         yield list(paths[start : start + len(z)]), decoded, None, z
 
 
+def _mix_input(ref: Path) -> tuple[Path, int | None] | None:
+    """(latents file or sharded folder, its row or None for every row) when a ``mix`` input names latents
+    (``LATENTS``, ``LATENTS:ROW``, ``DIR`` or ``DIR:ROW``); None for an image or image folder. A missing latents
+    file is refused here, before the model loads."""
+    from dcvae_tools.encoding.shards import is_latents_folder
+    from dcvae_tools.errors import LatentError
+
+    head, sep, tail = str(ref).rpartition(":")
+    named_row = sep and not ref.exists() and not re.search(r"[/\\]", tail)
+    if named_row and (head.lower().endswith(".safetensors") or is_latents_folder(head)):
+        if not tail.isdigit():
+            raise LatentError(f"{ref}: the row after ':' must be a whole number from 0, e.g. {head}:0 (got {tail!r})")
+        path, row = Path(head), int(tail)
+    elif ref.suffix.lower() == ".safetensors" or is_latents_folder(ref):
+        path, row = ref, None
+    else:
+        return None
+    if not _is_latents(path):
+        _read_latents_missing(path)
+    return path, row
+
+
+def _mix_side(model: "DCVAE", refs: Sequence[Path], out: Output, recursive: bool,
+              ) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """One side of ``mix`` in the order given: (latents [N, D], what the grid shows for them [N, C, H, W]).
+    Images are encoded to their posterior means and shown as they are; given latents are used as they are and
+    shown decoded."""
+    import torch
+
+    latents, shown, pending = [], [], []
+
+    def encode_pending() -> None:
+        if pending:
+            z, _, x, _ = _encode_paths(model, _expand(pending, recursive), out, keep_images=True)
+            assert x is not None
+            latents.append(z.float().cpu())
+            shown.append(x.float().cpu())
+            pending.clear()
+
+    for ref in refs:
+        given = _mix_input(ref)
+        if given is None:
+            pending.append(ref)
+            continue
+        encode_pending()
+        path, row = given
+        z = _read_latents(path, model)[0] if row is None else _endpoint(f"{path}:{row}", model).unsqueeze(0)
+        decoded = model.decode(z).float().cpu()
+        _check_decoded(decoded, z, str(path), row or 0)
+        latents.append(z.float().cpu())
+        shown.append(decoded)
+    encode_pending()
+    return torch.cat(latents), torch.cat(shown)
+
+
 def _far_message(model: "DCVAE", far: list[str], total: int, reason: str | None = None) -> str:
     """One line: which inputs are far outside the model's domain and, for the first, why (``reason``, from
     dcvae_tools.editing.domain.far_reason)."""
@@ -313,6 +368,7 @@ def interpolate(
         "dcvae mix a.png b.png --count 6 --seed 0 -o mix.png",
         "dcvae mix --a a1.png --a a2.png --a a3.png --b b.png --fraction 0.25 -o mix.png",
         "dcvae mix left/ right/ --dims 0-63 --dims 64-127 -o halves.png",
+        "dcvae mix z.safetensors z.safetensors:0 --seed 0 -o mix.png",
     )
 )
 def mix(
@@ -322,14 +378,14 @@ def mix(
         typer.Argument(
             metavar="[A B]",
             show_default=False,
-            help="Two image files or folders: the A images and the B images.",
+            help="A and B: image files or folders, or latents (LATENTS.safetensors or LATENTS_DIR, :ROW for one).",
         ),
     ] = None,
     a_images: Annotated[
-        list[Path] | None, typer.Option("--a", metavar="IMAGE", help="An A image or folder (repeatable).")
+        list[Path] | None, typer.Option("--a", metavar="INPUT", help="An A image, folder or latents (repeatable).")
     ] = None,
     b_images: Annotated[
-        list[Path] | None, typer.Option("--b", metavar="IMAGE", help="A B image or folder (repeatable).")
+        list[Path] | None, typer.Option("--b", metavar="INPUT", help="A B image, folder or latents (repeatable).")
     ] = None,
     fraction: Annotated[
         float | None,
@@ -378,7 +434,10 @@ def mix(
 
     Each mix replaces a subset of A's latent dimensions with B's: a random --fraction of them (--count
     different subsets), or exactly the --dims given. The grid has one row per A image: A, B, then the
-    mixes; every row uses the same subsets. B is one image for all rows, or one per A image.
+    mixes; every row uses the same subsets. B is one input for all rows, or one per A input.
+
+    Images are encoded to their posterior means; latents from `dcvae encode` (a file or sharded folder, all
+    rows or ROW) are mixed as they are and shown decoded.
     """
     _check_image_suffix(output, "--output")
     if sources and (a_images or b_images):
@@ -388,7 +447,7 @@ def mix(
             raise _usage(f"expected two arguments A and B, got {len(sources)}; use --a/--b for lists", "A B")
         a_images, b_images = [sources[0]], [sources[1]]
     if not a_images or not b_images:
-        raise _usage("give A and B images (two arguments, or --a and --b)", "--a")
+        raise _usage("give A and B inputs (two arguments, or --a and --b)", "--a")
     if dims and (fraction is not None or count is not None):
         raise _usage("--dims fixes the subsets; drop --fraction/--count (repeat --dims for more mixes)", "--dims")
     with session(quiet=quiet, debug=debug) as out:
@@ -397,10 +456,10 @@ def mix(
         from dcvae_tools.errors import LatentError
         from dcvae_tools.latent import mask_from_indices, parse_index_ranges, random_mask
 
-        a_paths, b_paths = _expand(a_images, recursive), _expand(b_images, recursive)
-        if len(b_paths) not in (1, len(a_paths)):
-            raise LatentError(f"got {len(a_paths)} A images and {len(b_paths)} B images; give one B, or one per A")
-        _refuse_overwriting_inputs([output], [*a_paths, *b_paths], "-o")
+        given = [(ref, _mix_input(ref)) for ref in (*a_images, *b_images)]
+        inputs = [latents[0] if latents else ref for ref, latents in given]
+        images_given = [ref for ref, latents in given if latents is None]
+        _refuse_overwriting_inputs([output], [*inputs, *_expand(images_given, recursive)], "-o")
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         dim = loaded.latent_dim
         used_seed = None
@@ -411,9 +470,10 @@ def mix(
             generator = torch.Generator().manual_seed(used_seed)
             share = 0.5 if fraction is None else fraction
             masks = torch.stack([random_mask(dim, share, generator) for _ in range(count or 6)])
-        za, _, xa, _ = _encode_paths(loaded, a_paths, out, keep_images=True)
-        zb, _, xb, _ = _encode_paths(loaded, b_paths, out, keep_images=True)
-        assert xa is not None and xb is not None
+        za, xa = _mix_side(loaded, a_images, out, recursive)
+        zb, xb = _mix_side(loaded, b_images, out, recursive)
+        if len(zb) not in (1, len(za)):
+            raise LatentError(f"got {len(za)} A inputs and {len(zb)} B inputs; give one B, or one per A")
         mixed = loaded.mix(za, zb, mask=masks).cpu()  # row-major: every mask for row 0, then row 1, ...
         rows = max(len(za), len(zb))
         k = len(masks)

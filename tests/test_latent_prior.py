@@ -321,10 +321,13 @@ def test_info_says_where_samples_come_from(release: Path, tmp_path: Path) -> Non
     assert LATENT_PRIOR_NAME in {f["name"] for f in report["files"]}
     text = runner.invoke(app, ["info", "-m", f"{release}/"], env=env).stdout
     assert "samples from  a fitted mixture of 3 Gaussians" in text
+    assert "sample clamp  N(0, I) draws clipped to [-1, 1] (the mixture's are not)" in text
     bare = save_pretrained(_model(prior=False), tmp_path / "bare")
     result = runner.invoke(app, ["info", "-m", f"{bare}/", "--json"], env=env)
     assert json.loads(result.stdout)["latent_prior"] is None
-    assert "samples from  N(0, I)" in runner.invoke(app, ["info", "-m", f"{bare}/"], env=env).stdout
+    text = runner.invoke(app, ["info", "-m", f"{bare}/"], env=env).stdout
+    assert "samples from  N(0, I)" in text and "mixture" not in text
+    assert "sample clamp  N(0, I) draws clipped to [-1, 1]\n" in text
 
 
 def test_the_model_card_says_where_samples_come_from(release: Path, tmp_path: Path) -> None:

@@ -274,8 +274,9 @@ def info(
             f"  latent dim    {config.latent_dim}",
             "  samples from  " + (f"a fitted mixture of {prior.components} Gaussians (latent_prior.safetensors; "
                                   "--prior standard for N(0, I))" if prior is not None else "N(0, I)"),
-            f"  sample clamp  {config.sample_clamp if config.sample_clamp is not None else 'none'}"
-            + (" (N(0, I) only)" if prior is not None else ""),
+            "  sample clamp  " + (f"N(0, I) draws clipped to [-{config.sample_clamp:g}, {config.sample_clamp:g}]"
+                                  if config.sample_clamp is not None else "none: N(0, I) draws are not clipped")
+            + (" (the mixture's are not)" if prior is not None and config.sample_clamp is not None else ""),
             f"  parameters    encoder {parameters['encoder']:,}, decoder {parameters['decoder']:,}",
             f"  weights hash  {loaded.weights_sha256()} (recorded in the latents and directions it makes)",
         ]
@@ -301,7 +302,8 @@ def info(
                 f"{ls['reference_count']} images: Mahalanobis distance median {ls['mahalanobis_median']:.3g}, max "
                 f"{ls['mahalanobis_max']:.3g}; reconstruction error median {ls['recon_error_median']:.3g}, max "
                 f"{ls['recon_error_max']:.3g}; re-encoding distance median {ls['cycle_median']:.3g}, max "
-                f"{ls['cycle_max']:.3g}; out-of-domain limit {ls['far_score_limit']:.3g} (combined score)"
+                f"{ls['cycle_max']:.3g}; an input is far outside the domain when the three measures' p-values combine "
+                f"(Fisher's -2 sum log p) above {ls['far_score_limit']:.3g}"
             )
         lines.append("files")
         for f in files:

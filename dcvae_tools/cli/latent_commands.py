@@ -240,8 +240,16 @@ def _mix_input(ref: Path) -> tuple[Path, int | None] | None:
     return path, row
 
 
-def _mix_side(model: "DCVAE", refs: Sequence[Path], out: Output, recursive: bool,
-              ) -> tuple["torch.Tensor", "torch.Tensor"]:
+MixInput = tuple[Path, int | None] | list[Path]
+"""One ``mix`` input as read before the model loads: (latents path, row or None) or the image files it names."""
+
+
+def _mix_inputs(refs: Sequence[Path], recursive: bool) -> list[MixInput]:
+    """``mix``'s inputs for one side, each classified (and image folders expanded) once, before the model loads."""
+    return [_mix_input(ref) or _expand([ref], recursive) for ref in refs]
+
+
+def _mix_side(model: "DCVAE", inputs: Sequence[MixInput], out: Output) -> tuple["torch.Tensor", "torch.Tensor"]:
     """One side of ``mix`` in the order given: (latents [N, D], what the grid shows for them [N, C, H, W]).
     Images are encoded to their posterior means and shown as they are; given latents are used as they are and
     shown decoded."""
@@ -251,16 +259,15 @@ def _mix_side(model: "DCVAE", refs: Sequence[Path], out: Output, recursive: bool
 
     def encode_pending() -> None:
         if pending:
-            z, _, x, _ = _encode_paths(model, _expand(pending, recursive), out, keep_images=True)
+            z, _, x, _ = _encode_paths(model, pending, out, keep_images=True)
             assert x is not None
             latents.append(z.float().cpu())
             shown.append(x.float().cpu())
             pending.clear()
 
-    for ref in refs:
-        given = _mix_input(ref)
-        if given is None:
-            pending.append(ref)
+    for given in inputs:
+        if isinstance(given, list):
+            pending.extend(given)
             continue
         encode_pending()
         path, row = given
@@ -456,10 +463,9 @@ def mix(
         from dcvae_tools.errors import LatentError
         from dcvae_tools.latent import mask_from_indices, parse_index_ranges, random_mask
 
-        given = [(ref, _mix_input(ref)) for ref in (*a_images, *b_images)]
-        inputs = [latents[0] if latents else ref for ref, latents in given]
-        images_given = [ref for ref, latents in given if latents is None]
-        _refuse_overwriting_inputs([output], [*inputs, *_expand(images_given, recursive)], "-o")
+        a_inputs, b_inputs = _mix_inputs(a_images, recursive), _mix_inputs(b_images, recursive)
+        read = [path for given in (*a_inputs, *b_inputs) for path in (given if isinstance(given, list) else given[:1])]
+        _refuse_overwriting_inputs([output], read, "-o")
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         dim = loaded.latent_dim
         used_seed = None
@@ -470,8 +476,8 @@ def mix(
             generator = torch.Generator().manual_seed(used_seed)
             share = 0.5 if fraction is None else fraction
             masks = torch.stack([random_mask(dim, share, generator) for _ in range(count or 6)])
-        za, xa = _mix_side(loaded, a_images, out, recursive)
-        zb, xb = _mix_side(loaded, b_images, out, recursive)
+        za, xa = _mix_side(loaded, a_inputs, out)
+        zb, xb = _mix_side(loaded, b_inputs, out)
         if len(zb) not in (1, len(za)):
             raise LatentError(f"got {len(za)} A inputs and {len(zb)} B inputs; give one B, or one per A")
         mixed = loaded.mix(za, zb, mask=masks).cpu()  # row-major: every mask for row 0, then row 1, ...

@@ -276,16 +276,32 @@ def test_mix_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path)
     ok(run("mix", "--a", greys[2], "--a", f"{z}:0", "--a", f"{z}:1", "--b", shards, "--dims", "0-15",
            "-o", tmp_path / "n.png", "-m", ckpt, "--upscale", 1))
     assert np.abs(cell(tmp_path / "n.png", 0, 0) - _pixels(greys[2]).astype(np.int16)).max() <= 1  # shown as is
-    for row in range(3):
+    for row, shown in enumerate([None, 0, 1]):
+        assert np.abs(cell(tmp_path / "n.png", row, 1) - recon[row]).max() <= 1  # B's row, decoded
         assert np.abs(cell(tmp_path / "n.png", row, 2) - recon[row]).max() <= 1
-    assert np.abs(cell(tmp_path / "n.png", 2, 0) - recon[1]).max() <= 1
+        if shown is not None:
+            assert np.abs(cell(tmp_path / "n.png", row, 0) - recon[shown]).max() <= 1
 
-    failed(run("mix", "--a", z, "--b", greys[0], "--b", greys[1], "-o", tmp_path / "x.png", "-m", ckpt),
-           "got 3 A inputs and 2 B inputs")
-    failed(run("mix", f"{z}:x", greys[0], "-o", tmp_path / "x.png", "-m", ckpt), "must be a whole number")
-    failed(run("mix", f"{shards}:3", greys[0], "-o", tmp_path / "x.png", "-m", ckpt), "out of range (0-2)")
-    # a missing latents file is named before the model loads
-    failed(run("mix", tmp_path / "gone.safetensors", greys[0], "-o", tmp_path / "x.png", "-m", tmp_path / "nothing"),
+    # names are taken literally when they exist ('a:1.png' is an image) and split at the last ':' otherwise
+    shutil.copy(greys[0], tmp_path / "a:1.png")
+    shutil.copy(z, tmp_path / "a:b.safetensors")
+    ok(run("mix", tmp_path / "a:1.png", f"{tmp_path / 'a:b.safetensors'}:2", "--dims", "0-15", "-o", tmp_path / "c.png",
+           "-m", ckpt, "--upscale", 1))
+    assert np.abs(cell(tmp_path / "c.png", 0, 2) - recon[2]).max() <= 1
+
+    # every input is counted and checked before the model loads (-m names nothing)
+    nothing = tmp_path / "nothing"
+    failed(run("mix", "--a", z, "--b", greys[0], "--b", greys[1], "-o", tmp_path / "x.png", "-m", nothing),
+           "A has 3 rows and B has 2")
+    failed(run("mix", "--a", greys[0], "--a", f"{z}:0", "--b", shards, "-o", tmp_path / "x.png", "-m", nothing),
+           "A has 2 rows and B has 3")
+    for bad in ("x", "-1", "\u00b3", "\u0663", ""):  # superscript three and an Arabic-Indic three are not rows
+        failed(run("mix", f"{z}:{bad}", greys[0], "-o", tmp_path / "x.png", "-m", nothing), "must be a whole number")
+    failed(run("mix", f"{shards}:3", greys[0], "-o", tmp_path / "x.png", "-m", nothing), "out of range (0-2)")
+    failed(run("mix", f"{z}:3", greys[0], "-o", tmp_path / "x.png", "-m", nothing), "row 3 is out of range (0-2)")
+    failed(run("mix", tmp_path / "gone.safetensors", greys[0], "-o", tmp_path / "x.png", "-m", nothing),
+           "gone.safetensors: no such latents file")
+    failed(run("mix", f"{tmp_path / 'gone.safetensors'}:x", greys[0], "-o", tmp_path / "x.png", "-m", nothing),
            "gone.safetensors: no such latents file")
     assert not (tmp_path / "x.png").exists()
 
@@ -680,8 +696,10 @@ def test_edit_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path
         assert np.abs(_pixels(tmp_path / "edited" / grey.name) - np.asarray(image, dtype=np.int16)).max() <= 1
     ok(run("edit", shards, "-a", "bright", "--sweep=-1:1:3", "--grid", tmp_path / "sweep.png", "-m", ckpt))
     assert Image.open(tmp_path / "sweep.png").size == _grid_size(4, 3)  # the decoding, then 3 strengths
-    for extra, fragment in (([greys[0]], "give one latents file"), (["--refine", "5"], "holds latents already")):
-        result = run("edit", z, *extra, "-a", "bright", "-o", tmp_path / "x", "-m", ckpt)
+    for given, extra, fragment in ((z, [greys[0]], "give one latents file"),
+                                   (z, ["--refine", "5"], "holds latents already"),
+                                   (f"{z}:1", [], "edit takes every row of a latents file or folder; drop ':1'")):
+        result = run("edit", given, *extra, "-a", "bright", "-o", tmp_path / "x", "-m", ckpt)
         assert result.exit_code == 2 and fragment in result.stderr, result.stderr
     failed(run("edit", z, "-a", "bright", "-o", images, "-m", ckpt), "would overwrite the input")
     assert not (tmp_path / "x").exists()

@@ -598,7 +598,8 @@ def test_info_shows_each_directions_unit_and_the_domain(fashion):
     assert "Fashion-MNIST" in data["latent_stats"]["domain"] and data["latent_stats"]["train_count"] == 60000
     text = _cli("info", "-m", "fashion-mnist-32").stdout
     assert "1 std = " in text and "latent statistics: " in text
-    assert re.search(r"far outside the domain when the three measures' p-values combine .* above \d", text)
+    assert re.search(r"far outside the domain when Fisher's combination of the three measures' p-values "
+                     r"\(-2 sum log p\) exceeds \d", text)
     assert re.search(r"pc01 +principal direction, norm", text) and not re.search(r"\b0 positive", text)
 
 

@@ -302,8 +302,8 @@ def info(
                 f"{ls['reference_count']} images: Mahalanobis distance median {ls['mahalanobis_median']:.3g}, max "
                 f"{ls['mahalanobis_max']:.3g}; reconstruction error median {ls['recon_error_median']:.3g}, max "
                 f"{ls['recon_error_max']:.3g}; re-encoding distance median {ls['cycle_median']:.3g}, max "
-                f"{ls['cycle_max']:.3g}; an input is far outside the domain when the three measures' p-values combine "
-                f"(Fisher's -2 sum log p) above {ls['far_score_limit']:.3g}"
+                f"{ls['cycle_max']:.3g}; an input is far outside the domain when Fisher's combination of the three "
+                f"measures' p-values (-2 sum log p) exceeds {ls['far_score_limit']:.3g}"
             )
         lines.append("files")
         for f in files:

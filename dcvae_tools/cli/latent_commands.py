@@ -15,20 +15,16 @@ from ._app import _examples, app
 from ._io import (
     Skipped,
     _check_decoded,
-    _checked_latents,
     _decode_stream,
     _encode_paths,
     _encoded_originals,
     _expand,
     _grid_upscale,
-    _index_metadata,
-    _is_latents,
     _latent_chunks,
     _no_good_images,
     _nonfinite_rows,
     _OutputNames,
     _read_latents,
-    _read_latents_missing,
     _recorded_model,
     _refuse_overwriting_images,
     _refuse_overwriting_inputs,
@@ -39,6 +35,7 @@ from ._io import (
     _skipped_summary,
     _staged_dir,
 )
+from ._latent_refs import LatentsRef, count_rows, parse_latents_ref, read_latents_ref
 from ._options import (
     BatchSizeOpt,
     CacheDirOpt,
@@ -75,67 +72,24 @@ if TYPE_CHECKING:  # for annotations only: the commands import torch and the mod
 
 # ---------------------------------------------------------------------------- interpolation ends
 
-_LATENT_REF = re.compile(r"^(?P<path>.+\.safetensors):(?P<row>\d+)$", re.IGNORECASE)
-_ANY_ROW_REF = re.compile(r"^(?P<path>.+\.safetensors):(?P<row>[^:/\\]*)$", re.IGNORECASE)
-
-
 def _endpoint(ref: str, model: "DCVAE") -> "torch.Tensor":
-    """An interpolation end as a latent [D]: ``IMAGE`` (encoded to its posterior mean) or
-    ``LATENTS.safetensors[:ROW]`` (the row may be left out when the file holds one latent)."""
+    """An interpolation end as a latent [D]: ``IMAGE`` (encoded to its posterior mean), ``LATENTS:ROW`` (a latents
+    file or sharded folder), or ``LATENTS`` alone when it holds one latent."""
     from dcvae_tools.errors import LatentError
 
-    folder = _sharded_endpoint(ref, model)
-    if folder is not None:
-        return folder
-    match = _LATENT_REF.match(ref)
-    if match is None and (other := _ANY_ROW_REF.match(ref)) and Path(other["path"]).is_file():
-        raise LatentError(
-            f"{ref}: the row after ':' must be a whole number from 0, e.g. {other['path']}:0 (got {other['row']!r})"
-        )
-    if match or ref.lower().endswith(".safetensors"):
-        path = Path(match["path"] if match else ref)
-        latents, _ = _read_latents(path, model)
-        if match is None:
-            if len(latents) != 1:
-                raise LatentError(
-                    f"{path} holds {len(latents)} latents; pick one with {path}:ROW (0-{len(latents) - 1})"
-                )
-            return latents[0]
-        row = int(match["row"])
-        if row >= len(latents):
-            raise LatentError(f"{path} holds {len(latents)} latents: row {row} is out of range (0-{len(latents) - 1})")
-        return latents[row]
+    given = parse_latents_ref(ref)
+    if given is not None:
+        total = count_rows(given)
+        if given.row is None and total is not None and total > 1:  # no rows at all: reading says so
+            raise LatentError(f"{given.path} holds {total} latents; pick one with {given.path}:ROW (0-{total - 1})")
+        latents = read_latents_ref(given, model)
+        if len(latents) != 1:
+            raise LatentError(f"{given.path} holds {len(latents)} latents; pick one with {given.path}:ROW")
+        return latents[0]
     paths = _expand([Path(ref)])
     if len(paths) != 1:
         raise LatentError(f"{ref} is a folder of {len(paths)} images; an interpolation end is one image")
     return model.encode(paths)[0].cpu()
-
-
-def _sharded_endpoint(ref: str, model: "DCVAE") -> "torch.Tensor | None":
-    """``DIR:ROW`` (or ``DIR`` holding one latent) of a sharded latents folder, reading only that row's shard;
-    None when ``ref`` names no such folder."""
-    from dcvae_tools.encoding import is_sharded, read_index, read_row
-    from dcvae_tools.errors import LatentError
-
-    head, sep, tail = ref.rpartition(":")
-    if sep and is_sharded(head) and not Path(ref).exists() and not re.search(r"[/\\]", tail):
-        if not tail.isdigit():
-            raise LatentError(f"{ref}: the row after ':' must be a whole number from 0, e.g. {head}:0 (got {tail!r})")
-        path, row = Path(head), int(tail)
-        index = read_index(path)  # read_row checks the row against it
-    elif is_sharded(ref):
-        path, row = Path(ref), 0
-        index = read_index(path)
-        total = index["total_rows"]
-        if total != 1:
-            pick = f"; pick one with {path}:ROW (0-{total - 1})" if total else ""
-            raise LatentError(f"{path} holds {total} latents{pick}")
-    else:
-        return None
-    meta = _index_metadata(index)
-    latent = _checked_latents(read_row(path, row).unsqueeze(0), path, meta, model)[0]
-    _recorded_model(path, meta, model)
-    return latent
 
 
 # ---------------------------------------------------------------------------- attributes
@@ -198,17 +152,17 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
 
 
 def _latents_argument(images: Sequence[Path]) -> Path | None:
-    """The latents file or sharded folder among ``edit``'s inputs (None for images); one, given alone."""
-    from dcvae_tools.encoding.shards import is_latents_folder
-
-    found = [path for path in images if path.suffix.lower() == ".safetensors" or is_latents_folder(path)]
+    """The latents file or sharded folder among ``edit``'s inputs (None for images); one, whole, given alone."""
+    found = [given for given in map(parse_latents_ref, images) if given is not None]
     if not found:
         return None
     if len(images) != 1:
-        raise _usage(f"{found[0]} holds latents: give one latents file or folder alone, or only images", "IMAGES")
-    if not _is_latents(found[0]):
-        _read_latents_missing(found[0])
-    return found[0]
+        raise _usage(f"{found[0].path} holds latents: give one latents file or folder alone, or only images",
+                     "IMAGES")
+    if found[0].row is not None:
+        raise _usage(f"{found[0]}: edit takes every row of a latents file or folder; drop ':{found[0].row}'",
+                     "IMAGES")
+    return found[0].path
 
 
 def _given_latent_batches(model: "DCVAE", chunks: Iterator["torch.Tensor"], paths: Sequence[Path], out: Output,
@@ -218,66 +172,63 @@ def _given_latent_batches(model: "DCVAE", chunks: Iterator["torch.Tensor"], path
         yield list(paths[start : start + len(z)]), decoded, None, z
 
 
-def _mix_input(ref: Path) -> tuple[Path, int | None] | None:
-    """(latents file or sharded folder, its row or None for every row) when a ``mix`` input names latents
-    (``LATENTS``, ``LATENTS:ROW``, ``DIR`` or ``DIR:ROW``); None for an image or image folder. A missing latents
-    file is refused here, before the model loads."""
-    from dcvae_tools.encoding.shards import is_latents_folder
-    from dcvae_tools.errors import LatentError
-
-    head, sep, tail = str(ref).rpartition(":")
-    named_row = sep and not ref.exists() and not re.search(r"[/\\]", tail)
-    if named_row and (head.lower().endswith(".safetensors") or is_latents_folder(head)):
-        if not tail.isdigit():
-            raise LatentError(f"{ref}: the row after ':' must be a whole number from 0, e.g. {head}:0 (got {tail!r})")
-        path, row = Path(head), int(tail)
-    elif ref.suffix.lower() == ".safetensors" or is_latents_folder(ref):
-        path, row = ref, None
-    else:
-        return None
-    if not _is_latents(path):
-        _read_latents_missing(path)
-    return path, row
-
-
-MixInput = tuple[Path, int | None] | list[Path]
-"""One ``mix`` input as read before the model loads: (latents path, row or None) or the image files it names."""
+MixInput = LatentsRef | list[Path]
+"""One ``mix`` input as read before the model loads: the latents it names, or the image files it names."""
 
 
 def _mix_inputs(refs: Sequence[Path], recursive: bool) -> list[MixInput]:
     """``mix``'s inputs for one side, each classified (and image folders expanded) once, before the model loads."""
-    return [_mix_input(ref) or _expand([ref], recursive) for ref in refs]
+    return [parse_latents_ref(ref) or _expand([ref], recursive) for ref in refs]
+
+
+def _mix_rows(inputs: Sequence[MixInput]) -> int | None:
+    """How many grid rows one side of ``mix`` gives, counted before the model loads (None if some latents file
+    cannot be counted without reading it)."""
+    counts = [len(given) if isinstance(given, list) else count_rows(given) for given in inputs]
+    return None if None in counts else sum(c for c in counts if c is not None)
 
 
 def _mix_side(model: "DCVAE", inputs: Sequence[MixInput], out: Output) -> tuple["torch.Tensor", "torch.Tensor"]:
     """One side of ``mix`` in the order given: (latents [N, D], what the grid shows for them [N, C, H, W]).
-    Images are encoded to their posterior means and shown as they are; given latents are used as they are and
-    shown decoded."""
+    Images (all of the side's at once) are encoded to their posterior means and shown as they are; given latents
+    are used as they are and shown decoded."""
     import torch
 
-    latents, shown, pending = [], [], []
+    images = [path for given in inputs if isinstance(given, list) for path in given]
+    if images:
+        z_images, _, x_images, _ = _encode_paths(model, images, out, keep_images=True)
+        assert x_images is not None
+    files: dict[Path, torch.Tensor] = {}
 
-    def encode_pending() -> None:
-        if pending:
-            z, _, x, _ = _encode_paths(model, pending, out, keep_images=True)
-            assert x is not None
-            latents.append(z.float().cpu())
-            shown.append(x.float().cpu())
-            pending.clear()
+    def read_once(path: Path, model: "DCVAE") -> torch.Tensor:  # many rows of one file read it once
+        if path not in files:
+            files[path] = _read_latents(path, model)[0]
+        return files[path]
 
+    latents, shown, used = [], [], 0
     for given in inputs:
         if isinstance(given, list):
-            pending.extend(given)
+            latents.append(z_images[used : used + len(given)].float().cpu())
+            shown.append(x_images[used : used + len(given)].float().cpu())
+            used += len(given)
             continue
-        encode_pending()
-        path, row = given
-        z = _read_latents(path, model)[0] if row is None else _endpoint(f"{path}:{row}", model).unsqueeze(0)
+        z = read_latents_ref(given, model, read_once)
         decoded = model.decode(z).float().cpu()
-        _check_decoded(decoded, z, str(path), row or 0)
-        latents.append(z.float().cpu())
+        _check_decoded(decoded, z, str(given.path), given.row or 0)
+        latents.append(z.cpu())
         shown.append(decoded)
-    encode_pending()
     return torch.cat(latents), torch.cat(shown)
+
+
+def _check_mix_rows(a_rows: int | None, b_rows: int | None) -> None:
+    """Refuse a B side that is neither one row nor as many rows as A (images and latent rows both count)."""
+    from dcvae_tools.errors import LatentError
+
+    if a_rows is not None and b_rows is not None and b_rows not in (1, a_rows):
+        raise LatentError(
+            f"A has {a_rows} rows and B has {b_rows} (each image or latent is one row); give one B for every A, "
+            "or as many as A (paired in order)"
+        )
 
 
 def _far_message(model: "DCVAE", far: list[str], total: int, reason: str | None = None) -> str:
@@ -460,11 +411,12 @@ def mix(
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
-        from dcvae_tools.errors import LatentError
         from dcvae_tools.latent import mask_from_indices, parse_index_ranges, random_mask
 
         a_inputs, b_inputs = _mix_inputs(a_images, recursive), _mix_inputs(b_images, recursive)
-        read = [path for given in (*a_inputs, *b_inputs) for path in (given if isinstance(given, list) else given[:1])]
+        _check_mix_rows(_mix_rows(a_inputs), _mix_rows(b_inputs))
+        inputs = (*a_inputs, *b_inputs)
+        read = [path for given in inputs for path in ([given.path] if isinstance(given, LatentsRef) else given)]
         _refuse_overwriting_inputs([output], read, "-o")
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         dim = loaded.latent_dim
@@ -478,8 +430,7 @@ def mix(
             masks = torch.stack([random_mask(dim, share, generator) for _ in range(count or 6)])
         za, xa = _mix_side(loaded, a_inputs, out)
         zb, xb = _mix_side(loaded, b_inputs, out)
-        if len(zb) not in (1, len(za)):
-            raise LatentError(f"got {len(za)} A inputs and {len(zb)} B inputs; give one B, or one per A")
+        _check_mix_rows(len(za), len(zb))
         mixed = loaded.mix(za, zb, mask=masks).cpu()  # row-major: every mask for row 0, then row 1, ...
         rows = max(len(za), len(zb))
         k = len(masks)

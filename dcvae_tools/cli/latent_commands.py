@@ -391,8 +391,9 @@ def mix(
     """Mix latent dimensions of A and B (paper, Figure 6).
 
     Each mix replaces a subset of A's latent dimensions with B's: a random --fraction of them (--count
-    different subsets), or exactly the --dims given. The grid has one row per A image: A, B, then the
-    mixes; every row uses the same subsets. B is one input for all rows, or one per A input.
+    different subsets), or exactly the --dims given. The grid has one row per A image or latent: A, B, then
+    the mixes; every row uses the same subsets. B gives one image or latent for every row, or as many as A,
+    paired in order.
 
     Images are encoded to their posterior means; latents from `dcvae encode` (a file or sharded folder, all
     rows or ROW) are mixed as they are and shown decoded.

@@ -224,8 +224,11 @@ def test_interpolate_images_and_latent_rows(ckpt: Path, images: Path, tmp_path: 
     np.testing.assert_array_equal(strip[2:30, 2:30], _pixels(tmp_path / "recon" / "0_grey.png"))
     np.testing.assert_array_equal(strip[2:30, 4 * CELL + 2 : 4 * CELL + 30],
                                   _pixels(tmp_path / "recon" / "3_grey.png"))
-    failed(run("interpolate", f"{z}:8", f"{z}:0", "-o", tmp_path / "x.png", "-m", ckpt), "row 8 is out of range")
-    failed(run("interpolate", z, f"{z}:0", "-o", tmp_path / "x.png", "-m", ckpt), "pick one with")
+    # the ends are checked before the model loads (-m names nothing)
+    nothing = tmp_path / "nothing"
+    failed(run("interpolate", f"{z}:8", f"{z}:0", "-o", tmp_path / "x.png", "-m", nothing), "row 8 is out of range")
+    failed(run("interpolate", z, f"{z}:0", "-o", tmp_path / "x.png", "-m", nothing), "pick one with")
+    failed(run("interpolate", f"{z}:x", f"{z}:0", "-o", tmp_path / "x.png", "-m", nothing), "must be a whole number")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -303,6 +306,13 @@ def test_mix_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path)
            "gone.safetensors: no such latents file")
     failed(run("mix", f"{tmp_path / 'gone.safetensors'}:x", greys[0], "-o", tmp_path / "x.png", "-m", nothing),
            "gone.safetensors: no such latents file")
+    save_file({"latents": torch.zeros(0, LATENT_DIM)}, str(tmp_path / "empty.safetensors"))
+    failed(run("mix", greys[0], tmp_path / "empty.safetensors", "-o", tmp_path / "x.png", "-m", nothing),
+           "empty.safetensors holds no latents (0 rows)")
+    # a row asked of a folder whose index.json is broken says so (without a row it is an image folder)
+    broken = shutil.copytree(images, tmp_path / "broken-index", ignore=shutil.ignore_patterns("*rgb*", "*broken*"))
+    (broken / "index.json").write_text("{not json")
+    failed(run("mix", f"{broken}:0", greys[0], "-o", tmp_path / "x.png", "-m", nothing), "is not readable JSON")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -698,7 +708,8 @@ def test_edit_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path
     assert Image.open(tmp_path / "sweep.png").size == _grid_size(4, 3)  # the decoding, then 3 strengths
     for given, extra, fragment in ((z, [greys[0]], "give one latents file"),
                                    (z, ["--refine", "5"], "holds latents already"),
-                                   (f"{z}:1", [], "edit takes every row of a latents file or folder; drop ':1'")):
+                                   (f"{z}:1", [], "edit takes every row of a latents file or folder; drop ':1'"),
+                                   (f"{z}:x", [], "the row after ':' must be a whole number")):
         result = run("edit", given, *extra, "-a", "bright", "-o", tmp_path / "x", "-m", ckpt)
         assert result.exit_code == 2 and fragment in result.stderr, result.stderr
     failed(run("edit", z, "-a", "bright", "-o", images, "-m", ckpt), "would overwrite the input")

@@ -31,10 +31,18 @@ class LatentsRef(NamedTuple):
         return str(self.path) if self.row is None else f"{self.path}:{self.row}"
 
 
-def _names_latents(path: Path) -> bool:
-    from dcvae_tools.encoding.shards import is_latents_folder
+def _names_latents(path: Path, with_row: bool = False) -> bool:
+    """Whether ``path`` names a latents file or folder. A folder with an ``index.json`` that is not a latents
+    index is an image folder, unless a row was asked of it (``with_row``): then the index's problem is told."""
+    from dcvae_tools.encoding.shards import is_latents_folder, is_sharded, load_index_file
 
-    return path.suffix.lower() == ".safetensors" if not path.is_dir() else is_latents_folder(path)
+    if not path.is_dir():
+        return path.suffix.lower() == ".safetensors"
+    if is_latents_folder(path):
+        return True
+    if with_row and is_sharded(path):
+        load_index_file(path, fix="':ROW' picks a row of a folder written by `dcvae encode IMAGES -o DIR`")
+    return False
 
 
 def parse_latents_ref(ref: str | Path) -> LatentsRef | None:
@@ -50,7 +58,7 @@ def parse_latents_ref(ref: str | Path) -> LatentsRef | None:
     if path.exists():
         return LatentsRef(path, None) if _names_latents(path) else None
     head, sep, tail = text.rpartition(":")
-    if sep and head and not re.search(r"[/\\]", tail) and _names_latents(Path(head)):
+    if sep and head and not re.search(r"[/\\]", tail) and _names_latents(Path(head), with_row=True):
         if not Path(head).exists():
             _read_latents_missing(Path(head))
         if not _ROW.fullmatch(tail):
@@ -79,6 +87,8 @@ def count_rows(ref: LatentsRef) -> int | None:
     else:
         header = shard_header(ref.path)
         total = header[1][0] if header is not None and len(header[1]) == 2 else None
+    if total == 0:
+        raise LatentError(f"{ref.path} holds no latents (0 rows); encode some images into it first")
     if ref.row is None:
         return total
     if total is not None and ref.row >= total:

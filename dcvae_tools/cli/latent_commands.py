@@ -72,16 +72,25 @@ if TYPE_CHECKING:  # for annotations only: the commands import torch and the mod
 
 # ---------------------------------------------------------------------------- interpolation ends
 
-def _endpoint(ref: str, model: "DCVAE") -> "torch.Tensor":
-    """An interpolation end as a latent [D]: ``IMAGE`` (encoded to its posterior mean), ``LATENTS:ROW`` (a latents
-    file or sharded folder), or ``LATENTS`` alone when it holds one latent."""
+def _end_latents(ref: str) -> LatentsRef | None:
+    """The latents an interpolation end names (None for an image), checked before the model loads: a row in
+    range, or a whole file or folder that holds one latent."""
     from dcvae_tools.errors import LatentError
 
     given = parse_latents_ref(ref)
     if given is not None:
         total = count_rows(given)
-        if given.row is None and total is not None and total > 1:  # no rows at all: reading says so
+        if given.row is None and total is not None and total > 1:
             raise LatentError(f"{given.path} holds {total} latents; pick one with {given.path}:ROW (0-{total - 1})")
+    return given
+
+
+def _endpoint(ref: str, given: LatentsRef | None, model: "DCVAE") -> "torch.Tensor":
+    """An interpolation end as a latent [D]: the latents ``given`` names (see :func:`_end_latents`), or the image
+    ``ref`` encoded to its posterior mean."""
+    from dcvae_tools.errors import LatentError
+
+    if given is not None:
         latents = read_latents_ref(given, model)
         if len(latents) != 1:
             raise LatentError(f"{given.path} holds {len(latents)} latents; pick one with {given.path}:ROW")
@@ -153,7 +162,12 @@ def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
 
 def _latents_argument(images: Sequence[Path]) -> Path | None:
     """The latents file or sharded folder among ``edit``'s inputs (None for images); one, whole, given alone."""
-    found = [given for given in map(parse_latents_ref, images) if given is not None]
+    from dcvae_tools.errors import DCVAEError
+
+    try:  # edit reads its inputs before its session starts: a bad name is a usage error
+        found = [given for given in map(parse_latents_ref, images) if given is not None]
+    except DCVAEError as err:
+        raise _usage(str(err), "IMAGES") from None
     if not found:
         return None
     if len(images) != 1:
@@ -249,6 +263,9 @@ def _far_message(model: "DCVAE", far: list[str], total: int, reason: str | None 
 # ---------------------------------------------------------------------------- commands
 
 
+_END_HELP = "Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW (rows count from 0; one holding a single latent needs no :ROW)."
+
+
 @app.command(
     epilog=_examples(
         "dcvae interpolate a.png b.png --steps 8 -o strip.png",
@@ -257,9 +274,9 @@ def _far_message(model: "DCVAE", far: list[str], total: int, reason: str | None 
 )
 def interpolate(
     a: Annotated[str, typer.Argument(
-        metavar="A", help="Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW (rows count from 0).")],
+        metavar="A", help=_END_HELP)],
     b: Annotated[str, typer.Argument(
-        metavar="B", help="Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW (rows count from 0).")],
+        metavar="B", help=_END_HELP)],
     steps: Annotated[
         int, typer.Option("--steps", metavar="N", min=2, max=1000, help="Images from A to B, both included.")
     ] = 8,
@@ -299,10 +316,11 @@ def interpolate(
 
         from dcvae_tools import images as image_io
 
-        ends = [Path(ref) for ref in (a, b)]
+        given = [_end_latents(ref) for ref in (a, b)]
+        ends = [Path(ref) if latents is None else latents.path for ref, latents in zip((a, b), given, strict=True)]
         _refuse_overwriting_inputs([path for path in (output, gif) if path is not None], ends, "-o/--gif")
         loaded = _load(model, revision=revision, device=device, dtype=dtype, offline=offline, cache_dir=cache_dir)
-        za, zb = _endpoint(a, loaded), _endpoint(b, loaded)
+        za, zb = (_endpoint(ref, latents, loaded) for ref, latents in zip((a, b), given, strict=True))
         frames = loaded.interpolate(za, zb, steps=steps, method="slerp" if slerp else "lerp").cpu()
         _check_decoded(frames, torch.stack([za, zb]), f"{a} -> {b}", unit="step")
         scale = _grid_upscale(loaded, upscale)

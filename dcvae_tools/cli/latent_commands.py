@@ -263,7 +263,8 @@ def _far_message(model: "DCVAE", far: list[str], total: int, reason: str | None 
 # ---------------------------------------------------------------------------- commands
 
 
-_END_HELP = "Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW (rows count from 0; one holding a single latent needs no :ROW)."
+_END_HELP = ("Image file, LATENTS.safetensors:ROW or LATENTS_DIR:ROW (rows count from 0; one holding a single latent "
+             "needs no :ROW).")
 
 
 @app.command(

@@ -161,6 +161,7 @@ def train(
     schedule = get_schedule(preset)
     if schedule is not None and info.enabled:
         raise UserError("progressive presets run in one process for now: launch without torchrun")
+    failed = True
     try:
         if schedule is not None:
             from .progressive import progressive_training_loop
@@ -177,8 +178,9 @@ def train(
                 resume_from=resume_from,
                 hub_options={"local_files_only": offline},
             )
+        failed = False
     finally:
-        cleanup(info)
+        cleanup(info, failed=failed)
     if info.is_main:
         typer.echo(json.dumps(summary, indent=2))
     if summary.get("stopped_by"):

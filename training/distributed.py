@@ -85,6 +85,15 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def cleanup(info: DistInfo) -> None:
+def cleanup(info: DistInfo, *, failed: bool = False) -> None:
+    """Leave the process group.
+
+    After a clean finish the ranks first meet at a barrier, so that no rank closes its connections while another
+    is still in its last collective: without it, a gloo rank that left first now and then made the other abort
+    at exit ("terminate called without an active exception"). After a failure (``failed=True``) there is no
+    barrier, since the other ranks may never reach it; destroying alone cannot hang.
+    """
     if info.enabled and dist.is_initialized():
+        if not failed:
+            dist.barrier(group=_HOST_GROUP)
         dist.destroy_process_group()

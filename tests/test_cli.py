@@ -154,6 +154,13 @@ def test_encode_then_decode_equals_reconstruct(ckpt: Path, images: Path, tmp_pat
     assert meta["model"] == str(ckpt) and json.loads(meta["sample"]) is False
 
     ok(run("decode", z, "-o", tmp_path / "decoded", "--grid", tmp_path / "decoded.png", "-m", ckpt, "-b", 3))
+    an_image = sorted(images.iterdir())[0]
+    failed(run("decode", an_image, "-o", tmp_path / "wrong", "-m", ckpt), f"{an_image} is not a readable",
+           "it looks like an image: `dcvae reconstruct` takes images")
+    (tmp_path / "notes.bin").write_bytes(b"not latents")
+    failed(run("decode", tmp_path / "notes.bin", "-o", tmp_path / "wrong", "-m", ckpt),
+           "written by `dcvae encode IMAGES -o z.safetensors`")
+    assert not (tmp_path / "wrong").exists()
     ok(result := run("reconstruct", images, "-o", tmp_path / "recon", "--grid", tmp_path / "recon.png",
                      "-m", ckpt, "-b", 3, "-q"))
     assert result.stderr == "" and result.stdout == ""  # -q: no notes, no summary
@@ -869,7 +876,7 @@ def test_download_from_local_hub_then_offline(ckpt: Path, local_hub, tmp_path: P
     entry = {"repo_id": "dcvae-test/tiny", "revision": commit, "dataset": "Fashion-MNIST", "resolution": 32,
              "channels": 1, "latent_dim": LATENT_DIM, "architecture": "autogan32", "preset": "tiny",
              "files": {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in ckpt.iterdir()},
-             "metrics": {"fid_sample": 123.4}}
+             "metrics": {"fid_sample": 123.4, "fd10k_classifier": 19.94}}
     elsewhere = {**entry, "repo_id": "nobody/nothing"}
     manifest({"format_version": 1, "default_model": "tiny", "models": {"tiny": entry, "other": elsewhere}})
     result = run("models", "--json", "--cache-dir", cache)
@@ -878,7 +885,8 @@ def test_download_from_local_hub_then_offline(ckpt: Path, local_hub, tmp_path: P
     assert listed["tiny"]["cached"] is True and listed["tiny"]["default"] is True
     assert listed["other"]["cached"] is False and listed["other"]["location"] == "hub"
     ok(result := run("models", "--cache-dir", cache))
-    assert "tiny (default)" in result.stdout and "fid_sample 123.4" in result.stdout
+    assert "tiny (default)" in result.stdout and "fid_sample 123.4, " in result.stdout
+    assert "fd10k_classifier 19.94 (N(0, I) samples)" in result.stdout  # not the fitted prior's samples
 
 
 def test_folders_are_not_descended_into_unless_asked(ckpt: Path, tmp_path: Path) -> None:

@@ -370,6 +370,15 @@ def _read_latents_missing(path: Path) -> NoReturn:
     raise LatentError(f"{path}: {what}; write one with `dcvae encode IMAGES -o {path.name}`")
 
 
+def _not_latents_fix(path: Path) -> str:
+    """What to do about a file given as latents that is not one: images go another way."""
+    from dcvae_tools.images import IMAGE_SUFFIXES
+
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return "it looks like an image: `dcvae reconstruct` takes images, or `dcvae encode` turns them into latents"
+    return "latents files are written by `dcvae encode IMAGES -o z.safetensors`"
+
+
 def _is_latents(path: Path) -> bool:
     """Whether ``path`` is a latents file or a sharded latents folder (one with an index.json)."""
     from dcvae_tools.encoding import is_sharded
@@ -390,7 +399,9 @@ def _read_latents(path: Path, model: "DCVAE") -> tuple["torch.Tensor", dict[str,
     try:
         latents, metadata = load_latents(path)
     except (SafetensorError, OSError, ValueError) as err:
-        raise LatentError(f"{path} is not a readable safetensors file ({one_line(str(err))})") from None
+        raise LatentError(
+            f"{path} is not a readable safetensors file ({one_line(str(err))}); {_not_latents_fix(path)}"
+        ) from None
     checked = _checked_latents(latents, path, metadata, model)
     _recorded_model(path, metadata, model)
     return checked, metadata

@@ -29,9 +29,15 @@ def _human_size(size: int) -> str:
 
 
 def _format_metrics(metrics: dict[str, Any]) -> str:
-    """Every metric, ``name value`` (4 significant digits), comma-separated."""
-    return ", ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}" for key, value in
-                     metrics.items())
+    """Every metric, ``name value`` (4 significant digits), comma-separated; a sample metric says its samples came
+    from N(0, I), the paper's protocol, since the model's own sampler may draw from a fitted prior instead."""
+    from dcvae_tools.card import SAMPLE_METRICS
+
+    def one(key: str, value: Any) -> str:
+        text = f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+        return text + (" (N(0, I) samples)" if key in SAMPLE_METRICS else "")
+
+    return ", ".join(one(key, value) for key, value in metrics.items())
 
 
 @app.command(epilog=_examples("dcvae models", "dcvae models --json"))

@@ -160,6 +160,7 @@ def test_encode_then_decode_equals_reconstruct(ckpt: Path, images: Path, tmp_pat
     (tmp_path / "notes.bin").write_bytes(b"not latents")
     failed(run("decode", tmp_path / "notes.bin", "-o", tmp_path / "wrong", "-m", ckpt),
            "written by `dcvae encode IMAGES -o z.safetensors`")
+    failed(run("decode", images, "-o", tmp_path / "wrong", "-m", ckpt), "it holds images: `dcvae reconstruct`")
     assert not (tmp_path / "wrong").exists()
     ok(result := run("reconstruct", images, "-o", tmp_path / "recon", "--grid", tmp_path / "recon.png",
                      "-m", ckpt, "-b", 3, "-q"))
@@ -886,7 +887,7 @@ def test_download_from_local_hub_then_offline(ckpt: Path, local_hub, tmp_path: P
     assert listed["other"]["cached"] is False and listed["other"]["location"] == "hub"
     ok(result := run("models", "--cache-dir", cache))
     assert "tiny (default)" in result.stdout and "fid_sample 123.4, " in result.stdout
-    assert "fd10k_classifier 19.94 (N(0, I) samples)" in result.stdout  # not the fitted prior's samples
+    assert "fd10k_classifier 19.94 (N(0, I) samples as in the paper)" in result.stdout  # not the fitted prior's samples
 
 
 def test_folders_are_not_descended_into_unless_asked(ckpt: Path, tmp_path: Path) -> None:

@@ -181,23 +181,42 @@ def test_torchrun_ranks_stop_at_the_same_iteration_when_one_gets_sigterm(tmp_pat
 LEAVE_SCRIPT = """
 import sys, time
 from training.distributed import barrier, cleanup, init_distributed
+rank0_failed, rank1_failed = sys.argv[1] == "failed", sys.argv[2] == "failed"
 info = init_distributed("cpu")
 barrier(info)
 start = time.monotonic()
-if info.rank == 0:
-    cleanup(info, failed=True)  # as after an exception: rank 1 is still busy and reaches no barrier for 8 s
-else:
-    time.sleep(8)
-    cleanup(info, failed=True)
-print(f"left after {time.monotonic() - start:.1f} s")
+try:
+    if info.rank == 0:
+        cleanup(info, failed=rank0_failed)
+    else:
+        time.sleep(4)  # rank 1 is still busy
+        cleanup(info, failed=rank1_failed)
+    print(f"left after {time.monotonic() - start:.1f} s")
+except RuntimeError as err:
+    print(f"error: {err}")
 """
 
 
-def test_a_rank_that_failed_leaves_the_group_without_waiting_for_the_others(tmp_path):
-    """A clean finish meets at a barrier before leaving (no rank closes connections another still uses); after
-    a failure the others may never arrive, so the failed rank must not wait for them."""
+def _leave(tmp_path: Path, rank0: str, rank1: str) -> list[str]:
     script = tmp_path / "leave.py"
     script.write_text(LEAVE_SCRIPT)
-    outputs = launch_two_ranks(script)
-    waited = float(outputs[0].split("left after ")[1].split(" s")[0])
-    assert waited < 4, f"rank 0 waited {waited} s for rank 1 after a failure"
+    return launch_two_ranks(script, rank0, rank1)
+
+
+def _waited(output: str) -> float:
+    assert "left after " in output, output
+    return float(output.split("left after ")[1].split(" s")[0])
+
+
+def test_ranks_that_finished_leave_the_group_together(tmp_path):
+    """A clean finish meets at a barrier before leaving, so no rank closes connections another still uses."""
+    outputs = _leave(tmp_path, "clean", "clean")
+    assert _waited(outputs[0]) >= 3, f"rank 0 left before rank 1 finished:\n{outputs[0]}"
+
+
+def test_a_rank_that_failed_leaves_the_group_without_waiting_for_the_others(tmp_path):
+    """After a failure the others may never arrive, so the failed rank must not wait for them; one that finished
+    and waits at the barrier for a rank that left fails too, saying so (no hang)."""
+    outputs = _leave(tmp_path, "failed", "clean")
+    assert _waited(outputs[0]) < 2, f"rank 0 waited for rank 1 after a failure:\n{outputs[0]}"
+    assert "rank 1 finished, but another rank left the run without finishing it" in outputs[1], outputs[1]

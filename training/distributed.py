@@ -88,12 +88,26 @@ def barrier(info: DistInfo) -> None:
 def cleanup(info: DistInfo, *, failed: bool = False) -> None:
     """Leave the process group.
 
-    After a clean finish the ranks first meet at a barrier, so that no rank closes its connections while another
-    is still in its last collective: without it, a gloo rank that left first now and then made the other abort
-    at exit ("terminate called without an active exception"). After a failure (``failed=True``) there is no
-    barrier, since the other ranks may never reach it; destroying alone cannot hang.
+    After a clean finish the ranks first meet at a barrier (on the gloo group), so that no rank closes its
+    connections while another is still in its last collective: without it, a gloo rank that left first now and
+    then made the other abort at exit ("terminate called without an active exception"). If another rank failed
+    and left without it, the barrier raises instead of waiting, and this rank fails too, saying so.
+
+    After a failure (``failed=True``) there is no barrier, since the other ranks may never reach it. A gloo
+    group is still destroyed (that is local to the process); an NCCL one is left to the process's exit, since
+    destroying NCCL communicators while a peer is inside a collective can hang.
     """
-    if info.enabled and dist.is_initialized():
+    if not (info.enabled and dist.is_initialized()):
+        return
+    try:
         if not failed:
-            dist.barrier(group=_HOST_GROUP)
-        dist.destroy_process_group()
+            try:
+                dist.barrier(group=_HOST_GROUP)
+            except RuntimeError as err:  # DistBackendError is one: a peer closed its connections
+                raise RuntimeError(
+                    f"rank {info.rank} finished, but another rank left the run without finishing it (its own "
+                    f"error says why): {err}"
+                ) from err
+    finally:
+        if not (failed and dist.get_backend() == "nccl"):
+            dist.destroy_process_group()

@@ -362,11 +362,15 @@ def _read_latents_missing(path: Path) -> NoReturn:
     """Raise the error for a latents file that does not exist (checked before loading the model)."""
     from dcvae_tools.errors import LatentError
 
-    what = (
-        "is a folder without index.json, not a latents file or sharded latents folder"
-        if path.is_dir()
-        else "no such latents file"
-    )
+    from dcvae_tools.images import IMAGE_SUFFIXES
+
+    if path.is_dir():
+        what = "is a folder without index.json, not a latents file or sharded latents folder"
+        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
+            raise LatentError(f"{path}: {what}; it holds images: `dcvae reconstruct` takes images, or `dcvae "
+                              "encode` turns them into latents")
+    else:
+        what = "no such latents file"
     raise LatentError(f"{path}: {what}; write one with `dcvae encode IMAGES -o {path.name}`")
 
 

@@ -35,7 +35,7 @@ def _format_metrics(metrics: dict[str, Any]) -> str:
 
     def one(key: str, value: Any) -> str:
         text = f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
-        return text + (" (N(0, I) samples)" if key in SAMPLE_METRICS else "")
+        return text + (" (N(0, I) samples as in the paper)" if key in SAMPLE_METRICS else "")
 
     return ", ".join(one(key, value) for key, value in metrics.items())
 

@@ -753,3 +753,25 @@ def test_cli_train_export_and_eval_a_run(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads(report.read_text())["metrics"]
     assert 0 < metrics["recon_mse_test"] < 1 and metrics["recon_psnr_test"] > 0
+
+
+def test_torchrun_launches_the_train_command_cannot_run_are_refused_before_joining(tmp_path, monkeypatch):
+    """Refusals come before the process group is joined: a rank that joined and then refused would leave the
+    others waiting in it (here, with no rank 1 ever started, joining would wait for it until the timeout)."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+    from training.distributed import launched_with_several_ranks
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "1")  # nothing listens there
+    assert launched_with_several_ranks()
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--preset", "tiny", "--device", "cpu", "--outdir", str(tmp_path)])
+    assert "with torchrun, pass --run-dir" in str(result.exception), result.output
+    result = runner.invoke(app, ["train", "--preset", "faces-progan32", "--device", "cpu", "--run-dir",
+                                 str(tmp_path / "run")])
+    assert "progressive presets run in one process" in str(result.exception), result.output
+    assert not torch.distributed.is_initialized() and not any(tmp_path.iterdir())

@@ -133,7 +133,7 @@ def train(
     """
     import torch
 
-    from .distributed import cleanup, init_distributed
+    from .distributed import cleanup, init_distributed, launched_with_several_ranks
     from .options import parse_override
     from .presets import get_preset, get_schedule
     from .training_loop import training_loop
@@ -148,19 +148,20 @@ def train(
         typer.echo(options.to_json(), nl=False)
         return
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    schedule = get_schedule(preset)
+    if launched_with_several_ranks():  # refused before joining the group, so no rank is left waiting in it
+        if run_dir is None:
+            raise UserError("with torchrun, pass --run-dir so that every rank uses the same folder")
+        if schedule is not None:
+            raise UserError("progressive presets run in one process for now: launch without torchrun")
     info = init_distributed(torch.device(device).type)
     if info.enabled and torch.device(device).type == "cuda":
         device = f"cuda:{info.local_rank}"
     numbered = run_dir is None
     if run_dir is None:
-        if info.enabled:
-            raise UserError("with torchrun, pass --run-dir so that every rank uses the same folder")
         run_dir = _next_run_dir(outdir, options.preset, options.dataset)
     if info.is_main:
         typer.echo(f"run folder: {run_dir}", err=True)
-    schedule = get_schedule(preset)
-    if schedule is not None and info.enabled:
-        raise UserError("progressive presets run in one process for now: launch without torchrun")
     failed = True
     try:
         if schedule is not None:

@@ -28,12 +28,17 @@ class DistInfo:
         return self.world_size > 1
 
 
+def launched_with_several_ranks() -> bool:
+    """Whether torchrun (or the like) started this process as one of several ranks; known before joining."""
+    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def init_distributed(device_type: str) -> DistInfo:
     """Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT).
 
     NCCL on CUDA, gloo on the CPU. A plain ``python`` launch is a single process and needs no group.
     """
-    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if not launched_with_several_ranks():
         return DistInfo()
     info = DistInfo(
         int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))

@@ -361,7 +361,6 @@ def _write_safetensors(path: Path, tensors: dict[str, "torch.Tensor"], metadata:
 def _read_latents_missing(path: Path) -> NoReturn:
     """Raise the error for a latents file that does not exist (checked before loading the model)."""
     from dcvae_tools.errors import LatentError
-
     from dcvae_tools.images import IMAGE_SUFFIXES
 
     if path.is_dir():

@@ -106,13 +106,12 @@ def cleanup(info: DistInfo, *, failed: bool = False) -> None:
         return
     try:
         if not failed:
-            try:
-                dist.barrier(group=_HOST_GROUP)
-            except RuntimeError as err:  # DistBackendError is one: a peer closed its connections
-                raise RuntimeError(
-                    f"rank {info.rank} finished, but another rank left the run without finishing it (its own "
-                    f"error says why): {err}"
-                ) from err
+            dist.barrier(group=_HOST_GROUP)
+    except RuntimeError as err:  # DistBackendError is one: a peer closed its connections
+        raise RuntimeError(
+            f"rank {info.rank} finished, but another rank left the run without finishing it (its own error says "
+            f"why): {err}"
+        ) from err
     finally:
         if not (failed and dist.get_backend() == "nccl"):
             dist.destroy_process_group()

@@ -366,11 +366,13 @@ def _read_latents_missing(path: Path) -> NoReturn:
     if path.is_dir():
         what = "is a folder without index.json, not a latents file or sharded latents folder"
         if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
-            raise LatentError(f"{path}: {what}; it holds images: `dcvae reconstruct` takes images, or `dcvae "
-                              "encode` turns them into latents")
+            raise LatentError(f"{path}: {what}; it holds images: {_IMAGES_GO_ELSEWHERE}")
     else:
         what = "no such latents file"
     raise LatentError(f"{path}: {what}; write one with `dcvae encode IMAGES -o {path.name}`")
+
+
+_IMAGES_GO_ELSEWHERE = "`dcvae reconstruct` takes images, or `dcvae encode` turns them into latents"
 
 
 def _not_latents_fix(path: Path) -> str:
@@ -378,7 +380,7 @@ def _not_latents_fix(path: Path) -> str:
     from dcvae_tools.images import IMAGE_SUFFIXES
 
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return "it looks like an image: `dcvae reconstruct` takes images, or `dcvae encode` turns them into latents"
+        return f"it looks like an image: {_IMAGES_GO_ELSEWHERE}"
     return "latents files are written by `dcvae encode IMAGES -o z.safetensors`"
 
 

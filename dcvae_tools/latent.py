@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -151,6 +152,21 @@ def check_example_latents(positive: torch.Tensor, negative: torch.Tensor, what: 
         )
     if len(positive) == 0 or len(negative) == 0:
         raise LatentError(f"{what} needs at least one positive and one negative example")
+
+PAPER_EXAMPLES_PER_SIDE = 20
+"""The paper builds each attribute direction from 20 images with the attribute and 20 without."""
+
+
+def warn_if_few_examples(num_positive: int, num_negative: int, stacklevel: int = 3) -> None:
+    """Warn when either side has fewer examples than the paper's 20: the mean (or boundary) of fewer latents
+    carries more of those particular images and less of the attribute."""
+    if min(num_positive, num_negative) < PAPER_EXAMPLES_PER_SIDE:
+        warnings.warn(
+            f"{num_positive} positive and {num_negative} negative examples; the paper's recipe uses "
+            f"{PAPER_EXAMPLES_PER_SIDE} of each, and a direction from fewer carries more of those particular images",
+            stacklevel=stacklevel,
+        )
+
 
 def attribute_direction(
     positive: torch.Tensor, negative: torch.Tensor, normalize: bool = False

@@ -422,8 +422,10 @@ class DCVAE(nn.Module):
         metadata: Mapping[str, Any] | None = None,
     ) -> AttributeVector:
         """The paper's attribute direction: mean latent of ``positive`` minus mean of ``negative``
-        (images or latents; the paper uses 20 of each). Counts are recorded on the result."""
+        (images or latents; the paper uses 20 of each, and fewer on either side warn). Counts are recorded on the
+        result."""
         zp, zn = self._latents(positive), self._latents(negative)
+        latent_ops.warn_if_few_examples(len(zp), len(zn))
         direction = latent_ops.attribute_direction(zp, zn, normalize)
         return AttributeVector(name, direction.cpu(), len(zp), len(zn), normalize, dict(metadata or {}))
 

@@ -331,7 +331,7 @@ def test_attribute_then_edit(ckpt: Path, images: Path, tmp_path: Path) -> None:
     ok(result)
     summary = json.loads(result.stdout)
     assert summary["num_positive"] == 2 and summary["num_negative"] == 1 and summary["attributes"] == ["dark"]
-    assert "warning: 2 positive and 1 negative images" in result.stderr and "20 of each" in result.stderr
+    assert "warning: 2 positive and 1 negative examples" in result.stderr and "20 of each" in result.stderr
     ok(run("attribute", "-p", images, "-n", images / "3_grey.png", "--name", "tall", "--normalize",
            "-o", vectors, "--append", "-m", ckpt))
     with safe_open(str(vectors), framework="pt") as f:

@@ -303,10 +303,25 @@ def test_edit_wrong_latent_size(edit_model: DCVAE) -> None:
 
 def test_model_attribute_vector_matches_latent_means(edit_model: DCVAE) -> None:
     pos, neg = _images(4, seed=10), _images(3, seed=11)
-    attr = edit_model.attribute_vector(pos, neg, name="x", metadata={"split": "test"})
+    with pytest.warns(UserWarning, match="4 positive and 3 negative examples; the paper's recipe uses 20") as caught:
+        attr = edit_model.attribute_vector(pos, neg, name="x", metadata={"split": "test"})
+    assert caught[0].filename == __file__  # points at the caller's line
     expected = edit_model.encode(pos).double().mean(0) - edit_model.encode(neg).double().mean(0)
     assert torch.allclose(attr.direction.double(), expected, atol=1e-5)
     assert (attr.num_positive, attr.num_negative, attr.metadata) == (4, 3, {"split": "test"})
+
+
+def test_few_examples_warn_on_either_side_and_twenty_of_each_do_not(edit_model: DCVAE) -> None:
+    z = torch.randn(40, LATENT, generator=torch.Generator().manual_seed(14))
+    z[:20] += 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 20 + 20 (and more) is the paper's recipe: no warning
+        edit_model.attribute_vector(z[:20], z[20:])
+        edit_model.attribute_vector(z[:25], z[15:])
+        edit_model.boundary(z[:20], z[20:])
+    with pytest.warns(UserWarning, match="20 positive and 19 negative examples") as caught:
+        edit_model.boundary(z[:20], z[21:])
+    assert caught[0].filename == __file__
 
 
 def test_model_mix_and_interpolate_use_latents(edit_model: DCVAE) -> None:

@@ -564,10 +564,6 @@ def attribute(
         skipped: Skipped | None = [] if skip_bad else None
         z_pos, _, _, pos_paths = _encode_paths(loaded, pos_paths, out, skipped=skipped, what="positive images")
         z_neg, _, _, neg_paths = _encode_paths(loaded, neg_paths, out, skipped=skipped, what="negative images")
-        if (len(pos_paths), len(neg_paths)) != (20, 20):
-            out.warn(
-                f"{len(pos_paths)} positive and {len(neg_paths)} negative images; the paper's recipe uses 20 of each"
-            )
         metadata = {
             "model": _model_record(loaded),
             "weights_sha256": loaded.weights_sha256(),

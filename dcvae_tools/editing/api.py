@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import ConfigError, LatentError
+from ..latent import warn_if_few_examples
 from .units import FarEditWarning, Unit, check_unit, direction_std, far_edit_message, step
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ def boundary(
     from .units import unit_metadata
 
     zp, zn = model._latents(positive), model._latents(negative)
+    warn_if_few_examples(len(zp), len(zn), stacklevel=4)
     fitted = fit_boundary(zp.cpu(), zn.cpu(), l2=l2)
     meta: dict[str, Any] = {
         "method": "boundary",

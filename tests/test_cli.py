@@ -836,6 +836,35 @@ def test_help_does_not_import_torch() -> None:
     assert "torch" not in proc.stdout, proc.stdout
 
 
+def test_argument_errors_come_before_torch_loads(tmp_path: Path) -> None:
+    """A mistyped argument is answered at once: none of these loads torch (about 2 s) before refusing."""
+    image = tmp_path / "a.png"
+    Image.new("L", (32, 32)).save(image)
+    cases = [
+        (["edit", image, "-a", "long_sleeves=abc", "-o", tmp_path / "x.png"], 2, "cannot read the strength"),
+        (["edit", image, "-a", "long_sleeves", "--grid", tmp_path / "g.txt"], 2, "must end in one of"),
+        (["reconstruct", image, "-o", tmp_path / "r.png", "--refine", "-3"], 2, "is not a number of steps"),
+        (["encode", image, "-o", tmp_path / "z.txt"], 2, "must end in .safetensors"),
+        (["interpolate", image, image, "-o", tmp_path / "i.txt"], 2, "must end in one of"),
+        (["mix", image, image, "-o", tmp_path / "m.txt"], 2, "must end in one of"),
+        (["decode", tmp_path / "none.safetensors", "-o", tmp_path / "out"], 1, "no such latents file"),
+        (["decode", tmp_path, "-o", tmp_path / "out"], 1, "it holds images"),
+    ]
+    code = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from dcvae_tools.cli import app\n"
+        "for args, code, words in json.loads(sys.argv[1]):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert (result.exit_code, words in result.output) == (code, True), (args, result.output)\n"
+        "    assert 'torch' not in sys.modules, args\n"
+    )
+    cases_json = json.dumps([([str(a) for a in args], code, words) for args, code, words in cases])
+    proc = subprocess.run([sys.executable, "-c", code, cases_json], capture_output=True, text=True,
+                          env=_subprocess_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_entry_point_help_and_error_line(tmp_path: Path) -> None:
     proc = subprocess.run([*_dcvae(), "--help"], capture_output=True, text=True, env=_subprocess_env(), timeout=120)
     assert proc.returncode == 0

@@ -34,7 +34,7 @@ class LatentsRef(NamedTuple):
 def _names_latents(path: Path, with_row: bool = False) -> bool:
     """Whether ``path`` names a latents file or folder. A folder with an ``index.json`` that is not a latents
     index is an image folder, unless a row was asked of it (``with_row``): then the index's problem is told."""
-    from dcvae_tools.encoding.shards import is_latents_folder, is_sharded, load_index_file
+    from dcvae_tools.encoding.index import is_latents_folder, is_sharded, load_index_file
 
     if not path.is_dir():
         return path.suffix.lower() == ".safetensors"
@@ -79,7 +79,7 @@ def count_rows(ref: LatentsRef) -> int | None:
     None when the file cannot be read that way (reading it later says why). A row out of range is refused
     here, before any model loads."""
     from dcvae_tools.encoding import is_sharded, read_index
-    from dcvae_tools.encoding.shards import shard_header
+    from dcvae_tools.encoding.index import shard_header
     from dcvae_tools.errors import LatentError
 
     if is_sharded(ref.path):

@@ -45,7 +45,7 @@ RefineSecondsOpt = Annotated[
 
 def check_refine_options(refine: int, refine_seconds: float | None) -> None:
     """Usage errors for bad --refine / --refine-seconds values, before any work."""
-    from dcvae_tools.editing.refine import MAX_REFINE_STEPS
+    from dcvae_tools.editing.refine_settings import MAX_REFINE_STEPS
 
     if not 0 <= refine <= MAX_REFINE_STEPS:
         raise _usage(
@@ -61,7 +61,7 @@ def check_refine_options(refine: int, refine_seconds: float | None) -> None:
 
 def refine_metadata(refine: int, refine_seconds: float | None, result: Any = None) -> dict[str, Any]:
     """What was done, for output metadata and --json: steps asked, budget, steps run, why it stopped, settings."""
-    from dcvae_tools.editing.refine import DEFAULT_ANCHOR_WEIGHT, DEFAULT_LR
+    from dcvae_tools.editing.refine_settings import DEFAULT_ANCHOR_WEIGHT, DEFAULT_LR
 
     if not refine:
         return {"steps": 0}

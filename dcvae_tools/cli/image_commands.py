@@ -212,7 +212,7 @@ def _refuse_replacing_other_files(output: Path, loaded: "DCVAE", sharded: bool) 
     latents file (a re-run may replace its own latents; nothing else is replaced)."""
     from safetensors import SafetensorError, safe_open
 
-    from dcvae_tools.encoding.shards import is_latents_folder, tensor_names
+    from dcvae_tools.encoding.index import is_latents_folder, tensor_names
     from dcvae_tools.errors import DCVAEError
 
     folder = Path(loaded.source.folder).resolve()
@@ -412,10 +412,10 @@ def decode(
     _need_output(output, grid, options="'-o' / '--grid'")
     _check_image_suffix(grid, "--grid")
     with session(quiet=quiet, debug=debug) as out:
-        import torch
-
         if not _is_latents(latents):
             _read_latents_missing(latents)
+        import torch
+
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         total, sources, working_dir, chunks = _latent_chunks(latents, loaded)
         names = _output_names(sources, total)

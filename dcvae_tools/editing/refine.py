@@ -37,6 +37,7 @@ from torch import nn
 from ..arguments import at_least_one
 from ..errors import DCVAEError
 from ..images.convert import crop_center
+from .refine_settings import DEFAULT_ANCHOR_WEIGHT, DEFAULT_LR, MAX_REFINE_STEPS
 
 if TYPE_CHECKING:
     from ..model import DCVAE
@@ -49,15 +50,6 @@ __all__ = [
     "check_refine_args",
     "refine_latents",
 ]
-
-DEFAULT_LR = 0.05
-"""Adam's step size, in latent units (the bundled models' latents have a spread of about 1 per dimension)."""
-
-DEFAULT_ANCHOR_WEIGHT = 1e-2
-"""Weight of the mean squared distance of the latent from its posterior mean (see the module docstring)."""
-
-MAX_REFINE_STEPS = 100_000
-"""The most steps one call accepts (a guard against typos; 50-100 is the useful range)."""
 
 ProgressFactory = Callable[[int, str], contextlib.AbstractContextManager[Callable[[int], None]]]
 """``progress(total, description)``: a context manager yielding ``advance(n)`` (e.g. the CLI's ``Output.progress``)."""

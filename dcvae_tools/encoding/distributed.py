@@ -1,4 +1,6 @@
-"""The torchrun side of sharded encoding: who this process is, its share of the shards, and the collectives."""
+"""The torchrun side of sharded encoding: who this process is, its share of the shards, and the collectives.
+
+torch is imported where it is used, so ``dcvae encode`` can check its arguments (under torchrun too) first."""
 
 from __future__ import annotations
 
@@ -6,8 +8,6 @@ import contextlib
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-
-import torch
 
 from ..errors import DCVAEError
 
@@ -22,7 +22,11 @@ def rank_and_world() -> tuple[int, int]:
 
 def distributed_device() -> str | None:
     """The device a torchrun process should use: ``cuda:LOCAL_RANK`` when CUDA is there, else None."""
-    if rank_and_world()[1] > 1 and torch.cuda.is_available():
+    if rank_and_world()[1] <= 1:
+        return None
+    import torch
+
+    if torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     return None
 
@@ -30,6 +34,7 @@ def distributed_device() -> str | None:
 @contextlib.contextmanager
 def process_group(model: DCVAE, world: int) -> Iterator[None]:
     """Join torchrun's process group (gloo on the CPU, nccl on CUDA) unless it is joined already."""
+    import torch
     import torch.distributed as dist
 
     if world <= 1 or dist.is_initialized():

@@ -49,17 +49,9 @@ from ..heap import keep_freed_memory
 from ..images import expand_image_paths
 from ..io_utils import atomic_write, atomic_write_text, sha256_file
 from .distributed import all_processes, gather_records, my_shards, process_group, rank_and_world, shared_seed
+from .index import DEFAULT_SHARD_SIZE, FORMAT, FORMAT_VERSION, INDEX_NAME, load_index_file, shard_header, shard_name
 from .reading import ImageBatch, ImageFiles, ShardBatches
-from .shards import (
-    DEFAULT_SHARD_SIZE,
-    FORMAT,
-    FORMAT_VERSION,
-    INDEX_NAME,
-    load_index_file,
-    shard_header,
-    shard_name,
-    stable_safetensors_bytes,
-)
+from .shards import stable_safetensors_bytes
 
 if TYPE_CHECKING:
     from ..model import DCVAE

@@ -5,9 +5,39 @@
 - :mod:`~dcvae_tools.images.save`: single images, grids and GIFs, written atomically.
 """
 
-from .convert import ImageInput, convert_image, to_pil, to_tensor
-from .files import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, expand_image_paths, load_image
-from .save import make_grid, save_gif, save_grid, save_image
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names load on first use, so the command line can check an output's suffix without importing torch.
+_EXPORTS = {
+    "IMAGE_SUFFIXES": ".files",
+    "MAX_IMAGE_PIXELS": ".files",
+    "expand_image_paths": ".files",
+    "load_image": ".files",
+    "ImageInput": ".convert",
+    "convert_image": ".convert",
+    "to_pil": ".convert",
+    "to_tensor": ".convert",
+    "make_grid": ".save",
+    "save_gif": ".save",
+    "save_grid": ".save",
+    "save_image": ".save",
+}
+
+if TYPE_CHECKING:
+    from .convert import ImageInput, convert_image, to_pil, to_tensor
+    from .files import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, expand_image_paths, load_image
+    from .save import make_grid, save_gif, save_grid, save_image
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "IMAGE_SUFFIXES",

@@ -5,7 +5,6 @@ Nothing here knows about networks or images; the model class wraps these with en
 
 from __future__ import annotations
 
-import math
 import operator
 import warnings
 from collections.abc import Sequence
@@ -14,6 +13,9 @@ import torch
 
 from .arguments import is_real_number
 from .errors import LatentError
+from .latent_specs import MAX_SWEEP_COUNT as MAX_SWEEP_COUNT  # re-exported: the parsers lived here before
+from .latent_specs import parse_index_ranges as parse_index_ranges
+from .latent_specs import parse_sweep as parse_sweep
 
 
 def _as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
@@ -81,37 +83,6 @@ def random_mask(dim: int, fraction: float, seed: int | torch.Generator | None = 
     mask = torch.zeros(dim, dtype=torch.bool)
     mask[order[:count]] = True
     return mask
-
-
-def parse_index_ranges(spec: str, dim: int | None = None) -> list[int]:
-    """Parse ``"0-63,70,80-81"`` into a sorted list of unique indices (ranges inclusive).
-
-    With ``dim``, an index outside ``0 .. dim - 1`` is refused before any range is expanded, so a typo
-    like ``0-999999999999`` is an error, not a giant list.
-    """
-    indices: set[int] = set()
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            if "-" in part:
-                low, high = part.split("-", 1)
-                lo, hi = int(low), int(high)
-                if hi < lo:
-                    raise ValueError
-            else:
-                lo = hi = int(part)
-        except ValueError:
-            raise LatentError(f"cannot read {part!r} in {spec!r}: write indices like '0-63,70'") from None
-        if dim is not None and not (lo >= 0 and hi < dim):
-            raise LatentError(
-                f"latent dimension(s) {part} out of range: this model's latents have {dim} (0-{dim - 1})"
-            )
-        indices.update(range(lo, hi + 1))
-    if not indices:
-        raise LatentError(f"{spec!r} names no indices: write indices like '0-63,70'")
-    return sorted(indices)
 
 
 def mask_from_indices(dim: int, indices: Sequence[int]) -> torch.Tensor:
@@ -200,33 +171,3 @@ def apply_edits(latents: torch.Tensor, edits: Sequence[tuple[torch.Tensor, float
             )
         out = out + float(strength) * direction.to(device=out.device, dtype=out.dtype)
     return out
-
-
-MAX_SWEEP_COUNT = 64
-"""The most strengths one ``--sweep`` may ask for: each is a decoded column of every strip."""
-
-
-def parse_sweep(spec: str) -> list[float]:
-    """Parse ``"START:STOP:COUNT"`` (e.g. ``"-2:2:5"``) into COUNT evenly spaced strengths.
-
-    START and STOP must be finite numbers and COUNT a whole number from 1 to :data:`MAX_SWEEP_COUNT`.
-    """
-    parts = spec.split(":")
-    try:
-        if len(parts) != 3:
-            raise ValueError
-        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
-        if count < 1:
-            raise ValueError
-    except ValueError:
-        raise LatentError(f"cannot read sweep {spec!r}: write START:STOP:COUNT, e.g. -2:2:5") from None
-    if not (math.isfinite(start) and math.isfinite(stop)):
-        raise LatentError(f"sweep {spec!r}: START and STOP must be finite strengths, e.g. -2:2:5")
-    if count > MAX_SWEEP_COUNT:
-        raise LatentError(
-            f"sweep {spec!r} asks for {count} strengths; at most {MAX_SWEEP_COUNT} fit in a strip "
-            f"(e.g. {parts[0]}:{parts[1]}:9)"
-        )
-    if count == 1:
-        return [start]
-    return [start + (stop - start) * i / (count - 1) for i in range(count)]

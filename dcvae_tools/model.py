@@ -425,8 +425,8 @@ class DCVAE(nn.Module):
         (images or latents; the paper uses 20 of each, and fewer on either side warn). Counts are recorded on the
         result."""
         zp, zn = self._latents(positive), self._latents(negative)
-        latent_ops.warn_if_few_examples(len(zp), len(zn))
         direction = latent_ops.attribute_direction(zp, zn, normalize)
+        latent_ops.warn_if_few_examples(len(zp), len(zn))
         return AttributeVector(name, direction.cpu(), len(zp), len(zn), normalize, dict(metadata or {}))
 
     def _direction(self, key: str | torch.Tensor | AttributeVector) -> torch.Tensor:
@@ -489,7 +489,7 @@ class DCVAE(nn.Module):
         :mod:`dcvae_tools.editing.boundary`."""
         from .editing.api import boundary
 
-        return boundary(self, positive, negative, name=name, l2=l2, metadata=metadata)
+        return boundary(self, positive, negative, name=name, l2=l2, metadata=metadata, _stacklevel=4)
 
     def extra_repr(self) -> str:
         c = self.config

@@ -849,6 +849,12 @@ def test_argument_errors_come_before_torch_loads(tmp_path: Path) -> None:
         (["mix", image, image, "-o", tmp_path / "m.txt"], 2, "must end in one of"),
         (["decode", tmp_path / "none.safetensors", "-o", tmp_path / "out"], 1, "no such latents file"),
         (["decode", tmp_path, "-o", tmp_path / "out"], 1, "it holds images"),
+        (["interpolate", "none.safetensors:0", image, "-o", tmp_path / "i.png"], 1, "no such latents file"),
+        (["interpolate", image, tmp_path / "none.png", "-o", tmp_path / "i.png"], 1, "no such file or folder"),
+        (["mix", image, image, "-o", tmp_path / "m.png", "--dims", "a-b"], 1, "write indices like"),
+        (["edit", image, "-a", "long_sleeves", "--sweep", "abc", "--grid", tmp_path / "g.png"], 1, "cannot read sweep"),
+        (["reconstruct", tmp_path / "none.png", "-o", tmp_path / "r"], 1, "no such file or folder"),
+        (["encode", tmp_path / "none.png", "-o", tmp_path / "z.safetensors"], 1, "no such file or folder"),
     ]
     code = (
         "import json, sys\n"

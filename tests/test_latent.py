@@ -22,6 +22,7 @@ from dcvae_tools.latent import (
     random_mask,
     slerp,
 )
+from dcvae_tools.latent_specs import index_ranges
 
 FAST = settings(max_examples=25, deadline=None, database=None)
 
@@ -271,6 +272,14 @@ def test_parse_index_ranges_refuses_out_of_range_before_expanding(spec: str) -> 
     # a huge range must fail on its bounds, not by building a list of 10**12 indices
     with pytest.raises(LatentError, match=r"out of range: this model's latents have 64 \(0-63\)"):
         parse_index_ranges(spec, dim=64)
+
+
+@pytest.mark.parametrize("spec", ["", " , ", "a", "3-1", "1-", "-1", "1-2-3", "0.5", "1;2"])
+def test_index_ranges_checks_syntax_without_expanding(spec: str) -> None:
+    with pytest.raises(LatentError):
+        index_ranges(spec)
+    # the command line checks --dims before it knows the latent size: a huge range stays two numbers
+    assert index_ranges("3, 0-999999999999") == [(3, 3, "3"), (0, 999999999999, "0-999999999999")]
 
 
 def test_parse_index_ranges_within_dim() -> None:

@@ -482,9 +482,9 @@ def reconstruct(
     _check_image_suffix(grid, "--grid")
     check_refine_options(refine, refine_seconds)
     with session(quiet=quiet, debug=debug) as out:
-        import torch
-
         paths = _expand(images, recursive)
+        import torch  # after the inputs are found, so a missing one is named at once
+
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         names = _OutputNames(paths)
         _refuse_overwriting_images(paths, output, names.names, grid)

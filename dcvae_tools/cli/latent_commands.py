@@ -85,20 +85,27 @@ def _end_latents(ref: str) -> LatentsRef | None:
     return given
 
 
-def _endpoint(ref: str, given: LatentsRef | None, model: "DCVAE") -> "torch.Tensor":
-    """An interpolation end as a latent [D]: the latents ``given`` names (see :func:`_end_latents`), or the image
-    ``ref`` encoded to its posterior mean."""
+def _end_image(ref: str) -> Path:
+    """An interpolation end given as an image: the one image file ``ref`` names (checked before the model loads)."""
     from dcvae_tools.errors import LatentError
 
-    if given is not None:
-        latents = read_latents_ref(given, model)
-        if len(latents) != 1:
-            raise LatentError(f"{given.path} holds {len(latents)} latents; pick one with {given.path}:ROW")
-        return latents[0]
     paths = _expand([Path(ref)])
     if len(paths) != 1:
         raise LatentError(f"{ref} is a folder of {len(paths)} images; an interpolation end is one image")
-    return model.encode(paths)[0].cpu()
+    return paths[0]
+
+
+def _endpoint(end: Path | LatentsRef, model: "DCVAE") -> "torch.Tensor":
+    """An interpolation end as a latent [D]: the latents a :class:`LatentsRef` names (see :func:`_end_latents`), or
+    the image encoded to its posterior mean."""
+    from dcvae_tools.errors import LatentError
+
+    if isinstance(end, LatentsRef):
+        latents = read_latents_ref(end, model)
+        if len(latents) != 1:
+            raise LatentError(f"{end.path} holds {len(latents)} latents; pick one with {end.path}:ROW")
+        return latents[0]
+    return model.encode([end])[0].cpu()
 
 
 # ---------------------------------------------------------------------------- attributes
@@ -313,15 +320,16 @@ def interpolate(
     _check_image_suffix(output, "--output")
     _check_image_suffix(gif, "--gif", gif=True)
     with session(quiet=quiet, debug=debug) as out:
-        import torch
+        given = [_end_latents(ref) for ref in (a, b)]
+        ends = [_end_image(ref) if latents is None else latents for ref, latents in zip((a, b), given, strict=True)]
+        read = [end.path if isinstance(end, LatentsRef) else end for end in ends]
+        _refuse_overwriting_inputs([path for path in (output, gif) if path is not None], read, "-o/--gif")
+        import torch  # after the checks above, so their errors come at once
 
         from dcvae_tools import images as image_io
 
-        given = [_end_latents(ref) for ref in (a, b)]
-        ends = [Path(ref) if latents is None else latents.path for ref, latents in zip((a, b), given, strict=True)]
-        _refuse_overwriting_inputs([path for path in (output, gif) if path is not None], ends, "-o/--gif")
         loaded = _load(model, revision=revision, device=device, dtype=dtype, offline=offline, cache_dir=cache_dir)
-        za, zb = (_endpoint(ref, latents, loaded) for ref, latents in zip((a, b), given, strict=True))
+        za, zb = (_endpoint(end, loaded) for end in ends)
         frames = loaded.interpolate(za, zb, steps=steps, method="slerp" if slerp else "lerp").cpu()
         _check_decoded(frames, torch.stack([za, zb]), f"{a} -> {b}", unit="step")
         scale = _grid_upscale(loaded, upscale)
@@ -429,15 +437,19 @@ def mix(
     if dims and (fraction is not None or count is not None):
         raise _usage("--dims fixes the subsets; drop --fraction/--count (repeat --dims for more mixes)", "--dims")
     with session(quiet=quiet, debug=debug) as out:
-        import torch
+        from dcvae_tools.latent_specs import index_ranges, parse_index_ranges
 
-        from dcvae_tools.latent import mask_from_indices, parse_index_ranges, random_mask
-
+        for spec in dims or []:
+            index_ranges(spec)  # the syntax now (not expanded); the range once the model says its latent size
         a_inputs, b_inputs = _mix_inputs(a_images, recursive), _mix_inputs(b_images, recursive)
         _check_mix_rows(_mix_rows(a_inputs), _mix_rows(b_inputs))
         inputs = (*a_inputs, *b_inputs)
         read = [path for given in inputs for path in ([given.path] if isinstance(given, LatentsRef) else given)]
         _refuse_overwriting_inputs([output], read, "-o")
+        import torch  # after the checks above, so their errors come at once
+
+        from dcvae_tools.latent import mask_from_indices, random_mask
+
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         dim = loaded.latent_dim
         used_seed = None
@@ -723,16 +735,17 @@ def edit(
         if specs[0][1] is not None:
             raise _usage("--sweep sets the strengths; drop =STRENGTH from --attribute", "--sweep")
     with session(quiet=quiet, debug=debug) as out:
-        import torch
+        from dcvae_tools.latent_specs import parse_sweep
+
+        strengths = parse_sweep(sweep) if sweep is not None else None
+        paths = _expand(images, recursive) if latents_input is None else []
+        import torch  # after the checks above, so their errors come at once
 
         from dcvae_tools.editing.api import far_edits
         from dcvae_tools.editing.domain import far_reason
         from dcvae_tools.editing.units import FarEditWarning
         from dcvae_tools.errors import DCVAEError
-        from dcvae_tools.latent import parse_sweep
 
-        strengths = parse_sweep(sweep) if sweep is not None else None
-        paths = _expand(images, recursive) if latents_input is None else []
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         protected = paths  # the inputs no output may replace
         if latents_input is not None:

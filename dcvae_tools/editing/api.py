@@ -129,17 +129,19 @@ def boundary(
     name: str = "attribute",
     l2: float = 1e-2,
     metadata: Mapping[str, Any] | None = None,
+    *,
+    _stacklevel: int = 3,
 ) -> AttributeVector:
     """A supervised direction: the unit normal of a logistic-regression boundary between the latents of
     ``positive`` and ``negative`` (images or latents). Its unit (``metadata["unit"]``) is recorded when the model
-    has latent statistics."""
+    has latent statistics. Fewer than 20 examples on either side warn."""
     from ..model import AttributeVector
     from .boundary import fit_boundary
     from .units import unit_metadata
 
     zp, zn = model._latents(positive), model._latents(negative)
-    warn_if_few_examples(len(zp), len(zn), stacklevel=4)
     fitted = fit_boundary(zp.cpu(), zn.cpu(), l2=l2)
+    warn_if_few_examples(len(zp), len(zn), stacklevel=_stacklevel)
     meta: dict[str, Any] = {
         "method": "boundary",
         "l2": l2,

@@ -50,11 +50,23 @@ if TYPE_CHECKING:
     from .writer import EncodeResult, encode_files, encode_folder
 
 
+# submodules the package imported eagerly before its names became lazy: ``package.files`` keeps working
+_SUBMODULES = ("index", "shards", "distributed", "writer", "reading")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
 
 
 __all__ = [

@@ -39,15 +39,44 @@ def load_index_file(out_dir: Path, fix: str = "give another output folder") -> d
     return data
 
 
-def shard_header(path: Path) -> tuple[dict[str, str], list[int]] | None:
-    """The metadata and ``latents`` shape of a shard, or None when it is not a readable safetensors file."""
-    from safetensors import SafetensorError, safe_open
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
+_MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on a header
 
+
+def shard_header(path: Path) -> tuple[dict[str, str], list[int]] | None:
+    """The metadata and ``latents`` shape of a shard, or None when it is not a whole, readable safetensors file.
+
+    The header is read by hand (8 bytes of length, then JSON) because safetensors' reader imports torch to open a
+    file; the checks are the ones that matter here: the JSON parses, ``latents`` is a float tensor whose bytes
+    match its shape, and the tensors' data ends exactly where the file does (a truncated shard is not whole).
+    """
     try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {}), list(f.get_slice("latents").get_shape())
-    except (SafetensorError, OSError, ValueError, KeyError):
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            length = int.from_bytes(f.read(8), "little")
+            if size < 8 or length > min(size - 8, _MAX_HEADER_BYTES):
+                return None
+            header = json.loads(f.read(length))
+    except (OSError, ValueError):
         return None
+    if not isinstance(header, dict):
+        return None
+    metadata = header.pop("__metadata__", None) or {}
+    entry = header.get("latents")
+    try:
+        shape = [int(n) for n in entry["shape"]]
+        start, end = (int(n) for n in entry["data_offsets"])
+        data_end = max(int(t["data_offsets"][1]) for t in header.values())
+        itemsize = _DTYPE_BYTES[entry["dtype"]]
+    except (TypeError, KeyError, ValueError, IndexError):
+        return None
+    count = 1
+    for n in shape:
+        count *= n
+    whole = data_end == size - 8 - length and end - start == count * itemsize and min(shape, default=0) >= 0
+    if not whole or not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        return None
+    return dict(metadata), shape
 
 
 def tensor_names(names: Sequence[str], shown: int = 3) -> str:

@@ -1,4 +1,4 @@
-"""The sharded latents folder on disk: its format, and reading it back.
+"""The sharded latents folder on disk: reading its latents back (its format and index: :mod:`.index`).
 
 A folder holds ``shard-00000.safetensors``, ``shard-00001.safetensors``, ... (tensor ``latents`` [rows, D]
 float32 with the metadata of a ``dcvae encode`` latents file, plus the shard's place and the run's settings)
@@ -21,7 +21,39 @@ import torch
 
 from ..errors import ConfigError, LatentError
 from ..release import safetensors_metadata
-from .index import INDEX_NAME, is_sharded, read_index, tensor_names
+from .index import (  # re-exported: these lived here before the torch-free index module
+    DEFAULT_SHARD_SIZE,
+    FORMAT,
+    FORMAT_VERSION,
+    INDEX_NAME,
+    is_latents_folder,
+    is_sharded,
+    load_index_file,
+    read_index,
+    shard_header,
+    shard_name,
+    source_files,
+    tensor_names,
+)
+
+__all__ = [
+    "DEFAULT_SHARD_SIZE",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "INDEX_NAME",
+    "is_latents_folder",
+    "is_sharded",
+    "iter_shards",
+    "load_index_file",
+    "load_latents",
+    "read_index",
+    "read_row",
+    "shard_header",
+    "shard_name",
+    "source_files",
+    "stable_safetensors_bytes",
+    "tensor_names",
+]
 
 
 def stable_safetensors_bytes(latents: torch.Tensor, metadata: dict[str, str]) -> bytes:

@@ -24,7 +24,8 @@ the same as a single process writes. With ``sample=True`` shard ``k`` draws its 
 seeded from (seed, k), so sampled folders do not depend on how many processes wrote them (they differ
 from a single-file ``--sample`` encoding, which draws all noise at once).
 
-The format and the readers are in :mod:`dcvae_tools.encoding.shards`.
+The format and its index are in :mod:`dcvae_tools.encoding.index`, the latents readers in
+:mod:`dcvae_tools.encoding.shards`.
 """
 
 from __future__ import annotations

@@ -32,11 +32,23 @@ if TYPE_CHECKING:
     from .save import make_grid, save_gif, save_grid, save_image
 
 
+# submodules the package imported eagerly before its names became lazy: ``package.files`` keeps working
+_SUBMODULES = ("files", "convert", "save")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
 
 
 __all__ = [

@@ -1,0 +1,77 @@
+"""Parsers of the text specs the command line takes for latents: index ranges (``--dims 0-63,70``) and strength
+sweeps (``--sweep -2:2:5``). Free of torch, so the command line reads them before it loads torch."""
+
+from __future__ import annotations
+
+import math
+
+from .errors import LatentError
+
+
+def index_ranges(spec: str) -> list[tuple[int, int, str]]:
+    """The ranges ``"0-63,70"`` names, as (low, high, text) with both ends inclusive, not expanded: the syntax
+    check (the command line runs it before it knows the model's latent size)."""
+    ranges: list[tuple[int, int, str]] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                low, high = part.split("-", 1)
+                lo, hi = int(low), int(high)
+                if hi < lo:
+                    raise ValueError
+            else:
+                lo = hi = int(part)
+        except ValueError:
+            raise LatentError(f"cannot read {part!r} in {spec!r}: write indices like '0-63,70'") from None
+        ranges.append((lo, hi, part))
+    if not ranges:
+        raise LatentError(f"{spec!r} names no indices: write indices like '0-63,70'")
+    return ranges
+
+
+def parse_index_ranges(spec: str, dim: int | None = None) -> list[int]:
+    """Parse ``"0-63,70,80-81"`` into a sorted list of unique indices (ranges inclusive).
+
+    With ``dim``, an index outside ``0 .. dim - 1`` is refused before any range is expanded, so a typo
+    like ``0-999999999999`` is an error, not a giant list.
+    """
+    ranges = index_ranges(spec)
+    for lo, hi, part in ranges:
+        if dim is not None and not (lo >= 0 and hi < dim):
+            raise LatentError(
+                f"latent dimension(s) {part} out of range: this model's latents have {dim} (0-{dim - 1})"
+            )
+    return sorted({i for lo, hi, _ in ranges for i in range(lo, hi + 1)})
+
+
+MAX_SWEEP_COUNT = 64
+"""The most strengths one ``--sweep`` may ask for: each is a decoded column of every strip."""
+
+
+def parse_sweep(spec: str) -> list[float]:
+    """Parse ``"START:STOP:COUNT"`` (e.g. ``"-2:2:5"``) into COUNT evenly spaced strengths.
+
+    START and STOP must be finite numbers and COUNT a whole number from 1 to :data:`MAX_SWEEP_COUNT`.
+    """
+    parts = spec.split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        if count < 1:
+            raise ValueError
+    except ValueError:
+        raise LatentError(f"cannot read sweep {spec!r}: write START:STOP:COUNT, e.g. -2:2:5") from None
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise LatentError(f"sweep {spec!r}: START and STOP must be finite strengths, e.g. -2:2:5")
+    if count > MAX_SWEEP_COUNT:
+        raise LatentError(
+            f"sweep {spec!r} asks for {count} strengths; at most {MAX_SWEEP_COUNT} fit in a strip "
+            f"(e.g. {parts[0]}:{parts[1]}:9)"
+        )
+    if count == 1:
+        return [start]
+    return [start + (stop - start) * i / (count - 1) for i in range(count)]

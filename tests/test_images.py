@@ -505,3 +505,14 @@ def test_atomic_write_bytes_text_and_sha256(tmp_path: Path) -> None:
     assert sha256_file(path, chunk=1) == hashlib.sha256(b"abc").hexdigest()
     text = atomic_write_text(tmp_path / "t.txt", "line 1\nünïcode\n")
     assert text.read_bytes() == "line 1\nünïcode\n".encode()
+
+
+def test_lazy_package_names_submodules_and_dir() -> None:
+    import dcvae_tools.encoding as encoding
+
+    assert {"IMAGE_SUFFIXES", "save_grid", "files"} <= set(dir(images))
+    assert images.files.IMAGE_SUFFIXES is images.IMAGE_SUFFIXES  # a submodule reachable without importing it
+    assert {"read_index", "load_latents", "index"} <= set(dir(encoding))
+    assert encoding.index.read_index is encoding.read_index is encoding.shards.read_index  # moved, still here
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        images.nothing  # noqa: B018

@@ -156,9 +156,10 @@ def check_size(path: StrPath, limit: int, what: str, fix: str) -> None:
         raise ConfigError(f"{path} is {path.stat().st_size} bytes, more than {what} can be; {fix}")
 
 
-def safetensors_header(data: bytes, source: StrPath, fix: str) -> dict:
-    """The JSON header of safetensors ``data`` (at most 1 MiB), or ConfigError naming ``source`` and ``fix``: read
-    by hand so a file's names, dtypes and shapes can be checked before any tensor is built."""
+def safetensors_header(data: bytes, source: StrPath, fix: str, limit: int = 1 << 20) -> dict:
+    """The JSON header of safetensors ``data`` (at most ``limit`` bytes), or ConfigError naming ``source`` and
+    ``fix``: read by hand so a file's names, dtypes and shapes can be checked before any tensor is built (and
+    without torch, which safetensors' own reader imports)."""
     import json
 
     from .errors import ConfigError
@@ -166,7 +167,7 @@ def safetensors_header(data: bytes, source: StrPath, fix: str) -> dict:
     if len(data) < 8:
         raise ConfigError(f"{source} is not a readable safetensors file (only {len(data)} bytes); {fix}")
     size = int.from_bytes(data[:8], "little")
-    if size > min(len(data) - 8, 1 << 20):
+    if size > min(len(data) - 8, limit):
         raise ConfigError(f"{source} is not a readable safetensors file (its header claims {size} bytes); {fix}")
     try:
         header = json.loads(data[8 : 8 + size])

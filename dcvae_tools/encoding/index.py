@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DCVAEError, LatentError
+from ..io_utils import safetensors_header
 
 FORMAT = "dcvae-latents-shards"
 FORMAT_VERSION = 1
@@ -46,20 +47,19 @@ _MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on a header
 def shard_header(path: Path) -> tuple[dict[str, str], list[int]] | None:
     """The metadata and ``latents`` shape of a shard, or None when it is not a whole, readable safetensors file.
 
-    The header is read by hand (8 bytes of length, then JSON) because safetensors' reader imports torch to open a
-    file; the checks are the ones that matter here: the JSON parses, ``latents`` is a float tensor whose bytes
+    The header is read by :func:`~dcvae_tools.io_utils.safetensors_header` (safetensors' reader imports torch);
+    the checks are the ones that matter here: the JSON parses, ``latents`` is a float tensor whose bytes
     match its shape, and the tensors' data ends exactly where the file does (a truncated shard is not whole).
     """
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            length = int.from_bytes(f.read(8), "little")
-            if size < 8 or length > min(size - 8, _MAX_HEADER_BYTES):
+            head = f.read(8)
+            length = int.from_bytes(head, "little")
+            if length > _MAX_HEADER_BYTES:
                 return None
-            header = json.loads(f.read(length))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(header, dict):
+            header = safetensors_header(head + f.read(length), path, "", limit=_MAX_HEADER_BYTES)
+    except (OSError, DCVAEError):
         return None
     metadata = header.pop("__metadata__", None) or {}
     entry = header.get("latents")

@@ -36,25 +36,52 @@ def test_training_iterations_on_cuda(tmp_path, amp):
     assert "cuda" in state["rng"][0]
 
 
-def test_resume_on_cuda_continues_the_run(tmp_path):
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+def _max_weight_difference(a, b) -> float:
+    return max(
+        (a[net][key].float() - b[net][key].float()).abs().max().item() for net in ("E", "G", "D") for key in a[net]
+    )
+
+
+def test_resume_on_cuda_continues_the_run(tmp_path, monkeypatch):
+    """A run split at iteration 3 ends where an unbroken one does: same random streams, data position and optimizer
+    steps exactly; weights as close as two unbroken runs are to each other.
+
+    Bilinear up-sampling's backward accumulates with atomics on CUDA, so two unbroken runs already differ by float
+    rounding (amplified by Adam); on the H200 that was about 1e-4 after 6 iterations. That floor is measured here,
+    not assumed.
+    """
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     options = tiny()
-    training_loop(options, tmp_path / "straight", device="cuda", progress=False)
+    for name in ("straight", "again"):
+        training_loop(options, tmp_path / name, device="cuda", progress=False)
     training_loop(options, tmp_path / "split", device="cuda", progress=False, stop_after=3)
     training_loop(options, tmp_path / "split", device="cuda", progress=False)
-    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)
-    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)
-    for net in ("E", "G", "D"):
-        for key in a[net]:
-            # bilinear up-sampling's backward uses atomics on CUDA: equal up to float rounding, not bit-exact
-            assert torch.allclose(a[net][key].float(), b[net][key].float(), atol=1e-4), f"{net}.{key}"
+    straight, again, split = (load_checkpoint(tmp_path / n / CHECKPOINT_NAME) for n in ("straight", "again", "split"))
+
+    assert split["iteration"] == straight["iteration"] == options.total_iterations
+    assert split["loader"] == straight["loader"]
+    for mine, theirs in zip(split["rng"], straight["rng"], strict=True):
+        assert set(mine) == set(theirs) == {"cpu", "cuda"}
+        for kind in mine:
+            assert torch.equal(mine[kind], theirs[kind]), f"{kind} random state differs after resuming"
+    for opt in ("opt_E", "opt_G", "opt_D"):
+        steps = [[float(state["step"]) for state in ckpt[opt]["state"].values()] for ckpt in (split, straight)]
+        assert steps[0] == steps[1], opt
+
+    floor = _max_weight_difference(straight, again)
+    assert _max_weight_difference(split, straight) <= 10 * floor + 1e-6, f"unbroken runs differ by {floor:.2e}"
 
 
-def test_inference_fast_path_matches_plain_networks_on_cuda():
+def test_inference_fast_path_matches_plain_networks_on_cuda(monkeypatch):
     from dcvae_tools import load_model
 
+    # TF32 convolutions (PyTorch's default on Ampere and later) round differently in the folded layers; the
+    # float32 claim is checked in float32
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     model = load_model("fashion-mnist-32", device="cuda", local_files_only=True)
-    x = torch.rand(16, 1, 32, 32, device="cuda") * 2 - 1
+    # a model batch: noise inside the content, -1 in the padding frame (what images_to_tensor gives)
+    x = model.images_to_tensor(torch.rand(16, 1, 32, 32) * 2 - 1).to("cuda")
     with torch.no_grad():
         plain_mu = model.encoder(x)[0]
         plain_images = model.decoder(plain_mu)

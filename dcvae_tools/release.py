@@ -27,7 +27,7 @@ from .config import ModelConfig
 from .editing.stats import LATENT_STATS_NAME, latent_stats_from_bytes, max_latent_stats_bytes, save_latent_stats
 from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
 from .fast import resolve_dtype
-from .io_utils import check_size, git_blob_sha1
+from .io_utils import check_size, git_blob_sha1, safetensors_header
 from .model import DCVAE, AttributeVector
 from .prior import LATENT_PRIOR_NAME, latent_prior_from_bytes, max_latent_prior_bytes, save_latent_prior
 
@@ -258,18 +258,13 @@ def read_verified(path: Path, expected: str | None) -> bytes:
     return data
 
 
-def safetensors_metadata(data: bytes, source: Path) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file held in memory (its header is 8 bytes of length, then JSON)."""
-    if len(data) < 8:
-        raise ConfigError(f"{source} is not a readable safetensors file (only {len(data)} bytes)")
-    size = int.from_bytes(data[:8], "little")
-    if size > len(data) - 8:
-        raise ConfigError(f"{source} is not a readable safetensors file (its header claims {size} bytes)")
-    try:
-        header = json.loads(data[8 : 8 + size])
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{source} is not a readable safetensors file (bad header: {err})") from err
-    meta = header.get("__metadata__", {}) if isinstance(header, dict) else {}
+def safetensors_metadata(
+    data: bytes, source: Path, fix: str = "replace it with an intact copy"
+) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file held in memory ({} when it has none), or ConfigError naming
+    ``source`` and ``fix`` when its header cannot be read (see :func:`dcvae_tools.io_utils.safetensors_header`)."""
+    header = safetensors_header(data, source, fix, limit=len(data))
+    meta = header.get("__metadata__", {})
     return meta if isinstance(meta, dict) else {}
 
 

@@ -328,6 +328,14 @@ def test_truncated_attributes(saved: tuple[DCVAE, Path], tmp_path: Path) -> None
         load_model(folder)
 
 
+@pytest.mark.parametrize("header", [b"[]", b"{", b'{"__metadata__": {"attributes": "[1]"}}'])
+def test_attributes_with_unreadable_header(saved: tuple[DCVAE, Path], tmp_path: Path, header: bytes) -> None:
+    folder = _copy(saved[1], tmp_path / "w")
+    (folder / "attributes.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(ConfigError, match=r"attributes\.safetensors"):
+        load_model(folder)
+
+
 def test_attribute_of_wrong_size(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
     folder = _copy(saved[1], tmp_path / "w")
     save_file({"smile": torch.zeros(LATENT + 1)}, str(folder / "attributes.safetensors"))

@@ -153,7 +153,8 @@ case "${1:-}" in
         # the start. This one is: the preset with decoder_batch=joint and prior_clamp=1.0 from iteration 0 (float32:
         # this CPU has no native bfloat16), a network snapshot every 4,000 as the preset's run and the VAE/GAN have,
         # so the curves compare at equal iterations (at 4,000: DC-VAE 229.6, VAE/GAN 88.6; at 8,000: 162.0, 62.7).
-        # In pieces of at most ~2 hours; run the same command again to continue it.
+        # In pieces of at most ~2 hours; run the same command again to continue it. On a CUDA machine,
+        # reports/gpu_continue.sh continues it with these options (its header has the command).
         $TRAIN train --preset fashion-mnist-32 --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp \
             --device cpu --no-progress --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none \
             --set channels_last=false --set total_iterations=24000 --max-minutes 110

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Continue a training run on a CUDA GPU for a fixed time, then pack what it wrote so it can travel back.
+#
+#   bash reports/gpu_continue.sh RUN_DIR MINUTES TRAIN_OPTIONS...
+#
+# for example, the from-scratch joint+clamp arm, to the VAE/GAN's 64,000 iterations:
+#   bash reports/gpu_continue.sh reports/runs/fashion-mnist-32-scratch-joint-clamp 8 --preset fashion-mnist-32 \
+#       --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=false \
+#       --set total_iterations=64000
+#
+# TRAIN_OPTIONS are the run's own (a resume refuses any that change its training; total_iterations and
+# data_root may change), so the piece continues the CPU-trained state exactly: same options, same random
+# streams and data position. A GPU's float32 arithmetic (TF32 convolutions by default) rounds differently
+# from the CPU's, so the curves after the piece are those of the same recipe, not bit-equal to a CPU run.
+# Fashion-MNIST: Debian's folder, or DCVAE_FASHION_MNIST=folder holding the four IDX .gz files.
+# DCVAE_DEVICE=cpu tries the script without a GPU. Only RUN_DIR is needed under reports/runs: a copy sent to a GPU machine may leave the other runs out.
+#
+# Output: the files of RUN_DIR that the piece wrote, as gpu-piece.tgz cut into 15 MB parts
+# (gpu-piece.tgz.part-aa, -ab, ...) in $OUT when set, else in ./gpu-piece/; unpack them at the repository
+# root with `cat gpu-piece.tgz.part-* | tar xzf -`, then measure as usual (`dcvae-train curves RUN_DIR ...`).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -lt 2 ]; then
+    echo "usage: bash reports/gpu_continue.sh RUN_DIR MINUTES TRAIN_OPTIONS..." >&2
+    exit 2
+fi
+run_dir=$1 minutes=$2
+shift 2
+if [ ! -f "$run_dir/checkpoint.pt" ]; then
+    echo "$run_dir/checkpoint.pt not found: give the folder of a run to continue" >&2
+    exit 2
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+dest=${OUT:-gpu-piece}
+mkdir -p "$dest"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" || exit 1
+marker=$(mktemp)
+lines_before=$(wc -l < "$run_dir/stats.jsonl" 2>/dev/null || echo 0)
+python3 -m training train --run-dir "$run_dir" --device "${DCVAE_DEVICE:-cuda}" --no-progress --max-minutes "$minutes" \
+    ${DCVAE_FASHION_MNIST:+--data-root "$DCVAE_FASHION_MNIST"} "$@" 2>&1 | tee "$dest/train.log"
+train_rc=${PIPESTATUS[0]}
+# what the piece trained, from the stats it logged
+tail -n +"$((lines_before + 1))" "$run_dir/stats.jsonl" | python3 -c '
+import json, sys
+rows = [json.loads(line) for line in sys.stdin if line.strip()]
+rates = sorted(r["Perf/images_per_s"] for r in rows if "Perf/images_per_s" in r)
+if rows:
+    first, last = rows[0]["iteration"], rows[-1]["iteration"]
+    minutes = rows[-1].get("Perf/elapsed_min", float("nan"))
+    rate = f"; median {rates[len(rates) // 2]:.0f} real images/s" if rates else ""
+    print(f"piece: logged iterations {first:,} -> {last:,}, {minutes:.1f} min{rate}")
+else:
+    print("piece: nothing logged")
+' | tee -a "$dest/train.log"
+find "$run_dir" -type f -newer "$marker" -print0 | tar czf - --null -T - | split -b 15m - "$dest/gpu-piece.tgz.part-"
+rm -f "$marker"
+ls -l "$dest"
+echo "training exit $train_rc"
+exit "$train_rc"

@@ -13,7 +13,8 @@
 # streams and data position. A GPU's float32 arithmetic (TF32 convolutions by default) rounds differently
 # from the CPU's, so the curves after the piece are those of the same recipe, not bit-equal to a CPU run.
 # Fashion-MNIST: Debian's folder, or DCVAE_FASHION_MNIST=folder holding the four IDX .gz files.
-# DCVAE_DEVICE=cpu tries the script without a GPU. Only RUN_DIR is needed under reports/runs: a copy sent to a GPU machine may leave the other runs out.
+# DCVAE_DEVICE=cpu tries the script without a GPU; PYTHON=... names the interpreter (default python3).
+# Only RUN_DIR is needed under reports/runs: a copy sent to a GPU machine may leave the other runs out.
 #
 # Output: the files of RUN_DIR that the piece wrote, as gpu-piece.tgz cut into 15 MB parts
 # (gpu-piece.tgz.part-aa, -ab, ...) in $OUT when set, else in ./gpu-piece/; unpack them at the repository
@@ -31,17 +32,20 @@ if [ ! -f "$run_dir/checkpoint.pt" ]; then
     exit 2
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python=${PYTHON:-python3}
 dest=${OUT:-gpu-piece}
 mkdir -p "$dest"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" || exit 1
+rm -f "$dest"/gpu-piece.tgz.part-*
+if command -v nvidia-smi > /dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; fi
+"$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" || exit 1
 marker=$(mktemp)
 lines_before=$(wc -l < "$run_dir/stats.jsonl" 2>/dev/null || echo 0)
-python3 -m training train --run-dir "$run_dir" --device "${DCVAE_DEVICE:-cuda}" --no-progress --max-minutes "$minutes" \
+"$python" -m training train --run-dir "$run_dir" --device "${DCVAE_DEVICE:-cuda}" --no-progress \
+    --max-minutes "$minutes" \
     ${DCVAE_FASHION_MNIST:+--data-root "$DCVAE_FASHION_MNIST"} "$@" 2>&1 | tee "$dest/train.log"
 train_rc=${PIPESTATUS[0]}
 # what the piece trained, from the stats it logged
-tail -n +"$((lines_before + 1))" "$run_dir/stats.jsonl" | python3 -c '
+tail -n +"$((lines_before + 1))" "$run_dir/stats.jsonl" | "$python" -c '
 import json, sys
 rows = [json.loads(line) for line in sys.stdin if line.strip()]
 rates = sorted(r["Perf/images_per_s"] for r in rows if "Perf/images_per_s" in r)

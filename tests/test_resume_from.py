@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,11 @@ from training.state_file import TRAINING_STATE_NAME, TrainingStateError, load_tr
 from training.training_loop import CHECKPOINT_NAME, load_checkpoint, training_loop
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+GPU_CONTINUE = Path(__file__).resolve().parents[1] / "reports" / "gpu_continue.sh"
+needs_gpu_continue = pytest.mark.skipif(
+    not GPU_CONTINUE.is_file(), reason="run from an sdist: reports/gpu_continue.sh lives in the repository only"
+)
 
 
 def tiny(**changes):
@@ -184,3 +194,33 @@ def test_fine_tuning_on_other_data_and_a_mismatched_architecture(runs, tmp_path,
     assert all((q["ids"] == -1).all() for q in start.state["queues"].values())  # old indices mean nothing here
     with pytest.raises(OptionsError, match="latent_dim"):
         training_loop(tiny(latent_dim=16), tmp_path / "wrong", progress=False, resume_from=runs / "release")
+
+
+@needs_gpu_continue
+def test_gpu_continue_script_continues_a_run_and_packs_what_it_wrote(runs, tmp_path):
+    """reports/gpu_continue.sh (here on the CPU): the piece it packs unpacks to the uninterrupted run's networks."""
+    run_dir = shutil.copytree(runs / "half", tmp_path / "half")
+    options = ["--preset", "tiny", "--set", "total_iterations=6", "--set", "log_every=1"]
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "DCVAE_DEVICE": "cpu", "PYTHON": sys.executable,
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(["bash", str(GPU_CONTINUE), str(run_dir), "5", *options],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "piece: logged iterations 4 -> 6" in done.stdout
+    parts = sorted((tmp_path / "out").glob("gpu-piece.tgz.part-*"))
+    assert parts
+    packed = tmp_path / "piece.tgz"
+    packed.write_bytes(b"".join(part.read_bytes() for part in parts))
+    with tarfile.open(packed) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    names = {path.name for path in (tmp_path / "unpacked").rglob("*") if path.is_file()}
+    assert {"checkpoint.pt", "stats.jsonl"} <= names
+    unpacked_run = next((tmp_path / "unpacked").rglob("checkpoint.pt")).parent
+    _assert_same(_networks(unpacked_run), _networks(runs / "straight"))
+
+
+@needs_gpu_continue
+def test_gpu_continue_script_refuses_a_folder_without_a_run(tmp_path):
+    done = subprocess.run(["bash", str(GPU_CONTINUE), str(tmp_path), "1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "checkpoint.pt not found" in done.stderr

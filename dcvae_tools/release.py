@@ -96,7 +96,7 @@ def attributes_from_bytes(data: bytes, latent_dim: int, source: Path) -> dict[st
     try:
         meta = json.loads(safetensors_metadata(data, source).get("attributes", "{}"))
         tensors = load_safetensors_bytes(data)
-    except (SafetensorError, json.JSONDecodeError) as err:
+    except (SafetensorError, json.JSONDecodeError, TypeError) as err:  # TypeError: non-string 'attributes'
         raise ConfigError(f"{source} is not a readable attributes.safetensors file ({err})") from err
     if not isinstance(meta, dict):
         raise ConfigError(f"{source}: its 'attributes' metadata is not a JSON object")

@@ -161,6 +161,27 @@ def test_readers_name_what_is_wrong_with_a_folder(sharded: Path, tmp_path: Path)
         read_index(copy)
 
 
+@pytest.mark.parametrize("files", ['"one.png"', "{}", "[1"])
+def test_a_shard_whose_file_list_is_not_a_list_is_refused_by_name(sharded: Path, tmp_path: Path, files: str) -> None:
+    from safetensors.torch import save_file
+
+    from dcvae_tools.errors import LatentError
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for p in sharded.iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    index = json.loads((copy / "index.json").read_text())
+    entry = index["shards"][0]
+    with safe_open(copy / entry["file"], "pt") as shard:
+        latents = shard.get_tensor("latents")
+    save_file({"latents": latents}, str(copy / entry["file"]), metadata={"files": files})
+    entry["sha256"] = sha256_file(copy / entry["file"])
+    (copy / "index.json").write_text(json.dumps(index))
+    with pytest.raises(LatentError, match=rf"{entry['file']} is not a readable latents shard"):
+        load_latents(copy)
+
+
 # ---------------------------------------------------------------------------- resuming
 
 

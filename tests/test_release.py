@@ -328,7 +328,9 @@ def test_truncated_attributes(saved: tuple[DCVAE, Path], tmp_path: Path) -> None
         load_model(folder)
 
 
-@pytest.mark.parametrize("header", [b"[]", b"{", b'{"__metadata__": {"attributes": "[1]"}}'])
+@pytest.mark.parametrize(
+    "header", [b"[]", b"{", b'{"__metadata__": {"attributes": "[1]"}}', b'{"__metadata__": {"attributes": 5}}']
+)
 def test_attributes_with_unreadable_header(saved: tuple[DCVAE, Path], tmp_path: Path, header: bytes) -> None:
     folder = _copy(saved[1], tmp_path / "w")
     (folder / "attributes.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)

@@ -198,12 +198,16 @@ def test_fine_tuning_on_other_data_and_a_mismatched_architecture(runs, tmp_path,
 
 @needs_gpu_continue
 def test_gpu_continue_script_continues_a_run_and_packs_what_it_wrote(runs, tmp_path):
-    """reports/gpu_continue.sh (here on the CPU): the piece it packs unpacks to the uninterrupted run's networks."""
-    run_dir = shutil.copytree(runs / "half", tmp_path / "half")
+    """reports/gpu_continue.sh (here on the CPU, in a copy of the repository's layout): the piece it packs unpacks
+    at the repository root onto the run's own path, and equals the uninterrupted run."""
+    repo = tmp_path / "repo"
+    (repo / "reports").mkdir(parents=True)
+    script = shutil.copy(GPU_CONTINUE, repo / "reports")
+    shutil.copytree(runs / "half", repo / "reports" / "runs" / "half")
     options = ["--preset", "tiny", "--set", "total_iterations=6", "--set", "log_every=1"]
     env = {**os.environ, "OUT": str(tmp_path / "out"), "DCVAE_DEVICE": "cpu", "PYTHON": sys.executable,
-           "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(["bash", str(GPU_CONTINUE), str(run_dir), "5", *options],
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": str(GPU_CONTINUE.parents[1])}
+    done = subprocess.run(["bash", str(script), "reports/runs/half", "5", *options], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "piece: logged iterations 4 -> 6" in done.stdout
@@ -213,14 +217,15 @@ def test_gpu_continue_script_continues_a_run_and_packs_what_it_wrote(runs, tmp_p
     packed.write_bytes(b"".join(part.read_bytes() for part in parts))
     with tarfile.open(packed) as archive:
         archive.extractall(tmp_path / "unpacked", filter="data")
-    names = {path.name for path in (tmp_path / "unpacked").rglob("*") if path.is_file()}
-    assert {"checkpoint.pt", "stats.jsonl"} <= names
-    unpacked_run = next((tmp_path / "unpacked").rglob("checkpoint.pt")).parent
+    unpacked_run = tmp_path / "unpacked" / "reports" / "runs" / "half"
+    assert {"checkpoint.pt", "stats.jsonl"} <= {path.name for path in unpacked_run.iterdir()}
     _assert_same(_networks(unpacked_run), _networks(runs / "straight"))
 
 
 @needs_gpu_continue
-def test_gpu_continue_script_refuses_a_folder_without_a_run(tmp_path):
-    done = subprocess.run(["bash", str(GPU_CONTINUE), str(tmp_path), "1"], capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_gpu_continue_script_refuses_a_folder_without_a_run_or_outside_the_repository(tmp_path, where):
+    run_dir = "reports" if where == "inside" else str(tmp_path)
+    done = subprocess.run(["bash", str(GPU_CONTINUE), run_dir, "1"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "checkpoint.pt not found" in done.stderr
+    assert ("checkpoint.pt not found" if where == "inside" else "is outside the repository") in done.stderr

@@ -85,10 +85,12 @@ def _load_shard(folder: Path, entry: dict[str, Any], verify: bool) -> tuple[torc
         raise LatentError(f"{path}: sha256 differs from {INDEX_NAME} (corrupt or changed); encode it again")
     try:
         latents = load(data)["latents"]
-        metadata = safetensors_metadata(data, path)
-    except (ConfigError, SafetensorError, KeyError, ValueError) as err:
+        files = json.loads(safetensors_metadata(data, path, fix="encode the folder again").get("files", "[]"))
+        if not isinstance(files, list):
+            raise ValueError(f"its 'files' metadata is a {type(files).__name__}, not a list")
+    except (ConfigError, SafetensorError, KeyError, ValueError, TypeError) as err:
         raise LatentError(f"{path} is not a readable latents shard ({err})") from None
-    return latents, [str(f) for f in json.loads(metadata.get("files", "[]"))]
+    return latents, [str(f) for f in files]
 
 
 def iter_shards(folder: str | os.PathLike[str], *, verify: bool = True) -> Iterator[tuple[torch.Tensor, list[str]]]:

@@ -44,6 +44,18 @@ def measure(amp: str, minutes: float, data_root: str | None) -> dict[str, Any]:
     }
 
 
+def _driver_version() -> str | None:
+    """The NVIDIA driver's version as nvidia-smi reports it (None where nvidia-smi is missing or fails)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else None
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=1.5, help="training time per precision")
@@ -52,7 +64,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU: run this on a GPU machine (benchmarks/gpu_check.sh)")
-    info = {**common.machine_info(), "gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda}
+    props = torch.cuda.get_device_properties(0)
+    info = {**common.machine_info(), "gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda,
+            "gpu_memory_gib": props.total_memory / 2**30, "gpu_multiprocessors": props.multi_processor_count,
+            "gpu_driver": _driver_version()}
     print(common.header(f"Paper-width training on {info['gpu']}", info))
     rows = [measure(amp, args.minutes, args.data_root) for amp in args.amp]
     print(common.format_table(rows, [("amp", "amp", ""), ("iterations", "iters", "d"),

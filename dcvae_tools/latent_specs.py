@@ -61,10 +61,12 @@ def parse_sweep(spec: str) -> list[float]:
         if len(parts) != 3:
             raise ValueError
         start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
-        if count < 1:
-            raise ValueError
     except ValueError:
         raise LatentError(f"cannot read sweep {spec!r}: write START:STOP:COUNT, e.g. -2:2:5") from None
+    if count < 1:
+        raise LatentError(
+            f"sweep {spec!r}: COUNT must be at least 1 (the number of strengths), e.g. {parts[0]}:{parts[1]}:5"
+        )
     if not (math.isfinite(start) and math.isfinite(stop)):
         raise LatentError(f"sweep {spec!r}: START and STOP must be finite strengths, e.g. -2:2:5")
     if count > MAX_SWEEP_COUNT:

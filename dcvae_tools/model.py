@@ -436,8 +436,12 @@ class DCVAE(nn.Module):
             return key
         if key in self.attributes:
             return self.attributes[key].direction
+        import difflib
+
         known = ", ".join(sorted(self.attributes)) or "none: this checkpoint ships no attributes"
-        raise LatentError(f"unknown attribute {key!r}; this model's attributes: {known}")
+        close = difflib.get_close_matches(str(key), list(self.attributes), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise LatentError(f"unknown attribute {key!r}; {hint}this model's attributes: {known}")
 
     def edit(
         self,

@@ -781,10 +781,9 @@ def test_arguments_that_would_exhaust_memory_are_refused_at_once(ckpt: Path, ima
     one, two = images / "0_grey.png", images / "1_grey.png"
     failed(run("mix", one, two, "--dims", "0-999999999999", "-o", tmp_path / "m.png", "-m", ckpt),
            "out of range", f"0-{LATENT_DIM - 1}")
-    failed(run("edit", one, "-a", "bright", "--sweep", "0:1:100000", "--grid", tmp_path / "s.png", "-m", ckpt),
-           "at most 64")
-    failed(run("edit", one, "-a", "bright", "--sweep", "nan:1:3", "--grid", tmp_path / "s.png", "-m", ckpt),
-           "finite")
+    for sweep, words in (("0:1:100000", "at most 64"), ("nan:1:3", "finite"), ("3:-2:0", "COUNT must be at least 1")):
+        result = run("edit", one, "-a", "bright", "--sweep", sweep, "--grid", tmp_path / "s.png", "-m", ckpt)
+        assert result.exit_code == 2 and "'--sweep'" in result.stderr and words in result.stderr, result.stderr
     ok(run("encode", one, two, "-o", tmp_path / "z.safetensors", "-m", ckpt))
     failed(run("interpolate", f"{tmp_path / 'z.safetensors'}:-1", two, "-o", tmp_path / "i.png", "-m", ckpt),
            "whole number", "got '-1'")
@@ -852,7 +851,7 @@ def test_argument_errors_come_before_torch_loads(tmp_path: Path) -> None:
         (["interpolate", "none.safetensors:0", image, "-o", tmp_path / "i.png"], 1, "no such latents file"),
         (["interpolate", image, tmp_path / "none.png", "-o", tmp_path / "i.png"], 1, "no such file or folder"),
         (["mix", image, image, "-o", tmp_path / "m.png", "--dims", "a-b"], 1, "write indices like"),
-        (["edit", image, "-a", "long_sleeves", "--sweep", "abc", "--grid", tmp_path / "g.png"], 1, "cannot read sweep"),
+        (["edit", image, "-a", "long_sleeves", "--sweep", "abc", "--grid", tmp_path / "g.png"], 2, "cannot read sweep"),
         (["reconstruct", tmp_path / "none.png", "-o", tmp_path / "r"], 1, "no such file or folder"),
         (["encode", tmp_path / "none.png", "-o", tmp_path / "z.safetensors"], 1, "no such file or folder"),
     ]

@@ -314,9 +314,15 @@ def test_parse_sweep_good(spec: str, expected: list[float]) -> None:
     assert parse_sweep(spec) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("spec", ["", "1:2", "1:2:3:4", "a:b:3", "0:1:0", "0:1:-2", "0:1:2.5", "0:1:"])
+@pytest.mark.parametrize("spec", ["", "1:2", "1:2:3:4", "a:b:3", "0:1:2.5", "0:1:"])
 def test_parse_sweep_bad(spec: str) -> None:
     with pytest.raises(LatentError, match="START:STOP:COUNT"):
+        parse_sweep(spec)
+
+
+@pytest.mark.parametrize("spec", ["0:1:0", "0:1:-2"])
+def test_parse_sweep_names_a_count_below_one(spec: str) -> None:
+    with pytest.raises(LatentError, match=r"COUNT must be at least 1 .*e\.g\. 0:1:5"):
         parse_sweep(spec)
 
 

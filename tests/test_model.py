@@ -212,6 +212,9 @@ def test_edit_unknown_attribute_lists_names(edit_model: DCVAE) -> None:
         edit_model.edit(z, {"frown": 1.0})
     message = str(info.value)
     assert "frown" in message and "smile" in message and "glasses" in message
+    assert "did you mean" not in message
+    with pytest.raises(LatentError, match=r"unknown attribute 'smiles'; did you mean 'smile'\? this model's"):
+        edit_model.edit(z, {"smiles": 1.0})
 
 
 def test_edit_refuses_strengths_that_are_not_finite_numbers(edit_model: DCVAE) -> None:

@@ -617,6 +617,19 @@ def attribute(
         )
 
 
+def _parse_sweep_option(sweep: str | None) -> list[float] | None:
+    """``--sweep START:STOP:COUNT`` as strengths; a malformed one is a usage error naming the option."""
+    if sweep is None:
+        return None
+    from dcvae_tools.errors import LatentError
+    from dcvae_tools.latent_specs import parse_sweep
+
+    try:
+        return parse_sweep(sweep)
+    except LatentError as err:
+        raise _usage(str(err), "--sweep") from None
+
+
 @app.command(
     epilog=_examples(
         "dcvae edit docs/examples/fashion-mnist/tshirt.png --attribute long_sleeves=1.5 -o edited/",
@@ -734,10 +747,8 @@ def edit(
             raise _usage("--sweep takes exactly one --attribute", "--sweep")
         if specs[0][1] is not None:
             raise _usage("--sweep sets the strengths; drop =STRENGTH from --attribute", "--sweep")
+    strengths = _parse_sweep_option(sweep)
     with session(quiet=quiet, debug=debug) as out:
-        from dcvae_tools.latent_specs import parse_sweep
-
-        strengths = parse_sweep(sweep) if sweep is not None else None
         paths = _expand(images, recursive) if latents_input is None else []
         import torch  # after the checks above, so their errors come at once
 

@@ -349,8 +349,10 @@ def test_attribute_then_edit(ckpt: Path, images: Path, tmp_path: Path) -> None:
     edited = sorted((tmp_path / "edited").iterdir())
     assert len(edited) == 8 and all(Image.open(p).size == (CONTENT, CONTENT) for p in edited)
 
-    ok(run("edit", images, "-a", "bright", "--sweep=-2:2:5", "-o", tmp_path / "strips", "--grid",
-           tmp_path / "sweep.png", "-m", ckpt))
+    result = run("edit", images, "-a", "bright", "--sweep=-2:2:5", "-o", tmp_path / "strips", "--grid",
+                 tmp_path / "sweep.png", "-m", ckpt)
+    ok(result)
+    assert "bright at -2, -1, 0, 1, 2" in result.output and "the original, then those strengths" in result.output
     strips = sorted((tmp_path / "strips").iterdir())
     assert len(strips) == 8 and all(Image.open(p).size == _grid_size(6, 1) for p in strips)
     with Image.open(tmp_path / "sweep.png") as grid:

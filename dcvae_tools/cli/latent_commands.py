@@ -832,6 +832,8 @@ def edit(
             if strengths is None
             else (f"{edits[0][0].name} at {', '.join(f'{s:g}' for s in strengths)}")
         ) + f" {used_unit}" + (f", holding {', '.join(h.name for h in held)}" if held else "")
+        if strengths is not None:  # the grid and strips carry no labels: say how to read their columns
+            what += "; columns: the original, then those strengths left to right"
         written = [f"{_count(done, 'strip' if strengths else 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"edited {_count(done, 'image')} ({what}): wrote {' and '.join(written)}{_skipped_summary(skipped)}")

@@ -7,6 +7,7 @@ so the command line can check its arguments before it loads torch; :mod:`.shards
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,10 +71,7 @@ def shard_header(path: Path) -> tuple[dict[str, str], list[int]] | None:
         itemsize = _DTYPE_BYTES[entry["dtype"]]
     except (TypeError, KeyError, ValueError, IndexError):
         return None
-    count = 1
-    for n in shape:
-        count *= n
-    whole = data_end == size - 8 - length and end - start == count * itemsize and min(shape, default=0) >= 0
+    whole = data_end == size - 8 - length and end - start == math.prod(shape) * itemsize and min(shape, default=0) >= 0
     if not whole or not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         return None
     return dict(metadata), shape

@@ -221,7 +221,7 @@ def test_interpolate_images_and_latent_rows(ckpt: Path, images: Path, tmp_path: 
     z = tmp_path / "z.safetensors"
     ok(run("encode", images, "-o", z, "-m", ckpt))
     ok(run("interpolate", images / "0_grey.png", f"{z}:3", "--steps", 5, "--slerp", "-o", tmp_path / "strip.png",
-           "--gif", tmp_path / "anim.gif", "-m", ckpt))
+           "--gif", tmp_path / "anim.gif", "-m", ckpt, "--no-labels"))
     with Image.open(tmp_path / "strip.png") as strip:
         assert strip.size == _grid_size(5, 1)
     with Image.open(tmp_path / "anim.gif") as gif:
@@ -240,21 +240,55 @@ def test_interpolate_images_and_latent_rows(ckpt: Path, images: Path, tmp_path: 
     assert not (tmp_path / "x.png").exists()
 
 
+def _labelled(path: Path, bare: Path) -> np.ndarray:
+    """The strip on top of a labelled grid, after checking the grid below it equals the bare one."""
+    labelled, plain = _pixels(path), _pixels(bare)
+    header = labelled.shape[0] - plain.shape[0]
+    assert labelled.shape[1] == plain.shape[1] and header > 0, (labelled.shape, plain.shape)
+    np.testing.assert_array_equal(labelled[header:], plain)
+    return labelled[:header]
+
+
+def _inked_columns(strip: np.ndarray, columns: int) -> list[bool]:
+    """For each cell column of a 2x grid (28-pixel cells), whether its part of the label strip has dark ink."""
+    return [bool(strip[:, (2 + c * CELL) * 2 : (c * CELL + 30) * 2].min() < 128) for c in range(columns)]
+
+
+def test_sweeps_mixes_and_interpolations_name_their_columns(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    one, two = images / "0_grey.png", images / "3_grey.png"
+    for name, args, columns in (
+        ("edit", [one, two, "-a", "bright", "--sweep=-1:1:3", "--grid"], 4),
+        ("interpolate", [one, two, "--steps", 5, "-o"], 5),
+        ("mix", [one, two, "--dims", "0-7", "--dims", "0-3,9", "-o"], 4),
+    ):
+        ok(run(name, *args, tmp_path / f"{name}.png", "-m", ckpt))
+        ok(run(name, *args, tmp_path / f"{name}-bare.png", "-m", ckpt, "--no-labels"))
+        strip = _labelled(tmp_path / f"{name}.png", tmp_path / f"{name}-bare.png")
+        assert _inked_columns(strip, columns) == [True] * columns, name
+    ok(run("edit", one, "-a", "bright", "--sweep=-1:1:3", "-o", tmp_path / "strips", "-m", ckpt))
+    ok(run("edit", one, "-a", "bright", "--sweep=-1:1:3", "-o", tmp_path / "bare", "-m", ckpt, "--no-labels"))
+    _labelled(tmp_path / "strips" / one.name, tmp_path / "bare" / one.name)  # each input's strip is labelled too
+    # a single-strength edit writes plain images: nothing to label
+    ok(run("edit", one, "-a", "bright=1", "-o", tmp_path / "plain", "-m", ckpt))
+    assert Image.open(tmp_path / "plain" / one.name).size == (CONTENT, CONTENT)
+
+
 def test_mix_grid(ckpt: Path, images: Path, tmp_path: Path) -> None:
     a = [images / f"{i}_grey.png" for i in range(3)]
     args = ["--a", a[0], "--a", a[1], "--a", a[2], "--b", images / "4_rgb.png", "--count", 4, "--seed", 0]
-    ok(result := run("mix", *args, "-o", tmp_path / "mix.png", "-m", ckpt))
+    ok(result := run("mix", *args, "-o", tmp_path / "mix.png", "-m", ckpt, "--no-labels"))
     assert "3 rows (A, B, 4 mixes)" in result.stdout and "8/16 dimensions, seed 0" in result.stdout
     with Image.open(tmp_path / "mix.png") as grid:
         assert grid.size == _grid_size(6, 3)
-    ok(run("mix", *args, "-o", tmp_path / "again.png", "-m", ckpt))
+    ok(run("mix", *args, "-o", tmp_path / "again.png", "-m", ckpt, "--no-labels"))
     np.testing.assert_array_equal(_pixels(tmp_path / "mix.png"), _pixels(tmp_path / "again.png"))
 
-    ok(run("mix", a[0], a[1], "--dims", "0-7", "--dims", "8-15", "-o", tmp_path / "dims.png", "-m", ckpt))
+    ok(run("mix", a[0], a[1], "--dims", "0-7", "--dims", "8-15", "-o", tmp_path / "dims.png", "-m", ckpt,
+           "--no-labels"))
     with Image.open(tmp_path / "dims.png") as grid:
         assert grid.size == _grid_size(4, 1)
     # taking every dimension from B gives B's reconstruction
-    ok(run("mix", a[0], a[1], "--dims", "0-15", "-o", tmp_path / "all.png", "-m", ckpt, "--upscale", 1))
+    ok(run("mix", a[0], a[1], "--dims", "0-15", "-o", tmp_path / "all.png", "-m", ckpt, "--upscale", 1, "--no-labels"))
     ok(run("reconstruct", a[1], "-o", tmp_path / "recon", "-m", ckpt))
     np.testing.assert_array_equal(_pixels(tmp_path / "all.png")[2:30, 2 * CELL + 2 : 2 * CELL + 30],
                                   _pixels(tmp_path / "recon" / "1_grey.png"))
@@ -275,7 +309,8 @@ def test_mix_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path)
         return _pixels(grid)[row * CELL + 2 : row * CELL + 30, col * CELL + 2 : col * CELL + 30].astype(np.int16)
 
     # every row of a latents file as A (shown decoded), one row of a sharded folder as B; all of B's dims taken
-    result = run("mix", z, f"{shards}:1", "--dims", "0-15", "-o", tmp_path / "m.png", "-m", ckpt, "--upscale", 1)
+    result = run("mix", z, f"{shards}:1", "--dims", "0-15", "-o", tmp_path / "m.png", "-m", ckpt, "--upscale", 1,
+                 "--no-labels")
     ok(result)
     assert "3 rows (A, B, 1 mix)" in result.stdout
     assert Image.open(tmp_path / "m.png").size == _grid_size(3, 3, upscale=1)
@@ -285,7 +320,7 @@ def test_mix_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path)
         assert np.abs(cell(tmp_path / "m.png", row, 2) - recon[1]).max() <= 1  # every dimension from B
     # an image and latent rows on one side keep their order; B's rows pair with A's
     ok(run("mix", "--a", greys[2], "--a", f"{z}:0", "--a", f"{z}:1", "--b", shards, "--dims", "0-15",
-           "-o", tmp_path / "n.png", "-m", ckpt, "--upscale", 1))
+           "-o", tmp_path / "n.png", "-m", ckpt, "--upscale", 1, "--no-labels"))
     assert np.abs(cell(tmp_path / "n.png", 0, 0) - _pixels(greys[2]).astype(np.int16)).max() <= 1  # shown as is
     for row, shown in enumerate([None, 0, 1]):
         assert np.abs(cell(tmp_path / "n.png", row, 1) - recon[row]).max() <= 1  # B's row, decoded
@@ -297,7 +332,7 @@ def test_mix_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path)
     shutil.copy(greys[0], tmp_path / "a:1.png")
     shutil.copy(z, tmp_path / "a:b.safetensors")
     ok(run("mix", tmp_path / "a:1.png", f"{tmp_path / 'a:b.safetensors'}:2", "--dims", "0-15", "-o", tmp_path / "c.png",
-           "-m", ckpt, "--upscale", 1))
+           "-m", ckpt, "--upscale", 1, "--no-labels"))
     assert np.abs(cell(tmp_path / "c.png", 0, 2) - recon[2]).max() <= 1
 
     # every input is counted and checked before the model loads (-m names nothing)
@@ -350,9 +385,9 @@ def test_attribute_then_edit(ckpt: Path, images: Path, tmp_path: Path) -> None:
     assert len(edited) == 8 and all(Image.open(p).size == (CONTENT, CONTENT) for p in edited)
 
     result = run("edit", images, "-a", "bright", "--sweep=-2:2:5", "-o", tmp_path / "strips", "--grid",
-                 tmp_path / "sweep.png", "-m", ckpt)
+                 tmp_path / "sweep.png", "-m", ckpt, "--no-labels")
     ok(result)
-    assert "bright at -2, -1, 0, 1, 2" in result.output and "the original, then those strengths" in result.output
+    assert "bright at -2, -1, 0, 1, 2" in result.output and "the original image, then those strengths" in result.output
     strips = sorted((tmp_path / "strips").iterdir())
     assert len(strips) == 8 and all(Image.open(p).size == _grid_size(6, 1) for p in strips)
     with Image.open(tmp_path / "sweep.png") as grid:
@@ -478,7 +513,9 @@ def test_usage_errors_exit_2(ckpt: Path, images: Path, tmp_path: Path) -> None:
         (["encode", images, "-o", tmp_path / "z.npy", "-m", ckpt], "must end in .safetensors"),
         (["reconstruct", images, "--grid", tmp_path / "grid.tiff", "-m", ckpt], "must end in one of"),
         (["attribute", "-p", images, "-n", images, "--name", "a:b", "-o", tmp_path / "a.safetensors"], "'a:b'"),
-        (["mix", images / "0_grey.png", "-o", tmp_path / "m.png"], "expected two arguments"),
+        (["mix", images / "0_grey.png", "-o", tmp_path / "m.png"], "expected two arguments A and B, got 1"),
+        (["mix", images / "0_grey.png", images / "1_grey.png", images / "2_grey.png", "-o", tmp_path / "m.png"],
+         "got 3; use --a/--b for lists"),
     ]:
         result = run(*args)
         assert result.exit_code == 2 and fragment in result.stderr, (args, result.stderr)
@@ -714,7 +751,8 @@ def test_edit_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path
     expected = model.to_pil(model.edit(latents, {"bright": 1.5}, unit="raw"))
     for grey, image in zip(greys, expected, strict=True):  # named after the sources, edited from the given latents
         assert np.abs(_pixels(tmp_path / "edited" / grey.name) - np.asarray(image, dtype=np.int16)).max() <= 1
-    ok(run("edit", shards, "-a", "bright", "--sweep=-1:1:3", "--grid", tmp_path / "sweep.png", "-m", ckpt))
+    ok(run("edit", shards, "-a", "bright", "--sweep=-1:1:3", "--grid", tmp_path / "sweep.png", "-m", ckpt,
+           "--no-labels"))
     assert Image.open(tmp_path / "sweep.png").size == _grid_size(4, 3)  # the decoding, then 3 strengths
     for given, extra, fragment in ((z, [greys[0]], "give one latents file"),
                                    (z, ["--refine", "5"], "holds latents already"),

@@ -405,6 +405,20 @@ def test_principal_directions_are_orthogonal_ordered_and_one_std_long():
         assert ratio == pytest.approx(float(lengths[k] ** 2 / torch.linalg.eigvalsh(stats.covariance).sum()), rel=1e-4)
 
 
+def test_the_components_figure_has_a_row_per_component_and_names_its_strengths(fashion, tmp_path):
+    from dcvae_tools.editing.pca import draw_components
+
+    names = ["pc01", "pc02"]
+    with Image.open(draw_components(fashion, tmp_path / "pca.png", names=names, strengths=(-2, 0, 2))) as image:
+        pixels = np.asarray(image.convert("L"))
+    content = fashion.config.content_size
+    grid_height = (2 * (content + 2) + 2) * 2  # two rows of 2x-enlarged cells
+    assert pixels.shape[1] == (3 * (content + 2) + 2) * 2 and pixels.shape[0] > grid_height
+    strip = pixels[: pixels.shape[0] - grid_height]
+    assert all(strip[:, (2 + c * (content + 2)) * 2 : (c * (content + 2) + 2 + content) * 2].min() < 128
+               for c in range(3))  # a strength label over each column
+
+
 def test_a_principal_direction_edits_the_same_in_both_units(fashion):
     z = fashion.encode(_images("fashion-mnist", ("sneaker.png",)))
     std = fashion.edit(z, {"pc01": 2.0}, output="latents", unit="std")

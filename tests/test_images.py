@@ -398,6 +398,37 @@ def test_save_grid_crops_and_upscales(tmp_path: Path) -> None:
     assert pixels.min() == 255  # the -1 padding was cropped away; only white content and padding remain
 
 
+def _labelled_and_bare(tmp_path: Path, labels: list[str], upscale: int) -> tuple[np.ndarray, np.ndarray]:
+    batch = torch.full((6, 1, 32, 32), -1.0)  # black cells: only the labels can be dark in the strip on top
+    bare = save_grid(batch, tmp_path / "bare.png", nrow=3, content_size=28, upscale=upscale)
+    labelled = save_grid(batch, tmp_path / "labelled.png", nrow=3, content_size=28, upscale=upscale,
+                         column_labels=labels)
+    with Image.open(bare) as a, Image.open(labelled) as b:
+        return np.asarray(a.convert("L")), np.asarray(b.convert("L"))
+
+
+@pytest.mark.parametrize("upscale", [1, 2, 4])
+def test_save_grid_column_labels_sit_over_their_columns(tmp_path: Path, upscale: int) -> None:
+    bare, labelled = _labelled_and_bare(tmp_path, ["original", "-2", "a label far wider than any cell"], upscale)
+    header = labelled.shape[0] - bare.shape[0]
+    assert labelled.shape[1] == bare.shape[1] and header > 0
+    np.testing.assert_array_equal(labelled[header:], bare)  # the grid below the strip is unchanged
+    strip = labelled[:header]
+    cell, pitch, first = 28 * upscale, 30 * upscale, 2 * upscale
+    for column in range(3):
+        assert strip[:, first + column * pitch : first + column * pitch + cell].min() < 128, column  # inked
+    gaps = np.ones(strip.shape[1], dtype=bool)
+    for column in range(3):
+        gaps[first + column * pitch : first + column * pitch + cell] = False
+    assert strip[:, gaps].min() == 255  # no label spills over the padding into its neighbour's column
+
+
+def test_save_grid_refuses_a_wrong_number_of_labels(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="2 column labels for a grid of 3 columns"):
+        save_grid(torch.zeros(6, 1, 32, 32), tmp_path / "g.png", nrow=3, column_labels=["a", "b"])
+    assert not (tmp_path / "g.png").exists()
+
+
 # --------------------------------------------------------------------------- saving
 
 

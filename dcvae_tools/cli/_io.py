@@ -84,10 +84,14 @@ def _save_one(model: "DCVAE", image: "torch.Tensor", path: Path, upscale: int) -
         )
 
 
-def _save_grid(model: "DCVAE", images: "torch.Tensor", path: Path, nrow: int, upscale: int) -> None:
+def _save_grid(
+    model: "DCVAE", images: "torch.Tensor", path: Path, nrow: int, upscale: int, labels: Sequence[str] | None = None
+) -> None:
     from dcvae_tools import images as image_io
 
-    image_io.save_grid(images, path, nrow=nrow, content_size=model.config.content_size, upscale=upscale)
+    image_io.save_grid(
+        images, path, nrow=nrow, content_size=model.config.content_size, upscale=upscale, column_labels=labels
+    )
 
 
 # ---------------------------------------------------------------------------- output folders

@@ -115,6 +115,13 @@ UpscaleOpt = Annotated[
         help="Enlarge output images N times (nearest neighbour).",
     ),
 ]
+LabelsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--labels/--no-labels",
+        help="Name each grid column in a strip on top (--no-labels: the bare grid, cells only).",
+    ),
+]
 NrowOpt = Annotated[
     int | None,
     typer.Option("--nrow", metavar="N", min=1, show_default="square-ish", help="Images per grid row."),

@@ -44,6 +44,7 @@ from ._options import (
     Dtype,
     DtypeOpt,
     JsonOpt,
+    LabelsOpt,
     ModelOpt,
     OfflineOpt,
     QuietOpt,
@@ -301,6 +302,7 @@ def interpolate(
         bool, typer.Option("--boomerang/--no-boomerang", help="Play the GIF forwards then backwards.")
     ] = True,
     upscale: UpscaleOpt = None,
+    labels: LabelsOpt = True,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     device: DeviceOpt = None,
@@ -334,7 +336,8 @@ def interpolate(
         _check_decoded(frames, torch.stack([za, zb]), f"{a} -> {b}", unit="step")
         scale = _grid_upscale(loaded, upscale)
         if output is not None:
-            _save_grid(loaded, frames, output, steps, scale)
+            headings = ["A", *(f"{i / (steps - 1):.2g}" for i in range(1, steps - 1)), "B"] if labels else None
+            _save_grid(loaded, frames, output, steps, scale, headings)
         if gif is not None:
             image_io.save_gif(
                 frames,
@@ -354,17 +357,23 @@ def interpolate(
         "dcvae mix --a a1.png --a a2.png --a a3.png --b b.png --fraction 0.25 -o mix.png",
         "dcvae mix left/ right/ --dims 0-63 --dims 64-127 -o halves.png",
         "dcvae mix z.safetensors z.safetensors:0 --seed 0 -o mix.png",
-    )
+    ),
+    context_settings={"allow_extra_args": True},  # so a third argument gets the --a/--b advice below
 )
 def mix(
+    ctx: typer.Context,
     output: Annotated[Path, typer.Option("--output", "-o", metavar="GRID.png", help="The grid to write.")],
-    sources: Annotated[
-        list[Path] | None,
+    a_source: Annotated[
+        Path | None,
         typer.Argument(
-            metavar="[A B]",
+            metavar="A",
             show_default=False,
-            help="A and B: image files or folders, or latents (LATENTS.safetensors or LATENTS_DIR, :ROW for one).",
+            help="The image, folder or latents (LATENTS.safetensors or LATENTS_DIR, :ROW for one) to mix into.",
         ),
+    ] = None,
+    b_source: Annotated[
+        Path | None,
+        typer.Argument(metavar="B", show_default=False, help="The image, folder or latents to take dimensions from."),
     ] = None,
     a_images: Annotated[
         list[Path] | None, typer.Option("--a", metavar="INPUT", help="An A image, folder or latents (repeatable).")
@@ -404,6 +413,7 @@ def mix(
     ] = None,
     seed: SeedOpt = None,
     upscale: UpscaleOpt = None,
+    labels: LabelsOpt = True,
     recursive: RecursiveOpt = False,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
@@ -426,6 +436,7 @@ def mix(
     rows or ROW) are mixed as they are and shown decoded.
     """
     _check_image_suffix(output, "--output")
+    sources = [source for source in (a_source, b_source) if source is not None] + [Path(x) for x in ctx.args]
     if sources and (a_images or b_images):
         raise _usage("give A and B as two arguments or with --a/--b, not both", "--a")
     if sources:
@@ -469,7 +480,8 @@ def mix(
         cells = []
         for i in range(rows):
             cells += [xa[i if len(xa) > 1 else 0], xb[i if len(xb) > 1 else 0], *mixed[i * k : (i + 1) * k]]
-        _save_grid(loaded, torch.stack(cells), output, k + 2, _grid_upscale(loaded, upscale))
+        headings = ["A", "B", *(dims if dims else (f"mix {i + 1}" for i in range(k)))] if labels else None
+        _save_grid(loaded, torch.stack(cells), output, k + 2, _grid_upscale(loaded, upscale), headings)
         if dims:
             how = f"the --dims subset{'s' if k > 1 else ''}"
         else:
@@ -699,6 +711,7 @@ def edit(
         ),
     ] = None,
     upscale: UpscaleOpt = None,
+    labels: LabelsOpt = True,
     refine: RefineOpt = 0,
     refine_seconds: RefineSecondsOpt = None,
     skip_bad: SkipBadOpt = False,
@@ -756,6 +769,7 @@ def edit(
         from dcvae_tools.editing.domain import far_reason
         from dcvae_tools.editing.units import FarEditWarning
         from dcvae_tools.errors import DCVAEError
+        from dcvae_tools.images.labels import strength_label
 
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         protected = paths  # the inputs no output may replace
@@ -779,6 +793,8 @@ def edit(
         names = _OutputNames(paths)
         _refuse_overwriting_images(protected, output, names.names, grid)
         columns = 1 + (len(strengths) if strengths is not None else 1)
+        first = "original" if latents_input is None else "decoded"
+        headings = [first, *map(strength_label, strengths)] if strengths is not None and labels else None
         skipped: Skipped | None = [] if skip_bad else None
         rows: list[torch.Tensor] = []
         done = 0
@@ -814,14 +830,14 @@ def edit(
                         if strengths is None:
                             _save_one(loaded, row[1], target, upscale or 1)
                         else:
-                            _save_grid(loaded, row, target, columns, _grid_upscale(loaded, upscale))
+                            _save_grid(loaded, row, target, columns, _grid_upscale(loaded, upscale), headings)
                     if grid is not None:
                         rows.append(row)
                     done += 1
             if not done:
                 _no_good_images(out, skipped or [], skipped or [])
             if grid is not None:
-                _save_grid(loaded, torch.cat(rows), grid, columns, _grid_upscale(loaded, upscale))
+                _save_grid(loaded, torch.cat(rows), grid, columns, _grid_upscale(loaded, upscale), headings)
         _report_skipped(out, skipped or [])
         if refined:
             warn_if_cut(out, refined[0], refine)
@@ -832,8 +848,8 @@ def edit(
             if strengths is None
             else (f"{edits[0][0].name} at {', '.join(f'{s:g}' for s in strengths)}")
         ) + f" {used_unit}" + (f", holding {', '.join(h.name for h in held)}" if held else "")
-        if strengths is not None:  # the grid and strips carry no labels: say how to read their columns
-            what += "; columns: the original, then those strengths left to right"
+        if strengths is not None and not labels:  # the bare grid and strips: say how to read their columns
+            what += f"; columns: the {first} image, then those strengths left to right"
         written = [f"{_count(done, 'strip' if strengths else 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"edited {_count(done, 'image')} ({what}): wrote {' and '.join(written)}{_skipped_summary(skipped)}")

@@ -61,8 +61,9 @@ def draw_components(
     strengths: Sequence[float] = FIGURE_STRENGTHS,
 ) -> Path:
     """A grid of what each principal component does: one row per component, one column per strength (in
-    standard deviations), applied to ``base`` (default: the training latents' mean)."""
+    standard deviations, named in a strip on top), applied to ``base`` (default: the training latents' mean)."""
     from ..images import save_grid
+    from ..images.labels import strength_label
 
     stats = model.latent_stats
     if stats is None:
@@ -71,4 +72,5 @@ def draw_components(
     z0 = (stats.mean.float() if base is None else base.float().reshape(-1)).unsqueeze(0)
     rows = [z0 + torch.tensor(strengths).unsqueeze(1) * model.attributes[n].direction.unsqueeze(0) for n in names]
     images = model.decode(torch.cat(rows)).cpu()
-    return save_grid(images, Path(path), nrow=len(strengths), content_size=model.config.content_size, upscale=2)
+    return save_grid(images, Path(path), nrow=len(strengths), content_size=model.config.content_size, upscale=2,
+                     column_labels=[strength_label(s) for s in strengths])

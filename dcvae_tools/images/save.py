@@ -19,6 +19,7 @@ from dcvae_tools.io_utils import atomic_write
 
 from .convert import _check_chw_batch, crop_center, to_pil
 from .files import IMAGE_SUFFIXES, StrPath
+from .labels import add_column_labels
 
 _SAVE_FORMATS: dict[str, str] = {
     ".png": "PNG",
@@ -134,12 +135,15 @@ def save_grid(
     upscale: int = 1,
     padding: int = 2,
     pad_value: float = 1.0,
+    column_labels: Sequence[str] | None = None,
 ) -> Path:
     """Save a batch ``[N, C, H, W]`` in [-1, 1] as one grid image at ``path``, atomically.
 
     Each cell is first cropped to its centred ``content_size`` square (when given), then the cells
     are tiled with :func:`make_grid` and the result is enlarged ``upscale`` times with
     nearest-neighbour sampling (so a grid of 32x32 images stays crisp and visible).
+    With ``column_labels`` (one per column), a white strip on top names each column, e.g. the
+    strengths of an edit sweep; the grid below it is unchanged.
     The format follows the suffix as in :func:`save_image`.
 
     Returns:
@@ -152,9 +156,18 @@ def save_grid(
         raise ImageError(f"save_grid: expected a batch [N, C, H, W], got {shape}")
     batch = crop_center(_check_chw_batch(tensor, "save_grid"), content_size)
     grid = make_grid(batch, nrow=nrow, padding=padding, pad_value=pad_value)
+    columns = min(nrow, batch.shape[0])
+    if column_labels is not None and len(column_labels) != columns:
+        raise ValueError(f"save_grid: {len(column_labels)} column labels for a grid of {columns} columns")
     image = to_pil(grid)
     assert isinstance(image, Image.Image)
-    return _save_pil(_upscale(image, upscale), target)
+    image = _upscale(image, upscale)
+    if column_labels is not None:
+        width = batch.shape[-1]
+        image = add_column_labels(
+            image, column_labels, width * upscale, (width + padding) * upscale, padding * upscale, upscale
+        )
+    return _save_pil(image, target)
 
 
 def save_gif(

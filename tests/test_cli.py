@@ -258,13 +258,15 @@ def test_sweeps_mixes_and_interpolations_name_their_columns(ckpt: Path, images: 
     one, two = images / "0_grey.png", images / "3_grey.png"
     for name, args, columns in (
         ("edit", [one, two, "-a", "bright", "--sweep=-1:1:3", "--grid"], 4),
+        ("edit", [one, two, "-a", "bright=1", "--grid"], 2),  # the original, then the edit
         ("interpolate", [one, two, "--steps", 5, "-o"], 5),
         ("mix", [one, two, "--dims", "0-7", "--dims", "0-3,9", "-o"], 4),
     ):
-        ok(run(name, *args, tmp_path / f"{name}.png", "-m", ckpt))
+        ok(result := run(name, *args, tmp_path / f"{name}.png", "-m", ckpt))
         ok(run(name, *args, tmp_path / f"{name}-bare.png", "-m", ckpt, "--no-labels"))
         strip = _labelled(tmp_path / f"{name}.png", tmp_path / f"{name}-bare.png")
         assert _inked_columns(strip, columns) == [True] * columns, name
+    assert "with the --dims subsets 0-7; 0-3,9" in result.stdout  # in full, where a heading may be cut
     ok(run("edit", one, "-a", "bright", "--sweep=-1:1:3", "-o", tmp_path / "strips", "-m", ckpt))
     ok(run("edit", one, "-a", "bright", "--sweep=-1:1:3", "-o", tmp_path / "bare", "-m", ckpt, "--no-labels"))
     _labelled(tmp_path / "strips" / one.name, tmp_path / "bare" / one.name)  # each input's strip is labelled too
@@ -515,7 +517,7 @@ def test_usage_errors_exit_2(ckpt: Path, images: Path, tmp_path: Path) -> None:
         (["attribute", "-p", images, "-n", images, "--name", "a:b", "-o", tmp_path / "a.safetensors"], "'a:b'"),
         (["mix", images / "0_grey.png", "-o", tmp_path / "m.png"], "expected two arguments A and B, got 1"),
         (["mix", images / "0_grey.png", images / "1_grey.png", images / "2_grey.png", "-o", tmp_path / "m.png"],
-         "got 3; use --a/--b for lists"),
+         f"got 3 ({images / '2_grey.png'} beyond A and B); use --a/--b for lists"),
     ]:
         result = run(*args)
         assert result.exit_code == 2 and fragment in result.stderr, (args, result.stderr)

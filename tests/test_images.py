@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFont
 
 from dcvae_tools import images
 from dcvae_tools.errors import DCVAEError, ImageError
@@ -25,6 +25,7 @@ from dcvae_tools.images import (
     to_pil,
     to_tensor,
 )
+from dcvae_tools.images.labels import interpolation_labels, shortened, strength_labels
 from dcvae_tools.io_utils import atomic_write, atomic_write_bytes, atomic_write_text, sha256_file
 
 RNG = np.random.default_rng(0)
@@ -426,7 +427,32 @@ def test_save_grid_column_labels_sit_over_their_columns(tmp_path: Path, upscale:
 def test_save_grid_refuses_a_wrong_number_of_labels(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="2 column labels for a grid of 3 columns"):
         save_grid(torch.zeros(6, 1, 32, 32), tmp_path / "g.png", nrow=3, column_labels=["a", "b"])
+    with pytest.raises(ValueError, match="not one string"):
+        save_grid(torch.zeros(6, 1, 32, 32), tmp_path / "g.png", nrow=3, column_labels="abc")
     assert not (tmp_path / "g.png").exists()
+
+
+def test_strength_and_interpolation_headings_are_short_signed_and_distinct() -> None:
+    assert strength_labels([-2, -0.5, 0, 1, 3]) == ["-2", "-0.5", "0", "+1", "+3"]
+    assert len(set(strength_labels([10, 10.005, 10.01]))) == 3  # more digits where three would repeat one
+    assert interpolation_labels(2) == ["A", "B"]
+    assert interpolation_labels(5) == ["A", "0.25", "0.50", "0.75", "B"]
+    many = interpolation_labels(1000)
+    assert len(many) == 1000 and len(set(many)) == 1000 and many[1] == "0.001"
+
+
+@pytest.mark.parametrize("font", [ImageFont.load_default(size=10), ImageFont.load_default_imagefont()],
+                         ids=["freetype", "bitmap"])
+def test_a_long_label_is_cut_to_its_column_with_an_ellipsis_the_font_can_draw(font) -> None:
+    long = "0-3,5,7-9," * 300  # a --dims spec of 3,000 characters
+    cut = shortened(font, long, 56)
+    mark = "…" if isinstance(font, ImageFont.FreeTypeFont) else "..."
+    assert cut.endswith(mark) and long.startswith(cut[: -len(mark)]) and len(cut) > len(mark)
+    left, _, right, _ = font.getbbox(cut)
+    assert right - left <= 56
+    left, _, right, _ = font.getbbox(long[: len(cut) - len(mark) + 1] + mark)
+    assert right - left > 56  # the longest prefix that fits, not merely one that does
+    assert shortened(font, "-2", 56) == "-2" and shortened(font, long, 1) == ""
 
 
 # --------------------------------------------------------------------------- saving

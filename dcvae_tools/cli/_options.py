@@ -119,7 +119,7 @@ LabelsOpt = Annotated[
     bool,
     typer.Option(
         "--labels/--no-labels",
-        help="Name each grid column in a strip on top (--no-labels: the bare grid, cells only).",
+        help="Head each grid column with what it shows, in a strip on top (--no-labels: the bare grid).",
     ),
 ]
 NrowOpt = Annotated[

@@ -336,8 +336,9 @@ def interpolate(
         _check_decoded(frames, torch.stack([za, zb]), f"{a} -> {b}", unit="step")
         scale = _grid_upscale(loaded, upscale)
         if output is not None:
-            headings = ["A", *(f"{i / (steps - 1):.2g}" for i in range(1, steps - 1)), "B"] if labels else None
-            _save_grid(loaded, frames, output, steps, scale, headings)
+            from dcvae_tools.images.labels import interpolation_labels
+
+            _save_grid(loaded, frames, output, steps, scale, interpolation_labels(steps) if labels else None)
         if gif is not None:
             image_io.save_gif(
                 frames,
@@ -373,7 +374,11 @@ def mix(
     ] = None,
     b_source: Annotated[
         Path | None,
-        typer.Argument(metavar="B", show_default=False, help="The image, folder or latents to take dimensions from."),
+        typer.Argument(
+            metavar="B",
+            show_default=False,
+            help="The image, folder or latents (as for A) to take dimensions from.",
+        ),
     ] = None,
     a_images: Annotated[
         list[Path] | None, typer.Option("--a", metavar="INPUT", help="An A image, folder or latents (repeatable).")
@@ -441,7 +446,8 @@ def mix(
         raise _usage("give A and B as two arguments or with --a/--b, not both", "--a")
     if sources:
         if len(sources) != 2:
-            raise _usage(f"expected two arguments A and B, got {len(sources)}; use --a/--b for lists", "A B")
+            extra = f" ({', '.join(ctx.args)} beyond A and B)" if ctx.args else ""
+            raise _usage(f"expected two arguments A and B, got {len(sources)}{extra}; use --a/--b for lists", "A B")
         a_images, b_images = [sources[0]], [sources[1]]
     if not a_images or not b_images:
         raise _usage("give A and B inputs (two arguments, or --a and --b)", "--a")
@@ -480,10 +486,10 @@ def mix(
         cells = []
         for i in range(rows):
             cells += [xa[i if len(xa) > 1 else 0], xb[i if len(xb) > 1 else 0], *mixed[i * k : (i + 1) * k]]
-        headings = ["A", "B", *(dims if dims else (f"mix {i + 1}" for i in range(k)))] if labels else None
-        _save_grid(loaded, torch.stack(cells), output, k + 2, _grid_upscale(loaded, upscale), headings)
+        column_labels = ["A", "B", *(dims if dims else (f"mix {i + 1}" for i in range(k)))] if labels else None
+        _save_grid(loaded, torch.stack(cells), output, k + 2, _grid_upscale(loaded, upscale), column_labels)
         if dims:
-            how = f"the --dims subset{'s' if k > 1 else ''}"
+            how = f"the --dims subset{'s' if k > 1 else ''} {'; '.join(dims)}"  # in full: a heading may be cut
         else:
             chosen = int(masks[0].sum())
             how = f"{k} random subset{'s' if k > 1 else ''} of {chosen}/{dim} dimensions, seed {used_seed}"
@@ -769,7 +775,7 @@ def edit(
         from dcvae_tools.editing.domain import far_reason
         from dcvae_tools.editing.units import FarEditWarning
         from dcvae_tools.errors import DCVAEError
-        from dcvae_tools.images.labels import strength_label
+        from dcvae_tools.images.labels import strength_labels
 
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         protected = paths  # the inputs no output may replace
@@ -794,7 +800,8 @@ def edit(
         _refuse_overwriting_images(protected, output, names.names, grid)
         columns = 1 + (len(strengths) if strengths is not None else 1)
         first = "original" if latents_input is None else "decoded"
-        headings = [first, *map(strength_label, strengths)] if strengths is not None and labels else None
+        column_labels = [first, *(strength_labels(strengths) if strengths is not None else ["edited"])]
+        column_labels = column_labels if labels else None
         skipped: Skipped | None = [] if skip_bad else None
         rows: list[torch.Tensor] = []
         done = 0
@@ -830,14 +837,14 @@ def edit(
                         if strengths is None:
                             _save_one(loaded, row[1], target, upscale or 1)
                         else:
-                            _save_grid(loaded, row, target, columns, _grid_upscale(loaded, upscale), headings)
+                            _save_grid(loaded, row, target, columns, _grid_upscale(loaded, upscale), column_labels)
                     if grid is not None:
                         rows.append(row)
                     done += 1
             if not done:
                 _no_good_images(out, skipped or [], skipped or [])
             if grid is not None:
-                _save_grid(loaded, torch.cat(rows), grid, columns, _grid_upscale(loaded, upscale), headings)
+                _save_grid(loaded, torch.cat(rows), grid, columns, _grid_upscale(loaded, upscale), column_labels)
         _report_skipped(out, skipped or [])
         if refined:
             warn_if_cut(out, refined[0], refine)

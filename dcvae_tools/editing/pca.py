@@ -63,7 +63,7 @@ def draw_components(
     """A grid of what each principal component does: one row per component, one column per strength (in
     standard deviations, named in a strip on top), applied to ``base`` (default: the training latents' mean)."""
     from ..images import save_grid
-    from ..images.labels import strength_label
+    from ..images.labels import strength_labels
 
     stats = model.latent_stats
     if stats is None:
@@ -73,4 +73,4 @@ def draw_components(
     rows = [z0 + torch.tensor(strengths).unsqueeze(1) * model.attributes[n].direction.unsqueeze(0) for n in names]
     images = model.decode(torch.cat(rows)).cpu()
     return save_grid(images, Path(path), nrow=len(strengths), content_size=model.config.content_size, upscale=2,
-                     column_labels=[strength_label(s) for s in strengths])
+                     column_labels=strength_labels(strengths))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
@@ -9,12 +10,23 @@ from PIL import Image, ImageDraw, ImageFont
 Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
 
 _SMALLEST_SIZE = 7  # below this the default font stops being legible
-_ELLIPSIS = "…"
 
 
-def strength_label(strength: float) -> str:
-    """An edit strength as a column heading: signed, as short as the value allows (``-2``, ``+0.5``, ``0``)."""
-    return "0" if strength == 0 else f"{strength:+.3g}"
+def strength_labels(strengths: Sequence[float]) -> list[str]:
+    """Edit strengths as column headings: signed and short (``-2``, ``+0.5``, ``0``), with as many digits as it
+    takes for different strengths to read differently."""
+    for digits in range(3, 17):
+        labels = ["0" if s == 0 else f"{s:+.{digits}g}" for s in strengths]
+        if len(set(labels)) == len(set(strengths)):
+            break
+    return labels
+
+
+def interpolation_labels(steps: int) -> list[str]:
+    """Headings for ``steps`` evenly spaced points from A to B: ``A``, each inner t with the same number of
+    decimals (enough to tell neighbours apart), ``B``."""
+    decimals = max(2, math.ceil(math.log10(steps - 1)))
+    return ["A", *(f"{i / (steps - 1):.{decimals}f}" for i in range(1, steps - 1)), "B"]
 
 
 def _font(size: int) -> Font:
@@ -29,8 +41,32 @@ def _width(font: Font, text: str) -> float:
     return right - left
 
 
-def _fitting_font(labels: Sequence[str], cell_width: int, size: int) -> Font:
-    """The largest default font from ``size`` down whose widest label fits a cell (else the smallest)."""
+def _ellipsis(font: Font) -> str:
+    # Pillow's bitmap font covers latin-1 only
+    return "…" if isinstance(font, ImageFont.FreeTypeFont) else "..."
+
+
+def shortened(font: Font, text: str, width: float) -> str:
+    """``text`` as drawn in ``font``, cut and ended with an ellipsis where it is wider than ``width`` pixels
+    (empty when not even the ellipsis fits)."""
+    if _width(font, text) <= width:
+        return text
+    mark = _ellipsis(font)
+    if _width(font, mark) > width:
+        return ""
+    low, high = 0, len(text)  # the longest prefix that fits with the mark: a bisection, as labels can be long
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _width(font, text[:middle] + mark) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + mark
+
+
+def _fitting_font(labels: Sequence[str], cell_width: int) -> Font:
+    """The largest default font, from one sized to the cell down, whose widest label fits (else the smallest)."""
+    size = max(10, cell_width // 5)
     font = _font(size)
     while size > _SMALLEST_SIZE and max(_width(font, label) for label in labels) > cell_width:
         size -= 1
@@ -38,34 +74,25 @@ def _fitting_font(labels: Sequence[str], cell_width: int, size: int) -> Font:
     return font
 
 
-def _shortened(font: Font, text: str, width: int) -> str:
-    """``text``, cut and ended with an ellipsis where it is wider than ``width`` pixels."""
-    if _width(font, text) <= width:
-        return text
-    while text and _width(font, text + _ELLIPSIS) > width:
-        text = text[:-1]
-    return text + _ELLIPSIS if text else ""
-
-
 def add_column_labels(
-    image: Image.Image, labels: Sequence[str], cell_width: int, pitch: int, first_x: int, scale: int = 1
+    image: Image.Image, labels: Sequence[str], *, cell_width: int, pitch: int, first_x: int
 ) -> Image.Image:
     """``image`` with a white strip on top holding ``labels[c]`` centred over column ``c``.
 
     Column ``c`` spans ``first_x + c * pitch`` to that plus ``cell_width`` pixels (the grid's own
-    geometry after enlargement); a label wider than its column is set smaller, then cut with an
-    ellipsis, so no label reaches into its neighbour's column. ``scale`` sizes the font with the
-    grid's enlargement. The image below the strip is unchanged.
+    geometry after enlargement). The font grows with the cells; where a label is wider than its
+    column, all are set smaller, then that label is cut with an ellipsis, so no label reaches into
+    its neighbour's column. The image below the strip is unchanged.
     """
-    font = _fitting_font(labels, cell_width, 10 * max(1, scale // 2))
+    font = _fitting_font(labels, cell_width)
     top, bottom = font.getbbox("Ag-0.9")[1::2]
-    margin = max(2, scale)
-    height = int(bottom - top) + 2 * margin
+    margin = max(2, (bottom - top) // 4)
+    height = int(bottom - top + 2 * margin)
     labelled = Image.new(image.mode, (image.width, image.height + height), "white")
     labelled.paste(image, (0, height))
     draw = ImageDraw.Draw(labelled)
     for column, label in enumerate(labels):
-        text = _shortened(font, label, cell_width)
+        text = shortened(font, label, cell_width)
         if not text:
             continue
         left = font.getbbox(text)[0]

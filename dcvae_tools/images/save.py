@@ -142,15 +142,20 @@ def save_grid(
     Each cell is first cropped to its centred ``content_size`` square (when given), then the cells
     are tiled with :func:`make_grid` and the result is enlarged ``upscale`` times with
     nearest-neighbour sampling (so a grid of 32x32 images stays crisp and visible).
-    With ``column_labels`` (one per column), a white strip on top names each column, e.g. the
-    strengths of an edit sweep; the grid below it is unchanged.
+    With ``column_labels`` (one per column, and there are ``min(nrow, N)`` columns), a white strip
+    on top names each column, e.g. the strengths of an edit sweep; the grid below it is unchanged.
     The format follows the suffix as in :func:`save_image`.
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: ``column_labels`` is a string, or does not hold one label per column.
     """
     target = Path(path)
     _format_for(target)
+    if isinstance(column_labels, str):
+        raise ValueError("save_grid: column_labels takes a list of labels, one per column, not one string")
     if not isinstance(tensor, torch.Tensor) or tensor.ndim != 4:
         shape = list(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
         raise ImageError(f"save_grid: expected a batch [N, C, H, W], got {shape}")
@@ -165,7 +170,11 @@ def save_grid(
     if column_labels is not None:
         width = batch.shape[-1]
         image = add_column_labels(
-            image, column_labels, width * upscale, (width + padding) * upscale, padding * upscale, upscale
+            image,
+            column_labels,
+            cell_width=width * upscale,
+            pitch=(width + padding) * upscale,
+            first_x=padding * upscale,
         )
     return _save_pil(image, target)
 

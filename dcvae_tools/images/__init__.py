@@ -2,7 +2,8 @@
 
 - :mod:`~dcvae_tools.images.files`: finding image files and opening them safely;
 - :mod:`~dcvae_tools.images.convert`: the one image <-> model tensor conversion (inference and training);
-- :mod:`~dcvae_tools.images.save`: single images, grids and GIFs, written atomically.
+- :mod:`~dcvae_tools.images.save`: single images, grids and GIFs, written atomically;
+- :mod:`~dcvae_tools.images.labels`: the column headings a grid can carry.
 """
 
 from __future__ import annotations

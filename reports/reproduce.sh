@@ -157,7 +157,7 @@ case "${1:-}" in
         # reports/gpu_continue.sh continues it with these options (its header has the command).
         $TRAIN train --preset fashion-mnist-32 --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp \
             --device cpu --no-progress --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none \
-            --set channels_last=false --set total_iterations=24000 --max-minutes 110
+            --set channels_last=false --set total_iterations=64000 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-scratch-joint-clamp --metrics "$FASHION_CURVE_METRICS"
         ;;
     mnist-32-first-release)  # the first release (4,000 iterations, float32) and its VAE: reports/history/

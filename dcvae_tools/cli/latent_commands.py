@@ -798,10 +798,9 @@ def edit(
         reason: str | None = None
         names = _OutputNames(paths)
         _refuse_overwriting_images(protected, output, names.names, grid)
-        columns = 1 + (len(strengths) if strengths is not None else 1)
         first = "original" if latents_input is None else "decoded"
-        column_labels = [first, *(strength_labels(strengths) if strengths is not None else ["edited"])]
-        column_labels = column_labels if labels else None
+        headings = [first, *(strength_labels(strengths) if strengths is not None else ["edited"])]
+        columns, column_labels = len(headings), headings if labels else None
         skipped: Skipped | None = [] if skip_bad else None
         rows: list[torch.Tensor] = []
         done = 0

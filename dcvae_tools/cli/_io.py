@@ -192,12 +192,24 @@ def _image_batches(
         for start in range(0, len(paths), size):
             chunk = list(paths[start : start + size])
             if skipped is None:
-                yield chunk, model.images_to_tensor(chunk)
+                yield chunk, _convert_or_explain(model, chunk, several=len(paths) > 1)
             else:
                 good, tensor = _convert_skipping(model, chunk, skipped)
                 if good:
                     yield good, tensor
             advance(len(chunk))
+
+
+def _convert_or_explain(model: "DCVAE", chunk: list[Path], several: bool) -> "torch.Tensor":
+    """Convert a batch; a bad file among several stops the command with the way round it (--skip-bad)."""
+    from dcvae_tools.errors import ImageError
+
+    try:
+        return model.images_to_tensor(chunk)
+    except ImageError as err:
+        if not several:
+            raise
+        raise ImageError(f"{err}; pass --skip-bad to leave unreadable files out and go on") from None
 
 
 def _convert_skipping(model: "DCVAE", chunk: list[Path], skipped: Skipped) -> tuple[list[Path], "torch.Tensor"]:

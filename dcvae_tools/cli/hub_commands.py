@@ -40,7 +40,10 @@ def _format_metrics(metrics: dict[str, Any]) -> str:
     return ", ".join(one(key, value) for key, value in metrics.items())
 
 
-@app.command(epilog=_examples("dcvae models", "dcvae models --json"))
+@app.command(
+    short_help="List the released models and whether this machine has them.",
+    epilog=_examples("dcvae models", "dcvae models --json"),
+)
 def models(
     cache_dir: CacheDirOpt = None, json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False
 ) -> None:

@@ -121,6 +121,7 @@ NumWorkersOpt = Annotated[
 
 
 @app.command(
+    short_help="Encode images to latents (one file, or shards for datasets).",
     epilog=_examples(
         "dcvae encode shirts/ -o shirts.safetensors",
         "dcvae encode a.png b.jpg -o z.safetensors --sample --seed 0",

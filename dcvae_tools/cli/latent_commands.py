@@ -316,7 +316,8 @@ def interpolate(
 
     A and B are image files (encoded to their posterior means) or rows of a latents file
     (z.safetensors:ROW, or DIR:ROW of a sharded folder). Evenly spaced points from A to B are decoded,
-    both ends included, linearly or along the sphere with --slerp.
+    both ends included, linearly or along the sphere with --slerp: the first and last frames are A and B as
+    the model reconstructs them, not the input images.
     """
     _need_output(output, gif, options="'-o' / '--gif'")
     _check_image_suffix(output, "--output")
@@ -433,9 +434,9 @@ def mix(
     """Mix latent dimensions of A and B (paper, Figure 6).
 
     Each mix replaces a subset of A's latent dimensions with B's: a random --fraction of them (--count
-    different subsets), or exactly the --dims given. The grid has one row per A image or latent: A, B, then
-    the mixes; every row uses the same subsets. B gives one image or latent for every row, or as many as A,
-    paired in order.
+    different subsets), or exactly the --dims given. The grid has one row per A image or latent: A, B (the
+    input images as given, so a mix can be compared with them), then the mixes; every row uses the same
+    subsets. B gives one image or latent for every row, or as many as A, paired in order.
 
     Images are encoded to their posterior means; latents from `dcvae encode` (a file or sharded folder, all
     rows or ROW) are mixed as they are and shown decoded.
@@ -587,7 +588,7 @@ def attribute(
                     f"{output} already holds {', '.join(others)}; writing {name!r} alone would delete "
                     f"{'it' if len(others) == 1 else 'them'}: pass --append to add {name!r} to the file, or choose "
                     "another -o",
-                    "--append",
+                    "-o",
                 )
             if name in existing:
                 out.warn(f"{output} already has {name!r}; replacing it")

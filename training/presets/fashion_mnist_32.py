@@ -5,10 +5,14 @@ Changes from the official recipe, each for what 2 CPU cores can train:
 - n_critic 2 instead of 5: with the budget in encoder/decoder updates, 5 would spend most of it on the
   discriminator. n_critic 1 was measured too (2,000 more encoder/decoder updates from the 40,000-iteration
   state, ``bash reports/reproduce.sh ablation-n-critic``): sample FD 68.5 against 74.4 and 20% less time, but
-  reconstruction FD 4.35 against 3.78 and class agreement 0.882 against 0.887. A few FD points of a gap to the
+  reconstruction FD 4.34 against 3.78 and class agreement 0.882 against 0.887. A few FD points of a gap to the
   VAE/GAN of about 50 do not pay for weaker reconstructions, so 2 stays. From the released state (prior-clamp
   run, 74,420) n_critic 1 for 2,160 updates sampled at N(0, I) FD 21.7-25.2, no better than n_critic 2's band
   (``ablation-prior-clamp-n-critic-1``);
+- 64 prior draws per encoder/decoder step instead of 128 (``gen_batch_size``): the same number as real images,
+  so each step costs half the prior rows through the decoder on 2 cores. 128 was measured as a continuation of
+  the released state (``bash reports/reproduce.sh ablation-gen-batch-128``): N(0, I) sample FD 21.3 and 23.8 at
+  74,500 and 75,000, no better than 64's 20-22, so 64 stays;
 - bfloat16 autocast and channels-last memory (the CPU's fast path; the master weights, the optimizer and
   the losses stay float32): 2.4x the images per second of the float32 loop at equal quality
   (docs/benchmarks.md). On a CPU without native bfloat16 (AVX2 only) the loop trains in float32 instead, as

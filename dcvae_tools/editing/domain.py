@@ -10,9 +10,9 @@ Each measure becomes an upper-tail p-value against the held-out test images (:fu
 quantiles stored in the release's ``latent_stats.safetensors``), the p-values are combined with Fisher's method
 (``-2 * sum(log p)``, :func:`fisher_score`), and an input is *far outside* the model's domain when that combined
 score exceeds ``far_score_limit``: the combined score's ``FAR_LEVEL`` quantile over the test images themselves, so
-0.5% of those and somewhat more of new in-domain images (0.8% measured) are flagged. No single measure separates
+0.5% of those and about as many of new in-domain images (0.48% measured) are flagged. No single measure separates
 inputs of another kind well enough (most MNIST digits given to the Fashion-MNIST model stay below 1.5x the test
-maximum of each one, and each measure alone flags 35-70% of them at this level), but an input unusual on
+maximum of each one, and each measure alone flags 32-94% of them at this level), but an input unusual on
 two or three measures at once is rare in domain; ``docs/editing.md`` has the measured rates.
 """
 
@@ -32,7 +32,7 @@ MEASURES = ("mahalanobis", "cycle", "recon_error")
 
 FAR_LEVEL = 0.995
 """The share of the reference test images whose combined score stays at or below the limit (0.5% of them above it;
-0.8% of unseen in-domain images measured).
+0.48% of unseen in-domain images measured).
 Measured on the retrained Fashion-MNIST model, 0.2% kept noticeably fewer MNIST digits flagged and 1% added few:
 0.5% is where a warning is both rare on real inputs and reliable on inputs of another kind."""
 

@@ -870,12 +870,7 @@ def test_help_does_not_import_torch() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_subprocess_env(),
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    if "torch" in proc.stdout:
-        eager = subprocess.run([sys.executable, "-c", "import sys, dcvae_tools; print('torch' in sys.modules)"],
-                               capture_output=True, text=True, env=_subprocess_env(), timeout=120)
-        if eager.stdout.strip() == "True":
-            pytest.xfail("dcvae_tools/__init__ imports torch eagerly")
-    assert "torch" not in proc.stdout, proc.stdout
+    assert "torch" not in proc.stdout, proc.stdout  # an eager import anywhere on the --help path is the regression
 
 
 def test_argument_errors_come_before_torch_loads(tmp_path: Path) -> None:

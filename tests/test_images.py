@@ -186,12 +186,12 @@ def test_numpy_uint8_and_float_inputs() -> None:
 def test_list_of_mixed_inputs(tmp_path: Path) -> None:
     path = tmp_path / "a.png"
     Image.fromarray(_grey(8, 8)).save(path)
-    batch, _ = to_tensor(
-        [path, str(path), Image.fromarray(_grey(8, 8)), _grey(8, 8), torch.zeros(1, 8, 8)],
-        size=8,
-        channels=1,
-    )
+    items = [path, str(path), Image.fromarray(_grey(8, 8)), _grey(8, 8), torch.zeros(1, 8, 8)]
+    batch, _ = to_tensor(items, size=8, channels=1)
     assert batch.shape == (5, 1, 8, 8)
+    for row, item in zip(batch, items, strict=True):  # each row is what that input gives alone
+        assert torch.equal(row, to_tensor(item, size=8, channels=1)[0][0])
+    assert not torch.equal(batch[0], batch[4])  # the grey image and the zeros tensor stay apart
 
 
 def test_numpy_float_out_of_range_and_bad_shape() -> None:

@@ -26,17 +26,17 @@ from dcvae_tools.errors import ChecksumError, ConfigError, ModelNotFoundError, O
 from dcvae_tools.manifest import MANIFEST_ENV, load_manifest
 from dcvae_tools.model import DCVAE, AttributeVector
 
-pytestmark = pytest.mark.skipif(
-    bool(getattr(hf_constants, "HF_HUB_OFFLINE", False)),
-    reason="HF_HUB_OFFLINE is set: the client refuses any request, even to the local test server",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        bool(getattr(hf_constants, "HF_HUB_OFFLINE", False)),
+        reason="HF_HUB_OFFLINE is set: the client refuses any request, even to the local test server",
+    ),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 LATENT = 16
 REPO = "dcvae-test/tiny"
 FILES = ("config.json", "model.safetensors", "attributes.safetensors", "README.md")
-
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(seed: int = 0, attributes: bool = True) -> DCVAE:
@@ -118,7 +118,8 @@ def test_download_then_offline(local_hub: LocalHub, tiny: tuple[DCVAE, Path], tm
     assert_same_model(model, _load(local_hub, cache, local_files_only=True))
     start = time.monotonic()
     unreachable = _load(local_hub, cache)  # not asked to be offline, but the Hub is down: use the cache
-    assert time.monotonic() - start < 5.0
+    # not a speed target: the client's own retries against a refused port take 23 s (1+2+4+8+8 s of backoff)
+    assert time.monotonic() - start < 10.0, "the load retried the unreachable Hub instead of using the cache"
     assert_same_model(model, unreachable)
     assert len(local_hub.requests) == before
 
@@ -134,7 +135,7 @@ def test_cached_model_without_attributes_loads_while_hub_is_down(local_hub: Loca
     local_hub.stop()
     start = time.monotonic()
     loaded = _load(local_hub, cache)
-    assert time.monotonic() - start < 5.0
+    assert time.monotonic() - start < 10.0, "the load retried the unreachable Hub (23 s of backoff) for a file"
     assert_same_model(model, loaded)
     assert loaded.attributes == {}
 
@@ -216,7 +217,7 @@ def test_an_unreachable_hub_fails_fast_with_one_message(
     start = time.monotonic()
     with pytest.raises(OfflineError) as info:
         _load(local_hub, tmp_path / "empty-cache")
-    assert time.monotonic() - start < 10.0  # the client alone retries for ~25 s
+    assert time.monotonic() - start < 10.0, "retried: the client alone retries a refused port for 23 s"
     message = str(info.value)
     assert "could not reach the Hub" in message and local_hub.endpoint in message and REPO in message
     assert "HF_ENDPOINT" in message and "--offline" in message

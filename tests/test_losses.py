@@ -41,7 +41,7 @@ def test_hinge_d_loss_zero_when_margins_met() -> None:
 def test_hinge_d_loss_none_gives_other_term_full_weight() -> None:
     close(hinge_d_loss(REAL, None, RECON), 2.5 / 3 + 6.5 / 3)
     close(hinge_d_loss(REAL, SAMPLE, None), 2.5 / 3 + 0.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one of the fake logits"):
         hinge_d_loss(REAL, None, None)
 
 
@@ -49,7 +49,7 @@ def test_hinge_g_loss_hand_computed() -> None:
     close(hinge_g_loss(SAMPLE, RECON), -(0.5 * -1.0 + 0.5 * 3.5 / 3))
     close(hinge_g_loss(None, RECON), -3.5 / 3)
     close(hinge_g_loss(SAMPLE, None), 1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one of the fake logits"):
         hinge_g_loss(None, None)
 
 
@@ -96,7 +96,7 @@ def test_kl_is_summed_over_batch() -> None:
     mu = torch.tensor([[1.0], [2.0]])
     # terms -1 and -4: the sum gives 2.5 (a batch mean would give 1.25)
     close(kl_divergence(mu, torch.zeros(2, 1)), 2.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mu and logvar shapes differ"):
         kl_divergence(torch.zeros(2, 1), torch.zeros(2, 2))
 
 
@@ -140,9 +140,9 @@ def test_info_nce_rejects_empty_queue_and_bad_shapes() -> None:
     q = torch.tensor([[1.0, 0.0]])
     with pytest.raises(ValueError, match="non-empty"):
         info_nce(q, q, torch.zeros(0, 2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"query and key must both be \[N, D\]"):
         info_nce(q, torch.zeros(2, 2), torch.zeros(1, 2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"queue must be \[K, 2\]"):
         info_nce(q, q, torch.zeros(3, 5))
 
 
@@ -255,7 +255,7 @@ def test_info_nce_masks_stale_keys_of_the_query_image() -> None:
 
 
 def test_queue_rejects_wrong_dim() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"keys must be \[B, 2\]"):
         FeatureQueue(4, 2, seed=0).enqueue(torch.zeros(2, 3))
 
 
@@ -267,9 +267,9 @@ def test_pixel_reconstruction_loss() -> None:
     x_rec = torch.tensor([[1.0, 1.0, 0.0]])
     close(pixel_reconstruction_loss(x, x_rec, "l1"), (1 + 0 + 2) / 3)
     close(pixel_reconstruction_loss(x, x_rec, "l2"), (1 + 0 + 4) / 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="kind must be 'l1' or 'l2'"):
         pixel_reconstruction_loss(x, x_rec, "l3")  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="shapes differ"):
         pixel_reconstruction_loss(x, x_rec[:, :2], "l1")
 
 
@@ -278,7 +278,7 @@ def test_feature_reconstruction_loss_sums_layer_means() -> None:
     fr = [torch.tensor([1.0, 1.0, 0.0]), torch.tensor([[3.0]])]
     close(feature_reconstruction_loss(fx, fr, "l1"), 1.0 + 2.0)
     close(feature_reconstruction_loss(fx, fr, "l2"), 5 / 3 + 4.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="equal length, got 2 and 1"):
         feature_reconstruction_loss(fx, fr[:1], "l1")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="non-empty feature lists"):
         feature_reconstruction_loss([], [], "l1")

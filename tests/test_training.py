@@ -574,7 +574,8 @@ def test_resuming_a_run_past_its_total_says_why_nothing_trains(tmp_path, capsys)
 
 def test_checkpoint_loads_with_weights_only(tmp_path):
     training_loop(tiny(total_iterations=2), tmp_path / "run", progress=False)
-    torch.load(tmp_path / "run" / CHECKPOINT_NAME, weights_only=True)  # raises if anything needs pickle
+    state = torch.load(tmp_path / "run" / CHECKPOINT_NAME, weights_only=True)  # raises if anything needs pickle
+    assert state["iteration"] == 2 and state.keys() == load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME).keys()
 
 
 def test_export_then_load_model_reproduces_encoder_and_ema_decoder(tmp_path):

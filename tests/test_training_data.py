@@ -132,7 +132,7 @@ def test_mnist5k_split(mnist5k: dict[str, tuple[np.ndarray, np.ndarray]]) -> Non
 
 
 def test_mnist5k_bad_split() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mnist5k split must be"):
         load_mnist5k("valid")  # type: ignore[arg-type]
 
 
@@ -197,11 +197,11 @@ def test_array_dataset_center_crops_non_square() -> None:
 
 
 def test_array_dataset_validates_inputs() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="images must be uint8"):
         ArrayImageDataset(np.zeros((2, 4, 4), dtype=np.float32), None, 4, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected 2 labels"):
         ArrayImageDataset(np.zeros((2, 4, 4), dtype=np.uint8), [1, 2, 3], 4, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
         ArrayImageDataset(np.zeros((2, 4, 4), dtype=np.uint8), None, 4, 2)
 
 
@@ -367,9 +367,9 @@ def test_infinite_loader_exact_resume() -> None:
     fresh = InfiniteLoader(index_dataset(10), 3, seed=3)
     fresh.load_state_dict({"epoch": 0, "batches_in_epoch": 3})
     assert fresh.state_dict() == {"epoch": 1, "batches_in_epoch": 0}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"batches_in_epoch must be in 0\.\.3"):
         fresh.load_state_dict({"epoch": 0, "batches_in_epoch": 4})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need int 'epoch' and 'batches_in_epoch'"):
         fresh.load_state_dict({"epoch": 0})
 
 
@@ -389,7 +389,7 @@ def test_infinite_loader_shards_are_disjoint() -> None:
     flat = [[i for batch in shard for i in batch] for shard in shards]
     assert all(len(items) == 3 for items in flat)
     assert len(set(flat[0]) | set(flat[1]) | set(flat[2])) == 9
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need 0 <= rank < world_size"):
         InfiniteLoader(index_dataset(10), 1, seed=0, rank=3, world_size=3)
     with pytest.raises(ValueError, match="too small"):
         InfiniteLoader(index_dataset(5), 4, seed=0, world_size=2)

@@ -12,8 +12,9 @@ quantiles stored in the release's ``latent_stats.safetensors``), the p-values ar
 score exceeds ``far_score_limit``: the combined score's ``FAR_LEVEL`` quantile over the test images themselves, so
 0.5% of those and about as many of new in-domain images (0.48% measured) are flagged. No single measure separates
 inputs of another kind well enough (most MNIST digits given to the Fashion-MNIST model stay below 1.5x the test
-maximum of each one, and each measure alone flags 32-94% of them at this level), but an input unusual on
-two or three measures at once is rare in domain; ``docs/editing.md`` has the measured rates.
+maximum of each one, and each measure alone flags 32-94% of them at this level, the strongest not the same for
+every model), but an input unusual on two or three measures at once is rare in domain; ``docs/editing.md``
+has the measured rates.
 """
 
 from __future__ import annotations

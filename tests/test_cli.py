@@ -434,6 +434,11 @@ def test_info(ckpt: Path, tmp_path: Path) -> None:
     assert "latent dim    16" in result.stdout and "attributes (2)" in result.stdout
     assert f"weights hash  {report['weights_sha256']}" in result.stdout
     assert "wide" in result.stdout and files["model.safetensors"]["sha256"] in result.stdout
+    positional = run("info", ckpt, "--json")  # as `dcvae download NAME` takes it
+    ok(positional)
+    assert json.loads(positional.stdout) == report
+    result = run("info", ckpt, "-m", tmp_path / "other")
+    assert result.exit_code == 2 and "name two checkpoints: give one of them" in result.stderr, result.stderr
 
 
 def test_models_empty_manifest(manifest) -> None:

@@ -179,11 +179,20 @@ def _verification(source: Any, files: list[dict[str, Any]]) -> tuple[bool, str]:
 @app.command(
     epilog=_examples(
         "dcvae info",
-        "dcvae info -m ./checkpoints/my-run",
-        "dcvae info -m someone/dcvae-celeba --offline --json",
+        "dcvae info mnist-32",
+        "dcvae info ./checkpoints/my-run",
+        "dcvae info someone/dcvae-celeba --offline --json",
     )
 )
 def info(
+    name_or_repo: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME|REPO|PATH",
+            show_default=False,
+            help="The checkpoint to describe, as for -m (default: the default model).",
+        ),
+    ] = None,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     offline: OfflineOpt = False,
@@ -201,6 +210,12 @@ def info(
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
         from dcvae_tools.io_utils import sha256_file
 
+        if name_or_repo is not None and model is not None and name_or_repo != model:
+            raise typer.BadParameter(
+                f"{name_or_repo!r} and -m {model!r} name two checkpoints: give one of them",
+                param_hint="NAME|REPO|PATH",
+            )
+        model = name_or_repo if name_or_repo is not None else model
         loaded = _load(model, revision=revision, device="cpu", offline=offline, cache_dir=cache_dir)
         source = loaded.source
         folder = Path(source.folder).resolve()

@@ -2,8 +2,9 @@
 
     >>> from dcvae_tools import load_model
     >>> model = load_model()                      # the bundled default model, offline
-    >>> z = model.encode(["shirt.png"])           # posterior means [N, D]
-    >>> images = model.edit(z, {"long_sleeves": 1.5})
+    >>> z = model.encode(["docs/examples/fashion-mnist/tshirt.png"])  # posterior means [N, D]
+    >>> images = model.edit(z, {"long_sleeves": 1.5})                  # [N, C, S, S] in [-1, 1]
+    >>> model.to_pil(images)[0].save("edited.png")
 
 Names are imported lazily, so ``import dcvae_tools`` (and ``dcvae --help``) does not load torch.
 """
@@ -23,6 +24,8 @@ _LAZY = {
     "load_model": ".loading",
     "save_pretrained": ".release",
     "push_to_hub": ".release",
+    "save_attributes": ".release",
+    "load_attributes": ".release",
     "lerp": ".latent",
     "slerp": ".latent",
     "interpolate": ".latent",
@@ -53,7 +56,7 @@ if TYPE_CHECKING:
     from .latent import apply_edits, attribute_direction, interpolate, lerp, mix, random_mask, slerp
     from .loading import load_model
     from .model import DCVAE, AttributeVector
-    from .release import push_to_hub, save_pretrained
+    from .release import load_attributes, push_to_hub, save_attributes, save_pretrained
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
@@ -75,10 +78,12 @@ __all__ = [
     "attribute_direction",
     "interpolate",
     "lerp",
+    "load_attributes",
     "load_model",
     "mix",
     "push_to_hub",
     "random_mask",
+    "save_attributes",
     "save_pretrained",
     "slerp",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import operator
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -32,7 +32,9 @@ def _as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-    """Linear interpolation ``a + t (b - a)``; ``t`` broadcasts against the leading dims."""
+    """Linear interpolation ``a + t (b - a)``. ``t`` is a number or a tensor that broadcasts against ``a``: for
+    several points between two [D] latents give ``t`` the shape [K, 1] (one row per point), e.g.
+    ``torch.linspace(0, 1, K)[:, None]``; :func:`interpolate` does this for evenly spaced points."""
     return a + (b - a) * t
 
 
@@ -41,6 +43,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, eps: float 
     ``a`` and ``b`` while interpolating their norms linearly (so equal-norm endpoints keep that norm).
 
     Falls back to ``lerp`` where ``a`` and ``b`` are (anti-)parallel or zero and the arc is undefined.
+    ``t`` is a number or a tensor shaped like :func:`lerp`'s (``[K, 1]`` for K points between two [D] latents).
     """
     t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
     a_norm = a.norm(dim=-1, keepdim=True)
@@ -57,9 +60,15 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, eps: float 
     return torch.where(safe, arc, lerp(a, b, t))
 
 
-def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "lerp") -> torch.Tensor:
+def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int = 8, method: str = "lerp") -> torch.Tensor:
     """``steps`` evenly spaced latents from ``a`` to ``b`` (both included): [steps, D] for [D] inputs,
-    [N, steps, D] for [N, D] inputs."""
+    [N, steps, D] for [N, D] inputs (N paths at once)."""
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise LatentError(f"steps must be a whole number (at least 2), got {steps!r}")
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+        kinds = f"{type(a).__name__} and {type(b).__name__}"
+        raise LatentError(f"interpolate takes latent tensors, got {kinds}; torch.as_tensor them first "
+                          "(or use model.interpolate, which also takes images)")
     if steps < 2:
         raise LatentError(f"steps must be at least 2 (the two endpoints), got {steps}")
     if a.shape != b.shape:
@@ -76,6 +85,8 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "ler
 
 def random_mask(dim: int, fraction: float, seed: int | torch.Generator | None = None) -> torch.Tensor:
     """A boolean mask over ``dim`` latent dimensions with exactly ``round(fraction * dim)`` True."""
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise LatentError(f"dim must be a whole number of latent dimensions (at least 1), got {dim!r}")
     if not is_real_number(fraction) or not 0.0 <= fraction <= 1.0:
         raise LatentError(f"fraction must be a number in [0, 1], got {fraction!r}")
     count = round(fraction * dim)
@@ -148,6 +159,10 @@ def attribute_direction(
     Raises :class:`LatentError` when the two means are equal (e.g. the same images on both sides): a
     direction of length 0 would edit nothing.
     """
+    if not isinstance(positive, torch.Tensor) or not isinstance(negative, torch.Tensor):
+        kinds = f"{type(positive).__name__} and {type(negative).__name__}"
+        raise LatentError(f"attribute_direction takes latent tensors [P, D] and [Q, D], got {kinds}; for images "
+                          "use model.attribute_vector(positive, negative), which encodes them")
     check_example_latents(positive, negative, "an attribute direction")
     direction = positive.double().mean(0) - negative.double().mean(0)
     norm = direction.norm()
@@ -161,10 +176,14 @@ def attribute_direction(
     return direction.to(positive.dtype)
 
 
-def apply_edits(latents: torch.Tensor, edits: Sequence[tuple[torch.Tensor, float]]) -> torch.Tensor:
-    """``latents + sum(strength * direction)`` over the given (direction, strength) pairs."""
+def apply_edits(
+    latents: torch.Tensor, edits: Mapping[torch.Tensor, float] | Sequence[tuple[torch.Tensor, float]]
+) -> torch.Tensor:
+    """``latents + sum(strength * direction)`` over the given (direction, strength) pairs (a list of pairs, or a
+    mapping {direction: strength} as :meth:`DCVAE.edit` takes), in raw units."""
+    pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
     out = latents.clone()
-    for direction, strength in edits:
+    for direction, strength in pairs:
         if direction.shape[-1] != latents.shape[-1]:
             raise LatentError(
                 f"attribute direction has {direction.shape[-1]} dims, but the latents have {latents.shape[-1]}"

@@ -4,8 +4,22 @@ sweeps (``--sweep -2:2:5``). Free of torch, so the command line reads them befor
 from __future__ import annotations
 
 import math
+import re
 
 from .errors import LatentError
+
+ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+"""What an attribute may be called: letters, digits, ``_``, ``-`` and ``.`` (no ``:`` or ``=``, which the command
+line's ``FILE:NAME`` and ``NAME=STRENGTH`` forms use), not starting with ``-`` or ``.``."""
+
+
+def check_attribute_name(name: object) -> str:
+    """``name`` if it is a valid attribute name (see :data:`ATTRIBUTE_NAME`), else :class:`LatentError`."""
+    if not isinstance(name, str) or not ATTRIBUTE_NAME.match(name):
+        raise LatentError(
+            f"attribute name {name!r}: use letters, digits, '_', '-' and '.' (no ':' or '='), e.g. 'long_sleeves'"
+        )
+    return name
 
 
 def index_ranges(spec: str) -> list[tuple[int, int, str]]:

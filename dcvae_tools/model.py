@@ -25,6 +25,7 @@ from .arguments import at_least_one, is_real_number
 from .config import ModelConfig
 from .errors import DCVAEError, ImageError, LatentError
 from .fast import InferenceEngine
+from .latent_specs import check_attribute_name
 from .networks import build_network
 
 if TYPE_CHECKING:
@@ -56,13 +57,27 @@ class AttributeVector:
     normalized: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # the [D] direction in full would flood a console
+        norm = float(self.direction.float().norm())
+        return (
+            f"AttributeVector(name={self.name!r}, dim={self.direction.shape[-1]}, norm={norm:.4g}, "
+            f"num_positive={self.num_positive}, num_negative={self.num_negative}, normalized={self.normalized})"
+        )
+
 
 class DCVAE(nn.Module):
     """A DC-VAE's encoder and decoder with the latent-space operations of the paper.
 
     Build one with :func:`dcvae_tools.load_model`; ``DCVAE(config)`` gives randomly initialised
     networks. The model starts on the CPU in eval mode; ``model.to("cuda")`` moves it as usual and
-    ``model.compute_dtype`` (float32, bfloat16 or float16) selects the arithmetic precision.
+    ``model.compute_dtype`` (float32, bfloat16 or float16; ``load_model(..., dtype=...)``) selects the
+    arithmetic precision. ``model.to(torch.bfloat16)`` only rounds the stored weights: encode and decode still
+    compute in ``compute_dtype`` and return float32.
+
+    Images go in as PIL images, file paths, numpy arrays (uint8 0..255 or float [0, 1]) or tensors
+    ``[N, C, H, W]`` (float in [-1, 1], uint8 0..255), one or a list; images come out as float32 tensors
+    ``[N, C, S, S]`` in [-1, 1] (``model.to_pil`` for PIL images). Latents are ``[N, D]`` tensors. Notes on
+    converted inputs (resized, made grey) are logged at INFO on the ``dcvae_tools`` logger.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -227,6 +242,11 @@ class DCVAE(nn.Module):
         """Images -> latents [N, D]: the posterior mean, or with ``sample=True`` a posterior sample
         (deterministic for a given ``seed``).
 
+        ``images``: a PIL image, a file path, a numpy array (uint8 0..255 or float in [0, 1]) or a tensor
+        ``[C, H, W]``/``[N, C, H, W]`` (float in [-1, 1], uint8 0..255), or a list of them; each is converted to
+        the model's channels and size (see :func:`dcvae_tools.images.to_tensor`). For a folder, pass
+        ``dcvae_tools.images.expand_image_paths([folder])``.
+
         ``refine=N`` (N > 0) then optimises each latent for N Adam steps from the posterior mean so the decoder
         reproduces the image more closely, within ``refine_seconds`` if given (see
         :func:`dcvae_tools.editing.refine.refine_latents`, which has more settings; 50 is a good N). It costs
@@ -255,7 +275,11 @@ class DCVAE(nn.Module):
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode(self, latents: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
-        """Latents [N, D] (or [D]) -> images [N, C, S, S] in [-1, 1]."""
+        """Latents [N, D] (or [D]) -> images [N, C, S, S] in [-1, 1] (float32; ``model.to_pil`` for PIL images).
+
+        Runs without autograd (inference mode), so no gradient reaches ``latents``; to optimise latents through
+        the decoder call ``model.decoder(z)`` directly (or see :func:`dcvae_tools.editing.refine.refine_latents`).
+        """
         if not self._is_latent(latents):
             shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
             raise LatentError(f"decode expects latents of shape [N, {self.latent_dim}], got {shape}")
@@ -355,8 +379,17 @@ class DCVAE(nn.Module):
         batch_size: int | None = None,
         prior: Literal["auto", "mixture", "standard"] = "auto",
     ) -> torch.Tensor:
-        """``n`` new images [n, C, S, S] decoded from prior samples (see :meth:`random_latents`: by default the
-        release's fitted mixture when it ships one, else N(0, I))."""
+        """``n`` new images [n, C, S, S] in [-1, 1] decoded from prior latents (:meth:`random_latents` draws them;
+        ``model.random_latents(n, seed)`` gives the latents alone). Deterministic for a given ``seed`` (a number
+        or a ``torch.Generator``).
+
+        ``prior="auto"`` (default) draws from the release's fitted mixture when it ships one, else from N(0, I);
+        ``prior="standard"`` always from N(0, I). ``clamp`` applies to N(0, I) draws only: the default
+        ``"config"`` is the config's ``sample_clamp`` (1.0: the paper's FID protocol), a number clamps to
+        [-clamp, clamp] and ``None`` means no clamp. Any ``clamp`` other than ``"config"`` (``None`` included)
+        therefore selects N(0, I) under ``"auto"``; for DC-VAE those samples are worse than the mixture's
+        (docs/models.md measures both).
+        """
         return self.decode(self.random_latents(n, seed, clamp, prior), batch_size)
 
     # ------------------------------------------------------------------ latent-space operations
@@ -424,10 +457,18 @@ class DCVAE(nn.Module):
         """The paper's attribute direction: mean latent of ``positive`` minus mean of ``negative``
         (images or latents; the paper uses 20 of each, and fewer on either side warn). Counts are recorded on the
         result."""
-        zp, zn = self._latents(positive), self._latents(negative)
+        check_attribute_name(name)
+        zp, zn = self._side_latents(positive, "positive"), self._side_latents(negative, "negative")
         direction = latent_ops.attribute_direction(zp, zn, normalize)
         latent_ops.warn_if_few_examples(len(zp), len(zn))
         return AttributeVector(name, direction.cpu(), len(zp), len(zn), normalize, dict(metadata or {}))
+
+    def _side_latents(self, x: Any, side: str) -> torch.Tensor:
+        """``_latents`` of one side of an attribute, its errors naming the side (``positive``/``negative``)."""
+        try:
+            return self._latents(x)
+        except (ImageError, LatentError) as exc:
+            raise type(exc)(f"{side}: {exc}") from exc
 
     def _direction(self, key: str | torch.Tensor | AttributeVector) -> torch.Tensor:
         if isinstance(key, AttributeVector):
@@ -441,6 +482,10 @@ class DCVAE(nn.Module):
         known = ", ".join(sorted(self.attributes)) or "none: this checkpoint ships no attributes"
         close = difflib.get_close_matches(str(key), list(self.attributes), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
+        if isinstance(key, str) and ".safetensors" in key:  # the command line's FILE or FILE:NAME
+            file = key.split(".safetensors", 1)[0] + ".safetensors"
+            hint = (f"names here are the model's own; for a file, pass its AttributeVector: "
+                    f"dcvae_tools.load_attributes({file!r})[NAME]; ")
         raise LatentError(f"unknown attribute {key!r}; {hint}this model's attributes: {known}")
 
     def edit(
@@ -493,6 +538,7 @@ class DCVAE(nn.Module):
         :mod:`dcvae_tools.editing.boundary`."""
         from .editing.api import boundary
 
+        check_attribute_name(name)
         return boundary(self, positive, negative, name=name, l2=l2, metadata=metadata, _stacklevel=4)
 
     def extra_repr(self) -> str:

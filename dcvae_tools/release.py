@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .config import ModelConfig
 from .editing.stats import LATENT_STATS_NAME, latent_stats_from_bytes, max_latent_stats_bytes, save_latent_stats
 from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
 from .fast import resolve_dtype
-from .io_utils import check_size, git_blob_sha1, safetensors_header
+from .io_utils import atomic_write, check_size, git_blob_sha1, safetensors_header
 from .model import DCVAE, AttributeVector
 from .prior import LATENT_PRIOR_NAME, latent_prior_from_bytes, max_latent_prior_bytes, save_latent_prior
 
@@ -67,8 +67,25 @@ def state_dict_for_release(model: DCVAE) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def save_attributes(attributes: Mapping[str, AttributeVector], path: Path) -> None:
-    """Write named attribute directions with their counts and provenance in the safetensors metadata."""
+def save_attributes(
+    attributes: Mapping[str, AttributeVector] | Iterable[AttributeVector], path: str | Path
+) -> None:
+    """Write attribute directions to an attributes ``.safetensors`` file (atomically), with their counts and
+    provenance in its metadata: the format of a release's attributes.safetensors and of ``dcvae attribute -o``,
+    so ``dcvae edit -a FILE:NAME`` and :func:`load_attributes` read it back.
+
+    ``attributes``: a mapping {name: AttributeVector} (``model.attributes``) or AttributeVectors, stored under
+    their own names.
+    """
+    if not isinstance(attributes, Mapping):
+        vectors = list(attributes)
+        if not all(isinstance(a, AttributeVector) for a in vectors):
+            raise DCVAEError("save_attributes takes a mapping {name: AttributeVector} or AttributeVectors")
+        names = [a.name for a in vectors]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DCVAEError(f"two attributes are named {repeated[0]!r}; give each a name of its own")
+        attributes = dict(zip(names, vectors, strict=True))
     tensors = {name: a.direction.detach().float().cpu().contiguous() for name, a in attributes.items()}
     meta = {
         name: {
@@ -79,11 +96,14 @@ def save_attributes(attributes: Mapping[str, AttributeVector], path: Path) -> No
         }
         for name, a in attributes.items()
     }
-    save_file(tensors, str(path), metadata={"format": "pt", "attributes": json.dumps(meta, sort_keys=True)})
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "attributes": json.dumps(meta, sort_keys=True)})
 
 
-def load_attributes(path: Path, latent_dim: int) -> dict[str, AttributeVector]:
-    """Read attributes.safetensors, checking each direction has ``latent_dim`` entries."""
+def load_attributes(path: str | Path, latent_dim: int | None = None) -> dict[str, AttributeVector]:
+    """Read an attributes ``.safetensors`` file (a release's, ``dcvae attribute -o``'s or
+    :func:`save_attributes`'s): {name: AttributeVector}. With ``latent_dim`` (``model.latent_dim``), each
+    direction must have that many entries. Use them as ``model.edit(z, {vectors["sleeves"]: 1.5})``."""
     try:
         data = Path(path).read_bytes()
     except OSError as err:
@@ -91,7 +111,7 @@ def load_attributes(path: Path, latent_dim: int) -> dict[str, AttributeVector]:
     return attributes_from_bytes(data, latent_dim, Path(path))
 
 
-def attributes_from_bytes(data: bytes, latent_dim: int, source: Path) -> dict[str, AttributeVector]:
+def attributes_from_bytes(data: bytes, latent_dim: int | None, source: Path) -> dict[str, AttributeVector]:
     """Parse the bytes of an attributes.safetensors file (see :func:`load_attributes`)."""
     try:
         meta = json.loads(safetensors_metadata(data, source).get("attributes", "{}"))
@@ -102,10 +122,9 @@ def attributes_from_bytes(data: bytes, latent_dim: int, source: Path) -> dict[st
         raise ConfigError(f"{source}: its 'attributes' metadata is not a JSON object")
     out = {}
     for name, direction in tensors.items():
-        if tuple(direction.shape) != (latent_dim,):
-            raise ConfigError(
-                f"{source}: attribute {name!r} has shape {tuple(direction.shape)}, expected ({latent_dim},)"
-            )
+        if direction.ndim != 1 or (latent_dim is not None and tuple(direction.shape) != (latent_dim,)):
+            expected = f"({latent_dim},)" if latent_dim is not None else "one dimension"
+            raise ConfigError(f"{source}: attribute {name!r} has shape {tuple(direction.shape)}, expected {expected}")
         if not direction.is_floating_point():
             raise ConfigError(f"{source}: attribute {name!r} has dtype {direction.dtype}; expected floating point")
         direction = direction.float()

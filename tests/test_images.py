@@ -213,6 +213,21 @@ def test_tensor_out_of_range_and_bad_shape() -> None:
         to_tensor(torch.zeros(2, 4, 4), size=4, channels=1)
 
 
+def test_zero_one_tensor_warns_at_the_callers_line() -> None:
+    import warnings
+
+    data = torch.rand(2, 1, 6, 6)
+    with pytest.warns(images.ImageRangeWarning, match=r"pass x \* 2 - 1") as record:
+        tensor, _ = to_tensor(data, size=6, channels=1)
+    assert record[0].filename == __file__  # points at this call, not inside the package
+    assert torch.equal(tensor, data)  # read as given: a warning, not a rescale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        to_tensor(data * 2 - 1, size=6, channels=1)  # [-1, 1] data
+        to_tensor(torch.zeros(1, 6, 6), size=6, channels=1)  # all mid-grey: nothing says it is [0, 1]
+        to_tensor((data * 255).to(torch.uint8), size=6, channels=1)  # uint8 is 0..255 by definition
+
+
 def test_unsupported_type_and_empty_list() -> None:
     with pytest.raises(ImageError, match="cannot use a int"):
         to_tensor(3, size=4, channels=1)  # type: ignore[arg-type]
@@ -397,6 +412,17 @@ def test_save_grid_crops_and_upscales(tmp_path: Path) -> None:
         assert image.size == ((2 * 30 + 2) * 2, (2 * 30 + 2) * 2)
         pixels = np.asarray(image)
     assert pixels.min() == 255  # the -1 padding was cropped away; only white content and padding remain
+
+
+@pytest.mark.parametrize(("count", "columns", "rows"), [(2, 2, 1), (5, 3, 2), (9, 3, 3), (10, 4, 3)])
+def test_grids_default_to_square_and_take_lists(tmp_path: Path, count: int, columns: int, rows: int) -> None:
+    cells = [torch.full((1, 4, 4), -1.0 + i / 10) for i in range(count)]
+    assert make_grid(torch.stack(cells), padding=0).shape == (1, rows * 4, columns * 4)
+    path = save_grid(cells, tmp_path / "grid.png", padding=0)  # a list of [C, H, W], as save_gif takes
+    with Image.open(path) as image:
+        assert image.size == (columns * 4, rows * 4)
+        pixels = np.asarray(image)
+    assert np.array_equal(pixels[:4, 4:8], np.asarray(to_pil(cells[1])))  # the second image, in row 0, column 1
 
 
 def _labelled_and_bare(tmp_path: Path, labels: list[str], upscale: int) -> tuple[np.ndarray, np.ndarray]:

@@ -134,6 +134,20 @@ def test_interpolate_rejects_bad_arguments() -> None:
         interpolate(a, _vec(1, 9), 4)
     with pytest.raises(LatentError, match="method"):
         interpolate(a, b, 4, "cubic")
+    with pytest.raises(LatentError, match="steps must be a whole number"):
+        interpolate(a, b, 2.5)  # type: ignore[arg-type]
+    with pytest.raises(LatentError, match=r"torch\.as_tensor them first"):
+        interpolate(a.numpy(), b.numpy(), 3)  # type: ignore[arg-type]
+    assert interpolate(a, b).shape == (8, 8)  # the same default as model.interpolate
+
+
+def test_lerp_and_slerp_take_a_column_of_ts_as_documented() -> None:
+    a, b = _vec(0, 8), _vec(1, 8)
+    t = torch.linspace(0, 1, 5)[:, None]
+    for fn in (lerp, slerp):
+        path = fn(a, b, t)
+        assert path.shape == (5, 8)
+        assert torch.allclose(path, interpolate(a, b, 5, fn.__name__), atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- mixing
@@ -186,6 +200,9 @@ def test_random_mask_depends_on_seed_and_rejects_bad_fraction() -> None:
     for bad in (-0.1, 1.5):
         with pytest.raises(LatentError, match="fraction"):
             random_mask(8, bad)
+    for bad_dim in (0, -3, 64.0, True):
+        with pytest.raises(LatentError, match="dim must be a whole number"):
+            random_mask(bad_dim, 0.5)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- attribute directions
@@ -213,6 +230,8 @@ def test_attribute_direction_rejects_bad_input() -> None:
         attribute_direction(_vec(0, 8), _vec(1, 8, n=3))
     with pytest.raises(LatentError, match="at least one"):
         attribute_direction(torch.zeros(0, 8), _vec(1, 8, n=3))
+    with pytest.raises(LatentError, match=r"for images use model\.attribute_vector"):
+        attribute_direction(["a.png"], ["b.png"])  # type: ignore[arg-type]
     same = _vec(2, 8, n=4)
     for normalize in (False, True):  # a zero direction would edit nothing, normalised or not
         with pytest.raises(LatentError, match="length 0"):
@@ -242,6 +261,8 @@ def test_apply_edits_does_not_modify_its_input_and_checks_size() -> None:
     assert torch.equal(z, before)
     with pytest.raises(LatentError, match="dims"):
         apply_edits(z, [(_vec(1, 9), 1.0)])
+    d = _vec(1, 8)
+    assert torch.equal(apply_edits(z, {d: 2.0}), apply_edits(z, [(d, 2.0)]))  # a mapping, as model.edit takes
 
 
 # ----------------------------------------------------------------------------- parsers

@@ -314,6 +314,28 @@ def test_model_attribute_vector_matches_latent_means(edit_model: DCVAE) -> None:
     assert (attr.num_positive, attr.num_negative, attr.metadata) == (4, 3, {"split": "test"})
 
 
+def test_attribute_errors_name_the_side_and_the_name_is_checked(edit_model: DCVAE, tmp_path) -> None:
+    from dcvae_tools.errors import ImageError
+
+    z = torch.randn(20, LATENT, generator=torch.Generator().manual_seed(4))
+    with pytest.raises(ImageError, match=r"^negative: no images given"):
+        edit_model.attribute_vector(_images(2), [])
+    with pytest.raises(ImageError, match=r"^positive: .* is a folder, not an image file; .*expand_image_paths"):
+        edit_model.attribute_vector([tmp_path], _images(2))
+    with pytest.raises(LatentError, match=r"^negative: latents must have"):
+        edit_model.boundary(z, torch.zeros(3, LATENT + 1))
+    for bad in ("a:b", "x=1", "", 7):  # names the command line's FILE:NAME and NAME=STRENGTH could not reach
+        with pytest.raises(LatentError, match="attribute name"):
+            edit_model.attribute_vector(z, z + 1, name=bad)  # type: ignore[arg-type]
+
+
+def test_attribute_vector_repr_is_one_short_line(edit_model: DCVAE) -> None:
+    vector = AttributeVector("wide", torch.full((LATENT,), 0.5), 20, 19, metadata={"split": "test"})
+    text = repr(vector)
+    assert text == (f"AttributeVector(name='wide', dim={LATENT}, norm={0.5 * LATENT ** 0.5:.4g}, num_positive=20, "
+                    "num_negative=19, normalized=False)")
+
+
 def test_few_examples_warn_on_either_side_and_twenty_of_each_do_not(edit_model: DCVAE) -> None:
     z = torch.randn(40, LATENT, generator=torch.Generator().manual_seed(14))
     z[:20] += 1.0

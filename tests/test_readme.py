@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -38,10 +40,16 @@ def test_the_python_example_runs_and_draws_a_sensible_image(tmp_path: Path, monk
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     namespace: dict = {}
-    exec(compile(block.replace('"edited.png"', repr(os.fspath(tmp_path / "edited.png"))), "README.md", "exec"),
-         namespace)
+    outputs = ("edited.png", "attrs.safetensors", "samples.png")  # written under tmp_path, not into the checkout
+    for name in outputs:
+        assert f'"{name}"' in block, f"the README's Python block no longer writes {name}"
+        block = block.replace(f'"{name}"', repr(os.fspath(tmp_path / name)))
+    exec(compile(block, "README.md", "exec"), namespace)
     edited = namespace["edited"]
     unedited = namespace["model"].decode(namespace["z"])
-    assert (tmp_path / "edited.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(outputs)
+    assert torch.equal(namespace["sleeves"].direction, namespace["model"].attribute_vector(
+        ["docs/examples/fashion-mnist/coat.png"], ["docs/examples/fashion-mnist/tshirt.png"]).direction)
+    assert len(namespace["z_all"]) == len(list((REPO / "docs/examples/fashion-mnist").glob("*.png")))
     assert -0.8 < float(edited.mean()) < 0.8, "the README's edit gives an almost black or white image"
     assert abs(float(edited.mean()) - float(unedited.mean())) < 0.5

@@ -358,6 +358,35 @@ def test_attribute_of_wrong_size(saved: tuple[DCVAE, Path], tmp_path: Path) -> N
         load_model(folder)
 
 
+def test_attributes_files_round_trip_from_python(tmp_path: Path) -> None:
+    from dcvae_tools import load_attributes, save_attributes
+
+    gen = torch.Generator().manual_seed(5)
+    first = AttributeVector("wide", torch.randn(LATENT, generator=gen), 20, 18, metadata={"split": "train"})
+    second = AttributeVector("bright", torch.randn(LATENT, generator=gen), 3, 4, normalized=True)
+    path = tmp_path / "attrs.safetensors"
+    save_attributes([first, second], path)  # AttributeVectors, under their own names
+    back = load_attributes(path)
+    assert sorted(back) == ["bright", "wide"]
+    for vector in (first, second):
+        got = back[vector.name]
+        assert torch.equal(got.direction, vector.direction)
+        assert (got.num_positive, got.num_negative, got.normalized, got.metadata) == (
+            vector.num_positive, vector.num_negative, vector.normalized, vector.metadata)
+    save_attributes({"only": first}, path)  # a mapping, as model.attributes is; replaces the file whole
+    assert list(load_attributes(path, LATENT)) == ["only"]
+    with pytest.raises(ConfigError, match=rf"expected \({LATENT + 1},\)"):
+        load_attributes(path, LATENT + 1)
+    with pytest.raises(DCVAEError, match="two attributes are named 'wide'"):
+        save_attributes([first, first], path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attrs.safetensors"]  # no temporary file left
+    model = make_model(seed=1)
+    z = torch.zeros(2, LATENT)
+    assert torch.allclose(model.edit(z, {back["wide"]: 2.0}, output="latents", unit="raw"), z + 2 * first.direction)
+    with pytest.raises(DCVAEError, match=r"dcvae_tools.load_attributes\('attrs.safetensors'\)\[NAME\]"):
+        model.edit(z, {"attrs.safetensors:wide": 1.0}, output="latents")  # the command line's form
+
+
 def test_attribute_of_length_zero(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
     folder = _copy(saved[1], tmp_path / "w")
     save_file({"smile": torch.zeros(LATENT), "frown": torch.ones(LATENT)}, str(folder / "attributes.safetensors"))

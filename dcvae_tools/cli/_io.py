@@ -6,7 +6,6 @@ image helpers are imported inside the functions.
 """
 
 import contextlib
-import math
 import os
 import shutil
 import tempfile
@@ -33,7 +32,9 @@ def _grid_upscale(model: "DCVAE", upscale: int | None) -> int:
 
 
 def _auto_nrow(count: int, nrow: int | None) -> int:
-    return nrow if nrow is not None else max(1, math.ceil(math.sqrt(count)))
+    from dcvae_tools.images.save import square_nrow
+
+    return nrow if nrow is not None else square_nrow(count)
 
 
 def _output_names(sources: Sequence[str] | None, count: int, suffix: str = ".png") -> list[str]:

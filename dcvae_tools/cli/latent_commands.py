@@ -3,13 +3,14 @@
 import contextlib
 import difflib
 import math
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from dcvae_tools.latent_specs import ATTRIBUTE_NAME
 
 from ._app import _examples, app
 from ._io import (
@@ -111,7 +112,6 @@ def _endpoint(end: Path | LatentsRef, model: "DCVAE") -> "torch.Tensor":
 
 # ---------------------------------------------------------------------------- attributes
 
-_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def _parse_attribute_spec(spec: str) -> tuple[str, float | None]:
@@ -564,7 +564,7 @@ def attribute(
         raise _usage(f"unknown method {method!r}; use mean (the paper's) or boundary (InterFaceGAN's)", "--method")
     if method == "boundary" and normalize:
         raise _usage("a boundary's direction is already of unit length; drop --normalize", "--normalize")
-    if not _ATTRIBUTE_NAME.match(name):
+    if not ATTRIBUTE_NAME.match(name):
         raise _usage(f"{name!r}: use letters, digits, '_', '-' and '.' (no ':' or '=')", "--name")
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
         from dcvae_tools.errors import DCVAEError

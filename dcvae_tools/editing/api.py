@@ -139,7 +139,7 @@ def boundary(
     from .boundary import fit_boundary
     from .units import unit_metadata
 
-    zp, zn = model._latents(positive), model._latents(negative)
+    zp, zn = model._side_latents(positive, "positive"), model._side_latents(negative, "negative")
     fitted = fit_boundary(zp.cpu(), zn.cpu(), l2=l2)
     warn_if_few_examples(len(zp), len(zn), stacklevel=_stacklevel)
     meta: dict[str, Any] = {

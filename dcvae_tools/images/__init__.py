@@ -19,6 +19,7 @@ _EXPORTS = {
     "expand_image_paths": ".files",
     "load_image": ".files",
     "ImageInput": ".convert",
+    "ImageRangeWarning": ".convert",
     "convert_image": ".convert",
     "to_pil": ".convert",
     "to_tensor": ".convert",
@@ -29,7 +30,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from .convert import ImageInput, convert_image, to_pil, to_tensor
+    from .convert import ImageInput, ImageRangeWarning, convert_image, to_pil, to_tensor
     from .files import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, expand_image_paths, load_image
     from .save import make_grid, save_gif, save_grid, save_image
 
@@ -44,6 +45,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
     "ImageInput",
+    "ImageRangeWarning",
     "convert_image",
     "expand_image_paths",
     "load_image",

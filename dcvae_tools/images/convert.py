@@ -11,6 +11,8 @@ any mix of inputs; :func:`to_pil` goes back (cropping the padding out again).
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +28,20 @@ _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, the weights Pillow uses for RGB ->
 _RANGE_TOLERANCE = 1e-3
 
 ImageInput = Image.Image | str | os.PathLike[str] | np.ndarray | torch.Tensor
+
+
+class ImageRangeWarning(UserWarning):
+    """A float tensor whose values all lie in [0, 1]: probably [0, 1] image data (torchvision's ``ToTensor``)
+    given where the model reads [-1, 1], which makes every image much brighter than meant."""
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of the first frame outside dcvae_tools, so a warning points at the user's call."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 
@@ -258,6 +274,15 @@ def _tensor_batch(tensor: torch.Tensor, label: str) -> tuple[torch.Tensor, list[
                     f"{label}: tensor values span [{low:.4g}, {high:.4g}] but model tensors must be in "
                     "[-1, 1]; scale them first (x * 2 - 1 for [0, 1] data, x / 127.5 - 1 for 0..255)"
                 )
+            if low >= 0.0 and 0.0 < high <= 1.0:  # a [-1, 1] image with no pixel below mid-grey is rare
+                warnings.warn(
+                    f"{label}: every tensor value is in [0, 1] ([{low:.3g}, {high:.3g}]), but float tensors are "
+                    "read as [-1, 1] (0 is mid-grey), so these images will look far too bright to the model; if "
+                    "they are [0, 1] data (torchvision's ToTensor), pass x * 2 - 1 (numpy arrays and PIL images "
+                    "are read as they are)",
+                    ImageRangeWarning,
+                    stacklevel=_caller_stacklevel(),
+                )
         batch = batch.clamp(-1.0, 1.0)
     else:
         raise ImageError(
@@ -344,10 +369,11 @@ def to_tensor(
     * a numpy array ``HxW`` or ``HxWxC`` (C = 1, 2, 3, 4), uint8 in 0..255 or float in [0, 1]
       (uint16 and bool are accepted too);
     * a torch tensor ``[C, H, W]`` or ``[N, C, H, W]`` (C = 1 or 3), float, assumed to be already
-      in [-1, 1] (uint8 tensors are read as 0..255). A tensor of exactly the model's format
-      (``channels`` x ``size`` x ``size``) is taken to be a model image (what ``decode`` returns): it is not
-      resized, only its frame outside the content is set to -1. Files and arrays of that size are images
-      like any other and are resized to the content.
+      in [-1, 1] (uint8 tensors are read as 0..255); a float tensor with every value in [0, 1] warns
+      (:class:`ImageRangeWarning`), since [0, 1] data (torchvision's ``ToTensor``) must be given as
+      ``x * 2 - 1``. A tensor of exactly the model's format (``channels`` x ``size`` x ``size``) is taken to be
+      a model image (what ``decode`` returns): it is not resized, only its frame outside the content is set to
+      -1. Files and arrays of that size are images like any other and are resized to the content.
 
     Each image is converted to ``channels`` channels (grey uses Pillow's ITU-R 601-2 luma),
     center-cropped to a square, resized to ``content_size`` (LANCZOS when shrinking, bicubic when

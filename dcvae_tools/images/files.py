@@ -160,7 +160,10 @@ def load_image(path: StrPath) -> Image.Image:
     except FileNotFoundError:
         raise ImageError(f"{p}: no such file; check the path") from None
     except IsADirectoryError:
-        raise ImageError(f"{p}: is a folder, not an image file") from None
+        raise ImageError(
+            f"{p}: is a folder, not an image file; for the images in it pass "
+            f"dcvae_tools.images.expand_image_paths([{str(p)!r}])"
+        ) from None
     except PermissionError:
         raise ImageError(f"{p}: permission denied; make the file readable") from None
     except OSError as exc:

@@ -30,8 +30,14 @@ _SAVE_FORMATS: dict[str, str] = {
 }
 
 
-def make_grid(tensor: torch.Tensor, nrow: int, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
-    """Tile a batch ``[N, C, H, W]`` into one image ``[C, H', W']``, ``nrow`` images per row.
+def square_nrow(count: int) -> int:
+    """Images per row of a square-ish grid of ``count``: ``ceil(sqrt(count))``, at least 1."""
+    return max(1, math.ceil(math.sqrt(count)))
+
+
+def make_grid(tensor: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
+    """Tile a batch ``[N, C, H, W]`` into one image ``[C, H', W']``, ``nrow`` images per row (default: a square-ish
+    grid, ``ceil(sqrt(N))``).
 
     Rows are filled left to right, top to bottom; there are ``min(nrow, N)`` columns and
     ``ceil(N / columns)`` rows. Every cell is surrounded by ``padding`` pixels of ``pad_value``
@@ -43,6 +49,8 @@ def make_grid(tensor: torch.Tensor, nrow: int, padding: int = 2, pad_value: floa
         raise ImageError(
             f"make_grid: tensor has shape {list(tensor.shape)}; expected [N, C, H, W] with N >= 1"
         )
+    if nrow is None:
+        nrow = square_nrow(tensor.shape[0])
     if nrow < 1:
         raise ValueError(f"nrow must be at least 1, got {nrow}")
     if padding < 0:
@@ -130,14 +138,15 @@ def save_image(tensor: torch.Tensor, path: StrPath, content_size: int | None = N
 def save_grid(
     tensor: torch.Tensor,
     path: StrPath,
-    nrow: int,
+    nrow: int | None = None,
     content_size: int | None = None,
     upscale: int = 1,
     padding: int = 2,
     pad_value: float = 1.0,
     column_labels: Sequence[str] | None = None,
 ) -> Path:
-    """Save a batch ``[N, C, H, W]`` in [-1, 1] as one grid image at ``path``, atomically.
+    """Save a batch ``[N, C, H, W]`` in [-1, 1] (or a list of ``[C, H, W]`` images) as one grid image at ``path``,
+    atomically, ``nrow`` images per row (default: a square-ish grid, ``ceil(sqrt(N))``).
 
     Each cell is first cropped to its centred ``content_size`` square (when given), then the cells
     are tiled with :func:`make_grid` and the result is enlarged ``upscale`` times with
@@ -156,10 +165,13 @@ def save_grid(
     _format_for(target)
     if isinstance(column_labels, str):
         raise ValueError("save_grid: column_labels takes a list of labels, one per column, not one string")
+    if isinstance(tensor, list | tuple) and tensor and all(isinstance(t, torch.Tensor) for t in tensor):
+        tensor = torch.stack([t.detach().cpu() for t in tensor])  # a list of [C, H, W], as save_gif takes
     if not isinstance(tensor, torch.Tensor) or tensor.ndim != 4:
         shape = list(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
         raise ImageError(f"save_grid: expected a batch [N, C, H, W], got {shape}")
     batch = crop_center(_check_chw_batch(tensor, "save_grid"), content_size)
+    nrow = square_nrow(batch.shape[0]) if nrow is None else nrow
     grid = make_grid(batch, nrow=nrow, padding=padding, pad_value=pad_value)
     columns = min(nrow, batch.shape[0])
     if column_labels is not None and len(column_labels) != columns:

@@ -209,10 +209,15 @@ class DCVAE(nn.Module):
     def to_pil(self, images: torch.Tensor) -> list:
         """Model outputs [N, C, S, S] -> PIL images, with any training padding cropped away."""
         if not isinstance(images, torch.Tensor):
+            numpy = type(images).__module__ == "numpy"
+            fix = "torch.from_numpy it first" if numpy else "torch.stack a list of them first"
             raise ImageError(
                 f"to_pil takes model outputs as a tensor [N, C, S, S] or [C, S, S], got {type(images).__name__}; "
-                "torch.stack a list of them first"
+                f"{fix}"
             )
+        if self._is_latent(images):
+            raise ImageError(f"to_pil takes images, got latents of shape {tuple(images.shape)}; decode them first: "
+                             "model.to_pil(model.decode(z))")
         pil = image_io.to_pil(images.detach().cpu(), content_size=self.config.content_size)
         return pil if isinstance(pil, list) else [pil]
 
@@ -282,7 +287,8 @@ class DCVAE(nn.Module):
         """
         if not self._is_latent(latents):
             shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
-            raise LatentError(f"decode expects latents of shape [N, {self.latent_dim}], got {shape}")
+            fix = "; torch.from_numpy it first" if type(latents).__module__ == "numpy" else ""
+            raise LatentError(f"decode expects latents of shape [N, {self.latent_dim}], got {shape}{fix}")
         z = self._latents(latents)
         return torch.cat([self._run(self.decoder, batch) for batch in self._batches(z, batch_size)])
 
@@ -422,9 +428,11 @@ class DCVAE(nn.Module):
     ) -> torch.Tensor:
         """Replace a subset of ``a``'s latent dimensions with ``b``'s (the paper's Figure 6).
 
-        Give either a boolean ``mask`` ([D], or [K, D] for K mixes) or a ``fraction`` of dimensions
+        Give either a boolean ``mask`` ([D], or [K, D] for K mixes; for dimension indices use
+        ``dcvae_tools.latent.mask_from_indices(model.latent_dim, [0, 1, 2])``) or a ``fraction`` of dimensions
         chosen at random (reproducible with ``seed``; default 0.5). ``a`` and ``b`` each hold one
-        image/latent or the same number N; the result has one row per (row, mask) pair.
+        image/latent or the same number N; the result has one row per (row, mask) pair, row-major:
+        row ``i * K + k`` is ``a``'s row i with mask k.
         """
         _check_output(output)
         za, zb = self._latents(a), self._latents(b)
@@ -438,7 +446,8 @@ class DCVAE(nn.Module):
         if mask.dtype != torch.bool or mask.ndim not in (1, 2) or mask.shape[-1] != self.latent_dim or not mask.numel():
             raise LatentError(
                 f"mask must be boolean of shape [{self.latent_dim}] or [K, {self.latent_dim}], "
-                f"got {mask.dtype} {tuple(mask.shape)}"
+                f"got {mask.dtype} {tuple(mask.shape)}; for dimension indices pass "
+                f"dcvae_tools.latent.mask_from_indices({self.latent_dim}, indices)"
             )
         masks = mask.reshape(-1, self.latent_dim).to(self.device)
         mixed = latent_ops.mix(za.unsqueeze(1), zb.unsqueeze(1), masks.unsqueeze(0)).reshape(

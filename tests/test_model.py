@@ -258,7 +258,11 @@ def test_plausible_api_mistakes_get_errors_that_name_the_argument(edit_model: DC
         (lambda: edit_model.random_latents(2, seed="abc"), "seed must be a whole number"),
         (lambda: edit_model.random_latents(2, seed=2**70), "seed must be a whole number"),
         (lambda: edit_model.random_latents(2.0), "number of samples must be a whole number"),
-        (lambda: edit_model.to_pil([z]), "to_pil takes model outputs as a tensor"),
+        (lambda: edit_model.to_pil([z]), "to_pil takes model outputs as a tensor.*torch.stack a list"),
+        (lambda: edit_model.to_pil(z.numpy()), "got ndarray; torch.from_numpy it first"),
+        (lambda: edit_model.to_pil(z), r"got latents of shape \(2, \d+\); decode them first"),
+        (lambda: edit_model.decode(z.numpy()), "got ndarray; torch.from_numpy it first"),
+        (lambda: edit_model.mix(z[0], z[1], mask=[0, 1, 2]), r"for dimension indices pass .*mask_from_indices"),
         (lambda: edit_model.decode(z, batch_size=0), "batch_size must be a whole number of at least 1, got 0"),
         (lambda: edit_model.decode(z, batch_size=1.5), "batch_size must be a whole number"),
     ]

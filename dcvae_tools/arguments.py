@@ -20,12 +20,17 @@ def is_real_number(value: object) -> bool:
 
 def at_least_one(value: object, what: str) -> int:
     """``value`` as an int >= 1 (numpy integers too); a float, bool or string is refused, not truncated."""
+    return whole_number_at_least(value, what, 1)
+
+
+def whole_number_at_least(value: object, what: str, minimum: int, error: type[DCVAEError] = DCVAEError) -> int:
+    """``value`` as an int >= ``minimum`` (numpy integers too); a float, bool or string raises ``error``."""
     try:
         number = None if isinstance(value, bool) else operator.index(value)
     except TypeError:
         number = None
-    if number is None or number < 1:
-        raise DCVAEError(f"{what} must be a whole number of at least 1, got {value!r}")
+    if number is None or number < minimum:
+        raise error(f"{what} must be a whole number of at least {minimum}, got {value!r}")
     return number
 
 

@@ -1,4 +1,18 @@
-"""Exceptions raised by dcvae-tools. Every user mistake is a DCVAEError whose message names the fix."""
+"""Exceptions raised by dcvae-tools (every user mistake is a DCVAEError whose message names the fix), and where the
+package's warnings point."""
+
+
+def outside_package_stacklevel() -> int:
+    """The ``stacklevel`` for a ``warnings.warn`` called right after this that makes the warning point at the first
+    frame outside dcvae_tools: the user's line, however deep inside the package the warning is raised."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1  # the caller of this function is level 1 of its warnings.warn
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class DCVAEError(Exception):

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .arguments import is_real_number
+from .arguments import is_real_number, whole_number_at_least
 from .errors import LatentError
 from .latent_specs import MAX_SWEEP_COUNT as MAX_SWEEP_COUNT  # re-exported: the parsers lived here before
 from .latent_specs import parse_index_ranges as parse_index_ranges
@@ -63,14 +63,11 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, eps: float 
 def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int = 8, method: str = "lerp") -> torch.Tensor:
     """``steps`` evenly spaced latents from ``a`` to ``b`` (both included): [steps, D] for [D] inputs,
     [N, steps, D] for [N, D] inputs (N paths at once)."""
-    if isinstance(steps, bool) or not isinstance(steps, int):
-        raise LatentError(f"steps must be a whole number (at least 2), got {steps!r}")
+    steps = whole_number_at_least(steps, "steps", 2, LatentError)  # the two endpoints at least
     if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
         kinds = f"{type(a).__name__} and {type(b).__name__}"
         raise LatentError(f"interpolate takes latent tensors, got {kinds}; torch.as_tensor them first "
                           "(or use model.interpolate, which also takes images)")
-    if steps < 2:
-        raise LatentError(f"steps must be at least 2 (the two endpoints), got {steps}")
     if a.shape != b.shape:
         raise LatentError(f"cannot interpolate latents of shapes {tuple(a.shape)} and {tuple(b.shape)}")
     fn = {"lerp": lerp, "slerp": slerp}.get(method)
@@ -85,8 +82,7 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int = 8, method: str = 
 
 def random_mask(dim: int, fraction: float, seed: int | torch.Generator | None = None) -> torch.Tensor:
     """A boolean mask over ``dim`` latent dimensions with exactly ``round(fraction * dim)`` True."""
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise LatentError(f"dim must be a whole number of latent dimensions (at least 1), got {dim!r}")
+    dim = whole_number_at_least(dim, "dim", 1, LatentError)
     if not is_real_number(fraction) or not 0.0 <= fraction <= 1.0:
         raise LatentError(f"fraction must be a number in [0, 1], got {fraction!r}")
     count = round(fraction * dim)
@@ -161,8 +157,10 @@ def attribute_direction(
     """
     if not isinstance(positive, torch.Tensor) or not isinstance(negative, torch.Tensor):
         kinds = f"{type(positive).__name__} and {type(negative).__name__}"
-        raise LatentError(f"attribute_direction takes latent tensors [P, D] and [Q, D], got {kinds}; for images "
-                          "use model.attribute_vector(positive, negative), which encodes them")
+        numpy = "numpy" in (type(positive).__module__, type(negative).__module__)
+        fix = ("torch.from_numpy them first" if numpy else
+               "for images use model.attribute_vector(positive, negative), which encodes them")
+        raise LatentError(f"attribute_direction takes latent tensors [P, D] and [Q, D], got {kinds}; {fix}")
     check_example_latents(positive, negative, "an attribute direction")
     direction = positive.double().mean(0) - negative.double().mean(0)
     norm = direction.norm()
@@ -180,10 +178,15 @@ def apply_edits(
     latents: torch.Tensor, edits: Mapping[torch.Tensor, float] | Sequence[tuple[torch.Tensor, float]]
 ) -> torch.Tensor:
     """``latents + sum(strength * direction)`` over the given (direction, strength) pairs (a list of pairs, or a
-    mapping {direction: strength} as :meth:`DCVAE.edit` takes), in raw units."""
+    mapping {direction: strength}), in raw units. A direction is a [D] tensor or anything with a ``.direction``
+    (an :class:`~dcvae_tools.AttributeVector`); attribute names need the model: use :meth:`DCVAE.edit`."""
     pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
     out = latents.clone()
     for direction, strength in pairs:
+        direction = getattr(direction, "direction", direction)
+        if not isinstance(direction, torch.Tensor):
+            raise LatentError(f"apply_edits takes direction tensors (or AttributeVectors), got {direction!r:.40}; "
+                              "for an attribute's name use model.edit(latents, {name: strength})")
         if direction.shape[-1] != latents.shape[-1]:
             raise LatentError(
                 f"attribute direction has {direction.shape[-1]} dims, but the latents have {latents.shape[-1]}"

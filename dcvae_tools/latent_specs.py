@@ -15,7 +15,7 @@ line's ``FILE:NAME`` and ``NAME=STRENGTH`` forms use), not starting with ``-`` o
 
 def check_attribute_name(name: object) -> str:
     """``name`` if it is a valid attribute name (see :data:`ATTRIBUTE_NAME`), else :class:`LatentError`."""
-    if not isinstance(name, str) or not ATTRIBUTE_NAME.match(name):
+    if not isinstance(name, str) or not ATTRIBUTE_NAME.fullmatch(name):
         raise LatentError(
             f"attribute name {name!r}: use letters, digits, '_', '-' and '.' (no ':' or '='), e.g. 'long_sleeves'"
         )

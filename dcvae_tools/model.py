@@ -14,6 +14,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -58,10 +59,14 @@ class AttributeVector:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # the [D] direction in full would flood a console
-        norm = float(self.direction.float().norm())
+        direction = self.direction
+        if isinstance(direction, torch.Tensor) and direction.ndim >= 1:
+            shown = f"dim={direction.shape[-1]}, norm={float(direction.float().norm()):.4g}"
+        else:
+            shown = f"direction={direction!r:.40}"
         return (
-            f"AttributeVector(name={self.name!r}, dim={self.direction.shape[-1]}, norm={norm:.4g}, "
-            f"num_positive={self.num_positive}, num_negative={self.num_negative}, normalized={self.normalized})"
+            f"AttributeVector(name={self.name!r}, {shown}, num_positive={self.num_positive}, "
+            f"num_negative={self.num_negative}, normalized={self.normalized})"
         )
 
 
@@ -444,10 +449,12 @@ class DCVAE(nn.Module):
             mask = latent_ops.random_mask(self.latent_dim, 0.5 if fraction is None else fraction, seed)
         mask = torch.as_tensor(mask)
         if mask.dtype != torch.bool or mask.ndim not in (1, 2) or mask.shape[-1] != self.latent_dim or not mask.numel():
+            indices = not mask.is_floating_point() and mask.dtype != torch.bool
+            hint = (f"; for dimension indices pass dcvae_tools.latent.mask_from_indices({self.latent_dim}, indices)"
+                    if indices else "")
             raise LatentError(
                 f"mask must be boolean of shape [{self.latent_dim}] or [K, {self.latent_dim}], "
-                f"got {mask.dtype} {tuple(mask.shape)}; for dimension indices pass "
-                f"dcvae_tools.latent.mask_from_indices({self.latent_dim}, indices)"
+                f"got {mask.dtype} {tuple(mask.shape)}{hint}"
             )
         masks = mask.reshape(-1, self.latent_dim).to(self.device)
         mixed = latent_ops.mix(za.unsqueeze(1), zb.unsqueeze(1), masks.unsqueeze(0)).reshape(
@@ -477,7 +484,8 @@ class DCVAE(nn.Module):
         try:
             return self._latents(x)
         except (ImageError, LatentError) as exc:
-            raise type(exc)(f"{side}: {exc}") from exc
+            exc.args = (f"{side}: {exc}", *exc.args[1:])  # the same error, its message naming the side
+            raise
 
     def _direction(self, key: str | torch.Tensor | AttributeVector) -> torch.Tensor:
         if isinstance(key, AttributeVector):
@@ -491,10 +499,10 @@ class DCVAE(nn.Module):
         known = ", ".join(sorted(self.attributes)) or "none: this checkpoint ships no attributes"
         close = difflib.get_close_matches(str(key), list(self.attributes), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        if isinstance(key, str) and ".safetensors" in key:  # the command line's FILE or FILE:NAME
-            file = key.split(".safetensors", 1)[0] + ".safetensors"
-            hint = (f"names here are the model's own; for a file, pass its AttributeVector: "
-                    f"dcvae_tools.load_attributes({file!r})[NAME]; ")
+        if isinstance(key, str) and any(mark in key for mark in (".safetensors", ":", "/", "\\")):
+            file = key.rpartition(":")[0] if ":" in key and not Path(key).is_file() else key
+            hint = (f"names here are the model's own; for an attributes file (the command line's FILE or "
+                    f"FILE:NAME), pass its AttributeVector: dcvae_tools.load_attributes({file!r})[NAME]; ")
         raise LatentError(f"unknown attribute {key!r}; {hint}this model's attributes: {known}")
 
     def edit(
@@ -547,7 +555,6 @@ class DCVAE(nn.Module):
         :mod:`dcvae_tools.editing.boundary`."""
         from .editing.api import boundary
 
-        check_attribute_name(name)
         return boundary(self, positive, negative, name=name, l2=l2, metadata=metadata, _stacklevel=4)
 
     def extra_repr(self) -> str:

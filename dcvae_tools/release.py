@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .editing.stats import LATENT_STATS_NAME, latent_stats_from_bytes, max_latent_stats_bytes, save_latent_stats
-from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError
+from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError, outside_package_stacklevel
 from .fast import resolve_dtype
 from .io_utils import atomic_write, check_size, git_blob_sha1, safetensors_header
 from .model import DCVAE, AttributeVector
@@ -77,15 +77,25 @@ def save_attributes(
     ``attributes``: a mapping {name: AttributeVector} (``model.attributes``) or AttributeVectors, stored under
     their own names.
     """
+    usage = "save_attributes takes a mapping {name: AttributeVector} or AttributeVectors"
+    if isinstance(attributes, AttributeVector):
+        attributes = [attributes]
     if not isinstance(attributes, Mapping):
         vectors = list(attributes)
         if not all(isinstance(a, AttributeVector) for a in vectors):
-            raise DCVAEError("save_attributes takes a mapping {name: AttributeVector} or AttributeVectors")
+            raise DCVAEError(usage)
         names = [a.name for a in vectors]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise DCVAEError(f"two attributes are named {repeated[0]!r}; give each a name of its own")
         attributes = dict(zip(names, vectors, strict=True))
+    for name, vector in attributes.items():
+        if not isinstance(vector, AttributeVector):
+            raise DCVAEError(f"{usage}; {name!r} is a {type(vector).__name__}")
+        direction = vector.direction
+        if not isinstance(direction, torch.Tensor) or direction.ndim != 1 or not direction.is_floating_point():
+            shown = tuple(direction.shape) if isinstance(direction, torch.Tensor) else type(direction).__name__
+            raise DCVAEError(f"attribute {name!r}: its direction must be a float tensor [D], got {shown}")
     tensors = {name: a.direction.detach().float().cpu().contiguous() for name, a in attributes.items()}
     meta = {
         name: {
@@ -134,7 +144,7 @@ def attributes_from_bytes(data: bytes, latent_dim: int | None, source: Path) -> 
             warnings.warn(
                 f"{source}: attribute {name!r} has length 0 and would edit nothing, so it is left out; remake it "
                 "with `dcvae attribute` from positives that show it and negatives that lack it",
-                stacklevel=2,
+                stacklevel=outside_package_stacklevel(),
             )
             continue
         info = meta.get(name, {})

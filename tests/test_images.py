@@ -217,15 +217,17 @@ def test_zero_one_tensor_warns_at_the_callers_line() -> None:
     import warnings
 
     data = torch.rand(2, 1, 6, 6)
-    with pytest.warns(images.ImageRangeWarning, match=r"pass x \* 2 - 1") as record:
-        tensor, _ = to_tensor(data, size=6, channels=1)
-    assert record[0].filename == __file__  # points at this call, not inside the package
-    assert torch.equal(tensor, data)  # read as given: a warning, not a rescale
+    for geometry in ({"size": 8}, {"size": 6, "content_size": 4}):  # another size; the format of a padded model
+        with pytest.warns(images.ImageRangeWarning, match=r"pass x \* 2 - 1") as record:
+            to_tensor(data, channels=1, **geometry)
+        assert len(record) == 1 and record[0].filename == __file__  # points at this call, not inside the package
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        to_tensor(data * 2 - 1, size=6, channels=1)  # [-1, 1] data
-        to_tensor(torch.zeros(1, 6, 6), size=6, channels=1)  # all mid-grey: nothing says it is [0, 1]
-        to_tensor((data * 255).to(torch.uint8), size=6, channels=1)  # uint8 is 0..255 by definition
+        tensor, _ = to_tensor(data, size=6, channels=1)  # an unpadded model's own format is not judged
+        assert torch.equal(tensor, data)  # read as given, never rescaled
+        to_tensor(data * 2 - 1, size=8, channels=1)  # [-1, 1] data
+        to_tensor(torch.zeros(1, 6, 6), size=8, channels=1)  # all mid-grey: nothing says it is [0, 1]
+        to_tensor((data * 255).to(torch.uint8), size=8, channels=1)  # uint8 is 0..255 by definition
 
 
 def test_unsupported_type_and_empty_list() -> None:

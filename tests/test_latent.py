@@ -139,6 +139,7 @@ def test_interpolate_rejects_bad_arguments() -> None:
     with pytest.raises(LatentError, match=r"torch\.as_tensor them first"):
         interpolate(a.numpy(), b.numpy(), 3)  # type: ignore[arg-type]
     assert interpolate(a, b).shape == (8, 8)  # the same default as model.interpolate
+    assert interpolate(a, b, np.int64(3)).shape == (3, 8)  # numpy integers are whole numbers
 
 
 def test_lerp_and_slerp_take_a_column_of_ts_as_documented() -> None:
@@ -201,8 +202,9 @@ def test_random_mask_depends_on_seed_and_rejects_bad_fraction() -> None:
         with pytest.raises(LatentError, match="fraction"):
             random_mask(8, bad)
     for bad_dim in (0, -3, 64.0, True):
-        with pytest.raises(LatentError, match="dim must be a whole number"):
+        with pytest.raises(LatentError, match="dim must be a whole number of at least 1"):
             random_mask(bad_dim, 0.5)  # type: ignore[arg-type]
+    assert int(random_mask(np.int64(8), 0.5).sum()) == 4
 
 
 # ----------------------------------------------------------------------------- attribute directions
@@ -232,6 +234,8 @@ def test_attribute_direction_rejects_bad_input() -> None:
         attribute_direction(torch.zeros(0, 8), _vec(1, 8, n=3))
     with pytest.raises(LatentError, match=r"for images use model\.attribute_vector"):
         attribute_direction(["a.png"], ["b.png"])  # type: ignore[arg-type]
+    with pytest.raises(LatentError, match=r"got ndarray and ndarray; torch\.from_numpy them first"):
+        attribute_direction(np.zeros((2, 8)), np.ones((2, 8)))  # type: ignore[arg-type]
     same = _vec(2, 8, n=4)
     for normalize in (False, True):  # a zero direction would edit nothing, normalised or not
         with pytest.raises(LatentError, match="length 0"):
@@ -263,6 +267,11 @@ def test_apply_edits_does_not_modify_its_input_and_checks_size() -> None:
         apply_edits(z, [(_vec(1, 9), 1.0)])
     d = _vec(1, 8)
     assert torch.equal(apply_edits(z, {d: 2.0}), apply_edits(z, [(d, 2.0)]))  # a mapping, as model.edit takes
+    from dcvae_tools.model import AttributeVector
+
+    assert torch.equal(apply_edits(z, {AttributeVector("wide", d, 20, 20): 2.0}), apply_edits(z, [(d, 2.0)]))
+    with pytest.raises(LatentError, match=r"for an attribute's name use model\.edit"):
+        apply_edits(z, {"wide": 2.0})
 
 
 # ----------------------------------------------------------------------------- parsers

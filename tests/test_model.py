@@ -263,6 +263,7 @@ def test_plausible_api_mistakes_get_errors_that_name_the_argument(edit_model: DC
         (lambda: edit_model.to_pil(z), r"got latents of shape \(2, \d+\); decode them first"),
         (lambda: edit_model.decode(z.numpy()), "got ndarray; torch.from_numpy it first"),
         (lambda: edit_model.mix(z[0], z[1], mask=[0, 1, 2]), r"for dimension indices pass .*mask_from_indices"),
+        (lambda: edit_model.mix(z[0], z[1], mask=torch.ones(LATENT + 1, dtype=torch.bool)), r"bool \(\d+,\)$"),
         (lambda: edit_model.decode(z, batch_size=0), "batch_size must be a whole number of at least 1, got 0"),
         (lambda: edit_model.decode(z, batch_size=1.5), "batch_size must be a whole number"),
     ]
@@ -328,9 +329,30 @@ def test_attribute_errors_name_the_side_and_the_name_is_checked(edit_model: DCVA
         edit_model.attribute_vector([tmp_path], _images(2))
     with pytest.raises(LatentError, match=r"^negative: latents must have"):
         edit_model.boundary(z, torch.zeros(3, LATENT + 1))
-    for bad in ("a:b", "x=1", "", 7):  # names the command line's FILE:NAME and NAME=STRENGTH could not reach
+    for bad in ("a:b", "x=1", "", 7, "sleeves\n", "long sleeves"):  # unreachable as FILE:NAME or NAME=S
         with pytest.raises(LatentError, match="attribute name"):
             edit_model.attribute_vector(z, z + 1, name=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("content_size", [None, 28])
+def test_zero_one_tensors_warn_once_and_the_packages_own_conversions_never(content_size: int | None) -> None:
+    from dcvae_tools.images import ImageRangeWarning
+
+    model = make_model(channels=1, content_size=content_size)
+    light = Image.fromarray(np.full((20, 24), 200, dtype=np.uint8))  # no pixel below mid-grey: all >= 0 in [-1, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a light picture is not [0, 1] data, however deep the package passes it on
+        model.reconstruct(light)
+        model.edit(light, [(torch.ones(LATENT), 0.5)], unit="raw")
+        model.encode(light, refine=1)
+        model.check_domain(light)
+    zero_one = torch.rand(3, 1, 20, 20, generator=torch.Generator().manual_seed(1))
+    with pytest.warns(ImageRangeWarning, match=r"input: every value is in \[0, 1\].*x \* 2 - 1") as record:
+        model.reconstruct(zero_one)
+    assert [w.category for w in record].count(ImageRangeWarning) == 1 and record[0].filename == __file__
+    with pytest.warns(ImageRangeWarning, match=r"^3 tensors \(input 0, input 1, input 2\)") as record:
+        model.encode(list(zero_one))
+    assert [w.category for w in record].count(ImageRangeWarning) == 1
 
 
 def test_attribute_vector_repr_is_one_short_line(edit_model: DCVAE) -> None:
@@ -338,6 +360,7 @@ def test_attribute_vector_repr_is_one_short_line(edit_model: DCVAE) -> None:
     text = repr(vector)
     assert text == (f"AttributeVector(name='wide', dim={LATENT}, norm={0.5 * LATENT ** 0.5:.4g}, num_positive=20, "
                     "num_negative=19, normalized=False)")
+    assert "direction=[1, 2]" in repr(AttributeVector("odd", [1, 2], 1, 1))  # type: ignore[arg-type]
 
 
 def test_few_examples_warn_on_either_side_and_twenty_of_each_do_not(edit_model: DCVAE) -> None:

@@ -379,6 +379,24 @@ def test_attributes_files_round_trip_from_python(tmp_path: Path) -> None:
         load_attributes(path, LATENT + 1)
     with pytest.raises(DCVAEError, match="two attributes are named 'wide'"):
         save_attributes([first, first], path)
+    with pytest.raises(DCVAEError, match=r"its direction must be a float tensor \[D\], got \(2, 8\)"):
+        save_attributes([AttributeVector("flat", torch.zeros(2, 8), 1, 1)], path)
+    save_attributes(second, tmp_path / "one.safetensors")  # one AttributeVector alone
+    assert list(load_attributes(tmp_path / "one.safetensors")) == ["bright"]
+    (tmp_path / "one.safetensors").unlink()
+    before = path.read_bytes()
+    import dcvae_tools.release as release_module
+
+    def failing_save(*args, **kwargs) -> None:
+        raise OSError("injected: the disk is full")
+
+    real_save, release_module.save_file = release_module.save_file, failing_save
+    try:
+        with pytest.raises(OSError, match="injected"):
+            save_attributes([first], path)
+    finally:
+        release_module.save_file = real_save
+    assert path.read_bytes() == before  # the old file kept whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["attrs.safetensors"]  # no temporary file left
     model = make_model(seed=1)
     z = torch.zeros(2, LATENT)
@@ -390,8 +408,9 @@ def test_attributes_files_round_trip_from_python(tmp_path: Path) -> None:
 def test_attribute_of_length_zero(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
     folder = _copy(saved[1], tmp_path / "w")
     save_file({"smile": torch.zeros(LATENT), "frown": torch.ones(LATENT)}, str(folder / "attributes.safetensors"))
-    with pytest.warns(UserWarning, match="'smile' has length 0 and would edit nothing, so it is left out"):
+    with pytest.warns(UserWarning, match="'smile' has length 0 and would edit nothing, so it is left out") as record:
         loaded = load_model(folder)
+    assert record[0].filename == __file__  # the caller's line, not the package's
     assert list(loaded.attributes) == ["frown"]  # the file's other directions stay usable
 
 

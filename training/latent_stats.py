@@ -149,8 +149,7 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
         save_latent_stats(stats, tmp)
     with atomic_write(folder / LATENT_PRIOR_NAME) as tmp:
         save_latent_prior(prior, tmp)
-    with atomic_write(folder / ATTRIBUTES_NAME) as tmp:
-        save_attributes(attributes, tmp)
+    save_attributes(attributes, folder / ATTRIBUTES_NAME)  # atomically
     if generated:
         atomic_write_text(card, render_model_card(model.config, attributes, latent_prior=prior))
     if figure is not None:

@@ -322,7 +322,7 @@ class Editor:
 
     def sample(self, spec: str, seed: int, count: int) -> tuple[list[Image.Image], str, str]:
         """``count`` prior samples for ``seed`` (``model.sample``): the images, a grid PNG and the latents."""
-        import math
+        from dcvae_tools.images.save import square_nrow
 
         count, seed = _count_and_seed(count, seed, MAX_SAMPLES)
         lm = self.load(spec)
@@ -330,7 +330,7 @@ class Editor:
             z = lm.model.random_latents(count, seed=seed)
             decoded = lm.model.decode(z)
             images = lm.model.to_pil(decoded)
-        grid = self._grid(lm, decoded, nrow=math.ceil(math.sqrt(count)))
+        grid = self._grid(lm, decoded, nrow=square_nrow(count))
         png = self.files.png(grid, "samples.png")
         prior = lm.model.resolve_prior()  # what random_latents drew from
         latents = self.files.latents({"latents": z}, "samples.safetensors",

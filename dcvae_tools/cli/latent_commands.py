@@ -564,11 +564,10 @@ def attribute(
         raise _usage(f"unknown method {method!r}; use mean (the paper's) or boundary (InterFaceGAN's)", "--method")
     if method == "boundary" and normalize:
         raise _usage("a boundary's direction is already of unit length; drop --normalize", "--normalize")
-    if not ATTRIBUTE_NAME.match(name):
+    if not ATTRIBUTE_NAME.fullmatch(name):
         raise _usage(f"{name!r}: use letters, digits, '_', '-' and '.' (no ':' or '=')", "--name")
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
         from dcvae_tools.errors import DCVAEError
-        from dcvae_tools.io_utils import atomic_write
         from dcvae_tools.release import load_attributes, save_attributes
 
         pos_paths, neg_paths = _expand(positive, recursive), _expand(negative, recursive)
@@ -612,8 +611,7 @@ def attribute(
 
                 vector.metadata["unit"] = unit_metadata(vector.direction, loaded.latent_stats)
         vectors = {**existing, name: vector}
-        with atomic_write(output) as tmp:
-            save_attributes(vectors, tmp)
+        save_attributes(vectors, output)  # atomically
         _report_skipped(out, skipped or [])
         norm = float(vector.direction.norm())
         out.data(

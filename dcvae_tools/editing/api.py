@@ -135,9 +135,12 @@ def boundary(
     """A supervised direction: the unit normal of a logistic-regression boundary between the latents of
     ``positive`` and ``negative`` (images or latents). Its unit (``metadata["unit"]``) is recorded when the model
     has latent statistics. Fewer than 20 examples on either side warn."""
+    from ..latent_specs import check_attribute_name
     from ..model import AttributeVector
     from .boundary import fit_boundary
     from .units import unit_metadata
+
+    check_attribute_name(name)
 
     zp, zn = model._side_latents(positive, "positive"), model._side_latents(negative, "negative")
     fitted = fit_boundary(zp.cpu(), zn.cpu(), l2=l2)

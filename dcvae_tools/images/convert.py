@@ -11,7 +11,6 @@ any mix of inputs; :func:`to_pil` goes back (cropping the padding out again).
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dcvae_tools.errors import ImageError
+from dcvae_tools.errors import ImageError, outside_package_stacklevel
 
 from .files import LOAD_CHANGES_KEY, load_image
 
@@ -35,13 +34,17 @@ class ImageRangeWarning(UserWarning):
     given where the model reads [-1, 1], which makes every image much brighter than meant."""
 
 
-def _caller_stacklevel() -> int:
-    """The stacklevel of the first frame outside dcvae_tools, so a warning points at the user's call."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
+def _zero_one_warning(labels: list[str]) -> None:
+    """One :class:`ImageRangeWarning` for the float tensors (``labels``) of one call whose values all lie in [0, 1]."""
+    listed = ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
+    which = labels[0] if len(labels) == 1 else f"{len(labels)} tensors ({listed})"
+    warnings.warn(
+        f"{which}: every value is in [0, 1], but float tensors are read as [-1, 1] (0 is mid-grey), so these "
+        "images will look far too bright to the model; if they are [0, 1] data (torchvision's ToTensor), pass "
+        "x * 2 - 1 (numpy arrays and PIL images are read as they are)",
+        ImageRangeWarning,
+        stacklevel=outside_package_stacklevel(),
+    )
 
 
 
@@ -274,15 +277,6 @@ def _tensor_batch(tensor: torch.Tensor, label: str) -> tuple[torch.Tensor, list[
                     f"{label}: tensor values span [{low:.4g}, {high:.4g}] but model tensors must be in "
                     "[-1, 1]; scale them first (x * 2 - 1 for [0, 1] data, x / 127.5 - 1 for 0..255)"
                 )
-            if low >= 0.0 and 0.0 < high <= 1.0:  # a [-1, 1] image with no pixel below mid-grey is rare
-                warnings.warn(
-                    f"{label}: every tensor value is in [0, 1] ([{low:.3g}, {high:.3g}]), but float tensors are "
-                    "read as [-1, 1] (0 is mid-grey), so these images will look far too bright to the model; if "
-                    "they are [0, 1] data (torchvision's ToTensor), pass x * 2 - 1 (numpy arrays and PIL images "
-                    "are read as they are)",
-                    ImageRangeWarning,
-                    stacklevel=_caller_stacklevel(),
-                )
         batch = batch.clamp(-1.0, 1.0)
     else:
         raise ImageError(
@@ -370,10 +364,12 @@ def to_tensor(
       (uint16 and bool are accepted too);
     * a torch tensor ``[C, H, W]`` or ``[N, C, H, W]`` (C = 1 or 3), float, assumed to be already
       in [-1, 1] (uint8 tensors are read as 0..255); a float tensor with every value in [0, 1] warns
-      (:class:`ImageRangeWarning`), since [0, 1] data (torchvision's ``ToTensor``) must be given as
-      ``x * 2 - 1``. A tensor of exactly the model's format (``channels`` x ``size`` x ``size``) is taken to be
-      a model image (what ``decode`` returns): it is not resized, only its frame outside the content is set to
-      -1. Files and arrays of that size are images like any other and are resized to the content.
+      (:class:`ImageRangeWarning`, once per call), since [0, 1] data (torchvision's ``ToTensor``) must be given
+      as ``x * 2 - 1`` (a tensor in the model's exact format is not judged when the model has no padding, as
+      the package passes its own converted images that way). A tensor of exactly the model's format
+      (``channels`` x ``size`` x ``size``) is taken to be a model image (what ``decode`` returns): it is not
+      resized, only its frame outside the content is set to -1. Files and arrays of that size are images
+      like any other and are resized to the content.
 
     Each image is converted to ``channels`` channels (grey uses Pillow's ITU-R 601-2 luma),
     center-cropped to a square, resized to ``content_size`` (LANCZOS when shrinking, bicubic when
@@ -405,11 +401,20 @@ def to_tensor(
 
     tensors: list[torch.Tensor] = []
     notes: list[str] = []
+    zero_one: list[str] = []  # float tensors that look like [0, 1] data
     for index, item in enumerate(items):
         label = f"input {index}" if len(items) > 1 else "input"
         if isinstance(item, torch.Tensor):
             batch, labels = _tensor_batch(item, label)
-            if batch.shape[1] == channels and batch.shape[2] == batch.shape[3] == size:
+            model_format = batch.shape[1] == channels and batch.shape[2] == batch.shape[3] == size
+            # Every batch the package converts itself is model format and, when the model pads, has a frame of -1,
+            # so it never looks like [0, 1] data. Unpadded model-format batches are not judged: a light image
+            # converted from a file is all above mid-grey too.
+            if item.is_floating_point() and batch.numel() and not (model_format and content == size):
+                low, high = float(batch.min()), float(batch.max())
+                if low >= 0.0 and 0.0 < high <= 1.0:  # a [-1, 1] image with no pixel below mid-grey is rare
+                    zero_one.append(label)
+            if model_format:
                 # Already model format: one vectorised copy (the per-image path below cost more than the
                 # encoder on a batch); the frame outside the content is reset to -1, as the crop and pad do.
                 framed = torch.full_like(batch, -1.0)
@@ -417,6 +422,8 @@ def to_tensor(
                 inner = (..., slice(off, off + content), slice(off, off + content))
                 framed[inner] = batch[inner]
                 if len(items) == 1:
+                    if zero_one:
+                        _zero_one_warning(zero_one)
                     return framed, notes
                 tensors.extend(framed.unbind(0))
                 continue
@@ -437,6 +444,8 @@ def to_tensor(
         tensors.append(tensor)
         if note:
             notes.append(note)
+    if zero_one:
+        _zero_one_warning(zero_one)
     return torch.stack(tensors), notes
 
 

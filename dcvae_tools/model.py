@@ -477,7 +477,12 @@ class DCVAE(nn.Module):
         zp, zn = self._side_latents(positive, "positive"), self._side_latents(negative, "negative")
         direction = latent_ops.attribute_direction(zp, zn, normalize)
         latent_ops.warn_if_few_examples(len(zp), len(zn))
-        return AttributeVector(name, direction.cpu(), len(zp), len(zn), normalize, dict(metadata or {}))
+        meta = dict(metadata or {})
+        if self.latent_stats is not None:  # what one strength unit is along it, as boundary() records
+            from .editing.units import unit_metadata
+
+            meta["unit"] = unit_metadata(direction, self.latent_stats)
+        return AttributeVector(name, direction.cpu(), len(zp), len(zn), normalize, meta)
 
     def _side_latents(self, x: Any, side: str) -> torch.Tensor:
         """``_latents`` of one side of an attribute, its errors naming the side (``positive``/``negative``)."""

@@ -368,6 +368,9 @@ def test_model_boundary_from_latents_points_from_negative_to_positive(fashion):
     assert float(vector.direction[7]) > 0.8
     assert vector.metadata["method"] == "boundary"
     assert vector.metadata["unit"]["std"] == pytest.approx(fashion.latent_stats.std_along(vector.direction))
+    mean = fashion.attribute_vector(zp[:20], zn[:20], name="seventh", metadata={"split": "synthetic"})
+    assert mean.metadata["split"] == "synthetic"  # the caller's metadata kept, the unit recorded as boundary() does
+    assert mean.metadata["unit"]["std"] == pytest.approx(fashion.latent_stats.std_along(mean.direction))
 
 
 def test_boundary_refuses_bad_inputs():

@@ -606,10 +606,6 @@ def attribute(
             vector = loaded.boundary(z_pos, z_neg, name=name, metadata=metadata)
         else:
             vector = loaded.attribute_vector(z_pos, z_neg, name=name, normalize=normalize, metadata=metadata)
-            if loaded.latent_stats is not None:
-                from dcvae_tools.editing.units import unit_metadata
-
-                vector.metadata["unit"] = unit_metadata(vector.direction, loaded.latent_stats)
         vectors = {**existing, name: vector}
         save_attributes(vectors, output)  # atomically
         _report_skipped(out, skipped or [])

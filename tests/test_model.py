@@ -270,8 +270,10 @@ def test_plausible_api_mistakes_get_errors_that_name_the_argument(edit_model: DC
     for call, message in mistakes:
         with pytest.raises(DCVAEError, match=message):
             call()
-    with pytest.raises(DCVAEError, match=r"the strength of smile is '1\.5'"):
+    with pytest.raises(DCVAEError, match=r"the strength of smile is '1\.5'; give a finite number$"):
         edit_model.edit(z, {"smile": "1.5"})
+    with pytest.raises(DCVAEError, match=r"is \[0, 1, 2\]; .*a sweep, torch\.cat\(\[model\.edit\(z, \{'smile': s\}"):
+        edit_model.edit(z, {"smile": [0, 1, 2]})
     with pytest.raises(DCVAEError, match=r"'smile' is not a pair$"):  # no hint: this is not one bare pair
         edit_model.edit(z, ["smile"])
     # what is accepted: any iterable of pairs, numpy numbers, one held direction on its own, a dtype by name

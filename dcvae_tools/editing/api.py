@@ -84,7 +84,10 @@ def _offsets(model: DCVAE, pairs: Sequence[tuple[Any, float]], unit: str | None,
         if not finite:
             name = key if isinstance(key, str) else getattr(key, "name", None)
             label = name if isinstance(name, str) else "a direction"
-            raise LatentError(f"the strength of {label} is {strength!r}; give a finite number")
+            several = not isinstance(strength, str | bytes) and hasattr(strength, "__len__")
+            hint = (f" (one per call: for a sweep, torch.cat([model.edit(z, {{{label!r}: s}}) for s in strengths]))"
+                    if several else "")
+            raise LatentError(f"the strength of {label} is {strength!r:.60}; give a finite number{hint}")
     # every name and shape is checked before the unit is settled (an unknown name fails without a unit warning)
     directions = [_checked(model, key) for key, _ in pairs]
     held = [_checked(model, key) for key in hold]

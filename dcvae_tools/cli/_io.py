@@ -31,12 +31,6 @@ def _grid_upscale(model: "DCVAE", upscale: int | None) -> int:
     return 2 if model.config.image_size <= 32 else 1
 
 
-def _auto_nrow(count: int, nrow: int | None) -> int:
-    from dcvae_tools.images.save import square_nrow
-
-    return nrow if nrow is not None else square_nrow(count)
-
-
 def _output_names(sources: Sequence[str] | None, count: int, suffix: str = ".png") -> list[str]:
     """File names for ``count`` outputs: the sources' stems when they are unique, else numbered."""
     if sources and len(sources) == count:
@@ -86,7 +80,8 @@ def _save_one(model: "DCVAE", image: "torch.Tensor", path: Path, upscale: int) -
 
 
 def _save_grid(
-    model: "DCVAE", images: "torch.Tensor", path: Path, nrow: int, upscale: int, labels: Sequence[str] | None = None
+    model: "DCVAE", images: "torch.Tensor", path: Path, nrow: int | None, upscale: int,
+    labels: Sequence[str] | None = None
 ) -> None:
     from dcvae_tools import images as image_io
 

@@ -11,7 +11,6 @@ import typer
 from ._app import _examples, app
 from ._io import (
     Skipped,
-    _auto_nrow,
     _decode_batches,
     _decode_stream,
     _encode_paths,
@@ -434,7 +433,7 @@ def decode(
                     kept.append(decoded)
             if grid is not None:
                 images = torch.cat(kept)
-                _save_grid(loaded, images, grid, _auto_nrow(len(images), nrow), _grid_upscale(loaded, upscale))
+                _save_grid(loaded, images, grid, nrow, _grid_upscale(loaded, upscale))
         written = [f"{_count(total, 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"decoded {_count(total, 'latent')}: wrote {' and '.join(written)}")
@@ -620,7 +619,7 @@ def sample(
                         _save_one(loaded, image, stage / names[start + offset], upscale or 1)
                 kept.append(decoded)
             if output is not None:
-                _save_grid(loaded, torch.cat(kept), output, _auto_nrow(num, nrow), _grid_upscale(loaded, upscale))
+                _save_grid(loaded, torch.cat(kept), output, nrow, _grid_upscale(loaded, upscale))
         written = [str(output)] if output is not None else []
         written += [f"{_count(num, 'image')} in {out_dir}/"] if out_dir is not None else []
         source = "the fitted mixture prior" if loaded.resolve_prior(prior.value, bound) == "mixture" else "N(0, I)"

@@ -252,8 +252,11 @@ def _convert_one(
     return _pad_hwc(hwc, size), note
 
 
-def _tensor_batch(tensor: torch.Tensor, label: str) -> tuple[torch.Tensor, list[str]]:
-    """Validate a [C,H,W] / [N,C,H,W] tensor: a float [N,C,H,W] batch in [-1,1] on the CPU, and a label per image."""
+def _tensor_batch(
+    tensor: torch.Tensor, label: str
+) -> tuple[torch.Tensor, list[str], tuple[float, float] | None]:
+    """Validate a [C,H,W] / [N,C,H,W] tensor: a float [N,C,H,W] batch in [-1,1] on the CPU, a label per image, and
+    for a non-empty float tensor the (low, high) of its values as clamped (None for uint8 or empty)."""
     expected = "[C, H, W] or [N, C, H, W] with C = 1 (grey) or 3 (RGB)"
     if tensor.ndim == 3:
         batch, labels = tensor.unsqueeze(0), [label]
@@ -264,6 +267,7 @@ def _tensor_batch(tensor: torch.Tensor, label: str) -> tuple[torch.Tensor, list[
     if batch.shape[1] not in (1, 3) or batch.shape[2] == 0 or batch.shape[3] == 0:
         raise ImageError(f"{label}: tensor has shape {list(tensor.shape)}; expected {expected}")
     batch = batch.detach().cpu()
+    value_range = None
     if batch.dtype == torch.uint8:
         batch = batch.float() / 127.5 - 1.0
     elif batch.is_floating_point():
@@ -277,12 +281,13 @@ def _tensor_batch(tensor: torch.Tensor, label: str) -> tuple[torch.Tensor, list[
                     f"{label}: tensor values span [{low:.4g}, {high:.4g}] but model tensors must be in "
                     "[-1, 1]; scale them first (x * 2 - 1 for [0, 1] data, x / 127.5 - 1 for 0..255)"
                 )
+            value_range = (max(low, -1.0), min(high, 1.0))
         batch = batch.clamp(-1.0, 1.0)
     else:
         raise ImageError(
             f"{label}: tensor has dtype {batch.dtype}; use a float tensor in [-1, 1] (or uint8 0..255)"
         )
-    return batch, labels
+    return batch, labels, value_range
 
 
 def _check_geometry(size: int, channels: int, content_size: int | None) -> int:
@@ -405,13 +410,13 @@ def to_tensor(
     for index, item in enumerate(items):
         label = f"input {index}" if len(items) > 1 else "input"
         if isinstance(item, torch.Tensor):
-            batch, labels = _tensor_batch(item, label)
+            batch, labels, value_range = _tensor_batch(item, label)
             model_format = batch.shape[1] == channels and batch.shape[2] == batch.shape[3] == size
             # Every batch the package converts itself is model format and, when the model pads, has a frame of -1,
             # so it never looks like [0, 1] data. Unpadded model-format batches are not judged: a light image
             # converted from a file is all above mid-grey too.
-            if item.is_floating_point() and batch.numel() and not (model_format and content == size):
-                low, high = float(batch.min()), float(batch.max())
+            if value_range is not None and not (model_format and content == size):
+                low, high = value_range
                 if low >= 0.0 and 0.0 < high <= 1.0:  # a [-1, 1] image with no pixel below mid-grey is rare
                     zero_one.append(label)
             if model_format:

@@ -11,12 +11,15 @@ set) as 28x28 PNG files to a temporary folder, then:
   resident memory of the command and its DataLoader workers together (sampled every 250 ms from /proc, and the
   command's own peak from the kernel), which must not grow with the number of files.
 
-All of it ``--rounds`` times in turn, each figure the best of its rounds. The target (0.70) is for the share
-after start-up: the gap it bounds is reading, conversion and writing. The files are all model-ready PNGs
+All of it ``--rounds`` times in turn, each figure the best of its rounds: one run. ``--runs`` repeats the run
+on the same files (on a shared 2-core machine the share moves by a fifth from one minute to the next, so one
+run says little); every run is kept in the results file with its time and load, beside a summary (median,
+lowest and highest share, how many runs met the target). The target (0.70) is for the share after start-up:
+the gap it bounds is reading, conversion and writing. The files are all model-ready PNGs
 (:mod:`dcvae_tools.images.ready_png`), as a data set exported to files is; other files take the slower
 ``convert_image`` path.
 
-    python -m benchmarks.encoding                  # 20,000 files (a few minutes on 2 cores)
+    python -m benchmarks.encoding --runs 5         # 20,000 files, five runs (about two minutes a run on 2 cores)
     python -m benchmarks.encoding --files 500      # a smoke test
 """
 
@@ -141,33 +144,48 @@ def run_measured(cmd: list[str]) -> tuple[float, float]:
     return elapsed, max(peak, usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
 
 
-def measure(files: int, model_path: str | None, num_workers: int | None, rounds: int) -> dict[str, Any]:
-    """Write the images, then ``rounds`` times in turn: the command on one file (its start-up), on a tenth and
-    on all of the files, and the model alone; each figure is the best of its rounds.
-
-    Taking turns and the best of each matters on a shared 2-core machine, where the same pass runs up to a
-    third slower from one minute to the next: both sides of the ratio get the same chances.
-    """
+def measure(files: int, model_path: str | None, num_workers: int | None, rounds: int,
+            runs: int = 1) -> list[dict[str, Any]]:
+    """Write the images once, then ``runs`` runs of :func:`measure_run` on them; each run's result carries the
+    time it started and the load average then."""
     dcvae = dcvae_command()
+    results = []
     with tempfile.TemporaryDirectory(prefix="dcvae-bench-encoding-") as tmp_name:
         tmp = Path(tmp_name)
         images = write_images(tmp, files)
         opts, model = model_options(tmp, model_path)
         opts += ["--offline", "-q", *(["--num-workers", str(num_workers)] if num_workers is not None else [])]
-        paths = sorted(images.iterdir())
-        small = max(1, files // 10)
-        runs = {1: [str(paths[0])], small: [str(p) for p in paths[:small]], files: [str(images)]}
-        walls: dict[int, list[float]] = {count: [] for count in runs}
-        peaks: dict[int, float] = dict.fromkeys(runs, 0.0)
-        rates = []
-        for turn in range(rounds):
-            for count, inputs in runs.items():
-                out = tmp / f"out-{count}-{turn}"
-                wall, peak = run_measured([*dcvae, "encode", *inputs, "-o", str(out), *opts])
-                walls[count].append(wall)
-                peaks[count] = max(peaks[count], peak)
-                shutil.rmtree(out)
-            rates.append(model_only_rate(model, files))
+        for number in range(runs):
+            info = common.machine_info()
+            result = measure_run(dcvae, opts, model, images, tmp, files, rounds)
+            results.append({"date_utc": info["date_utc"], "load_average_1min": info["load_average_1min"], **result})
+            print(f"run {number + 1}/{runs} ({info['date_utc']}): share after start-up "
+                  f"{result['rows'][-1]['share_after_startup']:.2f}", flush=True)
+    return results
+
+
+def measure_run(dcvae: list[str], opts: list[str], model: Any, images: Path, tmp: Path, files: int,
+                rounds: int) -> dict[str, Any]:
+    """``rounds`` times in turn: the command on one file (its start-up), on a tenth and on all of the files, and
+    the model alone; each figure is the best of its rounds.
+
+    Taking turns and the best of each matters on a shared 2-core machine, where the same pass runs up to a
+    third slower from one minute to the next: both sides of the ratio get the same chances.
+    """
+    paths = sorted(images.iterdir())
+    small = max(1, files // 10)
+    inputs_by_count = {1: [str(paths[0])], small: [str(p) for p in paths[:small]], files: [str(images)]}
+    walls: dict[int, list[float]] = {count: [] for count in inputs_by_count}
+    peaks: dict[int, float] = dict.fromkeys(inputs_by_count, 0.0)
+    rates = []
+    for turn in range(rounds):
+        for count, inputs in inputs_by_count.items():
+            out = tmp / f"out-{count}-{turn}"
+            wall, peak = run_measured([*dcvae, "encode", *inputs, "-o", str(out), *opts])
+            walls[count].append(wall)
+            peaks[count] = max(peaks[count], peak)
+            shutil.rmtree(out)
+        rates.append(model_only_rate(model, files))
     one_wall, rate = min(walls[1]), max(rates)
     rows = []
     for count in (small, files):
@@ -183,6 +201,28 @@ def measure(files: int, model_path: str | None, num_workers: int | None, rounds:
             "target_share": TARGET_SHARE}
 
 
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median, lowest and highest of each run's share after start-up (all files) and of the other headline
+    figures, and how many runs met the target."""
+    import statistics
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+    shares = [run["rows"][-1]["share_after_startup"] for run in runs]
+    return {
+        "runs": len(runs),
+        "share_after_startup": spread(shares),
+        "share_with_startup": spread([run["rows"][-1]["share_of_model"] for run in runs]),
+        "images_per_s_after_startup": spread([run["rows"][-1]["images_per_s_after_startup"] for run in runs]),
+        "model_only_images_per_s": spread([run["model_only_images_per_s"] for run in runs]),
+        "startup_s": spread([run["startup_s"] for run in runs]),
+        "peak_growth": spread([run["peak_growth"] for run in runs]),
+        "runs_meeting_target": sum(share >= TARGET_SHARE for share in shares),
+        "target_share": TARGET_SHARE,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=20_000, help="PNG files to encode (default 20000)")
@@ -190,21 +230,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--num-workers", type=int, default=None, help="passed to dcvae encode")
     parser.add_argument("--rounds", type=int, default=3, help="measure everything this many times in turn; "
                         "each figure is the best of its rounds (default 3)")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the whole measurement this many times on the "
+                        "same files, keeping every run (default 1)")
+    parser.add_argument("--results-dir", type=Path, default=common.RESULTS_DIR,
+                        help="where encoding.json goes (default benchmarks/results)")
     args = parser.parse_args(argv)
+    if args.files < 20 or args.rounds < 1 or args.runs < 1:
+        parser.error("--files must be at least 20, --rounds and --runs at least 1")
     info = common.machine_info()
     print(common.header(f"dcvae encode -o DIR (sharded) on {args.files} Fashion-MNIST PNG files", info))
-    result = {"machine": info, **measure(args.files, args.model, args.num_workers, args.rounds)}
-    print(f"model only: {result['model_only_images_per_s']:.0f} images/s; start-up {result['startup_s']:.2f} s")
-    print(common.format_table(result["rows"], [
-        ("files", "files", "d"), ("wall_s", "wall s", ".2f"), ("images_per_s", "img/s", ".0f"),
-        ("share_of_model", "x model", ".2f"), ("images_per_s_after_startup", "img/s w/o start-up", ".0f"),
-        ("share_after_startup", "x model w/o start-up", ".2f"), ("peak_rss_mib", "peak MiB", ".0f"),
-    ]))
-    share, gross = result["rows"][-1]["share_after_startup"], result["rows"][-1]["share_of_model"]
-    print(f"end to end / model only: {share:.2f} after start-up (target >= {TARGET_SHARE:.2f}), {gross:.2f} with it; "
-          f"peak memory {result['rows'][-1]['files']} vs {result['rows'][0]['files']} files: "
-          f"x{result['peak_growth']:.2f} (target: no growth)")
-    path = common.write_json("encoding", result)
+    runs = measure(args.files, args.model, args.num_workers, args.rounds, args.runs)
+    result = {"machine": info, "files": args.files, "summary": summarize(runs), "runs": runs}
+    for number, run in enumerate(runs, 1):
+        print(f"run {number} ({run['date_utc']}, load {run['load_average_1min']:.2f}): model only "
+              f"{run['model_only_images_per_s']:.0f} images/s; start-up {run['startup_s']:.2f} s")
+        print(common.format_table(run["rows"], [
+            ("files", "files", "d"), ("wall_s", "wall s", ".2f"), ("images_per_s", "img/s", ".0f"),
+            ("share_of_model", "x model", ".2f"), ("images_per_s_after_startup", "img/s w/o start-up", ".0f"),
+            ("share_after_startup", "x model w/o start-up", ".2f"), ("peak_rss_mib", "peak MiB", ".0f"),
+        ]))
+    summary = result["summary"]
+    share, gross, growth = summary["share_after_startup"], summary["share_with_startup"], summary["peak_growth"]
+    print(f"end to end / model only, {len(runs)} run(s): {share['median']:.2f} after start-up "
+          f"({share['min']:.2f}-{share['max']:.2f}; target >= {TARGET_SHARE:.2f}, met in "
+          f"{summary['runs_meeting_target']} of {len(runs)}), {gross['median']:.2f} with it; peak memory "
+          f"{args.files} vs {max(1, args.files // 10)} files: x{growth['min']:.2f}-x{growth['max']:.2f} "
+          "(target: no growth)")
+    path = common.write_json("encoding", result, args.results_dir)
     print(f"wrote {path}")
     return result
 

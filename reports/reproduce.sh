@@ -2,17 +2,19 @@
 # Every released checkpoint and every number in reports/ comes from these commands (2 CPU cores, nothing else
 # running: training takes about 1 s an iteration there). Run one target at a time:
 #   bash reports/reproduce.sh fashion-mnist-32  # train (resumes), release, evaluate, latent statistics and prior
+#   bash reports/reproduce.sh fashion-mnist-32-first-release  # the first fashion-mnist-32 (4,000 iterations)
 #   bash reports/reproduce.sh mnist-32          # train (resumes), release, evaluate, latent statistics: mnist-32
 #   bash reports/reproduce.sh mnist-32-first-release  # the first mnist-32 (4,000 iterations) and its VAE
+#   bash reports/reproduce.sh mnist-32-posterior-statistics  # the mnist-32 release with posterior BatchNorm statistics
 #   bash reports/reproduce.sh same-schedule     # the 48,000-iteration VAE and VAE/GAN, curves, figures
-#   bash reports/reproduce.sh ablation-n-critic # n_critic 2 against 1 for 2,000 updates past the default run's end
+#   bash reports/reproduce.sh ablation-n-critic # n_critic 2 against 1, 2,000 adversarial steps from the 40,000 state
 #   bash reports/reproduce.sh sample-clamp      # sample FD and class entropy at five clamps of the prior's latents
 #   bash reports/reproduce.sh budget-past-48k   # does budget close the sampling gap? Default run and VAE/GAN to 64k
 #   bash reports/reproduce.sh ex-post-prior     # sample FD from Gaussian mixtures fitted to the training latents
-#   bash reports/reproduce.sh ablation-kl-weight  # 3,000 iterations past the release at KL weight 1e-4
+#   bash reports/reproduce.sh ablation-kl-weight  # 3,000 iterations past the 64,000 state at KL weight 1e-4
 #   bash reports/reproduce.sh decoder-batchnorm   # sample FD with the decoder's BatchNorm statistics recomputed
 #   bash reports/reproduce.sh ablation-joint-decoder-batch  # prior samples and reconstructions in one decoder batch
-#   bash reports/reproduce.sh budget-past-70k   # the joint run past the release's 70,000, in its own folder
+#   bash reports/reproduce.sh budget-past-70k   # the joint run past its 70,000 (then the release), own folder
 #   bash reports/reproduce.sh ablation-joint-kl-1e-4  # joint batches with KL weight 1e-4 (then -1e-3: 1e-3)
 #   bash reports/reproduce.sh ablation-joint-prior-clamp  # joint batches, training's prior draws clamped to [-1, 1]
 #   bash reports/reproduce.sh ablation-prior-clamp-lr     # that run's state at a 4x lower lr (-ema: EMA 0.999)
@@ -27,14 +29,18 @@
 #   bash reports/reproduce.sh mnist-32-latent128  # mnist-32 from scratch at the official latent size 128 (41,301 of 48,000)
 #   bash reports/reproduce.sh fashion-mnist-32-scratch-joint-clamp  # joint batches and clamped prior draws from iteration 0
 #   bash reports/reproduce.sh scratch-joint-clamp-n-critic-1  # that run's 38,955 state, an encoder/decoder step every iteration
-#   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the default
-#                                               # model's budget, each evaluated like it
+#   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the first
+#                                               # release's recipe (4,000 iterations, float32), evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
 #   bash reports/reproduce.sh sample-classes    # reports/sample-classes: which classes the four models' samples are
 #   bash reports/reproduce.sh perceptual        # reports/perceptual: VGG16 (HED weights) distance of the four models
 #   bash reports/reproduce.sh lite0             # reports/lite0: sampling and reconstruction FD in EfficientNet-Lite0
 #                                               # features of the four Fashion-MNIST models (after baselines)
-# Runs resume where they stopped (re-run the same target), so a run may be split across sittings.
+# Runs resume where they stopped (re-run the same target), so a run may be split across sittings. A target
+# whose later steps need a finished run (fashion-mnist-32, mnist-32, ablation-joint-kl-1e-4) stops with exit
+# status 75 when a piece ends early. Ablation arms whose folders keep no checkpoint.pt (the prior-clamp1-* arms
+# but -lr5e-5, and mnist-32-joint-lr5e-5: their measured snapshots are kept, the 6 MB states were not) start from
+# their source state when rerun, appending to their stats.jsonl: move the folder aside first.
 # The latent, sample-classes, perceptual and lite0 reports were measured on the first fashion-mnist-32 release
 # (4,000 iterations; `git show 3106304:dcvae_tools/weights/fashion-mnist-32/...`); run today they measure the
 # bundled one.
@@ -62,8 +68,8 @@ eval_each() {  # models, metrics, report path prefix, extra eval options -> <pre
 }
 
 # The bundled mnist-32, the baselines and the reports in history/, baselines/, latent/, ... are the first releases'
-# recipe: 4,000 iterations in float32, baselines with n_critic 2 (fashion-mnist-32 is now the 40,000-iteration
-# preset run, target fashion-mnist-32 above). The presets have since moved on (fast mode, 40,000 iterations, equal-update
+# recipe: 4,000 iterations in float32, baselines with n_critic 2 (fashion-mnist-32 is now trained as target
+# fashion-mnist-32 above). The presets have since moved on (fast mode, 48,000 iterations, equal-update
 # baselines), so these settings pin that recipe. They were trained before the trainer fixes of 2026-11-30 (see
 # the CHANGELOG), so a rerun with today's trainer gives the same recipe, not bit-identical weights.
 FIRST_RELEASE=(--set total_iterations=4000 --set amp=none --set channels_last=false --set log_every=50
@@ -84,7 +90,24 @@ continue_joint() {  # preset, state to continue, run folder, total iterations, n
         --set network_snapshot_every="$every" "$@"
 }
 
-case "${1:-}" in
+piece() {  # UNTIL COMMAND...: run a training command (its stdout is the run's JSON summary); when the run still
+    # stands below iteration UNTIL after it (its --max-minutes piece ended first), stop the whole target, nested
+    # targets' callers included, with exit status 75: the later steps need the finished run. Run the same target
+    # again to continue it where it stopped.
+    local until=$1 summary
+    shift
+    summary=$("$@")
+    printf '%s\n' "$summary"
+    if ! python -c 'import json, sys; sys.exit(json.load(sys.stdin)["iteration"] < int(sys.argv[1]))' "$until" \
+            <<< "$summary"; then
+        echo "reproduce.sh ${TARGET}: the run stopped before iteration $until (its --max-minutes piece ended):" \
+            "run 'bash reports/reproduce.sh ${TARGET}' again to continue it" >&2
+        exit 75
+    fi
+}
+
+TARGET=${1:-}
+case "$TARGET" in
     fashion-mnist-32)  # the release: the preset's run (48,000 iterations; the 2026-12-01 release was its
         # 40,000-iteration network, and iterations 40,000-44,000 were trained as target ablation-n-critic's
         # n_critic-2 arm, an exact continuation moved into the run folder), continued with the preset's options to
@@ -97,13 +120,19 @@ case "${1:-}" in
         # on one thread beside another run: the thread count changes float32 sums, so a rerun on two threads is
         # the same recipe, not bit-identical weights). The releases before it (70,000 joint; 64,000 with training's
         # statistics, then --decoder-statistics posterior) are kept as reports/history/fashion-mnist-32-iteration-*.json
-        $TRAIN train --preset fashion-mnist-32 --run-dir reports/runs/fashion-mnist-32 --device cpu --no-progress \
-            --max-minutes 110
-        $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
+        # each step stops the target when its piece ends before the step's last iteration (run it again)
+        piece 48000 $TRAIN train --preset fashion-mnist-32 --run-dir reports/runs/fashion-mnist-32 --device cpu \
+            --no-progress --max-minutes 110
+        piece 64000 $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
             --run-dir reports/runs/fashion-mnist-32-continued --set total_iterations=64000 --device cpu --no-progress \
             --max-minutes 110
-        bash reports/reproduce.sh ablation-joint-decoder-batch  # the script has cd-ed to the repository root
-        bash reports/reproduce.sh ablation-joint-prior-clamp
+        piece 70000 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-continued \
+            reports/runs/fashion-mnist-32-joint 70000 1000 --max-minutes 110  # as target ablation-joint-decoder-batch
+        # as target ablation-joint-prior-clamp, but only to the released snapshot: that run's kept state went on to
+        # 74,420 (the ablations below start there), and a rerun here trains nothing more
+        piece 72500 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint \
+            reports/runs/fashion-mnist-32-joint-prior-clamp1 76000 500 --set prior_clamp=1.0 --stop-after 72500 \
+            --max-minutes 110
         CLAMPED=(reports/runs/fashion-mnist-32-joint-prior-clamp1 --snapshot 72500 --name fashion-mnist-32
                  --repo-id dcvae-tools/fashion-mnist-32 --default)
         $TRAIN release "${CLAMPED[@]}"
@@ -121,7 +150,8 @@ case "${1:-}" in
             --metrics "$FASHION_METRICS,probe_pixels_test,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
         ;;
     mnist-32)  # the 48,000-iteration release: the preset as it is, in pieces of at most ~2 hours
-        $TRAIN train --preset mnist-32 --run-dir reports/runs/mnist-32 --device cpu --no-progress --max-minutes 110
+        piece 48000 $TRAIN train --preset mnist-32 --run-dir reports/runs/mnist-32 --device cpu --no-progress \
+            --max-minutes 110
         $TRAIN release reports/runs/mnist-32 --name mnist-32 --repo-id dcvae-tools/mnist-32
         $TRAIN eval dcvae_tools/weights/mnist-32 -o reports/mnist-32.json --metrics "$MNIST_RELEASE_METRICS"
         $TRAIN release reports/runs/mnist-32 --name mnist-32 --repo-id dcvae-tools/mnist-32 \
@@ -308,8 +338,8 @@ case "${1:-}" in
         ;;
     ablation-joint-kl-1e-4)  # joint decoder batches and KL weight 1e-4 together, from the release's 70,000 state
         # to 72,000 (one thread beside budget-past-70k's, in pieces; state in reports/runs/fashion-mnist-32-joint-kl1e-4)
-        continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint reports/runs/fashion-mnist-32-joint-kl1e-4 \
-            72000 1000 --set kl_weight=0.0001 --max-minutes 110
+        piece 72000 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint \
+            reports/runs/fashion-mnist-32-joint-kl1e-4 72000 1000 --set kl_weight=0.0001 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-kl1e-4 --metrics "$FASHION_CURVE_METRICS"
         ;;
     ablation-joint-kl-1e-3)  # the joint + KL 1e-4 arm's 72,000 state (its target's end) on at KL weight 1e-3 (both
@@ -426,7 +456,12 @@ case "${1:-}" in
         eval_each "$FASHION_MODELS" fd10k_lite0,rfd_lite0 reports/lite0/
         ;;
     *)
-        echo "usage: bash reports/reproduce.sh fashion-mnist-32|fashion-mnist-32-first-release|mnist-32|mnist-32-first-release|same-schedule|ablation-n-critic|ablation-kl-weight|decoder-batchnorm|baselines|latent|sample-classes|perceptual|lite0" >&2
+        {
+            echo "usage: bash reports/reproduce.sh TARGET (one at a time; the header of this script says what each does)"
+            echo "targets:"
+            # every label of this case statement, so the list cannot fall behind the targets
+            sed -n 's/^    \([a-z0-9|-]*\))  *.*$/\1/p; s/^    \([a-z0-9|-]*\))$/\1/p' reports/reproduce.sh | tr '|' '\n' | sed 's/^/  /'
+        } >&2
         exit 2
         ;;
 esac

@@ -98,14 +98,20 @@ def test_network_snapshots_do_not_change_the_run(tmp_path):
 def test_continuing_equals_the_uninterrupted_run(runs, tmp_path, source, capsys):
     origin = runs / "half" if source == "run" else runs / "release"
     training_loop(tiny(), tmp_path / "continued", progress=False, resume_from=origin)
-    assert "continuing" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "continuing" in said.err and "continuing" not in said.out  # stdout: only a summary for scripts
+    assert "changed from the source" not in said.err  # the same options: nothing to flag
     assert load_checkpoint(tmp_path / "continued" / CHECKPOINT_NAME)["iteration"] == 6
     _assert_same(_networks(runs / "straight"), _networks(tmp_path / "continued"))
 
 
-def test_a_continuation_trains_at_its_own_learning_rate_and_betas(runs, tmp_path):
+def test_a_continuation_trains_at_its_own_learning_rate_and_betas(runs, tmp_path, capsys):
     """The source's optimizer state carries its lr and betas; --set lr=... on the continuation must win."""
     training_loop(tiny(lr=5e-5, betas=(0.5, 0.99)), tmp_path / "slower", progress=False, resume_from=runs / "half")
+    note = capsys.readouterr().err
+    # the changed training options are named with the source's values; schedule and bookkeeping ones are not
+    assert "changed from the source's: lr 5e-05 (was 0.0002), betas [0.5, 0.99] (was [0.0, 0.9])" in note, note
+    assert "total_iterations" not in note
     state = load_checkpoint(tmp_path / "slower" / CHECKPOINT_NAME)
     source = load_checkpoint(runs / "half" / CHECKPOINT_NAME)
     for name in ("opt_E", "opt_G", "opt_D"):
@@ -150,7 +156,7 @@ def test_a_release_without_training_state_starts_a_fresh_discriminator(tmp_path,
         options, tmp_path / "tuned", progress=False, resume_from="fashion-mnist-32", return_networks=True,
         hub_options={"local_files_only": True},
     )
-    assert "fresh discriminator" in capsys.readouterr().out
+    assert "fresh discriminator" in capsys.readouterr().err
     assert summary["iteration"] == 1  # a fresh start counts from 0
     from dcvae_tools.networks import build_network
     from training.resume import starting_point
@@ -186,7 +192,7 @@ def test_fine_tuning_on_other_data_and_a_mismatched_architecture(runs, tmp_path,
     training_loop(
         tiny(dataset=f"folder:{images}"), tmp_path / "tuned", progress=False, resume_from=runs / "release"
     )
-    assert "fine-tuning" in capsys.readouterr().out
+    assert "fine-tuning" in capsys.readouterr().err
     from training.resume import starting_point
 
     start = starting_point(runs / "release", tiny(dataset=f"folder:{images}"))

@@ -4,9 +4,9 @@ Examples:
     dcvae-train presets
     dcvae-train train --preset tiny --dry-run
     dcvae-train train --preset fashion-mnist-32
-    torchrun --nproc_per_node 2 -m training train --preset fashion-mnist-32 --device cpu
-    dcvae-train export runs/00000-fashion-mnist-32 -o exported/fashion-mnist-32
-    dcvae-train release runs/00000-fashion-mnist-32 --push my-org/my-dcvae --name my-dcvae
+    torchrun --nproc_per_node 2 -m training train --preset fashion-mnist-32 --device cpu --run-dir runs/ddp
+    dcvae-train export runs/00000-fashion-mnist-32-fashion-mnist -o exported/fashion-mnist-32
+    dcvae-train release runs/00000-fashion-mnist-32-fashion-mnist --push my-org/my-dcvae --name my-dcvae
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def export(
     """Write a run's checkpoint in the release format (EMA decoder, spectral norm folded, safetensors).
 
     Examples:
-      dcvae-train export runs/00000-fashion-mnist-32 -o exported/fashion-mnist-32
+      dcvae-train export runs/00000-fashion-mnist-32-fashion-mnist -o exported/fashion-mnist-32
     """
     from dcvae_tools.publish import manifest_entry
     from dcvae_tools.release import load_attributes
@@ -288,7 +288,7 @@ def eval_(
 
     Examples:
       dcvae-train eval fashion-mnist-32 -o reports/fashion-mnist-32.json
-      dcvae-train eval runs/00000-fashion-mnist-32 --metrics fd10k_classifier,fd10k_lite0,rfd_lite0
+      dcvae-train eval runs/00000-fashion-mnist-32-fashion-mnist --metrics fd10k_classifier,fd10k_lite0,rfd_lite0
       dcvae-train eval my-cifar-model --metrics fid50k_inception --inception-weights pt_inception-2015-12-05.pth
     """
     from .evaluate import evaluate
@@ -409,12 +409,13 @@ def release(
     --push, publish it (or a release folder) on the Hub and pin the pushed commit in the manifest.
 
     Examples:
-      dcvae-train release runs/00000-fashion-mnist-32 --name fashion-mnist-32 \\
+      dcvae-train release runs/00000-fashion-mnist-32-fashion-mnist --name fashion-mnist-32 \\
           --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default
-      dcvae-train release runs/00000-fashion-mnist-32 --push my-org/my-dcvae --name my-dcvae --training-state
+      dcvae-train release runs/00000-fashion-mnist-32-fashion-mnist --push my-org/my-dcvae --name my-dcvae \\
+          --training-state
       dcvae-train release dcvae_tools/weights/fashion-mnist-32 --push dcvae-tools/fashion-mnist-32 \\
           --name fashion-mnist-32
-      dcvae-train release runs/00000-fashion-mnist-32 --snapshot 72500 --name fashion-mnist-32 \\
+      dcvae-train release runs/00000-fashion-mnist-32-fashion-mnist --snapshot 72500 --name fashion-mnist-32 \\
           --repo-id dcvae-tools/fashion-mnist-32 --report reports/fashion-mnist-32.json --default
     """
     manifest = manifest or _repository_manifest()

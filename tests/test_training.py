@@ -776,3 +776,23 @@ def test_torchrun_launches_the_train_command_cannot_run_are_refused_before_joini
                                  str(tmp_path / "run")])
     assert "progressive presets run in one process" in str(result.exception), result.output
     assert not torch.distributed.is_initialized() and not any(tmp_path.iterdir())
+
+
+def test_progressive_runs_refuse_the_single_resolution_continuations(tmp_path):
+    """--resume-from and --training-state would be ignored by a progressive run: refused by name, nothing written."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--preset", "faces-progan32", "--device", "cpu", "--run-dir",
+                                 str(tmp_path / "run"), "--resume-from", "fashion-mnist-32"])
+    assert result.exit_code != 0 and "--resume-from is for single-resolution presets" in str(result.exception)
+    assert not (tmp_path / "run").exists()
+    run = tmp_path / "grown"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"")  # never read: the refusal comes first
+    (run / "progressive_schedule.json").write_text("{}")
+    result = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "out"), "--training-state"])
+    assert result.exit_code != 0 and "--training-state is for single-resolution runs" in str(result.exception)
+    assert not (tmp_path / "out").exists()

@@ -154,6 +154,9 @@ def train(
             raise UserError("with torchrun, pass --run-dir so that every rank uses the same folder")
         if schedule is not None:
             raise UserError("progressive presets run in one process for now: launch without torchrun")
+    if schedule is not None and resume_from is not None:
+        raise UserError(f"--resume-from is for single-resolution presets; {preset} grows its networks and continues "
+                        "only its own run: pass the same --run-dir again instead")
     info = init_distributed(torch.device(device).type)
     if info.enabled and torch.device(device).type == "cuda":
         device = f"cuda:{info.local_rank}"
@@ -237,6 +240,9 @@ def export(
         if _decoder_statistics(decoder_statistics) != "training":
             raise UserError(f"--decoder-statistics {decoder_statistics} is for single-resolution runs; a progressive "
                             "run's stages are exported with the statistics training left: drop the option")
+        if training_state:
+            raise UserError(f"--training-state is for single-resolution runs; {run} is progressive and continues "
+                            "from its own folder (`dcvae-train train --run-dir` it again): drop the option")
         folder = export_stage(run, output, metrics=metric_values, attributes=attrs)
     else:
         folder = _export(run, output, metrics=metric_values, attributes=attrs, training_state=training_state,

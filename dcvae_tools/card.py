@@ -141,6 +141,19 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+def _loadable_name(repo_id: str | None, preset: str | None) -> str:
+    """What the card's example passes to ``load_model``: the Hub repo, the preset when a released model has that
+    name, else a placeholder for the folder (a preset like ``tiny`` names no model ``load_model`` can find)."""
+    if repo_id:
+        return repo_id
+    if preset:
+        from .manifest import load_manifest
+
+        if load_manifest().get(preset) is not None:
+            return preset
+    return "path/to/this/folder"
+
+
 def render_model_card(
     config: ModelConfig,
     attributes: Mapping[str, Any] | None = None,
@@ -225,7 +238,7 @@ def render_model_card(
         "",
         "```python",
         "from dcvae_tools import load_model",
-        f"model = load_model({json.dumps(name or 'PATH_OR_NAME')})",
+        f"model = load_model({json.dumps(_loadable_name(repo_id, config.preset))})",
         "recon = model.reconstruct(['image.png'])",
     ]
     if latent_prior is not None:

@@ -457,6 +457,7 @@ case "$TARGET" in
         ;;
     *)
         {
+            [ -n "$TARGET" ] && echo "reproduce.sh: unknown target '$TARGET'"
             echo "usage: bash reports/reproduce.sh TARGET (one at a time; the header of this script says what each does)"
             echo "targets:"
             # every label of this case statement, so the list cannot fall behind the targets

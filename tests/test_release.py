@@ -471,7 +471,10 @@ def test_model_card_explains_metrics_and_attributes() -> None:
     card = render_model_card(config, {"boot": boot})
     assert "| `recon_mse_test` | 0.04631 | reconstruction mean squared error" in card  # rounded, explained
     assert "| `boot` | 20 | 20 | Ankle boot (9) vs Sneaker (7) |" in card
-    assert 'load_model("my-preset")' in card and '{"boot": 1.5}' in card
+    # "my-preset" names no released model, so the example loads the folder; a released name or repo loads by name
+    assert 'load_model("path/to/this/folder")' in card and '{"boot": 1.5}' in card
+    assert 'load_model("mnist-32")' in render_model_card(dataclasses.replace(config, preset="mnist-32"))
+    assert 'load_model("org/my-dcvae")' in render_model_card(config, repo_id="org/my-dcvae")
     # principal directions are named apart from the table, which describes mean differences only
     pc = AttributeVector("pc01", torch.ones(8), 0, 0, metadata={"method": "pca"})
     with_pc = render_model_card(config, {"boot": boot, "pc01": pc})

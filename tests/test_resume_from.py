@@ -70,6 +70,10 @@ def test_training_state_file_round_trips_the_checkpoint_exactly(runs, tmp_path):
 
     assert same(state, back)
     assert 3 in back["opt_E"]["state"]  # integer keys stay integers
+    umask = os.umask(0)
+    os.umask(umask)
+    # shared like its sibling release files, not private like the temporary file it was written as
+    assert (runs / "release" / TRAINING_STATE_NAME).stat().st_mode & 0o777 == 0o666 & ~umask
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(TrainingStateError, match=r"bad\.safetensors"):
@@ -110,7 +114,7 @@ def test_a_continuation_trains_at_its_own_learning_rate_and_betas(runs, tmp_path
     training_loop(tiny(lr=5e-5, betas=(0.5, 0.99)), tmp_path / "slower", progress=False, resume_from=runs / "half")
     note = capsys.readouterr().err
     # the changed training options are named with the source's values; schedule and bookkeeping ones are not
-    assert "changed from the source's: lr 5e-05 (was 0.0002), betas [0.5, 0.99] (was [0.0, 0.9])" in note, note
+    assert "changed from the source's: lr 5e-05 (was 0.0002), betas [0.5, 0.99] (was [0.0, 0.9]) (to keep" in note, note
     assert "total_iterations" not in note
     state = load_checkpoint(tmp_path / "slower" / CHECKPOINT_NAME)
     source = load_checkpoint(runs / "half" / CHECKPOINT_NAME)
@@ -200,6 +204,36 @@ def test_fine_tuning_on_other_data_and_a_mismatched_architecture(runs, tmp_path,
     assert all((q["ids"] == -1).all() for q in start.state["queues"].values())  # old indices mean nothing here
     with pytest.raises(OptionsError, match="latent_dim"):
         training_loop(tiny(latent_dim=16), tmp_path / "wrong", progress=False, resume_from=runs / "release")
+    assert not (tmp_path / "wrong").exists()  # refused before the run folder was made
+
+
+def test_a_continuation_with_nothing_to_train_is_refused_before_its_folder_exists(runs, tmp_path):
+    """A new run folder from a state already at its end would hold no checkpoint, and running the same command
+    without --resume-from later would silently train from scratch there."""
+    with pytest.raises(OptionsError, match=r"iteration 3, not below total_iterations 3.*above 3"):
+        training_loop(tiny(total_iterations=3), tmp_path / "none", progress=False, resume_from=runs / "half")
+    with pytest.raises(OptionsError, match=r"not below --stop-after 2.*a --stop-after above 3"):
+        training_loop(tiny(), tmp_path / "none", progress=False, resume_from=runs / "half", stop_after=2)
+    assert not (tmp_path / "none").exists()
+
+
+def test_the_command_says_how_to_continue_a_piece_and_dry_runs_check_the_source(runs, tmp_path):
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    runner = CliRunner()
+    base = ["train", "--preset", "tiny", "--device", "cpu", "--no-progress", "--set", "total_iterations=6",
+            "--set", "log_every=1", "--set", "snapshot_every=1000", "--set", "checkpoint_every=1000"]
+    result = runner.invoke(app, [*base, "--run-dir", str(tmp_path / "piece"), "--stop-after", "4"])
+    assert result.exit_code == 0, result.output
+    assert "stopped at iteration 4 of 6" in result.stderr and "run the same command again" in result.stderr
+    assert '"finished": false' in result.stdout and "stopped at" not in result.stdout
+    dry = runner.invoke(app, [*base, "--set", "lr=1e-4", "--resume-from", str(runs / "half"), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "continuing run" in dry.stderr and "lr 0.0001 (was 0.0002)" in dry.stderr
+    wrong = runner.invoke(app, [*base, "--set", "latent_dim=16", "--resume-from", str(runs / "half"), "--dry-run"])
+    assert wrong.exit_code != 0 and "latent_dim" in str(wrong.exception)
 
 
 @needs_gpu_continue

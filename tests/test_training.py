@@ -796,3 +796,17 @@ def test_progressive_runs_refuse_the_single_resolution_continuations(tmp_path):
     result = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "out"), "--training-state"])
     assert result.exit_code != 0 and "--training-state is for single-resolution runs" in str(result.exception)
     assert not (tmp_path / "out").exists()
+
+
+def test_trainer_help_keeps_option_names_and_example_lines_at_80_columns():
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["export", "--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert shown.exit_code == 0 and "--decoder-statistics" in shown.output and "--no-training-state" in shown.output
+    assert "…" not in shown.output  # nothing cut short
+    train = runner.invoke(app, ["train", "--help"], terminal_width=80, env={"COLUMNS": "80"}).output
+    # each example stays on its own line, whole, so it can be copied
+    assert "\n    dcvae-train train --preset tiny\n" in train and "--set KEY=VALUE" in train

@@ -26,6 +26,7 @@ from .stop_request import StoppedBySignal
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help, as `dcvae`'s: rich's boxes cut option names at 80 columns
     pretty_exceptions_enable=False,
     help="Train DC-VAE checkpoints and export them to the dcvae-tools release format.",
 )
@@ -100,7 +101,8 @@ def train(
     preset: Annotated[str, typer.Option(help="Preset name (see `dcvae-train presets`).")] = "tiny",
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override an option: KEY=VALUE (JSON value), repeatable, e.g. --set lr=1e-4."),
+        typer.Option("--set", metavar="KEY=VALUE",
+                     help="Override an option (VALUE is JSON), repeatable, e.g. --set lr=1e-4."),
     ] = None,
     data_root: Annotated[str | None, typer.Option(help="Where the dataset lives (CIFAR-10, STL-10, ...).")] = None,
     outdir: Annotated[Path, typer.Option(help="Parent folder of numbered run folders.")] = Path("runs"),
@@ -115,8 +117,10 @@ def train(
         typer.Option(
             help="Start a new run from another run folder, a release folder, a released model's name or a Hub "
             "repo (its training_state.safetensors when it has one: an exact continuation; else its encoder and "
-            "decoder with a fresh discriminator). The iteration count continues, so --set total_iterations is "
-            "the end point. With other data (--set dataset=folder:PATH) it fine-tunes."
+            "decoder with a fresh discriminator, from iteration 0). From a training state the iteration count "
+            "continues, so --set total_iterations is the end point. The run trains with this command's options; "
+            "it names those that differ from the source's. With other data (--set dataset=folder:PATH) it "
+            "fine-tunes."
         ),
     ] = None,
     offline: Annotated[bool, typer.Option(help="With --resume-from: never touch the network (cache only).")] = False,
@@ -145,6 +149,10 @@ def train(
         overrides["max_minutes"] = max_minutes
     options = get_preset(preset).override(**overrides)
     if dry_run:
+        if resume_from is not None and get_schedule(preset) is None:  # what the run would start from, checked
+            from .resume import starting_point
+
+            typer.echo(starting_point(resume_from, options, local_files_only=offline).note, err=True)
         typer.echo(options.to_json(), nl=False)
         return
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -196,6 +204,14 @@ def train(
                 err=True,
             )
         raise StoppedBySignal(signal.Signals[summary["stopped_by"]].value)
+    if info.is_main and not summary.get("finished", True):
+        typer.echo(
+            f"stopped at iteration {summary['iteration']:,}"
+            + (f" of {options.total_iterations:,}" if schedule is None else "")
+            + f" (--max-minutes or --stop-after) with a checkpoint in {run_dir}; to continue, run the same command "
+            + (f"with --run-dir {run_dir}" if numbered else "again"),
+            err=True,
+        )
 
 
 @app.command()
@@ -248,6 +264,8 @@ def export(
         folder = _export(run, output, metrics=metric_values, attributes=attrs, training_state=training_state,
                          decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root)
     typer.echo(f"wrote {folder}")
+    typer.echo(f"next: `dcvae-train latent-stats {folder}` adds the fitted latent prior (what `dcvae sample` draws "
+               "from; N(0, I) without it), the domain check's statistics and principal directions", err=True)
     if manifest is not None:
         from dcvae_tools.config import ModelConfig
 
@@ -759,6 +777,18 @@ def main() -> None:
             raise
         typer.echo(f"error: {err}", err=True)
         raise SystemExit(1) from None
+
+
+def _keep_example_lines() -> None:
+    """click rewraps each paragraph of a command's help; a paragraph after a ``\\b`` line keeps its lines, so
+    every ``Examples:`` block gets one (the commands' docstrings stay readable as they are)."""
+    for command in app.registered_commands:
+        doc = command.callback.__doc__ if command.callback is not None else None
+        if doc:
+            command.callback.__doc__ = re.sub(r"(?m)^([ \t]*)Examples:$", "\\1\\b\n\\1Examples:", doc)
+
+
+_keep_example_lines()
 
 
 if __name__ == "__main__":

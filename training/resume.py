@@ -69,7 +69,7 @@ def _changed_options(source: dict[str, Any], options: TrainingOptions) -> str:
     if not changed:
         return ""
     return (f"; with options changed from the source's: {', '.join(changed)} "
-            "(--set KEY=VALUE keeps a source's value)")
+            "(to keep a source's value, pass it: --set KEY=VALUE)")
 
 
 def _weights_only_state(model: Any, options: TrainingOptions) -> dict[str, Any]:

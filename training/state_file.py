@@ -10,13 +10,13 @@ equal to the original, tensor for tensor, without unpickling anything.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import save_file
 
+from dcvae_tools.io_utils import atomic_write
 from dcvae_tools.manifest import TRAINING_STATE_NAME  # noqa: F401 (the file name belongs with its format)
 
 FORMAT = "dcvae-training-state"
@@ -69,12 +69,9 @@ def save_training_state(state: dict[str, Any], path: str | Path) -> Path:
     tensors: dict[str, torch.Tensor] = {}
     structure = _flatten(state, "", tensors)
     metadata = {"format": FORMAT, "version": VERSION, "structure": json.dumps(structure)}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    # atomic_write: the file gets the usual permissions of its siblings, not a temporary file's private ones
+    with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -18,7 +18,7 @@ from .data import InfiniteLoader, make_dataset
 from .distributed import DistInfo, all_gather_cat, gather_objects, max_over_ranks
 from .loss import FeatureQueue
 from .objective import DCVAELoss, logit_path_parameters, moving_average_, scaled_step, training_autocast
-from .options import TrainingOptions
+from .options import OptionsError, TrainingOptions
 from .run_state import (
     CHECKPOINT_NAME,
     OPTIONS_NAME,
@@ -132,6 +132,21 @@ def training_loop(
     state: dict[str, Any] | None = load_checkpoint(ckpt_path) if resume and ckpt_path.is_file() else None
     if state is not None:
         check_resume_options(state["options"], o, ckpt_path)  # before anything is written
+    start = None
+    if state is None and resume_from is not None:  # also before anything is written: a refusal leaves no folder
+        from .resume import starting_point
+
+        start = starting_point(resume_from, o, **(hub_options or {}))
+        last = o.total_iterations if stop_after is None else min(o.total_iterations, stop_after)
+        first = int(start.state["iteration"])
+        if first >= last:
+            raise OptionsError(
+                f"{resume_from} is at iteration {first:,}, not below "
+                + (f"--stop-after {last:,}" if last < o.total_iterations else f"total_iterations {last:,}")
+                + f": a new run from it in {run_dir} would train nothing. Pass "
+                + ("a --stop-after" if last < o.total_iterations else "--set total_iterations=N with N")
+                + f" above {first:,}."
+            )
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / OPTIONS_NAME).write_text(o.to_json(), encoding="utf-8")
@@ -177,10 +192,7 @@ def training_loop(
     # ------------------------------------------------------------------ resume
     iteration = 0
     resumed_own_checkpoint = state is not None
-    if state is None and resume_from is not None:
-        from .resume import starting_point
-
-        start = starting_point(resume_from, o, **(hub_options or {}))
+    if start is not None:
         state = start.state
         if main:  # stderr: stdout carries only the command's summary (JSON), for scripts that read it
             print(start.note, file=sys.stderr)

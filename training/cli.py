@@ -148,15 +148,15 @@ def train(
     if max_minutes is not None:
         overrides["max_minutes"] = max_minutes
     options = get_preset(preset).override(**overrides)
+    schedule = get_schedule(preset)
     if dry_run:
-        if resume_from is not None and get_schedule(preset) is None:  # what the run would start from, checked
+        if resume_from is not None and schedule is None:  # what the run would start from, checked
             from .resume import starting_point
 
             typer.echo(starting_point(resume_from, options, local_files_only=offline).note, err=True)
         typer.echo(options.to_json(), nl=False)
         return
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    schedule = get_schedule(preset)
     if launched_with_several_ranks():  # refused before joining the group, so no rank is left waiting in it
         if run_dir is None:
             raise UserError("with torchrun, pass --run-dir so that every rank uses the same folder")

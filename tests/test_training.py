@@ -754,6 +754,14 @@ def test_cli_train_export_and_eval_a_run(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads(report.read_text())["metrics"]
     assert 0 < metrics["recon_mse_test"] < 1 and metrics["recon_psnr_test"] > 0
+    log = run / "metric-recon_mse_test.jsonl"
+    assert json.loads(log.read_text().splitlines()[-1])["value"] == metrics["recon_mse_test"]
+
+    # --no-log leaves the run folder exactly as it was
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    result = runner.invoke(app, ["eval", str(run), "--metrics", "recon_mse_test", "--test-limit", "64", "--no-log"])
+    assert result.exit_code == 0, result.output
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
 
 
 def test_torchrun_launches_the_train_command_cannot_run_are_refused_before_joining(tmp_path, monkeypatch):

@@ -306,9 +306,20 @@ def eval_(
         int | None,
         typer.Option(min=1, help="Use a fixed seeded subset of the test split (quick checks; recorded in the report)."),
     ] = None,
+    log_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for metric-<name>.jsonl logs, one line appended per metric (default: the run "
+                     "folder when MODEL is one, else none)."),
+    ] = None,
+    log: Annotated[
+        bool,
+        typer.Option("--log/--no-log", help="--no-log writes no metric-<name>.jsonl logs, not even into a run "
+                     "folder (keeps a committed run folder unchanged)."),
+    ] = True,
 ) -> None:
     """Measure a checkpoint with the paper's metrics and write a JSON report (the source of every number in
-    model cards and the README).
+    model cards and the README). Evaluating a run folder also appends one line per metric to its
+    metric-<name>.jsonl logs (the history of its measurements); --no-log leaves the folder alone.
 
     Examples:
       dcvae-train eval fashion-mnist-32 -o reports/fashion-mnist-32.json
@@ -333,6 +344,8 @@ def eval_(
         edit_strength=edit_strength,
         test_limit=test_limit,
         sample_prior=sample_prior,
+        log_dir=log_dir,
+        write_logs=log,
     )
     typer.echo(json.dumps(report["metrics"], indent=2))
 

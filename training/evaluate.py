@@ -177,6 +177,7 @@ def evaluate(
     show_progress: bool | None = None,
     classifier_kwargs: Mapping[str, Any] | None = None,
     num_threads: int | None = None,
+    write_logs: bool = True,
 ) -> dict[str, Any]:
     """Compute ``metrics`` for a model and return the report (also written to ``out_json`` if given).
 
@@ -205,6 +206,8 @@ def evaluate(
             metrics; anything but ``"standard"`` is recorded as a deviation.
         log_dir: folder for the ``metric-<name>.jsonl`` logs (one line appended per metric); default: the run
             folder when ``model_or_run`` is one, else no logs.
+        write_logs: ``False`` writes no ``metric-<name>.jsonl`` logs at all, not even into a run folder (for
+            evaluating a run whose folder must stay as it is, e.g. one kept under version control).
         show_progress: progress bars on stderr (default: when stderr is a terminal).
         classifier_kwargs: training settings of the FD-classifier when none is cached (``train_classifier``).
         num_threads: torch CPU threads during the evaluation (restored after); on a busy 2-core machine 1 thread
@@ -245,7 +248,8 @@ def evaluate(
             edit_strength=edit_strength,
             edit_classes=edit_classes,
             sample_prior=sample_prior,
-            log_dir=log_dir,
+            log_dir=log_dir if write_logs else None,
+            write_logs=write_logs,
             show_progress=show_progress,
             classifier_kwargs=classifier_kwargs,
         )
@@ -274,6 +278,7 @@ def _evaluate(
     edit_classes: Mapping[str, tuple[Sequence[int], Sequence[int]]] | None,
     sample_prior: str,
     log_dir: Any,
+    write_logs: bool,
     show_progress: bool | None,
     classifier_kwargs: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
@@ -305,7 +310,7 @@ def _evaluate(
         classifier_kwargs=dict(classifier_kwargs or {}),
     )
     _preflight(names, opts)
-    logs = Path(log_dir) if log_dir is not None else run_dir
+    logs = None if not write_logs else Path(log_dir) if log_dir is not None else run_dir
     values: dict[str, float] = {}
     metric_details: dict[str, Any] = {}
     announce = sys.stderr.isatty() if show_progress is None else show_progress

@@ -379,3 +379,14 @@ def test_lsun_lmdb(tmp_path, monkeypatch):
     assert len(ds) == 3
     x, _ = ds[2]
     assert x.shape == (3, 8, 8) and abs(float(x.mean()) - (80 / 127.5 - 1)) < 0.05
+
+
+def test_progress_bar_names_the_stage_and_goes_to_stderr(tmp_path, capsys):
+    progressive_training_loop(tiny_options(log_every=2), SCHEDULE, tmp_path / "run", stop_after=STOP_MID_FADE)
+    captured = capsys.readouterr()
+    assert captured.out == ""  # stdout stays free for the command's JSON summary
+    assert "faces-progan32 8x8" in captured.err and f"{STOP_MID_FADE}/{STOP_MID_FADE}" in captured.err
+    assert f"{2:>8,}  " in captured.err and "G/hinge" in captured.err  # a loss line per log interval
+
+    progressive_training_loop(tiny_options(), SCHEDULE, tmp_path / "quiet", stop_after=2, progress=False)
+    assert capsys.readouterr().err == ""

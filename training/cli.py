@@ -178,7 +178,8 @@ def train(
         if schedule is not None:
             from .progressive import progressive_training_loop
 
-            summary = progressive_training_loop(options, schedule, run_dir, device=device, stop_after=stop_after)
+            summary = progressive_training_loop(options, schedule, run_dir, device=device, stop_after=stop_after,
+                                                progress=progress and sys.stderr.isatty())
         else:
             summary = training_loop(
                 options,

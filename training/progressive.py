@@ -60,6 +60,7 @@ from .data import ArrayImageDataset, ImageFolderDataset, InfiniteLoader, make_da
 from .loss import FeatureQueue
 from .objective import DCVAELoss, logit_path_parameters, training_autocast
 from .options import OptionsError, TrainingOptions
+from .progress_bar import TrainingProgress
 from .run_state import (
     CHECKPOINT_NAME,
     OPTIONS_NAME,
@@ -523,6 +524,10 @@ def _snapshot(run_dir: Path, tag: str, nets: _Networks, dataset: Dataset, snap_z
 # ------------------------------------------------------------------------------------------ the loop
 
 
+def _bar_label(options: TrainingOptions, stage: Stage) -> str:
+    return f"{options.preset} {stage.resolution}x{stage.resolution}"
+
+
 def progressive_training_loop(
     options: TrainingOptions,  # validated options; image_size is the final resolution, architecture "progan"
     schedule: ProgressiveSchedule,  # stage lengths and batch sizes
@@ -532,6 +537,7 @@ def progressive_training_loop(
     resume: bool = True,  # continue from run_dir/checkpoint.pt when it exists
     stop_after: int | None = None,  # stop (with a checkpoint) after this many iterations in all
     export_stages: bool = True,  # write run_dir/stages/<R>x<R>/ (release format) at the end of every stage
+    progress: bool = True,  # a rich progress bar over all stages' iterations, on stderr
     progress_fn: Callable[[int, dict[str, float]], None] | None = None,  # called after every log interval
     return_networks: bool = False,  # add the live networks to the summary (for notebooks and tests)
     handle_signals: bool = True,  # Ctrl-C / SIGTERM stop the run with a checkpoint (stop_request.py)
@@ -573,6 +579,11 @@ def progressive_training_loop(
     last: dict[str, float] = {}
     nets: _Networks | None = None
     halted = stop_after is not None and iteration >= stop_after
+    bar = None
+    if progress and not halted and stage_index < len(stages):
+        end = sum(stage.iterations for stage in stages)
+        bar = TrainingProgress(_bar_label(o, stages[stage_index]), total=min(end, stop_after or end),
+                               completed=iteration)
 
     with StopRequest(enabled=handle_signals) as stop:  # Ctrl-C / SIGTERM: checkpoint, then return
         try:  # a stop requested between stages takes effect after the end-of-stage checkpoint
@@ -583,6 +594,8 @@ def progressive_training_loop(
 
                 # ------------------------------------------------------------------ networks of this stage
                 nets = _build_networks(config, so, device) if nets is None else _grow_networks(nets, config, so, device)
+                if bar is not None:
+                    bar.advance(iteration, _bar_label(o, stage))
                 E, G, G_ema, D, D_M = nets.E, nets.G, nets.G_ema, nets.D, nets.D_M
 
                 opt_E = torch.optim.Adam(E.parameters(), lr=o.lr, betas=o.betas)
@@ -620,14 +633,18 @@ def progressive_training_loop(
                     log.add(step, stage.batch_size)
                     stage_done = seen >= stage.total_images
                     if iteration % o.log_every == 0 or stage_done:
-                        progress = {
+                        position = {
                             "Progress/resolution": float(stage.resolution),
                             "Progress/alpha": alpha,
                             "Progress/kimg": images / 1000,
                         }
-                        last = log.flush(iteration, progress)
+                        last = log.flush(iteration, position)
+                        if bar is not None:
+                            bar.log(iteration, last)
                         if progress_fn is not None:
                             progress_fn(iteration, last)
+                    elif bar is not None:
+                        bar.advance(iteration)
                     if iteration % o.snapshot_every == 0:
                         _snapshot(run_dir, f"r{stage.resolution}-{iteration:07d}", nets, dataset, snap_z)
                     out_of_time = o.max_minutes is not None and log.minutes() >= o.max_minutes
@@ -653,6 +670,8 @@ def progressive_training_loop(
                 )  # a resumed run grows from here
                 stage_index, seen = stage_index + 1, 0
         finally:
+            if bar is not None:
+                bar.stop()
             log.close()
 
     summary: dict[str, Any] = {

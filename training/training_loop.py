@@ -19,6 +19,7 @@ from .distributed import DistInfo, all_gather_cat, gather_objects, max_over_rank
 from .loss import FeatureQueue
 from .objective import DCVAELoss, logit_path_parameters, moving_average_, scaled_step, training_autocast
 from .options import OptionsError, TrainingOptions
+from .progress_bar import TrainingProgress
 from .run_state import (
     CHECKPOINT_NAME,
     OPTIONS_NAME,
@@ -291,18 +292,7 @@ def training_loop(
     last: dict[str, float] = {}
     bar = None
     if main and progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        # the bar line stays short (it would be cut to fit the terminal); the losses go on lines of their own
-        bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-        )
-        bar.start()
-        task = bar.add_task(o.preset, total=end, completed=iteration, info="")
+        bar = TrainingProgress(o.preset, total=end, completed=iteration)
     stopped_by: str | None = None
     with StopRequest(enabled=handle_signals, announce=main) as stop:  # Ctrl-C / SIGTERM: checkpoint, return
         try:
@@ -320,13 +310,11 @@ def training_loop(
                 if iteration % o.log_every == 0 or iteration == end:
                     last = log.flush(iteration)
                     if bar is not None:
-                        losses = [f"{k.removeprefix('Loss/')} {v:.3f}" for k, v in last.items() if k.startswith("Loss")]
-                        bar.console.print(f"{iteration:>8,}  " + "  ".join(losses), markup=False, highlight=False)
-                        bar.update(task, completed=iteration, info=f"{last['Perf/images_per_s']:.0f} img/s")
+                        bar.log(iteration, last)
                     if progress_fn is not None:
                         progress_fn(iteration, last)
                 elif bar is not None:
-                    bar.update(task, completed=iteration)
+                    bar.advance(iteration)
                 if iteration % o.snapshot_every == 0 or iteration == end:
                     snapshot()
                 if o.network_snapshot_every and iteration % o.network_snapshot_every == 0:

@@ -70,7 +70,7 @@ def _photos(size: int, n: int = 6) -> list[np.ndarray]:
 def grown(tmp_path_factory):
     """One uninterrupted growth 4x4 -> 32x32; returns (run_dir, summary)."""
     run = tmp_path_factory.mktemp("progan") / "run"
-    summary = progressive_training_loop(tiny_options(), SCHEDULE, run)
+    summary = progressive_training_loop(tiny_options(), SCHEDULE, run, progress=False)
     return run, summary
 
 
@@ -135,7 +135,9 @@ def test_sigterm_mid_fade_stops_with_the_checkpoint_stop_after_writes(tmp_path):
         if iteration == STOP_MID_FADE:
             signal.raise_signal(signal.SIGTERM)
 
-    summary = progressive_training_loop(tiny_options(), SCHEDULE, tmp_path / "run", progress_fn=progress_fn)
+    summary = progressive_training_loop(
+        tiny_options(), SCHEDULE, tmp_path / "run", progress_fn=progress_fn, progress=False
+    )
     assert (summary["iteration"], summary["finished"], summary["stopped_by"]) == (STOP_MID_FADE, False, "SIGTERM")
     state = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
     assert (state["iteration"], state["resolution"], state["stage_images"], state["alpha_x1000"]) == (
@@ -146,7 +148,7 @@ def test_sigterm_mid_fade_stops_with_the_checkpoint_stop_after_writes(tmp_path):
 def test_resume_mid_fade_in_equals_uninterrupted_and_exports_the_fade(grown, tmp_path):
     run, _ = grown
     resumed = tmp_path / "run"
-    first = progressive_training_loop(tiny_options(), SCHEDULE, resumed, stop_after=STOP_MID_FADE)
+    first = progressive_training_loop(tiny_options(), SCHEDULE, resumed, stop_after=STOP_MID_FADE, progress=False)
     assert not first["finished"] and first["iteration"] == STOP_MID_FADE
     state = load_checkpoint(resumed / CHECKPOINT_NAME)
     assert (state["resolution"], state["stage_images"], state["alpha_x1000"]) == (8, 24, 750)
@@ -165,7 +167,7 @@ def test_resume_mid_fade_in_equals_uninterrupted_and_exports_the_fade(grown, tmp
         progan.set_alpha(decoder, 1.0)
         assert not torch.allclose(model.decode(z), decoder(z))
 
-    second = progressive_training_loop(tiny_options(), SCHEDULE, resumed)
+    second = progressive_training_loop(tiny_options(), SCHEDULE, resumed, progress=False)
     assert second["finished"] and second["iteration"] == 20
     expected, got = (
         _tensors(load_checkpoint(run / CHECKPOINT_NAME)),
@@ -187,7 +189,9 @@ def test_progressive_training_scales_the_contrastive_step_on_the_logit_path(tmp_
     states = {}
     for scale in (1.0, 0.0):
         run = tmp_path / f"scale-{scale}"
-        progressive_training_loop(tiny_options(contrastive_trunk_lr_scale=scale), SCHEDULE, run, stop_after=1)
+        progressive_training_loop(
+            tiny_options(contrastive_trunk_lr_scale=scale), SCHEDULE, run, stop_after=1, progress=False
+        )
         states[scale] = load_checkpoint(run / CHECKPOINT_NAME)["D"]
     D = build_network(tiny_options().model_config(), "discriminator", spectral_norm=True)
     on_path = {id(p) for p in logit_path_parameters(D)}
@@ -203,9 +207,9 @@ def test_resume_refuses_another_schedule_or_options_and_writes_nothing(grown, tm
     written = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix == ".json"}
     other = ProgressiveSchedule(start_resolution=4, stable_images=8, fade_images=32)
     with pytest.raises(OptionsError, match="another schedule"):
-        progressive_training_loop(tiny_options(), other, run)
+        progressive_training_loop(tiny_options(), other, run, progress=False)
     with pytest.raises(OptionsError, match=r"lr: 0\.0002 in the checkpoint, 5e-05 now"):
-        progressive_training_loop(tiny_options(lr=5e-5), SCHEDULE, run)
+        progressive_training_loop(tiny_options(lr=5e-5), SCHEDULE, run, progress=False)
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix == ".json"} == written
 
 
@@ -381,12 +385,18 @@ def test_lsun_lmdb(tmp_path, monkeypatch):
     assert x.shape == (3, 8, 8) and abs(float(x.mean()) - (80 / 127.5 - 1)) < 0.05
 
 
-def test_progress_bar_names_the_stage_and_goes_to_stderr(tmp_path, capsys):
+def test_progress_bar_counts_each_stage_on_stderr(tmp_path, capsys):
     progressive_training_loop(tiny_options(log_every=2), SCHEDULE, tmp_path / "run", stop_after=STOP_MID_FADE)
     captured = capsys.readouterr()
     assert captured.out == ""  # stdout stays free for the command's JSON summary
-    assert "faces-progan32 8x8" in captured.err and f"{STOP_MID_FADE}/{STOP_MID_FADE}" in captured.err
-    assert f"{2:>8,}  " in captured.err and "G/hinge" in captured.err  # a loss line per log interval
+    # stage 8x8 starts after the two 4x4 iterations; --stop-after 5 ends its bar at 3 of 3
+    assert "faces-progan32 8x8 (stage 2/4)" in captured.err and "3/3" in captured.err
+    assert f"{4:>8,}  " in captured.err and "G/hinge" in captured.err  # a loss line per log interval
+
+    # resumed mid-fade, the bar goes on from the checkpoint's place and ends with the last stage, 6 of 6
+    progressive_training_loop(tiny_options(log_every=2), SCHEDULE, tmp_path / "run")
+    captured = capsys.readouterr()
+    assert "faces-progan32 32x32 (stage 4/4)" in captured.err and "6/6" in captured.err
 
     progressive_training_loop(tiny_options(), SCHEDULE, tmp_path / "quiet", stop_after=2, progress=False)
     assert capsys.readouterr().err == ""

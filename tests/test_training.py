@@ -757,11 +757,28 @@ def test_cli_train_export_and_eval_a_run(tmp_path):
     log = run / "metric-recon_mse_test.jsonl"
     assert json.loads(log.read_text().splitlines()[-1])["value"] == metrics["recon_mse_test"]
 
-    # --no-log leaves the run folder exactly as it was
-    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    # --no-log leaves the run folder exactly as it was; --log-dir writes the logs there instead
+    def contents() -> dict:
+        return {path: path.read_bytes() if path.is_file() else None for path in run.rglob("*")}
+
+    before = contents()
     result = runner.invoke(app, ["eval", str(run), "--metrics", "recon_mse_test", "--test-limit", "64", "--no-log"])
     assert result.exit_code == 0, result.output
-    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+    assert contents() == before
+    logs = tmp_path / "logs"
+    result = runner.invoke(app, ["eval", str(run), "--metrics", "recon_mse_test", "--test-limit", "64",
+                                 "--log-dir", str(logs)])
+    assert result.exit_code == 0, result.output
+    assert contents() == before and [p.name for p in logs.iterdir()] == ["metric-recon_mse_test.jsonl"]
+    result = runner.invoke(app, ["eval", str(run), "--log-dir", str(logs), "--no-log"])
+    assert result.exit_code != 0 and "contradict" in str(result.exception)
+
+
+def test_progress_bar_and_loss_lines_go_to_stderr(tmp_path, capsys):
+    training_loop(tiny(total_iterations=4, log_every=2), tmp_path / "run", progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""  # stdout is the train command's JSON summary
+    assert "tiny" in captured.err and "4/4" in captured.err and "G/hinge" in captured.err
 
 
 def test_torchrun_launches_the_train_command_cannot_run_are_refused_before_joining(tmp_path, monkeypatch):

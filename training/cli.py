@@ -111,7 +111,9 @@ def train(
     stop_after: Annotated[int | None, typer.Option(help="Stop (with a checkpoint) at this iteration.")] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Stop (with a checkpoint) after this long.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved options and exit.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Annotated[
+        bool, typer.Option(help="Show a progress bar and loss lines on stderr (only when it is a terminal).")
+    ] = True,
     resume_from: Annotated[
         str | None,
         typer.Option(
@@ -320,7 +322,8 @@ def eval_(
 ) -> None:
     """Measure a checkpoint with the paper's metrics and write a JSON report (the source of every number in
     model cards and the README). Evaluating a run folder also appends one line per metric to its
-    metric-<name>.jsonl logs (the history of its measurements); --no-log leaves the folder alone.
+    metric-<name>.jsonl logs (the history of its measurements) unless --log-dir sends them elsewhere or
+    --no-log leaves them out.
 
     Examples:
       dcvae-train eval fashion-mnist-32 -o reports/fashion-mnist-32.json
@@ -329,6 +332,8 @@ def eval_(
     """
     from .evaluate import evaluate
 
+    if log_dir is not None and not log:
+        raise UserError(f"--log-dir {log_dir} and --no-log contradict each other: drop one")
     report = evaluate(
         model,
         metrics,

@@ -248,7 +248,7 @@ def evaluate(
             edit_strength=edit_strength,
             edit_classes=edit_classes,
             sample_prior=sample_prior,
-            log_dir=log_dir if write_logs else None,
+            log_dir=log_dir,
             write_logs=write_logs,
             show_progress=show_progress,
             classifier_kwargs=classifier_kwargs,

@@ -6,12 +6,14 @@ from collections.abc import Mapping
 
 
 class TrainingProgress:
-    """A rich progress bar over iterations, with a loss line printed at every log interval.
+    """A rich progress bar over iterations ``start..end``, with a loss line printed at every log interval.
 
-    The bar line stays short (a long one would be cut to the terminal's width); the losses go above it.
+    The bar line stays short (a long one would be cut to the terminal's width); the losses go above it. The
+    progressive loop gives each stage a bar of its own (:meth:`restart`), since an iteration's cost grows with
+    the resolution and a time estimate over all stages would be wrong.
     """
 
-    def __init__(self, description: str, total: int, completed: int = 0) -> None:
+    def __init__(self, description: str, start: int, end: int, at: int) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -23,22 +25,26 @@ class TrainingProgress:
             TextColumn("{task.fields[info]}"),
             console=Console(stderr=True),  # stdout is kept for the command's JSON summary
         )
+        self._start = start
+        self._task = self._bar.add_task(description, total=end - start, completed=at - start, info="")
         self._bar.start()
-        self._task = self._bar.add_task(description, total=total, completed=completed, info="")
 
-    def advance(self, iteration: int, description: str | None = None) -> None:
-        """Move the bar to ``iteration`` (and rename it, e.g. for a new stage)."""
-        if description is None:
-            self._bar.update(self._task, completed=iteration)
-        else:
-            self._bar.update(self._task, completed=iteration, description=description)
+    def restart(self, description: str, start: int, end: int, at: int) -> None:
+        """Count iterations ``start..end`` from ``at`` under a new description (a new stage)."""
+        self._start = start
+        self._bar.reset(self._task, total=end - start, completed=at - start, description=description, info="")
+
+    def advance(self, iteration: int) -> None:
+        """Move the bar to ``iteration``."""
+        self._bar.update(self._task, completed=iteration - self._start)
 
     def log(self, iteration: int, stats: Mapping[str, float]) -> None:
         """Print the losses of a log interval and show its images per second on the bar."""
         losses = [f"{k.removeprefix('Loss/')} {v:.3f}" for k, v in stats.items() if k.startswith("Loss")]
         self._bar.console.print(f"{iteration:>8,}  " + "  ".join(losses), markup=False, highlight=False)
         speed = stats.get("Perf/images_per_s")
-        self._bar.update(self._task, completed=iteration, info=f"{speed:.0f} img/s" if speed is not None else "")
+        self._bar.update(self._task, completed=iteration - self._start,
+                         info=f"{speed:.0f} img/s" if speed is not None else "")
 
     def stop(self) -> None:
         self._bar.stop()

@@ -524,10 +524,6 @@ def _snapshot(run_dir: Path, tag: str, nets: _Networks, dataset: Dataset, snap_z
 # ------------------------------------------------------------------------------------------ the loop
 
 
-def _bar_label(options: TrainingOptions, stage: Stage) -> str:
-    return f"{options.preset} {stage.resolution}x{stage.resolution}"
-
-
 def progressive_training_loop(
     options: TrainingOptions,  # validated options; image_size is the final resolution, architecture "progan"
     schedule: ProgressiveSchedule,  # stage lengths and batch sizes
@@ -537,7 +533,7 @@ def progressive_training_loop(
     resume: bool = True,  # continue from run_dir/checkpoint.pt when it exists
     stop_after: int | None = None,  # stop (with a checkpoint) after this many iterations in all
     export_stages: bool = True,  # write run_dir/stages/<R>x<R>/ (release format) at the end of every stage
-    progress: bool = True,  # a rich progress bar over all stages' iterations, on stderr
+    progress: bool = True,  # a rich progress bar per stage, on stderr
     progress_fn: Callable[[int, dict[str, float]], None] | None = None,  # called after every log interval
     return_networks: bool = False,  # add the live networks to the summary (for notebooks and tests)
     handle_signals: bool = True,  # Ctrl-C / SIGTERM stop the run with a checkpoint (stop_request.py)
@@ -579,11 +575,7 @@ def progressive_training_loop(
     last: dict[str, float] = {}
     nets: _Networks | None = None
     halted = stop_after is not None and iteration >= stop_after
-    bar = None
-    if progress and not halted and stage_index < len(stages):
-        end = sum(stage.iterations for stage in stages)
-        bar = TrainingProgress(_bar_label(o, stages[stage_index]), total=min(end, stop_after or end),
-                               completed=iteration)
+    bar: TrainingProgress | None = None
 
     with StopRequest(enabled=handle_signals) as stop:  # Ctrl-C / SIGTERM: checkpoint, then return
         try:  # a stop requested between stages takes effect after the end-of-stage checkpoint
@@ -594,8 +586,16 @@ def progressive_training_loop(
 
                 # ------------------------------------------------------------------ networks of this stage
                 nets = _build_networks(config, so, device) if nets is None else _grow_networks(nets, config, so, device)
-                if bar is not None:
-                    bar.advance(iteration, _bar_label(o, stage))
+                if progress and seen < stage.total_images:  # a bar per stage (a stage's iterations cost more)
+                    first = sum(earlier.iterations for earlier in stages[:stage_index])
+                    stage_end = first + stage.iterations
+                    if stop_after is not None:
+                        stage_end = min(stage_end, stop_after)
+                    label = f"{o.preset} {stage.resolution}x{stage.resolution} (stage {stage_index + 1}/{len(stages)})"
+                    if bar is None:
+                        bar = TrainingProgress(label, first, stage_end, iteration)
+                    else:
+                        bar.restart(label, first, stage_end, iteration)
                 E, G, G_ema, D, D_M = nets.E, nets.G, nets.G_ema, nets.D, nets.D_M
 
                 opt_E = torch.optim.Adam(E.parameters(), lr=o.lr, betas=o.betas)

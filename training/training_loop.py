@@ -291,11 +291,11 @@ def training_loop(
     log = StatsLog(run_dir / STATS_NAME if main else None)
     last: dict[str, float] = {}
     bar = None
-    if main and progress:
-        bar = TrainingProgress(o.preset, total=end, completed=iteration)
     stopped_by: str | None = None
     with StopRequest(enabled=handle_signals, announce=main) as stop:  # Ctrl-C / SIGTERM: checkpoint, return
         try:
+            if main and progress:  # inside the try, so that the bar is stopped whatever happens
+                bar = TrainingProgress(o.preset, 0, end, iteration)
             while iteration < end:
                 real = next(loader)[0].to(device, non_blocking=True)
                 if o.channels_last:

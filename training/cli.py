@@ -175,13 +175,14 @@ def train(
         run_dir = _next_run_dir(outdir, options.preset, options.dataset)
     if info.is_main:
         typer.echo(f"run folder: {run_dir}", err=True)
+    show_bar = progress and info.is_main and sys.stderr.isatty()
     failed = True
     try:
         if schedule is not None:
             from .progressive import progressive_training_loop
 
             summary = progressive_training_loop(options, schedule, run_dir, device=device, stop_after=stop_after,
-                                                progress=progress and sys.stderr.isatty())
+                                                progress=show_bar)
         else:
             summary = training_loop(
                 options,
@@ -189,7 +190,7 @@ def train(
                 device=device,
                 stop_after=stop_after,
                 dist_info=info,
-                progress=progress and info.is_main and sys.stderr.isatty(),
+                progress=show_bar,
                 resume_from=resume_from,
                 hub_options={"local_files_only": offline},
             )

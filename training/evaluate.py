@@ -310,7 +310,7 @@ def _evaluate(
         classifier_kwargs=dict(classifier_kwargs or {}),
     )
     _preflight(names, opts)
-    logs = None if not write_logs else Path(log_dir) if log_dir is not None else run_dir
+    logs = (Path(log_dir) if log_dir is not None else run_dir) if write_logs else None
     values: dict[str, float] = {}
     metric_details: dict[str, Any] = {}
     announce = sys.stderr.isatty() if show_progress is None else show_progress

@@ -547,6 +547,39 @@ def test_resume_refuses_changed_training_options_and_allows_a_longer_run(tmp_pat
     assert training_loop(tiny(total_iterations=4), tmp_path / "run", progress=False)["iteration"] == 4
 
 
+@pytest.mark.parametrize("saved_layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "nhwc"])
+def test_restored_adam_moments_take_their_parameters_layout_so_the_next_steps_are_exact(tmp_path, saved_layout):
+    """A resume or --resume-from may change channels_last. torch's fused CPU Adam pairs a parameter and its moments
+    by memory position, so moments left in the saved layout gave each element another's (steps off by up to 12x)."""
+    from training.run_state import restore_trainer_state
+
+    live_layout = torch.channels_last if saved_layout == torch.contiguous_format else torch.contiguous_format
+    torch.manual_seed(0)
+    source = torch.nn.Conv2d(8, 16, 3).to(memory_format=saved_layout)
+    source_opt = torch.optim.Adam(source.parameters(), betas=(0.0, 0.9), fused=True)
+    grads = [[torch.randn_like(p) * torch.rand(()) * 10 for p in source.parameters()] for _ in range(6)]
+
+    def step(net: torch.nn.Module, opt: torch.optim.Optimizer, gs: list[torch.Tensor]) -> None:
+        for p, g in zip(net.parameters(), gs, strict=True):
+            p.grad = torch.empty_like(p).copy_(g)  # in the parameter's layout, as autograd gives it
+        opt.step()
+
+    for gs in grads[:3]:
+        step(source, source_opt, gs)
+    torch.save({"E": source.state_dict(), "opt_E": source_opt.state_dict()}, tmp_path / "state.pt")
+    live = torch.nn.Conv2d(8, 16, 3).to(memory_format=live_layout)
+    live_opt = torch.optim.Adam(live.parameters(), betas=(0.0, 0.9), fused=True)
+    restore_trainer_state(load_checkpoint(tmp_path / "state.pt"), networks={"E": live}, optimizers={"opt_E": live_opt},
+                          scaler=torch.amp.GradScaler("cpu", enabled=False), queues={}, loader=None, rank=0,
+                          device=torch.device("cpu"), required=("E",))
+    assert live.weight.is_contiguous(memory_format=live_layout)
+    for gs in grads[3:]:
+        step(source, source_opt, gs)
+        step(live, live_opt, gs)
+        for a, b in zip(source.parameters(), live.parameters(), strict=True):
+            torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
 def test_resume_treats_an_option_newer_than_the_checkpoint_as_its_default(tmp_path):
     from training.run_state import check_resume_options
 

@@ -26,9 +26,11 @@ STATS_NAME = "stats.jsonl"
 
 RESUME_SAFE_OPTIONS = frozenset(
     {"total_iterations", "max_minutes", "log_every", "snapshot_every", "checkpoint_every", "network_snapshot_every",
-     "num_workers", "data_root", "description"}
+     "num_workers", "data_root", "description", "channels_last"}
 )
-"""Options a run may change when it resumes: its length and bookkeeping, not what or how it trains."""
+"""Options a run may change when it resumes: its length and bookkeeping, not what or how it trains. Memory
+layout (``channels_last``) is among them: the same arithmetic in another order, as on another machine, so a
+continuation in the other layout matches an uninterrupted run to float rounding, not bit for bit."""
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -200,6 +202,7 @@ def restore_trainer_state(
             opt.load_state_dict(state[name])
             for group, values in zip(opt.param_groups, configured, strict=True):
                 group.update(values)
+            match_parameter_layouts(opt)
     for layer, queue in queues.items():
         if layer in state.get("queues", {}):
             queue.load_state_dict(state["queues"][layer])
@@ -209,6 +212,22 @@ def restore_trainer_state(
         loader.load_state_dict(state["loader"])
     if "rng" in state:
         restore_rng_state(state, rank, device)
+
+
+def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each loaded per-element optimizer state (Adam's moments) its parameter's memory layout, values kept.
+
+    A state saved by a channels-last run and loaded into a contiguous one (or the other way round; a
+    ``--resume-from`` may change ``channels_last``, and a resume may too) keeps the saved strides. torch's fused
+    CPU Adam (2.14) pairs a parameter and its moments by position in memory, not by index, so it would apply
+    each element's moments to another element: the updates are wrong, silently, until the moments have been
+    re-estimated (about 40 steps at the presets' betas). A copy in the parameter's layout avoids that.
+    """
+    for param, param_state in optimizer.state.items():
+        for key, value in param_state.items():
+            if (isinstance(value, torch.Tensor) and value.shape == param.shape and value.dim() > 1
+                    and value.stride() != param.stride()):
+                param_state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 class StatsLog:

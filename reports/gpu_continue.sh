@@ -8,8 +8,8 @@
 #       --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=false \
 #       --set total_iterations=64000
 #
-# TRAIN_OPTIONS are the run's own (a resume refuses any that change its training; total_iterations and
-# data_root may change), so the piece continues the saved state: same options, weights, optimizer moments,
+# TRAIN_OPTIONS are the run's own (a resume refuses any that change its training; total_iterations,
+# data_root and the memory layout channels_last may change), so the piece continues the saved state: same options, weights, optimizer moments,
 # queues, data position and CPU random stream. A state saved by a CPU run holds no CUDA random stream, so the
 # GPU's starts from the run's seed, and a GPU's float32 (TF32 convolutions by default) rounds differently from
 # the CPU's: the iterations after the piece follow the same recipe, not bit-equal to a CPU continuation.

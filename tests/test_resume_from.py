@@ -269,3 +269,43 @@ def test_gpu_continue_script_refuses_a_folder_without_a_run_or_outside_the_repos
     done = subprocess.run(["bash", str(GPU_CONTINUE), run_dir, "1"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert ("checkpoint.pt not found" if where == "inside" else "is outside the repository") in done.stderr
+
+
+def test_a_dcvae_continuation_of_a_vaegan_run_starts_its_momentum_discriminator_as_the_discriminator(tmp_path):
+    """A VAE/GAN saves a momentum discriminator it never updates (only the contrastive step does). Loaded as the
+    key encoder of a DC-VAE continuation it would be the untrained initial copy; it starts as D instead."""
+    from training.resume import starting_point
+
+    # a high rate, so that D moves away from its initial copy in a few iterations
+    vaegan = tiny(objective="vaegan", n_critic=1, total_iterations=6, lr=3e-3)
+    training_loop(vaegan, tmp_path / "vaegan", progress=False)
+    saved = load_checkpoint(tmp_path / "vaegan" / CHECKPOINT_NAME)
+    start = starting_point(tmp_path / "vaegan", tiny())
+    assert "D_M" not in start.state and "momentum discriminator never trained" in start.note
+
+    def weights_apart(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+        # parameters only: the spectral-norm vectors (_u, _v) are buffers, copied from D at every momentum update
+        keys = [k for k in a if a[k].is_floating_point() and not k.endswith(("_u", "_v"))]
+        diff = torch.cat([(a[k] - b[k]).flatten() for k in keys]).norm()
+        return float(diff / torch.cat([b[k].flatten() for k in keys]).norm())
+
+    untrained = weights_apart(saved["D_M"], saved["D"])
+    assert untrained > 0.02
+    training_loop(tiny(total_iterations=7), tmp_path / "dcvae", progress=False, resume_from=tmp_path / "vaegan")
+    continued = load_checkpoint(tmp_path / "dcvae" / CHECKPOINT_NAME)
+    # one iteration at the preset's rate after starting from D (before the fix it stayed the untrained copy)
+    assert weights_apart(continued["D_M"], continued["D"]) < 0.2 * untrained
+
+    # a DC-VAE source's momentum copy is its own and continues as it is
+    assert "D_M" in starting_point(tmp_path / "dcvae", tiny()).state
+
+
+def test_a_progressive_runs_state_is_refused_with_what_to_do_instead(runs, tmp_path):
+    from training.progressive import CHECKPOINT_FORMAT
+    from training.resume import starting_point
+
+    state = load_checkpoint(runs / "half" / CHECKPOINT_NAME)
+    (tmp_path / "grown").mkdir()
+    torch.save({**state, "format": CHECKPOINT_FORMAT}, tmp_path / "grown" / CHECKPOINT_NAME)
+    with pytest.raises(OptionsError, match=r"progressive run's state.*stages/<R>x<R>"):
+        starting_point(tmp_path / "grown", tiny())

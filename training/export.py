@@ -75,7 +75,10 @@ def model_from_run(
         model.config = dataclasses.replace(model.config, metrics=dict(metrics or {}))
         model.attributes = {}
         return model
-    state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
+    return _model_from_checkpoint(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME), metrics)
+
+
+def _model_from_checkpoint(state: Mapping[str, Any], metrics: Mapping[str, Any] | None) -> DCVAE:
     options = TrainingOptions.from_dict(json.loads(state["options"]))
     return inference_model(options, state["E"], state["G_ema"], metrics, iterations=int(state["iteration"]))
 
@@ -132,7 +135,14 @@ def export_run(
     if training_state and snapshot is not None:
         raise ValueError(f"the network snapshot at {snapshot} has no training state of its own (the run's checkpoint "
                          "is at another iteration): export the snapshot without it")
-    model = model_from_run(run_dir, metrics, snapshot=snapshot)
+    # the checkpoint is read once: a run still training may replace it while this exports, and the weights and
+    # the training state must come from the same iteration
+    state: dict[str, Any] | None = None
+    if snapshot is None:
+        state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
+        model = _model_from_checkpoint(state, metrics)
+    else:
+        model = model_from_run(run_dir, metrics, snapshot=snapshot)
     if decoder_statistics == "posterior":
         _, drawn = recompute_from_training_images(model, data_root=data_root, images=POSTERIOR_IMAGES,
                                                   progress=progress)
@@ -142,7 +152,8 @@ def export_run(
     model.attributes = dict(attributes or {})
     folder = save_pretrained(model, out_dir)
     if training_state:
-        save_training_state(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME), folder / TRAINING_STATE_NAME)
+        assert state is not None  # training_state with a snapshot was refused above
+        save_training_state(state, folder / TRAINING_STATE_NAME)
     else:  # a state left from an earlier export would not match these weights
         (folder / TRAINING_STATE_NAME).unlink(missing_ok=True)
     return folder

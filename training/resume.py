@@ -141,9 +141,22 @@ def starting_point(
                 "discriminator, queues and optimizer moments (iteration 0; the encoder's spectral-norm estimate "
                 "is recomputed, which shifts its outputs slightly)",
             )
+    from .progressive import CHECKPOINT_FORMAT as PROGRESSIVE_FORMAT
+
+    if state.get("format") == PROGRESSIVE_FORMAT:
+        raise OptionsError(
+            f"cannot resume from {kind}: it is a progressive run's state (networks that grow by stage, with a "
+            "fade-in this loop does not have). Continue it with its own progressive preset and --run-dir, or "
+            "start from one of its finished stages: --resume-from RUN/stages/<R>x<R>"
+        )
     source_options = _source_options(state)
     if source_options is not None:
         _check_architecture(source_options, options, kind)
+        if "D_M" in state and not TrainingOptions(objective=source_options.get("objective", "dcvae")).uses_contrastive:
+            # saved but never updated (only the contrastive step moves it): the run starts it as a copy of D
+            state = {k: v for k, v in state.items() if k != "D_M"}
+            kind += (f" (objective {source_options.get('objective')}: its momentum discriminator never trained, so "
+                     "it starts as a copy of the discriminator)")
         mine = options.to_dict()
         if any(source_options.get(k) != mine[k] for k in _DATA_KEYS):
             state = {k: v for k, v in state.items() if k != "loader"}

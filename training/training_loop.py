@@ -223,10 +223,12 @@ def training_loop(
             # each phase uses a different part of the discriminator (the adversarial head in one, the
             # contrastive heads in another): DDP must look for the parameters a phase leaves unused
             D_t = ddp(D, device_ids=ids, find_unused_parameters=True)
-        if iteration == 0:  # DDP broadcast rank 0's initial weights; the EMA and momentum copies follow them
+        if iteration == 0:  # DDP broadcast rank 0's initial weights; the EMA copy follows them
             G_ema.load_state_dict(G.state_dict())
-            if D is not None:
-                D_M.load_state_dict(D.state_dict())
+    if D is not None and (state is None or "D_M" not in state):
+        # a new run, or a source that never trained a momentum copy (a VAE/GAN; a release without its training
+        # state): the key discriminator starts as D, after DDP gave every rank rank 0's
+        D_M.load_state_dict(D.state_dict())
     if o.compile:
         E_t, G_t = torch.compile(E_t), torch.compile(G_t)
         D_t = torch.compile(D_t) if D_t is not None else None

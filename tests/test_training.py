@@ -868,3 +868,21 @@ def test_trainer_help_keeps_option_names_and_example_lines_at_80_columns():
     train = runner.invoke(app, ["train", "--help"], terminal_width=80, env={"COLUMNS": "80"}).output
     # each example stays on its own line, whole, so it can be copied
     assert "\n    dcvae-train train --preset tiny\n" in train and "--set KEY=VALUE" in train
+
+
+def test_resuming_drops_log_lines_that_a_run_wrote_after_its_last_checkpoint(tmp_path, capsys):
+    """A run that dies between checkpoints has logged iterations the resumed run trains again: the log keeps
+    one line per iteration."""
+    run = tmp_path / "run"
+    training_loop(tiny(total_iterations=4, checkpoint_every=2), run, progress=False, stop_after=2)
+    straight = (run / "stats.jsonl").read_text().splitlines()
+    # as if it had gone on to log iterations 3 and 4 and then died before a checkpoint
+    with (run / "stats.jsonl").open("a") as log:
+        log.write(json.dumps({"iteration": 3, "Loss/D/hinge": 9.0}) + "\n")
+        log.write(json.dumps({"iteration": 4, "Loss/D/hinge": 9.0}) + "\n")
+    training_loop(tiny(total_iterations=4, checkpoint_every=2), run, progress=False)
+    assert "dropped 2 line(s) past iteration 2" in capsys.readouterr().err
+    logged = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [d["iteration"] for d in logged] == [1, 2, 3, 4]
+    assert (run / "stats.jsonl").read_text().splitlines()[:2] == straight  # the lines before it are kept as written
+    assert all(d.get("Loss/D/hinge") != 9.0 for d in logged)

@@ -38,6 +38,7 @@ import io
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ from .run_state import (
     StatsLog,
     capture_rng_state,
     check_resume_options,
+    dropped_lines_note,
     load_checkpoint,
     make_feature_queues,
     restore_trainer_state,
@@ -570,7 +572,9 @@ def progressive_training_loop(
     autocast = training_autocast(device, o.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=o.amp == "fp16")
     snap_z = torch.randn(32, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1)
-    log = StatsLog(run_dir / STATS_NAME)
+    log = StatsLog(run_dir / STATS_NAME, after=iteration)
+    if log.dropped:
+        print(dropped_lines_note(log.dropped, iteration), file=sys.stderr)
     exported: list[str] = []
     last: dict[str, float] = {}
     nets: _Networks | None = None

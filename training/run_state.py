@@ -230,14 +230,44 @@ def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
                 param_state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
+def _drop_lines_past(path: Path, iteration: int) -> int:
+    """Rewrite the JSON-lines log ``path`` (atomically) without the lines whose iteration is past ``iteration``."""
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+    def past(line: str) -> bool:
+        try:
+            return int(json.loads(line)["iteration"]) > iteration
+        except (ValueError, KeyError, TypeError):  # a line cut short by the crash, or not a log line: keep it
+            return False
+
+    kept = [line for line in lines if not past(line)]
+    if len(kept) < len(lines):
+        with atomic_write(path) as tmp:
+            tmp.write_text("".join(kept), encoding="utf-8")
+    return len(lines) - len(kept)
+
+
+def dropped_lines_note(dropped: int, iteration: int) -> str:
+    """What a resumed run says when :class:`StatsLog` dropped log lines past its iteration."""
+    return (f"{STATS_NAME}: dropped {dropped} line(s) past iteration {iteration:,}, logged after the last "
+            "checkpoint by a run that stopped without writing one; those iterations train again")
+
+
 class StatsLog:
     """Averages each iteration's stats over a log interval and appends them to ``stats.jsonl``.
 
     Each line holds the iteration, the interval's mean of every stat, any extra fields, the throughput
     (``Perf/images_per_s``) and the minutes since the log was opened (``Perf/elapsed_min``).
+
+    A run resumed at iteration ``after`` first drops the lines past it: a run that died after its last
+    checkpoint logged iterations that the resumed run trains again, and the log should list each one once.
+    :attr:`dropped` says how many lines went.
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, after: int | None = None) -> None:
+        self.dropped = _drop_lines_past(path, after) if path is not None and after is not None else 0
         self._file: IO[str] | None = path.open("a", encoding="utf-8") if path is not None else None
         self._window: dict[str, list[float]] = {}
         self._images = 0

@@ -27,6 +27,7 @@ from .run_state import (
     StatsLog,
     capture_rng_state,
     check_resume_options,
+    dropped_lines_note,
     kl_ramp_note,
     load_checkpoint,
     make_feature_queues,
@@ -290,7 +291,10 @@ def training_loop(
 
     # ------------------------------------------------------------------ the loop
     end = min(o.total_iterations, stop_after) if stop_after is not None else o.total_iterations
-    log = StatsLog(run_dir / STATS_NAME if main else None)
+    # in its own folder the run goes on from `iteration`; a --resume-from run's folder is new
+    log = StatsLog(run_dir / STATS_NAME if main else None, after=iteration if start is None else None)
+    if log.dropped:
+        print(dropped_lines_note(log.dropped, iteration), file=sys.stderr)
     last: dict[str, float] = {}
     bar = None
     stopped_by: str | None = None

@@ -9,9 +9,9 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   for weaker reconstructions, so 2 stays. From the prior-clamp run's kept state (74,420; the release is its 72,500
   snapshot) n_critic 1 for 2,160 updates sampled at N(0, I) FD 21.7-25.2, no better than n_critic 2's band
   (``ablation-prior-clamp-n-critic-1``). From the from-scratch joint+clamp arm's 38,955 state it sampled at 27.1-29.4
-  over 42,000-44,000 and 23.2-26.0 over 45,000-51,000 (no trend after 45,000) against that arm's 31.5-33.4,
-  reconstructing better, 3.7 behind the VAE/GAN at 48,000 (9.4 at 44,000; ``scratch-joint-clamp-n-critic-1``): a large
-  part of the gap, at 1.7x the time per iteration;
+  over 42,000-44,000, 23.2-26.0 over 45,000-51,000 and 22.4 and 20.2 at 52,000 and 53,000 against that arm's 31.5-33.4,
+  reconstructing better, 3.7 behind the VAE/GAN at 48,000 and 8.1 at 52,000
+  (``scratch-joint-clamp-n-critic-1``): a large part of the gap, at 1.7x the time per iteration;
 - 64 prior draws per encoder/decoder step instead of 128 (``gen_batch_size``): the same number as real images,
   so each step costs half the prior rows through the decoder on 2 cores. 128 was measured as a continuation of
   the released state (``bash reports/reproduce.sh ablation-gen-batch-128``): N(0, I) sample FD 21.3 and 23.8 at

@@ -220,8 +220,8 @@ def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
     A state saved by a channels-last run and loaded into a contiguous one (or the other way round; a
     ``--resume-from`` may change ``channels_last``, and a resume may too) keeps the saved strides. torch's fused
     CPU Adam (2.14) pairs a parameter and its moments by position in memory, not by index, so it would apply
-    each element's moments to another element: the updates are wrong, silently, until the moments have been
-    re-estimated (about 40 steps at the presets' betas). A copy in the parameter's layout avoids that.
+    each element's moments to another element: the updates are wrong, silently, until the stale moments have
+    decayed (by beta2 = 0.9 a step at the presets' betas). A copy in the parameter's layout avoids that.
     """
     for param, param_state in optimizer.state.items():
         for key, value in param_state.items():

@@ -259,8 +259,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"), NO_PROXY="127.0.0.1,localhost",
                no_proxy="127.0.0.1,localhost")
     log = (root / "server.log").open("w")
+    # SIGINT as in a foreground terminal, even when the suite runs as a background job (which starts with it ignored)
     proc = subprocess.Popen([sys.executable, "-m", "dcvae_tools.cli", "app", "--port", str(port), "--offline"],
-                            cwd=folders["cwd"], env=env, stdout=log, stderr=subprocess.STDOUT)
+                            cwd=folders["cwd"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     url = f"http://127.0.0.1:{port}/"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -280,7 +282,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # as Ctrl-C: gradio closes, the temporary folder is removed
             try:
-                proc.wait(timeout=120)
+                proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -478,10 +480,10 @@ def test_server_writes_only_in_its_temporary_folder(server: dict[str, Any]) -> N
     proc = server["proc"]
     proc.send_signal(signal.SIGINT)
     try:  # gradio usually closes in a few seconds; the room is for slow, loaded CI machines
-        proc.wait(timeout=120)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         log = server["log"].read_text()[-3000:]
-        pytest.fail(f"dcvae app did not exit within 120 s of Ctrl-C; its log ends:\n{log}")
+        pytest.fail(f"dcvae app did not exit within 60 s of Ctrl-C; its log ends:\n{log}")
     assert _files_under(folders["tmp"]) == [], "the app left files in its temporary folder"
     assert "Traceback" not in server["log"].read_text()
 

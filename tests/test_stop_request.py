@@ -45,10 +45,18 @@ def _networks(run: Path) -> dict[str, torch.Tensor]:
     return {f"{net}.{k}": v for net in ("E", "G", "G_ema", "D", "D_M") for k, v in state[net].items()}
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the child before exec: SIGINT acts as in a foreground terminal. A shell starts background jobs with
+    SIGINT ignored and children inherit that (the run then rightly ignores Ctrl-C), so a test suite launched with
+    `&` would otherwise send a signal its run never sees."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_checkpoints_the_iteration_reached_and_the_run_continues_exactly(tmp_path):
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
     with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:  # files: no pipe to fill
-        proc = subprocess.Popen([*TRAIN, "--run-dir", str(interrupted)], cwd=REPO, env=ENV, stdout=out, stderr=err)
+        proc = subprocess.Popen([*TRAIN, "--run-dir", str(interrupted)], cwd=REPO, env=ENV, stdout=out, stderr=err,
+                                preexec_fn=_sigint_as_in_a_terminal)
         try:
             deadline = time.monotonic() + 240
             while _logged_iterations(interrupted) < 3:
@@ -57,9 +65,9 @@ def test_sigint_checkpoints_the_iteration_reached_and_the_run_continues_exactly(
                 time.sleep(0.2)
             proc.send_signal(signal.SIGINT)
             try:  # a checkpoint of the tiny preset takes a second; the room is for slow, loaded CI machines
-                proc.wait(timeout=300)
+                proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
-                pytest.fail("the run did not exit within 300 s of SIGINT; its stderr ends:\n"
+                pytest.fail("the run did not exit within 120 s of SIGINT; its stderr ends:\n"
                             + (tmp_path / "err").read_text()[-3000:])
         finally:
             if proc.poll() is None:  # a failed test must not leave a 100,000-iteration run behind

@@ -5,16 +5,18 @@ Changes from the official recipe, each for what 2 CPU cores can train:
 - n_critic 2 instead of 5: with the budget in encoder/decoder updates, 5 would spend most of it on the discriminator.
   n_critic 1 was measured too (2,000 more adversarial encoder/decoder steps from the 40,000-iteration state, ``bash
   reports/reproduce.sh ablation-n-critic``): sample FD 68.5 against 74.4 and 20% less time, but reconstruction FD 4.34
-  against 3.78 and class agreement 0.882 against 0.887. A few FD points of a gap to the VAE/GAN of about 50 do not pay
-  for weaker reconstructions, so 2 stays. From the prior-clamp run's kept state (74,420; the release is its 72,500
+  against 3.78 and class agreement 0.882 against 0.887. A few FD points of a gap to the VAE/GAN of about 50 did not
+  pay for weaker reconstructions, so 2 stayed. From the prior-clamp run's kept state (74,420; the release is its 72,500
   snapshot) n_critic 1 for 2,160 updates sampled at N(0, I) FD 21.7-25.2, no better than n_critic 2's band
   (``ablation-prior-clamp-n-critic-1``). From the from-scratch joint+clamp arm's 38,955 state it sampled at 27.1-29.4
   over 42,000-44,000, 23.2-26.0 over 45,000-51,000 and 22.4 and 20.2 at 52,000 and 53,000 against that arm's 31.5-33.4,
   reconstructing better, 3.7 behind the VAE/GAN at 48,000 and 8.1 at 52,000
-  (``scratch-joint-clamp-n-critic-1``): a large part of the gap, at 1.7x the time per iteration;
+  (``scratch-joint-clamp-n-critic-1``): a large part of the gap, at 1.7x the time per iteration (two
+  encoder/decoder updates every iteration, where the VAE/GAN makes one). The preset keeps 2 while that arm trains
+  to 64,000: n_critic 1 was measured only as a continuation, and whether it passes the VAE/GAN is still open;
 - 64 prior draws per encoder/decoder step instead of 128 (``gen_batch_size``): the same number as real images,
   so each step costs half the prior rows through the decoder on 2 cores. 128 was measured as a continuation of
-  the released state (``bash reports/reproduce.sh ablation-gen-batch-128``): N(0, I) sample FD 21.3 and 23.8 at
+  the clamp run's kept 74,420 state (``bash reports/reproduce.sh ablation-gen-batch-128``): N(0, I) sample FD 21.3 and 23.8 at
   74,500 and 75,000, no better than 64's 20-22, so 64 stays;
 - bfloat16 autocast and channels-last memory (the CPU's fast path; the master weights, the optimizer and
   the losses stay float32): 2.4x the images per second of the float32 loop at equal quality
@@ -22,17 +24,17 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   emulated bfloat16 is many times slower there (training.objective.training_precision);
 - 48,000 iterations (3.07M real images; at n_critic 2 an adversarial and a contrastive encoder/decoder step
   every other iteration, 24,000 of each: 12x the first release's budget),
-  trained in resumable pieces (the release of 2026-12-02). The previous release was the 40,000-iteration
+  trained in resumable pieces (the 48,000 release). The release before that was the 40,000-iteration
   network; sample and reconstruction FD were still falling there (79.9 and 5.18; 74.4 and 3.78 at 44,000),
   so the run went on to 48,000 (68.2 and 2.88), then with the same options to 64,000 (``--set
-  total_iterations=64000``; 53.5 and 2.57). The 2026-12-02 release was that state trained 6,000 iterations
+  total_iterations=64000``; 53.5 and 2.57). The 70,000 release was that state trained 6,000 iterations
   more with ``decoder_batch="joint"`` (``reports/reproduce.sh fashion-mnist-32``, float32 on a CPU without native
   bfloat16): prior samples and reconstructions go through the decoder in one batch, so its BatchNorm normalises
   them together in training as one set of running statistics does at evaluation. At 70,000: N(0, I) sample FD
   24.8 and reconstruction FD 1.54, class agreement 0.900 (0.897 at 64,000), 3.47 from the shipped mixture prior.
   Recomputing the 64,000 decoder's statistics from posterior draws instead (``release --decoder-statistics
-  posterior``, the release before) gave 70.8 and 1.40; recomputed on the joint run they measured 36.7 and 4.34,
-  so the release keeps training's. The preset's own default stays the official ``separate``: ``joint`` was
+  posterior``, the 64,000 release) gave 70.8 and 1.40; recomputed on the joint run they measured 36.7 and 4.34,
+  so the releases since keep training's. The preset's own default stays the official ``separate``: ``joint`` was
   measured only as a continuation of a separate-batch run, not from the start.
   KL weight stays 1e-6: 1e-4 for 3,000 iterations from the 64,000 state took sample FD to about 36 but
   reconstruction FD to 4-6 (``reports/reproduce.sh ablation-kl-weight``); on top of joint batches from 70,000,

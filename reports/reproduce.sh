@@ -29,6 +29,7 @@
 #   bash reports/reproduce.sh mnist-32-latent128  # mnist-32 from scratch at the official latent size 128 (41,301 of 48,000)
 #   bash reports/reproduce.sh fashion-mnist-32-scratch-joint-clamp  # joint batches and clamped prior draws from iteration 0
 #   bash reports/reproduce.sh scratch-joint-clamp-n-critic-1  # that run's 38,955 state, an encoder/decoder step every iteration
+#   bash reports/reproduce.sh vaegan-equal-budget  # the VAE/GAN to 92,000: the n_critic-1 arm's budget at its 64,000
 #   bash reports/reproduce.sh baselines         # Fashion-MNIST VAE / VAE-GAN / DC-VAE-no-instance at the first
 #                                               # release's recipe (4,000 iterations, float32), evaluated like it
 #   bash reports/reproduce.sh latent            # reports/latent and reports/experiments (after the two above)
@@ -218,6 +219,18 @@ case "$TARGET" in
         for run in fashion-mnist-32-scratch-joint-clamp fashion-mnist-32-scratch-joint-clamp-ncritic1; do
             $TRAIN curves "reports/runs/$run" --metrics "$FASHION_CURVE_METRICS"
         done
+        ;;
+    vaegan-equal-budget)  # the same-schedule VAE/GAN's 64,000 state continued with its preset's options to 92,000
+        # in its own folder (reports/runs/fashion-mnist-32-vaegan-continued stays as it is), a network snapshot every
+        # 4,000, in pieces of at most ~2 hours on two threads. By its 64,000 the n_critic-1 arm (target
+        # scratch-joint-clamp-n-critic-1: n_critic 2 to 38,955, then two encoder/decoder updates an iteration) has made
+        # 89,046 encoder/decoder updates, the VAE/GAN one an iteration: its 88,000 and 92,000 snapshots bracket the
+        # arm's budget (TrainingOptions.budget(); docs/models.md, "What same budget means")
+        piece 92000 env OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32-vaegan \
+            --resume-from reports/runs/fashion-mnist-32-vaegan-continued \
+            --run-dir reports/runs/fashion-mnist-32-vaegan-equal-budget --set total_iterations=92000 --device cpu \
+            --no-progress --max-minutes 110
+        $TRAIN curves reports/runs/fashion-mnist-32-vaegan-equal-budget --metrics "$FASHION_CURVE_METRICS"
         ;;
     mnist-32-first-release)  # the first release (4,000 iterations, float32) and its VAE: reports/history/
         train mnist-32

@@ -16,8 +16,8 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   to 64,000: n_critic 1 was measured only as a continuation, and whether it passes the VAE/GAN is still open;
 - 64 prior draws per encoder/decoder step instead of 128 (``gen_batch_size``): the same number as real images,
   so each step costs half the prior rows through the decoder on 2 cores. 128 was measured as a continuation of
-  the clamp run's kept 74,420 state (``bash reports/reproduce.sh ablation-gen-batch-128``): N(0, I) sample FD 21.3 and 23.8 at
-  74,500 and 75,000, no better than 64's 20-22, so 64 stays;
+  the clamp run's kept 74,420 state (``bash reports/reproduce.sh ablation-gen-batch-128``): N(0, I) sample FD
+  21.3 and 23.8 at 74,500 and 75,000, no better than 64's 20-22, so 64 stays;
 - bfloat16 autocast and channels-last memory (the CPU's fast path; the master weights, the optimizer and
   the losses stay float32): 2.4x the images per second of the float32 loop at equal quality
   (docs/benchmarks.md). On a CPU without native bfloat16 (AVX2 only) the loop trains in float32 instead, as

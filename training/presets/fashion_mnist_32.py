@@ -11,8 +11,9 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   (``ablation-prior-clamp-n-critic-1``). From the from-scratch joint+clamp arm's 38,955 state it sampled at 27.1-29.4
   over 42,000-44,000, 23.2-26.0 over 45,000-51,000 and 22.4 and 20.2 at 52,000 and 53,000 against that arm's 31.5-33.4,
   reconstructing better, 3.7 behind the VAE/GAN at 48,000 and 8.1 at 52,000
-  (``scratch-joint-clamp-n-critic-1``): a large part of the gap, at 1.7x the time per iteration (two
-  encoder/decoder updates every iteration, where the VAE/GAN makes one). The preset keeps 2 while that arm trains
+  (``scratch-joint-clamp-n-critic-1``): a large part of the gap at equal iterations, at 1.7x the n_critic-2
+  arm's time per iteration (two encoder/decoder updates every iteration, where the VAE/GAN makes one, so 1.26x the
+  VAE/GAN's updates by 53,000). The preset keeps 2 while that arm trains
   to 64,000: n_critic 1 was measured only as a continuation, and whether it passes the VAE/GAN is still open;
 - 64 prior draws per encoder/decoder step instead of 128 (``gen_batch_size``): the same number as real images,
   so each step costs half the prior rows through the decoder on 2 cores. 128 was measured as a continuation of

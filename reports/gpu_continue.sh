@@ -3,10 +3,10 @@
 #
 #   bash reports/gpu_continue.sh RUN_DIR MINUTES TRAIN_OPTIONS...
 #
-# for example, the from-scratch joint+clamp arm, to the VAE/GAN's 64,000 iterations:
-#   bash reports/gpu_continue.sh reports/runs/fashion-mnist-32-scratch-joint-clamp 8 --preset fashion-mnist-32 \
-#       --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=false \
-#       --set total_iterations=64000
+# for example, the from-scratch joint+clamp arm at n_critic 1 (the release candidate), to 64,000 iterations:
+#   bash reports/gpu_continue.sh reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 8 --preset fashion-mnist-32 \
+#       --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=true \
+#       --set total_iterations=64000 --set network_snapshot_every=1000 --set n_critic=1
 #
 # TRAIN_OPTIONS are the run's own (a resume refuses any that change its training; total_iterations,
 # data_root and the memory layout channels_last may change), so the piece continues the saved state: same options, weights, optimizer moments,

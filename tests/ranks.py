@@ -1,14 +1,23 @@
-"""Launch a script as torchrun would (RANK, WORLD_SIZE, MASTER_ADDR/PORT) in two CPU processes (gloo)."""
+"""Start the child processes tests talk to: a script as torchrun would (RANK, WORLD_SIZE, MASTER_ADDR/PORT) in two
+CPU processes (gloo), a free port, and Ctrl-C as in a terminal."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def sigint_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child the test will send SIGINT: it acts as in a foreground terminal. A shell starts
+    background jobs with SIGINT ignored and children inherit that (a run or app then rightly ignores Ctrl-C), so a
+    suite launched with `&` would otherwise send a signal its child never sees."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:

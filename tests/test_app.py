@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from ranks import free_port
+from ranks import free_port, sigint_as_in_a_terminal
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -259,10 +259,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"), NO_PROXY="127.0.0.1,localhost",
                no_proxy="127.0.0.1,localhost")
     log = (root / "server.log").open("w")
-    # SIGINT as in a foreground terminal, even when the suite runs as a background job (which starts with it ignored)
     proc = subprocess.Popen([sys.executable, "-m", "dcvae_tools.cli", "app", "--port", str(port), "--offline"],
                             cwd=folders["cwd"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=sigint_as_in_a_terminal)
     url = f"http://127.0.0.1:{port}/"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

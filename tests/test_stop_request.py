@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ranks import launch_two_ranks
+from ranks import launch_two_ranks, sigint_as_in_a_terminal
 
 from training.data import InfiniteLoader
 from training.presets import get_preset
@@ -45,18 +45,11 @@ def _networks(run: Path) -> dict[str, torch.Tensor]:
     return {f"{net}.{k}": v for net in ("E", "G", "G_ema", "D", "D_M") for k, v in state[net].items()}
 
 
-def _sigint_as_in_a_terminal() -> None:
-    """In the child before exec: SIGINT acts as in a foreground terminal. A shell starts background jobs with
-    SIGINT ignored and children inherit that (the run then rightly ignores Ctrl-C), so a test suite launched with
-    `&` would otherwise send a signal its run never sees."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_sigint_checkpoints_the_iteration_reached_and_the_run_continues_exactly(tmp_path):
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
     with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:  # files: no pipe to fill
         proc = subprocess.Popen([*TRAIN, "--run-dir", str(interrupted)], cwd=REPO, env=ENV, stdout=out, stderr=err,
-                                preexec_fn=_sigint_as_in_a_terminal)
+                                preexec_fn=sigint_as_in_a_terminal)
         try:
             deadline = time.monotonic() + 240
             while _logged_iterations(interrupted) < 3:

@@ -132,7 +132,8 @@ def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: s
             f"{filename} of {where} is not in the local cache and cannot be downloaded "
             f"({'offline mode is on' if _offline_requested(local_files_only) else 'the Hub is unreachable'}). "
             f"Run `dcvae download {repo_id}` once while online"
-            + (", without --offline / local_files_only" if local_files_only else ", with HF_HUB_OFFLINE unset")
+            + (f", with {variable} unset" if (variable := _offline_variable()) else
+               ", without --offline / local_files_only")
             + "."
         ) from err
     except OSError as err:  # connection refused, DNS, timeouts
@@ -162,8 +163,23 @@ def hub_offline_mode(enabled: bool) -> Iterator[None]:
         constants.HF_HUB_OFFLINE = previous
 
 
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # huggingface_hub honours both
+
+
+def _offline_variable() -> str | None:
+    """The environment variable that asks for offline mode, if any.
+
+    Read at each call, not once at import as huggingface_hub reads it: a variable set after that import
+    (in a notebook, by a test) still counts, and :func:`hub_offline_mode` passes it on to the client.
+    """
+    for name in OFFLINE_VARIABLES:
+        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
+            return name
+    return None
+
+
 def _offline_requested(local_files_only: bool) -> bool:
-    return local_files_only or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return local_files_only or _offline_variable() is not None
 
 
 def _check_revision(entry: ManifestEntry, revision: str | None) -> None:
@@ -275,7 +291,7 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
     local = _local(path, explicit=explicit)
     if local is not None and (explicit or load_manifest().get(text) is None):
         return local
-    with hub_offline_mode(local_files_only):
+    with hub_offline_mode(_offline_requested(local_files_only)):
         return _resolve_remote(text, revision, cache_dir, local_files_only, token, endpoint)
 
 
@@ -303,9 +319,9 @@ def _resolve_remote(text: str, revision: str | None, cache_dir: str | Path | Non
         _check_revision(entry, revision)  # before any network probe: a wrong revision is known at once
     # a bundled release, or an unpublished one (whose only copy is the bundled one), never needs the Hub
     local_only = entry is not None and (entry.revision is None or _bundled(entry, revision))
-    needs_hub = not _offline_requested(local_files_only) and not local_only
-    unreachable = _unreachable(endpoint) if needs_hub else None
-    kw = {"cache_dir": cache_dir, "local_files_only": local_files_only or unreachable is not None, "token": token,
+    offline = _offline_requested(local_files_only)
+    unreachable = _unreachable(endpoint) if not offline and not local_only else None
+    kw = {"cache_dir": cache_dir, "local_files_only": offline or unreachable is not None, "token": token,
           "endpoint": endpoint}
     try:
         with hub_offline_mode(unreachable is not None):
@@ -383,7 +399,7 @@ def locate_training_state(name_or_path: str | os.PathLike, *, revision: str | No
         candidate = local.folder / TRAINING_STATE_NAME
         return (candidate, None) if candidate.is_file() else None  # the user's own file: nothing to check
     kw = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token, "endpoint": endpoint}
-    with hub_offline_mode(local_files_only):
+    with hub_offline_mode(_offline_requested(local_files_only)):
         entry = load_manifest().get(text)
         if entry is not None:
             file_entry = entry.files.get(TRAINING_STATE_NAME)

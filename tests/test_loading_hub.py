@@ -206,6 +206,20 @@ def test_offline_without_cache_says_how_to_fix(local_hub: LocalHub, tiny: tuple[
     message = str(info.value)
     assert REPO in message
     assert "dcvae download" in message and "online" in message
+    assert "without --offline" in message
+    assert local_hub.requests == []
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_offline_by_variable_without_cache_names_that_variable(
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    local_hub.add_revision(REPO, tiny[1])
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv(variable, "1")  # set after huggingface_hub was imported
+    with pytest.raises(OfflineError) as info:
+        _load(local_hub, tmp_path / "empty-cache")
+    assert f"with {variable} unset" in str(info.value)
     assert local_hub.requests == []
 
 
@@ -375,11 +389,19 @@ def test_a_released_latent_prior_comes_through_the_hub_verified(
         _load(local_hub, tmp_path / "cache2", "prior-tampered")
 
 
+@pytest.mark.parametrize(("variable", "before_import"), [
+    ("HF_HUB_OFFLINE", True), ("HF_HUB_OFFLINE", False), ("TRANSFORMERS_OFFLINE", True),
+    ("TRANSFORMERS_OFFLINE", False),
+])
 def test_a_cache_filled_before_latent_priors_existed_loads_under_hf_hub_offline(
-    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    variable: str, before_import: bool,
 ) -> None:
     """An older dcvae-tools never asked for latent_prior.safetensors, so its cache has no record that the file
-    is absent; with HF_HUB_OFFLINE=1 (and no local_files_only) that optional file is skipped, not an error."""
+    is absent; with HF_HUB_OFFLINE=1 (and no local_files_only) that optional file is skipped, not an error.
+
+    huggingface_hub also takes TRANSFORMERS_OFFLINE=1, and reads either once, at import: a variable set later
+    (``before_import=False``) must still keep every request off the network."""
     model, folder = tiny
     commit = local_hub.add_revision(REPO, folder)
     cache = tmp_path / "cache"
@@ -387,8 +409,9 @@ def test_a_cache_filled_before_latent_priors_existed_loads_under_hf_hub_offline(
     marker = _storage(cache) / ".no_exist" / commit / "latent_prior.safetensors"
     assert marker.exists()  # the client recorded the 404
     marker.unlink()  # as an older dcvae-tools leaves the cache
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv(variable, "1")
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", before_import)
     before = len(local_hub.requests)
     loaded = _load(local_hub, cache)
     assert_same_model(model, loaded)

@@ -70,14 +70,30 @@ class AttributeVector:
         )
 
 
+def _as_weights(network: Any, run: Any, dtype: torch.dtype, x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the dtype the plain ``network`` can take it in.
+
+    After ``model.to(torch.bfloat16)`` (or ``.half()``) a backbone without a fast form (or with ``fast=False``)
+    holds low-precision weights; in float32 compute no autocast runs, and a float32 input would not match them,
+    so such a network computes in its weights' precision. Fast forms and autocast need no cast.
+    """
+    if run is not None or dtype != torch.float32 or not isinstance(network, nn.Module):
+        return x
+    weight = next(network.parameters(), None)
+    if weight is None or not weight.is_floating_point() or weight.dtype == x.dtype:
+        return x
+    return x.to(weight.dtype)
+
+
 class DCVAE(nn.Module):
     """A DC-VAE's encoder and decoder with the latent-space operations of the paper.
 
     Build one with :func:`dcvae_tools.load_model`; ``DCVAE(config)`` gives randomly initialised
     networks. The model starts on the CPU in eval mode; ``model.to("cuda")`` moves it as usual and
     ``model.compute_dtype`` (float32, bfloat16 or float16; ``load_model(..., dtype=...)``) selects the
-    arithmetic precision. ``model.to(torch.bfloat16)`` only rounds the stored weights: encode and decode still
-    compute in ``compute_dtype`` and return float32.
+    arithmetic precision. ``model.to(torch.bfloat16)`` rounds the stored weights; encode and decode still return
+    float32. The fast inference form (autogan32) computes in ``compute_dtype`` from the rounded weights; a backbone
+    without one (or ``fast=False``) computes in the weights' precision when ``compute_dtype`` is float32.
 
     Images go in as PIL images, file paths, numpy arrays (uint8 0..255 or float [0, 1]) or tensors
     ``[N, C, H, W]`` (float in [-1, 1], uint8 0..255), one or a list; images come out as float32 tensors
@@ -158,7 +174,7 @@ class DCVAE(nn.Module):
         run, native = engine.runner(fn, self.config.architecture, kind, dtype)
         with torch.inference_mode():
             with contextlib.nullcontext() if native else self._autocast(dtype):
-                out = engine.forward(fn if run is None else run, x)
+                out = engine.forward(fn if run is None else run, _as_weights(fn, run, dtype, x))
             outs = out if isinstance(out, tuple) else (out,)
             if dtype != torch.float32 and not all(torch.isfinite(o).all() for o in outs):
                 warnings.warn(
@@ -167,7 +183,7 @@ class DCVAE(nn.Module):
                     stacklevel=3,
                 )
                 run, _ = engine.runner(fn, self.config.architecture, kind, torch.float32)
-                out = engine.forward(fn if run is None else run, x)
+                out = engine.forward(fn if run is None else run, _as_weights(fn, run, torch.float32, x))
                 outs = out if isinstance(out, tuple) else (out,)
             result = tuple(o.float() for o in outs)
         return result if isinstance(out, tuple) else result[0]
@@ -195,7 +211,20 @@ class DCVAE(nn.Module):
             raise LatentError(
                 f"latents must have {self.latent_dim} dims for this model, got shape {tuple(x.shape)}"
             )
-        return self.encode(x)
+        return self.encode(self._images_not_numpy_latents(x))
+
+    def _images_not_numpy_latents(self, x: Any) -> torch.Tensor:
+        """``images_to_tensor(x)``; a numpy array shaped like latents that is no image says how to pass latents."""
+        try:
+            return self.images_to_tensor(x)
+        except ImageError as err:
+            shape = getattr(x, "shape", ())
+            if type(x).__module__ == "numpy" and len(shape) in (1, 2) and shape[-1] == self.latent_dim:
+                raise LatentError(
+                    f"got a numpy array of shape {tuple(shape)}, which is not an image ({err}); latents must be a "
+                    "torch tensor: pass torch.from_numpy(array)"
+                ) from err
+            raise
 
     def images_to_tensor(self, images: ImagesLike) -> torch.Tensor:
         """Convert images to this model's input tensor [N, C, S, S] in [-1, 1] (notes logged at INFO)."""
@@ -540,7 +569,7 @@ class DCVAE(nn.Module):
                 raise LatentError("refine needs images: latents were given; refine when encoding them instead")
             z = self._latents(images_or_latents)
         else:
-            x = self.images_to_tensor(images_or_latents)
+            x = self._images_not_numpy_latents(images_or_latents)
             z = self.encode(x, refine=refine, refine_seconds=refine_seconds)
             self.check_domain(x, None if refine else z, stacklevel=4)
         offsets = edit_offsets(self, pairs, unit, hold)

@@ -206,6 +206,14 @@ def test_edit_images_encodes_first(edit_model: DCVAE) -> None:
     )
 
 
+@pytest.mark.parametrize("shape", [(LATENT,), (3, LATENT)])
+def test_numpy_latents_say_to_convert_them(edit_model: DCVAE, shape: tuple[int, ...]) -> None:
+    z = np.random.default_rng(0).standard_normal(shape).astype(np.float32) * 3  # values outside an image's [0, 1]
+    for call in (lambda: edit_model.edit(z, {"smile": 1.0}), lambda: edit_model.interpolate(z, z, steps=3)):
+        with pytest.raises(LatentError, match=r"torch\.from_numpy"):
+            call()
+
+
 def test_edit_unknown_attribute_lists_names(edit_model: DCVAE) -> None:
     z = torch.zeros(1, LATENT)
     with pytest.raises(LatentError) as info:
@@ -448,6 +456,27 @@ def test_bfloat16_compute_is_finite_and_close() -> None:
     assert not torch.equal(z16, z32)  # bfloat16 arithmetic really happened
     assert (z16 - z32).abs().max() <= 0.05 * z32.abs().max() + 1e-3
     assert (img16 - img32).abs().max() <= 0.1
+
+
+@pytest.mark.parametrize(("arch", "fast"), [("dcgan32", True), ("autogan32", False), ("autogan32", True)])
+def test_bfloat16_weights_encode_decode_and_refine(arch: str, fast: bool) -> None:
+    """``model.to(torch.bfloat16)`` works on every backbone, with or without its fast form, and stays close."""
+    from dcvae_tools.fast import optimize_for_inference
+
+    model = optimize_for_inference(make_model(arch, seed=8), fast=fast)
+    x = _images(3, seed=15)
+    z32 = model.encode(x)
+    img32 = model.decode(z32)
+    model.to(torch.bfloat16)
+    assert next(model.decoder.parameters()).dtype == torch.bfloat16
+    z = model.encode(x)
+    img = model.decode(z32)
+    refined = model.encode(x, refine=2)
+    assert z.dtype == img.dtype == refined.dtype == torch.float32
+    assert torch.isfinite(refined).all()
+    assert (z - z32).abs().max() <= 0.05 * z32.abs().max() + 1e-3
+    # rounded weights as well as bfloat16 arithmetic (random weights): close on average, a few pixels ~0.1 off
+    assert (img - img32).abs().mean() <= 0.02 and (img - img32).abs().max() <= 0.2
 
 
 def _cpu_float16_autocast_works() -> bool:

@@ -137,12 +137,19 @@ def _eval_mode(*modules: Any) -> Iterator[None]:
 
 def _differentiable_decoder(model: DCVAE) -> Callable[[torch.Tensor], torch.Tensor]:
     """The decoder to optimise through: its folded fast form in float32 where the backbone has one (about 1.5x
-    faster forward and backward, equal to the plain decoder up to float rounding), else the plain decoder."""
+    faster forward and backward, equal to the plain decoder up to float rounding), else the plain decoder (in
+    its weights' precision after ``model.to(torch.bfloat16)``, returning float32)."""
     from ..fast import build_fast_network
 
     with torch.no_grad():
         fast = build_fast_network(model.config.architecture, "decoder", model.decoder, torch.float32)
-    return fast if fast is not None else model.decoder
+    if fast is not None:
+        return fast
+    plain = model.decoder
+    weight_dtype = next(plain.parameters()).dtype
+    if weight_dtype == torch.float32:
+        return plain
+    return lambda z: plain(z.to(weight_dtype)).float()
 
 
 def refine_latents(

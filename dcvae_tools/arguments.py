@@ -44,5 +44,9 @@ def check_device(device: str | torch.device, *, cli: bool = False) -> None:
         raise DCVAEError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
     if kind == "cuda" and not torch.cuda.is_available():
         raise DCVAEError(f"{shown}: CUDA is not available on this machine; use {fix}")
+    if kind == "cuda" and (index := torch.device(device).index) is not None and index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise DCVAEError(f"{shown}: this machine has {count} CUDA device{'s' if count != 1 else ''} "
+                         f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''}); use one of those or {fix}")
     if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise DCVAEError(f"{shown}: MPS is not available on this machine; use {fix}")

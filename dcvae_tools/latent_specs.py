@@ -90,4 +90,7 @@ def parse_sweep(spec: str) -> list[float]:
         )
     if count == 1:
         return [start]
-    return [start + (stop - start) * i / (count - 1) for i in range(count)]
+    # endpoints as given, the rest rounded (+ 0.0 turns -0.0 into 0.0): -0.1:0.2:4 gives -0.1, 0, 0.1, 0.2, not
+    # 1.39e-17 and 0.10000000000000003
+    inner = [round(start + (stop - start) * i / (count - 1), 12) + 0.0 for i in range(1, count - 1)]
+    return [start, *inner, stop]

@@ -94,3 +94,13 @@ def test_inference_fast_path_matches_plain_networks_on_cuda(monkeypatch):
         plain_images = model.decoder(plain_mu)
     assert torch.allclose(model.encode(x), plain_mu, atol=1e-3)
     assert torch.allclose(model.decode(plain_mu), plain_images, atol=1e-3)
+
+
+def test_a_cuda_index_beyond_the_machines_devices_is_refused_by_name():
+    from dcvae_tools.arguments import check_device
+    from dcvae_tools.errors import DCVAEError
+
+    count = torch.cuda.device_count()
+    check_device(f"cuda:{count - 1}")
+    with pytest.raises(DCVAEError, match=rf"--device cuda:{count}: this machine has {count} CUDA device"):
+        check_device(f"cuda:{count}", cli=True)

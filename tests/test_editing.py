@@ -518,6 +518,16 @@ def test_cli_edit_units_and_hold(tmp_path, fashion):
     expected = np.asarray(fashion.to_pil(fashion.edit([Image.open(image)], {"long_sleeves": 2.0}, hold=["ink"]))[0],
                           dtype=np.int16)
     assert np.abs(outputs["hold"] - expected).max() <= 1
+    # the same directions from a file in a folder whose name has '=' in it (only NAME=STRENGTH is split at '=')
+    from dcvae_tools.release import save_attributes
+
+    attributes_file = tmp_path / "lr=0.1" / "attrs.safetensors"
+    attributes_file.parent.mkdir()
+    save_attributes({name: fashion.attributes[name] for name in ("ink", "long_sleeves")}, attributes_file)
+    result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", f"{attributes_file}:long_sleeves=2",
+                  "--hold", f"{attributes_file}:ink", "-o", tmp_path / "from-file")
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(_written(tmp_path / "from-file"), outputs["hold"])
 
 
 @pytest.mark.parametrize(

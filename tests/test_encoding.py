@@ -277,6 +277,13 @@ def test_refuses_a_rerun_with_other_settings(ckpt: Path, images: Path, sharded: 
     assert _mtimes(out) == before
 
 
+def test_a_seed_without_sample_is_refused_before_anything_is_written(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    for out in (tmp_path / "z.safetensors", tmp_path / "folder"):
+        result = run("encode", images, "-o", out, "-m", ckpt, "--seed", 3)
+        assert result.exit_code == 2 and "--seed picks the posterior samples of --sample" in result.stderr
+        assert not out.exists()
+
+
 def test_skip_bad_lists_skipped_files_in_the_index(ckpt: Path, images: Path, tmp_path: Path) -> None:
     inputs = _copy_with_broken(images, tmp_path / "inputs", "005.png")
     ok(run("encode", inputs, "-o", tmp_path / "z.safetensors", "-m", ckpt, "-b", 8, "--skip-bad"))

@@ -141,6 +141,16 @@ def test_model_format_tensor_passes_through() -> None:
     assert torch.equal(listed[:2], out) and torch.equal(listed[2], out[0])
 
 
+def test_a_tensor_of_the_models_side_but_other_channels_is_resized_like_an_array() -> None:
+    """Only the exact model format passes through: a 3x32x32 RGB tensor given to a grey 28-in-32 model is a
+    32x32 image (CIFAR-like), resized to 28 as the same image as an array is, not cropped to its middle 28."""
+    rgb = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(3))
+    from_tensor, notes = to_tensor(rgb * 2 - 1, size=32, channels=1, content_size=28)
+    from_array, _ = to_tensor(rgb.permute(1, 2, 0).numpy(), size=32, channels=1, content_size=28)
+    assert notes and "resized to 28x28" in notes[0]
+    assert torch.allclose(from_tensor, from_array, atol=2e-2)
+
+
 def test_resize_of_non_square_image_is_noted(tmp_path: Path) -> None:
     path = tmp_path / "photo.png"
     Image.fromarray(_rgb(48, 64)).save(path)

@@ -344,6 +344,14 @@ def test_parse_sweep_good(spec: str, expected: list[float]) -> None:
     assert parse_sweep(spec) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(("spec", "zero_at"), [("-0.1:0.2:4", 1), ("-0.3:0.3:3", 1), ("-0.7:0.7:3", 1)])
+def test_parse_sweep_hits_zero_and_its_endpoints_exactly(spec: str, zero_at: int) -> None:
+    """A strength of 0 reads "0" in a column heading, not "+1.39e-17"."""
+    strengths = parse_sweep(spec)
+    start, stop, _ = (float(part) for part in spec.split(":"))
+    assert strengths[zero_at] == 0.0 and strengths[0] == start and strengths[-1] == stop
+
+
 @pytest.mark.parametrize("spec", ["", "1:2", "1:2:3:4", "a:b:3", "0:1:2.5", "0:1:"])
 def test_parse_sweep_bad(spec: str) -> None:
     with pytest.raises(LatentError, match="START:STOP:COUNT"):

@@ -187,6 +187,9 @@ def encode(
     check_refine_options(refine, refine_seconds)
     if refine and sample:
         raise _usage("--refine optimises the posterior mean; drop --sample or --refine", "--refine")
+    if seed is not None and not sample:
+        raise _usage("--seed picks the posterior samples of --sample; the posterior means need none (add --sample "
+                     "or drop --seed)", "--seed")
     sharded = _sharded_output(output, shard_size)
     if sharded and refine:
         raise _usage("--refine writes one .safetensors file; give -o NAME.safetensors (no sharded folder)", "--refine")

@@ -115,10 +115,19 @@ def _endpoint(end: Path | LatentsRef, model: "DCVAE") -> "torch.Tensor":
 
 
 def _parse_attribute_spec(spec: str) -> tuple[str, float | None]:
-    """``KEY`` or ``KEY=STRENGTH`` -> (KEY, STRENGTH or None)."""
-    key, sep, value = spec.rpartition("=")
+    """``KEY`` or ``KEY=STRENGTH`` -> (KEY, STRENGTH or None).
+
+    Only what follows an existing attributes file is split at ``=``, so ``runs/lr=0.1/attrs.safetensors:ink``
+    names a file in a folder called ``lr=0.1``, not the strength ``0.1/attrs.safetensors:ink``.
+    """
+    if Path(spec).is_file():
+        return spec, None
+    file, colon, name = spec.rpartition(":")
+    prefix, rest = (file + colon, name) if colon and file and Path(file).is_file() else ("", spec)
+    key, sep, value = rest.rpartition("=")
     if not sep:
         return spec, None
+    key = prefix + key
     try:
         strength = float(value)
     except ValueError:
@@ -357,7 +366,7 @@ def interpolate(
     epilog=_examples(
         "dcvae mix a.png b.png --count 6 --seed 0 -o mix.png",
         "dcvae mix --a a1.png --a a2.png --a a3.png --b b.png --fraction 0.25 -o mix.png",
-        "dcvae mix left/ right/ --dims 0-63 --dims 64-127 -o halves.png",
+        "dcvae mix left/ right/ --dims 0-31 --dims 32-63 -o halves.png",
         "dcvae mix z.safetensors z.safetensors:0 --seed 0 -o mix.png",
     ),
     context_settings={"allow_extra_args": True},  # so a third argument gets the --a/--b advice below
@@ -403,7 +412,7 @@ def mix(
         typer.Option(
             "--dims",
             metavar="RANGES",
-            help="Take exactly these dimensions from B, e.g. 0-63,70 (repeatable: one mix per --dims).",
+            help="Take exactly these dimensions from B, e.g. 0-15,40 (repeatable: one mix per --dims).",
         ),
     ] = None,
     count: Annotated[

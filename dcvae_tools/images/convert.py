@@ -433,8 +433,6 @@ def to_tensor(
                 tensors.extend(framed.unbind(0))
                 continue
             for chw, sub_label in zip(batch, labels, strict=True):
-                if content < size and chw.shape[1] == chw.shape[2] == size:
-                    chw = crop_center(chw, content)  # already in model format: drop the padding
                 if chw.shape[0] == channels and chw.shape[1] == chw.shape[2] == content:
                     tensors.append(_pad_hwc(chw.permute(1, 2, 0).numpy(), size))
                     continue

@@ -167,14 +167,17 @@ OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # huggingface_hu
 
 
 def _offline_variable() -> str | None:
-    """The environment variable that asks for offline mode, if any.
+    """The environment variable that asks for offline mode, if any, by huggingface_hub's rule: the first of
+    ``HF_HUB_OFFLINE`` and ``TRANSFORMERS_OFFLINE`` that is set and not empty decides (so ``HF_HUB_OFFLINE=0``
+    keeps the Hub on whatever ``TRANSFORMERS_OFFLINE`` says).
 
     Read at each call, not once at import as huggingface_hub reads it: a variable set after that import
     (in a notebook, by a test) still counts, and :func:`hub_offline_mode` passes it on to the client.
     """
     for name in OFFLINE_VARIABLES:
-        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
-            return name
+        value = os.environ.get(name)
+        if value:
+            return name if value.upper() in ("1", "ON", "YES", "TRUE") else None
     return None
 
 

@@ -90,7 +90,11 @@ def parse_sweep(spec: str) -> list[float]:
         )
     if count == 1:
         return [start]
-    # endpoints as given, the rest rounded (+ 0.0 turns -0.0 into 0.0): -0.1:0.2:4 gives -0.1, 0, 0.1, 0.2, not
-    # 1.39e-17 and 0.10000000000000003
-    inner = [round(start + (stop - start) * i / (count - 1), 12) + 0.0 for i in range(1, count - 1)]
+    # endpoints as given, the rest rounded to 12 digits of the span (+ 0.0 turns -0.0 into 0.0): -0.1:0.2:4 gives
+    # -0.1, 0, 0.1, 0.2, not 1.39e-17 and 0.10000000000000003
+    span = abs(stop - start)
+    if span == 0:
+        return [start] * count
+    digits = 12 - math.floor(math.log10(span))
+    inner = [round(start + (stop - start) * i / (count - 1), digits) + 0.0 for i in range(1, count - 1)]
     return [start, *inner, stop]

@@ -177,14 +177,23 @@ class DCVAE(nn.Module):
                 out = engine.forward(fn if run is None else run, _as_weights(fn, run, dtype, x))
             outs = out if isinstance(out, tuple) else (out,)
             if dtype != torch.float32 and not all(torch.isfinite(o).all() for o in outs):
-                warnings.warn(
-                    f"{dtype} gave non-finite values; recomputing this batch in float32",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
                 run, _ = engine.runner(fn, self.config.architecture, kind, torch.float32)
-                out = engine.forward(fn if run is None else run, _as_weights(fn, run, torch.float32, x))
-                outs = out if isinstance(out, tuple) else (out,)
+                retry = _as_weights(fn, run, torch.float32, x)
+                if retry.dtype != torch.float32:  # low-precision weights without a fast form: no float32 to go to
+                    warnings.warn(
+                        f"{dtype} gave non-finite values, and this network's weights are {retry.dtype}, so it cannot "
+                        "recompute in float32; call model.float() first",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                else:
+                    warnings.warn(
+                        f"{dtype} gave non-finite values; recomputing this batch in float32",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                    out = engine.forward(fn if run is None else run, retry)
+                    outs = out if isinstance(out, tuple) else (out,)
             result = tuple(o.float() for o in outs)
         return result if isinstance(out, tuple) else result[0]
 
@@ -219,7 +228,8 @@ class DCVAE(nn.Module):
             return self.images_to_tensor(x)
         except ImageError as err:
             shape = getattr(x, "shape", ())
-            if type(x).__module__ == "numpy" and len(shape) in (1, 2) and shape[-1] == self.latent_dim:
+            square = len(shape) == 2 and shape[0] == shape[1]  # a grey image as likely as latents: stays an image
+            if type(x).__module__ == "numpy" and len(shape) in (1, 2) and shape[-1] == self.latent_dim and not square:
                 raise LatentError(
                     f"got a numpy array of shape {tuple(shape)}, which is not an image ({err}); latents must be a "
                     "torch tensor: pass torch.from_numpy(array)"

@@ -501,7 +501,7 @@ def test_an_edit_far_beyond_the_training_latents_warns_naming_the_limit(tmp_path
     assert result.exit_code == 0 and "strengths beyond" not in result.output, result.output
 
 
-def test_cli_edit_units_and_hold(tmp_path, fashion):
+def test_cli_edit_units_and_hold(tmp_path, fashion, monkeypatch):
     image = EXAMPLES / "fashion-mnist" / "tshirt.png"
     common = ["edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves=2"]
     outputs = {}
@@ -528,6 +528,16 @@ def test_cli_edit_units_and_hold(tmp_path, fashion):
                   "--hold", f"{attributes_file}:ink", "-o", tmp_path / "from-file")
     assert result.exit_code == 0, result.output
     assert np.array_equal(_written(tmp_path / "from-file"), outputs["hold"])
+    # a mistyped path with '=' in it is named as a missing file, not read as a strength
+    result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves=2",
+                  "--hold", f"{tmp_path}/lr=0.2/attrs.safetensors:ink", "-o", tmp_path / "missing")
+    assert result.exit_code != 0 and "no such attributes file" in result.output and "strength" not in result.output
+    # a stray file called long_sleeves=2 does not turn -a long_sleeves=2 into a file name
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "long_sleeves=2").write_bytes(b"not an attributes file")
+    result = _cli(*common, "-o", tmp_path / "stray")
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(_written(tmp_path / "stray"), outputs["default"])
 
 
 @pytest.mark.parametrize(

@@ -352,6 +352,10 @@ def test_parse_sweep_hits_zero_and_its_endpoints_exactly(spec: str, zero_at: int
     assert strengths[zero_at] == 0.0 and strengths[0] == start and strengths[-1] == stop
 
 
+def test_parse_sweep_keeps_tiny_spans_apart() -> None:
+    assert len(set(parse_sweep("0:1e-12:5"))) == 5 and parse_sweep("1.5:1.5:3") == [1.5, 1.5, 1.5]
+
+
 @pytest.mark.parametrize("spec", ["", "1:2", "1:2:3:4", "a:b:3", "0:1:2.5", "0:1:"])
 def test_parse_sweep_bad(spec: str) -> None:
     with pytest.raises(LatentError, match="START:STOP:COUNT"):

@@ -210,6 +210,23 @@ def test_offline_without_cache_says_how_to_fix(local_hub: LocalHub, tiny: tuple[
     assert local_hub.requests == []
 
 
+@pytest.mark.parametrize(("environment", "expected"), [
+    ({}, None), ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE"), ({"TRANSFORMERS_OFFLINE": "yes"}, "TRANSFORMERS_OFFLINE"),
+    ({"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "1"}, None),  # the first one set decides, as in huggingface_hub
+    ({"HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": "1"}, "TRANSFORMERS_OFFLINE"),
+])
+def test_offline_variables_follow_huggingface_hubs_rule(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], expected: str | None
+) -> None:
+    from dcvae_tools.hub import OFFLINE_VARIABLES, _offline_variable
+
+    for name in OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert _offline_variable() == expected
+
+
 @pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
 def test_offline_by_variable_without_cache_names_that_variable(
     local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str

@@ -214,6 +214,14 @@ def test_numpy_latents_say_to_convert_them(edit_model: DCVAE, shape: tuple[int, 
             call()
 
 
+def test_a_square_numpy_image_with_the_latent_size_stays_an_image(edit_model: DCVAE) -> None:
+    from dcvae_tools.errors import ImageError
+
+    grey = np.random.default_rng(0).uniform(-1, 1, (LATENT, LATENT)).astype(np.float32)  # a [-1, 1] image: bad range
+    with pytest.raises(ImageError, match=r"expected \[0, 1\]"):
+        edit_model.edit(grey, {"smile": 1.0})
+
+
 def test_edit_unknown_attribute_lists_names(edit_model: DCVAE) -> None:
     z = torch.zeros(1, LATENT)
     with pytest.raises(LatentError) as info:
@@ -245,6 +253,19 @@ def test_load_model_refuses_a_device_this_machine_lacks(tmp_path) -> None:
         with pytest.raises(DCVAEError, match="CUDA is not available on this machine; use device='cpu'"):
             load_model(folder, device="cuda")
     assert load_model(folder, device="cpu").device.type == "cpu"
+
+
+def test_a_cuda_index_beyond_the_machines_devices_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dcvae_tools.arguments import check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    check_device("cuda:0")
+    with pytest.raises(DCVAEError, match=r"device='cuda:1': this machine has 1 CUDA device \(cuda:0\); use one"):
+        check_device("cuda:1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(DCVAEError, match=r"--device cuda:2: this machine has 2 CUDA devices \(cuda:0 to cuda:1\)"):
+        check_device("cuda:2", cli=True)
 
 
 def test_plausible_api_mistakes_get_errors_that_name_the_argument(edit_model: DCVAE) -> None:

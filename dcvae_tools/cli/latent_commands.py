@@ -117,17 +117,14 @@ def _endpoint(end: Path | LatentsRef, model: "DCVAE") -> "torch.Tensor":
 def _parse_attribute_spec(spec: str) -> tuple[str, float | None]:
     """``KEY`` or ``KEY=STRENGTH`` -> (KEY, STRENGTH or None).
 
-    Only what follows an existing attributes file is split at ``=``, so ``runs/lr=0.1/attrs.safetensors:ink``
-    names a file in a folder called ``lr=0.1``, not the strength ``0.1/attrs.safetensors:ink``.
+    A text after the last ``=`` that is no number, where that ``=`` lies in the path of an existing attributes file
+    (``runs/lr=0.1/attrs.safetensors:ink``), is part of the key: a folder called ``lr=0.1``, not a strength.
     """
-    if Path(spec).is_file():
-        return spec, None
-    file, colon, name = spec.rpartition(":")
-    prefix, rest = (file + colon, name) if colon and file and Path(file).is_file() else ("", spec)
-    key, sep, value = rest.rpartition("=")
+    key, sep, value = spec.rpartition("=")
     if not sep:
         return spec, None
-    key = prefix + key
+    if not _is_number(value) and _equals_sign_in_a_file_path(spec):
+        return spec, None
     try:
         strength = float(value)
     except ValueError:
@@ -137,6 +134,20 @@ def _parse_attribute_spec(spec: str) -> tuple[str, float | None]:
     if not key:
         raise _usage(f"cannot read {spec!r}; write NAME, NAME=STRENGTH, FILE or FILE:NAME=STRENGTH", "--attribute")
     return key, strength
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _equals_sign_in_a_file_path(spec: str) -> bool:
+    """Whether ``spec`` is an existing file, or FILE:NAME of one, whose path holds the '='."""
+    file = spec.rpartition(":")[0]
+    return Path(spec).is_file() or ("=" in file and Path(file).is_file())
 
 
 def _resolve_attribute(key: str, model: "DCVAE") -> "AttributeVector":
@@ -762,8 +773,8 @@ def edit(
     specs = [_parse_attribute_spec(spec) for spec in attributes]
     if unit is not None and unit not in ("std", "raw"):
         raise _usage(f"unknown unit {unit!r}; use std (standard deviations) or raw (the paper's)", "--unit")
-    for spec in hold or []:
-        if _parse_attribute_spec(spec)[1] is not None:
+    for spec in hold or []:  # a text after '=' that is no number is left to the file lookup, which names what is wrong
+        if (parts := spec.rpartition("="))[1] and _is_number(parts[2]):
             raise _usage(f"--hold {spec}: a held attribute takes no strength; drop '=...'", "--hold")
     if sweep is not None:
         if len(specs) != 1:

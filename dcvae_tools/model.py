@@ -179,19 +179,15 @@ class DCVAE(nn.Module):
             if dtype != torch.float32 and not all(torch.isfinite(o).all() for o in outs):
                 run, _ = engine.runner(fn, self.config.architecture, kind, torch.float32)
                 retry = _as_weights(fn, run, torch.float32, x)
-                if retry.dtype != torch.float32:  # low-precision weights without a fast form: no float32 to go to
-                    warnings.warn(
-                        f"{dtype} gave non-finite values, and this network's weights are {retry.dtype}, so it cannot "
-                        "recompute in float32; call model.float() first",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
-                else:
-                    warnings.warn(
-                        f"{dtype} gave non-finite values; recomputing this batch in float32",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
+                can_retry = retry.dtype == torch.float32  # not with low-precision weights and no fast form
+                warnings.warn(
+                    f"{dtype} gave non-finite values; recomputing this batch in float32" if can_retry else
+                    f"{dtype} gave non-finite values, and this network's weights are {retry.dtype}, so it cannot "
+                    "recompute in float32; call model.float() first",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                if can_retry:
                     out = engine.forward(fn if run is None else run, retry)
                     outs = out if isinstance(out, tuple) else (out,)
             result = tuple(o.float() for o in outs)

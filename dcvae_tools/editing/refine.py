@@ -145,11 +145,12 @@ def _differentiable_decoder(model: DCVAE) -> Callable[[torch.Tensor], torch.Tens
         fast = build_fast_network(model.config.architecture, "decoder", model.decoder, torch.float32)
     if fast is not None:
         return fast
+    from ..model import _as_weights
+
     plain = model.decoder
-    weight_dtype = next(plain.parameters()).dtype
-    if weight_dtype == torch.float32:
+    if next(plain.parameters()).dtype == torch.float32:
         return plain
-    return lambda z: plain(z.to(weight_dtype)).float()
+    return lambda z: plain(_as_weights(plain, None, torch.float32, z)).float()
 
 
 def refine_latents(

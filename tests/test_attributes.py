@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -81,3 +83,21 @@ def test_per_class_examples_are_each_class_extremes():
         pos_mass = ink_mass(images[pos][labels[pos] == digit])
         neg_mass = ink_mass(images[neg][labels[neg] == digit])
         assert np.allclose(np.sort(pos_mass), np.sort(mass)[-2:]) and np.allclose(np.sort(neg_mass), np.sort(mass)[:2])
+
+
+def test_attributes_read_the_training_images_from_data_root(fashion_train, tmp_path):
+    """`dcvae-train release --data-root` reaches the attribute examples: elsewhere than the default place."""
+    from training.attributes import load_split
+    from training.data import FASHION_MNIST_DIR
+
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for source in Path(FASHION_MNIST_DIR).glob("train-*"):
+        (raw / source.name).symlink_to(source)
+    images, labels = load_split("fashion-mnist", "train", str(tmp_path))
+    assert np.array_equal(images, fashion_train[0]) and np.array_equal(labels, fashion_train[1])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    model = DCVAE(ModelConfig(architecture="dcgan32", image_size=32, channels=1, latent_dim=8, content_size=28))
+    with pytest.raises(FileNotFoundError, match="empty"):
+        compute_attributes(model, "fashion-mnist", data_root=str(empty))

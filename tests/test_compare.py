@@ -73,3 +73,11 @@ def test_cli_names_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     good = _report(tmp_path, "dcvae", {"recon_mse_test": 0.05})
     result = CliRunner().invoke(app, ["compare", str(good)])
     assert result.exit_code == 0 and "| `dcvae` | 4000 | 0.0500 |" in result.output
+
+
+def test_inception_fids_are_marked_lower_is_better(tmp_path: Path) -> None:
+    a = _report(tmp_path, "dcvae", {"fid50k_inception": 17.9, "rfid_inception": 8.1, "recon_psnr_test": 20.0})
+    header = compare_reports([a]).splitlines()[0]
+    assert "`fid50k_inception` (lower is better)" in header
+    assert "`rfid_inception` (lower is better)" in header
+    assert "`recon_psnr_test` (higher is better)" in header

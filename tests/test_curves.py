@@ -12,6 +12,7 @@ from training.curves import (
     UNRECORDED,
     classifier_mismatch,
     evaluate_snapshots,
+    line_settings,
     plot_curves,
     snapshot_folders,
 )
@@ -38,6 +39,15 @@ def test_snapshots_are_evaluated_once_each_and_drawn(tmp_path):
     more = evaluate_snapshots(run, ["recon_mse_test", "recon_psnr_test"], test_limit=64, cache_dir=metrics_cache,
                               show_progress=False)  # a metric asked for later is added to every snapshot
     assert [sorted(line["metrics"]) for line in more] == [["recon_mse_test", "recon_psnr_test"]] * 2
+    # another test subset is another protocol: measured again, and only its own lines come back
+    other = evaluate_snapshots(run, ["recon_mse_test"], test_limit=32, cache_dir=metrics_cache, show_progress=False)
+    assert [line["settings"]["test_limit"] for line in other] == [32, 32]
+    assert [sorted(line["metrics"]) for line in other] == [["recon_mse_test"]] * 2
+    values = [line["metrics"]["recon_mse_test"] for line in other]
+    assert values != [line["metrics"]["recon_mse_test"] for line in lines]
+    assert len((run / CURVES_NAME).read_text().splitlines()) == 6
+    back = evaluate_snapshots(run, ["recon_mse_test"], test_limit=64, cache_dir=metrics_cache, show_progress=False)
+    assert back == more and len((run / CURVES_NAME).read_text().splitlines()) == 6
     figure = plot_curves({"tiny": lines}, ["recon_mse_test"], tmp_path / "curves.png")
     with Image.open(figure) as image:
         assert image.size[0] > 300
@@ -72,3 +82,13 @@ def test_lines_measured_with_different_classifiers_are_named(tmp_path):
     assert UNRECORDED in message and old[:12] in message and new[:12] in message
     assert classifier_mismatch({"vae": table["vae"]}) is None
     assert classifier_mismatch({"dcvae": table["dcvae"][1:], "vae": table["vae"]}) is not None
+
+
+def test_lines_written_before_settings_were_recorded_read_them_from_their_deviations():
+    assert line_settings({"deviations": []}) == {"test_limit": None, "train_limit": None, "sample_prior": "standard"}
+    old = line_settings({"deviations": ["test split limited to a fixed subset of 2000 images",
+                                        "train split (linear probes) limited to a fixed subset of 500 images"]})
+    assert (old["test_limit"], old["train_limit"]) == (2000, 500)
+    assert line_settings({"deviations": ["samples drawn from the fitted latent prior, not N(0, I)"]})[
+        "sample_prior"] != "standard"
+    assert line_settings({"settings": {"test_limit": 64}, "deviations": []})["test_limit"] == 64

@@ -27,7 +27,14 @@ from training.metrics import (
     resolve_metric,
     save_statistics,
 )
-from training.metrics.common import _fast_array_tensor, crop_content, split_tensors, subset_indices
+from training.metrics.common import (
+    _fast_array_tensor,
+    crop_content,
+    labelled_indices,
+    labelled_split_tensors,
+    split_tensors,
+    subset_indices,
+)
 
 HAVE_FASHION = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
 needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason="Debian package dataset-fashion-mnist is not installed")
@@ -204,6 +211,29 @@ def test_subsets_are_fixed_and_sorted() -> None:
     assert first is not None and second is not None
     assert np.array_equal(first, second) and np.all(np.diff(first) > 0)
     assert subset_indices(1000, None) is None and subset_indices(10, 50) is None
+
+
+def test_unlabelled_images_are_left_out_of_labelled_data_and_the_limit_counts_labelled_ones() -> None:
+    # STL-10's train split is 5,000 labelled and 100,000 unlabelled images (label -1): the classifier and the
+    # linear probes train on the labelled ones only, and a limit takes that many of them, not of all
+    labels = torch.tensor([-1, 3, -1, 0, 2, -1, 1, -1, 4, 5])
+    assert labelled_indices(labels).tolist() == [1, 3, 4, 6, 8, 9]
+    limited = labelled_indices(labels, 3)
+    assert len(limited) == 3 and set(limited.tolist()) <= {1, 3, 4, 6, 8, 9}
+    assert torch.equal(limited, labelled_indices(labels, 3)) and bool((limited.diff() > 0).all())
+    with pytest.raises(ValueError, match="no labelled images among 3"):
+        labelled_indices(torch.tensor([-1, -1, -1]))
+    x = torch.randn(len(labels), 4)
+    with pytest.raises(ValueError, match=r"labels must be >= 0.*STL-10"):
+        linear_probe(x, labels, x, labels.clamp(min=0))
+
+
+@needs_fashion
+def test_labelled_split_of_a_fully_labelled_dataset_is_the_split() -> None:
+    for limit in (None, 500):
+        images, labels = labelled_split_tensors("fashion-mnist", "test", 32, 1, limit=limit)
+        expected_images, expected_labels = split_tensors("fashion-mnist", "test", 32, 1, limit=limit)
+        assert torch.equal(images, expected_images) and torch.equal(labels, expected_labels)
 
 
 # --------------------------------------------------------------------------------------------- classifier
@@ -543,7 +573,8 @@ def test_mixture_sample_prior_fits_one_for_a_model_that_ships_none(metrics_cache
     mixture = evaluate(model, ["fd10k_classifier"], "fashion-mnist", sample_prior="mixture", **common)
     details = mixture["details"]["metrics"]["fd300_classifier"]
     assert details["sample_prior"] == "mixture" and details["sample_clamp"] is None
-    assert details["mixture"].startswith("a 10-component mixture fitted to up to the first 20,000 training images")
+    assert details["mixture"].startswith("a 10-component mixture fitted to a fixed seeded subset of up to 20,000 "
+                                         "training images")
     assert any("a 10-component mixture fitted" in d and "not N(0, I)" in d for d in mixture["details"]["deviations"])
     assert mixture["metrics"]["fd300_classifier"] != standard["metrics"]["fd300_classifier"]
 
@@ -575,6 +606,21 @@ def test_sample_class_entropy_reports_sample_and_train_class_shares(metrics_cach
     assert details["train_entropy"] > 0.95
     # an untrained decoder draws near-identical blobs, which the classifier puts in very few classes
     assert value < details["train_entropy"]
+
+
+def test_a_folder_dataset_report_says_its_test_metrics_measured_the_training_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from dcvae_tools import DCVAE
+    from training.evaluate import evaluate
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(3):
+        Image.fromarray(np.full((32, 32), 60 * index, np.uint8)).save(images / f"{index}.png")
+    report = evaluate(DCVAE(_tiny_fashion_config()), ["recon_mse_test"], f"folder:{images}", batch_size=4)
+    assert math.isfinite(report["metrics"]["recon_mse_test"])
+    assert any("no held-out split" in line for line in report["details"]["deviations"])
 
 
 def test_evaluate_rejects_unknown_metrics_before_loading(tmp_path: Path) -> None:

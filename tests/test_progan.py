@@ -180,6 +180,47 @@ def test_resume_mid_fade_in_equals_uninterrupted_and_exports_the_fade(grown, tmp
     assert _without_perf(_stats(resumed)) == _without_perf(_stats(run))
 
 
+def test_a_mid_fade_run_folder_loads_exports_and_releases_as_its_stage(tmp_path):
+    """`model_from_run` (what `eval`, `export` and `release` load) gives a progressive run's current stage at its
+    fade-in alpha, not the final resolution's networks (which its checkpoint does not hold)."""
+    from typer.testing import CliRunner
+
+    from training.cli import UserError, app
+    from training.export import model_from_run
+
+    run = tmp_path / "run"
+    progressive_training_loop(tiny_options(), SCHEDULE, run, stop_after=STOP_MID_FADE, progress=False)
+    staged = load_model(export_stage(run, tmp_path / "staged"))
+    model = model_from_run(run)
+    assert model.config.to_dict() == staged.config.to_dict()
+    assert model.config.image_size == 8 and model.config.architecture_args["fade_alpha_x1000"] == 750
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model.decode(z), staged.decode(z))
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "exported")])
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "exported").config.to_dict() == staged.config.to_dict()
+    result = runner.invoke(app, ["release", str(run), "--name", "faces-stage", "--repo-id", "org/faces-stage",
+                                 "--no-bundle", "-o", str(tmp_path / "released"),
+                                 "--manifest", str(tmp_path / "manifest.json")])
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "released").config.architecture_args["fade_alpha_x1000"] == 750
+    assert "faces-stage" in json.loads((tmp_path / "manifest.json").read_text())["models"]
+    result = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "never"), "--training-state"])
+    assert isinstance(result.exception, UserError) and "progressive" in str(result.exception)
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("option", [{"network_snapshot_every": 2}, {"channels_last": True}, {"compile": True}])
+def test_single_resolution_options_are_refused_not_ignored(tmp_path, option):
+    name = next(iter(option))
+    with pytest.raises(OptionsError, match=f"{name}=.*is for single-resolution training"):
+        progressive_training_loop(tiny_options(**option), SCHEDULE, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # refused before the folder is made
+
+
 def test_progressive_training_scales_the_contrastive_step_on_the_logit_path(tmp_path):
     """The progressive loop passes each stage's discriminator to the scaled step: at scale 0 the trunk and the
     pooled feature differ from the official run's after the first iteration (discriminator, adversarial and

@@ -109,6 +109,21 @@ def test_continuing_equals_the_uninterrupted_run(runs, tmp_path, source, capsys)
     _assert_same(_networks(runs / "straight"), _networks(tmp_path / "continued"))
 
 
+def test_a_retried_continuation_logs_each_iteration_once(runs, tmp_path, capsys):
+    """A --resume-from run killed before its first checkpoint left log lines; the retry must not log them twice."""
+    import json
+
+    folder = tmp_path / "retried"
+    folder.mkdir()
+    (folder / "stats.jsonl").write_text("".join(json.dumps({"iteration": i, "Loss/D/hinge": 9.0}) + "\n"
+                                                for i in (4, 5)))
+    training_loop(tiny(), folder, progress=False, resume_from=runs / "half")
+    assert "dropped 2 line(s) past iteration 3" in capsys.readouterr().err
+    lines = [json.loads(line) for line in (folder / "stats.jsonl").read_text().splitlines()]
+    assert [line["iteration"] for line in lines] == [4, 5, 6]
+    assert all(line["Loss/D/hinge"] != 9.0 for line in lines)
+
+
 def test_a_continuation_trains_at_its_own_learning_rate_and_betas(runs, tmp_path, capsys):
     """The source's optimizer state carries its lr and betas; --set lr=... on the continuation must win."""
     training_loop(tiny(lr=5e-5, betas=(0.5, 0.99)), tmp_path / "slower", progress=False, resume_from=runs / "half")

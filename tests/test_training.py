@@ -195,6 +195,17 @@ def test_prior_clamp_needs_a_positive_bound_and_prior_draws():
         tiny(objective="vae", prior_clamp=1.0).validate()
 
 
+def test_max_minutes_must_be_a_positive_number_or_null():
+    # it is compared with the wall time only after the first iteration: a bad value must stop the run before it starts
+    assert tiny(max_minutes=None).validate().max_minutes is None
+    assert tiny(max_minutes=0.5).validate().max_minutes == 0.5
+    for bad in ("abc", -5, 0, float("nan"), True):
+        with pytest.raises(OptionsError, match=r"max_minutes=.*must be a positive number of minutes"):
+            tiny(max_minutes=bad).validate()
+    with pytest.raises(OptionsError, match="max_minutes"):
+        tiny().override(max_minutes="abc")
+
+
 @pytest.mark.parametrize("decoder_batch", ["separate", "joint"])
 @pytest.mark.parametrize("phase", ["D", "Gmain"])
 def test_prior_sample_weight_lands_on_the_prior_samples_logits(phase, decoder_batch):
@@ -547,6 +558,20 @@ def test_resume_refuses_changed_training_options_and_allows_a_longer_run(tmp_pat
     assert training_loop(tiny(total_iterations=4), tmp_path / "run", progress=False)["iteration"] == 4
 
 
+def test_resume_refuses_another_number_of_processes(tmp_path):
+    """Each process has its own batch, random state and share of the data: a run trained by two processes does
+    not go on as it trained in one (the extra rank's state would be dropped without a word)."""
+    from training.run_state import write_checkpoint
+
+    training_loop(tiny(total_iterations=2), tmp_path / "run", progress=False)
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    state["rng"] = [state["rng"][0], state["rng"][0]]  # as two gloo processes leave it
+    write_checkpoint(state, tmp_path / "run" / CHECKPOINT_NAME)
+    with pytest.raises(OptionsError, match=r"with 1 process\(es\): it was trained by 2.*--nproc-per-node 2"):
+        training_loop(tiny(total_iterations=4), tmp_path / "run", progress=False)
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["iteration"] == 2
+
+
 @pytest.mark.parametrize("saved_layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "nhwc"])
 def test_restored_adam_moments_take_their_parameters_layout_so_the_next_steps_are_exact(tmp_path, saved_layout):
     """A resume or --resume-from may change channels_last. torch's fused CPU Adam pairs a parameter and its moments
@@ -886,3 +911,22 @@ def test_resuming_drops_log_lines_that_a_run_wrote_after_its_last_checkpoint(tmp
     assert [d["iteration"] for d in logged] == [1, 2, 3, 4]
     assert (run / "stats.jsonl").read_text().splitlines()[:2] == straight  # the lines before it are kept as written
     assert all(d.get("Loss/D/hinge") != 9.0 for d in logged)
+
+
+def test_the_unwrapped_networks_come_out_of_ddp_under_torch_compile_too(tmp_path):
+    """With compile under torchrun the decoder is torch.compile(DDP(G)); the prior-sample half and the frozen
+    discriminator must bypass DDP there as well (through DDP twice in one step, its gradient hooks misfire)."""
+    import torch.distributed as dist
+
+    from training.objective import DCVAELoss
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1)
+    try:
+        net = torch.nn.Linear(2, 2)
+        ddp = torch.nn.parallel.DistributedDataParallel(net)
+        assert DCVAELoss._raw(ddp) is net
+        assert DCVAELoss._raw(torch.compile(ddp)) is net
+        compiled = torch.compile(net)  # no DDP inside: the compiled module stays as it is
+        assert DCVAELoss._raw(compiled) is compiled and DCVAELoss._raw(net) is net
+    finally:
+        dist.destroy_process_group()

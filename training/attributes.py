@@ -109,19 +109,23 @@ def select_examples(
     return np.sort(np.concatenate(pos)), np.sort(np.concatenate(neg))
 
 
-def load_split(dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+def load_split(dataset: str, split: str, data_root: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A split's uint8 images and labels, from ``data_root`` (as ``--data-root`` names it) or the default place."""
     from .data import load_fashion_mnist, load_mnist5k
 
     if dataset == "fashion-mnist":
-        return load_fashion_mnist(split)
+        return load_fashion_mnist(split, data_root)  # type: ignore[arg-type]
     if dataset == "mnist5k":
-        return load_mnist5k(split)
+        return load_mnist5k(split, data_root)  # type: ignore[arg-type]
     raise ValueError(f"no shipped attributes for dataset {dataset!r}; known: {', '.join(ATTRIBUTES)}")
 
 
-def compute_attributes(model: DCVAE, dataset: str, seed: int = 0) -> dict[str, AttributeVector]:
-    """Every attribute ``ATTRIBUTES[dataset]`` defines, as directions in ``model``'s latent space."""
-    images, labels = load_split(dataset, "train")
+def compute_attributes(
+    model: DCVAE, dataset: str, seed: int = 0, data_root: str | None = None
+) -> dict[str, AttributeVector]:
+    """Every attribute ``ATTRIBUTES[dataset]`` defines, as directions in ``model``'s latent space (training images
+    from ``data_root``, default: where the dataset is installed)."""
+    images, labels = load_split(dataset, "train", data_root)
     out = {}
     for name, spec in ATTRIBUTES[dataset].items():
         pos, neg = select_examples(spec, images, labels, seed)

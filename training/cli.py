@@ -57,6 +57,15 @@ def _decoder_statistics(value: str) -> str:
     return value
 
 
+def _refuse_progressive_export_options(run: Path, training_state: bool, decoder_statistics: str) -> None:
+    if decoder_statistics != "training":
+        raise UserError(f"--decoder-statistics {decoder_statistics} is for single-resolution runs; a progressive "
+                        "run's stages are exported with the statistics training left: drop the option")
+    if training_state:
+        raise UserError(f"--training-state is for single-resolution runs; {run} is progressive and continues "
+                        "from its own folder (`dcvae-train train --run-dir` it again): drop the option")
+
+
 def _export(run: Path, output: Path, *, decoder_statistics: str, data_root: str | None, **kwargs: Any) -> Path:
     """``export_run`` with its progress on stderr and a missing dataset (for the statistics) as a UserError."""
     from .export import export_run
@@ -244,29 +253,27 @@ def export(
     from dcvae_tools.publish import manifest_entry
     from dcvae_tools.release import load_attributes
 
-    from .export import update_manifest
+    from .export import is_progressive, update_manifest
+    from .options import TrainingOptions
+    from .training_loop import load_checkpoint
 
     if not (run / "checkpoint.pt").is_file():
         raise UserError(f"{run} has no checkpoint.pt: pass a run folder made by `dcvae-train train`")
-    metric_values = _release_metrics(metrics, _decoder_statistics(decoder_statistics)) if metrics else None
+    # read once: a run still training may replace it, and the report's iteration is checked against what is exported
+    state = load_checkpoint(run / "checkpoint.pt")
+    if is_progressive(state):
+        _refuse_progressive_export_options(run, training_state, _decoder_statistics(decoder_statistics))
+    metric_values = (
+        _release_metrics(metrics, _decoder_statistics(decoder_statistics), iteration=int(state["iteration"]), run=run)
+        if metrics
+        else None
+    )
     attrs = None
     if attributes is not None:
-        from .export import model_from_run
-
-        attrs = load_attributes(attributes, model_from_run(run).config.latent_dim)
-    if (run / "progressive_schedule.json").is_file():
-        from .progressive import export_stage
-
-        if _decoder_statistics(decoder_statistics) != "training":
-            raise UserError(f"--decoder-statistics {decoder_statistics} is for single-resolution runs; a progressive "
-                            "run's stages are exported with the statistics training left: drop the option")
-        if training_state:
-            raise UserError(f"--training-state is for single-resolution runs; {run} is progressive and continues "
-                            "from its own folder (`dcvae-train train --run-dir` it again): drop the option")
-        folder = export_stage(run, output, metrics=metric_values, attributes=attrs)
-    else:
-        folder = _export(run, output, metrics=metric_values, attributes=attrs, training_state=training_state,
-                         decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root)
+        latent_dim = TrainingOptions.from_dict(json.loads(state["options"])).latent_dim
+        attrs = load_attributes(attributes, latent_dim)
+    folder = _export(run, output, metrics=metric_values, attributes=attrs, training_state=training_state,
+                     decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root, checkpoint=state)
     typer.echo(f"wrote {folder}")
     typer.echo(f"next: `dcvae-train latent-stats {folder}` adds the fitted latent prior (what `dcvae sample` draws "
                "from; N(0, I) without it), the domain check's statistics and principal directions", err=True)
@@ -505,7 +512,7 @@ def _export_for_release(
     from dcvae_tools.manifest import BUNDLED_WEIGHTS_DIR
 
     from .attributes import ATTRIBUTES, compute_attributes
-    from .export import model_from_run, snapshot_folder
+    from .export import is_progressive, model_from_checkpoint, model_from_run, snapshot_folder
     from .training_loop import load_checkpoint
 
     if snapshot is None and not (run / "checkpoint.pt").is_file():
@@ -519,15 +526,22 @@ def _export_for_release(
         if not bundle:
             raise UserError("pass --output when not bundling")
         output = BUNDLED_WEIGHTS_DIR / name
-    iteration = snapshot if snapshot is not None else int(load_checkpoint(run / "checkpoint.pt")["iteration"])
+    state = None
+    if snapshot is None:
+        # read once: a run still training may replace it, and the report's iteration, the attributes and the
+        # exported weights must all be of the networks it holds
+        state = load_checkpoint(run / "checkpoint.pt")
+        if is_progressive(state):
+            _refuse_progressive_export_options(run, training_state, decoder_statistics)
+    iteration = snapshot if state is None else int(state["iteration"])
     metrics = _release_metrics(report, decoder_statistics, iteration=iteration, run=run) if report else {}
-    model = model_from_run(run, metrics, snapshot=snapshot)
+    model = model_from_run(run, metrics, snapshot=snapshot) if state is None else model_from_checkpoint(state, metrics)
     attributes = {}
     if model.config.dataset in ATTRIBUTES:
         typer.echo(f"computing the attributes of {model.config.dataset} ...", err=True)
-        attributes = compute_attributes(model, model.config.dataset, seed=seed)
+        attributes = compute_attributes(model, model.config.dataset, seed=seed, data_root=data_root)
     folder = _export(run, output, metrics=metrics, attributes=attributes, training_state=training_state,
-                     decoder_statistics=decoder_statistics, data_root=data_root, snapshot=snapshot)
+                     decoder_statistics=decoder_statistics, data_root=data_root, snapshot=snapshot, checkpoint=state)
     typer.echo(f"wrote {folder} ({', '.join(sorted(attributes)) or 'no attributes'})", err=True)
     return folder, iteration
 

@@ -20,7 +20,7 @@ from typing import Any
 
 __all__ = ["LOWER_IS_BETTER", "compare_reports", "load_report"]
 
-LOWER_IS_BETTER = ("recon_mse", "fd", "rfd", "perceptual", "latent_kl")
+LOWER_IS_BETTER = ("recon_mse", "fd", "rfd", "fid", "rfid", "perceptual", "latent_kl")
 """Metric-name prefixes where a smaller value is better (marked with a down arrow in the header)."""
 
 

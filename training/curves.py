@@ -7,7 +7,9 @@ panel per metric with a line per run.
 
 Classifier-based metrics move with the classifier that measures them, so each line records the sha256 of the
 classifier's weights (``classifier_sha256``; None when no metric used one) and ``classifier_mismatch`` says when
-the lines of one figure were measured with different classifiers.
+the lines of one figure were measured with different classifiers. Each line also records the evaluation
+settings that change the values (``settings``: test and train subsets, sample prior): a snapshot counts as
+measured only under the settings asked for now, and only those lines are returned and drawn.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ CURVES_NAME = "curves.jsonl"
 SNAPSHOTS_DIR = "network-snapshots"
 UNRECORDED = "not recorded"
 """The classifier of a line written before lines recorded theirs."""
+PROTOCOL_SETTINGS = {"test_limit": None, "train_limit": None, "sample_prior": "standard"}
+"""``evaluate`` settings that change a metric's value without changing its name, with their defaults."""
 
 
 def snapshot_folders(run_dir: str | Path) -> list[tuple[int, Path]]:
@@ -57,19 +61,22 @@ def evaluate_snapshots(
     options = json.loads((run_dir / "training_options.json").read_text(encoding="utf-8"))
     from .metrics import resolve_metric
 
-    lines = read_curves(out)
+    settings = {name: evaluate_kwargs.get(name, default) for name, default in PROTOCOL_SETTINGS.items()}
+    lines = [line for line in read_curves(out) if line_settings(line) == settings]
     wanted = {resolve_metric(m, num_samples=evaluate_kwargs.get("num_samples"))[0] for m in metrics}
     done = {line["iteration"] for line in lines if wanted <= set(line["metrics"])}
+    processes = _world_size(run_dir)
     for iteration, folder in snapshot_folders(run_dir):
         if iteration in done:
             continue
         report = evaluate(folder, list(metrics), **evaluate_kwargs)
         line = {
             "iteration": iteration,
-            "images_seen": iteration * int(options["batch_size"]),
+            "images_seen": iteration * int(options["batch_size"]) * processes,
             "preset": options["preset"],
             "metrics": report["metrics"],
             "deviations": report["details"].get("deviations", []),
+            "settings": settings,
             "classifier_sha256": (report["details"].get("classifier") or {}).get("weights_sha256"),
         }
         with out.open("a", encoding="utf-8") as f:
@@ -85,6 +92,37 @@ def evaluate_snapshots(
         if classifier is not None and classifier not in merged["classifiers"]:
             merged["classifiers"].append(classifier)
     return [latest[i] for i in sorted(latest)]
+
+
+def line_settings(line: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``PROTOCOL_SETTINGS`` a curves line was measured with.
+
+    Lines written before they recorded them are read from their deviations, which name every setting that
+    differs from the default (a sample prior by its description, which then matches no setting asked for).
+    """
+    if "settings" in line:
+        return {name: line["settings"].get(name, default) for name, default in PROTOCOL_SETTINGS.items()}
+    found = dict(PROTOCOL_SETTINGS)
+    for text in line.get("deviations", []):
+        if m := re.match(r"test split limited to a fixed subset of (\d+) images", text):
+            found["test_limit"] = int(m[1])
+        elif m := re.match(r"train split \(linear probes\) limited to a fixed subset of (\d+) images", text):
+            found["train_limit"] = int(m[1])
+        elif text.startswith("samples drawn from"):
+            found["sample_prior"] = text
+    return found
+
+
+def _world_size(run_dir: Path) -> int:
+    """How many processes trained the run (each shows ``batch_size`` images an iteration); 1 without a checkpoint."""
+    import torch
+
+    from .run_state import CHECKPOINT_NAME, saved_world_size
+
+    path = run_dir / CHECKPOINT_NAME
+    if not path.is_file():
+        return 1
+    return saved_world_size(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
 
 
 def _uses_classifier(metrics: Mapping[str, Any]) -> bool:

@@ -65,15 +65,13 @@ def _load(model_or_run: Any, device: str | torch.device | None) -> tuple[DCVAE, 
 
     path = Path(os.fspath(model_or_run)).expanduser()
     if path.is_dir() and (path / CHECKPOINT_NAME).is_file():
-        from .export import model_from_run
+        from .export import model_from_checkpoint
+        from .training_loop import load_checkpoint
 
-        model = model_from_run(path)
-        iteration = None
-        try:  # mmap: only the small "iteration" entry is read
-            state = torch.load(path / CHECKPOINT_NAME, map_location="cpu", weights_only=True, mmap=True)
-            iteration = int(state["iteration"]) if "iteration" in state else None
-        except (RuntimeError, OSError, KeyError, ValueError):
-            pass
+        # read once: a run still training may replace it, and the report names the iteration it measured
+        state = load_checkpoint(path / CHECKPOINT_NAME)
+        model = model_from_checkpoint(state)
+        iteration = int(state["iteration"]) if "iteration" in state else None
         return (model.to(device) if device else model), str(path), path, iteration
     from dcvae_tools.loading import load_model
 
@@ -352,6 +350,9 @@ def _evaluate(
         deviations.append(f"test split limited to a fixed subset of {test_limit} images")
     if train_limit is not None:
         deviations.append(f"train split (linear probes) limited to a fixed subset of {train_limit} images")
+    if dataset == "folder" or dataset.startswith("folder:"):
+        deviations.append("folder dataset: it has no held-out split, so the test-split metrics measured the "
+                          "training images")
     classifier = opts.shared.get("classifier")
     if classifier and (classifier.get("train_images") is not None or classifier.get("steps", 0) < 500):
         deviations.append("the FD-classifier was trained with non-default (reduced) settings")

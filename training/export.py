@@ -75,12 +75,30 @@ def model_from_run(
         model.config = dataclasses.replace(model.config, metrics=dict(metrics or {}))
         model.attributes = {}
         return model
-    return _model_from_checkpoint(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME), metrics)
+    return model_from_checkpoint(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME), metrics)
 
 
-def _model_from_checkpoint(state: Mapping[str, Any], metrics: Mapping[str, Any] | None) -> DCVAE:
+def model_from_checkpoint(state: Mapping[str, Any], metrics: Mapping[str, Any] | None = None) -> DCVAE:
+    """The inference model of a loaded run checkpoint (``training_loop.load_checkpoint``).
+
+    A progressive run's checkpoint gives its current stage at the fade-in alpha it was trained at, as
+    ``training.progressive.export_stage`` writes it. A caller that also reads the checkpoint's iteration
+    passes the one state it loaded, so a run still training cannot replace it in between.
+    """
+    from .progressive import CHECKPOINT_FORMAT as PROGRESSIVE_FORMAT
+    from .progressive import stage_model
+
+    if state.get("format") == PROGRESSIVE_FORMAT:
+        return stage_model(state, metrics)
     options = TrainingOptions.from_dict(json.loads(state["options"]))
     return inference_model(options, state["E"], state["G_ema"], metrics, iterations=int(state["iteration"]))
+
+
+def is_progressive(state: Mapping[str, Any]) -> bool:
+    """Whether a loaded run checkpoint is a progressive run's (``training.progressive``)."""
+    from .progressive import CHECKPOINT_FORMAT as PROGRESSIVE_FORMAT
+
+    return state.get("format") == PROGRESSIVE_FORMAT
 
 
 def inference_model(
@@ -120,9 +138,15 @@ def export_run(
     data_root: str | None = None,
     progress: Callable[[str], None] | None = None,
     snapshot: int | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the run's checkpoint (or with ``snapshot``, its network snapshot at that iteration) in the release
     format to ``out_dir``.
+
+    ``checkpoint`` is the run's checkpoint already loaded (``training_loop.load_checkpoint``): a caller that read
+    its iteration or measured its networks passes it, so what is exported is what it read even if the run, still
+    training, has written a newer one since. A progressive run's checkpoint exports its current stage (as
+    ``training.progressive.export_stage``), with the statistics training left and without training state.
 
     With ``training_state`` the folder also gets ``training_state.safetensors``: the run's whole checkpoint
     (pickle-free), from which ``dcvae-train train --resume-from`` continues exactly. ``decoder_statistics``
@@ -137,10 +161,15 @@ def export_run(
                          "is at another iteration): export the snapshot without it")
     # the checkpoint is read once: a run still training may replace it while this exports, and the weights and
     # the training state must come from the same iteration
-    state: dict[str, Any] | None = None
+    if checkpoint is not None and snapshot is not None:
+        raise ValueError("pass the loaded checkpoint or a snapshot iteration, not both")
+    state: Mapping[str, Any] | None = None
     if snapshot is None:
-        state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
-        model = _model_from_checkpoint(state, metrics)
+        state = checkpoint if checkpoint is not None else load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
+        if is_progressive(state) and (training_state or decoder_statistics != "training"):
+            raise ValueError(f"{run_dir} is a progressive run: its stages are exported with the statistics training "
+                             "left and without training state (it continues from its own folder)")
+        model = model_from_checkpoint(state, metrics)
     else:
         model = model_from_run(run_dir, metrics, snapshot=snapshot)
     if decoder_statistics == "posterior":
@@ -150,12 +179,13 @@ def export_run(
         description = f"{model.config.description}; {note}" if model.config.description else note
         model.config = dataclasses.replace(model.config, description=description)
     model.attributes = dict(attributes or {})
+    # a state left from an earlier export would not match these weights: gone before they are written, so a
+    # failure below never leaves new weights beside an old state
+    (Path(out_dir) / TRAINING_STATE_NAME).unlink(missing_ok=True)
     folder = save_pretrained(model, out_dir)
     if training_state:
         assert state is not None  # training_state with a snapshot was refused above
-        save_training_state(state, folder / TRAINING_STATE_NAME)
-    else:  # a state left from an earlier export would not match these weights
-        (folder / TRAINING_STATE_NAME).unlink(missing_ok=True)
+        save_training_state(dict(state), folder / TRAINING_STATE_NAME)
     return folder
 
 

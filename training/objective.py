@@ -158,8 +158,12 @@ class DCVAELoss:
 
     @staticmethod
     def _raw(module: nn.Module) -> nn.Module:
-        """The module without its DDP wrapper: used where gradients must not be all-reduced."""
-        return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+        """The module without its DDP wrapper: used where gradients must not be all-reduced.
+
+        Under ``compile`` the DDP wrapper sits inside torch.compile's (``_orig_mod``); both come off then.
+        """
+        inner = getattr(module, "_orig_mod", module)
+        return inner.module if isinstance(inner, nn.parallel.DistributedDataParallel) else module
 
     def _prior_draws(self, n: int, device: torch.device) -> torch.Tensor:
         """N(0, I) draws for the decoder, clamped to [-prior_clamp, prior_clamp] when that is set."""

@@ -179,6 +179,11 @@ class TrainingOptions:
         for name in ("log_every", "snapshot_every", "checkpoint_every"):
             need(getattr(self, name) >= 1, name, "must be at least 1")
         need(self.network_snapshot_every >= 0, "network_snapshot_every", "must be >= 0 (0: no network snapshots)")
+        need(
+            self.max_minutes is None or (_finite_number(self.max_minutes) and self.max_minutes > 0),
+            "max_minutes",
+            "must be a positive number of minutes (e.g. 120), or null for no time limit",
+        )
         from dcvae_tools.errors import ConfigError
 
         try:

@@ -52,6 +52,7 @@ from torch.utils.data import Dataset, Subset
 
 from dcvae_tools.config import ModelConfig
 from dcvae_tools.images import convert_image, save_grid
+from dcvae_tools.io_utils import atomic_write_text
 from dcvae_tools.model import DCVAE, AttributeVector
 from dcvae_tools.networks import build_network, progan
 from dcvae_tools.networks.layers import fold_spectral_norm
@@ -223,6 +224,16 @@ def check_progressive_options(options: TrainingOptions) -> TrainingOptions:
         raise OptionsError("architecture_args.fade_alpha_x1000 is set by the schedule, not by the options")
     if o.content_size not in (None, o.image_size):
         raise OptionsError("content_size: progressive training resizes images, so leave it unset")
+    # options the progressive loop does not read (it builds new networks at each stage): refused, not ignored
+    unsupported = {
+        "network_snapshot_every": (0, "a progressive run writes each stage to stages/<R>x<R>/ instead"),
+        "channels_last": (False, "the progressive loop trains in the default memory format"),
+        "compile": (False, "the progressive loop does not compile its networks, which change at each stage"),
+    }
+    for name, (default, why) in unsupported.items():
+        if getattr(o, name) != default:
+            raise OptionsError(f"{name}={getattr(o, name)!r} is for single-resolution training ({why}): leave it "
+                               f"at {default!r}")
     return o
 
 
@@ -466,12 +477,19 @@ def export_stage(
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{run_dir} is not a progressive run (use training.export.export_run)")
-    options = TrainingOptions.from_dict(json.loads(state["options"]))
-    stage = ProgressiveSchedule.from_dict(json.loads(state["schedule"])).stages(options)[int(state["stage"])]
-    model = release_model(options, stage, int(state["alpha_x1000"]), state["E"], state["G_ema"], metrics,
-                          iterations=int(state["iteration"]))
+    model = stage_model(state, metrics)
     model.attributes = dict(attributes or {})
     return save_pretrained(model, out_dir)
+
+
+def stage_model(state: Mapping[str, Any], metrics: Mapping[str, Any] | None = None) -> DCVAE:
+    """The inference model of a loaded progressive checkpoint: its current stage, at the alpha it trained at."""
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"not a progressive checkpoint (format {state.get('format')!r}, not {CHECKPOINT_FORMAT!r})")
+    options = TrainingOptions.from_dict(json.loads(state["options"]))
+    stage = ProgressiveSchedule.from_dict(json.loads(state["schedule"])).stages(options)[int(state["stage"])]
+    return release_model(options, stage, int(state["alpha_x1000"]), state["E"], state["G_ema"], metrics,
+                         iterations=int(state["iteration"]))
 
 
 def _save_checkpoint(
@@ -566,8 +584,8 @@ def progressive_training_loop(
         stage_index, iteration = int(state["stage"]), int(state["iteration"])
         images, seen = int(state["images"]), int(state["stage_images"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / OPTIONS_NAME).write_text(o.to_json(), encoding="utf-8")
-    (run_dir / SCHEDULE_NAME).write_text(json.dumps(schedule.to_dict(), indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(run_dir / OPTIONS_NAME, o.to_json())
+    atomic_write_text(run_dir / SCHEDULE_NAME, json.dumps(schedule.to_dict(), indent=2) + "\n")
     queues = make_feature_queues(o, device)
     autocast = training_autocast(device, o.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=o.amp == "fp16")

@@ -71,6 +71,25 @@ def restore_rng_state(checkpoint: Mapping[str, Any], rank: int, device: torch.de
         torch.cuda.set_rng_state(mine["cuda"], device)
 
 
+def saved_world_size(checkpoint: Mapping[str, Any]) -> int:
+    """How many processes trained a checkpoint (one saved random state each)."""
+    saved = checkpoint.get("rng")
+    return len(saved) if isinstance(saved, list | tuple) else 1
+
+
+def check_resume_world_size(checkpoint: Mapping[str, Any], world_size: int, where: Path) -> None:
+    """Refuse to resume a run with another number of processes: each process has its own batch, random state
+    and share of the data, so the run would not go on as it trained."""
+    saved = saved_world_size(checkpoint)
+    if saved != world_size:
+        how = "without torchrun" if saved == 1 else f"with `torchrun --nproc-per-node {saved}`"
+        raise OptionsError(
+            f"cannot resume {where} with {world_size} process(es): it was trained by {saved} (each with its own "
+            f"batch, random state and share of the data). Resume it {how}, or start a new run from it with "
+            f"--resume-from."
+        )
+
+
 def check_resume_options(saved_json: str, options: TrainingOptions, where: Path) -> None:
     """Refuse to resume a run with options that change its training (listing each difference)."""
     saved, mine = json.loads(saved_json), options.to_dict()

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from dcvae_tools.images import save_grid
+from dcvae_tools.io_utils import atomic_write_text
 from dcvae_tools.networks import build_network
 
 from .data import InfiniteLoader, make_dataset
@@ -27,12 +28,14 @@ from .run_state import (
     StatsLog,
     capture_rng_state,
     check_resume_options,
+    check_resume_world_size,
     dropped_lines_note,
     kl_ramp_note,
     load_checkpoint,
     make_feature_queues,
     nothing_left_note,
     restore_trainer_state,
+    saved_world_size,
     trainer_state,
     write_checkpoint,
 )
@@ -134,6 +137,7 @@ def training_loop(
     state: dict[str, Any] | None = load_checkpoint(ckpt_path) if resume and ckpt_path.is_file() else None
     if state is not None:
         check_resume_options(state["options"], o, ckpt_path)  # before anything is written
+        check_resume_world_size(state, dist_info.world_size, ckpt_path)
     start = None
     if state is None and resume_from is not None:  # also before anything is written: a refusal leaves no folder
         from .resume import starting_point
@@ -151,7 +155,7 @@ def training_loop(
             )
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / OPTIONS_NAME).write_text(o.to_json(), encoding="utf-8")
+        atomic_write_text(run_dir / OPTIONS_NAME, o.to_json())
 
     # ------------------------------------------------------------------ seeds and data
     torch.manual_seed(o.seed * 1000 + dist_info.rank)
@@ -198,6 +202,10 @@ def training_loop(
         state = start.state
         if main:  # stderr: stdout carries only the command's summary (JSON), for scripts that read it
             print(start.note, file=sys.stderr)
+            if saved_world_size(state) != dist_info.world_size:
+                print(f"the source was trained by {saved_world_size(state)} process(es) and this run has "
+                      f"{dist_info.world_size}: images per iteration, random streams and data order differ from "
+                      "the source's own continuation", file=sys.stderr)
     if main and not resumed_own_checkpoint:  # a new run, or one continuing another run's state
         note = kl_ramp_note(o, int(state["iteration"]) if state is not None else 0)
         if note is not None:
@@ -291,8 +299,9 @@ def training_loop(
 
     # ------------------------------------------------------------------ the loop
     end = min(o.total_iterations, stop_after) if stop_after is not None else o.total_iterations
-    # in its own folder the run goes on from `iteration`; a --resume-from run's folder is new
-    log = StatsLog(run_dir / STATS_NAME if main else None, after=iteration if start is None else None)
+    # the run goes on from `iteration`: lines past it are from an attempt that died before its next checkpoint
+    # (in a --resume-from run's folder, one that died before its first)
+    log = StatsLog(run_dir / STATS_NAME if main else None, after=iteration)
     if log.dropped:
         print(dropped_lines_note(log.dropped, iteration), file=sys.stderr)
     last: dict[str, float] = {}

@@ -31,7 +31,7 @@ from torch import nn
 from dcvae_tools.errors import DCVAEError
 from dcvae_tools.io_utils import atomic_write, atomic_write_text, sha256_file
 
-from .common import batches, default_cache_dir, progress, split_tensors, to_grey
+from .common import batches, default_cache_dir, labelled_split_tensors, progress, split_tensors, to_grey
 from .features import FeatureNetwork
 
 __all__ = [
@@ -245,7 +245,7 @@ def train_classifier(
         The trained network in eval mode; ``config.test_accuracy`` is filled in.
     """
     size, channels = _input_format(dataset)
-    x, y = split_tensors(dataset, "train", size, channels, data_root, limit=train_images)
+    x, y = labelled_split_tensors(dataset, "train", size, channels, data_root, limit=train_images)
     num_classes = int(y.max()) + 1
     steps = max(math.ceil(epochs * len(x) / batch_size), min_steps)
     if max_steps is not None:

@@ -19,6 +19,8 @@ __all__ = [
     "batches",
     "crop_content",
     "default_cache_dir",
+    "labelled_indices",
+    "labelled_split_tensors",
     "progress",
     "split_tensors",
     "subset_indices",
@@ -168,3 +170,39 @@ def progress(total: int, description: str, enabled: bool | None = None) -> Itera
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def labelled_split_tensors(
+    dataset: str,
+    split: str,
+    image_size: int,
+    channels: int,
+    data_root: str | None = None,
+    limit: int | None = None,
+    content_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`split_tensors` without the images that carry no label (-1: most of STL-10's train split, its
+    100,000 unlabeled images); ``limit`` then keeps a fixed seeded subset of the labelled ones.
+
+    Where every image is labelled (all the other datasets) this is exactly ``split_tensors``.
+    """
+    images, labels = split_tensors(dataset, split, image_size, channels, data_root, limit, content_size)
+    if bool((labels >= 0).all()):
+        return images, labels
+    if limit is not None:  # the subset is taken among the labelled images, not among all
+        images, labels = split_tensors(dataset, split, image_size, channels, data_root, None, content_size)
+    try:
+        keep = labelled_indices(labels, limit)
+    except ValueError as err:
+        raise ValueError(f"the {dataset} {split} split: {err}") from None
+    return images[keep], labels[keep]
+
+
+def labelled_indices(labels: torch.Tensor, limit: int | None = None) -> torch.Tensor:
+    """Indices of the labelled rows (label >= 0; -1 marks an unlabelled image), sorted; with ``limit``, the fixed
+    seeded subset of that many of them (:func:`subset_indices`)."""
+    keep = torch.nonzero(labels >= 0).squeeze(1)
+    if len(keep) == 0:
+        raise ValueError(f"no labelled images among {len(labels):,} (every label is -1)")
+    subset = subset_indices(len(keep), limit)
+    return keep if subset is None else keep[torch.from_numpy(subset)]

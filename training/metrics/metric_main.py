@@ -52,7 +52,7 @@ import torch
 
 from dcvae_tools.errors import DCVAEError
 
-from .common import batches, crop_content, default_cache_dir, split_tensors
+from .common import batches, crop_content, default_cache_dir, labelled_split_tensors, split_tensors
 from .features import FeatureNetwork, feature_stats_of
 from .frechet import frechet_distance, load_statistics, save_statistics
 
@@ -121,10 +121,11 @@ class MetricOptions:
         show_progress: progress bars (None: when stderr is a terminal).
         classifier_kwargs: passed to the classifier training when none is cached.
         sample_prior: where sampling FDs draw latents: ``"standard"`` (N(0, I), the paper's protocol),
-            ``"fitted"`` (a diagonal Gaussian fitted to the posteriors of the first 10,000 training images:
-            mean ``E[mu]``, variance ``Var[mu] + E[sigma^2]``; the clamp then applies to the standardised draw) or
+            ``"fitted"`` (a diagonal Gaussian fitted to the posteriors of a fixed seeded subset of 10,000 training
+            images: mean ``E[mu]``, variance ``Var[mu] + E[sigma^2]``; the clamp then applies to the standardised
+            draw) or
             ``"mixture"`` (the release's ``latent_prior.safetensors``; for a model without one, a mixture fitted
-            the same way to the first 20,000 training images).
+            the same way to a fixed seeded subset of 20,000 training images).
     """
 
     model: Any
@@ -172,6 +173,12 @@ class MetricOptions:
         """A split in the model's format ([N, C, S, S] in [-1, 1]) and its labels."""
         c = self.model.config
         return split_tensors(self.dataset, split, c.image_size, c.channels, self.data_root, limit, self.content_size)
+
+    def labelled_split(self, split: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`split` without unlabelled images (STL-10's train split), ``limit`` taken among the labelled."""
+        c = self.model.config
+        return labelled_split_tensors(self.dataset, split, c.image_size, c.channels, self.data_root, limit,
+                                      self.content_size)
 
     def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.split("test", self.test_limit)
@@ -371,12 +378,12 @@ def mixture_source(opts: MetricOptions) -> str:
         count = f"{int(count):,}" if count.isdigit() else count
         return (f"the release's latent_prior.safetensors ({prior.components} components, fitted to "
                 f"{count} training latents)")
-    return (f"a 10-component mixture fitted to up to the first {MIXTURE_PRIOR_IMAGES:,} training images (the model "
-            "ships none)")
+    return (f"a 10-component mixture fitted to a fixed seeded subset of up to {MIXTURE_PRIOR_IMAGES:,} training images "
+            "(the model ships none)")
 
 
 def mixture_prior(opts: MetricOptions) -> Any:
-    """The model's shipped latent prior, or one fitted like a release's to the first training images."""
+    """The model's shipped latent prior, or one fitted like a release's to a fixed subset of training images."""
     if getattr(opts.model, "latent_prior", None) is not None:
         return opts.model.latent_prior
 
@@ -575,7 +582,7 @@ def probe_linear_test(opts: MetricOptions) -> MetricResult:
     """Linear probe (A.6): softmax regression on frozen posterior means, train split -> test accuracy."""
     from .probe import latent_probe
 
-    train_x, train_y = opts.split("train", opts.train_limit)
+    train_x, train_y = opts.labelled_split("train", opts.train_limit)
     test_x, test_y = opts.test_split()
     result = latent_probe(opts.model, train_x, train_y, test_x, test_y, batch_size=opts.batch_size)
     return MetricResult(result.test_accuracy, result.to_dict())
@@ -586,7 +593,7 @@ def probe_pixels_test(opts: MetricOptions) -> MetricResult:
     """The same linear probe on raw pixels: the baseline that ``probe_linear_test`` should beat."""
     from .probe import pixel_probe
 
-    train_x, train_y = opts.split("train", opts.train_limit)
+    train_x, train_y = opts.labelled_split("train", opts.train_limit)
     test_x, test_y = opts.test_split()
     result = pixel_probe(train_x, train_y, test_x, test_y, content_size=opts.content_size)
     return MetricResult(result.test_accuracy, result.to_dict())

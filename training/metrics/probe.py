@@ -74,6 +74,9 @@ def linear_probe(
     y_te = test_y.detach().long().cpu()
     if len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
         raise ValueError("features and labels differ in length")
+    if (len(y_tr) and int(y_tr.min()) < 0) or (len(y_te) and int(y_te.min()) < 0):
+        raise ValueError("labels must be >= 0: drop unlabelled images (label -1, as in STL-10's train split) first, "
+                         "e.g. with training.metrics.common.labelled_split_tensors")
     if x_tr.shape[1] != x_te.shape[1]:
         raise ValueError(f"train and test features differ in size: {x_tr.shape[1]} vs {x_te.shape[1]}")
     if standardize:

@@ -48,6 +48,14 @@ def test_snapshots_are_evaluated_once_each_and_drawn(tmp_path):
     assert len((run / CURVES_NAME).read_text().splitlines()) == 6
     back = evaluate_snapshots(run, ["recon_mse_test"], test_limit=64, cache_dir=metrics_cache, show_progress=False)
     assert back == more and len((run / CURVES_NAME).read_text().splitlines()) == 6
+    # a run of two processes shows twice the images an iteration, its earlier lines included
+    from training.run_state import write_checkpoint
+    from training.training_loop import CHECKPOINT_NAME, load_checkpoint
+
+    state = load_checkpoint(run / CHECKPOINT_NAME)
+    write_checkpoint({**state, "rng": [state["rng"][0], state["rng"][0]]}, run / CHECKPOINT_NAME)
+    two = evaluate_snapshots(run, ["recon_mse_test"], test_limit=64, cache_dir=metrics_cache, show_progress=False)
+    assert [line["images_seen"] for line in two] == [32, 64]
     figure = plot_curves({"tiny": lines}, ["recon_mse_test"], tmp_path / "curves.png")
     with Image.open(figure) as image:
         assert image.size[0] > 300

@@ -31,6 +31,7 @@ from training.metrics.common import (
     _fast_array_tensor,
     crop_content,
     labelled_indices,
+    labelled_rows,
     labelled_split_tensors,
     split_tensors,
     subset_indices,
@@ -226,6 +227,16 @@ def test_unlabelled_images_are_left_out_of_labelled_data_and_the_limit_counts_la
     x = torch.randn(len(labels), 4)
     with pytest.raises(ValueError, match=r"labels must be >= 0.*STL-10"):
         linear_probe(x, labels, x, labels.clamp(min=0))
+
+
+def test_labelled_rows_convert_only_the_labelled_images_as_the_dataset_does() -> None:
+    images = np.random.default_rng(3).integers(0, 256, size=(8, 28, 28), dtype=np.uint8)
+    dataset = ArrayImageDataset(images, [-1, 4, -1, -1, 7, 0, -1, 2], 32, 1)
+    x, y = labelled_rows(dataset)
+    assert y.tolist() == [4, 7, 0, 2]
+    assert torch.equal(x, torch.stack([dataset[i][0] for i in (1, 4, 5, 7)]))
+    x2, y2 = labelled_rows(dataset, limit=2)  # the limit counts labelled images
+    assert len(x2) == 2 and set(y2.tolist()) <= {4, 7, 0, 2}
 
 
 @needs_fashion

@@ -221,6 +221,19 @@ def test_single_resolution_options_are_refused_not_ignored(tmp_path, option):
     assert not (tmp_path / "run").exists()  # refused before the folder is made
 
 
+def test_a_run_saved_with_compile_before_it_was_refused_still_resumes(tmp_path):
+    """Progressive runs once accepted compile=true and ignored it: such a checkpoint goes on without it."""
+    from training.run_state import write_checkpoint
+
+    run = tmp_path / "run"
+    progressive_training_loop(tiny_options(), SCHEDULE, run, stop_after=2, progress=False)
+    state = load_checkpoint(run / CHECKPOINT_NAME)
+    state["options"] = json.dumps({**json.loads(state["options"]), "compile": True})
+    write_checkpoint(state, run / CHECKPOINT_NAME)
+    summary = progressive_training_loop(tiny_options(), SCHEDULE, run, stop_after=3, progress=False)
+    assert summary["iteration"] == 3
+
+
 def test_progressive_training_scales_the_contrastive_step_on_the_logit_path(tmp_path):
     """The progressive loop passes each stage's discriminator to the scaled step: at scale 0 the trunk and the
     pooled feature differ from the official run's after the first iteration (discriminator, adversarial and

@@ -195,15 +195,15 @@ def test_prior_clamp_needs_a_positive_bound_and_prior_draws():
         tiny(objective="vae", prior_clamp=1.0).validate()
 
 
-def test_max_minutes_must_be_a_positive_number_or_null():
+def test_max_minutes_must_be_a_positive_number_or_null(tmp_path):
     # it is compared with the wall time only after the first iteration: a bad value must stop the run before it starts
-    assert tiny(max_minutes=None).validate().max_minutes is None
-    assert tiny(max_minutes=0.5).validate().max_minutes == 0.5
+    assert tiny(max_minutes=None).check_time_limit().max_minutes is None
+    assert tiny(max_minutes=0.5).check_time_limit().max_minutes == 0.5
     for bad in ("abc", -5, 0, float("nan"), True):
+        options = tiny(max_minutes=bad)  # readable (a checkpoint's saved options may hold any limit) ...
         with pytest.raises(OptionsError, match=r"max_minutes=.*must be a positive number of minutes"):
-            tiny(max_minutes=bad).validate()
-    with pytest.raises(OptionsError, match="max_minutes"):
-        tiny().override(max_minutes="abc")
+            training_loop(options, tmp_path / "run", progress=False)  # ... but no run starts with it
+        assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("decoder_batch", ["separate", "joint"])
@@ -714,6 +714,33 @@ def test_release_of_a_network_snapshot(tmp_path):
     assert "iteration 4 " in str(mismatched.exception) and "at 2:" in str(mismatched.exception)
     assert release(4, "--report", str(report)).exit_code == 0
     assert load_model(tmp_path / "rel4").config.metrics == {"recon_mse_test": 0.5}
+    # `export --metrics` checks the report's iteration as release does: the run's checkpoint is at 4
+    stale = tmp_path / "report-of-2.json"
+    stale.write_text(json.dumps({"metrics": {"recon_mse_test": 0.7}, "details": {"iteration": 2}}))
+    exported = CliRunner().invoke(app, ["export", str(run), "-o", str(tmp_path / "exp"), "--metrics", str(stale)])
+    assert isinstance(exported.exception, UserError), exported.output
+    assert "iteration 2 " in str(exported.exception) and "at 4:" in str(exported.exception)
+    assert not (tmp_path / "exp").exists()
+
+
+def test_an_export_writes_the_checkpoint_it_read_even_after_the_run_wrote_a_newer_one(tmp_path):
+    """`release` reads the checkpoint once and passes it on: its iteration, attributes and weights agree even when
+    the run, still training, replaces the file meanwhile."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    training_loop(tiny(total_iterations=2), run, progress=False)
+    state = load_checkpoint(run / CHECKPOINT_NAME)
+    training_loop(tiny(total_iterations=4), run, progress=False)  # the run moves on after the read
+    folder = export_run(run, tmp_path / "exported", checkpoint=state)
+    assert load_model(folder).config.description.endswith("2 iterations of 8 images")
+    decoder = {k[len("decoder."):]: v for k, v in load_file(folder / "model.safetensors").items()
+               if k.startswith("decoder.")}
+    shared = sorted(decoder.keys() & state["G_ema"].keys())
+    assert len(shared) > 4
+    assert all(torch.equal(decoder[k], state["G_ema"][k]) for k in shared)
+    newer = load_checkpoint(run / CHECKPOINT_NAME)["G_ema"]
+    assert not all(torch.equal(decoder[k], newer[k]) for k in shared)
 
 
 def test_options_are_validated():

@@ -534,7 +534,11 @@ def _export_for_release(
         if is_progressive(state):
             _refuse_progressive_export_options(run, training_state, decoder_statistics)
     iteration = snapshot if state is None else int(state["iteration"])
-    metrics = _release_metrics(report, decoder_statistics, iteration=iteration, run=run) if report else {}
+    metrics = (
+        _release_metrics(report, decoder_statistics, iteration=iteration, run=run, snapshot=snapshot is not None)
+        if report
+        else {}
+    )
     model = model_from_run(run, metrics, snapshot=snapshot) if state is None else model_from_checkpoint(state, metrics)
     attributes = {}
     if model.config.dataset in ATTRIBUTES:
@@ -557,7 +561,7 @@ def _report_iteration(details: dict[str, Any]) -> int | None:
 
 
 def _release_metrics(report: Path, decoder_statistics: str = "training", *, iteration: int | None = None,
-                    run: Path | None = None) -> dict[str, Any]:
+                    run: Path | None = None, snapshot: bool = False) -> dict[str, Any]:
     """The metrics of an evaluation report, refused when its samples were not drawn as the paper does (a card
     states its sample metrics as the paper's protocol, N(0, I), clamped), when the model it measured had other
     decoder BatchNorm statistics than this export will write (its config's description says which), or, given
@@ -568,10 +572,12 @@ def _release_metrics(report: Path, decoder_statistics: str = "training", *, iter
     details = data.get("details", {})
     measured_iteration = _report_iteration(details)
     if iteration is not None and measured_iteration is not None and measured_iteration != iteration:
+        where = (f"`dcvae-train eval {run or 'RUN'}/network-snapshots/iteration-{iteration:07d} -o REPORT`" if snapshot
+                 else f"`dcvae-train eval {run or 'RUN'} -o REPORT` measures its checkpoint; a run still training "
+                      "moves on, so stop it first or release a network snapshot with --snapshot")
         raise UserError(
-            f"{report} measured networks at iteration {measured_iteration:,} and this release is at {iteration:,}: "
-            f"evaluate the networks being released (release without --report, then `dcvae-train eval` the release "
-            f"folder; or `dcvae-train eval {run or 'RUN'}/network-snapshots/iteration-{iteration:07d} -o REPORT`)"
+            f"{report} measured networks at iteration {measured_iteration:,} and the networks being exported are at "
+            f"{iteration:,}: evaluate those ({where})"
         )
     prior = details.get("settings", {}).get("sample_prior", "standard")
     if prior != "standard":
@@ -778,6 +784,9 @@ def curves(
     table = {}
     for run in runs:
         if not (run / "network-snapshots").is_dir():
+            if (run / "progressive_schedule.json").is_file():
+                raise UserError(f"{run} is a progressive run, which keeps no network snapshots: measure its stages "
+                                f"with `dcvae-train eval {run}/stages/<R>x<R> -o REPORT`")
             raise UserError(f"{run} has no network-snapshots/: train with --set network_snapshot_every=N")
         lines = evaluate_snapshots(run, names, test_limit=test_limit, num_samples=num_samples, show_progress=False)
         table[run.name] = lines

@@ -86,7 +86,11 @@ def evaluate_snapshots(
         lines.append(line)
     latest: dict[int, dict[str, Any]] = {}
     for line in lines:  # a snapshot measured again with more metrics: its lines merge, the newest value wins
-        merged = latest.setdefault(line["iteration"], {**line, "metrics": {}, "classifiers": []})
+        # images seen by every process together, worked out now: lines written before they counted processes
+        # stored one process's
+        images_seen = line["iteration"] * int(options["batch_size"]) * processes
+        merged = latest.setdefault(line["iteration"], {**line, "images_seen": images_seen, "metrics": {},
+                                                       "classifiers": []})
         merged["metrics"].update(line["metrics"])
         classifier = line.get("classifier_sha256", UNRECORDED if _uses_classifier(line["metrics"]) else None)
         if classifier is not None and classifier not in merged["classifiers"]:
@@ -114,7 +118,8 @@ def line_settings(line: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _world_size(run_dir: Path) -> int:
-    """How many processes trained the run (each shows ``batch_size`` images an iteration); 1 without a checkpoint."""
+    """How many processes trained the run (each shows ``batch_size`` images an iteration), as its checkpoint says;
+    1 without one. A run continued (``--resume-from``) with another number than its source counts its own."""
     import torch
 
     from .run_state import CHECKPOINT_NAME, saved_world_size

@@ -350,7 +350,7 @@ def _evaluate(
         deviations.append(f"test split limited to a fixed subset of {test_limit} images")
     if train_limit is not None:
         deviations.append(f"train split (linear probes) limited to a fixed subset of {train_limit} images")
-    if dataset == "folder" or dataset.startswith("folder:"):
+    if (dataset == "folder" or dataset.startswith("folder:")) and "test" in opts.splits_read:
         deviations.append("folder dataset: it has no held-out split, so the test-split metrics measured the "
                           "training images")
     classifier = opts.shared.get("classifier")

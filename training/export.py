@@ -50,6 +50,10 @@ def snapshot_folder(run_dir: str | Path, iteration: int) -> Path:
         FileNotFoundError: naming the snapshots the run has, when it has none at that iteration.
     """
     if not (Path(run_dir) / SNAPSHOTS_DIR).is_dir():
+        if (Path(run_dir) / "progressive_schedule.json").is_file():
+            raise FileNotFoundError(f"{run_dir} is a progressive run, which keeps no network snapshots: release its "
+                                    "checkpoint (without --snapshot); its finished stages are release folders already, "
+                                    "under stages/<R>x<R>/")
         raise FileNotFoundError(f"{run_dir} has no {SNAPSHOTS_DIR}/: pass a run folder trained with "
                                 "--set network_snapshot_every=N")
     found = dict(snapshot_folders(run_dir))

@@ -179,17 +179,20 @@ class TrainingOptions:
         for name in ("log_every", "snapshot_every", "checkpoint_every"):
             need(getattr(self, name) >= 1, name, "must be at least 1")
         need(self.network_snapshot_every >= 0, "network_snapshot_every", "must be >= 0 (0: no network snapshots)")
-        need(
-            self.max_minutes is None or (_finite_number(self.max_minutes) and self.max_minutes > 0),
-            "max_minutes",
-            "must be a positive number of minutes (e.g. 120), or null for no time limit",
-        )
         from dcvae_tools.errors import ConfigError
 
         try:
             self.model_config()
         except ConfigError as err:
             raise OptionsError(str(err)) from err
+        return self
+
+    def check_time_limit(self) -> TrainingOptions:
+        """Refuse a ``max_minutes`` that is not a positive number (checked where a run starts: a checkpoint's saved
+        options are read whatever limit it last ran under)."""
+        if not (self.max_minutes is None or (_finite_number(self.max_minutes) and self.max_minutes > 0)):
+            raise OptionsError(f"max_minutes={self.max_minutes!r}: must be a positive number of minutes (e.g. 120), "
+                               "or null for no time limit")
         return self
 
     def model_config(self, metrics: dict[str, Any] | None = None):

@@ -212,7 +212,7 @@ def stage_options(options: TrainingOptions, stage: Stage, alpha_x1000: int = 100
 
 def check_progressive_options(options: TrainingOptions) -> TrainingOptions:
     """Validate options for progressive training (the progan backbone, final resolution = image_size)."""
-    o = options.validate()
+    o = options.validate().check_time_limit()
     if o.architecture != "progan":
         raise OptionsError(f"architecture={o.architecture!r}: progressive training needs 'progan'")
     target = o.architecture_args.get("max_resolution", o.image_size)
@@ -580,7 +580,9 @@ def progressive_training_loop(
             raise ValueError(f"{ckpt_path} is not a progressive checkpoint")
         if json.loads(state["schedule"]) != schedule.to_dict():
             raise OptionsError(f"{ckpt_path} was written with another schedule; use a new run folder")
-        check_resume_options(state["options"], o, ckpt_path)  # before anything is written
+        # `compile`, refused now, was once accepted and ignored here: a run saved with it trained without it
+        saved = {k: v for k, v in json.loads(state["options"]).items() if k != "compile"}
+        check_resume_options(json.dumps(saved), o, ckpt_path)  # before anything is written
         stage_index, iteration = int(state["stage"]), int(state["iteration"])
         images, seen = int(state["images"]), int(state["stage_images"])
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -129,7 +129,7 @@ def training_loop(
     it trains (with ``handle_signals``, on the main thread) the first SIGINT or SIGTERM ends it after the current
     iteration with a checkpoint; under torchrun every rank stops at the same iteration.
     """
-    o = options.validate()
+    o = options.validate().check_time_limit()
     device = torch.device(device)
     run_dir = Path(run_dir)
     main = dist_info.is_main
@@ -202,7 +202,7 @@ def training_loop(
         state = start.state
         if main:  # stderr: stdout carries only the command's summary (JSON), for scripts that read it
             print(start.note, file=sys.stderr)
-            if saved_world_size(state) != dist_info.world_size:
+            if "rng" in state and saved_world_size(state) != dist_info.world_size:  # a weights-only source has none
                 print(f"the source was trained by {saved_world_size(state)} process(es) and this run has "
                       f"{dist_info.world_size}: images per iteration, random streams and data order differ from "
                       "the source's own continuation", file=sys.stderr)

@@ -7,6 +7,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,10 +17,12 @@ from dcvae_tools.images.convert import crop_center
 
 __all__ = [
     "DEFAULT_CACHE_DIR",
+    "PARTLY_LABELLED",
     "batches",
     "crop_content",
     "default_cache_dir",
     "labelled_indices",
+    "labelled_rows",
     "labelled_split_tensors",
     "progress",
     "split_tensors",
@@ -172,6 +175,10 @@ def progress(total: int, description: str, enabled: bool | None = None) -> Itera
         yield lambda n: bar.advance(task, n)
 
 
+PARTLY_LABELLED = frozenset({"stl10"})
+"""Datasets whose train split holds images without a label (-1): STL-10's 100,000 unlabeled images."""
+
+
 def labelled_split_tensors(
     dataset: str,
     split: str,
@@ -181,21 +188,29 @@ def labelled_split_tensors(
     limit: int | None = None,
     content_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`split_tensors` without the images that carry no label (-1: most of STL-10's train split, its
-    100,000 unlabeled images); ``limit`` then keeps a fixed seeded subset of the labelled ones.
+    """:func:`split_tensors` without the images that carry no label (``PARTLY_LABELLED``); ``limit`` then keeps a
+    fixed seeded subset of the labelled ones.
 
     Where every image is labelled (all the other datasets) this is exactly ``split_tensors``.
     """
-    images, labels = split_tensors(dataset, split, image_size, channels, data_root, limit, content_size)
-    if bool((labels >= 0).all()):
-        return images, labels
-    if limit is not None:  # the subset is taken among the labelled images, not among all
-        images, labels = split_tensors(dataset, split, image_size, channels, data_root, None, content_size)
+    if dataset.strip().lower() not in PARTLY_LABELLED:
+        return split_tensors(dataset, split, image_size, channels, data_root, limit, content_size)
+    from ..data import make_dataset
+
+    ds = make_dataset(dataset, split, image_size, channels, data_root, content_size=content_size)
     try:
-        keep = labelled_indices(labels, limit)
+        return labelled_rows(ds, limit)
     except ValueError as err:
         raise ValueError(f"the {dataset} {split} split: {err}") from None
-    return images[keep], labels[keep]
+
+
+def labelled_rows(dataset: Any, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The labelled items of a dataset with a ``labels`` array (-1: unlabelled) as tensors, like
+    :func:`split_tensors`'s; only the kept items are converted."""
+    labels = torch.as_tensor(np.asarray(dataset.labels), dtype=torch.int64)
+    keep = labelled_indices(labels, limit)
+    images = torch.stack([dataset[int(i)][0] for i in keep])
+    return images, labels[keep]
 
 
 def labelled_indices(labels: torch.Tensor, limit: int | None = None) -> torch.Tensor:

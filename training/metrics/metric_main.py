@@ -148,6 +148,7 @@ class MetricOptions:
     sample_prior: str = "standard"
     shared: dict[str, Any] = field(default_factory=dict)
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+    splits_read: set[str] = field(default_factory=set, repr=False)  # "train" / "test": what the metrics measured
 
     def __post_init__(self) -> None:
         if self.sample_prior not in SAMPLE_PRIORS:
@@ -171,11 +172,13 @@ class MetricOptions:
 
     def split(self, split: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A split in the model's format ([N, C, S, S] in [-1, 1]) and its labels."""
+        self.splits_read.add(split)
         c = self.model.config
         return split_tensors(self.dataset, split, c.image_size, c.channels, self.data_root, limit, self.content_size)
 
     def labelled_split(self, split: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`split` without unlabelled images (STL-10's train split), ``limit`` taken among the labelled."""
+        self.splits_read.add(split)
         c = self.model.config
         return labelled_split_tensors(self.dataset, split, c.image_size, c.channels, self.data_root, limit,
                                       self.content_size)

@@ -159,6 +159,7 @@ class LocalHub:
     Attributes:
         requests: ``(method, path)`` of every request received, in order. ``path`` is the raw request
             target as sent by the client (percent-encoded, query string included).
+        authorizations: each request's ``Authorization`` header (None without one), in the order of ``requests``.
         lfs_suffixes: file name endings served with LFS-style headers (see `LFS_SUFFIXES`), and uploaded
             through LFS.
         failures: endpoint name -> HTTP status that endpoint answers with instead of doing its work (see the
@@ -174,6 +175,7 @@ class LocalHub:
         self.root.mkdir(parents=True, exist_ok=True)
         self.lfs_suffixes = tuple(lfs_suffixes)
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header, in the same order
         self.failures: dict[str, int] = {}
         self.write_token: str | None = None
         self.tamper: dict[str, bytes] = {}
@@ -398,6 +400,7 @@ class LocalHub:
         raw_path = handler.path
         with self._lock:
             self.requests.append((method, raw_path))
+            self.authorizations.append(handler.headers.get("Authorization"))
         split = urlsplit(raw_path)
         segments = split.path.lstrip("/").split("/")
         try:

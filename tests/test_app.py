@@ -44,7 +44,7 @@ SCREENSHOT = REPO / "docs" / "figures" / "app.png"
 """Where the README's screenshot of the editor lives; the browser test writes it when DCVAE_UPDATE_FIGURES=1."""
 CHROMIUM = os.environ.get("DCVAE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("DCVAE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-INSTALL = 'pip install "dcvae-tools[app]"'
+INSTALL = 'pip install "gradio>=6.0,<7"'
 
 
 def _need_gradio() -> None:
@@ -145,7 +145,7 @@ def test_bad_inputs_are_messages(editor: Editor, tmp_path: Path) -> None:
         editor.encode(spec, str(broken))
     with pytest.raises(ModelNotFoundError):
         editor.load("./no-such-model/")
-    with pytest.raises(AppError, match="does not load folders"):
+    with pytest.raises(AppError, match="does not load files or folders"):
         Editor(offline=True, allow_local_folders=False).load(str(REPO / "dcvae_tools" / "weights" / "mnist-32"))
     with pytest.raises(AppError, match="count must be between 1"):
         editor.sample(spec, 0, 1000)
@@ -153,6 +153,72 @@ def test_bad_inputs_are_messages(editor: Editor, tmp_path: Path) -> None:
         editor.interpolate(spec, str(EXAMPLES / "tshirt.png"), str(EXAMPLES / "dress.png"), 1, "lerp")
     with pytest.raises(DCVAEError, match="fraction"):
         editor.mix(spec, str(EXAMPLES / "tshirt.png"), str(EXAMPLES / "dress.png"), 1.5, 0, 1)
+    with pytest.raises(AppError, match=r"seed must be between 0 and 2\*\*64 - 1, got 100000000000000000000"):
+        editor.mix(spec, str(EXAMPLES / "tshirt.png"), str(EXAMPLES / "dress.png"), 0.5, 1e20, 1)
+
+
+def test_a_public_page_loads_no_server_path_of_any_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page others can reach loads released names and Hub repo ids only: `load_model` would load any existing
+    file or folder given relative (`app.py`, `runs/x`), so every spelling of a server path is refused."""
+    from dcvae_tools.app.handlers import _names_a_release_or_hub_repo_only
+
+    release = REPO / "dcvae_tools" / "weights" / "mnist-32"
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / "runs" / "mine" / name).symlink_to(release / name)
+    (tmp_path / "app.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    public = Editor(offline=True, allow_local_folders=False)
+    for spec in (".", "..", "app.py", "runs/mine", "runs/../runs/mine", "docs/../../../../tmp/x", str(release),
+                 "./runs/mine", "~/x", "runs\\mine"):
+        assert not _names_a_release_or_hub_repo_only(spec), spec
+        with pytest.raises(AppError, match="does not load files or folders by path"):
+            public.load(spec)
+    assert _names_a_release_or_hub_repo_only("mnist-32") and _names_a_release_or_hub_repo_only("org/name")
+    assert public.load("mnist-32").model.config.preset == "mnist-32"  # a released name still loads
+    # the first model is the owner's choice: `dcvae app -m ./runs/mine --host 0.0.0.0` loads it
+    owner = Editor("runs/mine", offline=True, allow_local_folders=False)
+    assert owner.load(None).model.config.latent_dim == public.load("mnist-32").model.config.latent_dim
+    assert Editor(offline=True).load("runs/mine").spec == "runs/mine"  # on this machine only, folders load
+
+
+@pytest.mark.parametrize(
+    ("host", "share", "environment", "private"),
+    [("127.0.0.1", False, None, True), ("localhost", False, None, True), ("::1", False, None, True),
+     ("127.0.0.1", True, None, False), ("0.0.0.0", False, None, False), ("192.168.1.5", False, None, False),
+     ("my-host.example", False, None, False), (None, False, None, True), (None, False, "0.0.0.0", False)],
+)
+def test_server_paths_load_by_default_only_on_a_page_nobody_else_reaches(
+    host: str | None, share: bool, environment: str | None, private: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dcvae_tools.app import serves_only_this_machine
+
+    if environment is None:
+        monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    else:
+        monkeypatch.setenv("GRADIO_SERVER_NAME", environment)
+    assert serves_only_this_machine(host, share) is private
+
+
+def test_a_public_page_loads_visitors_hub_repos_without_the_servers_token(tmp_path: Path, local_hub: Any) -> None:
+    from dcvae_tools import save_pretrained
+
+    local_hub.add_revision("org/tiny-app", save_pretrained(load_model("mnist-32"), tmp_path / "release"))
+    code = ("from dcvae_tools.app.handlers import Editor\n"
+            "import sys\n"
+            "Editor(allow_local_folders=sys.argv[1] == 'private').load('org/tiny-app')\n")
+    for mode in ("public", "private"):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "DCVAE_"))}
+        env.update(HF_ENDPOINT=local_hub.endpoint, HF_TOKEN="hf_server_secret", HF_HOME=str(tmp_path / f"hf-{mode}"),
+                   PYTHONPATH=str(REPO))
+        local_hub.authorizations.clear()
+        done = subprocess.run([sys.executable, "-c", code, mode], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        sent = [header for header in local_hub.authorizations if header]
+        if mode == "public":
+            assert local_hub.authorizations and not sent, sent
+        else:  # on this machine the owner's token is used as huggingface_hub uses it everywhere
+            assert sent and all("hf_server_secret" in header for header in sent)
 
 
 def test_page_errors_are_one_line_without_traceback() -> None:
@@ -195,6 +261,15 @@ def test_without_gradio_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and INSTALL in lines[0], proc.stderr
+
+
+def test_the_install_hint_installs_what_the_app_extra_does() -> None:
+    import tomllib
+
+    from dcvae_tools.app import INSTALL_HINT
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["app"]
+    assert len(extra) == 1 and INSTALL_HINT == f'pip install "{extra[0]}"' == INSTALL
 
 
 def test_app_help_imports_neither_torch_nor_gradio() -> None:

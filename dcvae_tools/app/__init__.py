@@ -18,7 +18,7 @@ from dcvae_tools.errors import DCVAEError
 if TYPE_CHECKING:
     import gradio
 
-INSTALL_HINT = 'pip install "dcvae-tools[app]"'
+INSTALL_HINT = 'pip install "gradio>=6.0,<7"'
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -36,8 +36,26 @@ def require_gradio() -> None:
         import gradio  # noqa: F401
     except ImportError as err:
         raise GradioMissingError(
-            f"the app needs gradio, which is not installed ({err.name or err}); install it with: {INSTALL_HINT}"
+            f"the app needs gradio, which is not installed ({err.name or err}); install it with: {INSTALL_HINT} (the "
+            'app extra: pip install -e ".[app]" in a clone)'
         ) from None
+
+
+def serves_only_this_machine(host: str | None, share: bool) -> bool:
+    """Whether a page served on ``host`` (None: ``GRADIO_SERVER_NAME`` or 127.0.0.1, as gradio decides) is out of
+    other people's reach: a loopback address and no public share link."""
+    import ipaddress
+    import os
+
+    address = host if host is not None else os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST
+    if share:
+        return False
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 def build_app(model: str | None = None, *, offline: bool = False, allow_local_folders: bool = True,
@@ -52,14 +70,19 @@ def build_app(model: str | None = None, *, offline: bool = False, allow_local_fo
 
 
 def launch(model: str | None = None, *, host: str | None = DEFAULT_HOST, port: int | None = None,
-           share: bool = False, offline: bool = False, allow_local_folders: bool = True, device: str | None = None,
-           block: bool = True, quiet: bool = False, **launch_kwargs: Any) -> gradio.Blocks:
+           share: bool = False, offline: bool = False, allow_local_folders: bool | None = None,
+           device: str | None = None, block: bool = True, quiet: bool = False, **launch_kwargs: Any) -> gradio.Blocks:
     """Build the editor and serve it on ``host:port`` (``port`` ``None``: the first free one from 7860;
     ``host`` ``None``: gradio's default, ``GRADIO_SERVER_NAME`` or 127.0.0.1). ``share=True`` asks gradio for a
     public link (needs the internet). With ``block=False`` it returns once the server runs (stop it with
-    ``.close()``)."""
+    ``.close()``).
+
+    ``allow_local_folders`` (whether visitors may load files and folders of this machine by path) defaults to
+    yes only for a page nobody else can reach: served on a loopback address and not shared."""
     from .ui import CSS
 
+    if allow_local_folders is None:
+        allow_local_folders = serves_only_this_machine(host, share)
     demo = build_app(model, offline=offline, allow_local_folders=allow_local_folders, device=device)
     demo.queue(default_concurrency_limit=1)
     demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=quiet,
@@ -67,4 +90,4 @@ def launch(model: str | None = None, *, host: str | None = DEFAULT_HOST, port: i
     return demo
 
 
-__all__ = ["INSTALL_HINT", "GradioMissingError", "build_app", "launch", "require_gradio"]
+__all__ = ["INSTALL_HINT", "GradioMissingError", "build_app", "launch", "require_gradio", "serves_only_this_machine"]

@@ -76,6 +76,18 @@ def _is_path_like(spec: str) -> bool:
     return spec.startswith(("/", "./", "../", "~")) or spec.endswith("/") or "\\" in spec
 
 
+def _names_a_release_or_hub_repo_only(spec: str) -> bool:
+    """Whether ``spec`` can only mean a released model or a Hub repo (``org/name``), never a file or folder of the
+    server: what a page that does not load folders by path accepts. ``load_model`` loads any existing path that is
+    not a released name (``app.py``, ``reports/runs/x``), so a repo id that exists as a path here is refused too."""
+    from dcvae_tools.manifest import REPO_ID, load_manifest
+
+    if load_manifest().get(spec) is not None:  # a released name is always the release, whatever exists here
+        return True
+    return (bool(REPO_ID.match(spec)) and not _is_path_like(spec) and ".." not in spec.split("/")
+            and not Path(spec).exists())
+
+
 def example_images(model: DCVAE) -> list[Path]:
     """The example images for ``model``'s data set: ``docs/examples/<dataset>/`` (or the folder whose name the
     data set starts with, e.g. ``mnist`` for ``mnist5k``); empty when the checkout has none."""
@@ -147,8 +159,9 @@ class Editor:
     Args:
         default_model: the model shown first (``None``: the package's default model).
         offline: never touch the network (``HF_HUB_OFFLINE`` also counts).
-        allow_local_folders: whether visitors may load a folder on the server by its path (off for a public
-            Space).
+        allow_local_folders: whether visitors may load a file or folder of the server by its path (off for a
+            public page: then only released names and Hub repo ids load, visitors' repos without the server's
+            Hub token).
         device: where models run (default CPU).
     """
 
@@ -189,13 +202,17 @@ class Editor:
             if spec in self._models:
                 self._models.move_to_end(spec)
                 return self._models[spec]
-        if _is_path_like(spec) and not self.allow_local_folders:
-            raise AppError("this server does not load folders by path; pick a released model or a Hub repo id")
+        # the first model is the owner's choice (`dcvae app -m ./my-run --host 0.0.0.0`); visitors pick the others
+        if not self.allow_local_folders and spec != self.default_model and not _names_a_release_or_hub_repo_only(spec):
+            raise AppError("this server does not load files or folders by path; pick a released model or a Hub repo "
+                           "id (org/name)")
         from dcvae_tools.hub import hub_offline_mode
         from dcvae_tools.loading import load_model
 
+        # a public page loads visitors' repos without the server's Hub token (HF_TOKEN may reach private repos)
+        token = None if self.allow_local_folders or spec == self.default_model else False
         with hub_offline_mode(self.offline):
-            model = load_model(spec, device=self.device, local_files_only=self.offline)
+            model = load_model(spec, device=self.device, local_files_only=self.offline, token=token)
         loaded = LoadedModel(spec, model, edit_directions(model), example_images(model), card_summary(model),
                              edit_unit(model), edit_kwargs(model))
         with self._lock:
@@ -354,6 +371,6 @@ def _count_and_seed(count: float, seed: float, most: int) -> tuple[int, int]:
     count, seed = int(count), int(seed)
     if not 1 <= count <= most:
         raise AppError(f"count must be between 1 and {most}, got {count}")
-    if seed < 0:
-        raise AppError(f"seed must be 0 or more, got {seed}")
+    if not 0 <= seed < 2**64:
+        raise AppError(f"seed must be between 0 and 2**64 - 1, got {seed}")
     return count, seed

@@ -37,6 +37,13 @@ def app_command(
         typer.Option("--share/--no-share",
                      help="Also ask gradio for a public *.gradio.live link (needs the internet)."),
     ] = False,
+    local_folders: Annotated[
+        bool | None,
+        typer.Option("--local-folders/--no-local-folders",
+                     show_default="only on a loopback address without --share",
+                     help="Let visitors load files and folders of this machine by path in the model box (-m is "
+                          "always loaded). Off, they pick released models and Hub repos, without your Hub token."),
+    ] = None,
     offline: OfflineOpt = False,
     device: DeviceOpt = None,
     quiet: QuietOpt = False,
@@ -55,4 +62,4 @@ def app_command(
         require_gradio()  # before loading the model: a missing extra is the first thing to say
         out.info("loading the model and building the page ...")
         launch(model, host=host, port=port, share=share, offline=offline, device=_resolve_device(device),
-               quiet=quiet)
+               quiet=quiet, allow_local_folders=local_folders)

@@ -322,8 +322,11 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`dcvae app` in a subprocess, with its own empty working folder, home and temporary folder."""
+    yield from _serve(tmp_path_factory.mktemp("app"))
+
+
+def _serve(root: Path) -> Iterator[dict[str, Any]]:
     _need_gradio()
-    root = tmp_path_factory.mktemp("app")
     folders = {name: root / name for name in ("cwd", "home", "tmp")}
     for folder in folders.values():
         folder.mkdir()
@@ -542,6 +545,23 @@ def test_editor_in_a_real_browser(browser: Any, server: dict[str, Any], model: A
     message = _wait(lambda: [e.text.strip() for e in driver.find_elements(By.CSS_SELECTOR, "#dcvae-status .dcvae-error")
                              if e.text.strip()], 30, "an error message")[0]
     assert message.startswith("Error: ") and "no-such-model" in message and "Traceback" not in message
+
+
+def test_sigterm_closes_the_server_as_ctrl_c_does(tmp_path: Path) -> None:
+    """docker stop, systemd and Space restarts send SIGTERM: the temporary folder must go as on Ctrl-C."""
+    serving = _serve(tmp_path)
+    server = next(serving)
+    assert _files_under(server["folders"]["tmp"]), "the app made no temporary folder"
+    server["proc"].send_signal(signal.SIGTERM)
+    try:
+        server["proc"].wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        log = server["log"].read_text()[-3000:]
+        pytest.fail(f"dcvae app did not exit within 60 s of SIGTERM; its log ends:\n{log}")
+    finally:
+        serving.close()
+    assert _files_under(server["folders"]["tmp"]) == [], "SIGTERM left the app's temporary folder behind"
+    assert "Traceback" not in server["log"].read_text()
 
 
 def test_server_writes_only_in_its_temporary_folder(server: dict[str, Any]) -> None:

@@ -58,6 +58,23 @@ def serves_only_this_machine(host: str | None, share: bool) -> bool:
         return False
 
 
+def _stop_on_sigterm_as_on_ctrl_c() -> None:
+    """docker stop, systemd and a Space restart send SIGTERM: the server then closes as on Ctrl-C, so the
+    temporary folder is removed on the way out (Python's default SIGTERM ends at once, skipping that)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers; gradio's own loop runs there when it blocks
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # the embedding program handles it
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def build_app(model: str | None = None, *, offline: bool = False, allow_local_folders: bool = True,
               device: str | None = None) -> gradio.Blocks:
     """The editor page as a ``gradio.Blocks`` (not yet serving), starting on ``model`` (default: the package's
@@ -84,6 +101,8 @@ def launch(model: str | None = None, *, host: str | None = DEFAULT_HOST, port: i
     if allow_local_folders is None:
         allow_local_folders = serves_only_this_machine(host, share)
     demo = build_app(model, offline=offline, allow_local_folders=allow_local_folders, device=device)
+    if block:
+        _stop_on_sigterm_as_on_ctrl_c()
     demo.queue(default_concurrency_limit=1)
     demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=quiet,
                 css=CSS, show_error=False, footer_links=["gradio"], **launch_kwargs)

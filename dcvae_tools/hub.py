@@ -279,7 +279,7 @@ def is_explicit_path(text: str) -> bool:
 
 def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | Path | None = None,
             local_files_only: bool = False, token: str | bool | None = None,
-            endpoint: str | None = None) -> ResolvedModel:
+            endpoint: str | None = None, allow_local: bool = True) -> ResolvedModel:
     """Find a checkpoint, in this order:
 
     1. an argument written as a path (``./x``, ``/x``, ``~/x``, ``x/``): that local folder (or a file's folder);
@@ -287,8 +287,17 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
        in the working directory;
     3. any other existing file or folder: loaded as the user's own files;
     4. an ``org/name`` Hub repo.
+
+    With ``allow_local=False`` (a server taking names from its visitors) 1 and 3 are skipped: the file system is
+    never consulted for the name, and a name written as a path is refused.
     """
     text = os.fspath(name_or_path)
+    if not allow_local:
+        if not isinstance(name_or_path, str) or is_explicit_path(text):
+            raise ModelNotFoundError(f"{text!r}: files and folders are not loaded here; give a released model name "
+                                     "or a Hub repo id (org/name)")
+        with hub_offline_mode(_offline_requested(local_files_only)):
+            return _resolve_remote(text, revision, cache_dir, local_files_only, token, endpoint)
     path = Path(text).expanduser()
     explicit = is_explicit_path(text) or not isinstance(name_or_path, str)  # a Path object is always a path
     local = _local(path, explicit=explicit)

@@ -23,6 +23,7 @@ def load_model(
     local_files_only: bool = False,
     token: str | bool | None = None,
     endpoint: str | None = None,
+    allow_local: bool = True,
 ) -> DCVAE:
     """Load a DC-VAE checkpoint, verified, in eval mode.
 
@@ -40,6 +41,8 @@ def load_model(
             give non-finite values in half precision are recomputed in float32.
         cache_dir, local_files_only, token, endpoint: passed to huggingface_hub. ``local_files_only``
             (or ``HF_HUB_OFFLINE=1``) never touches the network.
+        allow_local: ``False`` loads only a released name or a Hub repo id, never a file or folder of this
+            machine, however the name is written (for a server that takes names from its visitors).
 
     Raises:
         ModelNotFoundError, OfflineError, ChecksumError, ConfigError (all DCVAEError) with the fix; a
@@ -58,6 +61,7 @@ def load_model(
         local_files_only=local_files_only,
         token=token,
         endpoint=endpoint,
+        allow_local=allow_local,
     )
     model = load_release(
         resolved.folder, device=device, dtype=dtype, expected_sha256=resolved.expected_sha256

@@ -25,7 +25,7 @@ GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 """A git object hash: a commit (a pinned Hub revision) or a blob (a small file in the Hub cache)."""
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 """A sha256 digest in lowercase hex (also the name of an LFS blob in the Hub cache)."""
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 """A Hub repo id, ``org/name``."""
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 """A model or file name that is one plain path component (no separators, no leading dot, so no ``..``)."""

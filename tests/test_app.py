@@ -159,8 +159,9 @@ def test_bad_inputs_are_messages(editor: Editor, tmp_path: Path) -> None:
 
 def test_a_public_page_loads_no_server_path_of_any_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A page others can reach loads released names and Hub repo ids only: `load_model` would load any existing
-    file or folder given relative (`app.py`, `runs/x`), so every spelling of a server path is refused."""
-    from dcvae_tools.app.handlers import _names_a_release_or_hub_repo_only
+    file or folder given relative (`app.py`, `runs/x`), so visitors' names never reach the file system, and the
+    answer is the same whether such a path exists or not."""
+    from dcvae_tools.app.handlers import _spelled_as_a_release_or_hub_repo
 
     release = REPO / "dcvae_tools" / "weights" / "mnist-32"
     (tmp_path / "runs" / "mine").mkdir(parents=True)
@@ -169,14 +170,27 @@ def test_a_public_page_loads_no_server_path_of_any_spelling(tmp_path: Path, monk
     (tmp_path / "app.py").write_text("")
     monkeypatch.chdir(tmp_path)
     public = Editor(offline=True, allow_local_folders=False)
-    for spec in (".", "..", "app.py", "runs/mine", "runs/../runs/mine", "docs/../../../../tmp/x", str(release),
-                 "./runs/mine", "~/x", "runs\\mine"):
-        assert not _names_a_release_or_hub_repo_only(spec), spec
+    for spec in (".", "..", "app.py", "runs/../runs/mine", "docs/../../../../tmp/x", str(release), "./runs/mine",
+                 "~/x", "runs\\mine", "runs/mine/"):
+        assert not _spelled_as_a_release_or_hub_repo(spec), spec
         with pytest.raises(AppError, match="does not load files or folders by path"):
             public.load(spec)
-    assert _names_a_release_or_hub_repo_only("mnist-32") and _names_a_release_or_hub_repo_only("org/name")
+    # spelled as a Hub repo id: looked up on the Hub only (offline here, with the visitors' own empty cache), so an
+    # existing folder of that name and a missing one get the same answer
+    answers = []
+    for spec in ("runs/mine", "runs/missing"):
+        with pytest.raises(DCVAEError) as info:
+            public.load(spec)
+        assert not isinstance(info.value, AppError)
+        answers.append(str(info.value).replace(spec, "NAME"))
+    assert answers[0] == answers[1]
     assert public.load("mnist-32").model.config.preset == "mnist-32"  # a released name still loads
-    # the first model is the owner's choice: `dcvae app -m ./runs/mine --host 0.0.0.0` loads it
+    assert not _spelled_as_a_release_or_hub_repo("org/name\n")
+    from dcvae_tools.manifest import load_manifest
+
+    # no Hub repo of the server's cache is offered to visitors
+    assert public.model_choices() == list(dict.fromkeys([public.default_model, *load_manifest().models]))
+    # the first model is the owner's choice: `dcvae app -m runs/mine --host 0.0.0.0` loads it
     owner = Editor("runs/mine", offline=True, allow_local_folders=False)
     assert owner.load(None).model.config.latent_dim == public.load("mnist-32").model.config.latent_dim
     assert Editor(offline=True).load("runs/mine").spec == "runs/mine"  # on this machine only, folders load
@@ -200,25 +214,34 @@ def test_server_paths_load_by_default_only_on_a_page_nobody_else_reaches(
     assert serves_only_this_machine(host, share) is private
 
 
-def test_a_public_page_loads_visitors_hub_repos_without_the_servers_token(tmp_path: Path, local_hub: Any) -> None:
+def test_a_public_page_loads_visitors_hub_repos_without_the_servers_token_or_cache(tmp_path: Path,
+                                                                                   local_hub: Any) -> None:
+    """HF_TOKEN may read private repos, and a private repo the owner downloaded sits in the server's Hub cache:
+    a visitor's load uses neither (the Hub answers it as it answers anyone)."""
     from dcvae_tools import save_pretrained
 
     local_hub.add_revision("org/tiny-app", save_pretrained(load_model("mnist-32"), tmp_path / "release"))
     code = ("from dcvae_tools.app.handlers import Editor\n"
             "import sys\n"
-            "Editor(allow_local_folders=sys.argv[1] == 'private').load('org/tiny-app')\n")
-    for mode in ("public", "private"):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "DCVAE_"))}
-        env.update(HF_ENDPOINT=local_hub.endpoint, HF_TOKEN="hf_server_secret", HF_HOME=str(tmp_path / f"hf-{mode}"),
-                   PYTHONPATH=str(REPO))
+            "Editor(allow_local_folders=sys.argv[1] == 'owner').load('org/tiny-app')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "DCVAE_"))}
+    env.update(HF_ENDPOINT=local_hub.endpoint, HF_TOKEN="hf_server_secret", HF_HOME=str(tmp_path / "hf"),
+               PYTHONPATH=str(REPO))
+    for mode in ("owner", "owner-again", "public"):  # one Hub cache: the owner's download is in it before the visitor's
+        local_hub.requests.clear()
         local_hub.authorizations.clear()
-        done = subprocess.run([sys.executable, "-c", code, mode], env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run([sys.executable, "-c", code, mode.removesuffix("-again")], env=env, capture_output=True,
+                              text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         sent = [header for header in local_hub.authorizations if header]
-        if mode == "public":
+        weights = [path for method, path in local_hub.requests if method == "GET" and "model.safetensors" in path]
+        if mode == "owner":  # on this machine the owner's token is used as huggingface_hub uses it everywhere
+            assert sent and all("hf_server_secret" in header for header in sent) and weights
+        elif mode == "owner-again":
+            assert not weights  # served from the owner's cache
+        else:
             assert local_hub.authorizations and not sent, sent
-        else:  # on this machine the owner's token is used as huggingface_hub uses it everywhere
-            assert sent and all("hf_server_secret" in header for header in sent)
+            assert weights, "the visitor's load was served from the owner's cache"
 
 
 def test_page_errors_are_one_line_without_traceback() -> None:

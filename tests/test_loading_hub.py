@@ -595,3 +595,22 @@ def test_a_path_object_always_means_a_local_folder(tmp_path: Path, monkeypatch: 
     save_pretrained(make_model(seed=4), tmp_path / "fashion-mnist-32")
     assert resolve(Path("fashion-mnist-32")).source == "local"
     assert resolve("fashion-mnist-32").source in ("bundled", "hub")
+
+
+def test_allow_local_false_never_loads_a_file_or_folder_of_this_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For a server taking names from visitors: an existing folder spelled as a repo id is looked up on the Hub
+    (offline here: not found in the cache), a name written as a path is refused, a released name loads."""
+    monkeypatch.chdir(tmp_path)
+    save_pretrained(make_model(seed=4), tmp_path / "runs" / "mine")
+    assert load_model("runs/mine").source.source == "local"  # the default: the user's own folder
+    with pytest.raises((OfflineError, ModelNotFoundError)) as info:
+        load_model("runs/mine", allow_local=False, local_files_only=True, cache_dir=tmp_path / "cache")
+    assert "runs/mine" in str(info.value)
+    for written_as_a_path in ("./runs/mine", "runs/mine/", str(tmp_path / "runs" / "mine")):
+        with pytest.raises(ModelNotFoundError, match="files and folders are not loaded here"):
+            load_model(written_as_a_path, allow_local=False)
+    with pytest.raises(ModelNotFoundError, match="files and folders are not loaded here"):
+        load_model(Path("runs/mine"), allow_local=False)
+    assert load_model("mnist-32", allow_local=False, local_files_only=True).config.preset == "mnist-32"

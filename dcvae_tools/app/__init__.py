@@ -47,7 +47,8 @@ def serves_only_this_machine(host: str | None, share: bool) -> bool:
     import ipaddress
     import os
 
-    address = host if host is not None else os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST
+    # as gradio decides it: an empty GRADIO_SERVER_NAME binds every interface
+    address = host if host is not None else os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST)
     if share:
         return False
     if address == "localhost":
@@ -58,27 +59,34 @@ def serves_only_this_machine(host: str | None, share: bool) -> bool:
         return False
 
 
-def _stop_on_sigterm_as_on_ctrl_c() -> None:
-    """docker stop, systemd and a Space restart send SIGTERM: the server then closes as on Ctrl-C, so the
-    temporary folder is removed on the way out (Python's default SIGTERM ends at once, skipping that)."""
+def _stop_on_sigterm_as_on_ctrl_c() -> Any:
+    """docker stop, systemd and a Space restart send SIGTERM: while gradio blocks, the server then closes as on
+    Ctrl-C, so the temporary folder is removed on the way out (Python's default SIGTERM ends at once, skipping
+    that). Returns the handler to put back when gradio returns, or None where none was set."""
     import signal
+    import sys
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return  # only the main thread may set handlers; gradio's own loop runs there when it blocks
+        return None  # only the main thread may set handlers; gradio's own loop runs there when it blocks
+    if hasattr(sys, "ps1") or sys.flags.interactive:
+        return None  # a REPL or notebook: gradio does not block there, and the session keeps its own SIGTERM
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return  # the embedding program handles it
+        return None  # the embedding program handles it
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    return signal.signal(signal.SIGTERM, stop)
 
 
-def build_app(model: str | None = None, *, offline: bool = False, allow_local_folders: bool = True,
+def build_app(model: str | None = None, *, offline: bool = False, allow_local_folders: bool = False,
               device: str | None = None) -> gradio.Blocks:
     """The editor page as a ``gradio.Blocks`` (not yet serving), starting on ``model`` (default: the package's
-    default model). Launch it with :func:`launch`, or ``.launch(css=dcvae_tools.app.ui.CSS)``."""
+    default model). Launch it with :func:`launch`, or ``.launch(css=dcvae_tools.app.ui.CSS)``.
+
+    ``allow_local_folders`` lets visitors load files and folders of this machine by path: off unless asked for,
+    since this function cannot know where the page will be served (:func:`launch` decides it from the host)."""
     require_gradio()
     from .handlers import Editor
     from .ui import build_ui
@@ -101,11 +109,16 @@ def launch(model: str | None = None, *, host: str | None = DEFAULT_HOST, port: i
     if allow_local_folders is None:
         allow_local_folders = serves_only_this_machine(host, share)
     demo = build_app(model, offline=offline, allow_local_folders=allow_local_folders, device=device)
-    if block:
-        _stop_on_sigterm_as_on_ctrl_c()
     demo.queue(default_concurrency_limit=1)
-    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=quiet,
-                css=CSS, show_error=False, footer_links=["gradio"], **launch_kwargs)
+    previous = _stop_on_sigterm_as_on_ctrl_c() if block else None
+    try:
+        demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=quiet,
+                    css=CSS, show_error=False, footer_links=["gradio"], **launch_kwargs)
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
     return demo
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dcvae_tools.errors import DCVAEError
 
-from .files import TempFiles
+from .files import TempFiles, app_temp_root
 from .sliders import Direction, edit_directions, edit_kwargs, edit_unit, unit_note
 
 if TYPE_CHECKING:
@@ -76,16 +76,13 @@ def _is_path_like(spec: str) -> bool:
     return spec.startswith(("/", "./", "../", "~")) or spec.endswith("/") or "\\" in spec
 
 
-def _names_a_release_or_hub_repo_only(spec: str) -> bool:
-    """Whether ``spec`` can only mean a released model or a Hub repo (``org/name``), never a file or folder of the
-    server: what a page that does not load folders by path accepts. ``load_model`` loads any existing path that is
-    not a released name (``app.py``, ``reports/runs/x``), so a repo id that exists as a path here is refused too."""
+def _spelled_as_a_release_or_hub_repo(spec: str) -> bool:
+    """Whether ``spec`` is written as a released model name or a Hub repo id (``org/name``): what a page that does
+    not load files or folders by path accepts from visitors. Only the spelling is judged; the file system is never
+    asked (whether a path exists is none of a visitor's business), and such names load with ``allow_local=False``."""
     from dcvae_tools.manifest import REPO_ID, load_manifest
 
-    if load_manifest().get(spec) is not None:  # a released name is always the release, whatever exists here
-        return True
-    return (bool(REPO_ID.match(spec)) and not _is_path_like(spec) and ".." not in spec.split("/")
-            and not Path(spec).exists())
+    return load_manifest().get(spec) is not None or (bool(REPO_ID.match(spec)) and not _is_path_like(spec))
 
 
 def example_images(model: DCVAE) -> list[Path]:
@@ -184,6 +181,8 @@ class Editor:
         from dcvae_tools.manifest import load_manifest
 
         names = list(load_manifest().models)
+        if not self.allow_local_folders:  # visitors load Hub repos into a cache of their own, not the server's
+            return list(dict.fromkeys([self.default_model, *names]))
         try:
             from huggingface_hub import scan_cache_dir
 
@@ -203,16 +202,18 @@ class Editor:
                 self._models.move_to_end(spec)
                 return self._models[spec]
         # the first model is the owner's choice (`dcvae app -m ./my-run --host 0.0.0.0`); visitors pick the others
-        if not self.allow_local_folders and spec != self.default_model and not _names_a_release_or_hub_repo_only(spec):
+        visitor = not self.allow_local_folders and spec != self.default_model
+        if visitor and not _spelled_as_a_release_or_hub_repo(spec):
             raise AppError("this server does not load files or folders by path; pick a released model or a Hub repo "
                            "id (org/name)")
         from dcvae_tools.hub import hub_offline_mode
         from dcvae_tools.loading import load_model
 
-        # a public page loads visitors' repos without the server's Hub token (HF_TOKEN may reach private repos)
-        token = None if self.allow_local_folders or spec == self.default_model else False
+        # a visitor's name never reaches the server's files, its Hub token (HF_TOKEN may read private repos) or its
+        # Hub cache (a private repo the owner downloaded would be served from it, token or not)
+        options = {"allow_local": False, "token": False, "cache_dir": app_temp_root() / "hub"} if visitor else {}
         with hub_offline_mode(self.offline):
-            model = load_model(spec, device=self.device, local_files_only=self.offline, token=token)
+            model = load_model(spec, device=self.device, local_files_only=self.offline, **options)
         loaded = LoadedModel(spec, model, edit_directions(model), example_images(model), card_summary(model),
                              edit_unit(model), edit_kwargs(model))
         with self._lock:

@@ -200,7 +200,8 @@ def test_a_public_page_loads_no_server_path_of_any_spelling(tmp_path: Path, monk
     ("host", "share", "environment", "private"),
     [("127.0.0.1", False, None, True), ("localhost", False, None, True), ("::1", False, None, True),
      ("127.0.0.1", True, None, False), ("0.0.0.0", False, None, False), ("192.168.1.5", False, None, False),
-     ("my-host.example", False, None, False), (None, False, None, True), (None, False, "0.0.0.0", False)],
+     ("my-host.example", False, None, False), (None, False, None, True), (None, False, "0.0.0.0", False),
+     (None, False, "", False)],  # gradio binds every interface for an empty GRADIO_SERVER_NAME
 )
 def test_server_paths_load_by_default_only_on_a_page_nobody_else_reaches(
     host: str | None, share: bool, environment: str | None, private: bool, monkeypatch: pytest.MonkeyPatch

@@ -259,6 +259,8 @@ def export(
 
     if not (run / "checkpoint.pt").is_file():
         raise UserError(f"{run} has no checkpoint.pt: pass a run folder made by `dcvae-train train`")
+    if (run / "progressive_schedule.json").is_file():  # refused before the (large) checkpoint is read
+        _refuse_progressive_export_options(run, training_state, _decoder_statistics(decoder_statistics))
     # read once: a run still training may replace it, and the report's iteration is checked against what is exported
     state = load_checkpoint(run / "checkpoint.pt")
     if is_progressive(state):

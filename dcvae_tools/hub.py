@@ -292,17 +292,15 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
     never consulted for the name, and a name written as a path is refused.
     """
     text = os.fspath(name_or_path)
+    explicit = is_explicit_path(text) or not isinstance(name_or_path, str)  # a Path object is always a path
     if not allow_local:
-        if not isinstance(name_or_path, str) or is_explicit_path(text):
+        if explicit:
             raise ModelNotFoundError(f"{text!r}: files and folders are not loaded here; give a released model name "
                                      "or a Hub repo id (org/name)")
-        with hub_offline_mode(_offline_requested(local_files_only)):
-            return _resolve_remote(text, revision, cache_dir, local_files_only, token, endpoint)
-    path = Path(text).expanduser()
-    explicit = is_explicit_path(text) or not isinstance(name_or_path, str)  # a Path object is always a path
-    local = _local(path, explicit=explicit)
-    if local is not None and (explicit or load_manifest().get(text) is None):
-        return local
+    else:
+        local = _local(Path(text).expanduser(), explicit=explicit)
+        if local is not None and (explicit or load_manifest().get(text) is None):
+            return local
     with hub_offline_mode(_offline_requested(local_files_only)):
         return _resolve_remote(text, revision, cache_dir, local_files_only, token, endpoint)
 

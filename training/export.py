@@ -89,10 +89,9 @@ def model_from_checkpoint(state: Mapping[str, Any], metrics: Mapping[str, Any] |
     ``training.progressive.export_stage`` writes it. A caller that also reads the checkpoint's iteration
     passes the one state it loaded, so a run still training cannot replace it in between.
     """
-    from .progressive import CHECKPOINT_FORMAT as PROGRESSIVE_FORMAT
-    from .progressive import stage_model
+    if is_progressive(state):
+        from .progressive import stage_model
 
-    if state.get("format") == PROGRESSIVE_FORMAT:
         return stage_model(state, metrics)
     options = TrainingOptions.from_dict(json.loads(state["options"]))
     return inference_model(options, state["E"], state["G_ema"], metrics, iterations=int(state["iteration"]))

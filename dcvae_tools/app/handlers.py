@@ -72,17 +72,14 @@ class LoadedModel:
         return str(source.name) if source is not None else self.spec
 
 
-def _is_path_like(spec: str) -> bool:
-    return spec.startswith(("/", "./", "../", "~")) or spec.endswith("/") or "\\" in spec
-
-
 def _spelled_as_a_release_or_hub_repo(spec: str) -> bool:
     """Whether ``spec`` is written as a released model name or a Hub repo id (``org/name``): what a page that does
     not load files or folders by path accepts from visitors. Only the spelling is judged; the file system is never
     asked (whether a path exists is none of a visitor's business), and such names load with ``allow_local=False``."""
     from dcvae_tools.manifest import REPO_ID, load_manifest
 
-    return load_manifest().get(spec) is not None or (bool(REPO_ID.match(spec)) and not _is_path_like(spec))
+    # REPO_ID itself rules out every path spelling: a leading /, ., ~, a trailing /, a backslash, a second /
+    return load_manifest().get(spec) is not None or bool(REPO_ID.match(spec))
 
 
 def example_images(model: DCVAE) -> list[Path]:

@@ -268,6 +268,53 @@ def test_page_errors_are_one_line_without_traceback() -> None:
 
     assert noted() == (1, '<span class="dcvae-note">Note: far &lt;outside&gt;</span>')
 
+    @_guard(2, on_error=lambda name: (f"back to {name}", None))
+    def load(name: str) -> tuple[str, str]:
+        raise AppError(f"no model {name}")
+
+    assert load("m") == ("back to m", None, '<span class="dcvae-error">Error: no model m</span>')
+
+
+def test_messages_name_uploads_without_the_servers_folders() -> None:
+    _need_gradio()
+    from dcvae_tools.app.files import app_temp_root
+    from dcvae_tools.app.ui import _message
+
+    upload = app_temp_root() / "gradio" / "0f3a" / "photo.heic"
+    assert _message(ImageError(f"{upload}: not an image file")) == "photo.heic: not an image file"
+    assert _message(ImageError(f"{app_temp_root() / 'x.png'}: bad")) == "x.png: bad"
+    assert _message(ImageError("/home/me/photo.heic: not an image file")).startswith("/home/me/photo.heic")
+
+
+def test_directions_past_the_sliders_are_named_above_them(model: Any) -> None:
+    _need_gradio()
+    from dcvae_tools.app.handlers import LoadedModel
+    from dcvae_tools.app.sliders import Direction
+    from dcvae_tools.app.ui import _slider_note
+
+    def loaded(count: int) -> LoadedModel:
+        directions = [Direction(f"d{i:02d}", f"d{i:02d}", "std", -3.0, 3.0, 0.05) for i in range(count)]
+        return LoadedModel("m", model, directions, [], "", unit="std")
+
+    assert _slider_note(loaded(MAX_SLIDERS)) == loaded(MAX_SLIDERS).unit_note
+    note = _slider_note(loaded(MAX_SLIDERS + 2))
+    assert note.startswith(loaded(1).unit_note) and f"other 2 directions (`d{MAX_SLIDERS:02d}`, " \
+        f"`d{MAX_SLIDERS + 1:02d}`)" in note and "dcvae edit --attribute" in note
+    assert f"`d{MAX_SLIDERS - 1:02d}`" not in note
+
+
+def test_old_downloads_are_deleted_as_new_ones_are_written(tmp_path: Path) -> None:
+    from dcvae_tools.app.files import TempFiles
+
+    files = TempFiles(tmp_path, max_age_s=3600, prune_every_s=0)
+    old = files.png(Image.new("L", (4, 4)), "old.png")
+    kept = files.png(Image.new("L", (4, 4)), "kept.png")
+    two_hours_ago = time.time() - 7200
+    os.utime(old.parent, (two_hours_ago, two_hours_ago))
+    new = files.png(Image.new("L", (4, 4)), "new.png")
+    assert not old.parent.exists() and kept.is_file() and new.is_file()
+    assert TempFiles(tmp_path, max_age_s=3600).prune() == []
+
 
 def test_an_image_far_outside_the_model_gets_a_note(editor: Editor) -> None:
     model = editor.load("mnist-32").model
@@ -569,6 +616,29 @@ def test_editor_in_a_real_browser(browser: Any, server: dict[str, Any], model: A
     message = _wait(lambda: [e.text.strip() for e in driver.find_elements(By.CSS_SELECTOR, "#dcvae-status .dcvae-error")
                              if e.text.strip()], 30, "an error message")[0]
     assert message.startswith("Error: ") and "no-such-model" in message and "Traceback" not in message
+    # the picker shows the model still in use, and the error stays (the image is not encoded again)
+    _wait(lambda: box.get_attribute("value") == "fashion-mnist-32", 30, "the picker to show the loaded model")
+    time.sleep(1.0)
+    shown = [e.text.strip() for e in driver.find_elements(By.CSS_SELECTOR, "#dcvae-status .dcvae-error, "
+                                                          "#dcvae-status .dcvae-note") if e.text.strip()]
+    assert shown == [message], shown
+
+
+def test_an_upload_pillow_cannot_open_gets_a_message_naming_the_file(server: dict[str, Any], model: Any,
+                                                                    tmp_path: Path) -> None:
+    """A HEIC photo or a renamed PDF: the page says what is wrong with the file (gradio's own preprocessing would
+    fail first with a bare "Error"), naming it without the server's folders; a readable upload still works."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server["url"], verbose=False, download_files=False)
+    sliders = [0.0] * len(edit_directions(model))
+    photo = tmp_path / "photo.heic"
+    photo.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(200))
+    *_, status = client.predict(handle_file(str(photo)), *sliders, api_name="/image")
+    assert "Error: photo.heic: not an image file Pillow can read" in status, status
+    assert "dcvae-app-" not in status and "gradio" not in status, status
+    recon, _, status = client.predict(handle_file(str(EXAMPLES / "tshirt.png")), *sliders, api_name="/image")
+    assert status == "" and recon
 
 
 def test_sigterm_closes_the_server_as_ctrl_c_does(tmp_path: Path) -> None:
@@ -593,6 +663,8 @@ def test_server_writes_only_in_its_temporary_folder(server: dict[str, Any]) -> N
     temporary folder is empty again."""
     folders = server["folders"]
     assert _files_under(folders["cwd"]) == [] and _files_under(folders["home"]) == []
+    # gradio writes a .pyi beside the module of any component subclass: the app must not make one
+    assert not list((REPO / "dcvae_tools").rglob("*.pyi"))
     written = _files_under(folders["tmp"])
     assert written and all(p.startswith("dcvae-app-") for p in written), written
     proc = server["proc"]

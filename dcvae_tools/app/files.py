@@ -4,8 +4,8 @@
 images it serves, ``GRADIO_TEMP_DIR``) and matplotlib's (``MPLCONFIGDIR``) into the app's folder and turns
 gradio's analytics off (the app is
 meant to run offline; analytics would try to reach the internet). :class:`TempFiles` writes the downloads
-(PNG, GIF, latents as safetensors) there, each under a fresh name. The folder is removed when the process
-exits.
+(PNG, GIF, latents as safetensors) there, each under a fresh name, and deletes those older than a day. The
+folder is removed when the process exits.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,16 +55,40 @@ def prepare_environment() -> Path:
 
 class TempFiles:
     """Writes the app's downloads into a folder of :func:`app_temp_root`, each in a fresh subfolder so two
-    results never share a name (the file name is what the browser saves it as)."""
+    results never share a name (the file name is what the browser saves it as).
 
-    def __init__(self, root: Path | None = None) -> None:
+    Downloads older than ``max_age_s`` (default a day) are deleted as new ones are written (looked for at most
+    every ``prune_every_s``), so a page that serves for weeks does not fill the disk.
+    """
+
+    def __init__(self, root: Path | None = None, *, max_age_s: float = 86400.0, prune_every_s: float = 600.0
+                 ) -> None:
         self.root = Path(root) if root is not None else app_temp_root() / "downloads"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.max_age_s = max_age_s
+        self.prune_every_s = prune_every_s
+        self._last_prune = time.monotonic()
+
+    def prune(self) -> list[Path]:
+        """Delete the download folders older than ``max_age_s``; returns those deleted."""
+        cutoff = time.time() - self.max_age_s
+        removed = []
+        for folder in self.root.iterdir():
+            try:
+                if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+            except FileNotFoundError:  # another request pruned it first
+                continue
+        self._last_prune = time.monotonic()
+        return removed
 
     def path(self, name: str) -> Path:
         """A new, empty location ``ROOT/<random>/name``."""
         if Path(name).name != name or name in ("", ".", ".."):
             raise ValueError(f"a download's name must be a plain file name, got {name!r}")
+        if time.monotonic() - self._last_prune >= self.prune_every_s:
+            self.prune()
         folder = self.root / uuid.uuid4().hex[:12]
         folder.mkdir()
         return folder / name

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ import gradio as gr
 
 from dcvae_tools.errors import DCVAEError
 
+from .files import app_temp_root
 from .handlers import MAX_MIXES, MAX_SAMPLES, MAX_STEPS, Editor, LoadedModel
 from .sliders import MAX_SLIDERS, Direction
 
@@ -33,11 +36,23 @@ CSS = """
 
 TITLE = "DC-VAE latent editor"
 IMAGE_HEIGHT = 220
+CACHE_PRUNING = (3600, 86400)
+"""gradio's ``delete_cache``: every hour, files the page served or received more than a day ago are deleted, so a
+page that runs for weeks does not fill the disk (the app's own downloads are pruned alike, by ``TempFiles``)."""
+
+
+def _without_server_folders(text: str) -> str:
+    """``text`` with the server's temporary folders cut from every path in it (an upload named in a message shows
+    as its file name; where the server keeps it is none of a visitor's business)."""
+    for root in {str(app_temp_root()), os.environ.get("GRADIO_TEMP_DIR", "")} - {""}:
+        text = re.sub(re.escape(root.rstrip(os.sep) + os.sep) + r"(?:[^\s:]*" + re.escape(os.sep) + ")?", "", text)
+    return text
 
 
 def _message(err: BaseException) -> str:
-    """One line for the page: the library's messages as they are, anything else with its type."""
-    text = " ".join(str(err).split())
+    """One line for the page: the library's messages as they are, anything else with its type; the server's
+    temporary folders are cut from paths."""
+    text = _without_server_folders(" ".join(str(err).split()))
     if isinstance(err, DCVAEError | ValueError):
         return text or type(err).__name__
     return f"internal error ({type(err).__name__}: {text}); the server log has the details"
@@ -59,10 +74,12 @@ def _note_html(note: str) -> str:
     return f'<span class="dcvae-note">Note: {html.escape(" ".join(note.split()))}</span>'
 
 
-def _guard(n_outputs: int, clear: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _guard(n_outputs: int, clear: bool = True, on_error: Callable[..., tuple[Any, ...]] | None = None
+           ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap a handler whose outputs are ``n_outputs`` components followed by the status line: on success the
     status is cleared (kept with ``clear=False``: for a step that follows another) or shows the :class:`Note` the
-    handler returned last, on failure the outputs are left as they were and the status shows the error."""
+    handler returned last, on failure the status shows the error and the outputs are left as they were, or set to
+    what ``on_error`` returns for the handler's arguments."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -72,7 +89,8 @@ def _guard(n_outputs: int, clear: bool = True) -> Callable[[Callable[..., Any]],
             except Exception as err:
                 if not isinstance(err, DCVAEError | ValueError):
                     logger.exception("app handler %s failed", fn.__name__)
-                return (*(gr.skip() for _ in range(n_outputs)), _error_html(err))
+                outputs = on_error(*args, **kwargs) if on_error else tuple(gr.skip() for _ in range(n_outputs))
+                return (*outputs, _error_html(err))
             result = result if isinstance(result, tuple) else (result,)
             if result and isinstance(result[-1], Note):
                 return (*result[:-1], _note_html(result[-1]))
@@ -136,11 +154,32 @@ def _image_pair(prefix: str, lm: LoadedModel) -> tuple[gr.Image, gr.Gallery, gr.
     return a, a_examples, b, b_examples
 
 
+def _accept_unreadable_uploads(image: gr.Image) -> gr.Image:
+    """Let uploads reach the handlers even where Pillow cannot open them (HEIC, a renamed PDF), so the page says what
+    is wrong with the file instead of gradio's bare "Error". gradio has checked the path (the upload's copy in its
+    cache) before ``preprocess`` runs. The instance is patched, not subclassed: gradio writes a ``.pyi`` file beside
+    the module of every component subclass."""
+    preprocess = image.preprocess
+
+    def lenient(payload: Any) -> Any:
+        try:
+            return preprocess(payload)
+        except Exception:
+            path = getattr(payload, "path", None)
+            if not path:
+                raise
+            return str(path)  # the handler's image loader names what is wrong with it
+
+    image.preprocess = lenient  # type: ignore[method-assign]
+    return image
+
+
 def _image(label: str, elem_id: str, *, interactive: bool) -> gr.Image:
-    return gr.Image(label=label, type="filepath" if interactive else "pil", format="png", image_mode=None,
-                    height=IMAGE_HEIGHT, interactive=interactive, elem_id=elem_id, elem_classes=["dcvae-pixels"],
-                    sources=["upload", "clipboard"] if interactive else None,
-                    buttons=["download"] if not interactive else [])
+    image = gr.Image(label=label, type="filepath" if interactive else "pil", format="png", image_mode=None,
+                     height=IMAGE_HEIGHT, interactive=interactive, elem_id=elem_id, elem_classes=["dcvae-pixels"],
+                     sources=["upload", "clipboard"] if interactive else None,
+                     buttons=["download"] if not interactive else [])
+    return _accept_unreadable_uploads(image) if interactive else image
 
 
 def build_ui(editor: Editor) -> gr.Blocks:
@@ -148,7 +187,7 @@ def build_ui(editor: Editor) -> gr.Blocks:
     first = editor.load(None)
     skip = gr.skip
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=CACHE_PRUNING) as demo:
         gr.Markdown(f"# {TITLE}\nEncode an image, move the sliders to edit it along the model's attribute "
                     "directions, interpolate, mix and sample. Everything runs on this server's CPU.")
         with gr.Row():
@@ -160,6 +199,7 @@ def build_ui(editor: Editor) -> gr.Blocks:
         status = gr.Markdown("", elem_id="dcvae-status")
         spec = gr.State(first.spec)
         latent = gr.State(None)
+        loaded = gr.State(True)  # whether the last "Load model" worked: only then is the image encoded again
 
         with gr.Tabs():
             # ------------------------------------------------------------------ edit
@@ -177,7 +217,7 @@ def build_ui(editor: Editor) -> gr.Blocks:
                     edit_files = gr.File(label="Downloads", file_count="multiple", interactive=False,
                                          elem_id="dcvae-edit-files")
                 with gr.Column(scale=2, elem_id="dcvae-sliders"):
-                    unit_line = gr.Markdown(first.unit_note, elem_id="dcvae-unit")
+                    unit_line = gr.Markdown(_slider_note(first), elem_id="dcvae-unit")
                     sliders = [_slider(i, first.directions[i] if i < len(first.directions) else None)
                                for i in range(MAX_SLIDERS)]
 
@@ -229,11 +269,16 @@ def build_ui(editor: Editor) -> gr.Blocks:
 
         # ---------------------------------------------------------------------- handlers
 
-        @_guard(4 + MAX_SLIDERS + len(galleries))
-        def on_load_model(name: str) -> tuple[Any, ...]:
+        def model_not_loaded(name: str, current: str) -> tuple[Any, ...]:
+            # the picker goes back to the model still in use; the image is not encoded again (that step's note
+            # would replace the error)
+            return (gr.Dropdown(value=current), False, *(skip() for _ in range(4 + MAX_SLIDERS + len(galleries))))
+
+        @_guard(6 + MAX_SLIDERS + len(galleries), on_error=model_not_loaded)
+        def on_load_model(name: str, current: str) -> tuple[Any, ...]:
             lm = editor.load(name)
             items = _example_items(lm)
-            return (lm.spec, lm.summary, None, lm.unit_note, *_slider_updates(lm.directions),
+            return (skip(), True, lm.spec, lm.summary, None, _slider_note(lm), *_slider_updates(lm.directions),
                     *(items for _ in galleries))
 
         def show_image(name: str, image: str | None, *values: float) -> tuple[Any, ...]:
@@ -244,7 +289,10 @@ def build_ui(editor: Editor) -> gr.Blocks:
             return (z, reconstruction, result, Note(note)) if note else (z, reconstruction, result)
 
         on_image = _guard(3)(show_image)
-        on_image_after_load = _guard(3, clear=False)(show_image)
+        show_image_after_load = _guard(3, clear=False)(show_image)
+
+        def on_image_after_load(ok: bool, name: str, image: str | None, *values: float) -> tuple[Any, ...]:
+            return show_image_after_load(name, image, *values) if ok else tuple(skip() for _ in range(4))
 
         @_guard(1)
         def on_slider(name: str, z: Any, *values: float) -> Any:
@@ -291,10 +339,10 @@ def build_ui(editor: Editor) -> gr.Blocks:
 
         # ---------------------------------------------------------------------- wiring
 
-        model_outputs = [spec, card, latent, unit_line, *sliders, *galleries, status]
+        model_outputs = [model_box, loaded, spec, card, latent, unit_line, *sliders, *galleries, status]
         for trigger in (load_button.click, model_box.input):
-            trigger(on_load_model, [model_box], model_outputs, **common).then(
-                on_image_after_load, [spec, source, *sliders], [latent, recon, edited, status], **common)
+            trigger(on_load_model, [model_box, spec], model_outputs, **common).then(
+                on_image_after_load, [loaded, spec, source, *sliders], [latent, recon, edited, status], **common)
         source.change(on_image, [spec, source, *sliders], [latent, recon, edited, status], api_name="image", **common)
         for i, slider in enumerate(sliders):  # API names image and edit_0 ... are what benchmarks/app_latency.py calls
             slider.input(on_slider, [spec, latent, *sliders], [edited, status], trigger_mode="always_last",
@@ -311,6 +359,16 @@ def build_ui(editor: Editor) -> gr.Blocks:
                          **common)
         sample_button.click(on_sample, [spec, sample_seed, sample_count], [samples, sample_files, status], **common)
     return demo
+
+
+def _slider_note(lm: LoadedModel) -> str:
+    """The line above the sliders: the strength unit, and how many directions the page leaves out."""
+    hidden = len(lm.directions) - MAX_SLIDERS
+    if hidden <= 0:
+        return lm.unit_note
+    rest = ", ".join(f"`{d.key}`" for d in lm.directions[MAX_SLIDERS:])
+    return (f"{lm.unit_note} The page has {MAX_SLIDERS} sliders; this model's other {hidden} direction"
+            f"{'s' if hidden > 1 else ''} ({rest}) work with `dcvae edit --attribute NAME`.")
 
 
 def _whole(value: float | None, what: str) -> int:

@@ -593,9 +593,9 @@ class DCVAE(nn.Module):
         """A supervised attribute direction (InterFaceGAN): the unit normal of an L2-regularised logistic
         regression separating the latents of ``positive`` from ``negative`` (images or latents); see
         :mod:`dcvae_tools.editing.boundary`."""
-        from .editing.api import boundary
+        from .editing.api import boundary_direction
 
-        return boundary(self, positive, negative, name=name, l2=l2, metadata=metadata, _stacklevel=4)
+        return boundary_direction(self, positive, negative, name=name, l2=l2, metadata=metadata, _stacklevel=4)
 
     def extra_repr(self) -> str:
         c = self.config

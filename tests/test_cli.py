@@ -613,6 +613,60 @@ def test_attribute_keeps_the_other_attributes_of_its_output_file(ckpt: Path, ima
     assert not (tmp_path / "n.safetensors").exists()
 
 
+def test_nothing_is_written_into_the_loaded_models_folder(ckpt: Path, images: Path) -> None:
+    """Adding a direction to a release's own attributes file would make the release fail its hash check forever."""
+    before = {p.name: p.read_bytes() for p in ckpt.iterdir()}
+    pos, neg = ["-p", images / "0_grey.png"], ["-n", images / "1_grey.png"]
+    failed(run("attribute", *pos, *neg, "--name", "mine", "-o", ckpt / "attributes.safetensors", "--append",
+               "-m", ckpt), "is in the folder of the model loaded", "my_attributes.safetensors:mine")
+    failed(run("encode", images / "0_grey.png", "-o", ckpt / "z.safetensors", "-m", ckpt),
+           "is in the folder of the model loaded")
+    assert {p.name: p.read_bytes() for p in ckpt.iterdir()} == before
+
+
+def test_a_file_in_the_way_of_an_output_folder_is_refused_before_any_work(ckpt: Path, images: Path,
+                                                                          tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    one, two = images / "0_grey.png", images / "1_grey.png"
+    failed(run("interpolate", one, two, "-o", tmp_path / "strip.png", "--gif", blocker / "anim.gif", "-m", ckpt),
+           f"{blocker} is a file, not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_grid_named_like_one_of_the_folders_images_is_refused(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    failed(run("reconstruct", images / "0_grey.png", images / "1_grey.png", "-o", out, "--grid", out / "1_grey.png",
+               "-m", ckpt), "has the name of one of the images written to -o")
+    assert not out.exists()
+
+
+def test_staged_files_appear_together_or_not_at_all(tmp_path: Path) -> None:
+    import contextlib
+
+    from dcvae_tools.cli._io import _staged_file
+
+    first, second = tmp_path / "strip.png", tmp_path / "anim.gif"
+    first.write_bytes(b"old")
+    with pytest.raises(RuntimeError), contextlib.ExitStack() as stack:
+        stack.enter_context(_staged_file(first)).write_bytes(b"new strip")
+        stack.enter_context(_staged_file(second)).write_bytes(b"half a gif")
+        raise RuntimeError("the second write failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["strip.png"] and first.read_bytes() == b"old"
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_staged_file(first)).write_bytes(b"new strip")
+        stack.enter_context(_staged_file(second)).write_bytes(b"gif")
+    assert first.read_bytes() == b"new strip" and second.read_bytes() == b"gif"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["anim.gif", "strip.png"]
+
+
+def test_an_image_too_large_for_its_format_is_a_message_and_writes_nothing(ckpt: Path, tmp_path: Path) -> None:
+    grid, folder = tmp_path / "grid.webp", tmp_path / "samples"
+    failed(run("sample", "-n", 600, "--nrow", 600, "-o", grid, "--out-dir", folder, "--seed", 0, "-m", ckpt),
+           "WEBP holds at most 16383 pixels a side", "write a .png")
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def test_latents_and_directions_of_another_model_warn(ckpt: Path, images: Path, tmp_path: Path) -> None:
     torch.manual_seed(5)  # another model with the same latent size: shapes alone cannot tell them apart
     other = save_pretrained(DCVAE(ModelConfig(architecture="autogan32", image_size=32, channels=1,

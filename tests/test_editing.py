@@ -735,3 +735,19 @@ def test_quantiles_between_stored_levels_are_interpolated(fashion):
     middle = (levels[3] + levels[4]) / 2
     assert stats.quantile("mahalanobis", middle) == pytest.approx((values[3] + values[4]) / 2)
     assert stats.quantile("mahalanobis", levels[0] / 2) == pytest.approx(values[0])  # below: the first value
+
+
+def test_the_editing_packages_names_mean_the_same_before_and_after_its_submodules_load() -> None:
+    """``editing.boundary`` once named both a function and the submodule: which one you got depended on whether
+    ``model.boundary`` had run before."""
+    import subprocess
+    import sys
+
+    code = ("import types\nfrom dcvae_tools import editing\nfirst = {n: getattr(editing, n) for n in editing.__all__}\n"
+            "import dcvae_tools.editing.boundary, dcvae_tools.editing.api, dcvae_tools.editing.pca\n"
+            "from dcvae_tools.editing import boundary_direction\n"
+            "assert callable(boundary_direction) and isinstance(editing.boundary, types.ModuleType)\n"
+            "assert all(getattr(editing, n) is v for n, v in first.items())\n"
+            "assert not set(editing.__all__) & {'boundary', 'stats', 'units', 'pca', 'domain', 'api', 'refine'}\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

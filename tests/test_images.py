@@ -270,6 +270,13 @@ def test_text_file_named_png_raises_image_error(tmp_path: Path) -> None:
     assert isinstance(info.value, DCVAEError)
 
 
+def test_a_mode_pillow_cannot_convert_raises_image_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "lab.tif"
+    Image.new("LAB", (28, 28), (50, 0, 0)).save(path)  # a real TIFF mode Pillow cannot convert to grey
+    with pytest.raises(ImageError, match=r"lab\.tif: cannot convert an image of mode LAB"):
+        to_tensor(path, size=32, channels=1, content_size=28)
+
+
 def test_missing_file_and_folder_raise_image_error(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"nope\.png"):
         load_image(tmp_path / "nope.png")

@@ -402,14 +402,14 @@ def test_few_examples_warn_on_either_side_and_twenty_of_each_do_not(edit_model: 
         edit_model.attribute_vector(z[:20], z[20:])
         edit_model.attribute_vector(z[:25], z[15:])
         edit_model.boundary(z[:20], z[20:])
-    from dcvae_tools.editing.api import boundary
+    from dcvae_tools.editing.api import boundary_direction
 
     short = {  # each side short alone, for both methods and the function under DCVAE.boundary
         "20 positive and 19 negative": lambda: edit_model.boundary(z[:20], z[21:]),
         "19 positive and 21 negative": lambda: edit_model.boundary(z[1:20], z[19:]),
         "21 positive and 19 negative": lambda: edit_model.attribute_vector(z[:21], z[21:]),
         "19 positive and 20 negative": lambda: edit_model.attribute_vector(z[1:20], z[20:]),
-        "18 positive and 20 negative": lambda: boundary(edit_model, z[2:20], z[20:]),
+        "18 positive and 20 negative": lambda: boundary_direction(edit_model, z[2:20], z[20:]),
     }
     for counts, call in short.items():
         with pytest.warns(UserWarning, match=f"{counts} examples") as caught:

@@ -69,6 +69,18 @@ def test_refine_is_deterministic_and_per_image(model) -> None:
     assert (halves - a).abs().max() < 0.1 * move and move > 0.1
 
 
+def test_each_image_stops_early_on_its_own(model) -> None:
+    """An image converges in as many steps alone as beside others; when a batch stopped as a whole, an image's result
+    depended on its batch mates (one that converged early was dragged on, or one still improving was stopped)."""
+    x = model.images_to_tensor(IMAGES)
+    settings = {"steps": 150, "tolerance": 3e-3, "patience": 3}
+    together = refine_latents(model, x, **settings)
+    alone = torch.cat([refine_latents(model, x[i : i + 1], **settings).latents for i in range(len(x))])
+    move = (alone - model.encode(x)).abs().max()
+    assert together.stopped == "converged" and together.steps < 150
+    assert (together.latents - alone).abs().max() < 0.1 * move and move > 0.1
+
+
 def test_refine_time_budget_is_respected(model) -> None:
     x = model.images_to_tensor(IMAGES)
     # on the real clock: the deadline stops the run long before its steps (on a loaded machine the encoder's

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from bad_inputs import image_bytes
+from PIL import Image
 from safetensors import safe_open
 from typer.testing import CliRunner
 
@@ -94,6 +95,17 @@ def test_encode_skip_bad_without_bad_files_records_an_empty_list(tmp_path: Path)
     assert result.exit_code == 0 and "skipped" not in result.stdout, result.output
     with safe_open(str(z), framework="pt") as f:
         assert json.loads(f.metadata()["skipped"]) == []
+
+
+def test_an_image_mode_pillow_cannot_convert_is_skipped_like_a_bad_file(tmp_path: Path) -> None:
+    good, lab, z = tmp_path / "a.png", tmp_path / "lab.tif", tmp_path / "z.safetensors"
+    good.write_bytes(image_bytes("PNG"))
+    Image.new("LAB", (28, 28), (50, 0, 0)).save(lab)
+    result = _run("encode", lab, good, "-o", z, "--skip-bad")
+    assert result.exit_code == 0, result.output
+    assert "lab.tif: cannot convert an image of mode LAB" in result.stderr and "internal error" not in result.output
+    with safe_open(str(z), framework="pt") as f:
+        assert f.get_tensor("latents").shape[0] == 1
 
 
 def test_reconstruct_skip_bad(tmp_path: Path) -> None:

@@ -98,6 +98,12 @@ def _refuse_overwriting_inputs(targets: Iterable[Path], inputs: Iterable[Path], 
     (``option`` names the output option in the message)."""
     from dcvae_tools.errors import DCVAEError
 
+    targets = list(targets)
+    for target in targets:
+        blocking = next((parent for parent in target.parents if parent.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise DCVAEError(f"{option} {target}: {blocking} is a file, not a folder, so nothing can be written "
+                             f"under it; choose another {option}")
     existing = [target for target in targets if target.exists()]
     for target in existing:
         if target.is_dir():
@@ -116,14 +122,56 @@ def _refuse_overwriting_inputs(targets: Iterable[Path], inputs: Iterable[Path], 
             )
 
 
+def _refuse_output_in_model_folder(output: Path, model: "DCVAE", fix: str) -> None:
+    """Refuse, before any work, an output file in the loaded model's folder: replacing a file there (its
+    attributes, its weights) would make the model fail its hash check from then on (a subfolder replaces nothing)."""
+    from dcvae_tools.errors import DCVAEError
+
+    source = getattr(model, "source", None)
+    if source is None:
+        return
+    folder = Path(source.folder).resolve()
+    target = output.resolve()
+    if folder in (target, target.parent):
+        raise DCVAEError(f"{output} is in the folder of the model loaded ({folder}), whose files are checked against "
+                         f"their hashes; {fix}")
+
+
 def _refuse_overwriting_images(paths: Sequence[Path], output: Path | None, names: Sequence[str],
                                grid: Path | None) -> None:
     """:func:`_refuse_overwriting_inputs` for a command that writes one file per input image into
     ``output`` (named by ``names``) and/or a ``grid``."""
+    from dcvae_tools.errors import DCVAEError
+
     if output is not None:
         _refuse_overwriting_inputs([output / name for name in names], paths, "-o")
     if grid is not None:
         _refuse_overwriting_inputs([grid], paths, "--grid")
+        if output is not None and grid.parent.resolve() == output.resolve() and grid.name in set(names):
+            raise DCVAEError(f"--grid {grid} has the name of one of the images written to -o {output}; give the "
+                             "grid another name or folder")
+
+
+@contextlib.contextmanager
+def _staged_file(path: Path) -> Iterator[Path]:
+    """Yield a hidden name beside ``path`` (with its suffix, so the format still follows it); what is written there
+    is moved onto ``path`` only if the whole body succeeds, and deleted otherwise. Entered in one ExitStack with a
+    command's other outputs (before a :func:`_staged_dir`, so it moves after the folder's files), a failure anywhere
+    leaves none of them."""
+    import uuid
+
+    staged = path.with_name(f".{path.name}.staged-{uuid.uuid4().hex[:8]}{path.suffix}")
+    try:
+        yield staged
+        if staged.exists():
+            os.replace(staged, path)
+    except Exception as err:  # a message about the staged file is about the user's: name theirs
+        if len(err.args) == 1 and isinstance(err.args[0], str) and str(staged) in err.args[0]:
+            err.args = (err.args[0].replace(str(staged), str(path)),)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            staged.unlink()
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from ._io import (
     _output_names,
     _OutputNames,
     _read_latents_missing,
+    _refuse_output_in_model_folder,
     _refuse_overwriting_images,
     _report_skipped,
     _save_grid,
@@ -30,6 +31,7 @@ from ._io import (
     _skipped_records,
     _skipped_summary,
     _staged_dir,
+    _staged_file,
     _write_safetensors,
 )
 from ._options import (
@@ -218,10 +220,8 @@ def _refuse_replacing_other_files(output: Path, loaded: "DCVAE", sharded: bool) 
     from dcvae_tools.encoding.index import is_latents_folder, tensor_names
     from dcvae_tools.errors import DCVAEError
 
-    folder = Path(loaded.source.folder).resolve()
+    _refuse_output_in_model_folder(output, loaded, "write the latents elsewhere")
     target = output.resolve()
-    if folder in (target, target.parent):
-        raise DCVAEError(f"{output} is in the folder of the model loaded ({folder}); write the latents elsewhere")
     if not sharded and is_latents_folder(target.parent):
         raise DCVAEError(f"{output} is in the sharded latents folder {output.parent}, whose index would no longer "
                          "match; write the latents elsewhere")
@@ -427,6 +427,7 @@ def decode(
         _refuse_overwriting_images(originals, output, names, grid)
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:
+            grid_file = stack.enter_context(_staged_file(grid)) if grid is not None else None
             stage = stack.enter_context(_staged_dir(output, originals)) if output is not None else None
             for start, _, decoded in _decode_stream(loaded, chunks, total, out, source=str(latents)):
                 if stage is not None:
@@ -434,9 +435,8 @@ def decode(
                         _save_one(loaded, image, stage / names[start + offset], upscale or 1)
                 if grid is not None:
                     kept.append(decoded)
-            if grid is not None:
-                images = torch.cat(kept)
-                _save_grid(loaded, images, grid, nrow, _grid_upscale(loaded, upscale))
+            if grid_file is not None:
+                _save_grid(loaded, torch.cat(kept), grid_file, nrow, _grid_upscale(loaded, upscale))
         written = [f"{_count(total, 'image')} in {output}/"] if output is not None else []
         written += [str(grid)] if grid is not None else []
         out.done(f"decoded {_count(total, 'latent')}: wrote {' and '.join(written)}")
@@ -496,6 +496,7 @@ def reconstruct(
         outputs: list[torch.Tensor] = []
         done = 0
         with contextlib.ExitStack() as stack:
+            grid_file = stack.enter_context(_staged_file(grid)) if grid is not None else None
             stage = stack.enter_context(_staged_dir(output, paths)) if output is not None else None
             refined: list = []
             batches = latent_batches(loaded, paths, out, "reconstructing", skipped, refine, refine_seconds, refined)
@@ -521,10 +522,10 @@ def reconstruct(
                     outputs.append(recon)
             if not done:
                 _no_good_images(out, skipped or [], skipped or [])
-            if grid is not None:
+            if grid_file is not None:
                 cols = min(done, 8)
                 cells = _paired_rows(torch.cat(inputs), torch.cat(outputs), cols)
-                _save_grid(loaded, cells, grid, cols, _grid_upscale(loaded, upscale))
+                _save_grid(loaded, cells, grid_file, cols, _grid_upscale(loaded, upscale))
         _report_skipped(out, skipped or [])
         if refined:
             warn_if_cut(out, refined[0], refine)
@@ -615,14 +616,16 @@ def sample(
         names = _output_names(None, num)
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:
+            grid_file = stack.enter_context(_staged_file(output)) if output is not None else None
             stage = stack.enter_context(_staged_dir(out_dir)) if out_dir is not None else None
             for start, decoded in _decode_batches(loaded, z, out, "sampling"):
                 if stage is not None:
                     for offset, image in enumerate(decoded):
                         _save_one(loaded, image, stage / names[start + offset], upscale or 1)
-                kept.append(decoded)
-            if output is not None:
-                _save_grid(loaded, torch.cat(kept), output, nrow, _grid_upscale(loaded, upscale))
+                if grid_file is not None:  # only the grid needs them all at once
+                    kept.append(decoded)
+            if grid_file is not None:
+                _save_grid(loaded, torch.cat(kept), grid_file, nrow, _grid_upscale(loaded, upscale))
         written = [str(output)] if output is not None else []
         written += [f"{_count(num, 'image')} in {out_dir}/"] if out_dir is not None else []
         source = "the fitted mixture prior" if loaded.resolve_prior(prior.value, bound) == "mixture" else "N(0, I)"

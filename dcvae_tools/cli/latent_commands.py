@@ -27,6 +27,7 @@ from ._io import (
     _OutputNames,
     _read_latents,
     _recorded_model,
+    _refuse_output_in_model_folder,
     _refuse_overwriting_images,
     _refuse_overwriting_inputs,
     _report_skipped,
@@ -35,6 +36,7 @@ from ._io import (
     _skipped_records,
     _skipped_summary,
     _staged_dir,
+    _staged_file,
 )
 from ._latent_refs import LatentsRef, count_rows, parse_latents_ref, read_latents_ref
 from ._options import (
@@ -356,19 +358,21 @@ def interpolate(
         frames = loaded.interpolate(za, zb, steps=steps, method="slerp" if slerp else "lerp").cpu()
         _check_decoded(frames, torch.stack([za, zb]), f"{a} -> {b}", unit="step")
         scale = _grid_upscale(loaded, upscale)
-        if output is not None:
-            from dcvae_tools.images.labels import interpolation_labels
+        with contextlib.ExitStack() as stack:  # both files or neither
+            if output is not None:
+                from dcvae_tools.images.labels import interpolation_labels
 
-            _save_grid(loaded, frames, output, steps, scale, interpolation_labels(steps) if labels else None)
-        if gif is not None:
-            image_io.save_gif(
-                frames,
-                gif,
-                duration_ms=duration,
-                upscale=scale,
-                content_size=loaded.config.content_size,
-                boomerang=boomerang,
-            )
+                strip = stack.enter_context(_staged_file(output))
+                _save_grid(loaded, frames, strip, steps, scale, interpolation_labels(steps) if labels else None)
+            if gif is not None:
+                image_io.save_gif(
+                    frames,
+                    stack.enter_context(_staged_file(gif)),
+                    duration_ms=duration,
+                    upscale=scale,
+                    content_size=loaded.config.content_size,
+                    boomerang=boomerang,
+                )
         written = [str(p) for p in (output, gif) if p is not None]
         out.done(f"interpolated {steps} steps ({'slerp' if slerp else 'lerp'}): wrote {' and '.join(written)}")
 
@@ -592,6 +596,9 @@ def attribute(
 
         pos_paths, neg_paths = _expand(positive, recursive), _expand(negative, recursive)
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
+        _refuse_output_in_model_folder(
+            output, loaded, f"write the direction to a file of your own (-o my_attributes.safetensors) and use it "
+            f"as `dcvae edit --attribute my_attributes.safetensors:{name}`")
         existing = {}
         if output.exists():
             try:
@@ -822,6 +829,7 @@ def edit(
         with contextlib.ExitStack() as stack:
             stack.enter_context(warnings.catch_warnings())
             warnings.simplefilter("ignore", FarEditWarning)
+            grid_file = stack.enter_context(_staged_file(grid)) if grid is not None else None
             stage = stack.enter_context(_staged_dir(output, protected)) if output is not None else None
             refined: list = []
             if latents_input is None:
@@ -857,8 +865,8 @@ def edit(
                     done += 1
             if not done:
                 _no_good_images(out, skipped or [], skipped or [])
-            if grid is not None:
-                _save_grid(loaded, torch.cat(rows), grid, columns, _grid_upscale(loaded, upscale), column_labels)
+            if grid_file is not None:
+                _save_grid(loaded, torch.cat(rows), grid_file, columns, _grid_upscale(loaded, upscale), column_labels)
         _report_skipped(out, skipped or [])
         if refined:
             warn_if_cut(out, refined[0], refine)

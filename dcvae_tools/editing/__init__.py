@@ -8,7 +8,9 @@
 - :mod:`.domain`: the out-of-domain check and its warning.
 - :mod:`.refine`: refined inversion, latents optimised from the posterior mean (``refine_latents``).
 
-Names are imported lazily (``from dcvae_tools.editing import boundary``) so importing the package costs nothing.
+Names are imported lazily (``from dcvae_tools.editing import fit_boundary``) so importing the package costs nothing.
+A name here is never also a submodule's: ``dcvae_tools.editing.boundary`` is always the module, whose direction for a
+model is ``boundary_direction`` (what ``model.boundary`` calls).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ _EXPORTS = {
     "save_latent_stats": ".stats",
     "Boundary": ".boundary",
     "fit_boundary": ".boundary",
-    "boundary": ".api",
+    "boundary_direction": ".api",
     "principal_directions": ".pca",
     "draw_components": ".pca",
     "project_out": ".conditional",

@@ -125,7 +125,7 @@ def _far_message(model: DCVAE, key: Any, direction: torch.Tensor, offset: torch.
     return far_edit_message(label, direction, offset, sigma, unit)
 
 
-def boundary(
+def boundary_direction(
     model: DCVAE,
     positive: Any,
     negative: Any,

@@ -15,11 +15,13 @@ only (the decoder stays fixed, in eval mode) to minimise, per image:
   measured) while buying little pixel error, and edits of the refined latent work less well; docs/editing.md
   ("Refined inversion") has the measurements behind the default.
 
-Every image is optimised on its own (the loss is a sum over images and Adam works per coordinate), so a result
-does not depend on which other images shared its batch beyond float rounding. Each image keeps the best latent
-seen, so its objective never ends above where it started. The run is deterministic: no randomness is involved.
-A batch stops early when its objective has improved by less than ``tolerance`` (relative) over the last
-``patience`` steps; ``max_seconds`` bounds the whole call, shared evenly among the batches still to run.
+Every image is optimised on its own (the loss is a sum over images, Adam works per coordinate, and each image
+stops on its own criterion), so without ``max_seconds`` a result does not depend on which other images shared its
+batch beyond float rounding. Each image keeps the best latent seen, so its objective never ends above where it
+started. The run is deterministic: no randomness is involved. An image stops early (its latent is kept; the batch
+runs on until all have stopped) when its objective has improved by less than ``tolerance`` (relative) over the last
+``patience`` steps; ``max_seconds`` bounds the whole call, shared evenly among the batches still to run, so with it
+how far an image gets depends on its batch.
 """
 
 from __future__ import annotations
@@ -185,8 +187,8 @@ def refine_latents(
             of the decoded image and of the image; its mean squared difference joins the loss.
         feature_weight: weight of the feature term.
         max_seconds: time budget of the whole call (None: none); shared evenly among the batches still to run.
-        tolerance, patience: stop a batch early when its objective improved by less than ``tolerance``
-            (relative) over the last ``patience`` steps.
+        tolerance, patience: stop an image early when its objective improved by less than ``tolerance``
+            (relative) over the last ``patience`` steps (a batch, when all its images have).
         batch_size: images optimised together (default: ``model.batch_size``).
         progress: ``progress(total, description)`` yielding ``advance(n)``; counts steps over all batches.
 
@@ -276,7 +278,9 @@ def _refine_batch(
     best_loss = torch.full((len(z0),), math.inf, device=z0.device)
     best_mse = torch.zeros(len(z0), device=z0.device)
     first_mse: torch.Tensor | None = None
-    history: list[float] = []
+    # each image stops on its own (as it would alone): its best loss over the last `patience` steps
+    history: list[torch.Tensor] = []
+    done = torch.zeros(len(z0), dtype=torch.bool, device=z0.device)
     ran, why = 0, "steps"
     # step k evaluates the latents after k updates; the last evaluation needs no update after it
     for k in range(steps + 1):
@@ -290,19 +294,22 @@ def _refine_batch(
         with torch.no_grad():
             if first_mse is None:
                 first_mse = mse.detach().clone()
-            better = loss.detach() < best_loss
+            better = (loss.detach() < best_loss) & ~done
             best_loss = torch.where(better, loss.detach(), best_loss)
             best_mse = torch.where(better, mse.detach(), best_mse)
             best_z[better] = z.detach()[better]
-            history.append(float(best_loss.sum()))
+            history.append(best_loss.clone())
         if k == steps:
             break
         if deadline is not None and time.perf_counter() >= deadline:
             why = "time"
             break
-        if len(history) > patience and history[-1 - patience] - history[-1] <= tolerance * abs(history[-1 - patience]):
-            why = "converged"
-            break
+        if len(history) > patience:
+            before = history[-1 - patience]
+            done |= before - history[-1] <= tolerance * before.abs()
+            if bool(done.all()):
+                why = "converged"
+                break
         (grad,) = torch.autograd.grad(loss.sum(), [z])
         z.grad = grad
         optimizer.step()

@@ -228,7 +228,12 @@ def _convert_one(
     if isinstance(item, Image.Image):
         width, height = item.size
         source = f"{width}x{height} {item.mode}"
-        converted, changes = _pil_to_model_mode(item, channels)
+        try:
+            converted, changes = _pil_to_model_mode(item, channels)
+        except ValueError as exc:  # a mode Pillow cannot convert (LAB, La, ...): this image's fault, not a crash
+            raise ImageError(
+                f"{label}: cannot convert an image of mode {item.mode} ({exc}); save it as an RGB or grey image"
+            ) from None
     else:
         height, width = item.shape[:2]
         names = {1: "grey", 2: "grey+alpha", 3: "RGB", 4: "RGBA"}

@@ -89,13 +89,23 @@ def _upscale(image: Image.Image, factor: int) -> Image.Image:
     return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
 
 
+MAX_SIDE = {"JPEG": 65500, "WEBP": 16383, "GIF": 65535}
+"""The longest side these formats' encoders can write (Pillow's libjpeg, libwebp, GIF's 16-bit header)."""
+
+
 def _write_pil(image: Image.Image, path: Path, fmt: str, **options: Any) -> Path:
-    """Save atomically; OS errors become ImageError naming the file."""
+    """Save atomically; a size the format cannot hold and OS errors become ImageError naming the file."""
+    limit = MAX_SIDE.get(fmt)
+    if limit is not None and max(image.size) > limit:
+        raise ImageError(
+            f"{path}: the image is {image.width}x{image.height} pixels, but {fmt} holds at most {limit} pixels a "
+            "side; write a .png, or make it smaller (fewer steps, images or --upscale)"
+        )
     try:
         with atomic_write(path) as tmp:
             image.save(tmp, format=fmt, **options)
-    except OSError as exc:
-        raise ImageError(f"{path}: could not write the image ({exc.strerror or exc})") from exc
+    except (OSError, ValueError) as exc:  # Pillow reports some encoder limits as ValueError
+        raise ImageError(f"{path}: could not write the image ({getattr(exc, 'strerror', None) or exc})") from exc
     return path
 
 

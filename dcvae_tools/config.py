@@ -109,6 +109,8 @@ class ModelConfig:
             raise ConfigError(f"{source} is not valid JSON ({err.msg} at line {err.lineno})") from err
         except RecursionError:
             raise ConfigError(f"{source} is not a config: its JSON is nested too deeply to read") from None
+        except ValueError as err:  # e.g. an integer past Python's 4,300-digit conversion limit
+            raise ConfigError(f"{source} is not a config: {err}") from None
         return cls.from_dict(parsed, source=source)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError
 from .io_utils import git_blob_sha1, sha256_file
 from .manifest import GIT_SHA1, REPO_ID, SHA256_HEX, TRAINING_STATE_NAME, ManifestEntry, load_manifest
-from .release import CONFIG_NAME, OPTIONAL_FILES, RELEASE_FILES
+from .release import CONFIG_NAME, OPTIONAL_FILES, RELEASE_FILES, check_config_size
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,19 @@ def verify_cached_file(path: Path, repo_id: str, revision: str, *, local_files_o
     return _check_cached(path, etag, "the Hub announced")
 
 
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
 def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: str | Path | None,
               local_files_only: bool, token: str | bool | None, endpoint: str | None,
-              optional: bool = False) -> Path | None:
-    """hf_hub_download with our error messages; returns None for a missing optional file."""
+              optional: bool = False, download_name: str | None = None) -> Path | None:
+    """hf_hub_download with our error messages; returns None for a missing optional file. ``download_name`` is what
+    the offline advice tells to ``dcvae download`` (a released name, which fetches its pinned commit; default the
+    repo id)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
+        HfHubHTTPError,
         LocalEntryNotFoundError,
         OfflineModeIsEnabled,
         RemoteEntryNotFoundError,
@@ -131,16 +138,42 @@ def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: s
         raise OfflineError(
             f"{filename} of {where} is not in the local cache and cannot be downloaded "
             f"({'offline mode is on' if _offline_requested(local_files_only) else 'the Hub is unreachable'}). "
-            f"Run `dcvae download {repo_id}` once while online"
+            f"Run `dcvae download {download_name or repo_id}` once while online"
             + (f", with {variable} unset" if (variable := _offline_variable()) else
                ", without --offline / local_files_only")
             + "."
         ) from err
-    except OSError as err:  # connection refused, DNS, timeouts
+    except HfHubHTTPError as err:
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise ModelNotFoundError(
+                f"the Hub refused access to {filename} of {where} ({status}): the token is invalid, expired or not "
+                "allowed to read this repo. Log in again with `hf auth login`, pass another token, or (for a public "
+                "repo) unset HF_TOKEN"
+            ) from err
+        raise OfflineError(f"could not download {filename} of {where}: {_one_line(err)}. Try again later, or check "
+                           "HF_ENDPOINT") from err
+    except Exception as err:  # connection refused or cut, DNS, timeouts: OSError, or the HTTP client's own errors
+        if not isinstance(err, (OSError, *_transport_errors())):
+            raise
         raise OfflineError(
-            f"could not download {filename} of {where}: {err}. Check the network (or HF_ENDPOINT), "
-            f"or load a local folder."
+            f"could not download {filename} of {where}: {_one_line(err) or type(err).__name__}. Check the network "
+            "(or HF_ENDPOINT) and run again (a cut download is not kept), or load a local folder."
         ) from err
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The network errors of the HTTP client huggingface_hub uses (``httpx``, or ``httpx2`` in newer releases),
+    which are not ``OSError``."""
+    import importlib
+
+    errors = []
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
 
 
 @contextlib.contextmanager
@@ -220,9 +253,18 @@ def _resolve_manifest(entry: ManifestEntry, revision: str | None, **kw) -> Resol
 
 
 def _download_verified(entry: ManifestEntry, filename: str, sha256: str, **kw) -> Path:
-    """Download one file of a released model at its pinned revision and check it against the manifest."""
-    path = _download(entry.repo_id, filename, entry.revision, **kw)
+    """Download one file of a released model at its pinned revision and check it against the manifest (its size
+    first, so a wrong file is not hashed whole)."""
+    path = _download(entry.repo_id, filename, entry.revision, download_name=entry.name, **kw)
     assert path is not None
+    expected_size = entry.files[filename].size if filename in entry.files else None
+    if expected_size is not None and (size := path.stat().st_size) != expected_size:
+        _discard_cached(path)
+        raise ChecksumError(
+            f"{filename} of {entry.repo_id}@{entry.revision} failed verification: it is {size} bytes, the manifest "
+            f"expects {expected_size}. The file was not loaded and was removed from the cache; download again, and "
+            "report it if it persists."
+        )
     got = sha256_file(path)
     if got != sha256:
         _discard_cached(path)
@@ -251,6 +293,8 @@ def _resolve_repo(repo_id: str, revision: str | None, **kw) -> ResolvedModel:
         path = _download(repo_id, filename, revision, optional=optional, **kw)
         if path is None:
             continue
+        if filename == CONFIG_NAME:
+            check_config_size(path)  # before it is read whole, and before the weights are fetched
         hashes[filename] = verify_cached_file(
             path, repo_id, path.parent.name, local_files_only=kw["local_files_only"], token=kw["token"],
             endpoint=kw["endpoint"],
@@ -263,6 +307,10 @@ def _resolve_repo(repo_id: str, revision: str | None, **kw) -> ResolvedModel:
         folder = path.parent
     assert folder is not None
     return ResolvedModel(folder, "hub", repo_id, folder.name, hashes)
+
+
+_LOCAL_REVISION = ("{text!r} is a local file or folder, which has no revisions; drop --revision (revision=), or, "
+                   "for the Hub repo of that name, run from a folder where no such path exists")
 
 
 def is_explicit_path(text: str) -> bool:
@@ -300,6 +348,8 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
     else:
         local = _local(Path(text).expanduser(), explicit=explicit)
         if local is not None and (explicit or load_manifest().get(text) is None):
+            if revision is not None:
+                raise ModelNotFoundError(_LOCAL_REVISION.format(text=text))
             return local
     with hub_offline_mode(_offline_requested(local_files_only)):
         return _resolve_remote(text, revision, cache_dir, local_files_only, token, endpoint)
@@ -408,10 +458,16 @@ def locate_training_state(name_or_path: str | os.PathLike, *, revision: str | No
     if local is not None and (explicit or load_manifest().get(text) is None):
         candidate = local.folder / TRAINING_STATE_NAME
         return (candidate, None) if candidate.is_file() else None  # the user's own file: nothing to check
-    kw = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token, "endpoint": endpoint}
-    with hub_offline_mode(_offline_requested(local_files_only)):
+    if local is not None and revision is not None:
+        raise ModelNotFoundError(_LOCAL_REVISION.format(text=text))
+    # HF_HUB_OFFLINE counts as local_files_only: offline, a file missing from the cache must not read as "the
+    # release has no training state" (a resume would silently start over)
+    offline = _offline_requested(local_files_only)
+    kw = {"cache_dir": cache_dir, "local_files_only": offline, "token": token, "endpoint": endpoint}
+    with hub_offline_mode(offline):
         entry = load_manifest().get(text)
         if entry is not None:
+            _check_revision(entry, revision)
             file_entry = entry.files.get(TRAINING_STATE_NAME)
             if file_entry is None or entry.revision is None:
                 return None
@@ -421,10 +477,10 @@ def locate_training_state(name_or_path: str | os.PathLike, *, revision: str | No
         config = _download(text, CONFIG_NAME, revision, **kw)  # pins the commit, as loading does
         assert config is not None
         commit = config.parent.name
-        if local_files_only and _known_absent(text, TRAINING_STATE_NAME, commit, cache_dir):
+        if offline and _known_absent(text, TRAINING_STATE_NAME, commit, cache_dir):
             return None
         try:
-            found = _download(text, TRAINING_STATE_NAME, commit, optional=not local_files_only, **kw)
+            found = _download(text, TRAINING_STATE_NAME, commit, optional=not offline, **kw)
         except OfflineError as err:  # offline and not cached: not the same as "the repo has none"
             raise OfflineError(
                 f"{TRAINING_STATE_NAME} of {text}@{commit} is not in the local cache; resume once while online "
@@ -432,8 +488,7 @@ def locate_training_state(name_or_path: str | os.PathLike, *, revision: str | No
             ) from err
         if found is None:
             return None
-        expected = verify_cached_file(found, text, commit, local_files_only=local_files_only, token=token,
-                                      endpoint=endpoint)
+        expected = verify_cached_file(found, text, commit, local_files_only=offline, token=token, endpoint=endpoint)
         return found, expected
 
 

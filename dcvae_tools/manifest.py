@@ -25,8 +25,14 @@ GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 """A git object hash: a commit (a pinned Hub revision) or a blob (a small file in the Hub cache)."""
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 """A sha256 digest in lowercase hex (also the name of an LFS blob in the Hub cache)."""
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-"""A Hub repo id, ``org/name``."""
+REPO_ID = re.compile(
+    r"^(?!.*(?:--|\.\.))"  # the Hub refuses '--' and '..' anywhere
+    r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?/"
+    r"(?=[^/]{1,96}\Z)[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?(?<!\.git)\Z"
+)
+"""A Hub repo id, ``org/name``, as the Hub accepts it: letters, digits, ``.``, ``_``, ``-``, starting with a letter or
+digit and not ending with ``-`` or ``.``, no ``--`` or ``..``, a name of at most 96 characters not ending in ``.git``
+(anything else is refused by huggingface_hub with its own exception)."""
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 """A model or file name that is one plain path component (no separators, no leading dot, so no ``..``)."""
 
@@ -99,6 +105,12 @@ def manifest_path() -> Path:
     return inside if inside.is_file() else _PACKAGE_DIR.parent / "weights_manifest.json"
 
 
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):  # bool("false") is True
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
 def parse_manifest(data: Any, source: str = "weights_manifest.json") -> Manifest:
     """Validate and parse the manifest's JSON structure."""
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
@@ -132,7 +144,7 @@ def parse_manifest(data: Any, source: str = "weights_manifest.json") -> Manifest
                 latent_dim=int(raw["latent_dim"]),
                 architecture=raw["architecture"],
                 preset=raw["preset"],
-                bundled=bool(raw.get("bundled", False)),
+                bundled=_flag(raw.get("bundled", False), f"{where}.bundled"),
                 description=raw.get("description", ""),
                 metrics=dict(raw.get("metrics", {})),
             )
@@ -149,5 +161,12 @@ def load_manifest() -> Manifest:
     """The manifest shipped with this version of dcvae-tools (read once)."""
     path = manifest_path()
     if not path.is_file():
+        if os.environ.get(MANIFEST_ENV):
+            raise ConfigError(f"{MANIFEST_ENV}={path}: no such file; point it at a weights_manifest.json, or unset it "
+                              "to use the manifest shipped with dcvae-tools")
         return Manifest(default_model=None, models={})
-    return parse_manifest(json.loads(path.read_text(encoding="utf-8")), str(path))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
+        raise ConfigError(f"{path}: cannot read the weights manifest ({' '.join(str(err).split())})") from None
+    return parse_manifest(data, str(path))

@@ -332,7 +332,7 @@ def load_release(
         raise ModelNotFoundError(f"{folder} has no {WEIGHTS_NAME}: the checkpoint is incomplete")
     for name in set(expected) - {CONFIG_NAME, WEIGHTS_NAME, ATTRIBUTES_NAME, LATENT_STATS_NAME, LATENT_PRIOR_NAME}:
         read_verified(folder / name, expected[name])
-    _check_config_size(folder / CONFIG_NAME)
+    check_config_size(folder / CONFIG_NAME)
     config_bytes = read_verified(folder / CONFIG_NAME, expected.get(CONFIG_NAME))
     config = ModelConfig.from_bytes(config_bytes, source=str(folder / CONFIG_NAME))
     weights = read_verified(folder / WEIGHTS_NAME, expected.get(WEIGHTS_NAME))
@@ -374,7 +374,7 @@ MAX_CONFIG_BYTES = 1 << 20
 """config.json files larger than this (1 MiB; a real one is about 1 kB) are refused before they are read."""
 
 
-def _check_config_size(path: Path) -> None:
+def check_config_size(path: Path) -> None:
     try:
         size = path.stat().st_size
     except OSError:

@@ -35,7 +35,10 @@ No ``X-Xet-*`` header is ever sent, so the client always falls back to a plain H
 
 For tests of failures, ``LocalHub.failures`` maps an endpoint name (``create``, ``validate-yaml``,
 ``preupload``, ``lfs-batch``, ``lfs-upload``, ``lfs-verify``, ``commit``) to the HTTP status it then answers
-with, changing nothing; ``LocalHub.write_token`` makes every write but the LFS upload URL demand that token.
+with, changing nothing; ``LocalHub.write_token`` makes every write but the LFS upload URL demand that token,
+``LocalHub.read_token`` every read (401 otherwise, as the Hub answers an invalid token), and
+``LocalHub.cut_downloads`` maps a file name to the number of its bytes a GET sends before the connection closes
+(a download cut half-way).
 """
 
 from __future__ import annotations
@@ -165,6 +168,8 @@ class LocalHub:
         failures: endpoint name -> HTTP status that endpoint answers with instead of doing its work (see the
             module docstring for the names); empty by default.
         write_token: when set, the write endpoints demand ``Authorization: Bearer {write_token}`` (401 otherwise).
+        read_token: when set, every read (file downloads and the API) demands ``Authorization: Bearer {read_token}``.
+        cut_downloads: file name -> how many of its bytes a GET sends before closing the connection.
         tamper: file path -> bytes that a commit made over HTTP stores instead of the pushed content of that
             path (a server that corrupts what it receives); empty by default.
     """
@@ -178,6 +183,8 @@ class LocalHub:
         self.authorizations: list[str | None] = []  # each request's Authorization header, in the same order
         self.failures: dict[str, int] = {}
         self.write_token: str | None = None
+        self.read_token: str | None = None
+        self.cut_downloads: dict[str, int] = {}
         self.tamper: dict[str, bytes] = {}
         self._repos: dict[str, _Repo] = {}
         self._lock = threading.Lock()
@@ -407,6 +414,9 @@ class LocalHub:
             if method in ("POST", "PUT"):
                 self._handle_write(handler, method, segments, parse_qs(split.query))
                 return
+            if self.read_token is not None and handler.headers.get("Authorization") != f"Bearer {self.read_token}":
+                raise _HubError("Unauthorized", "Invalid credentials in Authorization header",
+                                status=HTTPStatus.UNAUTHORIZED)
             if segments[:2] == ["api", "models"] and len(segments) > 2:
                 if method != "GET":
                     self._send(handler, HTTPStatus.METHOD_NOT_ALLOWED, {}, b"", method)
@@ -422,6 +432,9 @@ class LocalHub:
                 commit, path = self._lookup_file(repo_id, revision, filename)
                 data = path.read_bytes()
             headers = self._file_headers(commit, filename, data)
+            if method == "GET" and filename in self.cut_downloads:
+                self._send_cut(handler, headers, data, self.cut_downloads[filename])
+                return
             self._send_file(handler, method, headers, data)
         except _HubError as error:
             headers = {"X-Error-Code": error.code, "X-Error-Message": error.message}
@@ -667,6 +680,18 @@ class LocalHub:
         handler.end_headers()
         if method != "HEAD":
             handler.wfile.write(body)
+
+    @staticmethod
+    def _send_cut(handler: _Handler, headers: dict[str, str], data: bytes, sent: int) -> None:
+        """Announce the whole file, send its first ``sent`` bytes, and close the connection."""
+        handler.send_response(HTTPStatus.OK)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data[:sent])
+        handler.wfile.flush()
+        handler.close_connection = True
 
     def _send_file(self, handler: _Handler, method: str, headers: dict[str, str], data: bytes) -> None:
         """Send the file's bytes, honouring a single-range ``Range`` header on GET."""

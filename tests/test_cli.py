@@ -1066,6 +1066,22 @@ def test_counts_are_in_the_right_number(ckpt: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "'-o/--output' or '--out-dir'" in result.output
 
 
+def test_info_json_is_standard_json_even_with_a_nan_metric(ckpt: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "nan-metric"
+    shutil.copytree(ckpt, folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["metrics"] = {"fid": float("nan"), "mse": 0.01}
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")  # Python writes NaN; JSON has none
+    result = run("info", folder, "--json")
+    ok(result)
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"non-standard JSON: {constant}")
+
+    info = json.loads(result.stdout, parse_constant=refuse)
+    assert info["config"]["metrics"] == {"fid": None, "mse": 0.01}, info["config"]
+
+
 def test_info_shows_the_bundled_models_metrics() -> None:
     """Plain `dcvae info` on a checkpoint that records metrics (the bundled ones do; test checkpoints do not)."""
     result = run("info", "--offline")

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from dcvae_tools import load_model, save_pretrained
 from dcvae_tools.config import ModelConfig
-from dcvae_tools.errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError
+from dcvae_tools.errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError, OfflineError
 from dcvae_tools.manifest import MANIFEST_ENV, load_manifest
 from dcvae_tools.model import DCVAE, AttributeVector
 
@@ -545,6 +545,30 @@ def test_manifest_override_is_announced(tmp_path: Path, manifest) -> None:
         load_manifest()
 
 
+def test_a_manifest_override_that_is_missing_or_broken_is_named(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"models": {', encoding="utf-8")
+    try:
+        for path, words in ((tmp_path / "typo.json", "no such file"), (broken, "cannot read the weights manifest")):
+            monkeypatch.setenv(MANIFEST_ENV, str(path))
+            load_manifest.cache_clear()
+            with pytest.raises(ConfigError, match=words) as info, pytest.warns(UserWarning, match=MANIFEST_ENV):
+                load_manifest()
+            assert path.name in str(info.value)
+    finally:
+        monkeypatch.delenv(MANIFEST_ENV)
+        load_manifest.cache_clear()
+
+
+def test_a_manifest_flag_must_be_a_boolean(tiny: tuple[DCVAE, Path]) -> None:
+    from dcvae_tools.manifest import parse_manifest
+
+    entry = {**_entry(REPO, "0" * 40, tiny[1]), "bundled": "false"}
+    with pytest.raises(ConfigError, match="bundled must be true or false"):
+        parse_manifest({"models": {"tiny": entry}})
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -614,3 +638,105 @@ def test_allow_local_false_never_loads_a_file_or_folder_of_this_machine(
     with pytest.raises(ModelNotFoundError, match="files and folders are not loaded here"):
         load_model(Path("runs/mine"), allow_local=False)
     assert load_model("mnist-32", allow_local=False, local_files_only=True).config.preset == "mnist-32"
+
+
+# ----------------------------------------------------------------------------- failures a user meets, named
+
+
+def _copy_release(folder: Path, target: Path) -> Path:
+    target.mkdir()
+    for name in FILES:
+        (target / name).write_bytes((folder / name).read_bytes())
+    return target
+
+
+def test_an_invalid_token_is_named_not_taken_for_a_network_problem(local_hub: LocalHub, tiny: tuple[DCVAE, Path],
+                                                                   tmp_path: Path) -> None:
+    local_hub.add_revision(REPO, tiny[1])
+    local_hub.read_token = "hf_valid"
+    with pytest.raises(DCVAEError) as info:
+        _load(local_hub, tmp_path / "cache", token="hf_expired")
+    message = str(info.value)
+    assert "hf auth login" in message and "401" in message and "\n" not in message, message
+    assert "network" not in message
+    assert_same_model(tiny[0], _load(local_hub, tmp_path / "cache", token="hf_valid"))
+
+
+def test_a_download_cut_half_way_says_to_run_again(local_hub: LocalHub, tiny: tuple[DCVAE, Path],
+                                                   tmp_path: Path) -> None:
+    local_hub.add_revision(REPO, tiny[1])
+    local_hub.cut_downloads["model.safetensors"] = 1000
+    with pytest.raises(OfflineError, match=r"could not download model\.safetensors .* run again") as info:
+        _load(local_hub, tmp_path / "cache")
+    assert "\n" not in str(info.value)
+    del local_hub.cut_downloads["model.safetensors"]
+    assert_same_model(tiny[0], _load(local_hub, tmp_path / "cache"))
+
+
+def test_an_oversized_hub_config_is_refused_before_it_is_read_or_the_weights_fetched(
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path
+) -> None:
+    src = _copy_release(tiny[1], tmp_path / "src")
+    config = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    config["description"] = "x" * (2 << 20)  # valid JSON, 2 MiB
+    (src / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    local_hub.add_revision(REPO, src)
+    with pytest.raises(ConfigError, match=r"a config\.json is at most"):
+        _load(local_hub, tmp_path / "cache")
+    assert not any("model.safetensors" in path for _, path in local_hub.requests)
+
+
+@pytest.mark.parametrize("repo_id", ["org/name-", "a--b/c", "org/name.git", "org/" + "n" * 97, "org/.name"])
+def test_repo_ids_the_hub_would_refuse_are_a_not_found_message(repo_id: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelNotFoundError, match="not a Hub repo id"):
+        load_model(repo_id, local_files_only=True)
+
+
+def test_the_offline_advice_for_a_released_name_downloads_its_pinned_commit(
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, manifest
+) -> None:
+    commit = local_hub.add_revision(REPO, tiny[1])
+    manifest({"tiny-test": _entry(REPO, commit, tiny[1])})
+    with pytest.raises(OfflineError) as info:
+        _load(local_hub, tmp_path / "empty-cache", "tiny-test", local_files_only=True)
+    assert "`dcvae download tiny-test`" in str(info.value)  # the repo id would fetch main, not the pinned commit
+
+
+def test_a_wrong_size_is_refused_before_hashing(local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path,
+                                               manifest) -> None:
+    src = _copy_release(tiny[1], tmp_path / "src")
+    (src / "README.md").write_bytes((src / "README.md").read_bytes() + b"\nappended by a mirror\n")
+    commit = local_hub.add_revision(REPO, src)
+    manifest({"tiny-test": _entry(REPO, commit, tiny[1])})
+    with pytest.raises(ChecksumError, match=r"README.md of .* is \d+ bytes, the manifest expects \d+"):
+        _load(local_hub, tmp_path / "cache", "tiny-test")
+
+
+def test_a_revision_is_never_silently_dropped(tiny: tuple[DCVAE, Path], tmp_path: Path, manifest) -> None:
+    from dcvae_tools.hub import locate_training_state
+
+    with pytest.raises(ModelNotFoundError, match="has no revisions; drop --revision"):
+        load_model(str(tiny[1]), revision="v2.0")
+    manifest({"tiny-test": _entry(REPO, "a" * 40, tiny[1])})
+    with pytest.raises(ModelNotFoundError, match="pinned to revision"):
+        locate_training_state("tiny-test", revision="b" * 40, local_files_only=True)
+
+
+def test_hf_hub_offline_never_reads_a_missing_training_state_as_none(
+    local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume offline must not start over because the training state was never downloaded."""
+    from dcvae_tools.hub import locate_training_state
+
+    src = _copy_release(tiny[1], tmp_path / "src")
+    save_file({"step": torch.zeros(1)}, str(src / "training_state.safetensors"))
+    local_hub.add_revision(REPO, src)
+    cache = tmp_path / "cache"
+    _load(local_hub, cache)  # the inference files only
+    for offline in ({"local_files_only": True}, {}):
+        if not offline:
+            monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        with pytest.raises(OfflineError, match=r"training_state\.safetensors .* is not in the local cache"):
+            locate_training_state(REPO, endpoint=local_hub.endpoint, cache_dir=cache, **offline)

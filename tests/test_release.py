@@ -270,6 +270,14 @@ def test_malformed_config_is_refused(saved: tuple[DCVAE, Path], tmp_path: Path, 
         load_model(folder)
 
 
+def test_a_number_too_long_to_convert_is_a_config_error(saved: tuple[DCVAE, Path], tmp_path: Path) -> None:
+    folder = _copy(saved[1], tmp_path / "bad")
+    text = (folder / "config.json").read_text(encoding="utf-8")
+    _write_config(folder, text.replace('"latent_dim": 16', '"latent_dim": 1' + "0" * 5000, 1))
+    with pytest.raises(ConfigError, match="is not a config"):
+        load_model(folder)
+
+
 def test_config_checked_before_weights_are_read(tmp_path: Path) -> None:
     """A hostile config (huge sizes plus an unknown key) next to garbage weights: the config error comes
     first, so no network is built and the weights are never parsed."""

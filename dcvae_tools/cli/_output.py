@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import warnings
@@ -90,9 +91,10 @@ class Output:
             typer.echo(text)
 
     def data(self, obj: Any) -> None:
-        """Print ``obj`` as indented JSON (JSON mode only)."""
+        """Print ``obj`` as indented, standard JSON (JSON mode only): NaN and infinities, which JSON has no words
+        for (a config's metrics may hold them), become null."""
         if self.json_mode:
-            typer.echo(json.dumps(obj, indent=2, default=str))
+            typer.echo(json.dumps(_finite(obj), indent=2, default=str, allow_nan=False))
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
         """Print a table on stdout (human mode only); see :func:`print_table`."""
@@ -274,3 +276,14 @@ def print_table(console: Any, columns: Sequence[str], rows: Sequence[Sequence[st
     for row in rows:
         table.add_row(*row)
     console.print(table, highlight=False)
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every float that is not finite replaced by None, through dicts, lists and tuples."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(value) for value in obj]
+    return obj

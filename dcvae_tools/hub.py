@@ -456,10 +456,10 @@ def locate_training_state(name_or_path: str | os.PathLike, *, revision: str | No
     explicit = is_explicit_path(text) or not isinstance(name_or_path, str)
     local = _local(path, explicit=explicit)
     if local is not None and (explicit or load_manifest().get(text) is None):
+        if revision is not None:
+            raise ModelNotFoundError(_LOCAL_REVISION.format(text=text))
         candidate = local.folder / TRAINING_STATE_NAME
         return (candidate, None) if candidate.is_file() else None  # the user's own file: nothing to check
-    if local is not None and revision is not None:
-        raise ModelNotFoundError(_LOCAL_REVISION.format(text=text))
     # HF_HUB_OFFLINE counts as local_files_only: offline, a file missing from the cache must not read as "the
     # release has no training state" (a resume would silently start over)
     offline = _offline_requested(local_files_only)

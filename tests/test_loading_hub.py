@@ -719,6 +719,8 @@ def test_a_revision_is_never_silently_dropped(tiny: tuple[DCVAE, Path], tmp_path
 
     with pytest.raises(ModelNotFoundError, match="has no revisions; drop --revision"):
         load_model(str(tiny[1]), revision="v2.0")
+    with pytest.raises(ModelNotFoundError, match="has no revisions; drop --revision"):
+        locate_training_state(str(tiny[1]), revision="v2.0")
     manifest({"tiny-test": _entry(REPO, "a" * 40, tiny[1])})
     with pytest.raises(ModelNotFoundError, match="pinned to revision"):
         locate_training_state("tiny-test", revision="b" * 40, local_files_only=True)

@@ -2,6 +2,12 @@
 package's warnings point."""
 
 
+def one_line(err: BaseException | str) -> str:
+    """An exception's (or a text's) message with its whitespace and line breaks collapsed: messages that go into
+    another one-line message."""
+    return " ".join(str(err).split())
+
+
 def outside_package_stacklevel() -> int:
     """The ``stacklevel`` for a ``warnings.warn`` called right after this that makes the warning point at the first
     frame outside dcvae_tools: the user's line, however deep inside the package the warning is raised."""

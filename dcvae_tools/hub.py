@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError
+from .errors import ChecksumError, ConfigError, ModelNotFoundError, OfflineError, one_line
 from .io_utils import git_blob_sha1, sha256_file
 from .manifest import GIT_SHA1, REPO_ID, SHA256_HEX, TRAINING_STATE_NAME, ManifestEntry, load_manifest
 from .release import CONFIG_NAME, OPTIONAL_FILES, RELEASE_FILES, check_config_size
@@ -94,10 +94,6 @@ def verify_cached_file(path: Path, repo_id: str, revision: str, *, local_files_o
     return _check_cached(path, etag, "the Hub announced")
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())
-
-
 def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: str | Path | None,
               local_files_only: bool, token: str | bool | None, endpoint: str | None,
               optional: bool = False, download_name: str | None = None) -> Path | None:
@@ -151,13 +147,13 @@ def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: s
                 "allowed to read this repo. Log in again with `hf auth login`, pass another token, or (for a public "
                 "repo) unset HF_TOKEN"
             ) from err
-        raise OfflineError(f"could not download {filename} of {where}: {_one_line(err)}. Try again later, or check "
+        raise OfflineError(f"could not download {filename} of {where}: {one_line(err)}. Try again later, or check "
                            "HF_ENDPOINT") from err
     except Exception as err:  # connection refused or cut, DNS, timeouts: OSError, or the HTTP client's own errors
         if not isinstance(err, (OSError, *_transport_errors())):
             raise
         raise OfflineError(
-            f"could not download {filename} of {where}: {_one_line(err) or type(err).__name__}. Check the network "
+            f"could not download {filename} of {where}: {one_line(err) or type(err).__name__}. Check the network "
             "(or HF_ENDPOINT) and run again (a cut download is not kept), or load a local folder."
         ) from err
 
@@ -257,8 +253,8 @@ def _download_verified(entry: ManifestEntry, filename: str, sha256: str, **kw) -
     first, so a wrong file is not hashed whole)."""
     path = _download(entry.repo_id, filename, entry.revision, download_name=entry.name, **kw)
     assert path is not None
-    expected_size = entry.files[filename].size if filename in entry.files else None
-    if expected_size is not None and (size := path.stat().st_size) != expected_size:
+    expected_size = entry.files[filename].size
+    if (size := path.stat().st_size) != expected_size:
         _discard_cached(path)
         raise ChecksumError(
             f"{filename} of {entry.repo_id}@{entry.revision} failed verification: it is {size} bytes, the manifest "

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, one_line
 
 TRAINING_STATE_NAME = "training_state.safetensors"
 """A release's optional training state (discriminator, optimizer moments, queues, random state), listed in
@@ -168,5 +168,5 @@ def load_manifest() -> Manifest:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
-        raise ConfigError(f"{path}: cannot read the weights manifest ({' '.join(str(err).split())})") from None
+        raise ConfigError(f"{path}: cannot read the weights manifest ({one_line(err)})") from None
     return parse_manifest(data, str(path))

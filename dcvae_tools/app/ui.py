@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from dcvae_tools.errors import DCVAEError
+from dcvae_tools.errors import DCVAEError, one_line
 
 from .files import app_temp_root
 from .handlers import MAX_MIXES, MAX_SAMPLES, MAX_STEPS, Editor, LoadedModel
@@ -52,7 +52,7 @@ def _without_server_folders(text: str) -> str:
 def _message(err: BaseException) -> str:
     """One line for the page: the library's messages as they are, anything else with its type; the server's
     temporary folders are cut from paths."""
-    text = _without_server_folders(" ".join(str(err).split()))
+    text = _without_server_folders(one_line(err))
     if isinstance(err, DCVAEError | ValueError):
         return text or type(err).__name__
     return f"internal error ({type(err).__name__}: {text}); the server log has the details"

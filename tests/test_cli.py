@@ -337,6 +337,15 @@ def test_mix_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path)
            "-m", ckpt, "--upscale", 1, "--no-labels"))
     assert np.abs(cell(tmp_path / "c.png", 0, 2) - recon[2]).max() <= 1
 
+    # one A with every row of B: one row per B, each A's latent with all of B's row's dimensions
+    ok(result := run("mix", greys[0], shards, "--dims", "0-15", "-o", tmp_path / "one-a.png", "-m", ckpt,
+                     "--upscale", 1, "--no-labels"))
+    assert "3 rows (A, B, 1 mix)" in result.stdout
+    for row in range(3):
+        assert np.abs(cell(tmp_path / "one-a.png", row, 0) - _pixels(greys[0]).astype(np.int16)).max() <= 1
+        assert np.abs(cell(tmp_path / "one-a.png", row, 1) - recon[row]).max() <= 1  # B's row, decoded
+        assert np.abs(cell(tmp_path / "one-a.png", row, 2) - recon[row]).max() <= 1
+
     # every input is counted and checked before the model loads (-m names nothing)
     nothing = tmp_path / "nothing"
     failed(run("mix", "--a", z, "--b", greys[0], "--b", greys[1], "-o", tmp_path / "x.png", "-m", nothing),

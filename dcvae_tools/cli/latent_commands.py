@@ -265,13 +265,14 @@ def _mix_side(model: "DCVAE", inputs: Sequence[MixInput], out: Output) -> tuple[
 
 
 def _check_mix_rows(a_rows: int | None, b_rows: int | None) -> None:
-    """Refuse a B side that is neither one row nor as many rows as A (images and latent rows both count)."""
+    """Refuse sides that cannot pair: one side may have one row (used for every row of the other), else both
+    need the same count (images and latent rows both count), as ``DCVAE.mix`` pairs them."""
     from dcvae_tools.errors import LatentError
 
-    if a_rows is not None and b_rows is not None and b_rows not in (1, a_rows):
+    if a_rows is not None and b_rows is not None and 1 not in (a_rows, b_rows) and a_rows != b_rows:
         raise LatentError(
             f"A has {a_rows} rows and B has {b_rows} (each image or latent is one row); give one B for every A, "
-            "or as many as A (paired in order)"
+            "one A for every B, or as many of each (paired in order)"
         )
 
 
@@ -458,9 +459,10 @@ def mix(
     """Mix latent dimensions of A and B (paper, Figure 6).
 
     Each mix replaces a subset of A's latent dimensions with B's: a random --fraction of them (--count
-    different subsets), or exactly the --dims given. The grid has one row per A image or latent: A, B (the
-    input images as given, so a mix can be compared with them), then the mixes; every row uses the same
-    subsets. B gives one image or latent for every row, or as many as A, paired in order.
+    different subsets), or exactly the --dims given. A and B give the same number of images or latents,
+    paired in order, or one side gives one that pairs with each of the other's. The grid has one row per
+    pair: A, B (the input images as given, so a mix can be compared with them), then the mixes; every row
+    uses the same subsets.
 
     Images are encoded to their posterior means; latents from `dcvae encode` (a file or sharded folder, all
     rows or ROW) are mixed as they are and shown decoded.

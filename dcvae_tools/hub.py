@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,18 +179,32 @@ def hub_offline_mode(enabled: bool) -> Iterator[None]:
 
     ``local_files_only`` alone is not enough: huggingface_hub builds its request headers even for a cache
     lookup, and doing so can fetch a registry from the Hub unless its ``HF_HUB_OFFLINE`` constant is on.
+    The flag is the client's, one for the process: overlapping uses (threads of a server) are counted, the
+    first saves the client's value and the last puts it back, so it never stays on after them all.
     """
     if not enabled:
         yield
         return
     from huggingface_hub import constants
 
-    previous = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True
+    global _offline_users, _offline_saved
+    with _offline_lock:
+        if _offline_users == 0:
+            _offline_saved = constants.HF_HUB_OFFLINE
+        _offline_users += 1
+        constants.HF_HUB_OFFLINE = True
     try:
         yield
     finally:
-        constants.HF_HUB_OFFLINE = previous
+        with _offline_lock:
+            _offline_users -= 1
+            if _offline_users == 0:
+                constants.HF_HUB_OFFLINE = _offline_saved
+
+
+_offline_lock = threading.Lock()
+_offline_users = 0  # hub_offline_mode blocks now running, in any thread
+_offline_saved = False  # the client's flag before the first of them
 
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # huggingface_hub honours both

@@ -53,8 +53,9 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
     The temporary file lives in the same folder (so the final ``os.replace`` is atomic) and is
     named ``.{name}.tmp-XXXXXXXX{suffix}``: hidden, and ending with the real suffix so that
     libraries that pick a format from the file name (Pillow, safetensors, ...) still do so.
-    Missing parent folders are created. If the body raises, the temporary file is deleted and
-    ``path`` is left untouched (an existing file keeps its old content). On success the new file
+    Missing parent folders are created. If the body raises, the temporary file is deleted, the folders
+    this call created are removed again, and ``path`` is left untouched (an existing file keeps its old
+    content). On success the new file
     gets the permissions of the file it replaces, or the usual ones for a new file (0o666 minus
     the umask) rather than the private 0o600 of temporary files.
 
@@ -67,8 +68,13 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
         The temporary path; write the whole content there (it exists and is empty at first).
     """
     target = Path(path)
+    created = _missing_folders(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", suffix=target.suffix, dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", suffix=target.suffix, dir=target.parent)
+    except BaseException:
+        _remove_empty(created)
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     done = False
@@ -96,6 +102,26 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
         if not done:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            _remove_empty(created)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders of ``folder``'s path that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed write created, deepest first, stopping at the first that is not empty
+    (another writer may have put a file there meanwhile; ``rmdir`` never removes one that holds anything)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def atomic_write_bytes(path: StrPath, data: bytes, *, fsync: bool = True) -> Path:

@@ -173,8 +173,9 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
 
     Everything is written into a temporary folder beside ``folder``, which is then renamed into place: a
     failure at any point leaves ``folder`` as it was (absent, or the previous checkpoint) and no temporary
-    folder behind. Where a folder cannot be renamed (a symlink to a folder, the working directory, a mount
-    point) the finished files are moved into it one by one instead. An existing ``folder`` may hold only
+    folder behind. A symlink to a folder has the folder it points to replaced (the link stays). Where a folder
+    cannot be renamed (the working directory or a folder holding it, a mount point) the finished files are
+    moved into it one by one instead. An existing ``folder`` may hold only
     release files (and a training state, which is kept); anything else there is refused rather than deleted.
     """
     from .card import render_model_card
@@ -192,7 +193,10 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
                 f"{folder} holds files that are not part of a checkpoint ({', '.join(foreign[:5])}); save into a "
                 "new or empty folder (an existing checkpoint folder is replaced as a whole)"
             )
-    in_place = folder.exists() and (folder.is_symlink() or os.path.ismount(folder) or _holds_cwd(folder))
+    given = folder
+    if folder.is_symlink() and folder.exists():
+        folder = folder.resolve()  # replace the folder it points to as a whole; the link keeps pointing there
+    in_place = folder.exists() and (os.path.ismount(folder) or _holds_cwd(folder))
     staging_parent = folder if in_place else folder.parent
     staging_parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=staging_parent, prefix=f".{folder.name}.tmp-"))
@@ -214,7 +218,7 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
             item.chmod(0o644)
         if in_place:
             _move_into(tmp, folder)
-            return folder
+            return given
         for name in keep:
             if (folder / name).is_file():
                 try:
@@ -234,7 +238,7 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    return folder
+    return given
 
 
 def _holds_cwd(folder: Path) -> bool:

@@ -589,6 +589,16 @@ def test_atomic_write_failure_leaves_nothing(tmp_path: Path) -> None:
     assert target.read_bytes() == b"old"
     assert list(tmp_path.iterdir()) == [target]
 
+    # folders the failed write created go too; one that already existed, or gained a file meanwhile, stays
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError), atomic_write(tmp_path / "kept" / "new" / "deeper" / "out.bin") as tmp:
+        raise RuntimeError("boom")
+    assert list((tmp_path / "kept").iterdir()) == []
+    with pytest.raises(RuntimeError), atomic_write(tmp_path / "a" / "b" / "out.bin") as tmp:
+        (tmp_path / "a" / "other.txt").write_text("another writer's file")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["other.txt"]
+
 
 def test_failed_image_save_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_save(*args, **kwargs):

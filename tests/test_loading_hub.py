@@ -227,6 +227,21 @@ def test_offline_variables_follow_huggingface_hubs_rule(
     assert _offline_variable() == expected
 
 
+def test_overlapping_offline_blocks_put_the_clients_flag_back() -> None:
+    """Two requests of a server overlap (the first ends before the second): the flag stays on until the last
+    ends, then is the client's again, not left on for good."""
+    from dcvae_tools.hub import hub_offline_mode
+
+    before = hf_constants.HF_HUB_OFFLINE
+    first, second = hub_offline_mode(True), hub_offline_mode(True)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert hf_constants.HF_HUB_OFFLINE is True  # the second is still inside
+    second.__exit__(None, None, None)
+    assert hf_constants.HF_HUB_OFFLINE == before
+
+
 @pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
 def test_offline_by_variable_without_cache_names_that_variable(
     local_hub: LocalHub, tiny: tuple[DCVAE, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str

@@ -169,14 +169,17 @@ def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path: Path, monk
 
 
 def test_save_into_folders_that_cannot_be_renamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A symlink to a folder, the working directory and '.' are written in place (moving files in)."""
+    """A symlink to a folder replaces the folder it points to as a whole; the working directory and '.' are
+    written in place (moving files in)."""
     real = tmp_path / "real"
     save_pretrained(make_model(seed=1), real)
     link = tmp_path / "link"
     link.symlink_to(real, target_is_directory=True)
     new = make_model(seed=2, attributes=False)
-    save_pretrained(new, link)
+    before = real.stat().st_ino
+    assert save_pretrained(new, link) == link
     assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+    assert real.stat().st_ino != before  # a new folder renamed into place, not files moved one by one
     assert not (real / "attributes.safetensors").exists()  # a release file the new model does not have
     assert_same_model(new, load_model(real))
 

@@ -33,6 +33,10 @@ class ConfigError(DCVAEError):
     """A checkpoint's config.json is malformed or names something this version does not support."""
 
 
+class NonFiniteWeightsError(ConfigError):
+    """A checkpoint's weights hold NaN or infinite values (a training run that diverged)."""
+
+
 class ChecksumError(DCVAEError):
     """A downloaded or bundled file does not match the sha256 the manifest (or the Hub) promised."""
 

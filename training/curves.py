@@ -2,7 +2,8 @@
 
 A run with ``network_snapshot_every`` keeps release-format models in ``network-snapshots/iteration-NNNNNNN/``.
 ``evaluate_snapshots`` evaluates each one not yet measured and appends a line per snapshot to
-``curves.jsonl`` in the run folder (so it can be re-run while the run trains); ``plot_curves`` draws one
+``curves.jsonl`` in the run folder (so it can be re-run while the run trains; a snapshot whose weights or images
+hold NaN gets a line with its ``error`` and no metrics, and is not tried again); ``plot_curves`` draws one
 panel per metric with a line per run.
 
 Classifier-based metrics move with the classifier that measures them, so each line records the sha256 of the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,32 @@ CURVES_NAME = "curves.jsonl"
 SNAPSHOTS_DIR = "network-snapshots"
 UNRECORDED = "not recorded"
 """The classifier of a line written before lines recorded theirs."""
-PROTOCOL_SETTINGS = {"test_limit": None, "train_limit": None, "sample_prior": "standard"}
-"""``evaluate`` settings that change a metric's value without changing its name, with their defaults."""
+PROTOCOL_SETTINGS = {
+    "test_limit": None,
+    "train_limit": None,
+    "sample_prior": "standard",
+    "seed": 0,
+    "edit_strength": 1.0,
+    "edit_classes": None,
+    "lite0_normalization": "tf",
+    "data_root": None,
+}
+"""``evaluate`` settings that change a metric's value without changing its name, with their defaults (a line
+written before a setting was recorded was measured with its default)."""
+
+
+def _setting(name: str, value: Any) -> Any:
+    """A setting as a curves line stores it (JSON), so a value asked for now compares equal to a stored one."""
+    if name == "edit_classes":
+        if not value:
+            return None
+        return {key: [sorted(int(c) for c in positive), sorted(int(c) for c in negative)]
+                for key, (positive, negative) in sorted(value.items())}
+    if name == "edit_strength":
+        return float(value)
+    if name == "data_root" and value is not None:
+        return str(value)
+    return value
 
 
 def snapshot_folders(run_dir: str | Path) -> list[tuple[int, Path]]:
@@ -54,31 +80,44 @@ def evaluate_snapshots(
     run_dir: str | Path, metrics: Sequence[str], *, out: str | Path | None = None, **evaluate_kwargs: Any
 ) -> list[dict[str, Any]]:
     """Evaluate every snapshot not yet in ``out`` (default ``run_dir/curves.jsonl``); returns all lines."""
+    from dcvae_tools.errors import NonFiniteWeightsError
+
     from .evaluate import evaluate
+    from .metrics.common import DivergedModelError
 
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / CURVES_NAME
     options = json.loads((run_dir / "training_options.json").read_text(encoding="utf-8"))
     from .metrics import resolve_metric
 
-    settings = {name: evaluate_kwargs.get(name, default) for name, default in PROTOCOL_SETTINGS.items()}
+    settings = {name: _setting(name, evaluate_kwargs.get(name, default)) for name, default in PROTOCOL_SETTINGS.items()}
     lines = [line for line in read_curves(out) if line_settings(line) == settings]
     wanted = {resolve_metric(m, num_samples=evaluate_kwargs.get("num_samples"))[0] for m in metrics}
-    done = {line["iteration"] for line in lines if wanted <= set(line["metrics"])}
+    done = {line["iteration"] for line in lines
+            if wanted <= set(line["metrics"]) or wanted <= set(line.get("failed_metrics", []))}
     processes = _world_size(run_dir)
     for iteration, folder in snapshot_folders(run_dir):
         if iteration in done:
             continue
-        report = evaluate(folder, list(metrics), **evaluate_kwargs)
         line = {
             "iteration": iteration,
             "images_seen": iteration * int(options["batch_size"]) * processes,
             "preset": options["preset"],
-            "metrics": report["metrics"],
-            "deviations": report["details"].get("deviations", []),
-            "settings": settings,
-            "classifier_sha256": (report["details"].get("classifier") or {}).get("weights_sha256"),
         }
+        try:
+            report = evaluate(folder, list(metrics), **evaluate_kwargs)
+        except (DivergedModelError, NonFiniteWeightsError) as err:  # recorded: later snapshots are still measured,
+            # and this one is not tried again
+            print(f"warning: {folder}: {err}", file=sys.stderr)
+            line.update(metrics={}, error=str(err), failed_metrics=sorted(wanted), settings=settings,
+                        classifier_sha256=None)
+        else:
+            line.update(
+                metrics=report["metrics"],
+                deviations=report["details"].get("deviations", []),
+                settings=settings,
+                classifier_sha256=(report["details"].get("classifier") or {}).get("weights_sha256"),
+            )
         with out.open("a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
             f.flush()
@@ -175,7 +214,8 @@ def plot_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]], metrics: Sequ
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel("real images seen (millions)")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    if axes[0][0].get_legend_handles_labels()[0]:
+        axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.png")
     try:

@@ -114,7 +114,14 @@ def _versions() -> dict[str, str | None]:
 
 
 def _preflight(names: Sequence[str], opts: MetricOptions) -> None:
-    """Fail before any long computation when a requested metric cannot run (missing weights or packages)."""
+    """Fail before any long computation when a requested metric cannot run (an unknown dataset, missing weights
+    or packages)."""
+    from .data import check_dataset_name
+
+    try:
+        check_dataset_name(opts.dataset, opts.data_root)
+    except ValueError as err:
+        raise MetricError(str(err)) from None
     nets = {n.rsplit("_", 1)[-1] for n in names if n.startswith(("fd", "fid", "rfd", "rfid"))}
     if "inception" in nets:
         from .metrics.inception import find_inception_weights
@@ -145,6 +152,18 @@ def _preflight(names: Sequence[str], opts: MetricOptions) -> None:
             "perceptual_vgg16_test needs torchvision's ImageNet VGG16 weights file vgg16-397923af.pth: pass "
             f"--vgg-weights PATH (got {opts.vgg_weights})"
         )
+
+
+def _check_report_path(path: Path) -> None:
+    """Refuse a report path that could not be written at the end of a long evaluation: a folder, or a path
+    under a file."""
+    if path.is_dir():
+        raise MetricError(f"{path} is a folder; give the report a file name, e.g. {path / 'report.json'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise MetricError(f"cannot write the report {path}: {parent} is a file, not a folder")
+            break
 
 
 def _now() -> str:
@@ -221,6 +240,10 @@ def evaluate(
         DCVAEError subclasses: missing weights or packages, with the fix (before anything runs).
     """
     names = parse_metric_list(metrics)
+    if batch_size < 1:
+        raise MetricError(f"batch_size must be at least 1, got {batch_size}")
+    if out_json is not None:
+        _check_report_path(Path(out_json))
     threads_before = torch.get_num_threads()
     if num_threads is not None:
         if num_threads < 1:
@@ -353,6 +376,11 @@ def _evaluate(
     if (dataset == "folder" or dataset.startswith("folder:")) and "test" in opts.splits_read:
         deviations.append("folder dataset: it has no held-out split, so the test-split metrics measured the "
                           "training images")
+    for metric, info in metric_details.items():  # FD's bias depends on both counts: not comparable to n-vs-n
+        reference = (info.get("reference") or {}).get("num_images") if isinstance(info, dict) else None
+        if reference is not None and info.get("num_samples") is not None and reference < info["num_samples"]:
+            deviations.append(f"{metric}: {info['num_samples']} samples against all {reference} train images "
+                              "(the split has fewer)")
     classifier = opts.shared.get("classifier")
     if classifier and (classifier.get("train_images") is not None or classifier.get("steps", 0) < 500):
         deviations.append("the FD-classifier was trained with non-default (reduced) settings")

@@ -41,6 +41,31 @@ DATASET_NAMES: tuple[str, ...] = (
 """Names accepted by ``make_dataset``."""
 
 
+def check_dataset_name(name: str, data_root: str | Path | None = None) -> None:
+    """Raise ValueError (naming the valid names, or the missing ``--data-root``) for a name ``make_dataset`` cannot
+    build, without reading any data: the check a long job does before it starts."""
+    if name == "folder" and data_root is None:
+        raise ValueError("dataset 'folder' needs --data-root (or use the name 'folder:<path>')")
+    if name.startswith("folder:") or name == "folder":
+        return
+    key = canonical_dataset_name(name)
+    if key in _TORCHVISION_HELP and key != "fashion-mnist" and data_root is None:
+        raise ValueError(
+            f"dataset {key!r} needs --data-root (its torchvision folder): "
+            f"{_TORCHVISION_HELP[key].format(root='<data-root>')}"
+        )
+    if key not in ("fashion-mnist", "mnist5k", "cifar10", "stl10", "mnist"):
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+
+
+def canonical_dataset_name(name: str) -> str:
+    """The one spelling of a dataset name (``Fashion-MNIST`` -> ``fashion-mnist``); folder names keep their path
+    as given. Everything keyed by a dataset (classifiers, cached statistics, attribute class sets) uses it."""
+    if name.startswith("folder:") or name == "folder":
+        return name
+    return name.strip().lower()
+
+
 def natural_content_size(height: int, width: int, grey: bool, image_size: int) -> int:
     """The content side of an image when none is given: its own side for a square grey image no larger than
     ``image_size`` (padded, never resized), else ``image_size``."""
@@ -286,7 +311,7 @@ def make_dataset(
                 raise ValueError("dataset 'folder' needs --data-root (or use the name 'folder:<path>')")
             path = data_root
         return ImageFolderDataset(path, image_size, channels, content_size)
-    key = name.strip().lower()
+    key = canonical_dataset_name(name)
     if key == "mnist5k":
         if split not in ("train", "test", "all"):
             raise ValueError(f"mnist5k split must be 'train', 'test' or 'all', got {split!r}")

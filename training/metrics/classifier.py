@@ -31,6 +31,7 @@ from torch import nn
 from dcvae_tools.errors import DCVAEError
 from dcvae_tools.io_utils import atomic_write, atomic_write_text, sha256_file
 
+from ..data import canonical_dataset_name
 from .common import batches, default_cache_dir, labelled_split_tensors, progress, split_tensors, to_grey
 from .features import FeatureNetwork
 
@@ -178,7 +179,7 @@ class SmallCNN(FeatureNetwork):
 
 def classifier_dir(dataset: str, cache_dir: str | Path | None = None) -> Path:
     """``<cache>/classifiers/<dataset>/`` (default cache ``~/.cache/dcvae-tools``)."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in canonical_dataset_name(dataset))
     return default_cache_dir(cache_dir) / "classifiers" / safe
 
 
@@ -193,13 +194,13 @@ def pinned_classifier_dir(dataset: str) -> Path | None:
     moved from 0.891 to 0.893 between two machines), and every classifier metric moves with it; so a checkout
     measures with the committed one unless a ``cache_dir`` is given or ``retrain`` is asked for.
     """
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in canonical_dataset_name(dataset))
     folder = PINNED_CLASSIFIERS / safe
     return folder if (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file() else None
 
 
 def _input_format(dataset: str) -> tuple[int, int]:
-    key = dataset.strip().lower()
+    key = canonical_dataset_name(dataset)
     if key not in CLASSIFIER_INPUTS:
         raise DCVAEError(
             f"no FD-classifier for dataset {dataset!r}: classifier metrics need a labelled dataset among "
@@ -244,6 +245,7 @@ def train_classifier(
     Returns:
         The trained network in eval mode; ``config.test_accuracy`` is filled in.
     """
+    dataset = canonical_dataset_name(dataset)
     size, channels = _input_format(dataset)
     x, y = labelled_split_tensors(dataset, "train", size, channels, data_root, limit=train_images)
     num_classes = int(y.max()) + 1

@@ -13,11 +13,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dcvae_tools.errors import DCVAEError
 from dcvae_tools.images.convert import crop_center
 
 __all__ = [
     "DEFAULT_CACHE_DIR",
     "PARTLY_LABELLED",
+    "DivergedModelError",
+    "MetricError",
     "batches",
     "crop_content",
     "default_cache_dir",
@@ -25,6 +28,7 @@ __all__ = [
     "labelled_rows",
     "labelled_split_tensors",
     "progress",
+    "require_finite",
     "split_tensors",
     "subset_indices",
     "to_grey",
@@ -39,6 +43,26 @@ SUBSET_SEED = 0
 _BT601 = (0.299, 0.587, 0.114)
 _SPLIT_CACHE: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 _SPLIT_CACHE_SIZE = 4
+
+
+class MetricError(DCVAEError):
+    """An unknown metric name, or a metric that cannot run with what is available (the message says why)."""
+
+
+class DivergedModelError(MetricError):
+    """The model gave NaN or infinite images or latents: no metric can measure it."""
+
+
+def require_finite(images: torch.Tensor, what: str) -> torch.Tensor:
+    """``images`` unchanged, or a DivergedModelError when any value is NaN or infinite: a classifier would put
+    such images in class 0 and report a number, so no metric measures them."""
+    bad = int((~torch.isfinite(images.flatten(1))).any(1).sum()) if len(images) else 0
+    if bad:
+        raise DivergedModelError(
+            f"{bad} of {len(images)} {what} have NaN or infinite values: the model has diverged; evaluate an "
+            "earlier snapshot"
+        )
+    return images
 
 
 def default_cache_dir(cache_dir: str | Path | None = None) -> Path:

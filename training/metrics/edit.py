@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .common import batches, crop_content
+from .common import batches, crop_content, require_finite
 
 __all__ = ["EditResult", "class_direction", "edit_success"]
 
@@ -108,8 +108,11 @@ def edit_success(
     l2_rec = mse_rec = l2_src = mse_src = 0.0
     for batch in batches(images, batch_size):
         z = model.encode(batch, batch_size=batch_size)
-        recon = model.decode(z, batch_size=batch_size).cpu()
-        edited = model.decode(z + float(strength) * direction.to(z.device, z.dtype), batch_size=batch_size).cpu()
+        recon = require_finite(model.decode(z, batch_size=batch_size).cpu(), "reconstructions (in one batch)")
+        edited = require_finite(
+            model.decode(z + float(strength) * direction.to(z.device, z.dtype), batch_size=batch_size).cpu(),
+            "edited images (in one batch)",
+        )
         hits += int(torch.isin(classifier.predict(crop_content(edited, content_size)), positive).sum())
         base_hits += int(torch.isin(classifier.predict(crop_content(recon, content_size)), positive).sum())
         n = len(batch)

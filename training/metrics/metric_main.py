@@ -41,6 +41,7 @@ asking for ``fd10k_classifier`` with ``num_samples=2000`` reports ``fd2k_classif
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -50,9 +51,15 @@ from typing import Any
 
 import torch
 
-from dcvae_tools.errors import DCVAEError
-
-from .common import batches, crop_content, default_cache_dir, labelled_split_tensors, split_tensors
+from .common import (
+    MetricError,
+    batches,
+    crop_content,
+    default_cache_dir,
+    labelled_split_tensors,
+    require_finite,
+    split_tensors,
+)
 from .features import FeatureNetwork, feature_stats_of
 from .frechet import frechet_distance, load_statistics, save_statistics
 
@@ -69,10 +76,6 @@ __all__ = [
     "register_metric_family",
     "resolve_metric",
 ]
-
-
-class MetricError(DCVAEError):
-    """An unknown metric name, or a metric that cannot run with what is available (the message says why)."""
 
 
 @dataclass
@@ -151,6 +154,9 @@ class MetricOptions:
     splits_read: set[str] = field(default_factory=set, repr=False)  # "train" / "test": what the metrics measured
 
     def __post_init__(self) -> None:
+        from ..data import canonical_dataset_name
+
+        self.dataset = canonical_dataset_name(self.dataset)  # classifiers and class sets are keyed by it
         if self.sample_prior not in SAMPLE_PRIORS:
             raise MetricError(f"sample_prior must be one of {', '.join(SAMPLE_PRIORS)}, got {self.sample_prior!r}")
 
@@ -193,8 +199,10 @@ class MetricOptions:
             images, _ = self.test_split()
             # encode + decode rather than model.reconstruct: the test split is the domain check's own reference,
             # so its warning (and its extra encode) would only cost time here
-            return torch.cat([self.model.decode(self.model.encode(b, batch_size=self.batch_size), self.batch_size)
-                              .cpu() for b in batches(images, 4096)])
+            return require_finite(torch.cat([
+                self.model.decode(self.model.encode(b, batch_size=self.batch_size), self.batch_size).cpu()
+                for b in batches(images, 4096)
+            ]), "test reconstructions")
 
         return self.memo("reconstructions", make)
 
@@ -241,10 +249,12 @@ class MetricOptions:
         images, _ = self.split(split, limit)
         tag = f"{self.dataset}-{split}-{len(images)}-{c.channels}x{c.image_size}c{self.content_size}"
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in tag)
-        path = default_cache_dir(self.cache_dir) / "fd-stats" / f"{safe}-{net.cache_key()}.npz"
+        # the images' own hash: another --data-root (a folder, an mnist5k csv) with as many images is other data
+        content = hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()
+        path = default_cache_dir(self.cache_dir) / "fd-stats" / f"{safe}-{content[:16]}-{net.cache_key()}.npz"
         if path.is_file():
             mu, sigma, meta = load_statistics(path)
-            if meta.get("num_images") == len(images):
+            if meta.get("num_images") == len(images) and meta.get("images_sha256") == content:
                 return mu, sigma, {**meta, "cache_file": str(path)}
         mu, sigma, count = feature_stats_of(
             net, crop_content(images, self.content_size), self.batch_size, self.show_progress
@@ -257,6 +267,7 @@ class MetricOptions:
             "feature_network": net.name,
             "network_key": net.cache_key(),
             "image_format": tag,
+            "images_sha256": content,
         }
         save_statistics(path, mu, sigma, **meta)
         return mu, sigma, {**meta, "cache_file": str(path)}
@@ -410,7 +421,8 @@ def _sample_batches(opts: MetricOptions, count: int) -> Iterator[torch.Tensor]:
         mean, std = fitted_prior(opts)
         z = mean.to(z.device) + std.to(z.device) * z
     for zb in batches(z, opts.batch_size):
-        yield crop_content(opts.model.decode(zb, batch_size=opts.batch_size), opts.content_size)
+        yield require_finite(crop_content(opts.model.decode(zb, batch_size=opts.batch_size), opts.content_size),
+                             "decoded samples (in one batch)")
 
 
 def sampling_fd(opts: MetricOptions, net_name: str, count: int) -> MetricResult:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .common import crop_content
+from .common import crop_content, require_finite
 
 __all__ = ["ProbeResult", "latent_probe", "linear_probe", "pixel_probe"]
 
@@ -135,8 +135,8 @@ def latent_probe(
     **probe_kwargs: Any,
 ) -> ProbeResult:
     """Linear probe on a frozen DC-VAE's posterior means of model-space images (the paper's A.6 protocol)."""
-    z_train = model.encode(train_images, batch_size=batch_size)
-    z_test = model.encode(test_images, batch_size=batch_size)
+    z_train = require_finite(model.encode(train_images, batch_size=batch_size), "train latents")
+    z_test = require_finite(model.encode(test_images, batch_size=batch_size), "test latents")
     return linear_probe(z_train, train_labels, z_test, test_labels, features="latent posterior mean", **probe_kwargs)
 
 

@@ -58,6 +58,23 @@ def test_tiny_preset_trains_on_real_data_with_finite_losses(tmp_path):
     assert options["preset"] == "tiny"
 
 
+def test_a_run_whose_weights_go_nan_stops_and_keeps_its_last_good_checkpoint(tmp_path):
+    from training.run_state import write_checkpoint
+    from training.state_file import TrainingDivergedError
+
+    run = tmp_path / "run"
+    training_loop(tiny(total_iterations=2), run, progress=False)
+    state = load_checkpoint(run / CHECKPOINT_NAME)
+    name = next(k for k, v in state["G"].items() if v.is_floating_point())
+    state["G"][name] = state["G"][name] * float("nan")  # as a diverged step would leave it
+    write_checkpoint(state, run / CHECKPOINT_NAME)
+    before = (run / CHECKPOINT_NAME).read_bytes()
+    with pytest.raises(TrainingDivergedError, match=r"diverged by iteration 3: \w+\.\S+ holds NaN.*still holds "
+                                                   "iteration 2"):
+        training_loop(tiny(total_iterations=6, checkpoint_every=1), run, progress=False)
+    assert (run / CHECKPOINT_NAME).read_bytes() == before  # not replaced by a diverged state
+
+
 def test_bf16_request_trains_in_float32_on_a_cpu_without_native_bfloat16(tmp_path, capsys):
     cpu = torch.device("cpu")
     assert training_precision(cpu, "bf16", native_bfloat16=True) == ("bf16", None)

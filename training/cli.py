@@ -813,7 +813,7 @@ def main() -> None:
     from dcvae_tools.errors import DCVAEError
 
     from .options import OptionsError
-    from .state_file import TrainingStateError
+    from .state_file import TrainingDivergedError, TrainingStateError
 
     try:
         app()
@@ -821,7 +821,8 @@ def main() -> None:
         signal.signal(stopped.signum, signal.SIG_DFL)
         os.kill(os.getpid(), stopped.signum)
         raise SystemExit(128 + stopped.signum) from None  # where the signal could not end the process
-    except (UserError, OptionsError, DCVAEError, TrainingStateError, FileNotFoundError, ModuleNotFoundError) as err:
+    except (UserError, OptionsError, DCVAEError, TrainingStateError, TrainingDivergedError, FileNotFoundError,
+            ModuleNotFoundError) as err:
         if os.environ.get("DCVAE_DEBUG") == "1":
             raise
         typer.echo(f"error: {err}", err=True)

@@ -23,6 +23,10 @@ FORMAT = "dcvae-training-state"
 VERSION = "1"
 
 
+class TrainingDivergedError(RuntimeError):
+    """The networks' weights hold NaN or infinite values: the run stopped without overwriting its checkpoint."""
+
+
 class TrainingStateError(ValueError):
     """The file is not a training state this version can read; the message names the file."""
 

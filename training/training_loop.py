@@ -39,7 +39,17 @@ from .run_state import (
     trainer_state,
     write_checkpoint,
 )
+from .state_file import TrainingDivergedError
 from .stop_request import StopRequest, signal_name, stop_reason
+
+
+def first_non_finite(networks: dict[str, nn.Module | None]) -> str | None:
+    """The first weight or buffer (``"G.cell1.c1.weight"``) holding NaN or infinity, or None."""
+    for net_name, net in networks.items():
+        for name, tensor in (net.state_dict() if net is not None else {}).items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return f"{net_name}.{name}"
+    return None
 
 
 def _step(scaler: torch.amp.GradScaler, *optimizers: torch.optim.Optimizer | None) -> None:
@@ -246,14 +256,30 @@ def training_loop(
     objective = DCVAELoss(o, E_t, G_t, D_t, D_M, queues, autocast, scale=scaler.scale)
     logit_path = logit_path_parameters(D) if D is not None else None  # the unwrapped module's own parameters
 
+    saved_at = iteration if ckpt_path.is_file() else None  # the checkpoint a divergence leaves in place
+
     def save_checkpoint() -> None:
+        nonlocal saved_at
+        check_finite()  # never replace a good checkpoint with a diverged one
         rng = gather_objects(capture_rng_state(device), dist_info)  # every rank's own CPU and CUDA state
+        saved_at = iteration
         if not main:
             return
         state = trainer_state(
             networks=networks, optimizers=optimizers, scaler=scaler, queues=queues, loader=loader, rng=rng
         )
         write_checkpoint({"iteration": iteration, **state, "options": o.to_json()}, ckpt_path)
+
+    def check_finite() -> None:
+        """Stop a run whose weights went NaN or infinite (every rank holds the same weights, so all stop here)."""
+        broken = first_non_finite(networks)
+        if broken is None:
+            return
+        kept = (f"{ckpt_path} still holds iteration {saved_at}: resume from it with a lower learning rate "
+                "(--set lr=...) or another --set amp=..." if saved_at is not None else "no checkpoint was written")
+        raise TrainingDivergedError(
+            f"training diverged by iteration {iteration}: {broken} holds NaN or infinite values; {kept}"
+        )
 
     # fixed inputs for the snapshot grids
     snap_z = torch.randn(64, o.latent_dim, generator=torch.Generator().manual_seed(o.seed)).clamp(-1, 1).to(device)
@@ -324,6 +350,7 @@ def training_loop(
                 log.add(step, len(real) * dist_info.world_size)
                 if iteration % o.log_every == 0 or iteration == end:
                     last = log.flush(iteration)
+                    check_finite()
                     if bar is not None:
                         bar.log(iteration, last)
                     if progress_fn is not None:

@@ -9,8 +9,8 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   pay for weaker reconstructions, so 2 stayed. From the prior-clamp run's kept state (74,420; the release is its 72,500
   snapshot) n_critic 1 for 2,160 updates sampled at N(0, I) FD 21.7-25.2, no better than n_critic 2's band
   (``ablation-prior-clamp-n-critic-1``). From the from-scratch joint+clamp arm's 38,955 state it sampled at 27.1-29.4
-  over 42,000-44,000, 23.2-26.0 over 45,000-51,000 and 22.4, 20.2, 20.6, 19.0, 18.5, 18.2, 21.9, 17.3, 17.3, 18.7 and
-  16.2 at 52,000-62,000
+  over 42,000-44,000, 23.2-26.0 over 45,000-51,000 and 22.4, 20.2, 20.6, 19.0, 18.5, 18.2, 21.9, 17.3, 17.3, 18.7,
+  16.2 and 16.0 at 52,000-63,000
   against that arm's 31.5-33.4, reconstructing better, 3.7 behind the VAE/GAN at 48,000, 8.1 at 52,000, 0.2 at
   56,000 and 1.7 at 60,000
   (``scratch-joint-clamp-n-critic-1``): a large part of the gap at equal iterations, at 1.7x the n_critic-2

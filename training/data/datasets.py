@@ -44,9 +44,9 @@ DATASET_NAMES: tuple[str, ...] = (
 def check_dataset_name(name: str, data_root: str | Path | None = None) -> None:
     """Raise ValueError (naming the valid names, or the missing ``--data-root``) for a name ``make_dataset`` cannot
     build, without reading any data: the check a long job does before it starts."""
-    if name == "folder" and data_root is None:
-        raise ValueError("dataset 'folder' needs --data-root (or use the name 'folder:<path>')")
     if name.startswith("folder:") or name == "folder":
+        if not name[len("folder:") :] and data_root is None:
+            raise ValueError("dataset 'folder' needs --data-root (or use the name 'folder:<path>')")
         return
     key = canonical_dataset_name(name)
     if key in _TORCHVISION_HELP and key != "fashion-mnist" and data_root is None:
@@ -304,13 +304,10 @@ def make_dataset(
         ValueError: unknown name (the message lists the valid ones), bad split or missing ``data_root``.
     """
     _check_geometry(image_size, channels, content_size)
+    check_dataset_name(name, data_root)
     if name.startswith("folder:") or name == "folder":
         path = name[len("folder:") :] if name.startswith("folder:") else ""
-        if not path:
-            if data_root is None:
-                raise ValueError("dataset 'folder' needs --data-root (or use the name 'folder:<path>')")
-            path = data_root
-        return ImageFolderDataset(path, image_size, channels, content_size)
+        return ImageFolderDataset(path or str(data_root), image_size, channels, content_size)
     key = canonical_dataset_name(name)
     if key == "mnist5k":
         if split not in ("train", "test", "all"):
@@ -322,6 +319,4 @@ def make_dataset(
             raise ValueError(f"fashion-mnist split must be 'train' or 'test', got {split!r}")
         images, labels = load_fashion_mnist(split, data_root)  # type: ignore[arg-type]
         return ArrayImageDataset(images, labels, image_size, channels, content_size)
-    if key in ("cifar10", "stl10", "mnist"):
-        return torchvision_dataset(key, data_root, split, image_size, channels, content_size)  # type: ignore[arg-type]
-    raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+    return torchvision_dataset(key, data_root, split, image_size, channels, content_size)  # type: ignore[arg-type]

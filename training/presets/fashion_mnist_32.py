@@ -10,13 +10,13 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   snapshot) n_critic 1 for 2,160 updates sampled at N(0, I) FD 21.7-25.2, no better than n_critic 2's band
   (``ablation-prior-clamp-n-critic-1``). From the from-scratch joint+clamp arm's 38,955 state it sampled at 27.1-29.4
   over 42,000-44,000, 23.2-26.0 over 45,000-51,000 and 22.4, 20.2, 20.6, 19.0, 18.5, 18.2, 21.9, 17.3, 17.3, 18.7,
-  16.2 and 16.0 at 52,000-63,000
+  16.2, 16.0 and 15.0 at 52,000-64,000 (the VAE/GAN: 13.3 at 64,000)
   against that arm's 31.5-33.4, reconstructing better, 3.7 behind the VAE/GAN at 48,000, 8.1 at 52,000, 0.2 at
-  56,000 and 1.7 at 60,000
+  56,000 and 1.7 at 60,000 and 64,000
   (``scratch-joint-clamp-n-critic-1``): a large part of the gap at equal iterations, at 1.7x the n_critic-2
   arm's time per iteration (two encoder/decoder updates every iteration, where the VAE/GAN makes one, so 1.26x the
-  VAE/GAN's updates by 53,000). The preset keeps 2 while that arm trains
-  to 64,000: n_critic 1 was measured only as a continuation, and whether it passes the VAE/GAN is still open;
+  VAE/GAN's updates by 53,000). The preset keeps 2: n_critic 1 was measured only as a continuation, and it did not
+  pass the VAE/GAN by 64,000;
 - 64 prior draws per encoder/decoder step instead of 128 (``gen_batch_size``): the same number as real images,
   so each step costs half the prior rows through the decoder on 2 cores. 128 was measured as a continuation of
   the clamp run's kept 74,420 state (``bash reports/reproduce.sh ablation-gen-batch-128``): N(0, I) sample FD

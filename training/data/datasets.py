@@ -54,7 +54,7 @@ def check_dataset_name(name: str, data_root: str | Path | None = None) -> None:
             f"dataset {key!r} needs --data-root (its torchvision folder): "
             f"{_TORCHVISION_HELP[key].format(root='<data-root>')}"
         )
-    if key not in ("fashion-mnist", "mnist5k", "cifar10", "stl10", "mnist"):
+    if key not in DATASET_NAMES:  # the folder forms returned above
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
 
 

@@ -179,8 +179,12 @@ class SmallCNN(FeatureNetwork):
 
 def classifier_dir(dataset: str, cache_dir: str | Path | None = None) -> Path:
     """``<cache>/classifiers/<dataset>/`` (default cache ``~/.cache/dcvae-tools``)."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in canonical_dataset_name(dataset))
-    return default_cache_dir(cache_dir) / "classifiers" / safe
+    return default_cache_dir(cache_dir) / "classifiers" / _folder_name(dataset)
+
+
+def _folder_name(dataset: str) -> str:
+    """The dataset's canonical name as a folder name (classifiers, cached and pinned, live under it)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in canonical_dataset_name(dataset))
 
 
 PINNED_CLASSIFIERS = Path(__file__).resolve().parents[2] / "reports" / "classifiers"
@@ -194,8 +198,7 @@ def pinned_classifier_dir(dataset: str) -> Path | None:
     moved from 0.891 to 0.893 between two machines), and every classifier metric moves with it; so a checkout
     measures with the committed one unless a ``cache_dir`` is given or ``retrain`` is asked for.
     """
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in canonical_dataset_name(dataset))
-    folder = PINNED_CLASSIFIERS / safe
+    folder = PINNED_CLASSIFIERS / _folder_name(dataset)
     return folder if (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file() else None
 
 

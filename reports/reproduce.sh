@@ -19,6 +19,7 @@
 #   bash reports/reproduce.sh ablation-joint-prior-clamp  # joint batches, training's prior draws clamped to [-1, 1]
 #   bash reports/reproduce.sh ablation-prior-clamp-lr     # that run's state at a 4x lower lr (-ema: EMA 0.999)
 #   bash reports/reproduce.sh release-candidate-lr  # the lr arm's 76,000 snapshot measured as a release, not bundled
+#   bash reports/reproduce.sh release-candidate-ncritic1  # the n_critic-1 arm's 64,000 snapshot measured as a release
 #   bash reports/reproduce.sh ablation-prior-sample-weight  # the prior-clamp state, prior samples 0.75 of the fakes
 #   bash reports/reproduce.sh ablation-gen-batch-128  # the prior-clamp state, 128 prior draws per decoder batch
 #   bash reports/reproduce.sh ablation-kl-ramp  # the prior-clamp state, KL weight ramped 1e-6 -> 1e-4 in 1,000 iterations
@@ -393,6 +394,21 @@ case "$TARGET" in
         $TRAIN eval "$out/model" -o reports/experiments/release-candidate-lr5e-5-76000.json --edit-strength 1.0 \
             --metrics recon_class_agreement_test,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe,probe_linear_test
         $TRAIN eval "$out/model" -o reports/experiments/release-candidate-lr5e-5-76000-mixture-prior.json \
+            --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
+        rm -rf "$out"
+        ;;
+    release-candidate-ncritic1)  # the from-scratch n_critic-1 arm's 64,000 snapshot (target
+        # scratch-joint-clamp-n-critic-1) exported like the release into a scratch folder with a scratch manifest, then
+        # measured with every number of the release's report plus its fitted mixture prior's samples
+        out=$(mktemp -d)
+        cp weights_manifest.json "$out/manifest.json"
+        $TRAIN release reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 --snapshot 64000 \
+            --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 --no-bundle -o "$out/model" \
+            --manifest "$out/manifest.json"
+        $TRAIN latent-stats "$out/model"
+        $TRAIN eval "$out/model" -o reports/experiments/release-candidate-ncritic1-64000.json --edit-strength 1.0 \
+            --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
+        $TRAIN eval "$out/model" -o reports/experiments/release-candidate-ncritic1-64000-mixture-prior.json \
             --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
         rm -rf "$out"
         ;;

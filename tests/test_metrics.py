@@ -708,6 +708,11 @@ def test_evaluate_refuses_what_would_fail_at_the_end(tmp_path: Path) -> None:
         evaluate(model, ["recon_mse_test"], "fashion-mnist", out_json=tmp_path / "file" / "report.json")
     with pytest.raises(MetricError, match="batch_size must be at least 1"):
         evaluate(model, ["recon_mse_test"], "fashion-mnist", batch_size=0)
+    with pytest.raises(MetricError, match="'fd10k_classifier' and 'fd50k_classifier' both measure "
+                       "'fd5k_classifier' with --num-samples 5000; ask for one of them"):
+        evaluate(model, ["fd10k_classifier", "fd50k_classifier"], "fashion-mnist", num_samples=5000)
+    with pytest.raises(MetricError, match="'fd10k_classifier' and 'fd10000_classifier' both measure"):
+        evaluate(model, ["fd10k_classifier", "fd10000_classifier"], "fashion-mnist")
     with pytest.raises(MetricError, match="unknown dataset 'fashoin-mnist'; valid names: fashion-mnist"):
         evaluate(model, ["recon_mse_test"], "fashoin-mnist")
     with pytest.raises(MetricError, match="dataset 'cifar10' needs --data-root"):

@@ -57,6 +57,20 @@ def parse_metric_list(metrics: str | Sequence[str]) -> list[str]:
     return names
 
 
+def _check_reported_names(names: Sequence[str], num_samples: int | None) -> None:
+    """Refuse two requested metrics that report under one name (``fd10k_classifier,fd50k_classifier`` with
+    ``num_samples=5000`` both measure ``fd5k_classifier``): the second would silently replace the first."""
+    requested_as: dict[str, str] = {}
+    for name in names:
+        reported, _ = resolve_metric(name, num_samples)
+        if reported in requested_as:
+            given = f" with --num-samples {num_samples}" if num_samples is not None else ""
+            raise MetricError(
+                f"{requested_as[reported]!r} and {name!r} both measure {reported!r}{given}; ask for one of them"
+            )
+        requested_as[reported] = name
+
+
 def _load(model_or_run: Any, device: str | torch.device | None) -> tuple[DCVAE, str, Path | None, int | None]:
     """(model, label for the report, run folder or None, training iteration or None)."""
     if isinstance(model_or_run, DCVAE):
@@ -240,6 +254,7 @@ def evaluate(
         DCVAEError subclasses: missing weights or packages, with the fix (before anything runs).
     """
     names = parse_metric_list(metrics)
+    _check_reported_names(names, num_samples)
     if batch_size < 1:
         raise MetricError(f"batch_size must be at least 1, got {batch_size}")
     if out_json is not None:

@@ -135,10 +135,11 @@ def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: s
         raise OfflineError(
             f"{filename} of {where} is not in the local cache and cannot be downloaded "
             f"({'offline mode is on' if _offline_requested(local_files_only) else 'the Hub is unreachable'}). "
-            f"Run `dcvae download {download_name or repo_id}` once while online"
-            + (f", with {variable} unset" if (variable := _offline_variable()) else
-               ", without --offline / local_files_only")
-            + "."
+            "It has to come from the network once: "
+            + (f"unset {variable} and run `dcvae download {download_name or repo_id}`"
+               if (variable := _offline_variable()) else
+               f"run `dcvae download {download_name or repo_id}` without --offline / local_files_only")
+            + " where the Hub is reachable; later loads work offline from the cache."
         ) from err
     except HfHubHTTPError as err:
         status = getattr(getattr(err, "response", None), "status_code", None)

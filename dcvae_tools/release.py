@@ -138,7 +138,7 @@ def attributes_from_bytes(data: bytes, latent_dim: int | None, source: Path) -> 
     if not isinstance(meta, dict):
         raise ConfigError(f"{source}: its 'attributes' metadata is not a JSON object")
     out = {}
-    for name, direction in tensors.items():
+    for name, direction in sorted(tensors.items()):  # the file's own order differs from one process to the next
         if direction.ndim != 1 or (latent_dim is not None and tuple(direction.shape) != (latent_dim,)):
             expected = f"({latent_dim},)" if latent_dim is not None else "one dimension"
             raise ConfigError(f"{source}: attribute {name!r} has shape {tuple(direction.shape)}, expected {expected}")

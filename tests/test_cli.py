@@ -525,7 +525,9 @@ def test_debug_keeps_the_traceback(ckpt: Path, tmp_path: Path) -> None:
 
 def test_usage_errors_exit_2(ckpt: Path, images: Path, tmp_path: Path) -> None:
     for args, fragment in [
-        (["decode", tmp_path / "z.safetensors", "-m", ckpt], "nothing to write"),
+        (["decode", tmp_path / "z.safetensors", "-m", ckpt],
+         "nothing to write: give -o OUT_DIR, --grid GRID.png or both"),
+        (["sample", "-m", ckpt], "nothing to write: give -o GRID.png, --out-dir DIR or both"),
         (["encode", images, "-o", tmp_path / "z.npy", "-m", ckpt], "must end in .safetensors"),
         (["reconstruct", images, "--grid", tmp_path / "grid.tiff", "-m", ckpt], "must end in one of"),
         (["attribute", "-p", images, "-n", images, "--name", "a:b", "-o", tmp_path / "a.safetensors"], "'a:b'"),

@@ -369,6 +369,19 @@ def test_attribute_of_wrong_size(saved: tuple[DCVAE, Path], tmp_path: Path) -> N
         load_model(folder)
 
 
+def test_attributes_load_in_name_order(tmp_path: Path) -> None:
+    """safetensors hands tensors back in a different order on every read, so a loop over model.attributes printed
+    differently from run to run; names now come back sorted."""
+    from dcvae_tools import load_attributes, save_attributes
+
+    names = ["pc07", "zeta", "boot", "pc01", "ink", "alpha", "pc10", "long_sleeves", "pc03", "open_shoe"]
+    save_attributes({name: AttributeVector(name, torch.ones(LATENT), 1, 1) for name in names},
+                    tmp_path / "attrs.safetensors")
+    for _ in range(5):
+        assert list(load_attributes(tmp_path / "attrs.safetensors")) == sorted(names)
+    assert list(load_model("fashion-mnist-32").attributes) == sorted(load_model("fashion-mnist-32").attributes)
+
+
 def test_attributes_files_round_trip_from_python(tmp_path: Path) -> None:
     from dcvae_tools import load_attributes, save_attributes
 

@@ -974,3 +974,17 @@ def test_the_unwrapped_networks_come_out_of_ddp_under_torch_compile_too(tmp_path
         assert DCVAELoss._raw(compiled) is compiled and DCVAELoss._raw(net) is net
     finally:
         dist.destroy_process_group()
+
+
+def test_cli_presets_names_each_release_base_and_where_its_steps_are():
+    """The release is its preset continued with other options; the listing says where every step is."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    result = CliRunner().invoke(app, ["presets"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()}
+    assert rows["preset"][-1] == "base of release"
+    assert rows["fashion-mnist-32"][-1] == "fashion-mnist-32" and rows["tiny"][-1] == "-"
+    assert "bash reports/reproduce.sh NAME" in " ".join(result.stderr.split())

@@ -88,7 +88,11 @@ def _next_run_dir(outdir: Path, preset: str, dataset: str) -> Path:
 
 @app.command()
 def presets() -> None:
-    """List the training presets and what each reproduces (tab-separated text when piped)."""
+    """List the training presets and the release each is the recipe of (tab-separated text when piped).
+
+    A release was trained from its preset and then, in most cases, continued with changed options and shipped
+    at a chosen snapshot: `bash reports/reproduce.sh NAME` in a clone runs every step of release NAME.
+    """
     from rich.console import Console
 
     from dcvae_tools.cli._output import print_table
@@ -102,7 +106,10 @@ def presets() -> None:
             [name, o.dataset, o.objective, f"{o.architecture} {args}".strip(), str(o.latent_dim),
              f"{o.total_iterations:,}", o.reproduces or "-"]
         )
-    print_table(Console(), ["preset", "data", "objective", "backbone", "latent", "iterations", "reproduces"], rows)
+    print_table(Console(), ["preset", "data", "objective", "backbone", "latent", "iterations", "base of release"],
+                rows)
+    Console(stderr=True).print("A release may continue its base preset with changed options; every step of "
+                               "release NAME: `bash reports/reproduce.sh NAME` in a clone of the repository.")
 
 
 @app.command()

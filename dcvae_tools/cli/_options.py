@@ -181,10 +181,11 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
-def _need_output(*outputs: object, options: str) -> None:
-    """Refuse a run that would write nothing (``options`` names the output options, e.g. "'-o' / '--grid'")."""
+def _need_output(*outputs: object, options: tuple[str, str]) -> None:
+    """Refuse a run that would write nothing (``options``: the two output options as the user writes them, e.g.
+    ``("-o OUT_DIR", "--grid GRID.png")``)."""
     if all(o is None for o in outputs):
-        raise typer.BadParameter("nothing to write; give at least one of them", param_hint=options)
+        raise typer.BadParameter(f"nothing to write: give {options[0]}, {options[1]} or both")
 
 
 # ---------------------------------------------------------------------------- the model

@@ -143,7 +143,7 @@ def download(
     folder is printed on stdout; later commands (and --offline) use the cached copy.
     """
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
-        out.info(f"fetching {name_or_repo} ...")
+        out.info(f"loading and verifying {name_or_repo} ...")
         model = _load(name_or_repo, revision=revision, device="cpu", offline=offline, cache_dir=cache_dir)
         source = model.source
         out.data(

@@ -412,7 +412,7 @@ def decode(
     file records them (else 00000.png, 00001.png, ...), and/or one grid image. A sharded latents folder
     (`dcvae encode ... -o DIR`) is read shard by shard, each checked against its sha256 in index.json.
     """
-    _need_output(output, grid, options="'-o' / '--grid'")
+    _need_output(output, grid, options=("-o OUT_DIR", "--grid GRID.png"))
     _check_image_suffix(grid, "--grid")
     with session(quiet=quiet, debug=debug) as out:
         if not _is_latents(latents):
@@ -481,7 +481,7 @@ def reconstruct(
     latent for N steps first, for reconstructions closer to the inputs. With --skip-bad, unreadable
     files are left out and listed at the end.
     """
-    _need_output(output, grid, options="'-o' / '--grid'")
+    _need_output(output, grid, options=("-o OUT_DIR", "--grid GRID.png"))
     _check_image_suffix(grid, "--grid")
     check_refine_options(refine, refine_seconds)
     with session(quiet=quiet, debug=debug) as out:
@@ -594,7 +594,7 @@ def sample(
     --no-clamp draw them from the standard normal N(0, I) instead, clamped to [-C, C], C being the model's
     sample_clamp (1.0 in the paper's FID protocol) unless --clamp or --no-clamp say otherwise.
     """
-    _need_output(output, out_dir, options="'-o/--output' or '--out-dir'")
+    _need_output(output, out_dir, options=("-o GRID.png", "--out-dir DIR"))
     _check_image_suffix(output, "--output")
     if clamp is not None and no_clamp:
         raise _usage("give --clamp C or --no-clamp, not both", "--clamp")

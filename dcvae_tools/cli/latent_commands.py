@@ -342,7 +342,7 @@ def interpolate(
     both ends included, linearly or along the sphere with --slerp: the first and last frames are A and B as
     the model reconstructs them, not the input images.
     """
-    _need_output(output, gif, options="'-o' / '--gif'")
+    _need_output(output, gif, options=("-o STRIP.png", "--gif ANIM.gif"))
     _check_image_suffix(output, "--output")
     _check_image_suffix(gif, "--gif", gif=True)
     with session(quiet=quiet, debug=debug) as out:
@@ -771,7 +771,7 @@ def edit(
     were encoded from, and a strip's first image is the latent's decoding. Latents get no domain
     check (it judges images by their posterior means; refined latents are not those).
     """
-    _need_output(output, grid, options="'-o' / '--grid'")
+    _need_output(output, grid, options=("-o OUT_DIR", "--grid GRID.png"))
     check_refine_options(refine, refine_seconds)
     latents_input = _latents_argument(images)
     if latents_input is not None:

@@ -177,10 +177,13 @@ def test_encode_then_decode_equals_reconstruct(ckpt: Path, images: Path, tmp_pat
     with Image.open(tmp_path / "decoded.png") as grid:
         assert grid.size == _grid_size(3, 3)  # 8 images, square-ish
     with Image.open(tmp_path / "recon.png") as grid:
-        assert grid.size == _grid_size(8, 2)  # one row of inputs above one row of reconstructions
+        strip = grid.size[0] - _grid_size(8, 2)[0]  # the row labels, "input" and "reconstruction", on the left
+        assert grid.size[1] == _grid_size(8, 2)[1] and strip > 0  # one row of inputs above one of reconstructions
     recon_grid = _pixels(tmp_path / "recon.png")
     first_input = np.asarray(Image.open(images / "0_grey.png"))
-    np.testing.assert_array_equal(recon_grid[4 : 4 + 2 * CONTENT : 2, 4 : 4 + 2 * CONTENT : 2], first_input)
+    np.testing.assert_array_equal(
+        recon_grid[4 : 4 + 2 * CONTENT : 2, strip + 4 : strip + 4 + 2 * CONTENT : 2], first_input)
+    assert recon_grid[:, :strip].min() < 128 and recon_grid[:, :strip].max() == 255  # labels inked on white
     assert _leftovers(tmp_path) == []
 
 
@@ -1074,7 +1077,7 @@ def test_counts_are_in_the_right_number(ckpt: Path, tmp_path: Path) -> None:
     ok(result)
     assert "sampled 1 image from N(0, I) with seed 0" in result.stdout and "1 image in" in result.stdout
     result = run("sample", "-n", "1", "-m", ckpt)
-    assert result.exit_code == 2 and "'-o/--output' or '--out-dir'" in result.output
+    assert result.exit_code == 2 and "Error: nothing to write: give -o GRID.png, --out-dir DIR or both" in result.output
 
 
 def test_info_json_is_standard_json_even_with_a_nan_metric(ckpt: Path, tmp_path: Path) -> None:

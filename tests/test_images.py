@@ -469,6 +469,30 @@ def test_save_grid_column_labels_sit_over_their_columns(tmp_path: Path, upscale:
     assert strip[:, gaps].min() == 255  # no label spills over the padding into its neighbour's column
 
 
+@pytest.mark.parametrize("upscale", [1, 3])
+def test_save_grid_row_labels_sit_beside_their_rows(tmp_path: Path, upscale: int) -> None:
+    batch = torch.full((6, 1, 32, 32), -1.0)  # black cells: only the labels can be dark in the strip on the left
+    bare = save_grid(batch, tmp_path / "bare.png", nrow=3, content_size=28, upscale=upscale,
+                     column_labels=["a", "b", "c"])
+    labelled = save_grid(batch, tmp_path / "rows.png", nrow=3, content_size=28, upscale=upscale,
+                         column_labels=["a", "b", "c"], row_labels=["input", "reconstruction"])
+    with Image.open(bare) as a, Image.open(labelled) as b:
+        bare_pixels, pixels = np.asarray(a.convert("L")), np.asarray(b.convert("L"))
+    strip = pixels.shape[1] - bare_pixels.shape[1]
+    assert pixels.shape[0] == bare_pixels.shape[0] and strip > 0
+    np.testing.assert_array_equal(pixels[:, strip:], bare_pixels)  # column labels and grid unchanged, moved right
+    header = bare_pixels.shape[0] - 2 * 30 * upscale - 2 * upscale  # the column labels' strip above the grid
+    cell, pitch, first = 28 * upscale, 30 * upscale, header + 2 * upscale
+    for row in range(2):
+        assert pixels[first + row * pitch : first + row * pitch + cell, :strip].min() < 128, row  # inked
+    assert pixels[:first, :strip].min() == 255  # nothing beside the column labels' strip
+    with pytest.raises(ValueError, match="1 row labels for a grid of 2 rows"):
+        save_grid(batch, tmp_path / "g.png", nrow=3, row_labels=["input"])
+    with pytest.raises(ValueError, match="row_labels takes a list of labels, one per row, not one string"):
+        save_grid(batch, tmp_path / "g.png", nrow=3, row_labels="ab")
+    assert not (tmp_path / "g.png").exists()
+
+
 def test_save_grid_refuses_a_wrong_number_of_labels(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="2 column labels for a grid of 3 columns"):
         save_grid(torch.zeros(6, 1, 32, 32), tmp_path / "g.png", nrow=3, column_labels=["a", "b"])

@@ -81,12 +81,13 @@ def _save_one(model: "DCVAE", image: "torch.Tensor", path: Path, upscale: int) -
 
 def _save_grid(
     model: "DCVAE", images: "torch.Tensor", path: Path, nrow: int | None, upscale: int,
-    labels: Sequence[str] | None = None
+    labels: Sequence[str] | None = None, row_labels: Sequence[str] | None = None
 ) -> None:
     from dcvae_tools import images as image_io
 
     image_io.save_grid(
-        images, path, nrow=nrow, content_size=model.config.content_size, upscale=upscale, column_labels=labels
+        images, path, nrow=nrow, content_size=model.config.content_size, upscale=upscale, column_labels=labels,
+        row_labels=row_labels,
     )
 
 

@@ -181,11 +181,19 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
+class _CommandUsageError(typer.BadParameter):
+    """A usage error about the command as a whole rather than one option's value (exit status 2, with the usage
+    line), printed as its message alone instead of "Invalid value: ..."."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
 def _need_output(*outputs: object, options: tuple[str, str]) -> None:
     """Refuse a run that would write nothing (``options``: the two output options as the user writes them, e.g.
     ``("-o OUT_DIR", "--grid GRID.png")``)."""
     if all(o is None for o in outputs):
-        raise typer.BadParameter(f"nothing to write: give {options[0]}, {options[1]} or both")
+        raise _CommandUsageError(f"nothing to write: give {options[0]}, {options[1]} or both")
 
 
 # ---------------------------------------------------------------------------- the model

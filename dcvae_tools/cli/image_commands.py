@@ -525,7 +525,9 @@ def reconstruct(
             if grid_file is not None:
                 cols = min(done, 8)
                 cells = _paired_rows(torch.cat(inputs), torch.cat(outputs), cols)
-                _save_grid(loaded, cells, grid_file, cols, _grid_upscale(loaded, upscale))
+                pairs = len(cells) // (2 * cols)
+                _save_grid(loaded, cells, grid_file, cols, _grid_upscale(loaded, upscale),
+                           row_labels=["input", "reconstruction"] * pairs)
         _report_skipped(out, skipped or [])
         if refined:
             warn_if_cut(out, refined[0], refine)

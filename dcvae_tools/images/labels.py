@@ -1,4 +1,5 @@
-"""Column labels drawn in a white strip above a saved grid, so a sweep or a mix reads without a legend."""
+"""Labels drawn in white strips above (columns) and left of (rows) a saved grid, so a sweep, a mix or a reconstruction
+grid reads without a legend."""
 
 from __future__ import annotations
 
@@ -98,4 +99,27 @@ def add_column_labels(
         left = font.getbbox(text)[0]
         x = first_x + column * pitch + (cell_width - _width(font, text)) / 2 - left
         draw.text((x, margin - top), text, fill="black", font=font)
+    return labelled
+
+
+def add_row_labels(
+    image: Image.Image, labels: Sequence[str], *, cell_height: int, pitch: int, first_y: int
+) -> Image.Image:
+    """``image`` with a white strip on the left holding ``labels[r]``, right-aligned and centred on row ``r``.
+
+    Row ``r`` spans ``first_y + r * pitch`` to that plus ``cell_height`` pixels. The font is sized to the rows (the
+    strip is as wide as the widest label); the image right of the strip is unchanged.
+    """
+    font = _font(max(_SMALLEST_SIZE + 3, cell_height // 4))
+    top, bottom = font.getbbox("Ag-0.9")[1::2]
+    margin = max(3, (bottom - top) // 2)
+    width = int(max(_width(font, label) for label in labels) + 2 * margin)
+    labelled = Image.new(image.mode, (image.width + width, image.height), "white")
+    labelled.paste(image, (width, 0))
+    draw = ImageDraw.Draw(labelled)
+    for row, label in enumerate(labels):
+        left = font.getbbox(label)[0]
+        x = width - margin - _width(font, label) - left
+        y = first_y + row * pitch + (cell_height - (bottom - top)) / 2 - top
+        draw.text((x, y), label, fill="black", font=font)
     return labelled

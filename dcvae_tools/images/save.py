@@ -19,7 +19,7 @@ from dcvae_tools.io_utils import atomic_write
 
 from .convert import _check_chw_batch, crop_center, to_pil
 from .files import IMAGE_SUFFIXES, StrPath
-from .labels import add_column_labels
+from .labels import add_column_labels, add_row_labels
 
 _SAVE_FORMATS: dict[str, str] = {
     ".png": "PNG",
@@ -154,6 +154,7 @@ def save_grid(
     padding: int = 2,
     pad_value: float = 1.0,
     column_labels: Sequence[str] | None = None,
+    row_labels: Sequence[str] | None = None,
 ) -> Path:
     """Save a batch ``[N, C, H, W]`` in [-1, 1] (or a list of ``[C, H, W]`` images) as one grid image at ``path``,
     atomically, ``nrow`` images per row (default: a square-ish grid, ``ceil(sqrt(N))``).
@@ -163,18 +164,21 @@ def save_grid(
     nearest-neighbour sampling (so a grid of 32x32 images stays crisp and visible).
     With ``column_labels`` (one per column, and there are ``min(nrow, N)`` columns), a white strip
     on top names each column, e.g. the strengths of an edit sweep; the grid below it is unchanged.
-    The format follows the suffix as in :func:`save_image`.
+    With ``row_labels`` (one per row: ``ceil(N / nrow)``), a white strip on the left names each row, e.g.
+    inputs and their reconstructions. The format follows the suffix as in :func:`save_image`.
 
     Returns:
         The path written.
 
     Raises:
-        ValueError: ``column_labels`` is a string, or does not hold one label per column.
+        ValueError: ``column_labels`` or ``row_labels`` is a string, or does not hold one label per column
+        (row).
     """
     target = Path(path)
     _format_for(target)
-    if isinstance(column_labels, str):
-        raise ValueError("save_grid: column_labels takes a list of labels, one per column, not one string")
+    for given, kind in ((column_labels, "column"), (row_labels, "row")):
+        if isinstance(given, str):
+            raise ValueError(f"save_grid: {kind}_labels takes a list of labels, one per {kind}, not one string")
     if isinstance(tensor, list | tuple) and tensor and all(isinstance(t, torch.Tensor) for t in tensor):
         tensor = torch.stack([t.detach().cpu() for t in tensor])  # a list of [C, H, W], as save_gif takes
     if not isinstance(tensor, torch.Tensor) or tensor.ndim != 4:
@@ -186,6 +190,9 @@ def save_grid(
     columns = min(nrow, batch.shape[0])
     if column_labels is not None and len(column_labels) != columns:
         raise ValueError(f"save_grid: {len(column_labels)} column labels for a grid of {columns} columns")
+    rows = -(-batch.shape[0] // nrow)
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"save_grid: {len(row_labels)} row labels for a grid of {rows} rows")
     image = to_pil(grid)
     assert isinstance(image, Image.Image)
     image = _upscale(image, upscale)
@@ -197,6 +204,16 @@ def save_grid(
             cell_width=width * upscale,
             pitch=(width + padding) * upscale,
             first_x=padding * upscale,
+        )
+    if row_labels is not None:
+        height = batch.shape[-2]
+        strip = image.height - grid.shape[-2] * upscale  # the column labels' strip above the grid, if any
+        image = add_row_labels(
+            image,
+            row_labels,
+            cell_height=height * upscale,
+            pitch=(height + padding) * upscale,
+            first_y=strip + padding * upscale,
         )
     return _save_pil(image, target)
 

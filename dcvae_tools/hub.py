@@ -138,7 +138,8 @@ def _download(repo_id: str, filename: str, revision: str | None, *, cache_dir: s
             "It has to come from the network once: "
             + (f"unset {variable} and run `dcvae download {download_name or repo_id}`"
                if (variable := _offline_variable()) else
-               f"run `dcvae download {download_name or repo_id}` without --offline / local_files_only")
+               f"run `dcvae download {download_name or repo_id}`"
+               + (" without --offline / local_files_only" if _offline_requested(local_files_only) else ""))
             + " where the Hub is reachable; later loads work offline from the cache."
         ) from err
     except HfHubHTTPError as err:

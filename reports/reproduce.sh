@@ -19,7 +19,7 @@
 #   bash reports/reproduce.sh ablation-joint-prior-clamp  # joint batches, training's prior draws clamped to [-1, 1]
 #   bash reports/reproduce.sh ablation-prior-clamp-lr     # that run's state at a 4x lower lr (-ema: EMA 0.999)
 #   bash reports/reproduce.sh release-candidate-lr  # the lr arm's 76,000 snapshot measured as a release, not bundled
-#   bash reports/reproduce.sh scratch-joint-clamp-n-critic-1-past-64k  # that arm on from 64,000 to 80,000, own folder
+#   bash reports/reproduce.sh scratch-joint-clamp-n-critic-1-past-64k  # the n_critic-1 arm on to 80,000, own folder
 #   bash reports/reproduce.sh release-candidate-ncritic1  # the n_critic-1 arm's 64,000 snapshot measured as a release
 #   bash reports/reproduce.sh ablation-prior-sample-weight  # the prior-clamp state, prior samples 0.75 of the fakes
 #   bash reports/reproduce.sh ablation-gen-batch-128  # the prior-clamp state, 128 prior draws per decoder batch
@@ -224,8 +224,9 @@ case "$TARGET" in
         ;;
     scratch-joint-clamp-n-critic-1-past-64k)  # that arm's finished 64,000 state continued with the same options
         # to 80,000 in its own folder (the 64,000 state stays as it is), a network snapshot every 1,000, in pieces of
-        # at most ~2 hours on two threads (2026-12-06: two threads to 64,874, then one beside vaegan-equal-budget): do its sample FD and the VAE/GAN's (target vaegan-equal-budget, snapshots
-        # every 4,000 to 92,000) keep falling at the same rate past 64,000? Run the target again to continue it.
+        # at most ~2 hours on two threads (2026-12-06: two threads to 64,874, then one thread and --max-minutes 105
+        # beside vaegan-equal-budget): do its sample FD and the VAE/GAN's (target vaegan-equal-budget, snapshots
+        # every 2,000 to 92,000) keep falling at the same rate past 64,000? Run the target again to continue it.
         OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 \
             --resume-from reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 \
             --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k --device cpu --no-progress \
@@ -236,7 +237,8 @@ case "$TARGET" in
     vaegan-equal-budget)  # the same-schedule VAE/GAN's 64,000 state continued with its preset's options to 92,000
         # in its own folder (reports/runs/fashion-mnist-32-vaegan-continued stays as it is), a network snapshot every
         # 2,000 (its curve moves 2-4 points between snapshots), in pieces of at most ~2 hours on two threads (the
-        # first, 2026-12-06, on one thread beside target scratch-joint-clamp-n-critic-1-past-64k on the other). By its 64,000 the n_critic-1 arm (target
+        # first, 2026-12-06, on one thread with --max-minutes 105 beside target scratch-joint-clamp-n-critic-1-past-64k on
+        # the other). By its 64,000 the n_critic-1 arm (target
         # scratch-joint-clamp-n-critic-1: n_critic 2 to 38,955, then two encoder/decoder updates an iteration) has made
         # 89,046 encoder/decoder updates, the VAE/GAN one an iteration: its 88,000 and 92,000 snapshots bracket the
         # arm's budget in encoder/decoder updates (TrainingOptions.budget(); docs/models.md, "What same budget

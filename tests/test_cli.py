@@ -184,6 +184,14 @@ def test_encode_then_decode_equals_reconstruct(ckpt: Path, images: Path, tmp_pat
     np.testing.assert_array_equal(
         recon_grid[4 : 4 + 2 * CONTENT : 2, strip + 4 : strip + 4 + 2 * CONTENT : 2], first_input)
     assert recon_grid[:, :strip].min() < 128 and recon_grid[:, :strip].max() == 255  # labels inked on white
+    ten = [*sorted(images.iterdir()), *sorted(images.iterdir())[:2]]  # 10 inputs: a second, partial pair of rows
+    ok(run("reconstruct", *ten, "--grid", tmp_path / "wrapped.png", "-m", ckpt, "-q"))
+    ok(run("reconstruct", *ten, "--grid", tmp_path / "bare.png", "--no-labels", "-m", ckpt, "-q"))
+    with Image.open(tmp_path / "wrapped.png") as wrapped, Image.open(tmp_path / "bare.png") as bare:
+        assert bare.size == _grid_size(8, 4) and wrapped.size == (bare.size[0] + strip, bare.size[1])
+    np.testing.assert_array_equal(_pixels(tmp_path / "wrapped.png")[:, strip:], _pixels(tmp_path / "bare.png"))
+    (tmp_path / "wrapped.png").unlink()
+    (tmp_path / "bare.png").unlink()
     assert _leftovers(tmp_path) == []
 
 

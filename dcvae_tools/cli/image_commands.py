@@ -459,6 +459,13 @@ def reconstruct(
         Path | None,
         typer.Option("--grid", metavar="GRID.png", help="Rows of inputs, each above its reconstructions."),
     ] = None,
+    labels: Annotated[
+        bool,
+        typer.Option(
+            "--labels/--no-labels",
+            help="Name each grid row, input or reconstruction, in a strip on the left (--no-labels: the bare grid).",
+        ),
+    ] = True,
     upscale: UpscaleOpt = None,
     refine: RefineOpt = 0,
     refine_seconds: RefineSecondsOpt = None,
@@ -527,7 +534,7 @@ def reconstruct(
                 cells = _paired_rows(torch.cat(inputs), torch.cat(outputs), cols)
                 pairs = len(cells) // (2 * cols)
                 _save_grid(loaded, cells, grid_file, cols, _grid_upscale(loaded, upscale),
-                           row_labels=["input", "reconstruction"] * pairs)
+                           row_labels=["input", "reconstruction"] * pairs if labels else None)
         _report_skipped(out, skipped or [])
         if refined:
             warn_if_cut(out, refined[0], refine)

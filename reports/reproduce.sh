@@ -20,7 +20,7 @@
 #   bash reports/reproduce.sh ablation-prior-clamp-lr     # that run's state at a 4x lower lr (-ema: EMA 0.999)
 #   bash reports/reproduce.sh release-candidate-lr  # the lr arm's 76,000 snapshot measured as a release, not bundled
 #   bash reports/reproduce.sh scratch-joint-clamp-n-critic-1-past-64k  # the n_critic-1 arm on to 80,000, own folder
-#   bash reports/reproduce.sh release-candidate-ncritic1  # the n_critic-1 arm's 64,000 snapshot measured as a release
+#   bash reports/reproduce.sh release-candidate-ncritic1 [ITERATION]  # an n_critic-1 arm snapshot measured as a release
 #   bash reports/reproduce.sh ablation-prior-sample-weight  # the prior-clamp state, prior samples 0.75 of the fakes
 #   bash reports/reproduce.sh ablation-gen-batch-128  # the prior-clamp state, 128 prior draws per decoder batch
 #   bash reports/reproduce.sh ablation-kl-ramp  # the prior-clamp state, KL weight ramped 1e-6 -> 1e-4 in 1,000 iterations
@@ -413,18 +413,22 @@ case "$TARGET" in
             --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
         rm -rf "$out"
         ;;
-    release-candidate-ncritic1)  # the from-scratch n_critic-1 arm's 64,000 snapshot (target
-        # scratch-joint-clamp-n-critic-1) exported like the release into a scratch folder with a scratch manifest, then
+    release-candidate-ncritic1)  # a snapshot of the from-scratch n_critic-1 arm (target scratch-joint-clamp-n-critic-1;
+        # past 64,000 its continuation, target scratch-joint-clamp-n-critic-1-past-64k), 64,000 unless a second
+        # argument names another, exported like the release into a scratch folder with a scratch manifest, then
         # measured with every number of the release's report plus its fitted mixture prior's samples
+        snapshot=${2:-64000}
+        run=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1
+        if [ "$snapshot" -gt 64000 ]; then run=$run-past-64k; fi
         out=$(mktemp -d)
         cp weights_manifest.json "$out/manifest.json"
-        $TRAIN release reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 --snapshot 64000 \
+        $TRAIN release "$run" --snapshot "$snapshot" \
             --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 --no-bundle -o "$out/model" \
             --manifest "$out/manifest.json"
         $TRAIN latent-stats "$out/model"
-        $TRAIN eval "$out/model" -o reports/experiments/release-candidate-ncritic1-64000.json --edit-strength 1.0 \
+        $TRAIN eval "$out/model" -o "reports/experiments/release-candidate-ncritic1-$snapshot.json" --edit-strength 1.0 \
             --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
-        $TRAIN eval "$out/model" -o reports/experiments/release-candidate-ncritic1-64000-mixture-prior.json \
+        $TRAIN eval "$out/model" -o "reports/experiments/release-candidate-ncritic1-$snapshot-mixture-prior.json" \
             --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
         rm -rf "$out"
         ;;

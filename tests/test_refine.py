@@ -70,15 +70,23 @@ def test_refine_is_deterministic_and_per_image(model) -> None:
 
 
 def test_each_image_stops_early_on_its_own(model) -> None:
-    """An image converges in as many steps alone as beside others; when a batch stopped as a whole, an image's result
-    depended on its batch mates (one that converged early was dragged on, or one still improving was stopped)."""
+    """An image that converges early stops as early beside one still improving; when a batch stopped as a whole, it
+    was dragged on to its batch mate's stop.
+
+    Only the early image is compared: float rounding, which differs with the batch size, changes a long-running
+    image's trajectory a little (Adam's normalised steps carry it along), enough on an AVX-512 CPU to move the step
+    at which a slowly improving image meets the tolerance, and so its result by several steps' worth."""
     x = model.images_to_tensor(IMAGES)
     settings = {"steps": 150, "tolerance": 3e-3, "patience": 3}
-    together = refine_latents(model, x, **settings)
-    alone = torch.cat([refine_latents(model, x[i : i + 1], **settings).latents for i in range(len(x))])
-    move = (alone - model.encode(x)).abs().max()
+    alone = [refine_latents(model, x[i : i + 1], **settings) for i in range(len(x))]
+    fast = min(range(len(x)), key=lambda i: alone[i].steps)
+    slow = max(range(len(x)), key=lambda i: alone[i].steps)
+    assert alone[slow].steps > 3 * alone[fast].steps and alone[slow].stopped == "converged", [a.steps for a in alone]
+    together = refine_latents(model, x[[fast, slow]], **settings)
     assert together.stopped == "converged" and together.steps < 150
-    assert (together.latents - alone).abs().max() < 0.1 * move and move > 0.1
+    assert together.steps > 3 * alone[fast].steps  # the pair ran on well past the early image's stop
+    move = (alone[fast].latents - model.encode(x[fast : fast + 1])).abs().max()
+    assert (together.latents[0] - alone[fast].latents[0]).abs().max() < 0.1 * move and move > 0.1
 
 
 def test_refine_time_budget_is_respected(model) -> None:

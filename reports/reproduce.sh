@@ -93,6 +93,21 @@ continue_joint() {  # preset, state to continue, run folder, total iterations, n
         --set network_snapshot_every="$every" "$@"
 }
 
+measure_as_release() {  # RUN SNAPSHOT REPORT METRICS: export the run's snapshot like the release (attributes,
+    # latent statistics, fitted mixture) into a scratch folder with a scratch manifest, then measure METRICS into
+    # REPORT.json and its mixture prior's samples into REPORT-mixture-prior.json
+    local out
+    out=$(mktemp -d)
+    cp weights_manifest.json "$out/manifest.json"
+    $TRAIN release "$1" --snapshot "$2" --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 --no-bundle \
+        -o "$out/model" --manifest "$out/manifest.json"
+    $TRAIN latent-stats "$out/model"
+    $TRAIN eval "$out/model" -o "$3.json" --edit-strength 1.0 --metrics "$4"
+    $TRAIN eval "$out/model" -o "$3-mixture-prior.json" --sample-prior mixture \
+        --metrics fd10k_classifier,sample_class_entropy10k
+    rm -rf "$out"
+}
+
 piece() {  # UNTIL COMMAND...: run a training command (its stdout is the run's JSON summary); when the run still
     # stands below iteration UNTIL after it (its --max-minutes piece ended first), stop the whole target, nested
     # targets' callers included, with exit status 75: the later steps need the finished run. Run the same target
@@ -402,16 +417,9 @@ case "$TARGET" in
         ;;
     release-candidate-lr)  # the lr-5e-5 arm's 76,000 snapshot exported like the release (attributes, latent
         # statistics, fitted mixture) into a scratch folder with a scratch manifest, then measured like it
-        out=$(mktemp -d)
-        cp weights_manifest.json "$out/manifest.json"
-        $TRAIN release reports/runs/fashion-mnist-32-joint-prior-clamp1-lr5e-5 --snapshot 76000 --name fashion-mnist-32 \
-            --repo-id dcvae-tools/fashion-mnist-32 --no-bundle -o "$out/model" --manifest "$out/manifest.json"
-        $TRAIN latent-stats "$out/model"
-        $TRAIN eval "$out/model" -o reports/experiments/release-candidate-lr5e-5-76000.json --edit-strength 1.0 \
-            --metrics recon_class_agreement_test,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe,probe_linear_test
-        $TRAIN eval "$out/model" -o reports/experiments/release-candidate-lr5e-5-76000-mixture-prior.json \
-            --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
-        rm -rf "$out"
+        measure_as_release reports/runs/fashion-mnist-32-joint-prior-clamp1-lr5e-5 76000 \
+            reports/experiments/release-candidate-lr5e-5-76000 \
+            recon_class_agreement_test,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe,probe_linear_test
         ;;
     release-candidate-ncritic1)  # a snapshot of the from-scratch n_critic-1 arm (target scratch-joint-clamp-n-critic-1;
         # past 64,000 its continuation, target scratch-joint-clamp-n-critic-1-past-64k), 64,000 unless a second
@@ -420,17 +428,8 @@ case "$TARGET" in
         snapshot=${2:-64000}
         run=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1
         if [ "$snapshot" -gt 64000 ]; then run=$run-past-64k; fi
-        out=$(mktemp -d)
-        cp weights_manifest.json "$out/manifest.json"
-        $TRAIN release "$run" --snapshot "$snapshot" \
-            --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 --no-bundle -o "$out/model" \
-            --manifest "$out/manifest.json"
-        $TRAIN latent-stats "$out/model"
-        $TRAIN eval "$out/model" -o "reports/experiments/release-candidate-ncritic1-$snapshot.json" --edit-strength 1.0 \
-            --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
-        $TRAIN eval "$out/model" -o "reports/experiments/release-candidate-ncritic1-$snapshot-mixture-prior.json" \
-            --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
-        rm -rf "$out"
+        measure_as_release "$run" "$snapshot" "reports/experiments/release-candidate-ncritic1-$snapshot" \
+            "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
         ;;
     ablation-prior-sample-weight)  # the prior-clamp run's kept state (74,420) with the prior samples' share of the
         # two fake terms in both hinge losses at 0.75 instead of 0.5, one thread for 85 minutes beside

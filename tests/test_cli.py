@@ -646,6 +646,21 @@ def test_nothing_is_written_into_the_loaded_models_folder(ckpt: Path, images: Pa
     assert {p.name: p.read_bytes() for p in ckpt.iterdir()} == before
 
 
+def test_nothing_is_written_into_another_models_folder(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    """Forgetting -m while aiming at another release's attributes file must not break that release."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(ckpt, other)
+    before = {p.name: p.read_bytes() for p in other.iterdir()}
+    pos, neg = ["-p", images / "0_grey.png"], ["-n", images / "1_grey.png"]
+    failed(run("attribute", *pos, *neg, "--name", "mine", "-o", other / "attributes.safetensors", "--append",
+               "-m", ckpt), f"is in the checkpoint folder {other.resolve()}", "my_attributes.safetensors:mine")
+    failed(run("encode", images / "0_grey.png", "-o", other / "z.safetensors", "-m", ckpt),
+           "is in the checkpoint folder")
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == before
+
+
 def test_a_file_in_the_way_of_an_output_folder_is_refused_before_any_work(ckpt: Path, images: Path,
                                                                           tmp_path: Path) -> None:
     blocker = tmp_path / "afile"

@@ -228,6 +228,21 @@ def test_sample(ckpt: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not both" in result.stderr
 
 
+def test_sample_refuses_a_grid_in_the_way_before_writing_anything(ckpt: Path, tmp_path: Path) -> None:
+    """A grid named like one of the samples would silently replace it; a folder where the grid goes used to fail
+    only after the samples had been moved into --out-dir."""
+    out = tmp_path / "sd"
+    failed(run("sample", "-n", 3, "-o", out / "00000.png", "--out-dir", out, "-m", ckpt),
+           f"-o {out / '00000.png'} has the name of one of the images written to --out-dir {out}")
+    (tmp_path / "isdir.png").mkdir()
+    failed(run("sample", "-n", 2, "-o", tmp_path / "isdir.png", "--out-dir", tmp_path / "fresh", "-m", ckpt),
+           "isdir.png is a folder")
+    (tmp_path / "afile").write_text("not a folder")
+    failed(run("sample", "-n", 2, "--out-dir", tmp_path / "afile", "-m", ckpt), "--out-dir", "is a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "isdir.png"]
+    assert list((tmp_path / "isdir.png").iterdir()) == []
+
+
 def test_interpolate_images_and_latent_rows(ckpt: Path, images: Path, tmp_path: Path) -> None:
     z = tmp_path / "z.safetensors"
     ok(run("encode", images, "-o", z, "-m", ckpt))

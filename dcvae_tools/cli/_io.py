@@ -145,18 +145,18 @@ def _refuse_output_in_model_folder(output: Path, model: "DCVAE", fix: str) -> No
 
 
 def _refuse_overwriting_images(paths: Sequence[Path], output: Path | None, names: Sequence[str],
-                               grid: Path | None) -> None:
+                               grid: Path | None, *, folder_option: str = "-o", grid_option: str = "--grid") -> None:
     """:func:`_refuse_overwriting_inputs` for a command that writes one file per input image into
     ``output`` (named by ``names``) and/or a ``grid``."""
     from dcvae_tools.errors import DCVAEError
 
     if output is not None:
-        _refuse_overwriting_inputs([output / name for name in names], paths, "-o")
+        _refuse_overwriting_inputs([output / name for name in names], paths, folder_option)
     if grid is not None:
-        _refuse_overwriting_inputs([grid], paths, "--grid")
+        _refuse_overwriting_inputs([grid], paths, grid_option)
         if output is not None and grid.parent.resolve() == output.resolve() and grid.name in set(names):
-            raise DCVAEError(f"--grid {grid} has the name of one of the images written to -o {output}; give the "
-                             "grid another name or folder")
+            raise DCVAEError(f"{grid_option} {grid} has the name of one of the images written to {folder_option} "
+                             f"{output}; give the grid another name or folder")
 
 
 @contextlib.contextmanager
@@ -175,6 +175,8 @@ def _staged_file(path: Path) -> Iterator[Path]:
     except Exception as err:  # a message about the staged file is about the user's: name theirs
         if len(err.args) == 1 and isinstance(err.args[0], str) and str(staged) in err.args[0]:
             err.args = (err.args[0].replace(str(staged), str(path)),)
+        if isinstance(err, OSError) and err.filename is not None and str(err.filename) == str(staged):
+            err.filename = str(path)
         raise
     finally:
         with contextlib.suppress(OSError):
@@ -182,7 +184,7 @@ def _staged_file(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _staged_dir(folder: Path, inputs: Sequence[Path] = ()) -> Iterator[Path]:
+def _staged_dir(folder: Path, inputs: Sequence[Path] = (), option: str = "-o") -> Iterator[Path]:
     """Yield a hidden staging folder inside ``folder``; its files are moved in only if the body succeeds.
 
     On failure the staging folder is deleted (and ``folder`` too, if this created it and it is empty),
@@ -193,7 +195,7 @@ def _staged_dir(folder: Path, inputs: Sequence[Path] = ()) -> Iterator[Path]:
     from dcvae_tools.errors import DCVAEError
 
     if folder.exists() and not folder.is_dir():
-        raise DCVAEError(f"{folder} exists and is not a folder; give -o a folder path")
+        raise DCVAEError(f"{folder} exists and is not a folder; give {option} a folder path")
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".dcvae-tmp-", dir=folder))
@@ -202,7 +204,7 @@ def _staged_dir(folder: Path, inputs: Sequence[Path] = ()) -> Iterator[Path]:
         yield stage
         staged = sorted(stage.iterdir())
         # checked again here, the outputs being known now: a folder or an input may have appeared meanwhile
-        _refuse_overwriting_inputs([folder / item.name for item in staged], inputs, "-o")
+        _refuse_overwriting_inputs([folder / item.name for item in staged], inputs, option)
         for item in staged:
             os.replace(item, folder / item.name)
         committed = True

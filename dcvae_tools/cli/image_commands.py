@@ -612,9 +612,12 @@ def sample(
     if prior == Prior.mixture and (clamp is not None or no_clamp):
         raise _usage("--clamp and --no-clamp apply to the standard prior only; drop them, or use --prior standard",
                      "--prior")
+    names = _output_names(None, num)
     with session(quiet=quiet, debug=debug) as out:
         import torch
 
+        # before any work: a grid that would replace one of the samples, or that a folder stands in the way of
+        _refuse_overwriting_images([], out_dir, names, output, folder_option="--out-dir", grid_option="-o")
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         if prior == Prior.mixture and loaded.latent_prior is None:
             raise _usage(f"{_model_name(loaded)} ships no fitted latent prior (latent_prior.safetensors); use "
@@ -622,11 +625,10 @@ def sample(
         used_seed = _pick_seed(seed)
         bound: Any = None if no_clamp else (clamp if clamp is not None else "config")
         z = loaded.random_latents(num, seed=used_seed, clamp=bound, prior=prior.value)
-        names = _output_names(None, num)
         kept: list[torch.Tensor] = []
         with contextlib.ExitStack() as stack:
             grid_file = stack.enter_context(_staged_file(output)) if output is not None else None
-            stage = stack.enter_context(_staged_dir(out_dir)) if out_dir is not None else None
+            stage = stack.enter_context(_staged_dir(out_dir, option="--out-dir")) if out_dir is not None else None
             for start, decoded in _decode_batches(loaded, z, out, "sampling"):
                 if stage is not None:
                     for offset, image in enumerate(decoded):

@@ -19,7 +19,9 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -182,6 +184,29 @@ def _fail(out: Output, message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+TERMINATED_EXIT_CODE = 128 + signal.SIGTERM
+"""Exit status of a command stopped by SIGTERM (the shell's convention)."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the body runs, SIGTERM (``timeout``, ``docker stop``, a batch scheduler) exits through Python's
+    unwinding like Ctrl-C does, so staged outputs are deleted instead of left behind as hidden folders. Only
+    installed from the main thread and over the default action (an application's own handler stays)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def exit_cleanly(signum: int, frame: Any) -> None:
+        raise SystemExit(TERMINATED_EXIT_CODE)
+
+    signal.signal(signal.SIGTERM, exit_cleanly)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False) -> Iterator[Output]:
     """Run a command body with the CLI's printing and error rules; yields its :class:`Output`.
@@ -191,6 +216,7 @@ def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False
       status 1; any other exception too, labelled as an internal error. Typer's own exits and usage
       errors pass through unchanged (usage errors exit with status 2).
     * With ``debug`` (``--debug`` or ``DCVAE_DEBUG=1``) exceptions propagate with their traceback.
+    * SIGTERM exits with status 143 after the same clean-up as Ctrl-C (no staged output is left).
     """
     debug = debug_requested(debug)
     out = Output(quiet=quiet, json_mode=json_mode)
@@ -212,7 +238,7 @@ def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False
         out.warn(str(message))
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_unwinds():
             warnings.showwarning = show_warning
             yield out
         handler.summarize()

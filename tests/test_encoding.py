@@ -235,6 +235,24 @@ def test_resume_after_sigkill(ckpt: Path, images: Path, sharded: Path, tmp_path:
     assert torch.equal(latents, _latents(sharded)[0]) and written == [str(f) for f in files]
 
 
+def test_a_rerun_encodes_again_the_shard_whose_image_was_replaced(ckpt: Path, images: Path, tmp_path: Path) -> None:
+    """The index knows the paths only; the shard records its images' sizes and modification times."""
+    inputs = _copy_with_broken(images, tmp_path / "inputs")
+    out = tmp_path / "z"
+    ok(_encode(ckpt, inputs, out))
+    before = _mtimes(out)
+    replaced = inputs / "020.png"  # in shard 1
+    replaced.write_bytes((images / "005.png").read_bytes())
+    os.utime(replaced, ns=(replaced.stat().st_atime_ns, replaced.stat().st_mtime_ns + 10**9))
+    result = _encode(ckpt, inputs, out)
+    ok(result)
+    assert "2 kept from an earlier run" in result.stdout
+    after = _mtimes(out)
+    assert [after[n] == before[n] for n in sorted(before)] == [True, False, True]
+    latents, _ = _latents(out)
+    assert torch.equal(latents[20], latents[5])  # the new image's latent, not the old one's
+
+
 def test_resume_after_bad_image_and_corrupt_shard(ckpt: Path, images: Path, sharded: Path, tmp_path: Path) -> None:
     inputs = _copy_with_broken(images, tmp_path / "inputs", "035.png")
     out = tmp_path / "z"

@@ -17,7 +17,8 @@ write ``OUT/shard-00000.safetensors``, ``shard-00001.safetensors``, ... plus ``O
   the skipped files, ``complete``, and the working folder when any input path is relative.
 
 Memory stays at one shard plus a batch. A re-run of the same command keeps the finished shards (each
-checked against the index's sha256, or its header when the index does not list it yet) and encodes the
+checked against the index's sha256, or its header when the index does not list it yet, and against its
+images' sizes and modification times, recorded in the shard as ``files_fingerprint``) and encodes the
 rest; a re-run with other settings is refused. Under ``torchrun`` (``WORLD_SIZE`` > 1) every process
 encodes a contiguous range of shards and rank 0 writes the full index after all are done, so the folder is
 the same as a single process writes. With ``sample=True`` shard ``k`` draws its noise from a generator
@@ -121,6 +122,24 @@ def _model_summary(model: DCVAE) -> dict[str, Any]:
 
 def _files_sha256(files: Sequence[Path]) -> str:
     return hashlib.sha256("\n".join(str(f) for f in files).encode()).hexdigest()
+
+
+def _files_fingerprint(files: Sequence[Path]) -> str:
+    """sha256 over each file's path, size and modification time, so a re-run encodes again a shard whose images
+    were replaced since (the index's identity hashes the paths only, to keep a run resumable)."""
+    digest = hashlib.sha256()
+    for file in files:
+        try:
+            stat = os.stat(file)
+            digest.update(f"{file}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{file}\tmissing\n".encode())
+    return digest.hexdigest()
+
+
+def _shard_files(plan: _Plan, shard: int) -> list[Path]:
+    span = plan.shard_range(shard)
+    return list(plan.files[span.start : span.stop])
 
 
 def _identity(index: dict[str, Any]) -> dict[str, Any]:
@@ -283,6 +302,11 @@ def _record_from_file(out_dir: Path, shard: int, plan: _Plan, expected_sha: str 
         logger.warning(f"{path}: its metadata is not valid JSON; encoding this shard again")
         return None
     _refuse(out_dir, encoding, plan.identity)
+    fingerprint = metadata.get("files_fingerprint")  # absent from shards written before it was recorded
+    if fingerprint is not None and fingerprint != _files_fingerprint(_shard_files(plan, shard)):
+        logger.warning(f"{path}: some of its {len(plan.shard_range(shard))} images changed (size or modification "
+                       "time) since it was written; encoding this shard again")
+        return None
     if skipped and not plan.skip_bad:  # an earlier --skip-bad run left files out; this run must read them all
         logger.warning(f"{path}: an earlier --skip-bad run left {len(skipped)} file(s) out (first: "
                        f"{skipped[0].get('file')}); encoding this shard again")
@@ -341,6 +365,7 @@ def _shard_seed(seed: int, shard: int) -> int:
 
 def _write_shard(out_dir: Path, plan: _Plan, shard: int, model: DCVAE, parts: _ShardParts) -> dict[str, Any]:
     """Write one shard atomically and return its index record."""
+    fingerprint = _files_fingerprint(_shard_files(plan, shard))
     latents = parts.latents(model, plan, shard)
     skipped = [{"file": str(p), "reason": r} for p, r in parts.skipped]
     metadata = {
@@ -353,6 +378,7 @@ def _write_shard(out_dir: Path, plan: _Plan, shard: int, model: DCVAE, parts: _S
         "first_file": str(plan.shard_range(shard).start),
         "num_files": str(len(plan.shard_range(shard))),
         "encoding": json.dumps(plan.identity),
+        "files_fingerprint": fingerprint,
     }
     if plan.seed is not None and plan.sample:
         metadata["seed"] = str(plan.seed)

@@ -344,6 +344,11 @@ def test_mix_grid(ckpt: Path, images: Path, tmp_path: Path) -> None:
     failed(run("mix", a[0], a[1], "--dims", "10-16", "-o", tmp_path / "x.png", "-m", ckpt), "out of range")
     result = run("mix", a[0], a[1], "--a", a[2], "-o", tmp_path / "x.png", "-m", ckpt)
     assert result.exit_code == 2 and "not both" in result.stderr
+    # a bad file among A's images: named, and no hint at a --skip-bad that mix does not have
+    (tmp_path / "bad.png").write_bytes(b"")
+    message = failed(run("mix", "--a", a[0], "--a", tmp_path / "bad.png", "--b", a[1], "-o", tmp_path / "x.png",
+                         "-m", ckpt), "bad.png")
+    assert "--skip-bad" not in message
 
 
 def test_mix_takes_latents_as_they_are(ckpt: Path, images: Path, tmp_path: Path) -> None:

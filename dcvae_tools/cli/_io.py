@@ -234,18 +234,20 @@ def _image_batches(
     out: Output,
     description: str = "encoding",
     skipped: Skipped | None = None,
+    can_skip: bool = True,
 ) -> Iterator[tuple[list[Path], "torch.Tensor"]]:
     """Yield (paths, model-format tensor) per batch of ``model.batch_size`` images, with a progress bar.
 
     With ``skipped`` (``--skip-bad``), a file that cannot be read or converted is left out of its batch
-    and recorded there instead of stopping the command; a batch with no good file is not yielded.
+    and recorded there instead of stopping the command; a batch with no good file is not yielded. Without it,
+    a bad file among several stops the command, naming --skip-bad when ``can_skip`` (the command has it).
     """
     size = model.batch_size
     with out.progress(len(paths), description) as advance:
         for start in range(0, len(paths), size):
             chunk = list(paths[start : start + size])
             if skipped is None:
-                yield chunk, _convert_or_explain(model, chunk, several=len(paths) > 1)
+                yield chunk, _convert_or_explain(model, chunk, several=can_skip and len(paths) > 1)
             else:
                 good, tensor = _convert_skipping(model, chunk, skipped)
                 if good:
@@ -332,17 +334,19 @@ def _encode_paths(
     keep_images: bool = False,
     skipped: Skipped | None = None,
     what: str = "images",
+    can_skip: bool = True,
 ) -> Encoded:
     """Posterior (mu, logvar) of image files, batch by batch; plus the input tensors if asked.
 
     With ``skipped`` (``--skip-bad``) bad files are left out and recorded there; ``paths`` of the result
     are the files encoded, row by row. If every file is bad, an ImageError says so (``what`` names them).
+    ``can_skip``: the command has --skip-bad (its error for a bad file suggests it).
     """
     import torch
 
     mus, logvars, inputs, used = [], [], [], []
     bad: Skipped | None = [] if skipped is not None else None
-    for chunk, x in _image_batches(model, paths, out, skipped=bad):
+    for chunk, x in _image_batches(model, paths, out, skipped=bad, can_skip=can_skip):
         mu, logvar = model.posterior(x)
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())

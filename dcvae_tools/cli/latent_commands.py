@@ -240,7 +240,7 @@ def _mix_side(model: "DCVAE", inputs: Sequence[MixInput], out: Output) -> tuple[
 
     images = [path for given in inputs if isinstance(given, list) for path in given]
     if images:
-        z_images, _, x_images, _ = _encode_paths(model, images, out, keep_images=True)
+        z_images, _, x_images, _ = _encode_paths(model, images, out, keep_images=True, can_skip=False)
         assert x_images is not None
     files: dict[Path, torch.Tensor] = {}
 

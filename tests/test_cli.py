@@ -538,6 +538,7 @@ def _write_corrupt_inputs(folder: Path, good: Path) -> dict[str, Path]:
         ("offline without cache", ["nobody/nothing", "not in the local cache"]),
         ("no default model", ["no default model", "--model"]),
         ("no cuda", ["CUDA is not available"]),
+        ("meta device", ["--device meta", "not on 'meta'", "--device cpu"]),
     ],
 )
 def test_errors_are_one_line(case: str, fragments: list[str], ckpt: Path, images: Path, tmp_path: Path,
@@ -557,6 +558,7 @@ def test_errors_are_one_line(case: str, fragments: list[str], ckpt: Path, images
         "offline without cache": ["info", "-m", "nobody/nothing", "--offline", "--cache-dir", tmp_path / "hf"],
         "no default model": ["encode", images, "-o", z],
         "no cuda": ["encode", images, "-o", z, "-m", ckpt, "--device", "cuda"],
+        "meta device": ["encode", images, "-o", z, "-m", ckpt, "--device", "meta"],
     }
     if case == "no cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -586,6 +588,9 @@ def test_usage_errors_exit_2(ckpt: Path, images: Path, tmp_path: Path) -> None:
         (["mix", images / "0_grey.png", "-o", tmp_path / "m.png"], "expected two arguments A and B, got 1"),
         (["mix", images / "0_grey.png", images / "1_grey.png", images / "2_grey.png", "-o", tmp_path / "m.png"],
          f"got 3 ({images / '2_grey.png'} beyond A and B); use --a/--b for lists"),
+        (["mix", images / "0_grey.png", images / "1_grey.png", "-o", tmp_path / "m.png", "--seed", 2**64], "--seed"),
+        (["sample", "-o", tmp_path / "s.png", "--seed", 2**64], "--seed"),
+        (["sample", "-o", tmp_path / "s.png", "--clamp", "1e39"], "use --no-clamp"),
     ]:
         result = run(*args)
         assert result.exit_code == 2 and fragment in result.stderr, (args, result.stderr)
@@ -990,6 +995,28 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.update(extra)
     return env
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR and MASTER_PORT are not set"),
+        ({"WORLD_SIZE": "abc"}, "WORLD_SIZE='abc' is not a whole number"),
+        ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}, "RANK=2 is not below"),
+    ],
+)
+def test_a_torchrun_environment_that_cannot_work_is_one_error_and_no_output(env: dict[str, str], fragment: str,
+                                                                          ckpt: Path, images: Path,
+                                                                          tmp_path: Path) -> None:
+    """Left over from another job's shell, these variables used to give an internal error (and an empty folder)."""
+    out = tmp_path / "z"
+    proc = subprocess.run([*_dcvae(), "encode", str(images / "0_grey.png"), "-o", str(out), "-m", str(ckpt)],
+                          capture_output=True, text=True, env=_subprocess_env(**env), timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+    assert "Error:" not in lines[0]  # the message alone, not an exception's class name
+    assert not out.exists()
 
 
 def test_help_does_not_import_torch() -> None:

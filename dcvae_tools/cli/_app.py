@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from dcvae_tools.errors import DCVAEError
+
 from ._output import Output, debug_requested
 
 app = typer.Typer(
@@ -67,6 +69,11 @@ def main() -> None:
             raise
         Output().error("interrupted")
         sys.exit(130)
+    except DCVAEError as err:  # raised before a command's session, e.g. by a malformed environment variable
+        if debug:
+            raise
+        Output().error(str(err))
+        sys.exit(1)
     except Exception as err:
         if debug:
             raise

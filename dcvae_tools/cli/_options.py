@@ -83,6 +83,7 @@ SeedOpt = Annotated[
         "--seed",
         metavar="N",
         min=0,
+        max=2**64 - 1,  # what torch.Generator takes
         show_default="random, printed",
         help="Random seed, for reproducible results.",
     ),

@@ -78,6 +78,9 @@ if TYPE_CHECKING:  # for annotations only: the commands import torch lazily
 
     from dcvae_tools.model import DCVAE
 
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32 (torch is not imported to check options)."""
+
 
 def _blank_like(image: "torch.Tensor") -> "torch.Tensor":
     """An all-white cell (the grid's padding colour) to keep grid columns aligned."""
@@ -609,6 +612,8 @@ def sample(
         raise _usage("give --clamp C or --no-clamp, not both", "--clamp")
     if clamp is not None and not (math.isfinite(clamp) and clamp > 0):
         raise _usage(f"{clamp} is not a positive number", "--clamp")
+    if clamp is not None and clamp > FLOAT32_MAX:
+        raise _usage(f"{clamp} is beyond what a float32 latent holds; for no bound at all use --no-clamp", "--clamp")
     if prior == Prior.mixture and (clamp is not None or no_clamp):
         raise _usage("--clamp and --no-clamp apply to the standard prior only; drop them, or use --prior standard",
                      "--prior")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,38 @@ if TYPE_CHECKING:
 
 
 def rank_and_world() -> tuple[int, int]:
-    """(rank, world size) from torchrun's environment; (0, 1) outside it."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    """(rank, world size) from torchrun's environment; (0, 1) outside it. A malformed value is a DCVAEError that
+    names the variable (they are set by torchrun, or left over from another job's shell)."""
+    values = {}
+    for name, default in (("RANK", "0"), ("WORLD_SIZE", "1")):
+        text = os.environ.get(name, default)
+        try:
+            values[name] = int(text)
+        except ValueError:
+            values[name] = -1
+        if values[name] < 0:
+            raise DCVAEError(f"{name}={text!r} is not a whole number of 0 or more; it is torchrun's to set: unset it, "
+                             "or run under torchrun")
+    rank, world = values["RANK"], values["WORLD_SIZE"]
+    if world > 1 and not rank < world:
+        raise DCVAEError(f"RANK={rank} is not below WORLD_SIZE={world}; unset both, or run under torchrun")
+    _check_rendezvous(world)
+    return rank, world
+
+
+def _check_rendezvous(world: int) -> None:
+    """Refuse, before any output exists, a WORLD_SIZE > 1 whose processes could never meet (no process group yet
+    and no MASTER_ADDR / MASTER_PORT for torch's env:// rendezvous)."""
+    if world <= 1:
+        return
+    dist = sys.modules.get("torch.distributed")  # not imported here: an initialised group means it was
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise DCVAEError(f"WORLD_SIZE={world} asks for {world} processes, but {' and '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} not set, so they cannot meet: start the command "
+                         "with torchrun, or unset WORLD_SIZE to run it as one process")
 
 
 def distributed_device() -> str | None:

@@ -1019,6 +1019,17 @@ def test_a_torchrun_environment_that_cannot_work_is_one_error_and_no_output(env:
     assert not out.exists()
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`dcvae models | head -1`: stdout's reader closes its end before the table is written (here, at once)."""
+    proc = subprocess.Popen([*_dcvae(), "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_subprocess_env(HF_HUB_OFFLINE="1"), cwd=tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, stderr
+    assert stderr == ""
+
+
 def test_help_does_not_import_torch() -> None:
     code = (
         "import sys\n"

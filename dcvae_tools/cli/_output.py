@@ -170,6 +170,20 @@ class _NoteHandler(logging.Handler):
             self.out.note(f"{self.hidden} more like these not shown")
 
 
+PIPE_CLOSED_EXIT_CODE = 128 + 13
+"""Exit status when the reader of stdout went away (``dcvae models | head -1``): SIGPIPE's, as shell tools give."""
+
+
+def stdout_closed() -> typer.Exit:
+    """For a BrokenPipeError on stdout: point stdout at /dev/null (so the interpreter's final flush cannot fail
+    again) and return the quiet exit to raise; the reader had what it wanted, so nothing is printed."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return typer.Exit(PIPE_CLOSED_EXIT_CODE)
+
+
 def _os_error_message(err: OSError) -> str:
     where = err.filename if err.filename is not None else None
     reason = err.strerror or str(err)
@@ -216,7 +230,8 @@ def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False
       status 1; any other exception too, labelled as an internal error. Typer's own exits and usage
       errors pass through unchanged (usage errors exit with status 2).
     * With ``debug`` (``--debug`` or ``DCVAE_DEBUG=1``) exceptions propagate with their traceback.
-    * SIGTERM exits with status 143 after the same clean-up as Ctrl-C (no staged output is left).
+    * SIGTERM exits with status 143 after the same clean-up as Ctrl-C (no staged output is left); a reader of
+      stdout that went away (``| head``) ends the command quietly with status 141.
     """
     debug = debug_requested(debug)
     out = Output(quiet=quiet, json_mode=json_mode)
@@ -248,6 +263,8 @@ def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False
         if debug:
             raise
         raise _fail(out, str(err)) from None
+    except BrokenPipeError:
+        raise stdout_closed() from None
     except OSError as err:
         if debug:
             raise

@@ -328,18 +328,20 @@ def test_expand_image_paths(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     (folder / "sub").mkdir(parents=True)
     (folder / ".hidden").mkdir()
-    for name in ("b.png", "a.JPG", "sub/c.webp", "notes.txt", ".d.png", ".hidden/e.png"):
+    for name in ("b.png", "a.JPG", "sub/c.webp", "notes.txt", ".d.png", ".hidden/e.png", "f.gif", "g.TIF",
+                 "h.tiff"):
         (folder / name).write_bytes(b"x")
     single = tmp_path / "single.bmp"
     single.write_bytes(b"x")
-    odd = tmp_path / "odd.tiff"
+    odd = tmp_path / "odd.xyz"
     odd.write_bytes(b"x")
 
+    read_too = [folder / "f.gif", folder / "g.TIF", folder / "h.tiff"]  # read (first frame), never written
     with pytest.warns(UserWarning, match=r"left out 1 image in subfolders; pass -r/--recursive"):
         result = expand_image_paths([single, str(folder), odd])
-    assert result == [single, folder / "a.JPG", folder / "b.png", odd]
+    assert result == [single, folder / "a.JPG", folder / "b.png", *read_too, odd]
     recursive = expand_image_paths([single, str(folder), odd], recursive=True)
-    assert recursive == [single, folder / "a.JPG", folder / "b.png", folder / "sub" / "c.webp", odd]
+    assert recursive == [single, folder / "a.JPG", folder / "b.png", *read_too, folder / "sub" / "c.webp", odd]
     assert expand_image_paths(str(single)) == [single]
 
 

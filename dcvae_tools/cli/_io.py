@@ -434,11 +434,11 @@ def _write_safetensors(path: Path, tensors: dict[str, "torch.Tensor"], metadata:
 def _read_latents_missing(path: Path) -> NoReturn:
     """Raise the error for a latents file that does not exist (checked before loading the model)."""
     from dcvae_tools.errors import LatentError
-    from dcvae_tools.images import IMAGE_SUFFIXES
+    from dcvae_tools.images import FOLDER_SUFFIXES
 
     if path.is_dir():
         what = "is a folder without index.json, not a latents file or sharded latents folder"
-        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
+        if any(p.suffix.lower() in FOLDER_SUFFIXES for p in path.iterdir()):
             raise LatentError(f"{path}: {what}; it holds images: {_IMAGES_GO_ELSEWHERE}")
     else:
         what = "no such latents file"
@@ -450,9 +450,9 @@ _IMAGES_GO_ELSEWHERE = "`dcvae reconstruct` takes images, or `dcvae encode` turn
 
 def _not_latents_fix(path: Path) -> str:
     """What to do about a file given as latents that is not one: images go another way."""
-    from dcvae_tools.images import IMAGE_SUFFIXES
+    from dcvae_tools.images import FOLDER_SUFFIXES
 
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in FOLDER_SUFFIXES:
         return f"it looks like an image: {_IMAGES_GO_ELSEWHERE}"
     return "latents files are written by `dcvae encode IMAGES -o z.safetensors`"
 

@@ -14,6 +14,7 @@ from .._lazy import lazy_exports
 
 # Names load on first use, so the command line can check an output's suffix without importing torch.
 _EXPORTS = {
+    "FOLDER_SUFFIXES": ".files",
     "IMAGE_SUFFIXES": ".files",
     "MAX_IMAGE_PIXELS": ".files",
     "expand_image_paths": ".files",
@@ -31,7 +32,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from .convert import ImageInput, ImageRangeWarning, convert_image, to_pil, to_tensor
-    from .files import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, expand_image_paths, load_image
+    from .files import FOLDER_SUFFIXES, IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, expand_image_paths, load_image
     from .save import make_grid, save_gif, save_grid, save_image
 
 
@@ -42,6 +43,7 @@ _SUBMODULES = ("files", "convert", "save")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
+    "FOLDER_SUFFIXES",
     "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
     "ImageInput",

@@ -17,12 +17,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from dcvae_tools.errors import ImageError
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-"""File suffixes (lowercase) treated as images when a folder is expanded, and accepted for saving."""
+"""File suffixes (lowercase) accepted for saving, and treated as images when a folder is expanded."""
+
+READ_ONLY_SUFFIXES: tuple[str, ...] = (".gif", ".tif", ".tiff")
+"""Also treated as images when a folder is expanded (read, first frame of an animation; never written)."""
+
+FOLDER_SUFFIXES: tuple[str, ...] = IMAGE_SUFFIXES + READ_ONLY_SUFFIXES
 
 MAX_IMAGE_PIXELS: int = 64_000_000
 """Images with more pixels than this are refused by :func:`load_image` (decompression-bomb guard)."""
 
-SUPPORTED_NAMES = "PNG, JPEG, WebP, BMP"
+SUPPORTED_NAMES = "PNG, JPEG, WebP, BMP, GIF, TIFF"
 
 StrPath = str | os.PathLike[str]
 
@@ -33,7 +38,7 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath, *, recursive: bool =
 
     Files are kept as given, in order (whatever their suffix: :func:`load_image` judges them).
     A folder is replaced by the image files directly inside it, sorted, or with ``recursive=True`` by those
-    anywhere below it (sorted by path). Only names ending in one of :data:`IMAGE_SUFFIXES` (any case)
+    anywhere below it (sorted by path). Only names ending in one of :data:`FOLDER_SUFFIXES` (any case)
     count, and hidden files and folders (names starting with ``.``, such as ``.ipynb_checkpoints`` or
     interrupted temporary files) are skipped. Images left out in subfolders are mentioned in a warning.
 
@@ -54,7 +59,7 @@ def expand_image_paths(inputs: Sequence[StrPath] | StrPath, *, recursive: bool =
                 hint = (
                     f"; its subfolders hold {nested}: pass -r/--recursive (recursive=True) to include them"
                     if nested
-                    else f"; pass image files ({', '.join(IMAGE_SUFFIXES)}) or a folder that holds some"
+                    else f"; pass image files ({', '.join(FOLDER_SUFFIXES)}) or a folder that holds some"
                 )
                 raise ImageError(f"{path}: folder contains no image files{hint}")
             if nested:
@@ -106,7 +111,7 @@ def _walk_images(folder: Path) -> list[tuple[tuple[str, ...], Path]]:
             try:
                 if entry.is_dir() and not entry.is_symlink():
                     pending.append((entry.path, (*prefix, name)))
-                elif os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES and entry.is_file():
+                elif os.path.splitext(name)[1].lower() in FOLDER_SUFFIXES and entry.is_file():
                     found.append(((*prefix, name), entry.path))
             except OSError:
                 continue

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dcvae_tools.images import IMAGE_SUFFIXES, convert_image, load_image
+from dcvae_tools.images import FOLDER_SUFFIXES, convert_image, load_image
 from dcvae_tools.images.files import find_images
 
 from .formats import load_fashion_mnist, load_mnist5k
 
-IMAGE_EXTENSIONS: tuple[str, ...] = IMAGE_SUFFIXES
+IMAGE_EXTENSIONS: tuple[str, ...] = FOLDER_SUFFIXES
 """File suffixes (case-insensitive) that ``ImageFolderDataset`` picks up: the toolkit's image suffixes."""
 
 DATASET_NAMES: tuple[str, ...] = (

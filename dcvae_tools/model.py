@@ -211,7 +211,14 @@ class DCVAE(nn.Module):
         if self._is_latent(x):
             if len(x) == 0 and x.ndim == 2:
                 raise LatentError(f"no latents given: the tensor has shape {tuple(x.shape)}")
-            return (x.unsqueeze(0) if x.ndim == 1 else x).float().to(self.device)
+            z = (x.unsqueeze(0) if x.ndim == 1 else x).float()
+            finite = torch.isfinite(z).all(dim=1)
+            if not bool(finite.all()):  # decoded, they would be NaN images that fail only when saved
+                bad = torch.nonzero(~finite).flatten().tolist()
+                rows = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                raise LatentError(f"latents must be finite numbers (within float32's range); row(s) {rows} hold NaN "
+                                  "or infinite values")
+            return z.to(self.device)
         if isinstance(x, torch.Tensor) and x.ndim in (1, 2):
             raise LatentError(
                 f"latents must have {self.latent_dim} dims for this model, got shape {tuple(x.shape)}"

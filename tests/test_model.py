@@ -89,6 +89,16 @@ def test_decode_batch_equals_items(model: DCVAE) -> None:
     assert torch.allclose(batch, items, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 1e39])  # 1e39: beyond float32, inf once converted
+def test_latents_that_are_not_finite_are_refused_by_row(model: DCVAE, bad: float) -> None:
+    z = torch.zeros(3, LATENT, dtype=torch.float64)
+    z[2, 5] = bad
+    with pytest.raises(LatentError, match=r"row\(s\) 2 hold NaN or infinite values"):
+        model.decode(z)
+    with pytest.raises(LatentError, match=r"row\(s\) 2 hold"):
+        model.edit(z, [(torch.zeros(LATENT), 1.0)])
+
+
 def test_batch_size_does_not_change_results(model: DCVAE) -> None:
     x = _images(7, seed=2)
     ref = model.encode(x, batch_size=64)

@@ -591,6 +591,9 @@ def test_usage_errors_exit_2(ckpt: Path, images: Path, tmp_path: Path) -> None:
         (["mix", images / "0_grey.png", images / "1_grey.png", "-o", tmp_path / "m.png", "--seed", 2**64], "--seed"),
         (["sample", "-o", tmp_path / "s.png", "--seed", 2**64], "--seed"),
         (["sample", "-o", tmp_path / "s.png", "--clamp", "1e39"], "use --no-clamp"),
+        (["reconstruct", images, "-o", tmp_path / "out.png", "-m", ckpt],
+         f"or --grid {tmp_path / 'out.png'} for one grid image"),
+        (["sample", "--out-dir", tmp_path / "s.png", "-m", ckpt], f"or -o {tmp_path / 's.png'} for one grid image"),
     ]:
         result = run(*args)
         assert result.exit_code == 2 and fragment in result.stderr, (args, result.stderr)
@@ -1051,9 +1054,9 @@ def test_argument_errors_come_before_torch_loads(tmp_path: Path) -> None:
     image = tmp_path / "a.png"
     Image.new("L", (32, 32)).save(image)
     cases = [
-        (["edit", image, "-a", "long_sleeves=abc", "-o", tmp_path / "x.png"], 2, "cannot read the strength"),
+        (["edit", image, "-a", "long_sleeves=abc", "-o", tmp_path / "x"], 2, "cannot read the strength"),
         (["edit", image, "-a", "long_sleeves", "--grid", tmp_path / "g.txt"], 2, "must end in one of"),
-        (["reconstruct", image, "-o", tmp_path / "r.png", "--refine", "-3"], 2, "is not a number of steps"),
+        (["reconstruct", image, "-o", tmp_path / "r", "--refine", "-3"], 2, "is not a number of steps"),
         (["encode", image, "-o", tmp_path / "z.txt"], 2, "must end in .safetensors"),
         (["interpolate", image, image, "-o", tmp_path / "i.txt"], 2, "must end in one of"),
         (["mix", image, image, "-o", tmp_path / "m.txt"], 2, "must end in one of"),

@@ -172,6 +172,19 @@ def _check_image_suffix(path: Path | None, option: str, gif: bool = False) -> No
         raise _usage(f"{path}: the file name must end in one of {', '.join(allowed)}", option)
 
 
+def _check_folder_output(path: Path | None, option: str = "-o", grid_option: str = "--grid") -> None:
+    """Refuse an image file name given to an option that names a folder of images (it would become a folder
+    called ``out.png``); an existing folder of that name is fine."""
+    if path is None or path.is_dir():
+        return
+    from dcvae_tools.images import IMAGE_SUFFIXES
+
+    if path.suffix.lower() in (*IMAGE_SUFFIXES, ".gif"):
+        raise _usage(f"{path} is an image file name, but {option} is the folder that gets one image per input; "
+                     f"give a folder (e.g. {option} {path.with_suffix('')}/), or {grid_option} {path} for one grid "
+                     "image", option)
+
+
 def _check_safetensors_suffix(path: Path, option: str) -> None:
     if path.suffix.lower() != ".safetensors":
         raise _usage(f"{path}: the file name must end in .safetensors", option)

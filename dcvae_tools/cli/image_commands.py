@@ -53,6 +53,7 @@ from ._options import (
     SeedOpt,
     SkipBadOpt,
     UpscaleOpt,
+    _check_folder_output,
     _check_image_suffix,
     _count,
     _load,
@@ -416,6 +417,7 @@ def decode(
     (`dcvae encode ... -o DIR`) is read shard by shard, each checked against its sha256 in index.json.
     """
     _need_output(output, grid, options=("-o OUT_DIR", "--grid GRID.png"))
+    _check_folder_output(output)
     _check_image_suffix(grid, "--grid")
     with session(quiet=quiet, debug=debug) as out:
         if not _is_latents(latents):
@@ -492,6 +494,7 @@ def reconstruct(
     files are left out and listed at the end.
     """
     _need_output(output, grid, options=("-o OUT_DIR", "--grid GRID.png"))
+    _check_folder_output(output)
     _check_image_suffix(grid, "--grid")
     check_refine_options(refine, refine_seconds)
     with session(quiet=quiet, debug=debug) as out:
@@ -608,6 +611,7 @@ def sample(
     """
     _need_output(output, out_dir, options=("-o GRID.png", "--out-dir DIR"))
     _check_image_suffix(output, "--output")
+    _check_folder_output(out_dir, "--out-dir", "-o")
     if clamp is not None and no_clamp:
         raise _usage("give --clamp C or --no-clamp, not both", "--clamp")
     if clamp is not None and not (math.isfinite(clamp) and clamp > 0):

@@ -56,6 +56,7 @@ from ._options import (
     SeedOpt,
     SkipBadOpt,
     UpscaleOpt,
+    _check_folder_output,
     _check_image_suffix,
     _check_safetensors_suffix,
     _count,
@@ -772,6 +773,7 @@ def edit(
     check (it judges images by their posterior means; refined latents are not those).
     """
     _need_output(output, grid, options=("-o OUT_DIR", "--grid GRID.png"))
+    _check_folder_output(output)
     check_refine_options(refine, refine_seconds)
     latents_input = _latents_argument(images)
     if latents_input is not None:

@@ -112,6 +112,16 @@ def test_sixteen_bit_is_scaled_not_clipped() -> None:
     assert np.asarray(to_pil(tensor[0]))[0].tolist() == [0, 128, 255]
 
 
+@pytest.mark.parametrize(("values", "note"), [([0.0, 128 / 255, 1.0], "as [0, 1]"), ([0.0, 128.0, 255.0], "0-255")])
+def test_float_images_are_read_on_the_scale_their_values_show(values: list[float], note: str) -> None:
+    """A float TIFF (PIL mode F) holds 0-1 or 0-255 data; 0-1 data read as 0-255 came out almost black."""
+    image = Image.fromarray(np.array([values], dtype=np.float32).repeat(3, axis=0))
+    assert image.mode == "F"
+    tensor, notes = to_tensor(image, size=3, channels=1)
+    assert np.asarray(to_pil(tensor[0]))[0].tolist() == [0, 128, 255]
+    assert any(note in n for n in notes), notes
+
+
 def test_padding_with_content_size() -> None:
     grey = _grey(28, 28)
     tensor, notes = to_tensor(Image.fromarray(grey), size=32, channels=1, content_size=28)

@@ -60,8 +60,13 @@ def _pil_to_model_mode(image: Image.Image, channels: int) -> tuple[Image.Image |
     changes: list[str] = []
     if source == "F" or source.startswith("I"):
         # 16-bit PNGs open as I;16 / I, and Pillow's own I -> L conversion clips instead of scaling.
-        scale = 255.0 if source == "F" else 65535.0
-        data = np.clip(np.asarray(image, dtype=np.float64) / scale, 0.0, 1.0).astype(np.float32)
+        raw = np.asarray(image, dtype=np.float64)
+        scale = 65535.0
+        if source == "F":  # float TIFFs hold 0-255 or 0-1 data; all values in [0, 1] only make sense as the latter
+            unit = raw.size > 0 and float(raw.min()) >= 0.0 and float(raw.max()) <= 1.0
+            scale = 1.0 if unit else 255.0
+            changes.append("read float values in [0, 1] as [0, 1]" if unit else "read float values as 0-255")
+        data = np.clip(raw / scale, 0.0, 1.0).astype(np.float32)
         data = data.reshape(data.shape[0], data.shape[1], 1)
         if channels == 3:
             changes.append(f"converted mode {source} to RGB")

@@ -353,6 +353,9 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
     never consulted for the name, and a name written as a path is refused.
     """
     text = os.fspath(name_or_path)
+    if not text.strip():
+        raise ModelNotFoundError("the model name is empty; give a released name (`dcvae models` lists them), a Hub "
+                                 "repo id (org/name) or a model folder")
     explicit = is_explicit_path(text) or not isinstance(name_or_path, str)  # a Path object is always a path
     if not allow_local:
         if explicit:
@@ -371,6 +374,9 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
 def _local(path: Path, *, explicit: bool) -> ResolvedModel | None:
     """The local checkpoint at ``path``; None when there is none (an explicit path that does not exist raises)."""
     if path.exists():
+        if not path.is_dir() and path.name not in RELEASE_FILES:
+            raise ModelNotFoundError(f"{path} is a file, not a model: give the folder that holds {CONFIG_NAME} and "
+                                     f"the weights (or one of its files: {', '.join(RELEASE_FILES)})")
         return ResolvedModel(path if path.is_dir() else path.parent, "local", str(path), None, None)
     if explicit:
         raise ModelNotFoundError(f"{path}: no such file or folder (given as a path, so it is not looked up "

@@ -523,6 +523,13 @@ def test_a_local_folder_never_shadows_a_released_name(
         assert_same_model(impostor, local)
     with pytest.raises(ModelNotFoundError, match="given as a path"):
         _load(local_hub, cache, "./not-here")
+    # one of a release's files stands for its folder; any other file is not a model
+    assert _load(local_hub, cache, "./tiny-test/config.json").source.source == "local"
+    (work / "tiny-test" / "notes.txt").write_text("mine")
+    with pytest.raises(ModelNotFoundError, match=r"notes\.txt is a file, not a model: give the folder"):
+        _load(local_hub, cache, "./tiny-test/notes.txt")
+    with pytest.raises(ModelNotFoundError, match="the model name is empty"):
+        _load(local_hub, cache, "")
     local_hub.stop()
 
 

@@ -21,6 +21,7 @@
 #   bash reports/reproduce.sh release-candidate-lr  # the lr arm's 76,000 snapshot measured as a release, not bundled
 #   bash reports/reproduce.sh scratch-joint-clamp-n-critic-1-past-64k  # the n_critic-1 arm on to 80,000, own folder
 #   bash reports/reproduce.sh release-candidate-ncritic1 [ITERATION]  # an n_critic-1 arm snapshot measured as a release
+#   bash reports/reproduce.sh edit-seed-spread [ITERATION...]  # edit success over 10 draws of the 20 + 20 examples
 #   bash reports/reproduce.sh ablation-prior-sample-weight  # the prior-clamp state, prior samples 0.75 of the fakes
 #   bash reports/reproduce.sh ablation-gen-batch-128  # the prior-clamp state, 128 prior draws per decoder batch
 #   bash reports/reproduce.sh ablation-kl-ramp  # the prior-clamp state, KL weight ramped 1e-6 -> 1e-4 in 1,000 iterations
@@ -108,6 +109,41 @@ measure_as_release() {  # RUN SNAPSHOT REPORT METRICS: export the run's snapshot
     rm -rf "$out"
 }
 
+ncritic1_to_64k() {  # the from-scratch joint+clamp arm's 38,955 state (kept in commit 4239ad2; the arm's folder
+    # has moved on since) continued at n_critic 1 to 64,000 (target scratch-joint-clamp-n-critic-1); resumes
+    if [ ! -f reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1/checkpoint.pt ]; then
+        mkdir -p runs/fashion-mnist-32-scratch-at-38955
+        git show 4239ad2:reports/runs/fashion-mnist-32-scratch-joint-clamp/checkpoint.pt \
+            > runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt
+    fi
+    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 --resume-from runs/fashion-mnist-32-scratch-at-38955 \
+        --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 --device cpu --no-progress \
+        --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=true \
+        --set total_iterations=64000 --set network_snapshot_every=1000 --set n_critic=1 --max-minutes 110 "$@"
+}
+
+ncritic1_past_64k() {  # that arm's finished 64,000 state continued with the same options in its own folder, to
+    # 80,000 (target scratch-joint-clamp-n-critic-1-past-64k); resumes; extra options (--stop-after N) pass on
+    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 \
+        --resume-from reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 \
+        --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k --device cpu --no-progress \
+        --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=true \
+        --set total_iterations=80000 --set network_snapshot_every=1000 --set n_critic=1 --max-minutes 110 "$@"
+}
+
+release_and_measure() {  # RUN SNAPSHOT: bundle a run's network snapshot as the default fashion-mnist-32, evaluate
+    # it (reports/fashion-mnist-32.json), release it again with those metrics, compute its latent statistics and
+    # fitted prior (and the PCA figure), and score that prior's samples (reports/fashion-mnist-32-mixture-prior.json)
+    local rel=("$1" --snapshot "$2" --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 --default)
+    $TRAIN release "${rel[@]}"
+    $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32.json --edit-strength 1.0 \
+        --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
+    $TRAIN release "${rel[@]}" --report reports/fashion-mnist-32.json
+    $TRAIN latent-stats fashion-mnist-32 --figure docs/figures/pca-fashion-mnist-32.png
+    $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32-mixture-prior.json \
+        --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
+}
+
 piece() {  # UNTIL COMMAND...: run a training command (its stdout is the run's JSON summary); when the run still
     # stands below iteration UNTIL after it (its --max-minutes piece ended first), stop the whole target, nested
     # targets' callers included, with exit status 75: the later steps need the finished run. Run the same target
@@ -151,15 +187,7 @@ case "$TARGET" in
         piece 72500 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint \
             reports/runs/fashion-mnist-32-joint-prior-clamp1 76000 500 --set prior_clamp=1.0 --stop-after 72500 \
             --max-minutes 110
-        CLAMPED=(reports/runs/fashion-mnist-32-joint-prior-clamp1 --snapshot 72500 --name fashion-mnist-32
-                 --repo-id dcvae-tools/fashion-mnist-32 --default)
-        $TRAIN release "${CLAMPED[@]}"
-        $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32.json --edit-strength 1.0 \
-            --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
-        $TRAIN release "${CLAMPED[@]}" --report reports/fashion-mnist-32.json
-        $TRAIN latent-stats fashion-mnist-32 --figure docs/figures/pca-fashion-mnist-32.png
-        $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32-mixture-prior.json \
-            --sample-prior mixture --metrics fd10k_classifier,sample_class_entropy10k
+        release_and_measure reports/runs/fashion-mnist-32-joint-prior-clamp1 72500
         ;;
     fashion-mnist-32-first-release)  # the first release (4,000 iterations, float32): reports/history/
         train fashion-mnist-32
@@ -224,15 +252,7 @@ case "$TARGET" in
         # 39,386, then two threads alone for 110 minutes (the thread count changes float32 sums: a rerun is the same
         # recipe, not bit-identical weights). NCHW to 51,740, channels-last from there (1.28x in float32 on an
         # AVX2-only CPU; same arithmetic, other rounding). Run the target again to continue it from its own folder.
-        if [ ! -f reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1/checkpoint.pt ]; then
-            mkdir -p runs/fashion-mnist-32-scratch-at-38955
-            git show 4239ad2:reports/runs/fashion-mnist-32-scratch-joint-clamp/checkpoint.pt \
-                > runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt
-        fi
-        OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 --resume-from runs/fashion-mnist-32-scratch-at-38955 \
-            --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 --device cpu --no-progress \
-            --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=true \
-            --set total_iterations=64000 --set network_snapshot_every=1000 --set n_critic=1 --max-minutes 110
+        ncritic1_to_64k
         for run in fashion-mnist-32-scratch-joint-clamp fashion-mnist-32-scratch-joint-clamp-ncritic1; do
             $TRAIN curves "reports/runs/$run" --metrics "$FASHION_CURVE_METRICS"
         done
@@ -242,11 +262,7 @@ case "$TARGET" in
         # at most ~2 hours on two threads (2026-12-06: two threads to 64,874, then one thread and --max-minutes 105
         # beside vaegan-equal-budget): do its sample FD and the VAE/GAN's (target vaegan-equal-budget, snapshots
         # every 2,000 to 92,000) keep falling at the same rate past 64,000? Run the target again to continue it.
-        OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 \
-            --resume-from reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 \
-            --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k --device cpu --no-progress \
-            --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=true \
-            --set total_iterations=80000 --set network_snapshot_every=1000 --set n_critic=1 --max-minutes 110
+        ncritic1_past_64k
         $TRAIN curves reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k --metrics "$FASHION_CURVE_METRICS"
         ;;
     vaegan-equal-budget)  # the same-schedule VAE/GAN's 64,000 state continued with its preset's options to 92,000
@@ -430,6 +446,46 @@ case "$TARGET" in
         if [ "$snapshot" -gt 64000 ]; then run=$run-past-64k; fi
         measure_as_release "$run" "$snapshot" "reports/experiments/release-candidate-ncritic1-$snapshot" \
             "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
+        ;;
+    edit-seed-spread)  # how much an edit's success depends on which 20 + 20 training images made its direction:
+        # the three class edits at strength 1 with the directions drawn with seeds 0-9 (seed 0 is the shipped
+        # draw), for the release's networks (the prior-clamp run's 72,500 snapshot) and the n_critic-1 arm's
+        # snapshots named as arguments (default 65,000 and 67,000); one report per network and seed
+        out=reports/experiments/edit-seed-spread
+        mkdir -p "$out"
+        nets=("reports/runs/fashion-mnist-32-joint-prior-clamp1/network-snapshots/iteration-0072500")
+        for it in "${@:2}"; do
+            run=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1
+            if [ "$it" -gt 64000 ]; then run=$run-past-64k; fi
+            nets+=("$run/network-snapshots/iteration-$(printf %07d "$it")")
+        done
+        if [ $# -lt 2 ]; then
+            nets+=(reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k/network-snapshots/iteration-00{65,67}000)
+        fi
+        for net in "${nets[@]}"; do
+            label=$(basename "$(dirname "$(dirname "$net")")")-$(basename "$net" | sed 's/iteration-0*//')
+            for seed in 0 1 2 3 4 5 6 7 8 9; do
+                [ -f "$out/$label-seed$seed.json" ] && continue  # resumable: each report is written atomically
+                $TRAIN eval "$net" -o "$out/$label-seed$seed.json" --edit-strength 1.0 --seed "$seed" \
+                    --metrics edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe
+            done
+        done
+        $TRAIN compare "$out"/*.json --metrics edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe
+        python - "$out" <<'PY'  # per network: mean, lowest and highest over the draws, and the shipped draw (seed 0)
+import json, pathlib, re, statistics, sys
+runs = {}
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*-seed*.json")):
+    net, seed = re.fullmatch(r"(.+)-seed(\d+)\.json", path.name).groups()
+    runs.setdefault(net, {})[int(seed)] = json.loads(path.read_text())["metrics"]
+print("| network | draws | " + " | ".join(f"{a}: mean (min-max), seed 0" for a in ("long_sleeves", "boot", "open_shoe")) + " |")
+for net, seeds in runs.items():
+    cells = []
+    for attribute in ("long_sleeves", "boot", "open_shoe"):
+        values = [m[f"edit_success_{attribute}"] for m in seeds.values()]
+        cells.append(f"{statistics.mean(values):.3f} ({min(values):.3f}-{max(values):.3f}), "
+                     f"{seeds[0][f'edit_success_{attribute}']:.3f}" if 0 in seeds else "")
+    print(f"| {net} | {len(seeds)} | " + " | ".join(cells) + " |")
+PY
         ;;
     ablation-prior-sample-weight)  # the prior-clamp run's kept state (74,420) with the prior samples' share of the
         # two fake terms in both hinge losses at 0.75 instead of 0.5, one thread for 85 minutes beside

@@ -71,7 +71,12 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
     created = _missing_folders(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", suffix=target.suffix, dir=target.parent)
+        # a long name is cut in the temporary's so that a name the file system takes fits with the ".tmp-" around it
+        stem = target.name if len(target.name.encode()) <= 200 else target.name[:64]
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=target.suffix, dir=target.parent)
+    except OSError as err:  # a read-only folder, a name too long: say it of the file asked for, not the temporary
+        _remove_empty(created)
+        raise type(err)(err.errno, err.strerror, str(target)) from err
     except BaseException:
         _remove_empty(created)
         raise
@@ -94,7 +99,10 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
             os.chmod(tmp, mode)
         if fsync:
             _fsync_path(tmp)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as err:  # e.g. a name longer than the file system takes: about the target, not the temporary
+            raise type(err)(err.errno, err.strerror, str(target)) from err
         done = True
         if fsync:
             _fsync_path(target.parent, directory=True)

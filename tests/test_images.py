@@ -636,6 +636,17 @@ def test_atomic_write_failure_leaves_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["other.txt"]
 
 
+def test_atomic_write_takes_any_name_the_file_system_takes_and_names_it_in_errors(tmp_path: Path) -> None:
+    """The temporary's ".NAME.tmp-XXXXXXXX" made a valid 250-byte name fail; a failure names the file asked for."""
+    longest = tmp_path / ("y" * 246 + ".png")  # 250 bytes: fits (the limit is 255)
+    assert atomic_write_bytes(longest, b"ok").read_bytes() == b"ok"
+    too_long = tmp_path / ("z" * 300 + ".png")
+    with pytest.raises(OSError) as failed:
+        atomic_write_bytes(too_long, b"no")
+    assert failed.value.filename == str(too_long) and ".tmp-" not in str(failed.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
+
+
 def test_failed_image_save_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_save(*args, **kwargs):
         raise OSError("disk full")

@@ -148,7 +148,13 @@ def encode(
         ),
     ],
     sample: Annotated[
-        bool, typer.Option("--sample", help="Draw from the posterior instead of taking its mean.")
+        bool,
+        typer.Option(
+            "--sample",
+            help="Draw from the posterior instead of taking its mean. With --seed the draws repeat for the same "
+            "output form: one .safetensors file draws all noise at once, a sharded folder per shard (so the two, "
+            "or folders with another --shard-size, draw differently).",
+        ),
     ] = False,
     seed: SeedOpt = None,
     refine: RefineOpt = 0,

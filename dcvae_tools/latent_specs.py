@@ -22,6 +22,10 @@ def check_attribute_name(name: object) -> str:
     return name
 
 
+INDEX_EXAMPLE = "0-15,40"
+"""The index syntax shown in messages (in range for every released model's 64 dimensions)."""
+
+
 def index_ranges(spec: str) -> list[tuple[int, int, str]]:
     """The ranges ``"0-63,70"`` names, as (low, high, text) with both ends inclusive, not expanded: the syntax
     check (the command line runs it before it knows the model's latent size)."""
@@ -34,15 +38,15 @@ def index_ranges(spec: str) -> list[tuple[int, int, str]]:
             if "-" in part:
                 low, high = part.split("-", 1)
                 lo, hi = int(low), int(high)
-                if hi < lo:
-                    raise ValueError
             else:
                 lo = hi = int(part)
         except ValueError:
-            raise LatentError(f"cannot read {part!r} in {spec!r}: write indices like '0-63,70'") from None
+            raise LatentError(f"cannot read {part!r} in {spec!r}: write indices like {INDEX_EXAMPLE!r}") from None
+        if hi < lo:
+            raise LatentError(f"{part!r} in {spec!r} runs backwards: write it as '{hi}-{lo}'")
         ranges.append((lo, hi, part))
     if not ranges:
-        raise LatentError(f"{spec!r} names no indices: write indices like '0-63,70'")
+        raise LatentError(f"{spec!r} names no indices: write indices like {INDEX_EXAMPLE!r}")
     return ranges
 
 

@@ -341,7 +341,9 @@ def test_mix_grid(ckpt: Path, images: Path, tmp_path: Path) -> None:
     ok(run("reconstruct", a[1], "-o", tmp_path / "recon", "-m", ckpt))
     np.testing.assert_array_equal(_pixels(tmp_path / "all.png")[2:30, 2 * CELL + 2 : 2 * CELL + 30],
                                   _pixels(tmp_path / "recon" / "1_grey.png"))
-    failed(run("mix", a[0], a[1], "--dims", "10-16", "-o", tmp_path / "x.png", "-m", ckpt), "out of range")
+    failed(run("mix", a[0], a[1], "--dims", "10-16", "-o", tmp_path / "x.png", "-m", ckpt), "--dims: ", "out of range")
+    failed(run("mix", a[0], a[1], "--fraction", "0.01", "-o", tmp_path / "x.png", "-m", ckpt),
+           "--fraction 0.01 takes none of", "16 latent dimensions", "every mix would be A")
     result = run("mix", a[0], a[1], "--a", a[2], "-o", tmp_path / "x.png", "-m", ckpt)
     assert result.exit_code == 2 and "not both" in result.stderr
     # a bad file among A's images: named, and no hint at a --skip-bad that mix does not have
@@ -1064,7 +1066,8 @@ def test_argument_errors_come_before_torch_loads(tmp_path: Path) -> None:
         (["decode", tmp_path, "-o", tmp_path / "out"], 1, "it holds images"),
         (["interpolate", "none.safetensors:0", image, "-o", tmp_path / "i.png"], 1, "no such latents file"),
         (["interpolate", image, tmp_path / "none.png", "-o", tmp_path / "i.png"], 1, "no such file or folder"),
-        (["mix", image, image, "-o", tmp_path / "m.png", "--dims", "a-b"], 1, "write indices like"),
+        (["mix", image, image, "-o", tmp_path / "m.png", "--dims", "a-b"], 2, "write indices like '0-15,40'"),
+        (["mix", image, image, "-o", tmp_path / "m.png", "--dims", "5-2"], 2, "runs backwards: write it as '2-5'"),
         (["edit", image, "-a", "long_sleeves", "--sweep", "abc", "--grid", tmp_path / "g.png"], 2, "cannot read sweep"),
         (["reconstruct", tmp_path / "none.png", "-o", tmp_path / "r"], 1, "no such file or folder"),
         (["encode", tmp_path / "none.png", "-o", tmp_path / "z.safetensors"], 1, "no such file or folder"),

@@ -482,10 +482,14 @@ def mix(
     if dims and (fraction is not None or count is not None):
         raise _usage("--dims fixes the subsets; drop --fraction/--count (repeat --dims for more mixes)", "--dims")
     with session(quiet=quiet, debug=debug) as out:
+        from dcvae_tools.errors import LatentError
         from dcvae_tools.latent_specs import index_ranges, parse_index_ranges
 
         for spec in dims or []:
-            index_ranges(spec)  # the syntax now (not expanded); the range once the model says its latent size
+            try:  # the syntax now (not expanded); the range once the model says its latent size
+                index_ranges(spec)
+            except LatentError as err:
+                raise _usage(str(err), "--dims") from None
         a_inputs, b_inputs = _mix_inputs(a_images, recursive), _mix_inputs(b_images, recursive)
         _check_mix_rows(_mix_rows(a_inputs), _mix_rows(b_inputs))
         inputs = (*a_inputs, *b_inputs)
@@ -499,11 +503,18 @@ def mix(
         dim = loaded.latent_dim
         used_seed = None
         if dims:
-            masks = torch.stack([mask_from_indices(dim, parse_index_ranges(spec, dim)) for spec in dims])
+            try:
+                masks = torch.stack([mask_from_indices(dim, parse_index_ranges(spec, dim)) for spec in dims])
+            except LatentError as err:
+                raise LatentError(f"--dims: {err}") from None
         else:
             used_seed = _pick_seed(seed)
             generator = torch.Generator().manual_seed(used_seed)
             share = 0.5 if fraction is None else fraction
+            if round(share * dim) == 0:
+                raise LatentError(f"--fraction {share:g} takes none of {_model_name(loaded)}'s {dim} latent dimensions "
+                                  f"(it rounds {share * dim:.3g} to 0), so every mix would be A; give at least "
+                                  f"{1 / dim:.3g} (one dimension)")
             masks = torch.stack([random_mask(dim, share, generator) for _ in range(count or 6)])
         za, xa = _mix_side(loaded, a_inputs, out)
         zb, xb = _mix_side(loaded, b_inputs, out)

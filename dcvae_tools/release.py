@@ -117,6 +117,11 @@ def save_attributes(
         save_file(tensors, str(tmp), metadata={"format": "pt", "attributes": json.dumps(meta, sort_keys=True)})
 
 
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8")
+"""How PNG, JPEG and GIF files begin. Read as a safetensors header length these bytes give over 900 MB, which no
+safetensors file has, so no such file is mistaken for an image (BMP's "BM" could be a real header length)."""
+
+
 def load_attributes(path: str | Path, latent_dim: int | None = None) -> dict[str, AttributeVector]:
     """Read an attributes ``.safetensors`` file (a release's, ``dcvae attribute -o``'s or
     :func:`save_attributes`'s): {name: AttributeVector}. With ``latent_dim`` (``model.latent_dim``), each
@@ -130,11 +135,18 @@ def load_attributes(path: str | Path, latent_dim: int | None = None) -> dict[str
 
 def attributes_from_bytes(data: bytes, latent_dim: int | None, source: Path) -> dict[str, AttributeVector]:
     """Parse the bytes of an attributes.safetensors file (see :func:`load_attributes`)."""
+    make = "make directions with `dcvae attribute -p POSITIVE -n NEGATIVE --name NAME -o attrs.safetensors`"
+    if data.startswith(_IMAGE_MAGIC):
+        raise ConfigError(f"{source} is an image, not an attributes file; {make}")
     try:
         meta = json.loads(safetensors_metadata(data, source).get("attributes", "{}"))
         tensors = load_safetensors_bytes(data)
     except (SafetensorError, json.JSONDecodeError, TypeError) as err:  # TypeError: non-string 'attributes'
         raise ConfigError(f"{source} is not a readable attributes.safetensors file ({err})") from err
+    latents = tensors.get("latents")
+    if latents is not None and latents.ndim == 2:
+        raise ConfigError(f"{source} is a latents file ({latents.shape[0]} rows, as `dcvae encode` writes), not an "
+                          f"attributes file; {make}")
     if not isinstance(meta, dict):
         raise ConfigError(f"{source}: its 'attributes' metadata is not a JSON object")
     out = {}

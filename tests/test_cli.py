@@ -987,6 +987,16 @@ def test_a_shipped_attribute_name_wins_over_a_stray_file(ckpt: Path, images: Pat
            "not a readable")
 
 
+def test_an_image_or_latents_file_given_as_attributes_is_named_for_what_it_is(ckpt: Path, images: Path,
+                                                                              tmp_path: Path) -> None:
+    ok(run("encode", images / "0_grey.png", images / "1_grey.png", "-o", tmp_path / "z.safetensors", "-m", ckpt))
+    failed(run("edit", images / "0_grey.png", "-a", f"{images / '1_grey.png'}:x", "-o", tmp_path / "e", "-m", ckpt),
+           "is an image, not an attributes file", "dcvae attribute -p POSITIVE")
+    failed(run("edit", images / "0_grey.png", "-a", f"{tmp_path / 'z.safetensors'}:x", "-o", tmp_path / "e",
+               "-m", ckpt), "is a latents file (2 rows, as `dcvae encode` writes), not an attributes file")
+    assert not (tmp_path / "e").exists()
+
+
 # ---------------------------------------------------------------------------- the installed entry point
 
 

@@ -42,8 +42,8 @@ def check_device(device: str | torch.device, *, cli: bool = False) -> None:
         kind = torch.device(device).type
     except (RuntimeError, ValueError, TypeError):
         raise DCVAEError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
-    if kind not in ("cpu", "cuda", "mps"):  # meta, xla, ...: torch knows them, the model cannot run on them
-        raise DCVAEError(f"{shown}: the model runs on cpu, cuda, cuda:N or mps, not on {kind!r}; use {fix}")
+    if kind == "meta":  # torch knows it, but it holds no data: nothing could be computed there
+        raise DCVAEError(f"{shown}: the meta device holds no data, so nothing can be computed on it; use {fix}")
     if kind == "cuda" and not torch.cuda.is_available():
         raise DCVAEError(f"{shown}: CUDA is not available on this machine; use {fix}")
     if kind == "cuda" and (index := torch.device(device).index) is not None and index >= torch.cuda.device_count():

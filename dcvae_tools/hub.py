@@ -366,17 +366,24 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
         if local is not None and (explicit or load_manifest().get(text) is None):
             if revision is not None:
                 raise ModelNotFoundError(_LOCAL_REVISION.format(text=text))
+            _refuse_other_files(Path(text).expanduser())
             return local
     with hub_offline_mode(_offline_requested(local_files_only)):
         return _resolve_remote(text, revision, cache_dir, local_files_only, token, endpoint)
 
 
+def _refuse_other_files(path: Path) -> None:
+    """A file stands for its folder only when it is one of a release's files (``model/config.json``); any other
+    (``z.safetensors`` run inside a model folder) would silently load the folder's model."""
+    if path.is_dir() or path.name in (*RELEASE_FILES, TRAINING_STATE_NAME):
+        return
+    raise ModelNotFoundError(f"{path} is a file, not a model: give the folder that holds {CONFIG_NAME} and the "
+                             f"weights (or one of its files: {', '.join(RELEASE_FILES)})")
+
+
 def _local(path: Path, *, explicit: bool) -> ResolvedModel | None:
     """The local checkpoint at ``path``; None when there is none (an explicit path that does not exist raises)."""
     if path.exists():
-        if not path.is_dir() and path.name not in RELEASE_FILES:
-            raise ModelNotFoundError(f"{path} is a file, not a model: give the folder that holds {CONFIG_NAME} and "
-                                     f"the weights (or one of its files: {', '.join(RELEASE_FILES)})")
         return ResolvedModel(path if path.is_dir() else path.parent, "local", str(path), None, None)
     if explicit:
         raise ModelNotFoundError(f"{path}: no such file or folder (given as a path, so it is not looked up "

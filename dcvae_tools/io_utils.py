@@ -72,7 +72,8 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         # a long name is cut in the temporary's so that a name the file system takes fits with the ".tmp-" around it
-        stem = target.name if len(target.name.encode()) <= 200 else target.name[:64]
+        encoded = target.name.encode()
+        stem = target.name if len(encoded) <= 200 else encoded[:64].decode(errors="ignore")  # bytes, not characters
         fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=target.suffix, dir=target.parent)
     except OSError as err:  # a read-only folder, a name too long: say it of the file asked for, not the temporary
         _remove_empty(created)

@@ -39,6 +39,9 @@ ImagesLike = Any
 """PIL image, path, numpy array, tensor, or a list of those."""
 
 
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
 @dataclass(eq=False)  # identity equality and hash: usable as a key of ``edit``'s mapping
 class AttributeVector:
     """A named latent direction: mean latent of images with the attribute minus mean of those without.
@@ -417,8 +420,8 @@ class DCVAE(nn.Module):
                                  "sample with prior='standard'")
             return self.latent_prior.sample(n, generator).to(self.device)
         clamp = self.config.sample_clamp if clamp == "config" else clamp
-        if clamp is not None and not (is_real_number(clamp) and math.isfinite(clamp) and clamp > 0):
-            raise DCVAEError(f"clamp must be a positive number (or None for no clamp), got {clamp!r}")
+        if clamp is not None and not (is_real_number(clamp) and math.isfinite(clamp) and 0 < clamp <= _FLOAT32_MAX):
+            raise DCVAEError(f"clamp must be a positive number a float32 holds (or None for no clamp), got {clamp!r}")
         z = torch.randn(n, self.latent_dim, generator=generator)
         if clamp is not None:
             z = z.clamp(-clamp, clamp)
@@ -587,6 +590,9 @@ class DCVAE(nn.Module):
             self.check_domain(x, None if refine else z, stacklevel=4)
         offsets = edit_offsets(self, pairs, unit, hold)
         edited = latent_ops.apply_edits(z, [(offset, 1.0) for offset in offsets])
+        if not bool(torch.isfinite(edited).all()):  # finite latents, so the strengths overflowed float32
+            raise LatentError("the edited latents overflow float32: an edit strength is far too large (strengths are "
+                              "usually a few units)")
         return edited if output == "latents" else self.decode(edited)
 
     def boundary(

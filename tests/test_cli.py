@@ -540,7 +540,7 @@ def _write_corrupt_inputs(folder: Path, good: Path) -> dict[str, Path]:
         ("offline without cache", ["nobody/nothing", "not in the local cache"]),
         ("no default model", ["no default model", "--model"]),
         ("no cuda", ["CUDA is not available"]),
-        ("meta device", ["--device meta", "not on 'meta'", "--device cpu"]),
+        ("meta device", ["--device meta", "the meta device holds no data", "--device cpu"]),
     ],
 )
 def test_errors_are_one_line(case: str, fragments: list[str], ckpt: Path, images: Path, tmp_path: Path,
@@ -704,10 +704,14 @@ def test_nothing_is_written_into_another_models_folder(ckpt: Path, images: Path,
     before = {p.name: p.read_bytes() for p in other.iterdir()}
     pos, neg = ["-p", images / "0_grey.png"], ["-n", images / "1_grey.png"]
     failed(run("attribute", *pos, *neg, "--name", "mine", "-o", other / "attributes.safetensors", "--append",
-               "-m", ckpt), f"is in the checkpoint folder {other.resolve()}", "my_attributes.safetensors:mine")
-    failed(run("encode", images / "0_grey.png", "-o", other / "z.safetensors", "-m", ckpt),
-           "is in the checkpoint folder")
+               "-m", ckpt), f"would replace a file of the checkpoint in {other.resolve()}",
+           "my_attributes.safetensors:mine")
+    failed(run("encode", images / "0_grey.png", "-o", other / "model.safetensors", "-m", ckpt),
+           "would replace a file of the checkpoint")
     assert {p.name: p.read_bytes() for p in other.iterdir()} == before
+    # a name no release file has replaces nothing there (any folder with a config.json and a model.safetensors,
+    # a transformers model's too, looks like a checkpoint)
+    ok(run("encode", images / "0_grey.png", "-o", other / "my_latents.safetensors", "-m", ckpt))
 
 
 def test_a_file_in_the_way_of_an_output_folder_is_refused_before_any_work(ckpt: Path, images: Path,
@@ -1017,7 +1021,10 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
     [
         ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR and MASTER_PORT are not set"),
         ({"WORLD_SIZE": "abc"}, "WORLD_SIZE='abc' is not a whole number"),
-        ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}, "RANK=2 is not below"),
+        ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}, "RANK=2 with WORLD_SIZE=2"),
+        ({"RANK": "3"}, "RANK=3 with WORLD_SIZE=1 is not a torchrun process"),
+        ({"WORLD_SIZE": "0"}, "RANK=0 with WORLD_SIZE=0"),
+        ({"LOCAL_WORLD_SIZE": "x"}, "LOCAL_WORLD_SIZE='x' is not a whole number"),
     ],
 )
 def test_a_torchrun_environment_that_cannot_work_is_one_error_and_no_output(env: dict[str, str], fragment: str,

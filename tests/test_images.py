@@ -112,7 +112,8 @@ def test_sixteen_bit_is_scaled_not_clipped() -> None:
     assert np.asarray(to_pil(tensor[0]))[0].tolist() == [0, 128, 255]
 
 
-@pytest.mark.parametrize(("values", "note"), [([0.0, 128 / 255, 1.0], "as [0, 1]"), ([0.0, 128.0, 255.0], "0-255")])
+@pytest.mark.parametrize(("values", "note"), [([0.0, 128 / 255, 1.0], "as [0, 1]"), ([-1e-6, 128 / 255, 1.00001],
+                                                 "as [0, 1]"), ([0.0, 128.0, 255.0], "0-255")])
 def test_float_images_are_read_on_the_scale_their_values_show(values: list[float], note: str) -> None:
     """A float TIFF (PIL mode F) holds 0-1 or 0-255 data; 0-1 data read as 0-255 came out almost black."""
     image = Image.fromarray(np.array([values], dtype=np.float32).repeat(3, axis=0))
@@ -640,6 +641,9 @@ def test_atomic_write_takes_any_name_the_file_system_takes_and_names_it_in_error
     """The temporary's ".NAME.tmp-XXXXXXXX" made a valid 250-byte name fail; a failure names the file asked for."""
     longest = tmp_path / ("y" * 246 + ".png")  # 250 bytes: fits (the limit is 255)
     assert atomic_write_bytes(longest, b"ok").read_bytes() == b"ok"
+    wide = tmp_path / ("\U0001f600" * 62 + ".png")  # 252 bytes in UTF-8, 66 characters
+    assert atomic_write_bytes(wide, b"ok").read_bytes() == b"ok"
+    wide.unlink()
     too_long = tmp_path / ("z" * 300 + ".png")
     with pytest.raises(OSError) as failed:
         atomic_write_bytes(too_long, b"no")

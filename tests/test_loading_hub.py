@@ -530,6 +530,13 @@ def test_a_local_folder_never_shadows_a_released_name(
         _load(local_hub, cache, "./tiny-test/notes.txt")
     with pytest.raises(ModelNotFoundError, match="the model name is empty"):
         _load(local_hub, cache, "")
+    (work / "tiny-test-notes").write_text("a file named like nothing released")
+    with pytest.raises(ModelNotFoundError, match="is a file, not a model"):
+        _load(local_hub, cache, "tiny-test-notes")
+    # a file that happens to carry a released name never hides the release
+    (work / "tiny-test").rename(work / "impostor")
+    (work / "tiny-test").write_text("notes")
+    assert _load(local_hub, cache, "tiny-test").source.source == "hub"
     local_hub.stop()
 
 

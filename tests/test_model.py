@@ -99,6 +99,13 @@ def test_latents_that_are_not_finite_are_refused_by_row(model: DCVAE, bad: float
         model.edit(z, [(torch.zeros(LATENT), 1.0)])
 
 
+def test_overflowing_strengths_and_clamps_are_refused_by_name(model: DCVAE) -> None:
+    with pytest.raises(LatentError, match="an edit strength is far too large"):
+        model.edit(torch.zeros(2, LATENT), [(torch.ones(LATENT), 1e39)], output="latents", unit="raw")
+    with pytest.raises(DCVAEError, match="a float32 holds"):
+        model.random_latents(2, clamp=1e39, prior="standard")
+
+
 def test_batch_size_does_not_change_results(model: DCVAE) -> None:
     x = _images(7, seed=2)
     ref = model.encode(x, batch_size=64)

@@ -11,7 +11,7 @@ import typer
 
 from dcvae_tools.errors import DCVAEError
 
-from ._output import Output, debug_requested, stdout_closed
+from ._output import Output, debug_requested
 
 app = typer.Typer(
     name="dcvae",
@@ -69,8 +69,6 @@ def main() -> None:
             raise
         Output().error("interrupted")
         sys.exit(130)
-    except BrokenPipeError:  # stdout's reader went away outside a session (a --help piped into head)
-        sys.exit(stdout_closed().exit_code)
     except DCVAEError as err:  # raised before a command's session, e.g. by a malformed environment variable
         if debug:
             raise

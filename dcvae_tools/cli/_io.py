@@ -124,12 +124,13 @@ def _refuse_overwriting_inputs(targets: Iterable[Path], inputs: Iterable[Path], 
 
 
 def _refuse_output_in_model_folder(output: Path, model: "DCVAE", fix: str) -> None:
-    """Refuse, before any work, an output file in the loaded model's folder or in any other checkpoint folder (one
-    holding a config.json and a model.safetensors: a bundled release, a Hub cache snapshot): replacing a file there
-    (its attributes, its weights) would make that model fail its hash check from then on (a subfolder replaces
-    nothing)."""
+    """Refuse, before any work, an output file in the loaded model's folder, or one named like a release's file in
+    any other checkpoint folder (one holding a config.json and a model.safetensors: a bundled release, a Hub cache
+    snapshot): replacing a file there (its attributes, its weights) would make that model fail its hash check from
+    then on (a subfolder, or another name beside another model's files, replaces nothing)."""
     from dcvae_tools.errors import DCVAEError
-    from dcvae_tools.release import CONFIG_NAME, WEIGHTS_NAME
+    from dcvae_tools.manifest import TRAINING_STATE_NAME
+    from dcvae_tools.release import CONFIG_NAME, RELEASE_FILES, WEIGHTS_NAME
 
     target = output.resolve()
     source = getattr(model, "source", None)
@@ -138,10 +139,11 @@ def _refuse_output_in_model_folder(output: Path, model: "DCVAE", fix: str) -> No
         if folder in (target, target.parent):
             raise DCVAEError(f"{output} is in the folder of the model loaded ({folder}), whose files are checked "
                              f"against their hashes; {fix}")
-    for folder in (target, target.parent):
-        if (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file():
-            raise DCVAEError(f"{output} is in the checkpoint folder {folder} (of another model than the one loaded), "
-                             f"whose files are checked against their hashes; {fix}")
+    folder = target.parent
+    if (target.name in (*RELEASE_FILES, TRAINING_STATE_NAME) and (folder / CONFIG_NAME).is_file()
+            and (folder / WEIGHTS_NAME).is_file()):
+        raise DCVAEError(f"{output} would replace a file of the checkpoint in {folder} (another model than the one "
+                         f"loaded), whose files are checked against their hashes; {fix}")
 
 
 def _refuse_overwriting_images(paths: Sequence[Path], output: Path | None, names: Sequence[str],

@@ -177,9 +177,9 @@ def _check_folder_output(path: Path | None, option: str = "-o", grid_option: str
     called ``out.png``); an existing folder of that name is fine."""
     if path is None or path.is_dir():
         return
-    from dcvae_tools.images import IMAGE_SUFFIXES
+    from dcvae_tools.images import FOLDER_SUFFIXES
 
-    if path.suffix.lower() in (*IMAGE_SUFFIXES, ".gif"):
+    if path.suffix.lower() in FOLDER_SUFFIXES:
         raise _usage(f"{path} is an image file name, but {option} is the folder that gets one image per input; "
                      f"give a folder (e.g. {option} {path.with_suffix('')}/), or {grid_option} {path} for one grid "
                      "image", option)

@@ -184,6 +184,19 @@ def stdout_closed() -> typer.Exit:
     return typer.Exit(PIPE_CLOSED_EXIT_CODE)
 
 
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (poll reports an error on its end); where poll is
+    missing (Windows), a broken pipe is taken to be stdout's."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return True
+
+
 def _os_error_message(err: OSError) -> str:
     where = err.filename if err.filename is not None else None
     reason = err.strerror or str(err)
@@ -222,7 +235,8 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False) -> Iterator[Output]:
+def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False,
+            handle_sigterm: bool = True) -> Iterator[Output]:
     """Run a command body with the CLI's printing and error rules; yields its :class:`Output`.
 
     * ``dcvae_tools`` INFO log records become ``note:`` lines and Python warnings ``warning:`` lines.
@@ -230,8 +244,9 @@ def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False
       status 1; any other exception too, labelled as an internal error. Typer's own exits and usage
       errors pass through unchanged (usage errors exit with status 2).
     * With ``debug`` (``--debug`` or ``DCVAE_DEBUG=1``) exceptions propagate with their traceback.
-    * SIGTERM exits with status 143 after the same clean-up as Ctrl-C (no staged output is left); a reader of
-      stdout that went away (``| head``) ends the command quietly with status 141.
+    * SIGTERM exits with status 143 after the same clean-up as Ctrl-C (no staged output is left), unless
+      ``handle_sigterm`` is False (``dcvae app`` closes its server on SIGTERM itself); a reader of stdout that
+      went away (``| head``) ends the command quietly with status 141.
     """
     debug = debug_requested(debug)
     out = Output(quiet=quiet, json_mode=json_mode)
@@ -253,7 +268,7 @@ def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False
         out.warn(str(message))
 
     try:
-        with warnings.catch_warnings(), _sigterm_unwinds():
+        with warnings.catch_warnings(), (_sigterm_unwinds() if handle_sigterm else contextlib.nullcontext()):
             warnings.showwarning = show_warning
             yield out
         handler.summarize()
@@ -263,8 +278,12 @@ def session(*, quiet: bool = False, json_mode: bool = False, debug: bool = False
         if debug:
             raise
         raise _fail(out, str(err)) from None
-    except BrokenPipeError:
-        raise stdout_closed() from None
+    except BrokenPipeError as err:
+        if _stdout_reader_gone():
+            raise stdout_closed() from None
+        if debug:
+            raise
+        raise _fail(out, _os_error_message(err)) from None  # another pipe or socket: an output of the command
     except OSError as err:
         if debug:
             raise

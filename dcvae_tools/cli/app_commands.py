@@ -56,7 +56,7 @@ def app_command(
     slerp, with an animated GIF), mix two images, sample from the prior, and download every result as PNG and the
     latents as safetensors. Runs until Ctrl-C. Needs the app extra: pip install "dcvae-tools[app]".
     """
-    with session(quiet=quiet, debug=debug) as out:
+    with session(quiet=quiet, debug=debug, handle_sigterm=False) as out:  # the server closes on SIGTERM itself
         from dcvae_tools.app import launch, require_gradio
 
         require_gradio()  # before loading the model: a missing extra is the first thing to say

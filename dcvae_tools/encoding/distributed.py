@@ -16,22 +16,26 @@ if TYPE_CHECKING:
     from ..model import DCVAE
 
 
+def whole_number_variable(name: str, default: str) -> int:
+    """An environment variable torchrun sets, as a whole number of 0 or more (a DCVAEError naming it otherwise)."""
+    text = os.environ.get(name, default)
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise DCVAEError(f"{name}={text!r} is not a whole number of 0 or more; it is torchrun's to set: unset it, "
+                         "or run under torchrun")
+    return value
+
+
 def rank_and_world() -> tuple[int, int]:
     """(rank, world size) from torchrun's environment; (0, 1) outside it. A malformed value is a DCVAEError that
     names the variable (they are set by torchrun, or left over from another job's shell)."""
-    values = {}
-    for name, default in (("RANK", "0"), ("WORLD_SIZE", "1")):
-        text = os.environ.get(name, default)
-        try:
-            values[name] = int(text)
-        except ValueError:
-            values[name] = -1
-        if values[name] < 0:
-            raise DCVAEError(f"{name}={text!r} is not a whole number of 0 or more; it is torchrun's to set: unset it, "
-                             "or run under torchrun")
-    rank, world = values["RANK"], values["WORLD_SIZE"]
-    if world > 1 and not rank < world:
-        raise DCVAEError(f"RANK={rank} is not below WORLD_SIZE={world}; unset both, or run under torchrun")
+    rank, world = whole_number_variable("RANK", "0"), whole_number_variable("WORLD_SIZE", "1")
+    if world < 1 or not rank < world:  # RANK=3 alone would encode no shard and say nothing
+        raise DCVAEError(f"RANK={rank} with WORLD_SIZE={world} is not a torchrun process (RANK must be below "
+                         "WORLD_SIZE, which is at least 1); unset both, or run under torchrun")
     _check_rendezvous(world)
     return rank, world
 
@@ -58,7 +62,7 @@ def distributed_device() -> str | None:
     import torch
 
     if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        return f"cuda:{whole_number_variable('LOCAL_RANK', '0')}"
     return None
 
 

@@ -60,7 +60,8 @@ def stable_safetensors_bytes(latents: torch.Tensor, metadata: dict[str, str]) ->
     """safetensors bytes of ``{"latents": latents}`` with the header's keys sorted.
 
     safetensors writes the metadata in hash-map order, which changes from process to process; sorted, the
-    same rows always give the same bytes (and sha256), whichever process wrote them.
+    same rows and metadata always give the same bytes (and sha256), whichever process wrote them (a sharded
+    encoding's metadata includes its images' modification times: see dcvae_tools.encoding.writer).
     """
     from safetensors.torch import save
 

@@ -62,8 +62,9 @@ def _pil_to_model_mode(image: Image.Image, channels: int) -> tuple[Image.Image |
         # 16-bit PNGs open as I;16 / I, and Pillow's own I -> L conversion clips instead of scaling.
         raw = np.asarray(image, dtype=np.float64)
         scale = 65535.0
-        if source == "F":  # float TIFFs hold 0-255 or 0-1 data; all values in [0, 1] only make sense as the latter
-            unit = raw.size > 0 and float(raw.min()) >= 0.0 and float(raw.max()) <= 1.0
+        if source == "F":  # float TIFFs hold 0-255 or 0-1 data: values all within [0, 1] (give or take float
+            # rounding, 1e-3) are read as the latter, anything beyond as 0-255
+            unit = raw.size > 0 and float(raw.min()) >= -1e-3 and float(raw.max()) <= 1.0 + 1e-3
             scale = 1.0 if unit else 255.0
             changes.append("read float values in [0, 1] as [0, 1]" if unit else "read float values as 0-255")
         data = np.clip(raw / scale, 0.0, 1.0).astype(np.float32)

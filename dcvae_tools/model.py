@@ -590,9 +590,14 @@ class DCVAE(nn.Module):
             self.check_domain(x, None if refine else z, stacklevel=4)
         offsets = edit_offsets(self, pairs, unit, hold)
         edited = latent_ops.apply_edits(z, [(offset, 1.0) for offset in offsets])
-        if not bool(torch.isfinite(edited).all()):  # finite latents, so the strengths overflowed float32
-            raise LatentError("the edited latents overflow float32: an edit strength is far too large (strengths are "
-                              "usually a few units)")
+        finite = torch.isfinite(edited).all(dim=1)
+        if not bool(finite.all()):  # the latents were finite, so the strengths overflowed float32
+            rows = torch.nonzero(~finite).flatten().tolist()
+            shown = ", ".join(map(str, rows[:5]))
+            error = LatentError(f"the edited latents of row(s) {shown} overflow float32: an edit strength is far too "
+                                "large (strengths are usually a few units)")
+            error.rows = rows  # type: ignore[attr-defined]  # for callers that name the rows' sources
+            raise error
         return edited if output == "latents" else self.decode(edited)
 
     def boundary(

@@ -811,7 +811,7 @@ def edit(
         from dcvae_tools.editing.api import far_edits
         from dcvae_tools.editing.domain import far_reason
         from dcvae_tools.editing.units import FarEditWarning
-        from dcvae_tools.errors import DCVAEError
+        from dcvae_tools.errors import DCVAEError, LatentError
         from dcvae_tools.images.labels import strength_labels
 
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
@@ -858,11 +858,14 @@ def edit(
                     if flagged and reason is None:
                         reason = far_reason(loaded.latent_stats, report, flagged[0])
                     far += [str(chunk[i]) for i in flagged]
-                if strengths is None:
-                    variants = [loaded.edit(z, edits, unit=used_unit, hold=held).cpu()]
-                else:
-                    vector = edits[0][0]
-                    variants = [loaded.edit(z, [(vector, s)], unit=used_unit, hold=held).cpu() for s in strengths]
+                try:
+                    if strengths is None:
+                        variants = [loaded.edit(z, edits, unit=used_unit, hold=held).cpu()]
+                    else:
+                        vector = edits[0][0]
+                        variants = [loaded.edit(z, [(vector, s)], unit=used_unit, hold=held).cpu() for s in strengths]
+                except LatentError as err:  # the strengths overflowed: name the image, as for NaN pixels below
+                    raise DCVAEError(f"{chunk[getattr(err, 'rows', [0])[0]]}: {err}; use lower strengths") from None
                 for variant in variants:
                     if broken := _nonfinite_rows(variant):
                         message = "the edit gives NaN or infinite pixels; use lower strengths"

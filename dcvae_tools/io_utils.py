@@ -77,7 +77,7 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=target.suffix, dir=target.parent)
     except OSError as err:  # a read-only folder, a name too long: say it of the file asked for, not the temporary
         _remove_empty(created)
-        raise type(err)(err.errno, err.strerror, str(target)) from err
+        raise _about(err, target) from err
     except BaseException:
         _remove_empty(created)
         raise
@@ -89,8 +89,7 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
             yield tmp
         except OSError as err:
             if err.filename is not None and Path(err.filename) == tmp:
-                # the temporary name means nothing to the caller: report the file they asked for
-                raise type(err)(err.errno, err.strerror, str(target)) from err
+                raise _about(err, target) from err
             raise
         try:
             mode = target.stat().st_mode & 0o7777
@@ -102,8 +101,8 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
             _fsync_path(tmp)
         try:
             os.replace(tmp, target)
-        except OSError as err:  # e.g. a name longer than the file system takes: about the target, not the temporary
-            raise type(err)(err.errno, err.strerror, str(target)) from err
+        except OSError as err:  # e.g. a name longer than the file system takes
+            raise _about(err, target) from err
         done = True
         if fsync:
             _fsync_path(target.parent, directory=True)
@@ -112,6 +111,11 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             _remove_empty(created)
+
+
+def _about(err: OSError, target: Path) -> OSError:
+    """``err`` said of ``target``: the temporary's name means nothing to the caller."""
+    return type(err)(err.errno, err.strerror, str(target))
 
 
 def _missing_folders(folder: Path) -> list[Path]:

@@ -22,6 +22,9 @@ def check_attribute_name(name: object) -> str:
     return name
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32, ``torch.finfo(torch.float32).max``, written out so that option checks need no torch."""
+
 INDEX_EXAMPLE = "0-15,40"
 """The index syntax shown in messages (in range for every released model's 64 dimensions)."""
 

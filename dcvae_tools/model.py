@@ -26,7 +26,7 @@ from .arguments import at_least_one, is_real_number
 from .config import ModelConfig
 from .errors import DCVAEError, ImageError, LatentError
 from .fast import InferenceEngine
-from .latent_specs import check_attribute_name
+from .latent_specs import FLOAT32_MAX, check_attribute_name
 from .networks import build_network
 
 if TYPE_CHECKING:
@@ -37,9 +37,6 @@ logger = logging.getLogger("dcvae_tools")
 
 ImagesLike = Any
 """PIL image, path, numpy array, tensor, or a list of those."""
-
-
-_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 @dataclass(eq=False)  # identity equality and hash: usable as a key of ``edit``'s mapping
@@ -420,7 +417,7 @@ class DCVAE(nn.Module):
                                  "sample with prior='standard'")
             return self.latent_prior.sample(n, generator).to(self.device)
         clamp = self.config.sample_clamp if clamp == "config" else clamp
-        if clamp is not None and not (is_real_number(clamp) and math.isfinite(clamp) and 0 < clamp <= _FLOAT32_MAX):
+        if clamp is not None and not (is_real_number(clamp) and math.isfinite(clamp) and 0 < clamp <= FLOAT32_MAX):
             raise DCVAEError(f"clamp must be a positive number a float32 holds (or None for no clamp), got {clamp!r}")
         z = torch.randn(n, self.latent_dim, generator=generator)
         if clamp is not None:

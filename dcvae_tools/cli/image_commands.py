@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from dcvae_tools.latent_specs import FLOAT32_MAX
+
 from ._app import _examples, app
 from ._io import (
     Skipped,
@@ -78,9 +80,6 @@ if TYPE_CHECKING:  # for annotations only: the commands import torch lazily
     import torch
 
     from dcvae_tools.model import DCVAE
-
-FLOAT32_MAX = 3.4028234663852886e38
-"""The largest float32 (torch is not imported to check options)."""
 
 
 def _blank_like(image: "torch.Tensor") -> "torch.Tensor":

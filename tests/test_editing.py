@@ -528,6 +528,13 @@ def test_cli_edit_units_and_hold(tmp_path, fashion, monkeypatch):
                   "--hold", f"{attributes_file}:ink", "-o", tmp_path / "from-file")
     assert result.exit_code == 0, result.output
     assert np.array_equal(_written(tmp_path / "from-file"), outputs["hold"])
+    # the shipped direction again from a file is the same direction: refused, naming both as given
+    result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves",
+                  "-a", f"{attributes_file}:long_sleeves", "-o", tmp_path / "twice")
+    assert result.exit_code == 2 and f"long_sleeves and {attributes_file}:long_sleeves are the same direction" in (
+        " ".join(result.stderr.split())
+    ), result.output
+    assert not (tmp_path / "twice").exists()
     # a mistyped path with '=' in it is named as a missing file, not read as a strength
     result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves=2",
                   "--hold", f"{tmp_path}/lr=0.2/attrs.safetensors:ink", "-o", tmp_path / "missing")
@@ -546,6 +553,9 @@ def test_cli_edit_units_and_hold(tmp_path, fashion, monkeypatch):
         (["--hold", "long_sleeves"], "both edited and held"),
         (["--hold", "ink=1"], "takes no strength"),
         (["--unit", "pixels"], "unknown unit"),
+        # the same direction twice would add up silently: the message gives the one option that does that
+        (["-a", "long_sleeves"], "long_sleeves is given twice, so the edits would add up; give it once with the "
+         "total strength (--attribute long_sleeves=3)"),
     ],
 )
 def test_cli_edit_refuses_bad_units_and_holds(tmp_path, extra, fragment):

@@ -139,6 +139,21 @@ def _parse_attribute_spec(spec: str) -> tuple[str, float | None]:
     return key, strength
 
 
+def _same_direction(a: "AttributeVector", b: "AttributeVector") -> bool:
+    import torch
+
+    return a is b or (a.name == b.name and torch.equal(a.direction, b.direction))
+
+
+def _given_twice(edits: list[tuple["AttributeVector", float]]) -> tuple[int, int] | None:
+    """The positions of the first direction given twice (`-a boot -a boot=2`), which would silently add up."""
+    for j in range(len(edits)):
+        for i in range(j):
+            if _same_direction(edits[i][0], edits[j][0]):
+                return i, j
+    return None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -822,6 +837,15 @@ def edit(
             paths = [Path(source) for source in sources] if named else [Path(f"{i:05d}") for i in range(total)]
             protected = [*_encoded_originals(sources, working_dir), latents_input]
         edits = [(_resolve_attribute(key, loaded), 1.0 if s is None else s) for key, s in specs]
+        if twice := _given_twice(edits):
+            first, (key, other) = edits[twice[0]][0], (specs[i][0] for i in twice)
+            total = sum(s for v, s in edits if _same_direction(v, first))
+            what = f"{key} is given twice" if key == other else f"{key} and {other} are the same direction"
+            raise _usage(
+                f"{what}, so the edits would add up; give it once with the total strength "
+                f"(--attribute {key}={total:g})",
+                "--attribute",
+            )
         held = [_resolve_attribute(key, loaded) for key in hold or []]
         if clash := sorted({v.name for v, _ in edits} & {h.name for h in held}):
             raise _usage(f"{', '.join(clash)} is both edited and held; hold other attributes", "--hold")

@@ -334,6 +334,35 @@ def test_without_gradio_one_clear_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: ") and INSTALL in lines[0], proc.stderr
 
 
+def test_a_busy_port_is_one_clear_line_before_the_model_loads(tmp_path: Path) -> None:
+    """gradio would fail only after the model loaded, naming its own settings (GRADIO_SERVER_PORT, launch())."""
+    _need_gradio()
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        # a model that does not exist: were it loaded first, the error would name it instead
+        proc = subprocess.run([sys.executable, "-m", "dcvae_tools.cli", "app", "-p", str(port), "-m", "no-such-model",
+                               "--offline"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0] == (
+        f"error: port {port} on 127.0.0.1 is in use (another `dcvae app`?): pick another port, or leave it out for "
+        "the first free one from 7860"
+    ), proc.stderr
+    with socket.socket() as holder:  # and the Python API says the same, before loading anything
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        from dcvae_tools.app import PortInUseError, launch
+
+        with pytest.raises(PortInUseError, match=f"port {port} on 127.0.0.1 is in use"):
+            launch("no-such-model", port=port, offline=True)
+
+
 def test_the_install_hint_installs_what_the_app_extra_does() -> None:
     import tomllib
 

@@ -41,6 +41,38 @@ def require_gradio() -> None:
         ) from None
 
 
+class PortInUseError(DCVAEError):
+    """The port asked for cannot be served on (another server holds it, or it needs privileges)."""
+
+
+def refuse_unusable_port(host: str | None, port: int) -> None:
+    """Raise :class:`PortInUseError` if ``port`` cannot be bound on ``host`` (None: as gradio decides), before
+    anything slow runs: gradio would say so only after the model loads, and in terms of its own settings."""
+    import errno
+    import os
+    import socket
+
+    address = host if host is not None else os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST)
+    try:  # an empty address binds every interface, as gradio does
+        family, kind, _, _, where = socket.getaddrinfo(address.strip("[]") or None, port, type=socket.SOCK_STREAM,
+                                                       flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror:
+        return  # an unknown host name: gradio's own error names it
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no conflict
+        try:
+            probe.bind(where)
+        except OSError as err:
+            shown = address or "every address"
+            if err.errno == errno.EADDRINUSE:
+                why = "is in use (another `dcvae app`?)"
+            else:
+                why = f"cannot be served ({err.strerror or err})"
+            raise PortInUseError(
+                f"port {port} on {shown} {why}: pick another port, or leave it out for the first free one from 7860"
+            ) from None
+
+
 def serves_only_this_machine(host: str | None, share: bool) -> bool:
     """Whether a page served on ``host`` (None: ``GRADIO_SERVER_NAME`` or 127.0.0.1, as gradio decides) is out of
     other people's reach: a loopback address and no public share link."""
@@ -106,6 +138,8 @@ def launch(model: str | None = None, *, host: str | None = DEFAULT_HOST, port: i
     yes only for a page nobody else can reach: served on a loopback address and not shared."""
     from .ui import CSS
 
+    if port is not None:
+        refuse_unusable_port(host, port)
     if allow_local_folders is None:
         allow_local_folders = serves_only_this_machine(host, share)
     demo = build_app(model, offline=offline, allow_local_folders=allow_local_folders, device=device)
@@ -122,4 +156,13 @@ def launch(model: str | None = None, *, host: str | None = DEFAULT_HOST, port: i
     return demo
 
 
-__all__ = ["INSTALL_HINT", "GradioMissingError", "build_app", "launch", "require_gradio", "serves_only_this_machine"]
+__all__ = [
+    "INSTALL_HINT",
+    "GradioMissingError",
+    "PortInUseError",
+    "build_app",
+    "launch",
+    "refuse_unusable_port",
+    "require_gradio",
+    "serves_only_this_machine",
+]

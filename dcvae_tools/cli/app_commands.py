@@ -57,9 +57,11 @@ def app_command(
     latents as safetensors. Runs until Ctrl-C. Needs the app extra: pip install "dcvae-tools[app]".
     """
     with session(quiet=quiet, debug=debug, handle_sigterm=False) as out:  # the server closes on SIGTERM itself
-        from dcvae_tools.app import launch, require_gradio
+        from dcvae_tools.app import launch, refuse_unusable_port, require_gradio
 
         require_gradio()  # before loading the model: a missing extra is the first thing to say
+        if port is not None:
+            refuse_unusable_port(host, port)
         out.info("loading the model and building the page ...")
         launch(model, host=host, port=port, share=share, offline=offline, device=_resolve_device(device),
                quiet=quiet, allow_local_folders=local_folders)

@@ -272,7 +272,7 @@ case "$TARGET" in
         # the other). By its 64,000 the n_critic-1 arm (target
         # scratch-joint-clamp-n-critic-1: n_critic 2 to 38,955, then two encoder/decoder updates an iteration) has made
         # 89,046 encoder/decoder updates, the VAE/GAN one an iteration: its 88,000 and 92,000 snapshots bracket the
-        # arm's budget in encoder/decoder updates (TrainingOptions.budget(); docs/models.md, "What same budget
+        # arm's budget in encoder/decoder updates (TrainingOptions.budget(); docs/experiments.md, "What same budget
         # means"), though not in real images seen. float32 channels-last as the arm (the source trained in bfloat16
         # autocast on a CPU that has it). Run the target again to continue it from its own folder; each piece's new
         # snapshots are measured like the curves.

@@ -539,7 +539,7 @@ def test_baselines_and_ablations_run(tmp_path, objective):
 
 
 def test_baseline_presets_have_dcvae_budget():
-    """Same budget = equal encoder/decoder updates and equal real images seen (docs/models.md)."""
+    """Same budget = equal encoder/decoder updates and equal real images seen (docs/experiments.md)."""
     for model in ("fashion-mnist-32", "mnist-32"):
         reference = get_preset(model).budget()
         baselines = [name for name in all_presets() if name.startswith(f"{model}-")]

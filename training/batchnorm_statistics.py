@@ -5,7 +5,7 @@ recipe sends prior samples and reconstructions through it in separate batches; i
 release normalises with) average both kinds. Where the encoder's posteriors lie away from N(0, I), that average
 fits neither kind well. Recomputed from posterior draws only, the statistics fit what the toolkit decodes by
 default (encoded images, their edits and mixes, samples of the fitted mixture prior), at the cost of
-samples from N(0, I) (docs/models.md has the measurements).
+samples from N(0, I) (docs/experiments.md has the measurements).
 
 Each BatchNorm layer's statistics are computed in evaluation mode, in network order, with the layers before it
 already recomputed, so every layer's statistics are those of the inputs it sees at inference.

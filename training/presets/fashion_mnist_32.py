@@ -42,7 +42,7 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   KL weight stays 1e-6: 1e-4 for 3,000 iterations from the 64,000 state took sample FD to about 36 but
   reconstruction FD to 4-6 (``reports/reproduce.sh ablation-kl-weight``); on top of joint batches from 70,000,
   1e-4 stayed in the joint run's 23-28 band and 1e-3 made samples (38-43) and reconstructions (class agreement
-  0.848) worse (``ablation-joint-kl-1e-4``, ``ablation-joint-kl-1e-3``; docs/models.md).
+  0.848) worse (``ablation-joint-kl-1e-4``, ``ablation-joint-kl-1e-3``; docs/experiments.md).
 - ``prior_clamp=1.0`` in the release's last 2,500 iterations: the official recipe draws the decoder's training
   prior samples from N(0, I) unclamped, while the paper's sampling protocol (and ``dcvae sample --prior standard``)
   clamps them to [-1, 1], so the discriminator never judged the decoder on the draws it is evaluated on. From the

@@ -201,7 +201,8 @@ def test_a_public_page_loads_no_server_path_of_any_spelling(tmp_path: Path, monk
     [("127.0.0.1", False, None, True), ("localhost", False, None, True), ("::1", False, None, True),
      ("127.0.0.1", True, None, False), ("0.0.0.0", False, None, False), ("192.168.1.5", False, None, False),
      ("my-host.example", False, None, False), (None, False, None, True), (None, False, "0.0.0.0", False),
-     (None, False, "", False)],  # gradio binds every interface for an empty GRADIO_SERVER_NAME
+     (None, False, "", False),  # gradio binds every interface for an empty GRADIO_SERVER_NAME
+     ("", False, None, True), ("", False, "0.0.0.0", False)],  # an empty host is no host: gradio's default
 )
 def test_server_paths_load_by_default_only_on_a_page_nobody_else_reaches(
     host: str | None, share: bool, environment: str | None, private: bool, monkeypatch: pytest.MonkeyPatch
@@ -361,6 +362,8 @@ def test_a_busy_port_is_one_clear_line_before_the_model_loads(tmp_path: Path) ->
 
         with pytest.raises(PortInUseError, match=f"port {port} on 127.0.0.1 is in use"):
             launch("no-such-model", port=port, offline=True)
+        with pytest.raises(PortInUseError, match=f"port {port} on 127.0.0.1 is in use"):  # gradio's default host
+            launch("no-such-model", host="", port=port, offline=True)
 
 
 def test_the_install_hint_installs_what_the_app_extra_does() -> None:

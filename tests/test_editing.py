@@ -3,6 +3,7 @@ edits and the out-of-domain warning, in Python and on the command line (bundled 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import warnings
@@ -535,6 +536,13 @@ def test_cli_edit_units_and_hold(tmp_path, fashion, monkeypatch):
         " ".join(result.stderr.split())
     ), result.output
     assert not (tmp_path / "twice").exists()
+    # another direction that shares the edited one's name is no clash: holding it is allowed
+    other = tmp_path / "other.safetensors"
+    save_attributes({"long_sleeves": dataclasses.replace(fashion.attributes["ink"], name="long_sleeves")}, other)
+    result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves=2", "--hold", f"{other}:long_sleeves",
+                  "-o", tmp_path / "same-name")
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(_written(tmp_path / "same-name"), outputs["hold"])
     # a mistyped path with '=' in it is named as a missing file, not read as a strength
     result = _cli("edit", image, "-m", "fashion-mnist-32", "-a", "long_sleeves=2",
                   "--hold", f"{tmp_path}/lr=0.2/attrs.safetensors:ink", "-o", tmp_path / "missing")
@@ -554,8 +562,9 @@ def test_cli_edit_units_and_hold(tmp_path, fashion, monkeypatch):
         (["--hold", "ink=1"], "takes no strength"),
         (["--unit", "pixels"], "unknown unit"),
         # the same direction twice would add up silently: the message gives the one option that does that
-        (["-a", "long_sleeves"], "long_sleeves is given twice, so the edits would add up; give it once with the "
-         "total strength (--attribute long_sleeves=3)"),
+        (["-a", "long_sleeves"], "long_sleeves is given more than once, so the edits would add up; give it once "
+         "with the total strength (--attribute long_sleeves=3)"),
+        (["-a", "long_sleeves=-2"], "so the edits would add up; their strengths cancel: drop them"),
     ],
 )
 def test_cli_edit_refuses_bad_units_and_holds(tmp_path, extra, fragment):

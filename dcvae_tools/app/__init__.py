@@ -45,26 +45,45 @@ class PortInUseError(DCVAEError):
     """The port asked for cannot be served on (another server holds it, or it needs privileges)."""
 
 
+def _gradio_address(host: str | None) -> str:
+    """The address gradio serves on for ``host``: it, else ``GRADIO_SERVER_NAME``, else 127.0.0.1 (an empty
+    ``GRADIO_SERVER_NAME`` serves every interface)."""
+    import os
+
+    return host or os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST)
+
+
 def refuse_unusable_port(host: str | None, port: int) -> None:
     """Raise :class:`PortInUseError` if ``port`` cannot be bound on ``host`` (None: as gradio decides), before
-    anything slow runs: gradio would say so only after the model loads, and in terms of its own settings."""
+    anything slow runs: gradio would say so only after the model loads, and in terms of its own settings. A port
+    that is free now can still be taken before the server binds it; gradio's own message covers that."""
     import errno
     import os
     import socket
 
-    address = host if host is not None else os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST)
-    try:  # an empty address binds every interface, as gradio does
-        family, kind, _, _, where = socket.getaddrinfo(address.strip("[]") or None, port, type=socket.SOCK_STREAM,
-                                                       flags=socket.AI_PASSIVE)[0]
+    if not 1 <= port <= 65535:
+        raise PortInUseError(f"port {port} is not a port number: use 1-65535, or leave it out")
+    address = _gradio_address(host)
+    try:  # every address the name stands for, as the server binds them; an empty one is every interface
+        found = socket.getaddrinfo(address.strip("[]") or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
     except socket.gaierror:
         return  # an unknown host name: gradio's own error names it
-    with socket.socket(family, kind) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no conflict
+    for family, kind, where in dict.fromkeys((family, kind, where) for family, kind, _, _, where in found):
         try:
-            probe.bind(where)
+            with socket.socket(family, kind) as probe:
+                if os.name == "nt":  # there SO_REUSEADDR would let the probe share a port someone listens on
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+                else:  # as the server: a port left in TIME_WAIT is no conflict
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                probe.bind(where)
         except OSError as err:
+            if err.errno == errno.EAFNOSUPPORT:
+                continue  # no IPv6 on this machine: the server skips that address too
             shown = address or "every address"
-            if err.errno == errno.EADDRINUSE:
+            if err.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)):
                 why = "is in use (another `dcvae app`?)"
             else:
                 why = f"cannot be served ({err.strerror or err})"
@@ -77,10 +96,8 @@ def serves_only_this_machine(host: str | None, share: bool) -> bool:
     """Whether a page served on ``host`` (None: ``GRADIO_SERVER_NAME`` or 127.0.0.1, as gradio decides) is out of
     other people's reach: a loopback address and no public share link."""
     import ipaddress
-    import os
 
-    # as gradio decides it: an empty GRADIO_SERVER_NAME binds every interface
-    address = host if host is not None else os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST)
+    address = _gradio_address(host)
     if share:
         return False
     if address == "localhost":

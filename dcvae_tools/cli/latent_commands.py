@@ -3,6 +3,7 @@
 import contextlib
 import difflib
 import math
+import shlex
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -725,7 +726,7 @@ def edit(
             "-a",
             metavar="NAME_OR_FILE[=STRENGTH]",
             help="An attribute the model ships (NAME), an attributes file (FILE or FILE:NAME); strength "
-            "defaults to 1. Repeatable: the edits add up.",
+            "defaults to 1. Repeatable, each direction once: the edits add up.",
         ),
     ],
     output: Annotated[
@@ -839,15 +840,16 @@ def edit(
         edits = [(_resolve_attribute(key, loaded), 1.0 if s is None else s) for key, s in specs]
         if twice := _given_twice(edits):
             first, (key, other) = edits[twice[0]][0], (specs[i][0] for i in twice)
-            total = sum(s for v, s in edits if _same_direction(v, first))
-            what = f"{key} is given twice" if key == other else f"{key} and {other} are the same direction"
-            raise _usage(
-                f"{what}, so the edits would add up; give it once with the total strength "
-                f"(--attribute {key}={total:g})",
-                "--attribute",
+            combined = sum(s for v, s in edits if _same_direction(v, first))
+            what = f"{key} is given more than once" if key == other else f"{key} and {other} are the same direction"
+            fix = (
+                f"give it once with the total strength (--attribute {shlex.quote(f'{key}={combined:g}')})"
+                if combined
+                else "their strengths cancel: drop them"
             )
+            raise _usage(f"{what}, so the edits would add up; {fix}", "--attribute")
         held = [_resolve_attribute(key, loaded) for key in hold or []]
-        if clash := sorted({v.name for v, _ in edits} & {h.name for h in held}):
+        if clash := sorted({v.name for v, _ in edits for h in held if _same_direction(v, h)}):
             raise _usage(f"{', '.join(clash)} is both edited and held; hold other attributes", "--hold")
         # the documented default, without the Python API's warning: the last line names the unit used
         used_unit = unit or ("std" if loaded.latent_stats is not None else "raw")

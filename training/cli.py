@@ -45,7 +45,7 @@ SNAPSHOT_OPTION = typer.Option(
 DECODER_STATISTICS_OPTION = typer.Option(
     help="The decoder's BatchNorm running statistics: 'training' (as training left them) or 'posterior' "
     "(recomputed from posterior draws of up to 10,000 training images; for fashion-mnist-32 better "
-    "reconstructions and mixture-prior samples, worse N(0, I) samples: measure before releasing, docs/models.md).",
+    "reconstructions and mixture-prior samples, worse N(0, I) samples: measure before releasing, docs/experiments.md).",
 )
 
 

@@ -31,6 +31,11 @@ def _as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
     return torch.Generator().manual_seed(value)
 
 
+def nonfinite_rows(t: torch.Tensor) -> list[int]:
+    """Indices of the rows of ``t`` ([N, ...]: latents or images) that hold NaN or infinite values."""
+    return (~torch.isfinite(t)).flatten(1).any(1).nonzero().flatten().tolist()
+
+
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
     """Linear interpolation ``a + t (b - a)``. ``t`` is a number or a tensor that broadcasts against ``a``: for
     several points between two [D] latents give ``t`` the shape [K, 1] (one row per point), e.g.

@@ -212,9 +212,7 @@ class DCVAE(nn.Module):
             if len(x) == 0 and x.ndim == 2:
                 raise LatentError(f"no latents given: the tensor has shape {tuple(x.shape)}")
             z = (x.unsqueeze(0) if x.ndim == 1 else x).float()
-            finite = torch.isfinite(z).all(dim=1)
-            if not bool(finite.all()):  # decoded, they would be NaN images that fail only when saved
-                bad = torch.nonzero(~finite).flatten().tolist()
+            if bad := latent_ops.nonfinite_rows(z):  # decoded, they would be NaN images that fail only when saved
                 rows = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
                 raise LatentError(f"latents must be finite numbers (within float32's range); row(s) {rows} hold NaN "
                                   "or infinite values")
@@ -587,9 +585,7 @@ class DCVAE(nn.Module):
             self.check_domain(x, None if refine else z, stacklevel=4)
         offsets = edit_offsets(self, pairs, unit, hold)
         edited = latent_ops.apply_edits(z, [(offset, 1.0) for offset in offsets])
-        finite = torch.isfinite(edited).all(dim=1)
-        if not bool(finite.all()):  # the latents were finite, so the strengths overflowed float32
-            rows = torch.nonzero(~finite).flatten().tolist()
+        if rows := latent_ops.nonfinite_rows(edited):  # the latents were finite, so the strengths overflowed float32
             shown = ", ".join(map(str, rows[:5]))
             error = LatentError(f"the edited latents of row(s) {shown} overflow float32: an edit strength is far too "
                                 "large (strengths are usually a few units)")

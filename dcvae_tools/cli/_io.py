@@ -397,20 +397,14 @@ def _decode_stream(
             offset += len(latents)
 
 
-def _nonfinite_rows(images: "torch.Tensor") -> list[int]:
-    """Indices of the images [N, ...] holding NaN or infinite values."""
-    import torch
-
-    return (~torch.isfinite(images)).flatten(1).any(1).nonzero().flatten().tolist()
-
-
 def _check_decoded(
     images: "torch.Tensor", latents: "torch.Tensor", source: str, start: int = 0, unit: str = "row"
 ) -> None:
     """Raise LatentError naming ``source`` if some of ``images`` (decoded from ``latents``) are not finite."""
     from dcvae_tools.errors import LatentError
+    from dcvae_tools.latent import nonfinite_rows
 
-    broken = _nonfinite_rows(images)
+    broken = nonfinite_rows(images)
     if broken:
         rows = ", ".join(str(start + i) for i in broken[:5]) + (" ..." if len(broken) > 5 else "")
         largest = float(latents.abs().max())

@@ -24,7 +24,6 @@ from ._io import (
     _grid_upscale,
     _latent_chunks,
     _no_good_images,
-    _nonfinite_rows,
     _OutputNames,
     _read_latents,
     _recorded_model,
@@ -829,6 +828,7 @@ def edit(
         from dcvae_tools.editing.units import FarEditWarning
         from dcvae_tools.errors import DCVAEError, LatentError
         from dcvae_tools.images.labels import strength_labels
+        from dcvae_tools.latent import nonfinite_rows
 
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
         protected = paths  # the inputs no output may replace
@@ -893,7 +893,7 @@ def edit(
                 except LatentError as err:  # the strengths overflowed: name the image, as for NaN pixels below
                     raise DCVAEError(f"{chunk[getattr(err, 'rows', [0])[0]]}: {err}; use lower strengths") from None
                 for variant in variants:
-                    if broken := _nonfinite_rows(variant):
+                    if broken := nonfinite_rows(variant):
                         message = "the edit gives NaN or infinite pixels; use lower strengths"
                         raise DCVAEError(f"{chunk[broken[0]]}: {message}")
                 for i, path in enumerate(chunk):

@@ -104,9 +104,6 @@ class _Plan:
     settings: dict[str, Any]
     # where relative source paths start from: decode uses it to protect the originals from any folder
     working_dir: str = ""
-    # each shard's files_fingerprint, taken before any of its files is read (a file replaced while the run reads
-    # it then makes the next run encode that shard again, instead of keeping its stale latents)
-    fingerprints: dict[int, str] = field(default_factory=dict)
 
     @property
     def num_shards(self) -> int:
@@ -375,9 +372,9 @@ def _shard_seed(seed: int, shard: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{shard}".encode()).digest()[:8], "little") & (2**63 - 1)
 
 
-def _write_shard(out_dir: Path, plan: _Plan, shard: int, model: DCVAE, parts: _ShardParts) -> dict[str, Any]:
-    """Write one shard atomically and return its index record."""
-    fingerprint = plan.fingerprints.get(shard) or _files_fingerprint(_shard_files(plan, shard))
+def _write_shard(out_dir: Path, plan: _Plan, shard: int, model: DCVAE, parts: _ShardParts,
+                 fingerprint: str) -> dict[str, Any]:
+    """Write one shard atomically and return its index record (``fingerprint``: its files' before reading)."""
     latents = parts.latents(model, plan, shard)
     skipped = [{"file": str(p), "reason": r} for p, r in parts.skipped]
     metadata = {
@@ -459,6 +456,9 @@ def _encode_shards(model: DCVAE, plan: _Plan, out_dir: Path, todo: Sequence[int]
                    num_workers: int, on_shard: Callable[[int, dict[str, Any]], None],
                    advance: Callable[[int], None]) -> None:
     """Encode the shards ``todo`` in order, writing each as soon as it is full."""
+    # taken before any file is read: a file replaced while the run reads it then makes the next run encode that
+    # shard again, instead of keeping its stale latents
+    fingerprints = {shard: _files_fingerprint(_shard_files(plan, shard)) for shard in todo}
     config = model.config
     dataset = ImageFiles(plan.files, config.image_size, config.channels, config.content_size)
     loader = DataLoader(dataset, batch_sampler=ShardBatches(plan, todo, batch_size),
@@ -472,7 +472,7 @@ def _encode_shards(model: DCVAE, plan: _Plan, out_dir: Path, todo: Sequence[int]
         parts.seen += len(batch.indices)
         advance(len(batch.indices))
         if parts.seen == len(plan.shard_range(shard)):  # the shard is full: write it now
-            on_shard(shard, _write_shard(out_dir, plan, shard, model, parts))
+            on_shard(shard, _write_shard(out_dir, plan, shard, model, parts, fingerprints[shard]))
             parts = _ShardParts()
 
 
@@ -599,7 +599,6 @@ def _run_rank(model: DCVAE, plan: _Plan, out: Path, rank: int, world: int, exist
     if rank == 0:
         _write_index(out, plan, {**others, **records}, complete=False)
     todo = [s for s in mine if s not in records]
-    plan.fingerprints.update({s: _files_fingerprint(_shard_files(plan, s)) for s in todo})
 
     def finished(shard: int, record: dict[str, Any]) -> None:
         records[shard] = record

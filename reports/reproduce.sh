@@ -94,6 +94,13 @@ continue_joint() {  # preset, state to continue, run folder, total iterations, n
         --set network_snapshot_every="$every" "$@"
 }
 
+ncritic1_arm_run() {  # SNAPSHOT -> the from-scratch n_critic-1 arm's run folder holding it: its continuation
+    # (target scratch-joint-clamp-n-critic-1-past-64k) past 64,000, the arm itself up to there
+    local run=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1
+    if [ "$1" -gt 64000 ]; then run=$run-past-64k; fi
+    echo "$run"
+}
+
 measure_as_release() {  # RUN SNAPSHOT REPORT METRICS: export the run's snapshot like the release (attributes,
     # latent statistics, fitted mixture) into a scratch folder with a scratch manifest, then measure METRICS into
     # REPORT.json and its mixture prior's samples into REPORT-mixture-prior.json
@@ -442,9 +449,7 @@ case "$TARGET" in
         # argument names another, exported like the release into a scratch folder with a scratch manifest, then
         # measured with every number of the release's report plus its fitted mixture prior's samples
         snapshot=${2:-64000}
-        run=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1
-        if [ "$snapshot" -gt 64000 ]; then run=$run-past-64k; fi
-        measure_as_release "$run" "$snapshot" "reports/experiments/release-candidate-ncritic1-$snapshot" \
+        measure_as_release "$(ncritic1_arm_run "$snapshot")" "$snapshot" "reports/experiments/release-candidate-ncritic1-$snapshot" \
             "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
         ;;
     edit-seed-spread)  # how much an edit's success depends on which 20 + 20 training images made its direction:
@@ -455,9 +460,7 @@ case "$TARGET" in
         mkdir -p "$out"
         nets=("reports/runs/fashion-mnist-32-joint-prior-clamp1/network-snapshots/iteration-0072500")
         for it in "${@:2}"; do
-            run=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1
-            if [ "$it" -gt 64000 ]; then run=$run-past-64k; fi
-            nets+=("$run/network-snapshots/iteration-$(printf %07d "$it")")
+            nets+=("$(ncritic1_arm_run "$it")/network-snapshots/iteration-$(printf %07d "$it")")
         done
         if [ $# -lt 2 ]; then
             nets+=(reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k/network-snapshots/iteration-00{65,67}000)

@@ -22,6 +22,7 @@
 #   bash reports/reproduce.sh scratch-joint-clamp-n-critic-1-past-64k  # the n_critic-1 arm on to 80,000, own folder
 #   bash reports/reproduce.sh release-candidate-ncritic1 [ITERATION]  # an n_critic-1 arm snapshot measured as a release
 #   bash reports/reproduce.sh edit-seed-spread [ITERATION...]  # edit success over 10 draws of the 20 + 20 examples
+#   bash reports/reproduce.sh decoder-average-n-critic-1  # that arm's decoder averaged over its 64,000-72,000 snapshots
 #   bash reports/reproduce.sh ablation-prior-sample-weight  # the prior-clamp state, prior samples 0.75 of the fakes
 #   bash reports/reproduce.sh ablation-gen-batch-128  # the prior-clamp state, 128 prior draws per decoder batch
 #   bash reports/reproduce.sh ablation-kl-ramp  # the prior-clamp state, KL weight ramped 1e-6 -> 1e-4 in 1,000 iterations
@@ -451,6 +452,19 @@ case "$TARGET" in
         snapshot=${2:-64000}
         measure_as_release "$(ncritic1_arm_run "$snapshot")" "$snapshot" "reports/experiments/release-candidate-ncritic1-$snapshot" \
             "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
+        ;;
+    decoder-average-n-critic-1)  # does the n_critic-1 arm's decoder, averaged over its snapshots 64,000-72,000
+        # (nine, 1,000 apart) or 68,000-72,000 (five), sample better from N(0, I) than one snapshot? The encoder is
+        # 72,000's; reports/experiments/average_decoders.py writes the folder, eval measures it
+        for range in 64-72 68-72; do
+            first=${range%-*}; last=${range#*-}; snapshots=()
+            for k in $(seq "$first" "$last"); do
+                snapshots+=("$(ncritic1_arm_run "${k}000")/network-snapshots/iteration-00${k}000")
+            done
+            python reports/experiments/average_decoders.py "/tmp/avg-arm-$range" "${snapshots[@]}"
+            $TRAIN eval "/tmp/avg-arm-$range" --metrics fd10k_classifier,sample_class_entropy10k,rfd_classifier,recon_class_agreement_test \
+                -o "reports/experiments/decoder-average-ncritic1-${first}000-${last}000.json"
+        done
         ;;
     edit-seed-spread)  # how much an edit's success depends on which 20 + 20 training images made its direction:
         # the three class edits at strength 1 with the directions drawn with seeds 0-9 (seed 0 is the shipped

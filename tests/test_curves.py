@@ -16,6 +16,7 @@ from training.curves import (
     line_settings,
     plot_curves,
     snapshot_folders,
+    wants_log_scale,
 )
 from training.presets import get_preset
 from training.training_loop import training_loop
@@ -60,6 +61,30 @@ def test_snapshots_are_evaluated_once_each_and_drawn(tmp_path):
     figure = plot_curves({"tiny": lines}, ["recon_mse_test"], tmp_path / "curves.png")
     with Image.open(figure) as image:
         assert image.size[0] > 300
+
+
+def test_panels_spanning_a_factor_of_ten_are_drawn_on_a_log_axis():
+    assert wants_log_scale([229.6, 68.2, 15.2, 12.2])  # sample FD from the first snapshots to the late ones
+    assert not wants_log_scale([0.62, 0.91])  # class agreement
+    assert not wants_log_scale([0.0, 5.0, 80.0])  # a zero has no logarithm
+    assert not wants_log_scale([])
+    assert wants_log_scale([float("nan"), 2.0, 40.0])  # a diverged snapshot's NaN is not drawn
+
+
+def test_a_run_missing_from_the_first_panel_keeps_its_colour_and_its_legend_entry(tmp_path):
+    def line(images_seen, metric, value):
+        return {"iteration": images_seen // 64, "images_seen": images_seen, "metrics": {metric: value}}
+
+    only_first = [line(64_000, "recon_mse_test", 0.03), line(128_000, "recon_mse_test", 0.02)]
+    only_second = [line(64_000, "fd10k_classifier", 200.0), line(128_000, "fd10k_classifier", 15.0)]
+    figure = plot_curves({"a": only_first, "b": only_second}, ["recon_mse_test", "fd10k_classifier"],
+                         tmp_path / "curves.png")
+    with Image.open(figure) as image:
+        colours = {pixel for _, pixel in image.convert("RGB").getcolors(1 << 20)}
+    # matplotlib's second colour (orange, #ff7f0e) is run b's wherever it is drawn; drawn as the only line of its
+    # panel it would take the first colour (blue) and vanish from a legend read off the first panel
+    assert (0xFF, 0x7F, 0x0E) in colours
+    assert (0x1F, 0x77, 0xB4) in colours
 
 
 def _write_curves(run, lines):

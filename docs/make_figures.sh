@@ -30,7 +30,7 @@ dcvae reconstruct -m mnist-32 -q $D/*.png --grid $FM/reconstructions.png
 dcvae interpolate -m mnist-32 -q $D/digit1.png $D/digit7.png --steps 8 -o $FM/interpolation.png
 dcvae edit -m mnist-32 -q $D/digit1.png $D/digit4.png $D/digit7.png $D/digit0.png -a thick --sweep -1:1:5 --grid $FM/edit_thick.png
 dcvae edit -m mnist-32 -q $D/digit1.png $D/digit4.png $D/digit7.png $D/digit0.png -a slant --sweep -1:1:5 --grid $FM/edit_slant.png
-dcvae sample -m mnist-32 -q -n 32 --seed 0 -o $FM/samples.png
+dcvae sample -m mnist-32 -q -n 32 --nrow 8 --seed 0 -o $FM/samples.png
 # the editor in a real browser (needs chromium and chromium-driver; the test skips without them)
 DCVAE_UPDATE_FIGURES=1 python -m pytest -q -p no:cacheprovider tests/test_app.py -k real_browser
 echo "wrote $(find $F -type f | wc -l) files in $F"

@@ -25,7 +25,7 @@ from dcvae_tools.images import (
     to_pil,
     to_tensor,
 )
-from dcvae_tools.images.labels import interpolation_labels, shortened, strength_labels
+from dcvae_tools.images.labels import edit_heading, interpolation_labels, shortened, strength_labels
 from dcvae_tools.io_utils import atomic_write, atomic_write_bytes, atomic_write_text, sha256_file
 
 RNG = np.random.default_rng(0)
@@ -512,6 +512,12 @@ def test_save_grid_refuses_a_wrong_number_of_labels(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not one string"):
         save_grid(torch.zeros(6, 1, 32, 32), tmp_path / "g.png", nrow=3, column_labels="abc")
     assert not (tmp_path / "g.png").exists()
+
+
+def test_an_edit_column_is_headed_with_its_directions_and_strengths() -> None:
+    assert edit_heading([("boot", 1.0)]) == "boot +1"
+    assert edit_heading([("long_sleeves", 2.0), ("ink", -0.5)]) == "long_sleeves +2, ink -0.5"
+    assert edit_heading([("a", 10.0), ("b", 10.005)]) == "a +10, b +10.01"  # told apart as a sweep's are
 
 
 def test_strength_and_interpolation_headings_are_short_signed_and_distinct() -> None:

@@ -827,7 +827,7 @@ def edit(
         from dcvae_tools.editing.domain import far_reason
         from dcvae_tools.editing.units import FarEditWarning
         from dcvae_tools.errors import DCVAEError, LatentError
-        from dcvae_tools.images.labels import strength_labels
+        from dcvae_tools.images.labels import edit_heading, strength_labels
         from dcvae_tools.latent import nonfinite_rows
 
         loaded = _load(model, revision, device, dtype, batch_size, offline, cache_dir)
@@ -862,7 +862,12 @@ def edit(
         names = _OutputNames(paths)
         _refuse_overwriting_images(protected, output, names.names, grid)
         first = "original" if latents_input is None else "decoded"
-        headings = [first, *(strength_labels(strengths) if strengths is not None else ["edited"])]
+        # the edit heads its column (`boot +1`) where that is about as short as the first column's heading, else
+        # the strength alone (a sweep's headings) or the count: a longer one shrinks every heading's font to fit
+        edited = edit_heading([(v.name, s) for v, s in edits])
+        if len(edited) > len(first) + 1:
+            edited = strength_labels([edits[0][1]])[0] if len(edits) == 1 else f"{len(edits)} edits"
+        headings = [first, *(strength_labels(strengths) if strengths is not None else [edited])]
         columns, column_labels = len(headings), headings if labels else None
         skipped: Skipped | None = [] if skip_bad else None
         rows: list[torch.Tensor] = []

@@ -23,6 +23,12 @@ def strength_labels(strengths: Sequence[float]) -> list[str]:
     return labels
 
 
+def edit_heading(edits: Sequence[tuple[str, float]]) -> str:
+    """The heading of an edit's column: each direction's name and signed strength (``long_sleeves +2, ink -0.5``)."""
+    labels = strength_labels([strength for _, strength in edits])
+    return ", ".join(f"{name} {label}" for (name, _), label in zip(edits, labels, strict=True))
+
+
 def interpolation_labels(steps: int) -> list[str]:
     """Headings for ``steps`` evenly spaced points from A to B: ``A``, each inner t with the same number of
     decimals (enough to tell neighbours apart), ``B``."""

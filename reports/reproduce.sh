@@ -22,7 +22,7 @@
 #   bash reports/reproduce.sh scratch-joint-clamp-n-critic-1-past-64k  # the n_critic-1 arm on to 80,000, own folder
 #   bash reports/reproduce.sh release-candidate-ncritic1 [ITERATION]  # an n_critic-1 arm snapshot measured as a release
 #   bash reports/reproduce.sh edit-seed-spread [ITERATION...]  # edit success over 10 draws of the 20 + 20 examples
-#   bash reports/reproduce.sh decoder-average-n-critic-1  # that arm's decoder averaged over its 64,000-72,000 snapshots
+#   bash reports/reproduce.sh decoder-average-n-critic-1  # that arm's decoder averaged over 64,000-72,000 and 68,000-72,000
 #   bash reports/reproduce.sh ablation-prior-sample-weight  # the prior-clamp state, prior samples 0.75 of the fakes
 #   bash reports/reproduce.sh ablation-gen-batch-128  # the prior-clamp state, 128 prior draws per decoder batch
 #   bash reports/reproduce.sh ablation-kl-ramp  # the prior-clamp state, KL weight ramped 1e-6 -> 1e-4 in 1,000 iterations

@@ -80,11 +80,29 @@ def test_a_run_missing_from_the_first_panel_keeps_its_colour_and_its_legend_entr
     figure = plot_curves({"a": only_first, "b": only_second}, ["recon_mse_test", "fd10k_classifier"],
                          tmp_path / "curves.png")
     with Image.open(figure) as image:
-        colours = {pixel for _, pixel in image.convert("RGB").getcolors(1 << 20)}
-    # matplotlib's second colour (orange, #ff7f0e) is run b's wherever it is drawn; drawn as the only line of its
-    # panel it would take the first colour (blue) and vanish from a legend read off the first panel
-    assert (0xFF, 0x7F, 0x0E) in colours
-    assert (0x1F, 0x77, 0xB4) in colours
+        width, height = image.size
+        second_panel = image.convert("RGB").crop((width // 2, 0, width, height * 3 // 4))  # above the legend
+        colours = {pixel for _, pixel in second_panel.getcolors(1 << 20)}
+        legend = image.convert("RGB").crop((0, height * 3 // 4, width, height))
+        legend_colours = {pixel for _, pixel in legend.getcolors(1 << 20)}
+    # run b is the second run, so its line is matplotlib's second colour (orange, #ff7f0e) in every panel; drawn
+    # from each panel's own colour cycle it would be the first (blue, #1f77b4), run a's
+    orange, blue = (0xFF, 0x7F, 0x0E), (0x1F, 0x77, 0xB4)
+    assert orange in colours and blue not in colours
+    assert {orange, blue} <= legend_colours  # and both runs are in the legend
+
+
+def test_the_legend_fits_the_figure_however_long_the_run_names(tmp_path):
+    name = "fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k"
+    lines = [{"iteration": 1000, "images_seen": 64_000, "metrics": {"recon_mse_test": 0.02}}]
+    runs = {f"{name}-{i}": lines for i in range(4)}
+    figure = plot_curves(runs, ["recon_mse_test"], tmp_path / "curves.png")
+    with Image.open(figure) as image:
+        pixels = image.convert("L")
+        width, height = pixels.size
+        # the legend's text sits in the bottom part; nothing dark may touch the figure's left or right edge there
+        edges = [pixels.getpixel((x, y)) for y in range(height * 3 // 5, height) for x in (0, 1, width - 2, width - 1)]
+    assert min(edges) > 200, "a legend label runs off the figure"
 
 
 def _write_curves(run, lines):

@@ -514,10 +514,15 @@ def test_save_grid_refuses_a_wrong_number_of_labels(tmp_path: Path) -> None:
     assert not (tmp_path / "g.png").exists()
 
 
-def test_an_edit_column_is_headed_with_its_directions_and_strengths() -> None:
+def test_an_edit_column_is_headed_with_its_edit_where_that_fits() -> None:
     assert edit_heading([("boot", 1.0)]) == "boot +1"
-    assert edit_heading([("long_sleeves", 2.0), ("ink", -0.5)]) == "long_sleeves +2, ink -0.5"
-    assert edit_heading([("a", 10.0), ("b", 10.005)]) == "a +10, b +10.01"  # told apart as a sweep's are
+    assert edit_heading([("ink", -0.5)]) == "ink -0.5"
+    # too long beside "original": the strength alone, or how many directions
+    assert edit_heading([("long_sleeves", -1.25)]) == "-1.25"
+    assert edit_heading([("long_sleeves", 2.0), ("ink", -0.5)]) == "2 edits"
+    # the limit follows the first column's heading ("decoded" for latents)
+    assert edit_heading([("boot", 0.5)], beside="original") == "boot +0.5"
+    assert edit_heading([("boot", 0.5)], beside="decoded") == "+0.5"
 
 
 def test_strength_and_interpolation_headings_are_short_signed_and_distinct() -> None:

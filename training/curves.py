@@ -227,11 +227,15 @@ def plot_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]], metrics: Sequ
     labels = [label for label in curves if any(points[label, metric] for metric in metrics)]
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colours = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
-    columns = max(1, min(len(labels), 4))
+    width = 4.2 * len(metrics)
+    # as many legend columns as the widest label fits across the figure (8-point text: about 0.065 inch a
+    # character, plus the marker and the gap), so no label runs off its edges
+    label_inches = 0.065 * max((len(label) for label in labels), default=0) + 0.6
+    columns = max(1, min(len(labels), int(width // label_inches)))
     legend_rows = -(-len(labels) // columns)
     legend_inches = 0.22 * legend_rows + (0.1 if labels else 0)
     height = 3.4 + legend_inches
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), height), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width, height), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         drawn: list[float] = []
         for label in labels:

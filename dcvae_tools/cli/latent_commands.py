@@ -862,11 +862,7 @@ def edit(
         names = _OutputNames(paths)
         _refuse_overwriting_images(protected, output, names.names, grid)
         first = "original" if latents_input is None else "decoded"
-        # the edit heads its column (`boot +1`) where that is about as short as the first column's heading, else
-        # the strength alone (a sweep's headings) or the count: a longer one shrinks every heading's font to fit
-        edited = edit_heading([(v.name, s) for v, s in edits])
-        if len(edited) > len(first) + 1:
-            edited = strength_labels([edits[0][1]])[0] if len(edits) == 1 else f"{len(edits)} edits"
+        edited = edit_heading([(v.name, s) for v, s in edits], beside=first)
         headings = [first, *(strength_labels(strengths) if strengths is not None else [edited])]
         columns, column_labels = len(headings), headings if labels else None
         skipped: Skipped | None = [] if skip_bad else None

@@ -23,10 +23,16 @@ def strength_labels(strengths: Sequence[float]) -> list[str]:
     return labels
 
 
-def edit_heading(edits: Sequence[tuple[str, float]]) -> str:
-    """The heading of an edit's column: each direction's name and signed strength (``long_sleeves +2, ink -0.5``)."""
+def edit_heading(edits: Sequence[tuple[str, float]], beside: str = "original") -> str:
+    """The heading of an edit's column in a grid whose first column is headed ``beside``: each direction's name and
+    signed strength (``boot +1``) where that is about as short as ``beside``, else the strength alone (as a sweep's
+    columns are headed) or, for several directions, their count (``2 edits``). A longer heading would shrink
+    every heading's font to fit the column."""
     labels = strength_labels([strength for _, strength in edits])
-    return ", ".join(f"{name} {label}" for (name, _), label in zip(edits, labels, strict=True))
+    full = ", ".join(f"{name} {label}" for (name, _), label in zip(edits, labels, strict=True))
+    if len(full) <= len(beside) + 1:
+        return full
+    return labels[0] if len(edits) == 1 else f"{len(edits)} edits"
 
 
 def interpolation_labels(steps: int) -> list[str]:

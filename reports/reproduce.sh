@@ -102,6 +102,10 @@ ncritic1_arm_run() {  # SNAPSHOT -> the from-scratch n_critic-1 arm's run folder
     echo "$run"
 }
 
+ncritic1_arm_snapshot() {  # ITERATION -> that arm's network snapshot folder at ITERATION
+    echo "$(ncritic1_arm_run "$1")/network-snapshots/iteration-$(printf %07d "$1")"
+}
+
 measure_as_release() {  # RUN SNAPSHOT REPORT METRICS: export the run's snapshot like the release (attributes,
     # latent statistics, fitted mixture) into a scratch folder with a scratch manifest, then measure METRICS into
     # REPORT.json and its mixture prior's samples into REPORT-mixture-prior.json
@@ -459,7 +463,7 @@ case "$TARGET" in
         for range in 64-72 68-72; do
             first=${range%-*}; last=${range#*-}; snapshots=()
             for k in $(seq "$first" "$last"); do
-                snapshots+=("$(ncritic1_arm_run "${k}000")/network-snapshots/iteration-00${k}000")
+                snapshots+=("$(ncritic1_arm_snapshot "${k}000")")
             done
             python reports/experiments/average_decoders.py "/tmp/avg-arm-$range" "${snapshots[@]}"
             $TRAIN eval "/tmp/avg-arm-$range" --metrics fd10k_classifier,sample_class_entropy10k,rfd_classifier,recon_class_agreement_test \
@@ -474,7 +478,7 @@ case "$TARGET" in
         mkdir -p "$out"
         nets=("reports/runs/fashion-mnist-32-joint-prior-clamp1/network-snapshots/iteration-0072500")
         for it in "${@:2}"; do
-            nets+=("$(ncritic1_arm_run "$it")/network-snapshots/iteration-$(printf %07d "$it")")
+            nets+=("$(ncritic1_arm_snapshot "$it")")
         done
         if [ $# -lt 2 ]; then
             nets+=(reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k/network-snapshots/iteration-00{65,67}000)

@@ -16,6 +16,7 @@ measured only under the settings asked for now, and only those lines are returne
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -201,7 +202,7 @@ from 230 to 13 leaves the late differences the figures are drawn for flat along 
 
 def wants_log_scale(values: Sequence[float]) -> bool:
     """Whether a panel with these values reads better on a log y axis (all positive, spanning LOG_SCALE_SPAN)."""
-    finite = [v for v in values if v == v and abs(v) != float("inf")]
+    finite = [v for v in values if math.isfinite(v)]
     return bool(finite) and min(finite) > 0 and max(finite) / min(finite) >= LOG_SCALE_SPAN
 
 
@@ -236,12 +237,14 @@ def plot_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]], metrics: Sequ
     legend_inches = 0.22 * legend_rows + (0.1 if labels else 0)
     height = 3.4 + legend_inches
     fig, axes = plt.subplots(1, len(metrics), figsize=(width, height), squeeze=False)
+    handles = {}  # each label's first drawn line, for the legend
     for ax, metric in zip(axes[0], metrics, strict=True):
         drawn: list[float] = []
         for label in labels:
             if points[label, metric]:
                 xs, ys = zip(*points[label, metric], strict=True)
-                ax.plot([x / 1e6 for x in xs], ys, marker="o", markersize=3, label=label, color=colours[label])
+                (line,) = ax.plot([x / 1e6 for x in xs], ys, marker="o", markersize=3, color=colours[label])
+                handles.setdefault(label, line)
                 drawn.extend(ys)
         if wants_log_scale(drawn):
             ax.set_yscale("log")
@@ -254,8 +257,8 @@ def plot_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]], metrics: Sequ
         ax.set_xlabel("real images seen (millions)")
         ax.grid(alpha=0.3, which="both")
     if labels:
-        handles = [plt.Line2D([], [], marker="o", markersize=3, color=colours[label]) for label in labels]
-        fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+        fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=columns, fontsize=8,
+                   frameon=False)
     fig.tight_layout(rect=(0, legend_inches / height, 1, 1))
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.png")
     try:

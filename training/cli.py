@@ -772,7 +772,8 @@ def edit_report_(
 
 @app.command()
 def curves(
-    runs: Annotated[list[Path], typer.Argument(help="Run folders with network-snapshots/ (network_snapshot_every).")],
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN",
+                                               help="Run folders with network-snapshots/ (network_snapshot_every).")],
     metrics: Annotated[str, typer.Option(help="Comma-separated metric names.")] = (
         "recon_class_agreement_test,rfd_classifier,fd10k_classifier,recon_mse_test"
     ),
@@ -813,6 +814,46 @@ def curves(
                  if any(n in line["metrics"] for lines in table.values() for line in lines)]
         plot_curves(table, drawn or reported, output)
         typer.echo(f"wrote {output}")
+
+
+@app.command("curves-table")
+def curves_table(
+    series: Annotated[list[str], typer.Argument(
+        metavar="SERIES",
+        help="Runs to tabulate: RUN, a run continued in other folders as RUN+RUN2, named with LABEL=RUN+RUN2.")],
+    metrics: Annotated[str, typer.Option(help="Comma-separated metric names.")] = (
+        "fd10k_classifier,recon_class_agreement_test"
+    ),
+    since: Annotated[int | None, typer.Option(help="First iteration of the window (included).")] = None,
+    until: Annotated[int | None, typer.Option(help="Last iteration of the window (included).")] = None,
+) -> None:
+    """Print measured snapshots as a markdown table, a row per iteration and each column's mean over the window.
+
+    Reads RUN/curves.jsonl (what `dcvae-train curves` measured, under the paper's protocol); measures nothing.
+
+    Examples:
+      dcvae-train curves-table reports/runs/fashion-mnist-32 reports/runs/fashion-mnist-32-vaegan --since 40000
+      dcvae-train curves-table arm=runs/a+runs/a-continued vaegan=runs/v+runs/v-continued --since 64000
+    """
+    from .curve_table import parse_series, series_lines, window_table
+    from .curves import classifier_mismatch
+
+    try:
+        parsed = [parse_series(text) for text in series]
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    labels = [s.label for s in parsed]
+    if len(set(labels)) < len(labels):
+        raise UserError(f"two series are labelled alike ({', '.join(labels)}): name them with LABEL=RUN")
+    columns = {s.label: series_lines(s) for s in parsed}
+    mismatch = classifier_mismatch(columns)
+    if mismatch:
+        typer.echo(f"warning: {mismatch}", err=True)
+    try:
+        typer.echo(window_table(columns, [m.strip() for m in metrics.split(",") if m.strip()],
+                                since=since, until=until))
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
 
 def main() -> None:

@@ -124,11 +124,30 @@ def evaluate_snapshots(
             f.flush()
             os.fsync(f.fileno())
         lines.append(line)
+    return _merge_by_snapshot(lines, int(options["batch_size"]) * processes)
+
+
+def measured_lines(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The snapshots of a run already in its ``curves.jsonl`` under the protocol's default settings, one merged
+    line each, as ``evaluate_snapshots`` returns them; measures nothing."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CURVES_NAME).is_file():
+        raise FileNotFoundError(f"{run_dir / CURVES_NAME} does not exist: measure the run's snapshots first with "
+                                f"`dcvae-train curves {run_dir}`")
+    options = json.loads((run_dir / "training_options.json").read_text(encoding="utf-8"))
+    settings = {name: _setting(name, default) for name, default in PROTOCOL_SETTINGS.items()}
+    lines = [line for line in read_curves(run_dir / CURVES_NAME) if line_settings(line) == settings]
+    return _merge_by_snapshot(lines, int(options["batch_size"]) * _world_size(run_dir))
+
+
+def _merge_by_snapshot(lines: Sequence[Mapping[str, Any]], images_per_iteration: int) -> list[dict[str, Any]]:
+    """One line per snapshot: a snapshot measured again with more metrics has its lines merged, the newest value
+    winning, and the classifiers of its metrics listed."""
     latest: dict[int, dict[str, Any]] = {}
-    for line in lines:  # a snapshot measured again with more metrics: its lines merge, the newest value wins
+    for line in lines:
         # images seen by every process together, worked out now: lines written before they counted processes
         # stored one process's
-        images_seen = line["iteration"] * int(options["batch_size"]) * processes
+        images_seen = line["iteration"] * images_per_iteration
         merged = latest.setdefault(line["iteration"], {**line, "images_seen": images_seen, "metrics": {},
                                                        "classifiers": []})
         merged["metrics"].update(line["metrics"])

@@ -1,0 +1,97 @@
+"""Measured curves as a markdown table: a window of snapshots, a column per series and metric, and each mean.
+
+A series is one run folder, or a run continued in further folders (``--resume-from`` into a new ``--run-dir``),
+written ``RUN+RUN2``: its snapshots are read from each folder's ``curves.jsonl`` and a later folder's line wins at
+an iteration both measured. ``LABEL=RUN+RUN2`` names the series; otherwise its last folder's name does.
+
+The mean row averages each column over its own snapshots in the window, with their count beside it: two runs
+snapshotted at different intervals (every 1,000 and every 2,000 iterations) are each averaged over what they
+have. Nothing is measured here; ``dcvae-train curves`` measures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .curves import measured_lines
+
+
+@dataclass(frozen=True)
+class Series:
+    """One column group of the table: a label and the run folders whose snapshots make it, in training order."""
+
+    label: str
+    runs: tuple[Path, ...]
+
+
+def parse_series(text: str) -> Series:
+    """``RUN``, ``RUN+RUN2`` or ``LABEL=RUN+RUN2`` as a Series."""
+    label, sep, runs_text = text.partition("=")
+    if not sep:
+        label, runs_text = "", text
+    runs = tuple(Path(part) for part in runs_text.split("+") if part)
+    if sep and not label.strip():
+        raise ValueError(f"{text!r} has an empty label: write LABEL=RUN, or RUN alone to be labelled by its name")
+    if not runs:
+        raise ValueError(f"{text!r} names no run: write RUN, RUN+RUN2 (a run continued in another folder) "
+                         "or LABEL=RUN+RUN2")
+    return Series(label.strip() or runs[-1].name, runs)
+
+
+def series_lines(series: Series) -> list[dict[str, Any]]:
+    """The measured snapshots of every folder of a series, by iteration; a later folder's line wins."""
+    by_iteration: dict[int, dict[str, Any]] = {}
+    for run in series.runs:
+        for line in measured_lines(run):
+            by_iteration[line["iteration"]] = line
+    return [by_iteration[i] for i in sorted(by_iteration)]
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def window_table(
+    columns: Mapping[str, Sequence[Mapping[str, Any]]],
+    metrics: Sequence[str],
+    *,
+    since: int | None = None,
+    until: int | None = None,
+) -> str:
+    """A markdown table of ``metrics`` for each series' snapshots from ``since`` to ``until`` (both included),
+    one row per iteration any series measured, and a last row with each column's mean and count.
+
+    ``columns`` maps a series' label to its lines (``series_lines``). Raises ValueError when the window holds no
+    snapshot, or when no series measured one of the metrics (naming those it did measure).
+    """
+    def in_window(iteration: int) -> bool:
+        return (since is None or iteration >= since) and (until is None or iteration <= until)
+
+    values: dict[tuple[str, str], dict[int, float]] = {}
+    for label, lines in columns.items():
+        for metric in metrics:
+            values[label, metric] = {line["iteration"]: float(line["metrics"][metric]) for line in lines
+                                     if in_window(line["iteration"]) and metric in line["metrics"]}
+    iterations = sorted({i for column in values.values() for i in column})
+    if not iterations:
+        window = f"{since if since is not None else 'the start'} to {until if until is not None else 'the end'}"
+        raise ValueError(f"no measured snapshot of {', '.join(columns)} from {window}")
+    measured = {name for lines in columns.values() for line in lines for name in line["metrics"]}
+    missing = [m for m in metrics if m not in measured]
+    if missing:
+        raise ValueError(f"no series measured {', '.join(missing)}; measured: {', '.join(sorted(measured))}")
+
+    keys = list(values)
+    header = "| iteration | " + " | ".join(f"{label}: {metric}" for label, metric in keys) + " |"
+    rows = [header, "|---:|" + "---:|" * len(keys)]
+    for iteration in iterations:
+        rows.append(f"| {iteration:,} | " + " | ".join(_cell(values[key].get(iteration)) for key in keys) + " |")
+    means = []
+    for key in keys:
+        column = list(values[key].values())
+        means.append(f"{_cell(sum(column) / len(column))} ({len(column)})" if column else "-")
+    rows.append("| mean (snapshots) | " + " | ".join(means) + " |")
+    return "\n".join(rows)

@@ -5,6 +5,7 @@ Nothing here knows about networks or images; the model class wraps these with en
 
 from __future__ import annotations
 
+import math
 import operator
 import warnings
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,9 @@ from .latent_specs import parse_sweep as parse_sweep
 
 def _as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
     """A CPU generator for ``seed`` (a whole number, numpy's included), the generator itself, or None."""
+    if isinstance(seed, torch.Generator) and seed.device.type != "cpu":
+        raise LatentError(f"the generator is on {seed.device}, but random latents and masks are drawn on the CPU "
+                          "(so a seed gives the same numbers on every device): pass a CPU torch.Generator or a seed")
     if seed is None or isinstance(seed, torch.Generator):
         return seed
     try:
@@ -47,7 +51,9 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, eps: float 
     """Spherical interpolation along the last dim: follows the great circle between the directions of
     ``a`` and ``b`` while interpolating their norms linearly (so equal-norm endpoints keep that norm).
 
-    Falls back to ``lerp`` where ``a`` and ``b`` are (anti-)parallel or zero and the arc is undefined.
+    Where ``a`` and ``b`` point the same way, or one is zero, it is ``lerp``. Where they point opposite ways
+    every great circle joins them: it takes the one through the coordinate axis least aligned with ``a``, so the
+    path keeps its norm instead of passing through zero.
     ``t`` is a number or a tensor shaped like :func:`lerp`'s (``[K, 1]`` for K points between two [D] latents).
     """
     t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
@@ -62,7 +68,14 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, eps: float 
     sin_safe = torch.where(safe, sin, torch.ones_like(sin))
     direction = (torch.sin((1 - t) * omega) * a_unit + torch.sin(t * omega) * b_unit) / sin_safe
     arc = direction * lerp(a_norm, b_norm, t)
-    return torch.where(safe, arc, lerp(a, b, t))
+    opposite = ~safe & (cos < 0) & (a_norm > eps) & (b_norm > eps)
+    if bool(opposite.any()):  # half a turn from a's direction towards an axis made orthogonal to it
+        axis = torch.zeros_like(a_unit).scatter(-1, a_unit.abs().argmin(-1, keepdim=True), 1.0)
+        across = axis - (axis * a_unit).sum(-1, keepdim=True) * a_unit
+        across = across / across.norm(dim=-1, keepdim=True).clamp_min(eps)
+        turn = (torch.cos(math.pi * t) * a_unit + torch.sin(math.pi * t) * across) * lerp(a_norm, b_norm, t)
+        arc = torch.where(opposite, turn, arc)
+    return torch.where(safe | opposite, arc, lerp(a, b, t))
 
 
 def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int = 8, method: str = "lerp") -> torch.Tensor:
@@ -75,6 +88,8 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int = 8, method: str = 
                           "(or use model.interpolate, which also takes images)")
     if a.shape != b.shape:
         raise LatentError(f"cannot interpolate latents of shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if not a.is_floating_point() or not b.is_floating_point():  # integer steps would round every point
+        a, b = a.to(torch.promote_types(a.dtype, torch.float32)), b.to(torch.promote_types(b.dtype, torch.float32))
     fn = {"lerp": lerp, "slerp": slerp}.get(method)
     if fn is None:
         raise LatentError(f"method must be 'lerp' or 'slerp', got {method!r}")
@@ -151,6 +166,11 @@ def warn_if_few_examples(num_positive: int, num_negative: int, stacklevel: int =
         )
 
 
+SAME_MEAN_TOLERANCE = 1e-4
+"""Two mean latents closer than this fraction of a latent's length are the same up to float rounding (encoding the
+same images in different batches differs by about 1e-7); a real attribute moves the mean by 1e-2 or more."""
+
+
 def attribute_direction(
     positive: torch.Tensor, negative: torch.Tensor, normalize: bool = False
 ) -> torch.Tensor:
@@ -169,10 +189,11 @@ def attribute_direction(
     check_example_latents(positive, negative, "an attribute direction")
     direction = positive.double().mean(0) - negative.double().mean(0)
     norm = direction.norm()
-    if norm == 0:
+    scale = torch.cat([positive, negative]).double().norm(dim=1).mean()
+    if norm == 0 or norm <= SAME_MEAN_TOLERANCE * scale:
         raise LatentError(
-            "the positive and negative examples have the same mean latent, so the direction has length 0; "
-            "use positives that show the attribute and negatives that lack it"
+            "the positive and negative examples have the same mean latent (up to float rounding), so the direction "
+            "has length 0; use positives that show the attribute and negatives that lack it"
         )
     if normalize:
         direction = direction / norm
@@ -186,8 +207,14 @@ def apply_edits(
     mapping {direction: strength}), in raw units. A direction is a [D] tensor or anything with a ``.direction``
     (an :class:`~dcvae_tools.AttributeVector`); attribute names need the model: use :meth:`DCVAE.edit`."""
     pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
-    out = latents.clone()
+    out = latents.clone() if latents.is_floating_point() else latents.to(torch.float32)
     for direction, strength in pairs:
+        try:  # a number (numpy's and 0-d tensors too), not a string that float() would parse
+            finite = not isinstance(strength, str | bytes | bool) and math.isfinite(float(strength))
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise LatentError(f"edit strengths are finite numbers, got {strength!r:.40}")
         direction = getattr(direction, "direction", direction)
         if not isinstance(direction, torch.Tensor):
             raise LatentError(f"apply_edits takes direction tensors (or AttributeVectors), got {direction!r:.40}; "
@@ -196,5 +223,7 @@ def apply_edits(
             raise LatentError(
                 f"attribute direction has {direction.shape[-1]} dims, but the latents have {latents.shape[-1]}"
             )
+        if not bool(torch.isfinite(direction).all()):
+            raise LatentError("an attribute direction holds NaN or infinite values; recompute it from its examples")
         out = out + float(strength) * direction.to(device=out.device, dtype=out.dtype)
     return out

@@ -174,9 +174,11 @@ class DCVAE(nn.Module):
         run, native = engine.runner(fn, self.config.architecture, kind, dtype)
         with torch.inference_mode():
             with contextlib.nullcontext() if native else self._autocast(dtype):
-                out = engine.forward(fn if run is None else run, _as_weights(fn, run, dtype, x))
+                inputs = _as_weights(fn, run, dtype, x)
+                out = engine.forward(fn if run is None else run, inputs)
             outs = out if isinstance(out, tuple) else (out,)
-            if dtype != torch.float32 and not all(torch.isfinite(o).all() for o in outs):
+            low_precision = dtype != torch.float32 or inputs.dtype != torch.float32  # half weights compute in half
+            if low_precision and not all(torch.isfinite(o).all() for o in outs):
                 run, _ = engine.runner(fn, self.config.architecture, kind, torch.float32)
                 retry = _as_weights(fn, run, torch.float32, x)
                 can_retry = retry.dtype == torch.float32  # not with low-precision weights and no fast form
@@ -584,7 +586,9 @@ class DCVAE(nn.Module):
             z = self.encode(x, refine=refine, refine_seconds=refine_seconds)
             self.check_domain(x, None if refine else z, stacklevel=4)
         offsets = edit_offsets(self, pairs, unit, hold)
-        edited = latent_ops.apply_edits(z, [(offset, 1.0) for offset in offsets])
+        edited = z  # added here, not by apply_edits: an offset that overflowed is named as the strength's below
+        for offset in offsets:
+            edited = edited + offset.to(device=z.device, dtype=z.dtype)
         if rows := latent_ops.nonfinite_rows(edited):  # the latents were finite, so the strengths overflowed float32
             shown = ", ".join(map(str, rows[:5]))
             error = LatentError(f"the edited latents of row(s) {shown} overflow float32: an edit strength is far too "

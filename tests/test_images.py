@@ -77,6 +77,13 @@ def test_to_pil_clamps_and_rounds() -> None:
     assert pixels.tolist() == [[0, 255, 128, 128]]  # 127.5 and 128.0 both round to 128
 
 
+def test_to_pil_reads_uint8_tensors_as_pixels_and_refuses_other_integers() -> None:
+    pixels = torch.tensor([[[0, 128, 255]]], dtype=torch.uint8)
+    assert np.asarray(to_pil(pixels)).tolist() == [[0, 128, 255]]  # as to_tensor reads uint8, not clamped white
+    with pytest.raises(ImageError, match=r"dtype torch\.int64; expected float in \[-1, 1\]"):
+        to_pil(pixels.long())
+
+
 def test_grey_to_rgb_and_rgb_to_grey() -> None:
     grey = _grey()
     tensor, notes = to_tensor(Image.fromarray(grey), size=16, channels=3)
@@ -220,6 +227,10 @@ def test_numpy_float_out_of_range_and_bad_shape() -> None:
         to_tensor(np.full((4, 4), 200.0), size=4, channels=1)
     with pytest.raises(ImageError, match="HxW"):
         to_tensor(np.zeros((4, 4, 5), dtype=np.uint8), size=4, channels=1)
+    with pytest.raises(ImageError, match=r"pass \(x \+ 1\) / 2"):  # the model's own range, as numpy
+        to_tensor(np.linspace(-1, 1, 16).reshape(4, 4), size=4, channels=1)
+    with pytest.raises(ImageError, match=r"channels-first: pass array\.transpose\(1, 2, 0\)"):
+        to_tensor(np.zeros((3, 8, 8), dtype=np.uint8), size=8, channels=3)
 
 
 def test_tensor_out_of_range_and_bad_shape() -> None:

@@ -107,7 +107,7 @@ def test_slerp_interpolates_norms_linearly(seed: int, dim: int, na: float, nb: f
     assert out.norm().item() == pytest.approx(na + t * (nb - na), rel=1e-4)
 
 
-@pytest.mark.parametrize("factor", [2.5, 1.0, -1.0, -0.3])
+@pytest.mark.parametrize("factor", [2.5, 1.0, 0.3])
 def test_slerp_of_parallel_vectors_falls_back_to_lerp(factor: float) -> None:
     a = _vec(11, 16)
     b = a * factor
@@ -117,6 +117,30 @@ def test_slerp_of_parallel_vectors_falls_back_to_lerp(factor: float) -> None:
         assert torch.allclose(out, lerp(a, b, t), atol=1e-6)
         expected = a.double().numpy() * (1 - t + t * factor)
         np.testing.assert_allclose(out.double().numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("factor", [-1.0, -0.3])
+def test_slerp_of_opposite_vectors_turns_half_a_circle_instead_of_passing_through_zero(factor: float) -> None:
+    a = _vec(11, 16)
+    b = a * factor
+    a64 = a.double().numpy()
+    for t in (0.0, 0.25, 0.5, 0.9, 1.0):
+        out = slerp(a, b, t).double().numpy()
+        expected_norm = np.linalg.norm(a64) * (1 - t + t * abs(factor))
+        assert np.linalg.norm(out) == pytest.approx(expected_norm, rel=1e-5)
+        assert _cos(out, a64) == pytest.approx(np.cos(np.pi * t), abs=1e-5)  # the angle grows evenly to pi
+    np.testing.assert_allclose(slerp(a, b, 1.0).double().numpy(), b.double().numpy(), atol=1e-5)
+    path = interpolate(a, b, 5, "slerp")
+    assert path.norm(dim=-1).min() >= 0.99 * min(a.norm(), b.norm())  # the middle frames are latents, not zero
+    batched = interpolate(torch.stack([a, _vec(12, 16)]), torch.stack([b, _vec(13, 16)]), 5, "slerp")
+    assert torch.allclose(batched[0], path, atol=1e-6)  # one row's half turn leaves the other row's arc alone
+    assert torch.allclose(batched[1], interpolate(_vec(12, 16), _vec(13, 16), 5, "slerp"), atol=1e-6)
+
+
+def test_interpolating_integer_tensors_computes_in_float() -> None:
+    path = interpolate(torch.tensor([0, 0]), torch.tensor([10, 10]), 5)
+    assert path.dtype == torch.float32
+    assert path[:, 0].tolist() == [0.0, 2.5, 5.0, 7.5, 10.0]
 
 
 def test_slerp_with_a_zero_endpoint_is_finite_lerp() -> None:
@@ -240,6 +264,12 @@ def test_attribute_direction_rejects_bad_input() -> None:
     for normalize in (False, True):  # a zero direction would edit nothing, normalised or not
         with pytest.raises(LatentError, match="length 0"):
             attribute_direction(same, same.clone(), normalize=normalize)
+        # the same images encoded in other batches differ by float rounding: still no direction
+        rounded = same + 1e-6 * _vec(3, 8, n=4)
+        with pytest.raises(LatentError, match="length 0"):
+            attribute_direction(same, rounded, normalize=normalize)
+    small = attribute_direction(same, same + 1e-2 * _vec(3, 8, n=1))  # a small real difference is a direction
+    assert small.norm() > 0
 
 
 @FAST
@@ -272,6 +302,22 @@ def test_apply_edits_does_not_modify_its_input_and_checks_size() -> None:
     assert torch.equal(apply_edits(z, {AttributeVector("wide", d, 20, 20): 2.0}), apply_edits(z, [(d, 2.0)]))
     with pytest.raises(LatentError, match=r"for an attribute's name use model\.edit"):
         apply_edits(z, {"wide": 2.0})
+
+
+@pytest.mark.parametrize("strength", [float("nan"), float("inf"), "2", True, None])
+def test_apply_edits_refuses_a_strength_that_is_not_a_finite_number(strength: object) -> None:
+    with pytest.raises(LatentError, match="finite numbers"):
+        apply_edits(_vec(0, 8, n=2), [(_vec(1, 8), strength)])  # type: ignore[list-item]
+
+
+def test_apply_edits_refuses_a_non_finite_direction_and_edits_integer_latents_in_float() -> None:
+    with pytest.raises(LatentError, match="NaN or infinite"):
+        apply_edits(_vec(0, 8, n=2), [(torch.full((8,), float("nan")), 1.0)])
+    edited = apply_edits(torch.zeros(1, 4, dtype=torch.long), [(torch.full((4,), 0.6), 1)])
+    assert edited.dtype == torch.float32 and torch.allclose(edited, torch.full((1, 4), 0.6))
+    assert torch.equal(apply_edits(z := _vec(0, 8, n=2), [(_vec(1, 8), np.float32(2.0))]),
+                       apply_edits(z, [(_vec(1, 8), 2.0)]))  # numpy numbers are numbers
+    assert torch.equal(apply_edits(z, [(_vec(1, 8), torch.tensor(2.0))]), apply_edits(z, [(_vec(1, 8), 2.0)]))
 
 
 # ----------------------------------------------------------------------------- parsers

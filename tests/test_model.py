@@ -557,3 +557,26 @@ def test_float16_overflow_falls_back_to_float32(part: str) -> None:
         model.compute_dtype = torch.float32
     assert torch.isfinite(out).all()
     assert torch.allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_half_weights_that_overflow_warn_even_in_float32_compute() -> None:
+    """After ``model.half()`` a backbone without a fast form computes in float16 whatever ``compute_dtype`` says;
+    an overflow there is named (and how to avoid it), not returned silently."""
+    from dcvae_tools.fast import optimize_for_inference
+
+    model = optimize_for_inference(make_model("autogan32", seed=7), fast=False)
+    with torch.no_grad():  # float16 (max 65504) overflows, float32 would not
+        model.encoder.to_latent.weight.mul_(1e6)
+    model.half()
+    assert model.compute_dtype == torch.float32
+    with pytest.warns(RuntimeWarning, match=r"call model\.float\(\) first"):
+        z = model.encode(_images(2, seed=13))
+    assert not torch.isfinite(z).all()  # the premise: the half weights really overflowed
+
+
+def test_a_direction_holding_nan_is_named_not_blamed_on_the_strength(edit_model: DCVAE) -> None:
+    z = torch.zeros(1, LATENT)
+    with pytest.raises(LatentError, match="direction 'broken' holds NaN or infinite values"):
+        edit_model.edit(z, [(AttributeVector("broken", torch.full((LATENT,), float("nan")), 5, 5), 1.0)])
+    with pytest.raises(LatentError, match="direction a direction holds NaN"):
+        edit_model.edit(z, [(torch.full((LATENT,), float("inf")), 1.0)], unit="raw")

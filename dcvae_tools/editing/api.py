@@ -45,6 +45,11 @@ def _checked(model: DCVAE, key: Any) -> torch.Tensor:
         raise LatentError(
             f"attribute direction has shape {tuple(direction.shape)}, but the latents have {model.latent_dim} dims"
         )
+    if not bool(torch.isfinite(direction).all()):
+        name = key if isinstance(key, str) else getattr(key, "name", None)
+        label = repr(name) if isinstance(name, str) else "a direction"
+        raise LatentError(f"the attribute direction {label} holds NaN or infinite values; recompute it from its "
+                          "examples (model.attribute_vector)")
     return direction
 
 

@@ -106,9 +106,11 @@ def _array_to_float_hwc(array: np.ndarray, label: str) -> np.ndarray | Image.Ima
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
+        channels_first = array.ndim == 3 and array.shape[0] in (1, 2, 3, 4) and array.shape[2] > 4
+        hint = "; it looks channels-first: pass array.transpose(1, 2, 0)" if channels_first else ""
         raise ImageError(
             f"{label}: numpy image has shape {tuple(array.shape)}; expected HxW (grey) or HxWxC with "
-            "C in 1, 2, 3, 4 (grey, grey+alpha, RGB, RGBA)"
+            f"C in 1, 2, 3, 4 (grey, grey+alpha, RGB, RGBA){hint}"
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageError(f"{label}: numpy image is empty (shape {tuple(array.shape)})")
@@ -124,7 +126,12 @@ def _array_to_float_hwc(array: np.ndarray, label: str) -> np.ndarray | Image.Ima
             raise ImageError(f"{label}: numpy image contains NaN or infinite values")
         low, high = float(data.min()), float(data.max())
         if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
-            hint = " (divide by 255 if it holds 0..255 values)" if high <= 255 and low >= 0 else ""
+            if high <= 255 and low >= 0:
+                hint = " (divide by 255 if it holds 0..255 values)"
+            elif low >= -1 - _RANGE_TOLERANCE and high <= 1 + _RANGE_TOLERANCE:
+                hint = " (it looks like the model's [-1, 1]: pass (x + 1) / 2, or a torch tensor, read as [-1, 1])"
+            else:
+                hint = ""
             raise ImageError(
                 f"{label}: float numpy image has values in [{low:.4g}, {high:.4g}]; expected [0, 1]{hint}"
             )
@@ -468,7 +475,7 @@ def to_tensor(
 
 
 def _check_chw_batch(tensor: torch.Tensor, what: str) -> torch.Tensor:
-    """Return a float32 CPU [N,C,H,W] tensor clamped to [-1,1]; reject bad shapes and NaN."""
+    """Return a float32 CPU [N,C,H,W] tensor clamped to [-1,1] (uint8 read as 0..255); reject bad shapes and NaN."""
     if not isinstance(tensor, torch.Tensor):
         raise ImageError(f"{what}: expected a torch tensor, got {type(tensor).__name__}")
     batch = tensor.unsqueeze(0) if tensor.ndim == 3 else tensor
@@ -477,6 +484,11 @@ def _check_chw_batch(tensor: torch.Tensor, what: str) -> torch.Tensor:
             f"{what}: tensor has shape {list(tensor.shape)}; expected [C, H, W] or [N, C, H, W] with "
             "C = 1 (grey) or 3 (RGB)"
         )
+    if batch.dtype == torch.uint8:  # pixels 0..255, as to_tensor reads them
+        batch = batch.detach().to("cpu", torch.float32) / 127.5 - 1.0
+    elif not batch.is_floating_point():
+        raise ImageError(f"{what}: tensor has dtype {batch.dtype}; expected float in [-1, 1] (model output) or "
+                         "uint8 pixels 0..255")
     batch = batch.detach().to("cpu", torch.float32)
     if torch.isnan(batch).any():
         raise ImageError(f"{what}: tensor contains NaN values; the model output is broken")
@@ -498,8 +510,8 @@ def to_pil(tensor: torch.Tensor, content_size: int | None = None) -> Image.Image
     """Convert model output in [-1, 1] to PIL image(s).
 
     Values are clamped to [-1, 1] and mapped to 0..255 with rounding, so ``to_pil(to_tensor(im))``
-    gives back a uint8 image exactly. With ``content_size`` the centred ``content_size`` square is
-    cropped out, undoing the padding :func:`to_tensor` adds.
+    gives back a uint8 image exactly; a uint8 tensor is taken as pixels 0..255. With ``content_size`` the
+    centred ``content_size`` square is cropped out, undoing the padding :func:`to_tensor` adds.
 
     Args:
         tensor: ``[C, H, W]`` (gives one image) or ``[N, C, H, W]`` (gives a list), C = 1 or 3.

@@ -456,7 +456,11 @@ class DCVAE(nn.Module):
         output: Literal["images", "latents"] = "images",
     ) -> torch.Tensor:
         """Evenly spaced points from ``a`` to ``b`` (images or latents, one each), endpoints included:
-        latents [steps, D] or decoded images [steps, C, S, S]."""
+        latents [steps, D] or decoded images [steps, C, S, S].
+
+        ``method="lerp"`` walks the straight line; ``"slerp"`` the great circle between the two latents'
+        directions with their norms interpolated linearly (see :func:`dcvae_tools.latent.slerp`, also for two
+        latents that point the same or opposite ways)."""
         za, zb = self._latents(a), self._latents(b)
         if len(za) != 1 or len(zb) != 1:
             raise LatentError(f"interpolate takes one image or latent per end, got {len(za)} and {len(zb)}")

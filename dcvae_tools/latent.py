@@ -47,13 +47,19 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Ten
     return a + (b - a) * t
 
 
+ALIGNED_TOLERANCE = 1e-3
+"""Unit directions closer than this (``|a - b|``) are the same direction, where slerp is lerp; closer than this to
+opposite (``|a + b|``) they are opposite, where the great circle is chosen. Angles this small are measured to
+float32's precision only through ``atan2`` (``arccos`` near -1 or 1 is not)."""
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, eps: float = 1e-7) -> torch.Tensor:
     """Spherical interpolation along the last dim: follows the great circle between the directions of
     ``a`` and ``b`` while interpolating their norms linearly (so equal-norm endpoints keep that norm).
 
-    Where ``a`` and ``b`` point the same way, or one is zero, it is ``lerp``. Where they point opposite ways
-    every great circle joins them: it takes the one through the coordinate axis least aligned with ``a``, so the
-    path keeps its norm instead of passing through zero.
+    Where ``a`` and ``b`` point the same way (within ``ALIGNED_TOLERANCE``), or one is zero, it is ``lerp``. Where
+    they point opposite ways every great circle joins them: it takes the one through the coordinate axis least
+    aligned with ``a``, so the path keeps its norm instead of passing through zero.
     ``t`` is a number or a tensor shaped like :func:`lerp`'s (``[K, 1]`` for K points between two [D] latents).
     """
     t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
@@ -61,14 +67,15 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, eps: float 
     b_norm = b.norm(dim=-1, keepdim=True)
     a_unit = a / a_norm.clamp_min(eps)
     b_unit = b / b_norm.clamp_min(eps)
-    cos = (a_unit * b_unit).sum(-1, keepdim=True).clamp(-1.0, 1.0)
-    omega = torch.arccos(cos)
-    sin = torch.sin(omega)
-    safe = (sin.abs() > 1e-4) & (a_norm > eps) & (b_norm > eps)  # a zero endpoint has no direction
-    sin_safe = torch.where(safe, sin, torch.ones_like(sin))
+    apart = (a_unit - b_unit).norm(dim=-1, keepdim=True)  # 2 sin(omega / 2)
+    across_sum = (a_unit + b_unit).norm(dim=-1, keepdim=True)  # 2 cos(omega / 2)
+    omega = 2 * torch.atan2(apart, across_sum)
+    nonzero = (a_norm > eps) & (b_norm > eps)  # a zero endpoint has no direction
+    opposite = nonzero & (across_sum < ALIGNED_TOLERANCE)
+    safe = nonzero & (apart >= ALIGNED_TOLERANCE) & ~opposite
+    sin_safe = torch.where(safe, torch.sin(omega), torch.ones_like(omega))
     direction = (torch.sin((1 - t) * omega) * a_unit + torch.sin(t * omega) * b_unit) / sin_safe
     arc = direction * lerp(a_norm, b_norm, t)
-    opposite = ~safe & (cos < 0) & (a_norm > eps) & (b_norm > eps)
     if bool(opposite.any()):  # half a turn from a's direction towards an axis made orthogonal to it
         axis = torch.zeros_like(a_unit).scatter(-1, a_unit.abs().argmin(-1, keepdim=True), 1.0)
         across = axis - (axis * a_unit).sum(-1, keepdim=True) * a_unit
@@ -177,8 +184,9 @@ def attribute_direction(
     """Mean latent of ``positive`` [P, D] minus mean latent of ``negative`` [Q, D] (the paper's recipe,
     with P = Q = 20); ``normalize=True`` scales it to unit length.
 
-    Raises :class:`LatentError` when the two means are equal (e.g. the same images on both sides): a
-    direction of length 0 would edit nothing.
+    Raises :class:`LatentError` when the two means are equal up to float rounding (closer than
+    ``SAME_MEAN_TOLERANCE`` of the examples' mean length; e.g. the same images on both sides): a direction of
+    length 0 would edit nothing, and one of rounding noise would edit at random.
     """
     if not isinstance(positive, torch.Tensor) or not isinstance(negative, torch.Tensor):
         kinds = f"{type(positive).__name__} and {type(negative).__name__}"
@@ -208,13 +216,13 @@ def apply_edits(
     (an :class:`~dcvae_tools.AttributeVector`); attribute names need the model: use :meth:`DCVAE.edit`."""
     pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
     out = latents.clone() if latents.is_floating_point() else latents.to(torch.float32)
-    for direction, strength in pairs:
+    for number, (direction, strength) in enumerate(pairs, 1):
         try:  # a number (numpy's and 0-d tensors too), not a string that float() would parse
             finite = not isinstance(strength, str | bytes | bool) and math.isfinite(float(strength))
         except (TypeError, ValueError):
             finite = False
         if not finite:
-            raise LatentError(f"edit strengths are finite numbers, got {strength!r:.40}")
+            raise LatentError(f"edit strengths are finite numbers, got {strength!r:.40} (edit {number})")
         direction = getattr(direction, "direction", direction)
         if not isinstance(direction, torch.Tensor):
             raise LatentError(f"apply_edits takes direction tensors (or AttributeVectors), got {direction!r:.40}; "
@@ -224,6 +232,7 @@ def apply_edits(
                 f"attribute direction has {direction.shape[-1]} dims, but the latents have {latents.shape[-1]}"
             )
         if not bool(torch.isfinite(direction).all()):
-            raise LatentError("an attribute direction holds NaN or infinite values; recompute it from its examples")
+            raise LatentError(f"the direction of edit {number} holds NaN or infinite values; recompute it from its "
+                              "examples")
         out = out + float(strength) * direction.to(device=out.device, dtype=out.dtype)
     return out

@@ -177,14 +177,15 @@ class DCVAE(nn.Module):
                 inputs = _as_weights(fn, run, dtype, x)
                 out = engine.forward(fn if run is None else run, inputs)
             outs = out if isinstance(out, tuple) else (out,)
-            low_precision = dtype != torch.float32 or inputs.dtype != torch.float32  # half weights compute in half
+            computed = dtype if dtype != torch.float32 else inputs.dtype  # half weights compute in half
+            low_precision = computed in (torch.float16, torch.bfloat16)
             if low_precision and not all(torch.isfinite(o).all() for o in outs):
                 run, _ = engine.runner(fn, self.config.architecture, kind, torch.float32)
                 retry = _as_weights(fn, run, torch.float32, x)
                 can_retry = retry.dtype == torch.float32  # not with low-precision weights and no fast form
                 warnings.warn(
-                    f"{dtype} gave non-finite values; recomputing this batch in float32" if can_retry else
-                    f"{dtype} gave non-finite values, and this network's weights are {retry.dtype}, so it cannot "
+                    f"{computed} gave non-finite values; recomputing this batch in float32" if can_retry else
+                    f"{computed} gave non-finite values, and this network's weights are {retry.dtype}, so it cannot "
                     "recompute in float32; call model.float() first",
                     RuntimeWarning,
                     stacklevel=3,

@@ -104,3 +104,11 @@ def test_a_cuda_index_beyond_the_machines_devices_is_refused_by_name():
     check_device(f"cuda:{count - 1}")
     with pytest.raises(DCVAEError, match=rf"--device cuda:{count}: this machine has {count} CUDA device"):
         check_device(f"cuda:{count}", cli=True)
+
+
+def test_a_cuda_generator_as_seed_is_refused_with_the_fix():
+    from dcvae_tools.errors import LatentError
+    from dcvae_tools.latent import random_mask
+
+    with pytest.raises(LatentError, match=r"pass a CPU torch\.Generator or a seed"):
+        random_mask(8, 0.5, seed=torch.Generator(device="cuda").manual_seed(0))

@@ -119,22 +119,40 @@ def test_slerp_of_parallel_vectors_falls_back_to_lerp(factor: float) -> None:
         np.testing.assert_allclose(out.double().numpy(), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("factor", [-1.0, -0.3])
-def test_slerp_of_opposite_vectors_turns_half_a_circle_instead_of_passing_through_zero(factor: float) -> None:
-    a = _vec(11, 16)
-    b = a * factor
+@pytest.mark.parametrize("factor", [-1.0, -0.3, -2.0])
+@pytest.mark.parametrize(("seed", "dim"), [(11, 16), (12, 16), (10, 64), (3, 512), (4, 7)])
+def test_slerp_of_opposite_vectors_turns_half_a_circle_instead_of_passing_through_zero(
+    factor: float, seed: int, dim: int
+) -> None:
+    a = _vec(seed, dim)
+    b = a * factor  # in float32 their cosine often rounds short of -1: still opposite
     a64 = a.double().numpy()
     for t in (0.0, 0.25, 0.5, 0.9, 1.0):
         out = slerp(a, b, t).double().numpy()
         expected_norm = np.linalg.norm(a64) * (1 - t + t * abs(factor))
         assert np.linalg.norm(out) == pytest.approx(expected_norm, rel=1e-5)
         assert _cos(out, a64) == pytest.approx(np.cos(np.pi * t), abs=1e-5)  # the angle grows evenly to pi
-    np.testing.assert_allclose(slerp(a, b, 1.0).double().numpy(), b.double().numpy(), atol=1e-5)
+    np.testing.assert_allclose(slerp(a, b, 1.0).double().numpy(), b.double().numpy(), atol=1e-5 * abs(factor))
     path = interpolate(a, b, 5, "slerp")
     assert path.norm(dim=-1).min() >= 0.99 * min(a.norm(), b.norm())  # the middle frames are latents, not zero
-    batched = interpolate(torch.stack([a, _vec(12, 16)]), torch.stack([b, _vec(13, 16)]), 5, "slerp")
-    assert torch.allclose(batched[0], path, atol=1e-6)  # one row's half turn leaves the other row's arc alone
-    assert torch.allclose(batched[1], interpolate(_vec(12, 16), _vec(13, 16), 5, "slerp"), atol=1e-6)
+    other_a, other_b = _vec(seed + 1, dim), _vec(seed + 2, dim)
+    batched = interpolate(torch.stack([a, other_a]), torch.stack([b, other_b]), 5, "slerp")
+    assert torch.allclose(batched[0], path, atol=1e-5)  # one row's half turn leaves the other row's arc alone
+    assert torch.allclose(batched[1], interpolate(other_a, other_b, 5, "slerp"), atol=1e-6)
+
+
+@pytest.mark.parametrize("short_of_opposite", [1e-6, 1e-5, 1e-3, 1e-2, 0.3])
+def test_slerp_keeps_the_norm_of_nearly_opposite_vectors(short_of_opposite: float) -> None:
+    """Within float32's reach of opposite, whichever great circle slerp takes, the path keeps its norm."""
+    a = _vec(5, 64).double()
+    a = a / a.norm()
+    across = _vec(6, 64).double()
+    across = across - (across @ a) * a
+    across = across / across.norm()
+    angle = np.pi - short_of_opposite
+    b = np.cos(angle) * a + np.sin(angle) * across
+    path = interpolate(a.float(), b.float(), 9, "slerp")
+    np.testing.assert_allclose(path.norm(dim=-1).numpy(), np.ones(9), atol=2e-4)  # float32 rounding near pi
 
 
 def test_interpolating_integer_tensors_computes_in_float() -> None:
@@ -306,13 +324,13 @@ def test_apply_edits_does_not_modify_its_input_and_checks_size() -> None:
 
 @pytest.mark.parametrize("strength", [float("nan"), float("inf"), "2", True, None])
 def test_apply_edits_refuses_a_strength_that_is_not_a_finite_number(strength: object) -> None:
-    with pytest.raises(LatentError, match="finite numbers"):
-        apply_edits(_vec(0, 8, n=2), [(_vec(1, 8), strength)])  # type: ignore[list-item]
+    with pytest.raises(LatentError, match=r"finite numbers, got .* \(edit 2\)"):
+        apply_edits(_vec(0, 8, n=2), [(_vec(1, 8), 1.0), (_vec(1, 8), strength)])  # type: ignore[list-item]
 
 
 def test_apply_edits_refuses_a_non_finite_direction_and_edits_integer_latents_in_float() -> None:
-    with pytest.raises(LatentError, match="NaN or infinite"):
-        apply_edits(_vec(0, 8, n=2), [(torch.full((8,), float("nan")), 1.0)])
+    with pytest.raises(LatentError, match="the direction of edit 2 holds NaN or infinite"):
+        apply_edits(_vec(0, 8, n=2), [(_vec(1, 8), 1.0), (torch.full((8,), float("nan")), 1.0)])
     edited = apply_edits(torch.zeros(1, 4, dtype=torch.long), [(torch.full((4,), 0.6), 1)])
     assert edited.dtype == torch.float32 and torch.allclose(edited, torch.full((1, 4), 0.6))
     assert torch.equal(apply_edits(z := _vec(0, 8, n=2), [(_vec(1, 8), np.float32(2.0))]),

@@ -793,6 +793,25 @@ def test_edit_success_has_a_known_answer_on_a_synthetic_model() -> None:
     assert stronger.success_rate == 1.0  # +1.0 lifts even -0.99 to 0.01
 
 
+def test_a_collapsed_encoder_gives_no_class_direction_and_is_measured_as_diverged() -> None:
+    """An encoder that sends every image to one latent makes the two classes' means equal: no edit metric can be
+    measured, and the error is the one `dcvae-train curves` records for the snapshot instead of stopping."""
+    from dcvae_tools.config import ModelConfig
+    from dcvae_tools.model import DCVAE
+    from training.metrics.common import DivergedModelError
+    from training.metrics.edit import class_direction
+
+    model = DCVAE(ModelConfig(architecture="dcgan32", image_size=32, channels=1, latent_dim=8,
+                              architecture_args={"ngf": 8, "ndf": 8}))
+    with torch.no_grad():
+        for parameter in model.encoder.parameters():
+            parameter.zero_()
+    images = torch.rand(8, 1, 32, 32) * 2 - 1
+    labels = torch.tensor([0, 1] * 4)
+    with pytest.raises(DivergedModelError, match=r"no direction from classes \[1\] to \[0\]: .*same mean latent"):
+        class_direction(model, images, labels, [1], [0], count=4)
+
+
 def test_a_checkout_measures_with_its_pinned_classifier():
     from dcvae_tools.io_utils import sha256_file
     from training.metrics.classifier import WEIGHTS_FILE, load_or_train_classifier, pinned_classifier_dir

@@ -845,7 +845,10 @@ def curves_table(
     labels = [s.label for s in parsed]
     if len(set(labels)) < len(labels):
         raise UserError(f"two series are labelled alike ({', '.join(labels)}): name them with LABEL=RUN")
-    columns = {s.label: series_lines(s) for s in parsed}
+    try:
+        columns = {s.label: series_lines(s) for s in parsed}
+    except ValueError as err:
+        raise UserError(str(err)) from None
     mismatch = classifier_mismatch(columns)
     if mismatch:
         typer.echo(f"warning: {mismatch}", err=True)

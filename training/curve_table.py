@@ -4,9 +4,10 @@ A series is one run folder, or a run continued in further folders (``--resume-fr
 written ``RUN+RUN2``: its snapshots are read from each folder's ``curves.jsonl`` and a later folder's line wins at
 an iteration both measured. ``LABEL=RUN+RUN2`` names the series; otherwise its last folder's name does.
 
-The mean row averages each column over its own snapshots in the window, with their count beside it: two runs
-snapshotted at different intervals (every 1,000 and every 2,000 iterations) are each averaged over what they
-have. Nothing is measured here; ``dcvae-train curves`` measures.
+The first mean row averages each column over its own snapshots in the window, with their count beside it; the
+second only over the iterations every series measured. Two runs snapshotted at different intervals (every 1,000
+and every 2,000 iterations), or one trained further than the other, compare fairly on the second. Nothing is
+measured here; ``dcvae-train curves`` measures.
 """
 
 from __future__ import annotations
@@ -28,11 +29,16 @@ class Series:
 
 
 def parse_series(text: str) -> Series:
-    """``RUN``, ``RUN+RUN2`` or ``LABEL=RUN+RUN2`` as a Series."""
+    """``RUN``, ``RUN+RUN2`` or ``LABEL=RUN+RUN2`` as a Series. A folder that exists is read as one run even when
+    its name holds ``=`` or ``+`` (``runs/lr=1e-4``)."""
+    def is_folder(path_text: str) -> bool:
+        return bool(path_text) and Path(path_text).is_dir()
+
     label, sep, runs_text = text.partition("=")
-    if not sep:
-        label, runs_text = "", text
-    runs = tuple(Path(part) for part in runs_text.split("+") if part)
+    if not sep or is_folder(text):
+        label, sep, runs_text = "", "", text
+    runs = (Path(runs_text),) if is_folder(runs_text) else tuple(
+        Path(part) for part in runs_text.split("+") if part)
     if sep and not label.strip():
         raise ValueError(f"{text!r} has an empty label: write LABEL=RUN, or RUN alone to be labelled by its name")
     if not runs:
@@ -42,10 +48,16 @@ def parse_series(text: str) -> Series:
 
 
 def series_lines(series: Series) -> list[dict[str, Any]]:
-    """The measured snapshots of every folder of a series, by iteration; a later folder's line wins."""
+    """The measured snapshots of every folder of a series, by iteration; at an iteration two folders measured,
+    their metrics merge, a later folder's value winning."""
     by_iteration: dict[int, dict[str, Any]] = {}
     for run in series.runs:
         for line in measured_lines(run):
+            earlier = by_iteration.get(line["iteration"])
+            if earlier is not None:
+                known = earlier["classifiers"]
+                classifiers = known + [c for c in line["classifiers"] if c not in known]
+                line = {**line, "metrics": {**earlier["metrics"], **line["metrics"]}, "classifiers": classifiers}
             by_iteration[line["iteration"]] = line
     return [by_iteration[i] for i in sorted(by_iteration)]
 
@@ -62,7 +74,9 @@ def window_table(
     until: int | None = None,
 ) -> str:
     """A markdown table of ``metrics`` for each series' snapshots from ``since`` to ``until`` (both included),
-    one row per iteration any series measured, and a last row with each column's mean and count.
+    one row per iteration any series measured, then two rows of means: each column's over its own snapshots (with
+    their count), and, with several series, each column's over the iterations every series measured, the fair
+    comparison when one series runs further or is snapshotted more often than another.
 
     ``columns`` maps a series' label to its lines (``series_lines``). Raises ValueError when the window holds no
     snapshot, or when no series measured one of the metrics (naming those it did measure).
@@ -78,7 +92,8 @@ def window_table(
     iterations = sorted({i for column in values.values() for i in column})
     if not iterations:
         window = f"{since if since is not None else 'the start'} to {until if until is not None else 'the end'}"
-        raise ValueError(f"no measured snapshot of {', '.join(columns)} from {window}")
+        raise ValueError(f"no measured snapshot of {', '.join(columns)} from {window} (only lines measured under "
+                         "the paper's protocol count: `dcvae-train curves` without --test-limit or --num-samples)")
     measured = {name for lines in columns.values() for line in lines for name in line["metrics"]}
     missing = [m for m in metrics if m not in measured]
     if missing:
@@ -94,4 +109,12 @@ def window_table(
         column = list(values[key].values())
         means.append(f"{_cell(sum(column) / len(column))} ({len(column)})" if column else "-")
     rows.append("| mean (snapshots) | " + " | ".join(means) + " |")
+    if len(columns) > 1:
+        shared = [i for i in iterations
+                  if all(any(i in values[label, metric] for metric in metrics) for label in columns)]
+        cells = []
+        for key in keys:
+            column = [values[key][i] for i in shared if i in values[key]]
+            cells.append(f"{_cell(sum(column) / len(column))} ({len(column)})" if column else "-")
+        rows.append("| mean (iterations all measured) | " + " | ".join(cells) + " |")
     return "\n".join(rows)

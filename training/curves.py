@@ -71,10 +71,21 @@ def snapshot_folders(run_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 def read_curves(path: str | Path) -> list[dict[str, Any]]:
+    """The lines of a ``curves.jsonl`` (none when it does not exist); a line that is not JSON is a ValueError
+    naming the file and the line."""
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            lines.append(json.loads(text))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}, line {number}, is not JSON ({err.msg}): a measurement may still be writing "
+                             "it (wait for it), or the file was cut short (delete that line)") from None
+    return lines
 
 
 def evaluate_snapshots(

@@ -47,9 +47,9 @@ def _checked(model: DCVAE, key: Any) -> torch.Tensor:
         )
     if not bool(torch.isfinite(direction).all()):
         name = key if isinstance(key, str) else getattr(key, "name", None)
-        label = repr(name) if isinstance(name, str) else "a direction"
-        raise LatentError(f"the attribute direction {label} holds NaN or infinite values; recompute it from its "
-                          "examples (model.attribute_vector)")
+        which = f"the attribute direction {name!r}" if isinstance(name, str) else "an attribute direction"
+        raise LatentError(f"{which} holds NaN or infinite values; recompute it from its examples "
+                          "(model.attribute_vector)")
     return direction
 
 

@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .common import batches, crop_content, require_finite
+from dcvae_tools.errors import LatentError
+
+from .common import DivergedModelError, batches, crop_content, require_finite
 
 __all__ = ["EditResult", "class_direction", "edit_success"]
 
@@ -68,7 +70,10 @@ def class_direction(
         raise ValueError(f"no training images of classes {list(positive)} or {list(negative)}")
     pos = np.sort(rng.choice(pos_pool, min(count, len(pos_pool)), replace=False))
     neg = np.sort(rng.choice(neg_pool, min(count, len(neg_pool)), replace=False))
-    vector = model.attribute_vector(images[torch.from_numpy(pos)], images[torch.from_numpy(neg)])
+    try:
+        vector = model.attribute_vector(images[torch.from_numpy(pos)], images[torch.from_numpy(neg)])
+    except LatentError as err:  # a collapsed encoder: no edit of this snapshot can be measured (curves record it)
+        raise DivergedModelError(f"no direction from classes {list(positive)} to {list(negative)}: {err}") from err
     return vector.direction, {"positive_indices": pos.tolist(), "negative_indices": neg.tolist(), "seed": seed}
 
 

@@ -1,8 +1,9 @@
 """Measured curves as a markdown table: a window of snapshots, a column per series and metric, and each mean.
 
 A series is one run folder, or a run continued in further folders (``--resume-from`` into a new ``--run-dir``),
-written ``RUN+RUN2``: its snapshots are read from each folder's ``curves.jsonl`` and a later folder's line wins at
-an iteration both measured. ``LABEL=RUN+RUN2`` names the series; otherwise its last folder's name does.
+written ``RUN+RUN2``: its snapshots are read from each folder's ``curves.jsonl``, and at an iteration two folders
+measured their metrics merge, a later folder's value winning. ``LABEL=RUN+RUN2`` names the series; otherwise its
+last folder's name does.
 
 The first mean row averages each column over its own snapshots in the window, with their count beside it; the
 second only over the iterations every series measured. Two runs snapshotted at different intervals (every 1,000

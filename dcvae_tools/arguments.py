@@ -5,6 +5,7 @@ Each refuses a value by name instead of letting it truncate silently or fail dee
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 
@@ -16,6 +17,15 @@ from .errors import DCVAEError
 def is_real_number(value: object) -> bool:
     """A real number, numpy's included; not a bool (True is not a clamp of 1)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_finite_strength(value: object) -> bool:
+    """A finite number as an edit strength: numpy's and 0-d tensors too, not a string that float() would parse or
+    a bool."""
+    try:
+        return not isinstance(value, str | bytes | bool) and math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def at_least_one(value: object, what: str) -> int:

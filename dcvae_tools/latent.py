@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .arguments import is_real_number, whole_number_at_least
+from .arguments import is_finite_strength, is_real_number, whole_number_at_least
 from .errors import LatentError
 from .latent_specs import MAX_SWEEP_COUNT as MAX_SWEEP_COUNT  # re-exported: the parsers lived here before
 from .latent_specs import parse_index_ranges as parse_index_ranges
@@ -217,11 +217,7 @@ def apply_edits(
     pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
     out = latents.clone() if latents.is_floating_point() else latents.to(torch.float32)
     for number, (direction, strength) in enumerate(pairs, 1):
-        try:  # a number (numpy's and 0-d tensors too), not a string that float() would parse
-            finite = not isinstance(strength, str | bytes | bool) and math.isfinite(float(strength))
-        except (TypeError, ValueError):
-            finite = False
-        if not finite:
+        if not is_finite_strength(strength):
             raise LatentError(f"edit strengths are finite numbers, got {strength!r:.40} (edit {number})")
         direction = getattr(direction, "direction", direction)
         if not isinstance(direction, torch.Tensor):

@@ -838,25 +838,18 @@ def curves_table(
     from .curve_table import parse_series, series_lines, window_table
     from .curves import classifier_mismatch
 
-    try:
+    try:  # a bad series, a broken curves.jsonl line or an empty window: one line, no traceback
         parsed = [parse_series(text) for text in series]
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    labels = [s.label for s in parsed]
-    if len(set(labels)) < len(labels):
-        raise UserError(f"two series are labelled alike ({', '.join(labels)}): name them with LABEL=RUN")
-    try:
+        labels = [s.label for s in parsed]
+        if len(set(labels)) < len(labels):
+            raise ValueError(f"two series are labelled alike ({', '.join(labels)}): name them with LABEL=RUN")
         columns = {s.label: series_lines(s) for s in parsed}
+        if mismatch := classifier_mismatch(columns):
+            typer.echo(f"warning: {mismatch}", err=True)
+        table = window_table(columns, [m.strip() for m in metrics.split(",") if m.strip()], since=since, until=until)
     except ValueError as err:
         raise UserError(str(err)) from None
-    mismatch = classifier_mismatch(columns)
-    if mismatch:
-        typer.echo(f"warning: {mismatch}", err=True)
-    try:
-        typer.echo(window_table(columns, [m.strip() for m in metrics.split(",") if m.strip()],
-                                since=since, until=until))
-    except ValueError as err:
-        raise UserError(str(err)) from None
+    typer.echo(table)
 
 
 def main() -> None:

@@ -67,6 +67,11 @@ def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def _mean_cell(column: Sequence[float]) -> str:
+    """The mean of a column's values with their count, or "-" when it has none."""
+    return f"{_cell(sum(column) / len(column))} ({len(column)})" if column else "-"
+
+
 def window_table(
     columns: Mapping[str, Sequence[Mapping[str, Any]]],
     metrics: Sequence[str],
@@ -105,17 +110,10 @@ def window_table(
     rows = [header, "|---:|" + "---:|" * len(keys)]
     for iteration in iterations:
         rows.append(f"| {iteration:,} | " + " | ".join(_cell(values[key].get(iteration)) for key in keys) + " |")
-    means = []
-    for key in keys:
-        column = list(values[key].values())
-        means.append(f"{_cell(sum(column) / len(column))} ({len(column)})" if column else "-")
-    rows.append("| mean (snapshots) | " + " | ".join(means) + " |")
+    rows.append("| mean (snapshots) | " + " | ".join(_mean_cell(list(values[key].values())) for key in keys) + " |")
     if len(columns) > 1:
         shared = [i for i in iterations
                   if all(any(i in values[label, metric] for metric in metrics) for label in columns)]
-        cells = []
-        for key in keys:
-            column = [values[key][i] for i in shared if i in values[key]]
-            cells.append(f"{_cell(sum(column) / len(column))} ({len(column)})" if column else "-")
+        cells = (_mean_cell([values[key][i] for i in shared if i in values[key]]) for key in keys)
         rows.append("| mean (iterations all measured) | " + " | ".join(cells) + " |")
     return "\n".join(rows)

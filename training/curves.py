@@ -102,8 +102,8 @@ def evaluate_snapshots(
     options = json.loads((run_dir / "training_options.json").read_text(encoding="utf-8"))
     from .metrics import resolve_metric
 
-    settings = {name: _setting(name, evaluate_kwargs.get(name, default)) for name, default in PROTOCOL_SETTINGS.items()}
-    lines = [line for line in read_curves(out) if line_settings(line) == settings]
+    settings = _settings(evaluate_kwargs)
+    lines = _lines_under(out, settings)
     wanted = {resolve_metric(m, num_samples=evaluate_kwargs.get("num_samples"))[0] for m in metrics}
     done = {line["iteration"] for line in lines
             if wanted <= set(line["metrics"]) or wanted <= set(line.get("failed_metrics", []))}
@@ -146,9 +146,18 @@ def measured_lines(run_dir: str | Path) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"{run_dir / CURVES_NAME} does not exist: measure the run's snapshots first with "
                                 f"`dcvae-train curves {run_dir}`")
     options = json.loads((run_dir / "training_options.json").read_text(encoding="utf-8"))
-    settings = {name: _setting(name, default) for name, default in PROTOCOL_SETTINGS.items()}
-    lines = [line for line in read_curves(run_dir / CURVES_NAME) if line_settings(line) == settings]
+    lines = _lines_under(run_dir / CURVES_NAME, _settings({}))
     return _merge_by_snapshot(lines, int(options["batch_size"]) * _world_size(run_dir))
+
+
+def _settings(evaluate_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``PROTOCOL_SETTINGS`` of an evaluation with these keyword arguments, as curves lines store them."""
+    return {name: _setting(name, evaluate_kwargs.get(name, default)) for name, default in PROTOCOL_SETTINGS.items()}
+
+
+def _lines_under(path: Path, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The lines of the curves file at ``path`` measured under ``settings``."""
+    return [line for line in read_curves(path) if line_settings(line) == settings]
 
 
 def _merge_by_snapshot(lines: Sequence[Mapping[str, Any]], images_per_iteration: int) -> list[dict[str, Any]]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..arguments import is_finite_strength
 from ..errors import ConfigError, LatentError
 from ..latent import warn_if_few_examples
 from .units import FarEditWarning, Unit, check_unit, direction_std, far_edit_message, step
@@ -82,11 +82,7 @@ def _offsets(model: DCVAE, pairs: Sequence[tuple[Any, float]], unit: str | None,
     if not pairs:
         return [], []
     for key, strength in pairs:
-        try:  # a number (numpy's too), not a string that float() would parse
-            finite = not isinstance(strength, str | bytes | bool) and math.isfinite(float(strength))
-        except (TypeError, ValueError):
-            finite = False
-        if not finite:
+        if not is_finite_strength(strength):
             name = key if isinstance(key, str) else getattr(key, "name", None)
             label = name if isinstance(name, str) else "a direction"
             several = not isinstance(strength, str | bytes) and hasattr(strength, "__len__")

@@ -484,12 +484,13 @@ def _check_chw_batch(tensor: torch.Tensor, what: str) -> torch.Tensor:
             f"{what}: tensor has shape {list(tensor.shape)}; expected [C, H, W] or [N, C, H, W] with "
             "C = 1 (grey) or 3 (RGB)"
         )
-    if batch.dtype == torch.uint8:  # pixels 0..255, as to_tensor reads them
-        batch = batch.detach().to("cpu", torch.float32) / 127.5 - 1.0
-    elif not batch.is_floating_point():
+    pixels = batch.dtype == torch.uint8  # 0..255, as to_tensor reads them
+    if not pixels and not batch.is_floating_point():
         raise ImageError(f"{what}: tensor has dtype {batch.dtype}; expected float in [-1, 1] (model output) or "
                          "uint8 pixels 0..255")
     batch = batch.detach().to("cpu", torch.float32)
+    if pixels:
+        batch = batch / 127.5 - 1.0
     if torch.isnan(batch).any():
         raise ImageError(f"{what}: tensor contains NaN values; the model output is broken")
     return batch.clamp(-1.0, 1.0)

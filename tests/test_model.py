@@ -157,6 +157,19 @@ def test_encode_sample_is_deterministic_per_seed(model: DCVAE) -> None:
     assert torch.allclose(s1, mu + torch.exp(0.5 * logvar) * eps, atol=1e-5)
 
 
+def test_posterior_sample_that_overflows_is_refused_naming_the_row_and_the_log_variance() -> None:
+    mu = torch.zeros(3, LATENT)
+    logvar = torch.zeros(3, LATENT)
+    logvar[1, 4] = 200.0  # exp(100) overflows float32
+    with pytest.raises(LatentError, match=r"row 1 is not finite \(largest log-variance there: 200\).*sample=False"):
+        DCVAE.sample_posterior(mu, logvar, seed=0)
+    logvar[1, 4] = 150.0  # large but finite: a draw, however wide
+    assert torch.isfinite(DCVAE.sample_posterior(mu, logvar, seed=0)).all()
+    mu[2, 0] = float("nan")
+    with pytest.raises(LatentError, match=r"row 2 is not finite \(largest log-variance there: 0\)"):
+        DCVAE.sample_posterior(mu, logvar, seed=0)
+
+
 # ----------------------------------------------------------------------------- editing
 
 

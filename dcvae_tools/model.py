@@ -323,17 +323,19 @@ class DCVAE(nn.Module):
     def sample_posterior(mu: torch.Tensor, logvar: torch.Tensor,
                          seed: int | torch.Generator | None = None) -> torch.Tensor:
         """One draw ``mu + exp(logvar / 2) * eps`` per row, with all noise drawn at once (so the result does not
-        depend on how the rows were batched)."""
+        depend on how the rows were batched). Raises :class:`~dcvae_tools.errors.LatentError` when a draw is not
+        finite (a log-variance past about 177 overflows float32), naming the rows."""
         eps = torch.randn(mu.shape, generator=latent_ops._as_generator(seed)).to(mu.device)
         drawn = mu + torch.exp(0.5 * logvar) * eps
         broken = ~torch.isfinite(drawn).all(dim=-1)
         if broken.any():  # exp(logvar / 2) overflows float32 past a log-variance of about 177
             rows = broken.nonzero().flatten().tolist()
-            named = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+            named = ("row " if len(rows) == 1 else "rows ") + ", ".join(map(str, rows[:5])) + (
+                f" and {len(rows) - 5} more" if len(rows) > 5 else "")
             finite = logvar[broken][torch.isfinite(logvar[broken])]
             largest = f"{finite.max().item():.4g}" if finite.numel() else "not finite"
             raise LatentError(
-                f"the posterior sample of row {named} is not finite (largest log-variance there: {largest}); "
+                f"the posterior sample of {named} is not finite (largest log-variance there: {largest}); "
                 "the encoder is far outside what it was trained on for that input. Use the posterior mean "
                 "(sample=False; `dcvae encode` without --sample), or check that the input is an image the model knows"
             )

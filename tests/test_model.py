@@ -166,8 +166,11 @@ def test_posterior_sample_that_overflows_is_refused_naming_the_row_and_the_log_v
     logvar[1, 4] = 150.0  # large but finite: a draw, however wide
     assert torch.isfinite(DCVAE.sample_posterior(mu, logvar, seed=0)).all()
     mu[2, 0] = float("nan")
-    with pytest.raises(LatentError, match=r"row 2 is not finite \(largest log-variance there: 0\)"):
+    with pytest.raises(LatentError, match=r"of row 2 is not finite \(largest log-variance there: 0\)"):
         DCVAE.sample_posterior(mu, logvar, seed=0)
+    logvar[:, 0] = 300.0
+    with pytest.raises(LatentError, match=r"of rows 0, 1, 2 is not finite \(largest log-variance there: 300\)"):
+        DCVAE.sample_posterior(torch.zeros(3, LATENT), logvar, seed=0)
 
 
 # ----------------------------------------------------------------------------- editing

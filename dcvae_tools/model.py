@@ -216,9 +216,8 @@ class DCVAE(nn.Module):
                 raise LatentError(f"no latents given: the tensor has shape {tuple(x.shape)}")
             z = (x.unsqueeze(0) if x.ndim == 1 else x).float()
             if bad := latent_ops.nonfinite_rows(z):  # decoded, they would be NaN images that fail only when saved
-                rows = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-                raise LatentError(f"latents must be finite numbers (within float32's range); row(s) {rows} hold NaN "
-                                  "or infinite values")
+                raise LatentError(f"latents must be finite numbers (within float32's range); row(s) "
+                                  f"{_first_rows(bad)} hold NaN or infinite values")
             return z.to(self.device)
         if isinstance(x, torch.Tensor) and x.ndim in (1, 2):
             raise LatentError(
@@ -327,15 +326,13 @@ class DCVAE(nn.Module):
         finite (a log-variance past about 177 overflows float32), naming the rows."""
         eps = torch.randn(mu.shape, generator=latent_ops._as_generator(seed)).to(mu.device)
         drawn = mu + torch.exp(0.5 * logvar) * eps
-        broken = ~torch.isfinite(drawn).all(dim=-1)
-        if broken.any():  # exp(logvar / 2) overflows float32 past a log-variance of about 177
-            rows = broken.nonzero().flatten().tolist()
-            named = ("row " if len(rows) == 1 else "rows ") + ", ".join(map(str, rows[:5])) + (
-                f" and {len(rows) - 5} more" if len(rows) > 5 else "")
-            finite = logvar[broken][torch.isfinite(logvar[broken])]
+        if bad := latent_ops.nonfinite_rows(drawn):  # exp(logvar / 2) overflows float32 past a log-variance of ~177
+            suspect = logvar[bad]
+            finite = suspect[torch.isfinite(suspect)]
             largest = f"{finite.max().item():.4g}" if finite.numel() else "not finite"
             raise LatentError(
-                f"the posterior sample of {named} is not finite (largest log-variance there: {largest}); "
+                f"the posterior sample of {'row' if len(bad) == 1 else 'rows'} {_first_rows(bad)} is not finite "
+                f"(largest log-variance there: {largest}); "
                 "the encoder is far outside what it was trained on for that input. Use the posterior mean "
                 "(sample=False; `dcvae encode` without --sample), or check that the input is an image the model knows"
             )
@@ -637,6 +634,11 @@ class DCVAE(nn.Module):
             f"architecture={c.architecture}, image_size={c.image_size}, channels={c.channels}, "
             f"latent_dim={c.latent_dim}, attributes={sorted(self.attributes)}"
         )
+
+
+def _first_rows(rows: list[int], shown: int = 5) -> str:
+    """The first ``shown`` row indices for a message (``"0, 3, 7 and 12 more"``)."""
+    return ", ".join(map(str, rows[:shown])) + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
 
 
 def _check_output(output: object) -> None:

@@ -120,22 +120,43 @@ def random_mask(dim: int, fraction: float, seed: int | torch.Generator | None = 
 
 
 def mask_from_indices(dim: int, indices: Sequence[int]) -> torch.Tensor:
-    """A boolean mask over ``dim`` dimensions, True at ``indices``; out-of-range indices are an error."""
+    """A boolean mask over ``dim`` dimensions, True at ``indices``; out-of-range indices are an error, and so is
+    anything but a whole number (``2.7`` or ``True`` is refused, not read as ``2`` or ``1``)."""
+    dim = whole_number_at_least(dim, "dim", 1, LatentError)
+    indices = list(indices)
+    for i in indices:
+        if isinstance(i, bool) or not _is_index(i):
+            raise LatentError(
+                f"latent dimension {i!r} is not a whole number: give indices like [0, 1, 2] (a boolean mask goes "
+                "to mix as it is)"
+            )
+    indices = [operator.index(i) for i in indices]
     bad = [i for i in indices if not 0 <= i < dim]
     if bad:
         raise LatentError(
             f"latent dimension(s) {bad[:5]} out of range: this model's latents have {dim} (0-{dim - 1})"
         )
     mask = torch.zeros(dim, dtype=torch.bool)
-    mask[list(indices)] = True
+    mask[indices] = True
     return mask
 
 
-def mix(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _is_index(value: object) -> bool:
+    """Whether ``value`` is a whole number Python can index with (an int, a numpy or 0-d torch integer)."""
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
+
+
+def mix(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | Sequence[bool]) -> torch.Tensor:
     """Replace the dimensions of ``a`` selected by the boolean ``mask`` with those of ``b``.
 
-    ``a`` and ``b`` broadcast against each other and against ``mask`` (e.g. [K, D] masks give K mixes).
+    ``a`` and ``b`` broadcast against each other and against ``mask`` (e.g. [K, D] masks give K mixes); a list
+    of booleans is taken as a mask too.
     """
+    mask = torch.as_tensor(mask)
     if mask.dtype != torch.bool:
         raise LatentError(f"mask must be boolean, got {mask.dtype}")
     if mask.shape[-1] != a.shape[-1] or a.shape[-1] != b.shape[-1]:

@@ -29,6 +29,10 @@ INDEX_EXAMPLE = "0-15,40"
 """The index syntax shown in messages (in range for every released model's 64 dimensions)."""
 
 
+INDEX_RANGE = re.compile(r"([0-9]+)\s*(?:-\s*([0-9]+))?")
+"""One part of an index spec: ``N`` or ``LOW-HIGH``, whole numbers written in ASCII digits."""
+
+
 def index_ranges(spec: str) -> list[tuple[int, int, str]]:
     """The ranges ``"0-63,70"`` names, as (low, high, text) with both ends inclusive, not expanded: the syntax
     check (the command line runs it before it knows the model's latent size)."""
@@ -37,14 +41,11 @@ def index_ranges(spec: str) -> list[tuple[int, int, str]]:
         part = part.strip()
         if not part:
             continue
-        try:
-            if "-" in part:
-                low, high = part.split("-", 1)
-                lo, hi = int(low), int(high)
-            else:
-                lo = hi = int(part)
-        except ValueError:
-            raise LatentError(f"cannot read {part!r} in {spec!r}: write indices like {INDEX_EXAMPLE!r}") from None
+        match = INDEX_RANGE.fullmatch(part)
+        if match is None:  # negative numbers included: "3--5" has no reading to suggest
+            raise LatentError(f"cannot read {part!r} in {spec!r}: write indices like {INDEX_EXAMPLE!r}")
+        lo = int(match[1])
+        hi = lo if match[2] is None else int(match[2])
         if hi < lo:
             raise LatentError(f"{part!r} in {spec!r} runs backwards: write it as '{hi}-{lo}'")
         ranges.append((lo, hi, part))
@@ -90,6 +91,10 @@ def parse_sweep(spec: str) -> list[float]:
         )
     if not (math.isfinite(start) and math.isfinite(stop)):
         raise LatentError(f"sweep {spec!r}: START and STOP must be finite strengths, e.g. -2:2:5")
+    if max(abs(start), abs(stop)) > FLOAT32_MAX:  # latents are float32; also keeps STOP - START finite below
+        raise LatentError(
+            f"sweep {spec!r}: START and STOP must lie within +-{FLOAT32_MAX:.4g} (float32), e.g. -2:2:5"
+        )
     if count > MAX_SWEEP_COUNT:
         raise LatentError(
             f"sweep {spec!r} asks for {count} strengths; at most {MAX_SWEEP_COUNT} fit in a strip "

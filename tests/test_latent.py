@@ -16,6 +16,7 @@ from dcvae_tools.latent import (
     attribute_direction,
     interpolate,
     lerp,
+    mask_from_indices,
     mix,
     parse_index_ranges,
     parse_sweep,
@@ -225,6 +226,22 @@ def test_mix_broadcasts_k_masks_and_checks_inputs() -> None:
         mix(a, b, torch.ones(6))
     with pytest.raises(LatentError, match="latent size"):
         mix(a, b, torch.ones(5, dtype=torch.bool))
+    # a plain list of booleans is a mask, as model.mix takes it; a list of 0/1 is not
+    assert torch.equal(mix(a, b, [True] * 3 + [False] * 3), out[0])
+    with pytest.raises(LatentError, match="boolean"):
+        mix(a, b, [1] * 6)
+
+
+@pytest.mark.parametrize("index", [2.7, True, "3", None])
+def test_mask_from_indices_refuses_what_is_not_a_whole_number(index: object) -> None:
+    # 2.7 would index dimension 2 and True dimension 1 if passed through
+    with pytest.raises(LatentError, match=f"latent dimension {index!r} is not a whole number"):
+        mask_from_indices(8, [0, index])  # type: ignore[list-item]
+
+
+def test_mask_from_indices_takes_numpy_and_torch_integers() -> None:
+    mask = mask_from_indices(8, [np.int64(3), torch.tensor(5), 0])
+    assert mask.nonzero().flatten().tolist() == [0, 3, 5]
 
 
 @FAST
@@ -355,7 +372,10 @@ def test_parse_index_ranges_good(spec: str, expected: list[int]) -> None:
     assert parse_index_ranges(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["", " , ", "a", "3-1", "1-", "-1", "1-2-3", "0.5", "1;2"])
+BAD_INDEX_SPECS = ["", " , ", "a", "3-1", "1-", "-1", "1-2-3", "0.5", "1;2", "3--5", "-5-3", "+3", "1_0"]
+
+
+@pytest.mark.parametrize("spec", BAD_INDEX_SPECS)
 def test_parse_index_ranges_bad(spec: str) -> None:
     with pytest.raises(LatentError):
         parse_index_ranges(spec)
@@ -368,12 +388,19 @@ def test_parse_index_ranges_refuses_out_of_range_before_expanding(spec: str) -> 
         parse_index_ranges(spec, dim=64)
 
 
-@pytest.mark.parametrize("spec", ["", " , ", "a", "3-1", "1-", "-1", "1-2-3", "0.5", "1;2"])
+@pytest.mark.parametrize("spec", BAD_INDEX_SPECS)
 def test_index_ranges_checks_syntax_without_expanding(spec: str) -> None:
     with pytest.raises(LatentError):
         index_ranges(spec)
     # the command line checks --dims before it knows the latent size: a huge range stays two numbers
     assert index_ranges("3, 0-999999999999") == [(3, 3, "3"), (0, 999999999999, "0-999999999999")]
+
+
+def test_index_ranges_suggests_only_readable_fixes() -> None:
+    with pytest.raises(LatentError, match="cannot read '3--5'"):  # not "write it as '-5-3'", itself unreadable
+        index_ranges("3--5")
+    with pytest.raises(LatentError, match="write it as '3-5'"):
+        index_ranges("5 - 3")
 
 
 def test_parse_index_ranges_within_dim() -> None:
@@ -436,6 +463,14 @@ def test_parse_sweep_names_a_count_below_one(spec: str) -> None:
 def test_parse_sweep_refuses_non_finite_strengths(spec: str) -> None:
     with pytest.raises(LatentError, match="finite"):
         parse_sweep(spec)
+
+
+@pytest.mark.parametrize("spec", ["-1e308:1e308:3", "1e308:-1e308:2", "0:3.5e38:2"])
+def test_parse_sweep_refuses_strengths_beyond_float32(spec: str) -> None:
+    # finite in Python but not in a float32 latent; STOP - START would overflow to inf as well
+    with pytest.raises(LatentError, match=r"within \+-3\.403e\+38 \(float32\)"):
+        parse_sweep(spec)
+    assert parse_sweep("-3e38:3e38:3") == [-3e38, 0.0, 3e38]
 
 
 def test_parse_sweep_count_limit() -> None:

@@ -68,7 +68,7 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
         The temporary path; write the whole content there (it exists and is empty at first).
     """
     target = Path(path)
-    created = _missing_folders(target.parent)
+    created = missing_folders(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         # a long name is cut in the temporary's so that a name the file system takes fits with the ".tmp-" around it
@@ -76,10 +76,10 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
         stem = target.name if len(encoded) <= 200 else encoded[:64].decode(errors="ignore")  # bytes, not characters
         fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=target.suffix, dir=target.parent)
     except OSError as err:  # a read-only folder, a name too long: say it of the file asked for, not the temporary
-        _remove_empty(created)
+        remove_empty_folders(created)
         raise _about(err, target) from err
     except BaseException:
-        _remove_empty(created)
+        remove_empty_folders(created)
         raise
     os.close(fd)
     tmp = Path(tmp_name)
@@ -110,7 +110,7 @@ def atomic_write(path: StrPath, *, fsync: bool = True) -> Iterator[Path]:
         if not done:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            _remove_empty(created)
+            remove_empty_folders(created)
 
 
 def _about(err: OSError, target: Path) -> OSError:
@@ -118,7 +118,7 @@ def _about(err: OSError, target: Path) -> OSError:
     return type(err)(err.errno, err.strerror, str(target))
 
 
-def _missing_folders(folder: Path) -> list[Path]:
+def missing_folders(folder: Path) -> list[Path]:
     """The folders of ``folder``'s path that do not exist yet, deepest first."""
     missing = []
     while not folder.exists() and folder != folder.parent:
@@ -127,7 +127,7 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def _remove_empty(folders: list[Path]) -> None:
+def remove_empty_folders(folders: list[Path]) -> None:
     """Remove the folders a failed write created, deepest first, stopping at the first that is not empty
     (another writer may have put a file there meanwhile; ``rmdir`` never removes one that holds anything)."""
     for folder in folders:

@@ -34,7 +34,14 @@ from .errors import (
     outside_package_stacklevel,
 )
 from .fast import resolve_dtype
-from .io_utils import atomic_write, check_size, git_blob_sha1, safetensors_header
+from .io_utils import (
+    atomic_write,
+    check_size,
+    git_blob_sha1,
+    missing_folders,
+    remove_empty_folders,
+    safetensors_header,
+)
 from .model import DCVAE, AttributeVector
 from .prior import LATENT_PRIOR_NAME, latent_prior_from_bytes, max_latent_prior_bytes, save_latent_prior
 
@@ -191,11 +198,11 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
     """Write ``model`` in the release format to ``folder`` (created, or replaced as a whole); returns it.
 
     Everything is written into a temporary folder beside ``folder``, which is then renamed into place: a
-    failure at any point leaves ``folder`` as it was (absent, or the previous checkpoint) and no temporary
-    folder behind. A symlink to a folder has the folder it points to replaced (the link stays). Where a folder
-    cannot be renamed (the working directory or a folder holding it, a mount point) the finished files are
-    moved into it one by one instead. An existing ``folder`` may hold only
-    release files (and a training state, which is kept); anything else there is refused rather than deleted.
+    failure at any point leaves ``folder`` as it was (absent, or the previous checkpoint), and no temporary
+    folder or newly made parent folder behind. A symlink to a folder has the folder it points to replaced (the
+    link stays). Where a folder cannot be renamed (the working directory or a folder holding it, a mount point)
+    the finished files are moved into it one by one instead. An existing ``folder`` may hold only release files
+    (and a training state, which is kept); anything else there is refused rather than deleted.
     """
     from .card import render_model_card
     from .manifest import TRAINING_STATE_NAME
@@ -217,9 +224,15 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
         folder = folder.resolve()  # replace the folder it points to as a whole; the link keeps pointing there
     in_place = folder.exists() and (os.path.ismount(folder) or _holds_cwd(folder))
     staging_parent = folder if in_place else folder.parent
+    created = missing_folders(staging_parent)
     staging_parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=staging_parent, prefix=f".{folder.name}.tmp-"))
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=staging_parent, prefix=f".{folder.name}.tmp-"))
+    except BaseException:
+        remove_empty_folders(created)
+        raise
     old: Path | None = None
+    saved = False
     try:
         (tmp / CONFIG_NAME).write_text(model.config.to_json(), encoding="utf-8")
         save_file(state_dict_for_release(model), str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
@@ -237,6 +250,7 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
             item.chmod(0o644)
         if in_place:
             _move_into(tmp, folder)
+            saved = True
             return given
         for name in keep:
             if (folder / name).is_file():
@@ -248,6 +262,7 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             os.replace(folder, old)
         os.replace(tmp, folder)
+        saved = True
     except BaseException:
         if old is not None and not folder.exists():
             os.replace(old, folder)  # put the previous checkpoint back
@@ -257,6 +272,8 @@ def save_pretrained(model: DCVAE, folder: str | Path, model_card: str | None = N
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        if not saved:
+            remove_empty_folders(created)  # the parents this call made for a checkpoint it did not write
     return given
 
 

@@ -166,6 +166,9 @@ def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path: Path, monk
     with pytest.raises(TypeError):  # a first save that fails leaves no folder at all
         save_pretrained(new, tmp_path / "fresh", model_card=123)  # type: ignore[arg-type]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]
+    with pytest.raises(TypeError):  # nor the parent folders it made for it
+        save_pretrained(new, tmp_path / "runs" / "a" / "fresh", model_card=123)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]
 
 
 def test_save_into_folders_that_cannot_be_renamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

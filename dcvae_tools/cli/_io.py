@@ -189,16 +189,17 @@ def _staged_file(path: Path) -> Iterator[Path]:
 def _staged_dir(folder: Path, inputs: Sequence[Path] = (), option: str = "-o") -> Iterator[Path]:
     """Yield a hidden staging folder inside ``folder``; its files are moved in only if the body succeeds.
 
-    On failure the staging folder is deleted (and ``folder`` too, if this created it and it is empty),
-    so a command that fails half-way leaves no output at all. Before anything is moved, every output is
-    checked: one whose place in ``folder`` is taken by a folder, or by one of ``inputs``, stops the command
+    On failure the staging folder is deleted (and so are ``folder`` and any parents this created, while
+    empty), so a command that fails half-way leaves no output at all. Before anything is moved, every output
+    is checked: one whose place in ``folder`` is taken by a folder, or by one of ``inputs``, stops the command
     with nothing moved.
     """
     from dcvae_tools.errors import DCVAEError
+    from dcvae_tools.io_utils import missing_folders, remove_empty_folders
 
     if folder.exists() and not folder.is_dir():
         raise DCVAEError(f"{folder} exists and is not a folder; give {option} a folder path")
-    created = not folder.exists()
+    created = missing_folders(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".dcvae-tmp-", dir=folder))
     committed = False
@@ -212,9 +213,8 @@ def _staged_dir(folder: Path, inputs: Sequence[Path] = (), option: str = "-o") -
         committed = True
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-        if not committed and created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        if not committed:
+            remove_empty_folders(created)
 
 
 # ---------------------------------------------------------------------------- batches through the model

@@ -610,6 +610,18 @@ def test_save_gif_frame_count(tmp_path: Path) -> None:
         assert gif.n_frames == 6  # 0 1 2 3 2 1
 
 
+def test_save_gif_refuses_frames_longer_than_a_gif_holds(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="from 1 to 60000"):
+        save_gif(torch.zeros(2, 1, 8, 8), tmp_path / "long.gif", duration_ms=60_001)
+    # Pillow merges identical neighbours: twelve one-minute frames make one 720 s frame, past the 655.35 s field
+    with pytest.raises(ImageError, match=r"at most 655\.35 s.*merges identical"):
+        save_gif(torch.zeros(12, 1, 8, 8), tmp_path / "same.gif", duration_ms=60_000)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+    path = save_gif(torch.zeros(2, 1, 8, 8), tmp_path / "minute.gif", duration_ms=60_000)
+    with Image.open(path) as gif:
+        assert gif.info["duration"] == 120_000  # the two identical frames merged, still inside the field
+
+
 def test_save_gif_from_pil_with_content_size(tmp_path: Path) -> None:
     frames = [Image.fromarray(np.full((32, 32), 40 * i, dtype=np.uint8)) for i in range(3)]
     path = save_gif(frames, tmp_path / "pil.gif", content_size=28)

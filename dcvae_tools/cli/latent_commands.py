@@ -335,7 +335,10 @@ def interpolate(
     ] = None,
     gif: Annotated[Path | None, typer.Option("--gif", metavar="ANIM.gif", help="An animation from A to B.")] = None,
     duration: Annotated[
-        int, typer.Option("--duration", metavar="MS", min=10, help="Milliseconds per GIF frame.")
+        int,
+        typer.Option(
+            "--duration", metavar="MS", min=10, max=60_000, help="Milliseconds per GIF frame (at most a minute)."
+        ),
     ] = 100,
     boomerang: Annotated[
         bool, typer.Option("--boomerang/--no-boomerang", help="Play the GIF forwards then backwards.")

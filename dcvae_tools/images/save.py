@@ -7,6 +7,7 @@ partial file; write errors are raised as :class:`dcvae_tools.errors.ImageError` 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,12 @@ def _upscale(image: Image.Image, factor: int) -> Image.Image:
     return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
 
 
+MAX_GIF_FRAME_MS = 655_350
+"""The longest a GIF frame can be shown: its delay is a 16-bit count of hundredths of a second."""
+
+MAX_FRAME_DURATION_MS = 60_000
+"""The longest per-frame duration :func:`save_gif` takes (one minute; well inside :data:`MAX_GIF_FRAME_MS`)."""
+
 MAX_SIDE = {"JPEG": 65500, "WEBP": 16383, "GIF": 65535}
 """The longest side these formats' encoders can write (Pillow's libjpeg, libwebp, GIF's 16-bit header)."""
 
@@ -106,6 +113,11 @@ def _write_pil(image: Image.Image, path: Path, fmt: str, **options: Any) -> Path
             image.save(tmp, format=fmt, **options)
     except (OSError, ValueError) as exc:  # Pillow reports some encoder limits as ValueError
         raise ImageError(f"{path}: could not write the image ({getattr(exc, 'strerror', None) or exc})") from exc
+    except struct.error as exc:  # a GIF frame delay past its 16-bit field, after Pillow merged identical frames
+        raise ImageError(
+            f"{path}: a GIF frame can be shown for at most {MAX_GIF_FRAME_MS / 1000:g} s, and Pillow merges "
+            f"identical neighbouring frames into one; give a shorter duration ({exc})"
+        ) from exc
     return path
 
 
@@ -233,7 +245,7 @@ def save_gif(
         frames: a tensor ``[N, C, H, W]`` in [-1, 1], or a list of PIL images (or ``[C, H, W]``
             tensors), all the same size.
         path: the ``.gif`` file to write.
-        duration_ms: how long each frame is shown.
+        duration_ms: how long each frame is shown, in milliseconds (at most a minute).
         loop: how many times to repeat, 0 for forever, None to play once.
         upscale: integer nearest-neighbour enlargement.
         content_size: crop every frame to its centred square of this side first.
@@ -248,8 +260,8 @@ def save_gif(
     target = Path(path)
     if target.suffix.lower() != ".gif":
         raise ImageError(f"{target}: save_gif writes GIF files; give the path a .gif suffix")
-    if duration_ms <= 0:
-        raise ValueError(f"duration_ms must be positive, got {duration_ms}")
+    if not 0 < duration_ms <= MAX_FRAME_DURATION_MS:
+        raise ValueError(f"duration_ms must be from 1 to {MAX_FRAME_DURATION_MS} (one minute), got {duration_ms}")
     images: list[Image.Image] = []
     if isinstance(frames, torch.Tensor):
         converted = to_pil(frames if frames.ndim == 4 else frames.unsqueeze(0), content_size)

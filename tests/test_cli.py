@@ -731,6 +731,15 @@ def test_a_grid_named_like_one_of_the_folders_images_is_refused(ckpt: Path, imag
     assert not out.exists()
 
 
+def test_a_failed_command_removes_the_output_folders_it_made(ckpt: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    (tmp_path / "kept").mkdir()
+    failed(run("reconstruct", bad, "-o", tmp_path / "out" / "a" / "b", "-m", ckpt), "bad.png")
+    failed(run("reconstruct", bad, "-o", tmp_path / "kept" / "a" / "b", "-m", ckpt), "bad.png")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["bad.png", "kept"]
+
+
 def test_staged_files_appear_together_or_not_at_all(tmp_path: Path) -> None:
     import contextlib
 
@@ -1118,6 +1127,27 @@ def test_entry_point_help_and_error_line(tmp_path: Path) -> None:
         "`dcvae encode IMAGES -o none.safetensors`"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_download_of_a_local_folder_is_called_verified_only_when_it_matches_a_release(
+    ckpt: Path, tmp_path: Path
+) -> None:
+    result = run("download", ckpt, "--json")
+    ok(result)
+    assert json.loads(result.stdout)["verified"] is False
+    result = run("download", ckpt)
+    ok(result)
+    assert f"loaded {ckpt} (local), not verified: a local folder" in result.stderr
+    assert f"\nverified {ckpt}" not in result.stderr
+    copy = shutil.copytree(load_manifest().models["mnist-32"].bundled_dir, tmp_path / "copy")
+    result = run("download", copy)
+    ok(result)
+    assert f"\nverified {copy} (local)" in result.stderr
+    with (copy / "README.md").open("a") as card:
+        card.write("edited\n")  # no longer the released files: loads, but is not called verified
+    result = run("download", copy, "--json")
+    ok(result)
+    assert json.loads(result.stdout)["verified"] is False
 
 
 def test_download_from_local_hub_then_offline(ckpt: Path, local_hub, tmp_path: Path, manifest) -> None:

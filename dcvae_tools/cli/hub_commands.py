@@ -140,23 +140,41 @@ def download(
 
     Every file is checked against its sha256 (from weights_manifest.json for released models, from the
     Hub's content hashes for other repos) and the checkpoint is loaded once to make sure it works. The
-    folder is printed on stdout; later commands (and --offline) use the cached copy.
+    folder is printed on stdout; later commands (and --offline) use the cached copy. A local folder is
+    loaded too, and called verified only if its files match a released model's.
     """
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
         out.info(f"loading and verifying {name_or_repo} ...")
         model = _load(name_or_repo, revision=revision, device="cpu", offline=offline, cache_dir=cache_dir)
         source = model.source
+        # a local folder is accepted as -m takes it, but only files matching a released model count as verified
+        verified, how = _verification(source, _files(source.folder))
         out.data(
             {
                 "name": source.name,
                 "source": source.source,
                 "revision": source.revision,
                 "folder": str(source.folder),
+                "verified": verified,
             }
         )
         at = f" at revision {source.revision}" if source.revision else ""
-        out.info(f"verified {source.name}{at} ({source.source})")
+        if verified:
+            out.info(f"verified {source.name}{at} ({source.source})")
+        else:
+            out.info(f"loaded {source.name} ({source.source}), not verified: {how}")
         out.result(str(source.folder))
+
+
+def _files(folder: Path) -> list[dict[str, Any]]:
+    """The checkpoint folder's files with their size and sha256 (hidden files left out)."""
+    from dcvae_tools.io_utils import sha256_file
+
+    return [
+        {"name": p.name, "size": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(Path(folder).resolve().iterdir())
+        if p.is_file() and not p.name.startswith(".")
+    ]
 
 
 def _verification(source: Any, files: list[dict[str, Any]]) -> tuple[bool, str]:
@@ -208,8 +226,6 @@ def info(
     every file with its size and sha256.
     """
     with session(quiet=quiet, json_mode=json_, debug=debug) as out:
-        from dcvae_tools.io_utils import sha256_file
-
         if name_or_repo is not None and model is not None and name_or_repo != model:
             raise typer.BadParameter(
                 f"{name_or_repo!r} and -m {model!r} name two checkpoints: give one of them",
@@ -219,11 +235,7 @@ def info(
         loaded = _load(model, revision=revision, device="cpu", offline=offline, cache_dir=cache_dir)
         source = loaded.source
         folder = Path(source.folder).resolve()
-        files = [
-            {"name": p.name, "size": p.stat().st_size, "sha256": sha256_file(p)}
-            for p in sorted(folder.iterdir())
-            if p.is_file() and not p.name.startswith(".")
-        ]
+        files = _files(folder)
         verified, how = _verification(source, files)
         config = loaded.config
         attributes = [

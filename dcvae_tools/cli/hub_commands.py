@@ -148,7 +148,8 @@ def download(
         model = _load(name_or_repo, revision=revision, device="cpu", offline=offline, cache_dir=cache_dir)
         source = model.source
         # a local folder is accepted as -m takes it, but only files matching a released model count as verified
-        verified, how = _verification(source, _files(source.folder))
+        # (released and Hub files were hashed while loading: no second pass over them)
+        verified, how = _verification(source, _files(source.folder) if source.source == "local" else [])
         out.data(
             {
                 "name": source.name,

@@ -33,12 +33,20 @@ def at_least_one(value: object, what: str) -> int:
     return whole_number_at_least(value, what, 1)
 
 
+def as_whole_number(value: object) -> int | None:
+    """``value`` as an int if it is a whole number (numpy integers and 0-d integer tensors too), else None: a
+    float, bool or string is not read as one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def whole_number_at_least(value: object, what: str, minimum: int, error: type[DCVAEError] = DCVAEError) -> int:
     """``value`` as an int >= ``minimum`` (numpy integers too); a float, bool or string raises ``error``."""
-    try:
-        number = None if isinstance(value, bool) else operator.index(value)
-    except TypeError:
-        number = None
+    number = as_whole_number(value)
     if number is None or number < minimum:
         raise error(f"{what} must be a whole number of at least {minimum}, got {value!r}")
     return number

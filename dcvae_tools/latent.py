@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .arguments import is_finite_strength, is_real_number, whole_number_at_least
+from .arguments import as_whole_number, is_finite_strength, is_real_number, whole_number_at_least
 from .errors import LatentError
 from .latent_specs import MAX_SWEEP_COUNT as MAX_SWEEP_COUNT  # re-exported: the parsers lived here before
 from .latent_specs import parse_index_ranges as parse_index_ranges
@@ -124,13 +124,14 @@ def mask_from_indices(dim: int, indices: Sequence[int]) -> torch.Tensor:
     anything but a whole number (``2.7`` or ``True`` is refused, not read as ``2`` or ``1``)."""
     dim = whole_number_at_least(dim, "dim", 1, LatentError)
     indices = list(indices)
-    for i in indices:
-        if isinstance(i, bool) or not _is_index(i):
-            raise LatentError(
-                f"latent dimension {i!r} is not a whole number: give indices like [0, 1, 2] (a boolean mask goes "
-                "to mix as it is)"
-            )
-    indices = [operator.index(i) for i in indices]
+    whole = [as_whole_number(i) for i in indices]
+    if None in whole:
+        given = indices[whole.index(None)]
+        raise LatentError(
+            f"latent dimension {given!r} is not a whole number: give indices like [0, 1, 2] (a boolean mask goes "
+            "to mix as it is)"
+        )
+    indices = whole
     bad = [i for i in indices if not 0 <= i < dim]
     if bad:
         raise LatentError(
@@ -139,15 +140,6 @@ def mask_from_indices(dim: int, indices: Sequence[int]) -> torch.Tensor:
     mask = torch.zeros(dim, dtype=torch.bool)
     mask[indices] = True
     return mask
-
-
-def _is_index(value: object) -> bool:
-    """Whether ``value`` is a whole number Python can index with (an int, a numpy or 0-d torch integer)."""
-    try:
-        operator.index(value)
-    except TypeError:
-        return False
-    return True
 
 
 def mix(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | Sequence[bool]) -> torch.Tensor:

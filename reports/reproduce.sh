@@ -175,32 +175,21 @@ piece() {  # UNTIL COMMAND...: run a training command (its stdout is the run's J
 
 TARGET=${1:-}
 case "$TARGET" in
-    fashion-mnist-32)  # the release: the preset's run (48,000 iterations; the 2026-12-01 release was its
-        # 40,000-iteration network, and iterations 40,000-44,000 were trained as target ablation-n-critic's
-        # n_critic-2 arm, an exact continuation moved into the run folder), continued with the preset's options to
-        # 64,000 in its own folder (target budget-past-48k), in pieces of at most ~2 hours; then released,
-        # evaluated, its statistics and fitted latent prior computed, and its samples from that prior scored. Since
-        # 2026-12-02 (evening) the release is that state trained 6,000 iterations more with prior samples and
-        # reconstructions in one decoder batch (target ablation-joint-decoder-batch, to 70,000), with training's
-        # BatchNorm statistics. Since 2026-12-03 the release is the network snapshot at 72,500 of that state
-        # continued with the prior draws of training clamped to [-1, 1] (target ablation-joint-prior-clamp, trained
-        # on one thread beside another run: the thread count changes float32 sums, so a rerun on two threads is
-        # the same recipe, not bit-identical weights). The releases before it (70,000 joint; 64,000 with training's
-        # statistics, then --decoder-statistics posterior) are kept as reports/history/fashion-mnist-32-iteration-*.json
-        # each step stops the target when its piece ends before the step's last iteration (run it again)
-        piece 48000 $TRAIN train --preset fashion-mnist-32 --run-dir reports/runs/fashion-mnist-32 --device cpu \
-            --no-progress --max-minutes 110
-        piece 64000 $TRAIN train --preset fashion-mnist-32 --resume-from reports/runs/fashion-mnist-32 \
-            --run-dir reports/runs/fashion-mnist-32-continued --set total_iterations=64000 --device cpu --no-progress \
-            --max-minutes 110
-        piece 70000 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-continued \
-            reports/runs/fashion-mnist-32-joint 70000 1000 --max-minutes 110  # as target ablation-joint-decoder-batch
-        # as target ablation-joint-prior-clamp, but only to the released snapshot: that run's kept state went on to
-        # 74,420 (the ablations below start there), and a rerun here trains nothing more
-        piece 72500 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint \
-            reports/runs/fashion-mnist-32-joint-prior-clamp1 76000 500 --set prior_clamp=1.0 --stop-after 72500 \
-            --max-minutes 110
-        release_and_measure reports/runs/fashion-mnist-32-joint-prior-clamp1 72500
+    fashion-mnist-32)  # the release. Since 2026-12-07 it is the network snapshot at 82,000 of the from-scratch
+        # joint-batch, clamped-prior arm (target fashion-mnist-32-scratch-joint-clamp, whose 38,955 state is kept in
+        # commit 4239ad2) continued at n_critic 1 to 64,000 (target scratch-joint-clamp-n-critic-1) and past it
+        # (target scratch-joint-clamp-n-critic-1-past-64k): the first of that arm's snapshots whose ten-draw edit
+        # success reached the previous release's on two of its three attributes (target edit-seed-spread). Then
+        # released, evaluated, its statistics and fitted latent prior computed, and its samples from that prior
+        # scored. Trained on one and two threads in turn, NCHW and then channels-last: a rerun is the same recipe,
+        # not bit-identical weights. The releases before it (72,500: the preset's run continued with joint batches
+        # and clamped prior draws, target ablation-joint-prior-clamp; 70,000 joint; 64,000 with training's
+        # statistics, then --decoder-statistics posterior; 48,000; 40,000; 4,000) are kept as
+        # reports/history/fashion-mnist-32-iteration-*.json. Each step stops the target when its piece ends before
+        # the step's last iteration (run it again); steps whose run is already past their iteration train nothing.
+        piece 64000 ncritic1_to_64k
+        piece 82000 ncritic1_past_64k --stop-after 82000
+        release_and_measure reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k 82000
         ;;
     fashion-mnist-32-first-release)  # the first release (4,000 iterations, float32): reports/history/
         train fashion-mnist-32
@@ -483,8 +472,9 @@ case "$TARGET" in
         ;;
     edit-seed-spread)  # how much an edit's success depends on which 20 + 20 training images made its direction:
         # the three class edits at strength 1 with the directions drawn with seeds 0-9 (seed 0 is the shipped
-        # draw), for the release's networks (the prior-clamp run's 72,500 snapshot) and the n_critic-1 arm's
-        # snapshots named as arguments (default 65,000 and 67,000); one report per network and seed
+        # draw), for the previous release's networks (the prior-clamp run's 72,500 snapshot; the release since
+        # 2026-12-07 is the arm's 82,000) and the n_critic-1 arm's snapshots named as arguments (default 65,000 and
+        # 67,000); one report per network and seed
         out=reports/experiments/edit-seed-spread
         mkdir -p "$out"
         nets=("reports/runs/fashion-mnist-32-joint-prior-clamp1/network-snapshots/iteration-0072500")

@@ -6,8 +6,8 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   n_critic 1 was measured too (2,000 more adversarial encoder/decoder steps from the 40,000-iteration state, ``bash
   reports/reproduce.sh ablation-n-critic``): sample FD 68.5 against 74.4 and 20% less time, but reconstruction FD 4.34
   against 3.78 and class agreement 0.882 against 0.887. A few FD points of a gap to the VAE/GAN of about 50 did not
-  pay for weaker reconstructions, so 2 stayed. From the prior-clamp run's kept state (74,420; the release is its 72,500
-  snapshot) n_critic 1 for 2,160 updates sampled at N(0, I) FD 21.7-25.2, no better than n_critic 2's band
+  pay for weaker reconstructions, so 2 stayed. From the prior-clamp run's kept state (74,420; the previous release
+  is its 72,500 snapshot) n_critic 1 for 2,160 updates sampled at N(0, I) FD 21.7-25.2, no better than n_critic 2's band
   (``ablation-prior-clamp-n-critic-1``). From the from-scratch joint+clamp arm's 38,955 state it sampled at 27.1-29.4
   over 42,000-44,000, 23.2-26.0 over 45,000-51,000 and 22.4, 20.2, 20.6, 19.0, 18.5, 18.2, 21.9, 17.3, 17.3, 18.7,
   16.2, 16.0 and 15.0 at 52,000-64,000 (the VAE/GAN: 13.3 at 64,000)
@@ -15,8 +15,9 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   56,000 and 1.7 at 60,000 and 64,000
   (``scratch-joint-clamp-n-critic-1``): a large part of the gap at equal iterations, at 1.7x the n_critic-2
   arm's time per iteration (two encoder/decoder updates every iteration, where the VAE/GAN makes one, so 1.26x the
-  VAE/GAN's updates by 53,000). The preset keeps 2: n_critic 1 was measured only as a continuation, and it did not
-  pass the VAE/GAN by 64,000;
+  VAE/GAN's updates by 53,000). Past 64,000 it sampled better than the VAE/GAN at every shared iteration from
+  78,000 on, and its 82,000 snapshot is the release (below). The preset's default keeps 2: n_critic 1 was
+  measured only as a continuation from 38,955, not from iteration 0;
 - 64 prior draws per encoder/decoder step instead of 128 (``gen_batch_size``): the same number as real images,
   so each step costs half the prior rows through the decoder on 2 cores. 128 was measured as a continuation of
   the clamp run's kept 74,420 state (``bash reports/reproduce.sh ablation-gen-batch-128``): N(0, I) sample FD
@@ -49,8 +50,16 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   70,000 joint-batch state, every unclamped arm stayed at N(0, I) sample FD 23-29 to 72,000; clamping training's
   draws took it to 19.9 at 72,500 (``reports/reproduce.sh ablation-joint-prior-clamp``) with class agreement
   0.900 and reconstruction FD 1.57 (1.54 at 70,000), and it stayed at 20-22 to 74,000. The bundled release is
-  that run's 72,500 network snapshot (``release --snapshot 72500``). The preset's own default stays unclamped,
-  as the official recipe: the clamp was measured only as a continuation.
+  that run's 72,500 network snapshot (``release --snapshot 72500``) until 2026-12-07.
+- The release since 2026-12-07 is a second run, trained from iteration 0 with ``--set decoder_batch=joint --set
+  prior_clamp=1.0`` in float32 (``reports/reproduce.sh fashion-mnist-32-scratch-joint-clamp``), continued from
+  its 38,955 state with ``--set n_critic=1`` (``scratch-joint-clamp-n-critic-1`` to 64,000, then
+  ``scratch-joint-clamp-n-critic-1-past-64k``): its network snapshot at 82,000 (``release --snapshot 82000``,
+  ``reports/reproduce.sh fashion-mnist-32``), N(0, I) sample FD 9.69, class agreement 0.910, reconstruction FD
+  2.29. At n_critic 2 that run had flattened near FD 30 by 28,000-39,000; at n_critic 1 it came down to 15.0 by
+  64,000 and 9.6-13.0 over 82,000-86,000. The preset's own defaults stay the official ones (separate batches,
+  unclamped draws, n_critic 2), so that the runs kept in ``reports/runs/`` resume with the options they were
+  started with; the release's recipe is those ``--set`` options, as the reproduce target passes them.
 - momentum-discriminator and decoder-EMA decays 0.99 instead of 0.999. Measured (1,000 iterations each, the
   same seed, 2,000 test images): with 0.999 reconstruction MSE 0.130, class agreement 0.10, reconstruction FD
   580; with 0.99 0.087, 0.33 and 176. A key network that lags the discriminator by ~1,000 contrastive steps

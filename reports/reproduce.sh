@@ -122,12 +122,24 @@ measure_as_release() {  # RUN SNAPSHOT REPORT METRICS: export the run's snapshot
     rm -rf "$out"
 }
 
-ncritic1_to_64k() {  # the from-scratch joint+clamp arm's 38,955 state (kept in commit 4239ad2; the arm's folder
-    # has moved on since) continued at n_critic 1 to 64,000 (target scratch-joint-clamp-n-critic-1); resumes
-    if [ ! -f reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1/checkpoint.pt ]; then
+KEPT_38955=4239ad2:reports/runs/fashion-mnist-32-scratch-joint-clamp/checkpoint.pt  # that arm's state at 38,955
+
+scratch_to_38955() {  # the from-scratch joint+clamp arm's recipe trained to 38,955 in runs/ (resumes): for a clone
+    # without commit 4239ad2 (a shallow one), which ncritic1_to_64k otherwise takes that state from. The same recipe,
+    # not bit-identical weights (the kept state was trained on one and two threads in turn)
+    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 --run-dir runs/fashion-mnist-32-scratch-at-38955 \
+        --device cpu --no-progress --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none \
+        --set channels_last=false --set total_iterations=64000 --stop-after 38955 --max-minutes 110 "$@"
+}
+
+ncritic1_to_64k() {  # the from-scratch joint+clamp arm's 38,955 state (kept in commit 4239ad2, or trained by
+    # scratch_to_38955; the arm's own folder has moved on since) continued at n_critic 1 to 64,000 (target
+    # scratch-joint-clamp-n-critic-1); resumes
+    if [ ! -f reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1/checkpoint.pt ] \
+            && [ ! -f runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt ]; then
         mkdir -p runs/fashion-mnist-32-scratch-at-38955
-        git show 4239ad2:reports/runs/fashion-mnist-32-scratch-joint-clamp/checkpoint.pt \
-            > runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt
+        git show "$KEPT_38955" > runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt.tmp
+        mv runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt.tmp runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt
     fi
     OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 --resume-from runs/fashion-mnist-32-scratch-at-38955 \
         --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 --device cpu --no-progress \
@@ -187,6 +199,11 @@ case "$TARGET" in
         # statistics, then --decoder-statistics posterior; 48,000; 40,000; 4,000) are kept as
         # reports/history/fashion-mnist-32-iteration-*.json. Each step stops the target when its piece ends before
         # the step's last iteration (run it again); steps whose run is already past their iteration train nothing.
+        # The 38,955 state comes from commit 4239ad2 where the clone has it, and is trained here where it does not.
+        if [ ! -f reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1/checkpoint.pt ] \
+                && ! git cat-file -e "$KEPT_38955" 2>/dev/null; then
+            piece 38955 scratch_to_38955
+        fi
         piece 64000 ncritic1_to_64k
         piece 82000 ncritic1_past_64k --stop-after 82000
         release_and_measure reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k 82000
@@ -413,7 +430,7 @@ case "$TARGET" in
             76000 1000 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-past-70k --metrics "$FASHION_CURVE_METRICS"
         ;;
-    ablation-joint-kl-1e-4)  # joint decoder batches and KL weight 1e-4 together, from the release's 70,000 state
+    ablation-joint-kl-1e-4)  # joint decoder batches and KL weight 1e-4 together, from the 70,000 release's state
         # to 72,000 (one thread beside budget-past-70k's, in pieces; state in reports/runs/fashion-mnist-32-joint-kl1e-4)
         piece 72000 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint \
             reports/runs/fashion-mnist-32-joint-kl1e-4 72000 1000 --set kl_weight=0.0001 --max-minutes 110
@@ -426,7 +443,7 @@ case "$TARGET" in
             76000 500 --set kl_weight=0.001 --max-minutes 110
         $TRAIN curves reports/runs/fashion-mnist-32-joint-kl1e-3 --metrics "$FASHION_CURVE_METRICS"
         ;;
-    ablation-joint-prior-clamp)  # the release's 70,000 state continued with joint batches and the decoder's prior
+    ablation-joint-prior-clamp)  # the 70,000 release's state continued with joint batches and the decoder's prior
         # draws clamped to [-1, 1] in training, as the paper's sampling protocol draws them (one thread beside
         # mnist-32-joint's, a network snapshot every 500; state in reports/runs/fashion-mnist-32-joint-prior-clamp1)
         continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint reports/runs/fashion-mnist-32-joint-prior-clamp1 \
@@ -531,8 +548,8 @@ PY
         # official 1e-6 to 1e-4 over its first 1,000 iterations and kept there: does pulling the aggregate posterior
         # towards N(0, I) let the decoder's prior samples gain from what reconstruction teaches it? Two threads for
         # 110 minutes, a network snapshot every 500; the curves add the aggregate posterior's distance from N(0, I)
-        # (latent_kl_test), measured also on the release (the state's 72,500 snapshot), on the KL-1e-4 arm (target
-        # ablation-joint-kl-1e-4) before and after its 2,000 iterations, and on the same-schedule VAE/GAN
+        # (latent_kl_test), measured also on the previous release (the state's 72,500 snapshot), on the KL-1e-4 arm
+        # (target ablation-joint-kl-1e-4) before and after its 2,000 iterations, and on the same-schedule VAE/GAN
         OMP_NUM_THREADS=2 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-joint-prior-clamp1 \
             reports/runs/fashion-mnist-32-joint-prior-clamp1-kl-ramp1e-4 80000 500 --set prior_clamp=1.0 \
             --set kl_ramp_to=1e-4 --set kl_ramp_start=74420 --set kl_ramp_end=75420 --max-minutes 110

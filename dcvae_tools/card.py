@@ -184,7 +184,8 @@ def render_model_card(
         + " |",
         f"| latent size | {config.latent_dim} |",
         f"| training data | {config.dataset or 'unknown'} |",
-        f"| training preset | `{config.preset or 'unknown'}` (`dcvae-train train --preset {config.preset}`) |",
+        f"| training preset | `{config.preset or 'unknown'}` (the recipe its training started from, as "
+        "`dcvae-train presets` describes it; a run may change options from it) |",
         "",
     ]
     if config.metrics:

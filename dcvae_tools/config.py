@@ -47,7 +47,7 @@ class ModelConfig:
         sample_clamp: random latents are clamped to ``[-c, c]`` when sampling (the paper's FID protocol
             uses 1.0); ``None`` samples the plain standard normal.
         dataset: the training data, free text.
-        preset: the training preset that reproduces this checkpoint.
+        preset: the training preset this checkpoint's training started from (a run may change options from it).
         metrics: measured numbers, name -> value, as written by the evaluation command.
         description: one line for humans.
     """

@@ -57,9 +57,12 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   ``scratch-joint-clamp-n-critic-1-past-64k``): its network snapshot at 82,000 (``release --snapshot 82000``,
   ``reports/reproduce.sh fashion-mnist-32``), N(0, I) sample FD 9.69, class agreement 0.910, reconstruction FD
   2.29. At n_critic 2 that run had flattened near FD 30 by 28,000-39,000; at n_critic 1 it came down to 15.0 by
-  64,000 and 9.6-13.0 over 82,000-86,000. The preset's own defaults stay as they were (separate batches and
+  64,000 and 9.6-14.4 over 82,000-92,000, averaging 12.24 over the six iterations it shares there with the
+  same-schedule VAE/GAN (13.86; at equal encoder/decoder updates the VAE/GAN still samples better, as n_critic 1
+  updates them twice an iteration). The preset's own defaults stay as they were (separate batches and
   unclamped draws as in the official recipe, n_critic 2), so that the runs kept in ``reports/runs/`` resume with
-  the options they were started with; the release's recipe is those ``--set`` options, as the reproduce target passes them.
+  the options they were started with; the release's recipe is those ``--set`` options, as the reproduce target
+  passes them.
 - momentum-discriminator and decoder-EMA decays 0.99 instead of 0.999. Measured (1,000 iterations each, the
   same seed, 2,000 test images): with 0.999 reconstruction MSE 0.130, class agreement 0.10, reconstruction FD
   580; with 0.99 0.087, 0.33 and 176. A key network that lags the discriminator by ~1,000 contrastive steps

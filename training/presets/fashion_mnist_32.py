@@ -6,18 +6,17 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   n_critic 1 was measured too (2,000 more adversarial encoder/decoder steps from the 40,000-iteration state, ``bash
   reports/reproduce.sh ablation-n-critic``): sample FD 68.5 against 74.4 and 20% less time, but reconstruction FD 4.34
   against 3.78 and class agreement 0.882 against 0.887. A few FD points of a gap to the VAE/GAN of about 50 did not
-  pay for weaker reconstructions, so 2 stayed. From the prior-clamp run's kept state (74,420; the previous release
-  is its 72,500 snapshot) n_critic 1 for 2,160 updates sampled at N(0, I) FD 21.7-25.2, no better than n_critic 2's band
+  pay for weaker reconstructions, so 2 stayed. From the prior-clamp run's kept state (74,420; the previous release is
+  its 72,500 snapshot) n_critic 1 for 2,160 updates sampled at N(0, I) FD 21.7-25.2, no better than n_critic 2's band
   (``ablation-prior-clamp-n-critic-1``). From the from-scratch joint+clamp arm's 38,955 state it sampled at 27.1-29.4
   over 42,000-44,000, 23.2-26.0 over 45,000-51,000 and 22.4, 20.2, 20.6, 19.0, 18.5, 18.2, 21.9, 17.3, 17.3, 18.7,
-  16.2, 16.0 and 15.0 at 52,000-64,000 (the VAE/GAN: 13.3 at 64,000)
-  against that arm's 31.5-33.4, reconstructing better, 3.7 behind the VAE/GAN at 48,000, 8.1 at 52,000, 0.2 at
-  56,000 and 1.7 at 60,000 and 64,000
-  (``scratch-joint-clamp-n-critic-1``): a large part of the gap at equal iterations, at 1.7x the n_critic-2
-  arm's time per iteration (two encoder/decoder updates every iteration, where the VAE/GAN makes one, so 1.26x the
-  VAE/GAN's updates by 53,000). Past 64,000 it sampled better than the VAE/GAN at every shared iteration from
-  78,000 on, and its 82,000 snapshot is the release (below). The preset's default keeps 2: n_critic 1 was
-  measured only as a continuation from 38,955, not from iteration 0;
+  16.2, 16.0 and 15.0 at 52,000-64,000 (the VAE/GAN: 13.3 at 64,000) against that arm's 31.5-33.4, reconstructing
+  better, 3.7 behind the VAE/GAN at 48,000, 8.1 at 52,000, 0.2 at 56,000 and 1.7 at 60,000 and 64,000
+  (``scratch-joint-clamp-n-critic-1``): a large part of the gap at equal iterations, at 1.7x the n_critic-2 arm's time
+  per iteration (two encoder/decoder updates every iteration, where the VAE/GAN makes one, so 1.26x the VAE/GAN's
+  updates by 53,000). Past 64,000 it sampled better than the VAE/GAN at every shared iteration from 78,000 on, and its
+  82,000 snapshot is the release (below). The preset's default keeps 2: n_critic 1 was measured only as a continuation
+  from 38,955, not from iteration 0;
 - 64 prior draws per encoder/decoder step instead of 128 (``gen_batch_size``): the same number as real images,
   so each step costs half the prior rows through the decoder on 2 cores. 128 was measured as a continuation of
   the clamp run's kept 74,420 state (``bash reports/reproduce.sh ablation-gen-batch-128``): N(0, I) sample FD
@@ -49,7 +48,7 @@ Changes from the official recipe, each for what 2 CPU cores can train:
   clamps them to [-1, 1], so the discriminator never judged the decoder on the draws it is evaluated on. From the
   70,000 joint-batch state, every unclamped arm stayed at N(0, I) sample FD 23-29 to 72,000; clamping training's
   draws took it to 19.9 at 72,500 (``reports/reproduce.sh ablation-joint-prior-clamp``) with class agreement
-  0.900 and reconstruction FD 1.57 (1.54 at 70,000), and it stayed at 20-22 to 74,000. The bundled release is
+  0.900 and reconstruction FD 1.57 (1.54 at 70,000), and it stayed at 20-22 to 74,000. The bundled release was
   that run's 72,500 network snapshot (``release --snapshot 72500``) until 2026-12-07.
 - The release since 2026-12-07 is a second run, trained from iteration 0 with ``--set decoder_batch=joint --set
   prior_clamp=1.0`` in float32 (``reports/reproduce.sh fashion-mnist-32-scratch-joint-clamp``), continued from

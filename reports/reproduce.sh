@@ -30,7 +30,7 @@
 #   bash reports/reproduce.sh ablation-contrastive-trunk-lr  # the prior-clamp state, the contrastive phase not stepping D's trunk
 #   bash reports/reproduce.sh mnist-32-joint    # mnist-32 continued with joint decoder batches
 #   bash reports/reproduce.sh mnist-32-joint-lr  # that state at a 4x lower lr: does the linear probe move?
-#   bash reports/reproduce.sh mnist-32-latent128  # mnist-32 from scratch at the official latent size 128 (41,301 of 48,000)
+#   bash reports/reproduce.sh mnist-32-latent128  # mnist-32 from scratch at the official latent size 128 (finished)
 #   bash reports/reproduce.sh fashion-mnist-32-scratch-joint-clamp  # joint batches and clamped prior draws from iteration 0
 #   bash reports/reproduce.sh scratch-joint-clamp-n-critic-1  # that run's 38,955 state, an encoder/decoder step every iteration
 #   bash reports/reproduce.sh vaegan-equal-budget  # the VAE/GAN to 92,000: the n_critic-1 arm's budget at its 64,000

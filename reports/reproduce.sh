@@ -123,11 +123,12 @@ measure_as_release() {  # RUN SNAPSHOT REPORT METRICS: export the run's snapshot
 }
 
 KEPT_38955=4239ad2:reports/runs/fashion-mnist-32-scratch-joint-clamp/checkpoint.pt  # that arm's state at 38,955
+AT_38955=runs/fashion-mnist-32-scratch-at-38955  # where ncritic1_to_64k starts from: that state, taken or trained
 
 scratch_to_38955() {  # the from-scratch joint+clamp arm's recipe trained to 38,955 in runs/ (resumes): for a clone
     # without commit 4239ad2 (a shallow one), which ncritic1_to_64k otherwise takes that state from. The same recipe,
     # not bit-identical weights (the kept state was trained on one and two threads in turn)
-    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 --run-dir runs/fashion-mnist-32-scratch-at-38955 \
+    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 --run-dir "$AT_38955" \
         --device cpu --no-progress --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none \
         --set channels_last=false --set total_iterations=64000 --stop-after 38955 --max-minutes 110 "$@"
 }
@@ -136,12 +137,12 @@ ncritic1_to_64k() {  # the from-scratch joint+clamp arm's 38,955 state (kept in 
     # scratch_to_38955; the arm's own folder has moved on since) continued at n_critic 1 to 64,000 (target
     # scratch-joint-clamp-n-critic-1); resumes
     if [ ! -f reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1/checkpoint.pt ] \
-            && [ ! -f runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt ]; then
-        mkdir -p runs/fashion-mnist-32-scratch-at-38955
-        git show "$KEPT_38955" > runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt.tmp
-        mv runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt.tmp runs/fashion-mnist-32-scratch-at-38955/checkpoint.pt
+            && [ ! -f "$AT_38955/checkpoint.pt" ]; then
+        mkdir -p "$AT_38955"
+        git show "$KEPT_38955" > "$AT_38955/checkpoint.pt.tmp"
+        mv "$AT_38955/checkpoint.pt.tmp" "$AT_38955/checkpoint.pt"
     fi
-    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 --resume-from runs/fashion-mnist-32-scratch-at-38955 \
+    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 --resume-from "$AT_38955" \
         --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 --device cpu --no-progress \
         --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=true \
         --set total_iterations=64000 --set network_snapshot_every=1000 --set n_critic=1 --max-minutes 110 "$@"

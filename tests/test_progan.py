@@ -213,7 +213,9 @@ def test_a_mid_fade_run_folder_loads_exports_and_releases_as_its_stage(tmp_path)
     assert not (tmp_path / "never").exists()
 
 
-@pytest.mark.parametrize("option", [{"network_snapshot_every": 2}, {"channels_last": True}, {"compile": True}])
+@pytest.mark.parametrize(
+    "option", [{"network_snapshot_every": 2}, {"channels_last": True}, {"compile": True}, {"translate": 2}]
+)
 def test_single_resolution_options_are_refused_not_ignored(tmp_path, option):
     name = next(iter(option))
     with pytest.raises(OptionsError, match=f"{name}=.*is for single-resolution training"):

@@ -550,8 +550,9 @@ def test_baseline_presets_have_dcvae_budget():
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, {"kl_ramp_to": 1e-2, "kl_ramp_start": 1, "kl_ramp_end": 5}, {"contrastive_trunk_lr_scale": 0.5}],
-    ids=["preset", "kl-ramp", "contrastive-trunk-lr-scale"],
+    [{}, {"kl_ramp_to": 1e-2, "kl_ramp_start": 1, "kl_ramp_end": 5}, {"contrastive_trunk_lr_scale": 0.5},
+     {"translate": 2}],
+    ids=["preset", "kl-ramp", "contrastive-trunk-lr-scale", "translate"],
 )
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, changes):
     options = tiny(total_iterations=6, **changes)  # a KL ramp resumes at its place: it runs on absolute iterations
@@ -564,6 +565,15 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, chan
     assert a.keys() == b.keys()
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, f"resumed run differs in {different[:5]}"
+
+
+def test_translate_changes_what_training_sees(tmp_path):
+    """The shifted images reach the networks: the same run with and without translate ends elsewhere."""
+    training_loop(tiny(total_iterations=2), tmp_path / "plain", progress=False)
+    training_loop(tiny(total_iterations=2, translate=2), tmp_path / "shifted", progress=False)
+    a = _params(load_checkpoint(tmp_path / "plain" / CHECKPOINT_NAME))
+    b = _params(load_checkpoint(tmp_path / "shifted" / CHECKPOINT_NAME))
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("E."))
 
 
 def test_resume_refuses_changed_training_options_and_allows_a_longer_run(tmp_path):

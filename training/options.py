@@ -64,6 +64,9 @@ class TrainingOptions:
     # the prior samples' share of the two fake terms in both hinge losses (reconstructions get the rest); 0.5
     # weighs them equally (the official code)
     prior_sample_weight: float = 0.5
+    # real images shifted by up to this many whole pixels in each direction, a fresh shift per image and
+    # iteration (training.data.augment); 0: none, the official recipe
+    translate: int = 0
     # --- optimisation
     batch_size: int = 64  # real images per iteration (per process)
     gen_batch_size: int = 128  # prior samples in the generator step
@@ -149,6 +152,11 @@ class TrainingOptions:
             "prior_sample_weight",
             f"objective={self.objective!r} has no pair of fake terms to weigh (dcvae, dcvae-no-instance or vaegan "
             f"have)",
+        )
+        need(
+            type(self.translate) is int and 0 <= self.translate < self.image_size // 2,
+            "translate",
+            f"must be a whole number of pixels from 0 (no augmentation) to {self.image_size // 2 - 1}",
         )
         need(self.queue_size >= 1, "queue_size", "must be at least 1")
         need(self.temperature > 0, "temperature", "must be > 0")

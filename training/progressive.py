@@ -229,6 +229,7 @@ def check_progressive_options(options: TrainingOptions) -> TrainingOptions:
         "network_snapshot_every": (0, "a progressive run writes each stage to stages/<R>x<R>/ instead"),
         "channels_last": (False, "the progressive loop trains in the default memory format"),
         "compile": (False, "the progressive loop does not compile its networks, which change at each stage"),
+        "translate": (0, "the progressive loop fades its real images between resolutions and shifts none"),
     }
     for name, (default, why) in unsupported.items():
         if getattr(o, name) != default:

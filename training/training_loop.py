@@ -16,6 +16,7 @@ from dcvae_tools.io_utils import atomic_write_text
 from dcvae_tools.networks import build_network
 
 from .data import InfiniteLoader, make_dataset
+from .data.augment import augmentation_generator, random_translate
 from .distributed import DistInfo, all_gather_cat, gather_objects, max_over_ranks
 from .loss import FeatureQueue
 from .objective import DCVAELoss, logit_path_parameters, moving_average_, scaled_step, training_autocast
@@ -339,6 +340,9 @@ def training_loop(
                 bar = TrainingProgress(o.preset, 0, end, iteration)
             while iteration < end:
                 real = next(loader)[0].to(device, non_blocking=True)
+                if o.translate:
+                    draws = augmentation_generator(o.seed, iteration, dist_info.rank)
+                    real = random_translate(real, o.translate, draws)
                 if o.channels_last:
                     real = real.contiguous(memory_format=torch.channels_last)
                 ids = loader.last_indices.to(device)

@@ -6,7 +6,7 @@
 #   bash reports/reproduce.sh mnist-32          # train (resumes), release, evaluate, latent statistics: mnist-32
 #   bash reports/reproduce.sh mnist-32-48000    # the mnist-32 release before it (the preset's run, 48,000)
 #   bash reports/reproduce.sh mnist-32-first-release  # the first mnist-32 (4,000 iterations) and its VAE
-#   bash reports/reproduce.sh mnist-32-posterior-statistics  # the mnist-32 release with posterior BatchNorm statistics
+#   bash reports/reproduce.sh mnist-32-posterior-statistics  # the 48,000 mnist-32 release, posterior BatchNorm statistics
 #   bash reports/reproduce.sh same-schedule     # the 48,000-iteration VAE and VAE/GAN, curves, figures
 #   bash reports/reproduce.sh ablation-n-critic # n_critic 2 against 1, 2,000 adversarial steps from the 40,000 state
 #   bash reports/reproduce.sh sample-clamp      # sample FD and class entropy at five clamps of the prior's latents
@@ -46,7 +46,8 @@
 #   bash reports/reproduce.sh lite0             # reports/lite0: sampling and reconstruction FD in EfficientNet-Lite0
 #                                               # features of the four Fashion-MNIST models (after baselines)
 # Runs resume where they stopped (re-run the same target), so a run may be split across sittings. A target
-# whose later steps need a finished run (fashion-mnist-32, mnist-32, ablation-joint-kl-1e-4) stops with exit
+# whose later steps need a finished run (fashion-mnist-32, mnist-32, mnist-32-48000, mnist-32-joint-translate2,
+# ablation-joint-kl-1e-4) stops with exit
 # status 75 when a piece ends early. Ablation arms whose folders keep no checkpoint.pt (the prior-clamp1-* arms
 # but -lr5e-5, and mnist-32-joint-lr5e-5: their measured snapshots are kept, the 6 MB states were not) start from
 # their source state when rerun, appending to their stats.jsonl: move the folder aside first.
@@ -243,8 +244,9 @@ case "$TARGET" in
             60000 1000 --set translate=2 --max-minutes 100 --stop-after "$MNIST_SNAPSHOT"
         release_mnist reports/runs/mnist-32-joint-translate2 --snapshot "$MNIST_SNAPSHOT"
         ;;
-    mnist-32-48000)  # the release before it (reports/history/mnist-32-iteration-48000.json): the preset as it is, in
-        # pieces of at most ~2 hours, its last network
+    mnist-32-48000)  # the release before it: the preset as it is, in pieces of at most ~2 hours, its last network.
+        # Like target mnist-32 it writes the bundled mnist-32 and reports/mnist-32.json; the report of that release
+        # is kept as reports/history/mnist-32-iteration-48000.json
         piece 48000 mnist_preset_run
         release_mnist reports/runs/mnist-32
         ;;
@@ -271,9 +273,14 @@ case "$TARGET" in
         # reconstructs its 4,000 training digits with 24% less error than the held-out ones after 768 epochs of them,
         # so the lever tried is data, not budget. Float32, in pieces of at most 100 minutes (run it again to
         # continue); a network snapshot every 1,000.
-        continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint-translate2 60000 1000 \
+        # (stopped at 54,070 on 2026-12-07; the steps after it need 54,000, and target mnist-32-joint's snapshots)
+        piece 54000 continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint-translate2 60000 1000 \
             --set translate=2 --max-minutes 100
         $TRAIN curves reports/runs/mnist-32-joint-translate2 --metrics "$MNIST_CURVE_METRICS"
+        # the probe with its penalty chosen on the training digits: the release's snapshot and the VAE with shifts
+        python reports/experiments/probe_weight_decay.py dcvae_tools/weights/mnist-32 \
+            reports/runs/mnist-32-vae-translate2/network-snapshots/iteration-0050000 \
+            -o reports/experiments/probe-weight-decay-mnist-32-51000.json
         # how much better the encoder fits its training digits than held-out ones, before and after the shifts
         snap=network-snapshots/iteration-00
         python reports/experiments/train_test_gap.py reports/runs/mnist-32/${snap}48000 \
@@ -282,13 +289,16 @@ case "$TARGET" in
             -o reports/experiments/train-test-gap-mnist-32.json
         ;;
     mnist-32-vae-translate2)  # the same-schedule VAE's 48,000 state continued with the same 2-pixel shifts, float32,
-        # a network snapshot every 1,000: the baseline for target mnist-32-joint-translate2 at equal iterations (its
-        # joint batches have no VAE counterpart: a VAE decodes no prior draws in training)
-        $TRAIN train --preset mnist-32-vae --resume-from reports/runs/mnist-32-vae \
+        # a network snapshot every 1,000: the baseline for target mnist-32-joint-translate2 at its iterations (its
+        # joint batches have no VAE counterpart: a VAE decodes no prior draws in training). Stopped at 50,536 on
+        # 2026-12-07; the eval below needs its 50,000 snapshot
+        piece 50000 $TRAIN train --preset mnist-32-vae --resume-from reports/runs/mnist-32-vae \
             --run-dir reports/runs/mnist-32-vae-translate2 --device cpu --no-progress --set amp=none \
             --set channels_last=false --set total_iterations=60000 --set network_snapshot_every=1000 \
             --set translate=2 --max-minutes 100
         $TRAIN curves reports/runs/mnist-32-vae-translate2 --metrics "$MNIST_CURVE_METRICS"
+        $TRAIN eval reports/runs/mnist-32-vae-translate2/network-snapshots/iteration-0050000 --no-log \
+            -o reports/baselines/mnist-32-vae-translate2-iteration-50000.json --metrics "$MNIST_RELEASE_METRICS"
         ;;
     mnist-32-latent128)  # mnist-32 trained from the start with the official recipe's latent size, 128 instead of the
         # preset's 64: the held-out linear probe has stayed at 0.966-0.970 since 36,000 iterations at 64, and the

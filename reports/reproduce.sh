@@ -273,7 +273,7 @@ case "$TARGET" in
         # reconstructs its 4,000 training digits with 24% less error than the held-out ones after 768 epochs of them,
         # so the lever tried is data, not budget. Float32, in pieces of at most 100 minutes (run it again to
         # continue); a network snapshot every 1,000.
-        # (stopped at 54,070 on 2026-12-07; the steps after it need 54,000, and target mnist-32-joint's snapshots)
+        # (stopped at 57,048 on 2026-12-07; the steps after it need 54,000, and target mnist-32-joint's snapshots)
         piece 54000 continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint-translate2 60000 1000 \
             --set translate=2 --max-minutes 100
         $TRAIN curves reports/runs/mnist-32-joint-translate2 --metrics "$MNIST_CURVE_METRICS"

@@ -91,13 +91,19 @@ train() {  # preset [extra options] -> runs/<preset>
     $TRAIN train --preset "$preset" --run-dir "runs/$preset" --no-progress "${FIRST_RELEASE[@]}" "$@"
 }
 
-continue_joint() {  # preset, state to continue, run folder, total iterations, network snapshot every, [options]:
-    # continue a kept training state with joint decoder batches, in float32 (this CPU has no native bfloat16)
+continue_float32() {  # preset, state to continue, run folder, total iterations, network snapshot every, [options]:
+    # continue a kept training state in float32 (the CPU these continuations began on had no native bfloat16)
     local preset=$1 from=$2 run=$3 total=$4 every=$5
     shift 5
     $TRAIN train --preset "$preset" --resume-from "$from" --run-dir "$run" --device cpu --no-progress \
-        --set decoder_batch=joint --set amp=none --set channels_last=false --set total_iterations="$total" \
+        --set amp=none --set channels_last=false --set total_iterations="$total" \
         --set network_snapshot_every="$every" "$@"
+}
+
+continue_joint() {  # as continue_float32, with joint decoder batches
+    local preset=$1 from=$2 run=$3 total=$4 every=$5
+    shift 5
+    continue_float32 "$preset" "$from" "$run" "$total" "$every" --set decoder_batch=joint "$@"
 }
 
 ncritic1_arm_run() {  # SNAPSHOT -> the from-scratch n_critic-1 arm's run folder holding it: its continuation
@@ -107,8 +113,12 @@ ncritic1_arm_run() {  # SNAPSHOT -> the from-scratch n_critic-1 arm's run folder
     echo "$run"
 }
 
+snapshot_in() {  # RUN_FOLDER ITERATION -> the run's network snapshot folder at ITERATION
+    echo "$1/network-snapshots/iteration-$(printf %07d "$2")"
+}
+
 ncritic1_arm_snapshot() {  # ITERATION -> that arm's network snapshot folder at ITERATION
-    echo "$(ncritic1_arm_run "$1")/network-snapshots/iteration-$(printf %07d "$1")"
+    snapshot_in "$(ncritic1_arm_run "$1")" "$1"
 }
 
 measure_as_release() {  # RUN SNAPSHOT REPORT METRICS: export the run's snapshot like the release (attributes,
@@ -279,25 +289,23 @@ case "$TARGET" in
         $TRAIN curves reports/runs/mnist-32-joint-translate2 --metrics "$MNIST_CURVE_METRICS"
         # the probe with its penalty chosen on the training digits: the release's snapshot and the VAE with shifts
         python reports/experiments/probe_weight_decay.py dcvae_tools/weights/mnist-32 \
-            reports/runs/mnist-32-vae-translate2/network-snapshots/iteration-0050000 \
+            "$(snapshot_in reports/runs/mnist-32-vae-translate2 50000)" \
             -o reports/experiments/probe-weight-decay-mnist-32-51000.json
         # how much better the encoder fits its training digits than held-out ones, before and after the shifts
-        snap=network-snapshots/iteration-00
-        python reports/experiments/train_test_gap.py reports/runs/mnist-32/${snap}48000 \
-            reports/runs/mnist-32-joint/${snap}49000 reports/runs/mnist-32-joint-translate2/${snap}49000 \
-            reports/runs/mnist-32-joint-translate2/${snap}51000 reports/runs/mnist-32-joint-translate2/${snap}54000 \
+        shifted=reports/runs/mnist-32-joint-translate2
+        python reports/experiments/train_test_gap.py "$(snapshot_in reports/runs/mnist-32 48000)" \
+            "$(snapshot_in reports/runs/mnist-32-joint 49000)" "$(snapshot_in $shifted 49000)" \
+            "$(snapshot_in $shifted 51000)" "$(snapshot_in $shifted 54000)" \
             -o reports/experiments/train-test-gap-mnist-32.json
         ;;
     mnist-32-vae-translate2)  # the same-schedule VAE's 48,000 state continued with the same 2-pixel shifts, float32,
         # a network snapshot every 1,000: the baseline for target mnist-32-joint-translate2 at its iterations (its
         # joint batches have no VAE counterpart: a VAE decodes no prior draws in training). Stopped at 50,536 on
         # 2026-12-07; the eval below needs its 50,000 snapshot
-        piece 50000 $TRAIN train --preset mnist-32-vae --resume-from reports/runs/mnist-32-vae \
-            --run-dir reports/runs/mnist-32-vae-translate2 --device cpu --no-progress --set amp=none \
-            --set channels_last=false --set total_iterations=60000 --set network_snapshot_every=1000 \
-            --set translate=2 --max-minutes 100
+        piece 50000 continue_float32 mnist-32-vae reports/runs/mnist-32-vae reports/runs/mnist-32-vae-translate2 \
+            60000 1000 --set translate=2 --max-minutes 100
         $TRAIN curves reports/runs/mnist-32-vae-translate2 --metrics "$MNIST_CURVE_METRICS"
-        $TRAIN eval reports/runs/mnist-32-vae-translate2/network-snapshots/iteration-0050000 --no-log \
+        $TRAIN eval "$(snapshot_in reports/runs/mnist-32-vae-translate2 50000)" --no-log \
             -o reports/baselines/mnist-32-vae-translate2-iteration-50000.json --metrics "$MNIST_RELEASE_METRICS"
         ;;
     mnist-32-latent128)  # mnist-32 trained from the start with the official recipe's latent size, 128 instead of the
@@ -457,11 +465,10 @@ case "$TARGET" in
         python reports/experiments/ex_post_prior.py dcvae_tools/weights/mnist-32 --components 10 --images 4000 \
             -o reports/experiments/ex-post-prior-mnist-32.json --figures docs/figures/ex-post-prior --labels mnist
         # how far the mnist mixture's FD swings between snapshots: the continuation without and with shifted digits
-        for snapshot in mnist-32-joint:51000 mnist-32-joint-translate2:53000; do
-            python reports/experiments/ex_post_prior.py \
-                "reports/runs/${snapshot%%:*}/network-snapshots/iteration-$(printf %07d "${snapshot##*:}")" \
-                --components 10 --images 4000 -o "reports/experiments/ex-post-prior-${snapshot%%:*}-${snapshot##*:}.json"
-        done
+        python reports/experiments/ex_post_prior.py "$(snapshot_in reports/runs/mnist-32-joint 51000)" \
+            --components 10 --images 4000 -o reports/experiments/ex-post-prior-mnist-32-joint-51000.json
+        python reports/experiments/ex_post_prior.py "$(snapshot_in reports/runs/mnist-32-joint-translate2 53000)" \
+            --components 10 --images 4000 -o reports/experiments/ex-post-prior-mnist-32-joint-translate2-53000.json
         ;;
     baselines)
         for preset in fashion-mnist-32-vae fashion-mnist-32-vaegan fashion-mnist-32-dcvae-no-instance; do

@@ -22,7 +22,7 @@ import torch
 from dcvae_tools import load_model
 from dcvae_tools.io_utils import atomic_write_text
 from training.metrics.metric_main import MetricOptions
-from training.metrics.probe import latent_probe
+from training.metrics.probe import linear_probe
 from training.metrics.reconstruction import reconstruction_errors
 
 
@@ -31,12 +31,13 @@ def measure(folder: str) -> dict[str, Any]:
     opts = MetricOptions(model=model, dataset=model.config.dataset or "fashion-mnist", show_progress=False)
     train, train_y = opts.split("train")
     test, test_y = opts.test_split()
-    mse = {}
-    with torch.inference_mode():
+    latents, mse = {}, {}
+    with torch.inference_mode():  # each split encoded once: its reconstructions and the probe read the same means
         for name, images in (("train", train), ("test", test)):
-            recon = model.decode(model.encode(images, batch_size=256), batch_size=256)
+            latents[name] = model.encode(images, batch_size=256)
+            recon = model.decode(latents[name], batch_size=256)
             mse[name] = reconstruction_errors(images, recon, opts.content_size)["mse"]
-    probe = latent_probe(model, train, train_y, test, test_y)
+    probe = linear_probe(latents["train"], train_y, latents["test"], test_y, features="latent posterior mean")
     return {
         "recon_mse_train": mse["train"],
         "recon_mse_test": mse["test"],

@@ -223,11 +223,14 @@ def render_model_card(
         fitted_to = (f"{meta['count']:,} {meta.get('dataset') or ''} {split} images".replace("  ", " ")
                      if isinstance(meta.get("count"), int) else "the training images")
         sampled_metrics = any(k in SAMPLE_METRICS for k in config.metrics)
+        restarts = meta.get("restarts")
+        by_em = (f"by EM (the most likely of {restarts} starts)" if isinstance(restarts, int) and restarts > 1
+                 else "by EM")
         lines += [
             "## Sampling",
             "",
             f"`model.sample(n)` and `dcvae sample` draw latents from `latent_prior.safetensors`: a mixture of "
-            f"{latent_prior.components} full-covariance Gaussians fitted by EM to the latents of {fitted_to} (one "
+            f"{latent_prior.components} full-covariance Gaussians fitted {by_em} to the latents of {fitted_to} (one "
             "posterior draw each), where the decoder was trained. `prior=\"standard\"` (`--prior standard`) draws "
             "the paper's N(0, I), clamped to the config's `sample_clamp`."
             + (" The sample metrics in the table above follow the paper (N(0, I)); `dcvae-train eval --sample-prior "

@@ -92,6 +92,35 @@ def test_log_prob_is_the_mixture_density_and_em_beats_one_gaussian() -> None:
     assert two.metadata["mean_log_likelihood"] == pytest.approx(float(two.log_prob(x).mean()), rel=1e-9)
 
 
+def _separated_clusters(clusters: int = 6, per_cluster: int = 60) -> torch.Tensor:
+    """Tight clusters far apart: a start that puts two means in one cluster stays in a poorer optimum."""
+    generator = torch.Generator().manual_seed(3)
+    centres = torch.randn(clusters, 2, generator=generator) * 40
+    return (centres.repeat_interleave(per_cluster, 0) + torch.randn(clusters * per_cluster, 2, generator=generator))
+
+
+def test_restarts_keep_the_start_of_highest_likelihood() -> None:
+    x = _separated_clusters()
+    singles = [fit_latent_prior(x, 6, seed=s, restarts=1) for s in range(8)]
+    likelihoods = [p.metadata["mean_log_likelihood"] for p in singles]
+    assert max(likelihoods) - min(likelihoods) > 0.5  # the starts do end in different optima here
+    best = fit_latent_prior(x, 6, seed=0, restarts=8)
+    winner = max(range(8), key=likelihoods.__getitem__)
+    assert best.metadata["seed"] == winner and best.metadata["restarts"] == 8
+    assert best.metadata["mean_log_likelihood"] == likelihoods[winner]
+    assert torch.equal(best.means, singles[winner].means)
+    assert best.metadata["mean_log_likelihood"] == pytest.approx(float(best.log_prob(x).mean()), rel=1e-9)
+    # the starts are seed, seed + 1, ...: restarts from seed 3 try starts 3..5 only
+    later = fit_latent_prior(x, 6, seed=3, restarts=3)
+    assert later.metadata["seed"] == max(range(3, 6), key=likelihoods.__getitem__)
+
+
+@pytest.mark.parametrize("restarts", [0, -1, 1.5, True])
+def test_impossible_restart_counts_are_refused(restarts: object) -> None:
+    with pytest.raises(ValueError, match="restarts must be a whole number >= 1"):
+        fit_latent_prior(torch.randn(20, 2), 2, restarts=restarts)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("components", [0, 7, MAX_COMPONENTS + 1, True])
 def test_impossible_mixture_sizes_are_refused(components: int) -> None:
     x = torch.randn(6, 2)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from training.data import FASHION_MNIST_DIR, ArrayImageDataset, load_fashion_mnist
+from training.latent_prior import DEFAULT_RESTARTS
 from training.metrics import (
     FeatureAccumulator,
     MetricError,
@@ -575,6 +576,7 @@ def test_mixture_sample_prior_fits_one_for_a_model_that_ships_none(metrics_cache
     opts = MetricOptions(model=model, dataset="fashion-mnist", cache_dir=metrics_cache)
     prior = mixture_prior(opts)
     assert prior.metadata["count"] == MIXTURE_PRIOR_IMAGES and prior is mixture_prior(opts)  # fitted once
+    assert prior.metadata["restarts"] == DEFAULT_RESTARTS  # fitted as a release's is
     images, _ = opts.split("train", MIXTURE_PRIOR_IMAGES)
     mu, _ = model.posterior(images)
     mixture_mean = (prior.weights[:, None] * prior.means).sum(0)

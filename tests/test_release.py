@@ -516,6 +516,9 @@ def test_model_card_says_which_prior_its_sample_metrics_drew_from() -> None:
                           metrics={"fd10k_classifier": 70.8, "recon_mse_test": 0.02})
     card = render_model_card(sampled, latent_prior=prior)
     assert "a mixture of 1 full-covariance Gaussians fitted by EM to the latents of 100 x training images" in card
+    restarted = LatentPrior(prior.weights, prior.means, prior.scale_tril, {**prior.metadata, "restarts": 10})
+    assert "fitted by EM (the most likely of 10 starts) to the latents" in render_model_card(
+        sampled, latent_prior=restarted)
     assert "The sample metrics in the table above follow the paper (N(0, I))" in card
     from dcvae_tools.card import SAMPLE_METRICS
     from training.metrics.metric_main import list_metrics

@@ -681,6 +681,10 @@ def latent_stats(
     prior_components: Annotated[
         int, typer.Option(min=1, max=256, help="Gaussians in the fitted latent prior (latent_prior.safetensors).")
     ] = 10,
+    prior_restarts: Annotated[
+        int, typer.Option(min=1, max=1000, help="EM starts for the latent prior; the fit of highest likelihood is "
+                          "kept (one start can end in a poor optimum: worse samples).")
+    ] = 10,
     name: Annotated[
         str | None,
         typer.Option(help="The model's name in --manifest (default: the folder's name, e.g. for a release "
@@ -727,7 +731,7 @@ def latent_stats(
             known = ", ".join(sorted(data.get("models", {}))) or "none"
             raise UserError(f"{manifest} has no model {name!r} to update (it has: {known}); pass --name NAME")
     summary = regenerate(folder, data_root, figure=figure, prior_components=prior_components,
-                         progress=lambda m: typer.echo(m, err=True))
+                         prior_restarts=prior_restarts, progress=lambda m: typer.echo(m, err=True))
     if old is not None:  # set exactly when there is a manifest entry to update
         from dcvae_tools.publish import manifest_entry
 

@@ -26,7 +26,7 @@ from dcvae_tools.editing.units import unit_metadata
 from dcvae_tools.model import DCVAE, AttributeVector
 from dcvae_tools.prior import LatentPrior
 
-from .latent_prior import DEFAULT_COMPONENTS, fit_latent_prior, posterior_draws
+from .latent_prior import DEFAULT_COMPONENTS, DEFAULT_RESTARTS, fit_latent_prior, posterior_draws
 from .metrics.common import split_tensors
 
 DOMAINS = {
@@ -73,10 +73,11 @@ def stats_metadata(model: DCVAE) -> dict[str, Any]:
 
 
 def model_latent_stats(model: DCVAE, data_root: str | None = None,
-                       prior_components: int = DEFAULT_COMPONENTS) -> tuple[LatentStats, LatentPrior]:
+                       prior_components: int = DEFAULT_COMPONENTS,
+                       prior_restarts: int = DEFAULT_RESTARTS) -> tuple[LatentStats, LatentPrior]:
     """Statistics of ``model`` on its dataset (training-split latents, test-split reference quantiles and the
     out-of-domain limit) and its latent prior (a ``prior_components``-component mixture fitted to one posterior
-    draw of each training image)."""
+    draw of each training image, the best of ``prior_restarts`` EM starts)."""
     c = model.config
     if not c.dataset:
         raise ValueError("the model's config names no dataset; latent statistics need its training data")
@@ -86,7 +87,7 @@ def model_latent_stats(model: DCVAE, data_root: str | None = None,
         mu_train, logvar_train = posterior_in_chunks(model, train)
     z_test, errors, cycle = reference_measures(model, test)
     stats = compute_latent_stats(mu_train, z_test, errors, cycle, stats_metadata(model))
-    prior = fit_latent_prior(posterior_draws(mu_train, logvar_train), prior_components,
+    prior = fit_latent_prior(posterior_draws(mu_train, logvar_train), prior_components, restarts=prior_restarts,
                              metadata={"dataset": c.dataset, "split": "train",
                                        "latents": "one posterior draw per image (seed 0)"})
     return stats, prior
@@ -120,7 +121,8 @@ def _old_prior(folder: Path, model: DCVAE) -> LatentPrior | None:
 
 
 def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path | None = None,
-               prior_components: int = DEFAULT_COMPONENTS, progress: Any = print) -> dict[str, Any]:
+               prior_components: int = DEFAULT_COMPONENTS, prior_restarts: int = DEFAULT_RESTARTS,
+               progress: Any = print) -> dict[str, Any]:
     """Recompute ``folder``'s latent_stats.safetensors, latent_prior.safetensors, attribute units and principal
     components (atomically, file by file) and optionally draw the principal-components figure; returns a
     summary."""
@@ -133,7 +135,7 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
     folder = Path(folder)
     model = load_release(folder, read_derived=False)  # recomputed: an old or broken file must not stop it
     progress(f"encoding the {model.config.dataset} train and test splits with {folder} ...")
-    stats, prior = model_latent_stats(model, data_root, prior_components)
+    stats, prior = model_latent_stats(model, data_root, prior_components, prior_restarts)
     attributes = with_units_and_components(dict(model.attributes), stats)
     card = folder / CARD_NAME
     # A card exactly as generated lists the directions, so it is redrawn with the new ones; a card written or
@@ -168,7 +170,8 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
                                           strict=True)),
         "cycle_quantiles": dict(zip(stats.quantile_levels.tolist(), stats.cycle_quantiles.tolist(), strict=True)),
         "far_score_limit": stats.far_score_limit_value,
-        "prior": {k: prior.metadata[k] for k in ("components", "em_iterations", "mean_log_likelihood")},
+        "prior": {k: prior.metadata[k] for k in ("components", "restarts", "seed", "em_iterations",
+                                                  "mean_log_likelihood")},
         "explained_variance_top10": (values[:NUM_COMPONENTS] / values.sum()).tolist(),
         "units": {n: a.metadata.get("unit") for n, a in attributes.items() if not n.startswith("pc")},
     }

@@ -392,8 +392,10 @@ def mixture_source(opts: MetricOptions) -> str:
         count = f"{int(count):,}" if count.isdigit() else count
         return (f"the release's latent_prior.safetensors ({prior.components} components, fitted to "
                 f"{count} training latents)")
+    from ..latent_prior import DEFAULT_RESTARTS
+
     return (f"a 10-component mixture fitted to a fixed seeded subset of up to {MIXTURE_PRIOR_IMAGES:,} training images "
-            "(the model ships none)")
+            f"(the most likely of {DEFAULT_RESTARTS} EM starts; the model ships none)")
 
 
 def mixture_prior(opts: MetricOptions) -> Any:

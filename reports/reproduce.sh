@@ -198,12 +198,12 @@ mnist_preset_run() {  # the mnist-32 preset's own run to its 48,000 iterations, 
 
 release_mnist() {  # RUN [--snapshot N]: bundle a run's network (its last, or snapshot N) as mnist-32, evaluate it
     # (reports/mnist-32.json), release it again with those metrics, and compute its latent statistics, fitted
-    # prior and PCA figure
+    # prior (the most likely of PRIOR_RESTARTS EM starts, 10 unless set) and PCA figure
     local rel=("$@" --name mnist-32 --repo-id dcvae-tools/mnist-32)
     $TRAIN release "${rel[@]}"
     $TRAIN eval dcvae_tools/weights/mnist-32 -o reports/mnist-32.json --metrics "$MNIST_RELEASE_METRICS"
     $TRAIN release "${rel[@]}" --report reports/mnist-32.json
-    $TRAIN latent-stats mnist-32 --figure docs/figures/pca-mnist-32.png
+    $TRAIN latent-stats mnist-32 --figure docs/figures/pca-mnist-32.png --prior-restarts "${PRIOR_RESTARTS:-10}"
 }
 
 piece() {  # UNTIL COMMAND...: run a training command (its stdout is the run's JSON summary); when the run still
@@ -263,9 +263,9 @@ case "$TARGET" in
         ;;
     mnist-32-48000)  # the release before it: the preset as it is, in pieces of at most ~2 hours, its last network.
         # Like target mnist-32 it writes the bundled mnist-32 and reports/mnist-32.json; the report of that release
-        # is kept as reports/history/mnist-32-iteration-48000.json
+        # is kept as reports/history/mnist-32-iteration-48000.json. Its prior was fitted from one EM start
         piece 48000 mnist_preset_run
-        release_mnist reports/runs/mnist-32
+        PRIOR_RESTARTS=1 release_mnist reports/runs/mnist-32
         ;;
     mnist-32-posterior-statistics)  # the 48,000 release's networks with the decoder's BatchNorm statistics recomputed
         # from posterior draws of the training digits (as the 64,000-iteration Fashion-MNIST release once shipped
@@ -460,8 +460,9 @@ case "$TARGET" in
     ex-post-prior)  # the release and the same-schedule VAE/GAN at 48,000 sampled from N(0, I) and from
         # full-covariance Gaussian mixtures fitted to their training latents (reports/experiments/ex_post_prior.py);
         # ex-post-prior-fashion-mnist-32.json measured the 48,000-iteration release (commit a525e30's bundled
-        # weights): run today, the first line measures the 82,000-iteration one. These reports were written with
-        # one EM start per mixture (--restarts 1), before releases kept the most likely of ten
+        # weights): run today, the first line measures the 82,000-iteration one, and so does the third, which
+        # measured the 64,000-iteration release. These reports were written with one EM start per mixture
+        # (--restarts 1), before the mnist-32 release kept the most likely of ten
         python reports/experiments/ex_post_prior.py dcvae_tools/weights/fashion-mnist-32 --components 1,10,50 \
             --restarts 1 -o reports/experiments/ex-post-prior-fashion-mnist-32.json --figures docs/figures/ex-post-prior \
             --labels dcvae
@@ -476,6 +477,9 @@ case "$TARGET" in
         python reports/experiments/ex_post_prior.py "$(snapshot_in reports/runs/mnist-32-joint-translate2 53000)" \
             --components 10 --images 4000 --restarts 1 \
             -o reports/experiments/ex-post-prior-mnist-32-joint-translate2-53000.json
+        # the 51,000 release's mixture as first shipped, from one start
+        python reports/experiments/ex_post_prior.py dcvae_tools/weights/mnist-32 --components 10 --images 4000 \
+            --restarts 1 -o reports/history/ex-post-prior-mnist-32-iteration-51000-one-start.json
         # the shipped mnist-32 prior: the same fit as `dcvae-train latent-stats` (whole training split, same draws,
         # the most likely of the same ten EM starts)
         python reports/experiments/ex_post_prior.py dcvae_tools/weights/mnist-32 --components 10 --images 4000 \

@@ -333,7 +333,8 @@ def test_the_mixture_sampling_metric_draws_from_the_shipped_prior(release: Path)
     # the same batches as the metric's: a convolution's result may differ in the last bit with the batch size
     assert torch.equal(got, crop_content(model.decode(z, batch_size=8), opts.content_size))
     prior, count = model.latent_prior, int(model.latent_prior.metadata["count"])
-    assert mixture_source(opts).endswith(f"{prior.components} components, fitted to {count:,} training latents)")
+    assert mixture_source(opts).endswith(f"{prior.components} components, fitted to {count:,} training latents, "
+                                         f"the most likely of {prior.metadata['restarts']} EM starts)")
     standard = MetricOptions(model=model, dataset="fashion-mnist", batch_size=8, show_progress=False)
     got = torch.cat(list(_sample_batches(standard, 10)))  # the paper's protocol stays N(0, I), clamped
     z = torch.randn(10, LATENT, generator=torch.Generator().manual_seed(standard.seed)).clamp(-1, 1)
@@ -396,3 +397,47 @@ def test_latent_stats_refuses_a_manifest_without_the_model_before_computing_anyt
     result = runner.invoke(train_app, ["latent-stats", str(folder), "--name", "fashion-mnist-32"])
     assert isinstance(result.exception, UserError) and "--manifest" in str(result.exception)
     assert {f.name: f.read_bytes() for f in folder.iterdir()} == before  # nothing encoded, nothing written
+
+
+def test_latent_stats_refits_the_shipped_mnist_prior_exactly(tmp_path: Path) -> None:
+    """`latent-stats --prior-restarts` reaches the fit: three starts of the shipped mnist-32 release keep the start
+    its ten did (seed 2, the likeliest of 0-2 too), so the refitted mixture is the shipped one, tensor for tensor,
+    and the statistics it recomputes are the shipped ones."""
+    import shutil
+
+    from dcvae_tools.manifest import BUNDLED_WEIGHTS_DIR
+    from training.cli import app as train_app
+
+    folder = tmp_path / "mnist-32"
+    shutil.copytree(BUNDLED_WEIGHTS_DIR / "mnist-32", folder)
+    shipped = load_latent_prior(folder / LATENT_PRIOR_NAME, 64)
+    assert shipped.metadata["restarts"] == 10 and shipped.metadata["seed"] == 2
+    result = CliRunner().invoke(train_app, ["latent-stats", str(folder), "--prior-restarts", "3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["prior"]["restarts"] == 3 and summary["prior"]["seed"] == 2
+    refitted = load_latent_prior(folder / LATENT_PRIOR_NAME, 64)
+    for name in ("weights", "means", "scale_tril"):
+        assert torch.equal(getattr(refitted, name), getattr(shipped, name)), name
+    assert refitted.metadata["mean_log_likelihood"] == shipped.metadata["mean_log_likelihood"]
+    for name in ("latent_stats.safetensors", "attributes.safetensors"):
+        old, new = load_file(BUNDLED_WEIGHTS_DIR / "mnist-32" / name), load_file(folder / name)
+        assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old), name
+    assert "(the most likely of 3 starts)" in (folder / "README.md").read_text()
+
+
+def test_one_start_writes_the_metadata_fits_wrote_before_restarts(tmp_path: Path) -> None:
+    x = _separated_clusters()
+    one = fit_latent_prior(x, 6, seed=4, restarts=1)
+    assert "restarts" not in one.metadata and one.metadata["seed"] == 4
+    assert "restarts" not in fit_latent_prior(x, 1, restarts=10).metadata  # one component: every start is the same
+    assert fit_latent_prior(x, 6, restarts=np.int64(2)).metadata["restarts"] == 2
+
+
+def test_the_command_line_default_is_the_library_default() -> None:
+    import inspect
+
+    from training.cli import latent_stats
+    from training.latent_prior import DEFAULT_RESTARTS
+
+    assert inspect.signature(latent_stats).parameters["prior_restarts"].default == DEFAULT_RESTARTS

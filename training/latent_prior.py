@@ -9,6 +9,7 @@ scores samples drawn from it.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import torch
@@ -44,7 +45,10 @@ def fit_latent_prior(
     ``components`` distinct rows as the means, with the data's covariance for every component. float64
     throughout; ``reg`` is added to every covariance's diagonal (keeps them positive definite). A start stops when
     the mean log-likelihood gains less than ``tol`` (relative) in an iteration, or after ``max_iter`` iterations.
-    The metadata records the start kept (``seed``) and how many were tried (``restarts``).
+    The metadata records the start kept (``seed``) and, when more than one was tried, how many (``restarts``;
+    a fit from one start writes the metadata fits wrote before restarts existed, so its file is reproduced
+    byte for byte). With one component, or as many components as latents, every start gives the same fit, so
+    one start is made.
     """
     x = latents.detach().double().cpu()
     if x.ndim != 2:
@@ -55,20 +59,27 @@ def fit_latent_prior(
     if isinstance(components, bool) or not 1 <= components <= min(MAX_COMPONENTS, n):
         raise ValueError(f"components must be between 1 and {min(MAX_COMPONENTS, n)} for {n} latents, "
                          f"got {components}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be a whole number >= 1, got {restarts!r}")
+    asked = restarts
+    try:
+        restarts = 0 if isinstance(asked, bool) else operator.index(asked)  # numpy integers too
+    except TypeError:
+        restarts = 0
+    if restarts < 1:
+        raise ValueError(f"restarts must be a whole number >= 1, got {asked!r}")
     if not bool(x.isfinite().all()):
         raise ValueError("latents contain NaN or infinite values")
+    if components in (1, n):
+        restarts = 1
     best: tuple[float, int, int, LatentPrior] | None = None
     for start in range(seed, seed + restarts):
         prior, iterations, mean_ll = _em_from(x, components, start, max_iter, tol, reg)
-        if best is None or mean_ll > best[0]:
+        if best is None or math.isnan(best[0]) or mean_ll > best[0]:
             best = (mean_ll, start, iterations, prior)
     assert best is not None
     mean_ll, kept_seed, iterations, prior = best
+    tried = {"restarts": restarts} if restarts > 1 else {}
     prior.metadata = {**(metadata or {}), "count": n, "components": components, "em_iterations": iterations,
-                      "mean_log_likelihood": mean_ll, "seed": kept_seed, "restarts": restarts,
-                      "covariance_regularisation": reg}
+                      "mean_log_likelihood": mean_ll, "seed": kept_seed, **tried, "covariance_regularisation": reg}
     return prior
 
 

@@ -9,8 +9,8 @@ was trained to reconstruct. This script measures, for each model folder:
   eval``) and unclamped;
 * ``gmm<K>``: a full-covariance Gaussian mixture of K components fitted by EM to posterior draws of the first
   ``--images`` training images (:func:`training.latent_prior.fit_latent_prior`, the fit releases ship; the
-  most likely of ``--restarts`` EM starts, 10 as releases since 2026-12-07; the reports written before then
-  used one start, ``--restarts 1``);
+  most likely of ``--restarts`` EM starts, 10 by default as the mnist-32 release's since 2026-12-07; the
+  Fashion-MNIST release's and the reports written before then used one start, ``--restarts 1``);
 
 each as FD in the repository classifier's features, 10,000 samples against 10,000 training images, the protocol
 of ``fd10k_classifier``. Against copying: the mean pixel distance from 1,000 samples to their nearest fitting

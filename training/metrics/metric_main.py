@@ -390,10 +390,13 @@ def mixture_source(opts: MetricOptions) -> str:
         prior = opts.model.latent_prior
         count = str(prior.metadata.get("count", "its"))
         count = f"{int(count):,}" if count.isdigit() else count
+        restarts = prior.metadata.get("restarts")
+        starts = f", the most likely of {restarts} EM starts" if isinstance(restarts, int) and restarts > 1 else ""
         return (f"the release's latent_prior.safetensors ({prior.components} components, fitted to "
-                f"{count} training latents)")
+                f"{count} training latents{starts})")
     from ..latent_prior import DEFAULT_RESTARTS
 
+    # reports written before 2026-12-07 fitted this mixture from one EM start
     return (f"a 10-component mixture fitted to a fixed seeded subset of up to {MIXTURE_PRIOR_IMAGES:,} training images "
             f"(the most likely of {DEFAULT_RESTARTS} EM starts; the model ships none)")
 

@@ -215,3 +215,27 @@ def safetensors_header(data: bytes, source: StrPath, fix: str, limit: int = 1 <<
     if not isinstance(header, dict):
         raise ConfigError(f"{source} is not a readable safetensors file (header is not an object); {fix}")
     return header
+
+
+def safetensors_bytes(tensors: dict, metadata: dict[str, str] | None = None) -> bytes:
+    """``tensors`` and ``metadata`` as the bytes of a safetensors file, the same bytes on every run.
+
+    safetensors keeps the metadata in a hash map, so its keys come out in an order that changes from process to
+    process and the same content hashed differently (a release's sha256 changed when nothing in it had). The
+    header is written again with the metadata's keys sorted; it has the same length, so nothing else moves.
+    """
+    import json
+
+    from safetensors.torch import save
+
+    data = save(tensors, metadata=metadata)
+    size = int.from_bytes(data[:8], "little")
+    padded = data[8 : 8 + size]
+    text = padded.rstrip(b" ")
+    header = json.loads(text)
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        ordered = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(ordered) == len(text) and json.loads(ordered) == json.loads(text):
+            return data[:8] + ordered + padded[len(text) :] + data[8 + size :]
+    return data

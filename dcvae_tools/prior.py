@@ -104,11 +104,12 @@ def mixture_log_joint(x: torch.Tensor, weights: torch.Tensor, means: torch.Tenso
 
 def save_latent_prior(prior: LatentPrior, path: str | Path) -> None:
     """Write ``prior`` as safetensors (float32 tensors) with its provenance as JSON metadata."""
-    from safetensors.torch import save_file
+    from .io_utils import safetensors_bytes
 
     tensors = {name: getattr(prior, name).float().cpu().contiguous() for name in _TENSORS}
     meta = {**prior.metadata, "format_version": FORMAT_VERSION}
-    save_file(tensors, str(path), metadata={"format": "pt", "latent_prior": json.dumps(meta, sort_keys=True)})
+    data = safetensors_bytes(tensors, {"format": "pt", "latent_prior": json.dumps(meta, sort_keys=True)})
+    Path(path).write_bytes(data)
 
 
 def max_latent_prior_bytes(latent_dim: int) -> int:

@@ -35,11 +35,12 @@ from .errors import (
 )
 from .fast import resolve_dtype
 from .io_utils import (
-    atomic_write,
+    atomic_write_bytes,
     check_size,
     git_blob_sha1,
     missing_folders,
     remove_empty_folders,
+    safetensors_bytes,
     safetensors_header,
 )
 from .model import DCVAE, AttributeVector
@@ -120,8 +121,8 @@ def save_attributes(
         }
         for name, a in attributes.items()
     }
-    with atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "attributes": json.dumps(meta, sort_keys=True)})
+    metadata = {"format": "pt", "attributes": json.dumps(meta, sort_keys=True)}
+    atomic_write_bytes(path, safetensors_bytes(tensors, metadata))
 
 
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8")

@@ -36,6 +36,19 @@ def test_loads_offline_from_the_package_with_verified_files(bundled, monkeypatch
     assert model.config.latent_dim == entry.latent_dim and model.config.image_size == entry.resolution
 
 
+@pytest.mark.parametrize("name", BUNDLED)
+def test_release_files_are_written_in_canonical_bytes(name):
+    """Each safetensors file's metadata keys are sorted, as dcvae_tools.io_utils.safetensors_bytes writes them:
+    a file written by safetensors' own save_file (keys in hash-map order) would hash differently each time the
+    same content is released again."""
+    import json
+
+    for path in sorted(load_manifest().models[name].bundled_dir.glob("*.safetensors")):
+        data = path.read_bytes()
+        keys = list(json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__", {}))
+        assert keys == sorted(keys), path
+
+
 def test_a_revision_for_a_bundled_name_says_to_drop_it(bundled):
     from dcvae_tools.errors import ModelNotFoundError
 

@@ -713,3 +713,27 @@ def test_lazy_package_names_submodules_and_dir() -> None:
     assert encoding.index.read_index is encoding.read_index is encoding.shards.read_index  # moved, still here
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         images.nothing  # noqa: B018
+
+
+def test_safetensors_bytes_are_the_same_on_every_call_and_read_back(tmp_path: Path) -> None:
+    import json
+
+    from safetensors import safe_open
+
+    from dcvae_tools.io_utils import safetensors_bytes
+
+    tensors = {"b": torch.arange(6.0).reshape(2, 3), "a": torch.ones(4, dtype=torch.float64)}
+    # safetensors keeps metadata in a hash map: five keys come out in a new order on almost every call
+    metadata = {f"key{i}": json.dumps({"n": i, "text": 'é "quoted"\nline', "slash": "a/b"}) for i in (3, 1, 4, 0, 2)}
+    outputs = {safetensors_bytes(tensors, metadata) for _ in range(20)}
+    assert len(outputs) == 1
+    data = outputs.pop()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    assert list(header["__metadata__"]) == sorted(metadata)  # the reordered header was kept, not the fallback
+    path = tmp_path / "t.safetensors"
+    path.write_bytes(data)
+    with safe_open(str(path), "pt") as f:
+        assert f.metadata() == metadata
+        assert all(torch.equal(f.get_tensor(k), v) for k, v in tensors.items())
+    assert safetensors_bytes(tensors) == safetensors_bytes(tensors)  # no metadata

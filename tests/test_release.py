@@ -412,17 +412,17 @@ def test_attributes_files_round_trip_from_python(tmp_path: Path) -> None:
     assert list(load_attributes(tmp_path / "one.safetensors")) == ["bright"]
     (tmp_path / "one.safetensors").unlink()
     before = path.read_bytes()
-    import dcvae_tools.release as release_module
+    import safetensors.torch
 
-    def failing_save(*args, **kwargs) -> None:
-        raise OSError("injected: the disk is full")
+    def failing_save(*args, **kwargs) -> bytes:  # the library failing, not our code replaced
+        raise OSError("injected: out of memory")
 
-    real_save, release_module.save_file = release_module.save_file, failing_save
+    real_save, safetensors.torch.save = safetensors.torch.save, failing_save
     try:
         with pytest.raises(OSError, match="injected"):
             save_attributes([first], path)
     finally:
-        release_module.save_file = real_save
+        safetensors.torch.save = real_save
     assert path.read_bytes() == before  # the old file kept whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["attrs.safetensors"]  # no temporary file left
     model = make_model(seed=1)

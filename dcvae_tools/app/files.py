@@ -108,9 +108,10 @@ class TempFiles:
     def latents(self, tensors: Mapping[str, torch.Tensor], name: str, metadata: Mapping[str, Any]) -> Path:
         """Save latents as safetensors (the format ``dcvae decode`` reads: tensor ``latents`` [N, D]); metadata
         values that are not strings are stored as JSON."""
-        from safetensors.torch import save_file
+        from dcvae_tools.io_utils import safetensors_bytes
 
         target = self.path(name)
         meta = {"format": "pt", **{k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}}
-        save_file({k: v.detach().cpu().float().contiguous() for k, v in tensors.items()}, str(target), metadata=meta)
+        cpu = {k: v.detach().cpu().float().contiguous() for k, v in tensors.items()}
+        target.write_bytes(safetensors_bytes(cpu, meta))
         return target

@@ -418,13 +418,12 @@ def _check_decoded(
 
 
 def _write_safetensors(path: Path, tensors: dict[str, "torch.Tensor"], metadata: dict[str, str]) -> None:
-    """Write a safetensors file atomically (a temporary file in the same folder, then a rename)."""
-    from safetensors.torch import save_file
+    """Write a safetensors file atomically (a temporary file in the same folder, then a rename), the same bytes
+    for the same latents and metadata."""
+    from dcvae_tools.io_utils import atomic_write_bytes, safetensors_bytes
 
-    from dcvae_tools.io_utils import atomic_write
-
-    with atomic_write(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write_bytes(path, safetensors_bytes(cpu, metadata))
 
 
 def _read_latents_missing(path: Path) -> NoReturn:

@@ -191,10 +191,11 @@ def compute_latent_stats(
 
 def save_latent_stats(stats: LatentStats, path: str | Path) -> None:
     """Write ``stats`` as safetensors (float64 tensors) with the provenance as JSON metadata."""
-    from safetensors.torch import save_file
+    from ..io_utils import safetensors_bytes
 
     tensors = {name: getattr(stats, name).double().cpu().contiguous() for name in _TENSORS}
-    save_file(tensors, str(path), metadata={"format": "pt", "latent_stats": json.dumps(stats.metadata, sort_keys=True)})
+    data = safetensors_bytes(tensors, {"format": "pt", "latent_stats": json.dumps(stats.metadata, sort_keys=True)})
+    Path(path).write_bytes(data)
 
 
 def max_latent_stats_bytes(latent_dim: int) -> int:

@@ -401,8 +401,9 @@ def test_latent_stats_refuses_a_manifest_without_the_model_before_computing_anyt
 
 def test_latent_stats_refits_the_shipped_mnist_prior_exactly(tmp_path: Path) -> None:
     """`latent-stats --prior-restarts` reaches the fit: three starts of the shipped mnist-32 release keep the start
-    its ten did (seed 2, the likeliest of 0-2 too), so the refitted mixture is the shipped one, tensor for tensor,
-    and the statistics it recomputes are the shipped ones."""
+    its ten did (seed 2, the likeliest of 0-2 too), so the refitted mixture is the shipped one, and the statistics
+    it recomputes are the shipped ones (bit for bit on the CPU they were made on; within rounding on another,
+    whose kernels may sum in another order)."""
     import shutil
 
     from dcvae_tools.manifest import BUNDLED_WEIGHTS_DIR
@@ -418,11 +419,12 @@ def test_latent_stats_refits_the_shipped_mnist_prior_exactly(tmp_path: Path) -> 
     assert summary["prior"]["restarts"] == 3 and summary["prior"]["seed"] == 2
     refitted = load_latent_prior(folder / LATENT_PRIOR_NAME, 64)
     for name in ("weights", "means", "scale_tril"):
-        assert torch.equal(getattr(refitted, name), getattr(shipped, name)), name
-    assert refitted.metadata["mean_log_likelihood"] == shipped.metadata["mean_log_likelihood"]
+        assert torch.allclose(getattr(refitted, name), getattr(shipped, name), rtol=1e-4, atol=1e-5), name
+    assert refitted.metadata["mean_log_likelihood"] == pytest.approx(shipped.metadata["mean_log_likelihood"], abs=1e-4)
     for name in ("latent_stats.safetensors", "attributes.safetensors"):
         old, new = load_file(BUNDLED_WEIGHTS_DIR / "mnist-32" / name), load_file(folder / name)
-        assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old), name
+        assert old.keys() == new.keys(), name
+        assert all(torch.allclose(old[k], new[k], rtol=1e-4, atol=1e-5) for k in old), name
     assert "(the most likely of 3 starts)" in (folder / "README.md").read_text()
 
 

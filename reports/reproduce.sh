@@ -145,7 +145,7 @@ measure_as_release() {  # RUN SNAPSHOT REPORT METRICS: export the run's snapshot
 FASHION_PRIOR_RESTARTS=1
 KEPT_38955=4239ad2:reports/runs/fashion-mnist-32-scratch-joint-clamp/checkpoint.pt  # that arm's state at 38,955
 AT_38955=runs/fashion-mnist-32-scratch-at-38955  # where ncritic1_to_64k starts from: that state, taken or trained
-MNIST_SNAPSHOT=51000  # the mnist-32 release: this network snapshot of target mnist-32-joint-translate2
+MNIST_SNAPSHOT=58000  # the mnist-32 release: this network snapshot of target mnist-32-joint-translate2
 
 scratch_to_38955() {  # the from-scratch joint+clamp arm's recipe trained to 38,955 in runs/ (resumes): for a clone
     # without commit 4239ad2 (a shallow one), which ncritic1_to_64k otherwise takes that state from. The same recipe,
@@ -255,11 +255,12 @@ case "$TARGET" in
     mnist-32)  # the release. Since 2026-12-07 it is the network snapshot at MNIST_SNAPSHOT of target
         # mnist-32-joint-translate2: the preset's 48,000-iteration run (the release before it, target
         # mnist-32-48000) continued with joint decoder batches and each real digit shifted by up to 2 pixels, the
-        # latest snapshot to pass the rule docs/models.md fixed before that arm's snapshots past 49,000 were
-        # measured. Released, evaluated, released again with the report, its statistics and fitted prior computed.
+        # latest snapshot to pass the rule docs/models.md fixed before that arm's snapshots past 57,000 were
+        # measured (51,000 was released first, by the rule fixed before its snapshots past 49,000 were measured).
+        # Released, evaluated, released again with the report, its statistics and fitted prior computed.
         piece 48000 mnist_preset_run
         piece "$MNIST_SNAPSHOT" continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint-translate2 \
-            60000 1000 --set translate=2 --max-minutes 100 --stop-after "$MNIST_SNAPSHOT"
+            70000 1000 --set translate=2 --max-minutes 100 --stop-after "$MNIST_SNAPSHOT"
         release_mnist reports/runs/mnist-32-joint-translate2 --snapshot "$MNIST_SNAPSHOT"
         ;;
     mnist-32-48000)  # the release before it: the preset as it is, in pieces of at most ~2 hours, its last network.
@@ -291,14 +292,24 @@ case "$TARGET" in
         # reconstructs its 4,000 training digits with 24% less error than the held-out ones after 768 epochs of them,
         # so the lever tried is data, not budget. Float32, in pieces of at most 100 minutes (run it again to
         # continue); a network snapshot every 1,000.
-        # (stopped at 57,048 on 2026-12-07; the steps after it need 54,000, and target mnist-32-joint's snapshots)
-        piece 54000 continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint-translate2 60000 1000 \
+        # (planned to 60,000, stopped at 57,048 on 2026-12-07, then planned to 70,000 and stopped at 64,113 the same
+        # day; the steps after it need 64,000, and target mnist-32-joint's snapshots)
+        piece 64000 continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint-translate2 70000 1000 \
             --set translate=2 --max-minutes 100
         $TRAIN curves reports/runs/mnist-32-joint-translate2 --metrics "$MNIST_CURVE_METRICS"
-        # the probe with its penalty chosen on the training digits: the release's snapshot and the VAE with shifts
-        python reports/experiments/probe_weight_decay.py dcvae_tools/weights/mnist-32 \
-            "$(snapshot_in reports/runs/mnist-32-vae-translate2 50000)" \
-            -o reports/experiments/probe-weight-decay-mnist-32-51000.json
+        # the samples of each snapshot past 57,000 from its fitted mixture (the most likely of ten EM starts): the
+        # release rule's condition on samples
+        for iteration in 58000 59000 60000 61000 62000 63000 64000; do
+            python reports/experiments/ex_post_prior.py "$(snapshot_in reports/runs/mnist-32-joint-translate2 "$iteration")" \
+                --components 10 --images 4000 -o "reports/experiments/ex-post-prior-mnist-32-joint-translate2-$iteration.json"
+        done
+        # the probe with its penalty chosen on the training digits: the releases' snapshots (the reports were
+        # written from the release folders, which hold the same networks) and the VAE with shifts
+        for iteration in 51000 58000; do
+            python reports/experiments/probe_weight_decay.py "$(snapshot_in reports/runs/mnist-32-joint-translate2 "$iteration")" \
+                "$(snapshot_in reports/runs/mnist-32-vae-translate2 50000)" \
+                -o "reports/experiments/probe-weight-decay-mnist-32-$iteration.json"
+        done
         # how much better the encoder fits its training digits than held-out ones, before and after the shifts
         shifted=reports/runs/mnist-32-joint-translate2
         python reports/experiments/train_test_gap.py "$(snapshot_in reports/runs/mnist-32 48000)" \
@@ -482,7 +493,8 @@ case "$TARGET" in
         python reports/experiments/ex_post_prior.py dcvae_tools/weights/mnist-32 --components 10 --images 4000 \
             --restarts 1 -o reports/history/ex-post-prior-mnist-32-iteration-51000-one-start.json
         # the shipped mnist-32 prior: the same fit as `dcvae-train latent-stats` (whole training split, same draws,
-        # the most likely of the same ten EM starts)
+        # the most likely of the same ten EM starts); the 51,000 release's is kept as
+        # reports/history/ex-post-prior-mnist-32-iteration-51000.json
         python reports/experiments/ex_post_prior.py dcvae_tools/weights/mnist-32 --components 10 --images 4000 \
             -o reports/experiments/ex-post-prior-mnist-32.json --figures docs/figures/ex-post-prior --labels mnist
         ;;
@@ -495,6 +507,9 @@ case "$TARGET" in
         # release's mixture, their likelihoods and sample FDs, and what keeping the most likely of 1, 5 or 10 gives
         python reports/experiments/prior_restarts.py dcvae_tools/weights/mnist-32 --seeds 10 \
             -o reports/experiments/prior-restarts-mnist-32.json
+        # the 51,000 release (measured from its release folder, which holds this snapshot's network)
+        python reports/experiments/prior_restarts.py "$(snapshot_in reports/runs/mnist-32-joint-translate2 51000)" \
+            --seeds 10 -o reports/history/prior-restarts-mnist-32-iteration-51000.json
         python reports/experiments/prior_restarts.py dcvae_tools/weights/fashion-mnist-32 --seeds 10 \
             -o reports/experiments/prior-restarts-fashion-mnist-32.json
         # the previous mnist-32 release (the 48,000 run's last network): its starts, and its ten-start fit

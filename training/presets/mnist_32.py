@@ -11,14 +11,14 @@ Same backbone, objective and settings as fashion-mnist-32, with one departure, t
   keys of the same images. Keys of the query's own image are also masked out of its negatives
   (training.loss.info_nce).
 
-The release since 2026-12-07 went further than this preset: its 48,000-iteration state continued with ``--set
-decoder_batch=joint --set translate=2`` (in float32, ``amp=none``, ``channels_last=false``), released at its
-network snapshot at 51,000. Shifting each real digit by up to 2 pixels (``translate``) is a departure from the
-official recipe, which augments nothing: after 768 epochs of the 4,000 training digits the encoder fitted them
-with 24% less reconstruction error than held-out digits, and the linear probe on held-out latents had stayed at
-0.963-0.970 under more of the same data, a lower learning rate or latent size 128 (docs/experiments.md). The
-preset keeps the defaults it trained with, so its kept run resumes; ``bash reports/reproduce.sh mnist-32`` runs
-the release's whole recipe.
+The releases since 2026-12-07 went further than this preset: its 48,000-iteration state continued with ``--set
+decoder_batch=joint --set translate=2`` (in float32, ``amp=none``, ``channels_last=false``), released at its network
+snapshot at 51,000 and, since a later session of the same day, at 58,000. Shifting each real digit by up to 2 pixels
+(``translate``) is a departure from the official recipe, which augments nothing: after 768 epochs of the 4,000
+training digits the encoder fitted them with 24% less reconstruction error than held-out digits, and the linear
+probe on held-out latents had stayed at 0.963-0.970 under more of the same data, a lower learning rate or latent
+size 128 (docs/experiments.md). The preset keeps the defaults it trained with, so its kept run resumes; ``bash
+reports/reproduce.sh mnist-32`` runs the release's whole recipe.
 
 The first release (4,000 iterations, float32) is reproduced by ``reports/reproduce.sh mnist-32-first-release``,
 which pins its settings.

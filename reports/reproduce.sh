@@ -295,7 +295,7 @@ case "$TARGET" in
         # (planned to 60,000, stopped at 57,048 on 2026-12-07, then planned to 70,000 and stopped at 64,113 the same
         # day; the steps after it need 64,000, and target mnist-32-joint's snapshots)
         piece 64000 continue_joint mnist-32 reports/runs/mnist-32 reports/runs/mnist-32-joint-translate2 70000 1000 \
-            --set translate=2 --max-minutes 100
+            --set translate=2 --max-minutes 100 --stop-after 64113
         $TRAIN curves reports/runs/mnist-32-joint-translate2 --metrics "$MNIST_CURVE_METRICS"
         # the samples of each snapshot past 57,000 from its fitted mixture (the most likely of ten EM starts): the
         # release rule's condition on samples
@@ -489,9 +489,13 @@ case "$TARGET" in
         python reports/experiments/ex_post_prior.py "$(snapshot_in reports/runs/mnist-32-joint-translate2 53000)" \
             --components 10 --images 4000 --restarts 1 \
             -o reports/experiments/ex-post-prior-mnist-32-joint-translate2-53000.json
-        # the 51,000 release's mixture as first shipped, from one start
-        python reports/experiments/ex_post_prior.py dcvae_tools/weights/mnist-32 --components 10 --images 4000 \
-            --restarts 1 -o reports/history/ex-post-prior-mnist-32-iteration-51000-one-start.json
+        # the 51,000 release's mixture as first shipped, from one start, and refitted from ten (these reports were
+        # written from its release folder, which holds this snapshot's network)
+        python reports/experiments/ex_post_prior.py "$(snapshot_in reports/runs/mnist-32-joint-translate2 51000)" \
+            --components 10 --images 4000 --restarts 1 \
+            -o reports/history/ex-post-prior-mnist-32-iteration-51000-one-start.json
+        python reports/experiments/ex_post_prior.py "$(snapshot_in reports/runs/mnist-32-joint-translate2 51000)" \
+            --components 10 --images 4000 -o reports/history/ex-post-prior-mnist-32-iteration-51000.json
         # the shipped mnist-32 prior: the same fit as `dcvae-train latent-stats` (whole training split, same draws,
         # the most likely of the same ten EM starts); the 51,000 release's is kept as
         # reports/history/ex-post-prior-mnist-32-iteration-51000.json

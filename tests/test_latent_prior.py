@@ -427,6 +427,13 @@ def test_latent_stats_refits_the_shipped_mnist_prior_exactly(tmp_path: Path) -> 
         assert old.keys() == new.keys(), name
         assert all(torch.allclose(old[k], new[k], rtol=1e-4, atol=1e-5) for k in old), name
     assert f"(the most likely of {kept + 1} starts)" in (folder / "README.md").read_text()
+    # one start (how the Fashion-MNIST release's prior is reproduced): start 0, metadata as fits wrote before
+    result = CliRunner().invoke(train_app, ["latent-stats", str(folder), "--prior-restarts", "1"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["prior"]["restarts"] == 1 and summary["prior"]["seed"] == 0
+    assert "restarts" not in load_latent_prior(folder / LATENT_PRIOR_NAME, 64).metadata
+    assert "fitted by EM to the latents" in (folder / "README.md").read_text()
 
 
 def test_one_start_writes_the_metadata_fits_wrote_before_restarts(tmp_path: Path) -> None:

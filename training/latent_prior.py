@@ -22,9 +22,10 @@ DEFAULT_COMPONENTS = 10
 
 
 DEFAULT_RESTARTS = 10
-"""EM starts a fit tries, keeping the one of highest training log-likelihood. From one start, the mnist-32 release's
-mixture sampled at FD 12.1-39.1 depending on the seed, and the starts of higher likelihood sampled better
-(reports/experiments/prior-restarts-*.json, ``reports/experiments/prior_restarts.py``)."""
+"""EM starts a fit tries, keeping the one of highest training log-likelihood. From one start, the 51,000-iteration
+mnist-32 release's mixture sampled at FD 12.1-39.1 depending on the seed, and the starts of higher likelihood
+sampled better (reports/history/prior-restarts-mnist-32-iteration-51000.json, by
+``reports/experiments/prior_restarts.py``)."""
 
 
 def fit_latent_prior(
@@ -46,8 +47,8 @@ def fit_latent_prior(
     throughout; ``reg`` is added to every covariance's diagonal (keeps them positive definite). A start stops when
     the mean log-likelihood gains less than ``tol`` (relative) in an iteration, or after ``max_iter`` iterations.
     The metadata records the start kept (``seed``) and, when more than one was tried, how many (``restarts``;
-    a fit from one start writes the metadata fits wrote before restarts existed, so its file is reproduced
-    byte for byte). With one component, or as many components as latents, every start gives the same fit, so
+    a fit from one start writes the metadata fits wrote before restarts existed, so a file fitted then is
+    written again as it was). With one component, or as many components as latents, every start gives the same fit, so
     one start is made.
     """
     x = latents.detach().double().cpu()

@@ -320,12 +320,14 @@ case "$TARGET" in
     mnist-32-vae-translate2)  # the same-schedule VAE's 48,000 state continued with the same 2-pixel shifts, float32,
         # a network snapshot every 1,000: the baseline for target mnist-32-joint-translate2 at its iterations (its
         # joint batches have no VAE counterpart: a VAE decodes no prior draws in training). Stopped at 50,536 on
-        # 2026-12-07; the eval below needs its 50,000 snapshot
-        piece 50000 continue_float32 mnist-32-vae reports/runs/mnist-32-vae reports/runs/mnist-32-vae-translate2 \
-            60000 1000 --set translate=2 --max-minutes 100
+        # 2026-12-07, then continued the same day to 58,000, the mnist-32 release's iterations
+        piece 58000 continue_float32 mnist-32-vae reports/runs/mnist-32-vae reports/runs/mnist-32-vae-translate2 \
+            60000 1000 --set translate=2 --max-minutes 100 --stop-after 58000
         $TRAIN curves reports/runs/mnist-32-vae-translate2 --metrics "$MNIST_CURVE_METRICS"
-        $TRAIN eval "$(snapshot_in reports/runs/mnist-32-vae-translate2 50000)" --no-log \
-            -o reports/baselines/mnist-32-vae-translate2-iteration-50000.json --metrics "$MNIST_RELEASE_METRICS"
+        for iteration in 50000 58000; do
+            $TRAIN eval "$(snapshot_in reports/runs/mnist-32-vae-translate2 "$iteration")" --no-log \
+                -o "reports/baselines/mnist-32-vae-translate2-iteration-$iteration.json" --metrics "$MNIST_RELEASE_METRICS"
+        done
         ;;
     mnist-32-latent128)  # mnist-32 trained from the start with the official recipe's latent size, 128 instead of the
         # preset's 64: the held-out linear probe has stayed at 0.966-0.970 since 36,000 iterations at 64, and the

@@ -223,9 +223,8 @@ def render_model_card(
         fitted_to = (f"{meta['count']:,} {meta.get('dataset') or ''} {split} images".replace("  ", " ")
                      if isinstance(meta.get("count"), int) else "the training images")
         sampled_metrics = any(k in SAMPLE_METRICS for k in config.metrics)
-        restarts = meta.get("restarts")
-        by_em = (f"by EM (the most likely of {restarts} starts)" if isinstance(restarts, int) and restarts > 1
-                 else "by EM")
+        restarts = latent_prior.restarts
+        by_em = f"by EM (the most likely of {restarts} starts)" if restarts > 1 else "by EM"
         lines += [
             "## Sampling",
             "",

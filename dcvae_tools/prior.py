@@ -64,6 +64,13 @@ class LatentPrior:
         """The latent size it is over (D)."""
         return int(self.means.shape[1])
 
+    @property
+    def restarts(self) -> int:
+        """How many EM starts the fit tried (the most likely was kept); 1 where the metadata does not say, as a
+        fit from one start writes no count."""
+        value = self.metadata.get("restarts", 1)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` latents [n, D] (float32, CPU): a component drawn by weight, then a Gaussian draw from it.
 

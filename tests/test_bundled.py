@@ -41,11 +41,10 @@ def test_release_files_are_written_in_canonical_bytes(name):
     """Each safetensors file's metadata keys are sorted, as dcvae_tools.io_utils.safetensors_bytes writes them:
     a file written by safetensors' own save_file (keys in hash-map order) would hash differently each time the
     same content is released again."""
-    import json
+    from dcvae_tools.io_utils import safetensors_header
 
     for path in sorted(load_manifest().models[name].bundled_dir.glob("*.safetensors")):
-        data = path.read_bytes()
-        keys = list(json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__", {}))
+        keys = list(safetensors_header(path.read_bytes(), path, "").get("__metadata__", {}))
         assert keys == sorted(keys), path
 
 

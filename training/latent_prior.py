@@ -9,7 +9,7 @@ scores samples drawn from it.
 from __future__ import annotations
 
 import math
-import operator
+import numbers
 from typing import Any
 
 import torch
@@ -48,8 +48,8 @@ def fit_latent_prior(
     the mean log-likelihood gains less than ``tol`` (relative) in an iteration, or after ``max_iter`` iterations.
     The metadata records the start kept (``seed``) and, when more than one was tried, how many (``restarts``;
     a fit from one start writes the metadata fits wrote before restarts existed, so a file fitted then is
-    written again as it was). With one component, or as many components as latents, every start gives the same fit, so
-    one start is made.
+    written again as it was). With one component, or as many components as latents, every start gives the same
+    fit, so one start is made.
     """
     x = latents.detach().double().cpu()
     if x.ndim != 2:
@@ -60,17 +60,11 @@ def fit_latent_prior(
     if isinstance(components, bool) or not 1 <= components <= min(MAX_COMPONENTS, n):
         raise ValueError(f"components must be between 1 and {min(MAX_COMPONENTS, n)} for {n} latents, "
                          f"got {components}")
-    asked = restarts
-    try:
-        restarts = 0 if isinstance(asked, bool) else operator.index(asked)  # numpy integers too
-    except TypeError:
-        restarts = 0
-    if restarts < 1:
-        raise ValueError(f"restarts must be a whole number >= 1, got {asked!r}")
+    if isinstance(restarts, bool) or not isinstance(restarts, numbers.Integral) or restarts < 1:  # numpy ints pass
+        raise ValueError(f"restarts must be a whole number >= 1, got {restarts!r}")
     if not bool(x.isfinite().all()):
         raise ValueError("latents contain NaN or infinite values")
-    if components in (1, n):
-        restarts = 1
+    restarts = 1 if components in (1, n) else int(restarts)
     best: tuple[float, int, int, LatentPrior] | None = None
     for start in range(seed, seed + restarts):
         prior, iterations, mean_ll = _em_from(x, components, start, max_iter, tol, reg)

@@ -170,7 +170,7 @@ def regenerate(folder: str | Path, data_root: str | None = None, *, figure: Path
                                           strict=True)),
         "cycle_quantiles": dict(zip(stats.quantile_levels.tolist(), stats.cycle_quantiles.tolist(), strict=True)),
         "far_score_limit": stats.far_score_limit_value,
-        "prior": {"restarts": prior.metadata.get("restarts", 1),  # a one-start fit's metadata does not say so
+        "prior": {"restarts": prior.restarts,
                   **{k: prior.metadata[k] for k in ("components", "seed", "em_iterations", "mean_log_likelihood")}},
         "explained_variance_top10": (values[:NUM_COMPONENTS] / values.sum()).tolist(),
         "units": {n: a.metadata.get("unit") for n, a in attributes.items() if not n.startswith("pc")},

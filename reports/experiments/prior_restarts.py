@@ -24,18 +24,15 @@ import torch
 from dcvae_tools import load_model
 from dcvae_tools.io_utils import atomic_write_text
 from training.latent_prior import fit_latent_prior, posterior_draws
-from training.metrics.common import batches, crop_content
-from training.metrics.features import feature_stats_of
-from training.metrics.frechet import frechet_distance
-from training.metrics.metric_main import MetricOptions
+from training.metrics.metric_main import MetricOptions, sampling_fd
 
 
 def measure(folder: str, seeds: int, images: int | None, components: int, restarts: list[int],
             count: int = 10_000) -> dict[str, Any]:
     model = load_model(folder)
-    opts = MetricOptions(model=model, dataset=model.config.dataset or "fashion-mnist", show_progress=False)
-    net = opts.feature_network("classifier")
-    mu_real, sigma_real, reference = opts.real_statistics(net, "train", count)
+    opts = MetricOptions(model=model, dataset=model.config.dataset or "fashion-mnist", show_progress=False,
+                         sample_prior="mixture")
+    _, _, reference = opts.real_statistics(opts.feature_network("classifier"), "train", count)
     train, _ = opts.split("train", images)
     test, _ = opts.split("test", None)
     with torch.inference_mode():
@@ -45,11 +42,9 @@ def measure(folder: str, seeds: int, images: int | None, components: int, restar
     held_out = posterior_draws(mu_test.cpu(), logvar_test.cpu(), seed=1)
 
     def sample_fd(prior: Any) -> float:
-        z = prior.sample(count, torch.Generator().manual_seed(0))
+        model.latent_prior = prior  # the mixture the metric samples from, as a release's shipped one
         with torch.inference_mode():
-            decoded = (crop_content(model.decode(zb, batch_size=256), opts.content_size) for zb in batches(z, 256))
-            m, s, _ = feature_stats_of(net, decoded, 256, False, total=count)
-        return frechet_distance(m, s, mu_real, sigma_real)
+            return sampling_fd(opts, "classifier", count).value
 
     fits = []
     for seed in range(seeds):

@@ -390,8 +390,7 @@ def mixture_source(opts: MetricOptions) -> str:
         prior = opts.model.latent_prior
         count = str(prior.metadata.get("count", "its"))
         count = f"{int(count):,}" if count.isdigit() else count
-        restarts = prior.metadata.get("restarts")
-        starts = f", the most likely of {restarts} EM starts" if isinstance(restarts, int) and restarts > 1 else ""
+        starts = f", the most likely of {prior.restarts} EM starts" if prior.restarts > 1 else ""
         return (f"the release's latent_prior.safetensors ({prior.components} components, fitted to "
                 f"{count} training latents{starts})")
     from ..latent_prior import DEFAULT_RESTARTS

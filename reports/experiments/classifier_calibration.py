@@ -1,0 +1,127 @@
+"""Is the repo's classifier as strict as another one? Class agreement of reference reconstructions.
+
+``recon_class_agreement_test`` is measured with the small CNN this repository trains (test accuracy 0.893).
+A checker with another classifier may be stricter or more lenient. This script measures reconstructions whose
+agreement under another classifier is known, so the two scales can be set side by side:
+
+- PCA-k reconstructions of the test images, the principal components fitted on the training split (content
+  region, the [0, 1] pixel scale; reconstructions clamped to it or not, both reported with their pixel MSE);
+- any model folders given (a release, a run's network snapshot, an earlier release taken out of git history).
+
+For each: pixel MSE (``recon_mse_test``'s protocol) and the share of the test images whose reconstruction the
+classifier puts in the class it gives the source (``recon_class_agreement_test``'s protocol). With
+``--second-classifier DIR`` a second classifier scores the same reconstructions, as a check of how much the
+agreement moves with the network that judges it: loaded from DIR, or, where DIR holds none yet, trained there
+(the same architecture, seed 1, ``--second-classifier-epochs`` epochs).
+
+    python reports/experiments/classifier_calibration.py dcvae_tools/weights/fashion-mnist-32 --pca 64 \\
+        -o reports/experiments/classifier-calibration-fashion-mnist-32.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dcvae_tools import load_model
+from dcvae_tools.io_utils import atomic_write_text
+from training.metrics.common import crop_content
+from training.metrics.metric_main import MetricOptions
+from training.metrics.reconstruction import reconstruction_errors
+
+
+def pca_reconstructions(train: torch.Tensor, test: torch.Tensor, k: int, clamp: bool) -> torch.Tensor:
+    """PCA-k reconstructions of ``test`` (images in [-1, 1]) with components fitted on ``train``."""
+    x = train.flatten(1).double()
+    mean = x.mean(0)
+    covariance = (x - mean).T @ (x - mean) / (len(x) - 1)
+    _, vectors = torch.linalg.eigh(covariance)  # ascending eigenvalues: the last k are the top components
+    basis = vectors[:, -k:]
+    y = test.flatten(1).double() - mean
+    recon = (y @ basis @ basis.T + mean).reshape(test.shape).float()
+    return recon.clamp(-1, 1) if clamp else recon
+
+
+def agreement(classifier: Any, sources: torch.Tensor, reconstructions: torch.Tensor) -> float:
+    """Share of ``reconstructions`` the classifier puts in the class it gives their ``sources``."""
+    return float((classifier.predict(sources) == classifier.predict(reconstructions)).double().mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="+", help="model folders; the first sets the dataset and the classifier")
+    parser.add_argument("--pca", type=int, nargs="*", default=[64], help="PCA component counts (default: 64)")
+    parser.add_argument(
+        "--second-classifier",
+        type=Path,
+        default=None,
+        help="folder of a second classifier to score with (trained there if it holds none)",
+    )
+    parser.add_argument(
+        "--second-classifier-epochs",
+        type=float,
+        default=8.0,
+        help="epochs when the second classifier is trained (default: 8)",
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="JSON report to write")
+    args = parser.parse_args()
+
+    first = load_model(args.models[0], device="cpu")
+    opts = MetricOptions(model=first, dataset=first.config.dataset or "fashion-mnist", show_progress=False)
+    content = opts.content_size
+    train, _ = opts.split("train")
+    test, _ = opts.test_split()
+    train_c, test_c = crop_content(train, content), crop_content(test, content)
+
+    classifiers: dict[str, Any] = {"repo": opts.classifier()}
+    if args.second_classifier:
+        from training.metrics.classifier import WEIGHTS_FILE, load_classifier, save_classifier, train_classifier
+
+        if (args.second_classifier / WEIGHTS_FILE).is_file():
+            classifiers["second"] = load_classifier(args.second_classifier)
+        else:
+            start = time.perf_counter()
+            classifiers["second"] = train_classifier(
+                opts.dataset, opts.data_root, seed=1, epochs=args.second_classifier_epochs, show_progress=False
+            )
+            save_classifier(classifiers["second"], args.second_classifier)
+            print(
+                f"second classifier: test accuracy {classifiers['second'].config.test_accuracy:.4f} "
+                f"({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+
+    reconstructions: dict[str, torch.Tensor] = {}
+    for k in args.pca:
+        for clamp in (False, True):
+            reconstructions[f"pca-{k}" + ("-clamped" if clamp else "")] = pca_reconstructions(train_c, test_c, k, clamp)
+    for folder in args.models:
+        model = first if folder == args.models[0] else load_model(folder, device="cpu")
+        with torch.inference_mode():
+            recon = model.decode(model.encode(test, batch_size=256), batch_size=256)
+        reconstructions[folder] = crop_content(recon, content)
+
+    report: dict[str, Any] = {
+        "dataset": opts.dataset,
+        "num_test": len(test),
+        "classifiers": {name: net.describe() for name, net in classifiers.items()},
+        "protocol": "pixel MSE on the [0, 1] scale over the content region; agreement: the classifier's class "
+        "of each test reconstruction against its class of the source",
+        "results": {},
+    }
+    for name, recon in reconstructions.items():
+        entry: dict[str, Any] = {"recon_mse_test": round(reconstruction_errors(test_c, recon)["mse"], 5)}
+        for cname, net in classifiers.items():
+            entry[f"agreement_{cname}"] = round(agreement(net, test_c, recon), 4)
+        report["results"][name] = entry
+        print(name, json.dumps(entry), flush=True)
+    atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

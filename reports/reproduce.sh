@@ -523,6 +523,14 @@ case "$TARGET" in
             "$snaps/iteration-0087000" "$snaps/iteration-0089000" "$snaps/iteration-0092000" --pca 32 64 128 \
             --second-classifier reports/classifiers/fashion-mnist-second \
             -o reports/experiments/classifier-calibration-fashion-mnist-32.json
+        # the release's class agreement, shipped edits and sample class entropy judged by the second classifier
+        # (a cache folder holding it stands in for the pinned one)
+        mkdir -p runs/second-classifier-cache/classifiers
+        rm -rf runs/second-classifier-cache/classifiers/fashion-mnist
+        cp -r reports/classifiers/fashion-mnist-second runs/second-classifier-cache/classifiers/fashion-mnist
+        $TRAIN eval dcvae_tools/weights/fashion-mnist-32 --cache-dir runs/second-classifier-cache --no-log \
+            --metrics recon_class_agreement_test,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe,sample_class_entropy10k \
+            -o reports/experiments/classifier-calibration-release-second-classifier.json
         ;;
     prior-restarts)  # how much the fitted prior's samples depend on EM's start: ten single-start fits of each
         # release's mixture, their likelihoods and sample FDs, and what keeping the most likely of 1, 5 or 10 gives

@@ -393,6 +393,11 @@ case "$TARGET" in
         # threads; run the target again to continue it. Its snapshots are measured like the past-64k ones
         ncritic1_past_92k
         $TRAIN curves reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-92k --metrics "$FASHION_CURVE_METRICS"
+        # and each snapshot's class agreement by the second classifier (target classifier-calibration trains it)
+        python reports/experiments/classifier_calibration.py \
+            reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-92k/network-snapshots/iteration-* --pca \
+            --second-classifier reports/classifiers/fashion-mnist-second \
+            -o reports/experiments/classifier-calibration-past-92k.json
         ;;
     vaegan-equal-budget)  # the same-schedule VAE/GAN's 64,000 state continued with its preset's options to 92,000
         # in its own folder (reports/runs/fashion-mnist-32-vaegan-continued stays as it is), a network snapshot every
@@ -531,7 +536,8 @@ case "$TARGET" in
     classifier-calibration)  # how strict is the repo's classifier? Class agreement of reconstructions whose score
         # under the independent classifier is known (PCA-64: 0.83; the first, 4,000-iteration release: 0.53),
         # by the repo's classifier and by a second, more accurate one (seed 1, 8 epochs; trained into
-        # reports/classifiers/fashion-mnist-second where that folder is empty), with the release and later snapshots
+        # reports/classifiers/fashion-mnist-second where that folder is empty), with the release and later snapshots;
+        # needs the clone's history (the first release comes from commit 831d05c), not a shallow clone
         first=runs/first-release/fashion-mnist-32 snaps=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k/network-snapshots
         mkdir -p runs/first-release
         [ -f "$first/model.safetensors" ] || git archive 831d05c dcvae_tools/weights/fashion-mnist-32 \

@@ -5,7 +5,7 @@ A checker with another classifier may be stricter or more lenient. This script m
 agreement under another classifier is known, so the two scales can be set side by side:
 
 - PCA-k reconstructions of the test images, the principal components fitted on the training split (content
-  region, the [0, 1] pixel scale; reconstructions clamped to it or not, both reported with their pixel MSE);
+  region; reconstructions clamped to the pixel range or not, both reported with their pixel MSE);
 - any model folders given (a release, a run's network snapshot, an earlier release taken out of git history).
 
 For each: pixel MSE (``recon_mse_test``'s protocol) and the share of the test images whose reconstruction the
@@ -80,10 +80,21 @@ def main() -> None:
 
     classifiers: dict[str, Any] = {"repo": opts.classifier()}
     if args.second_classifier:
-        from training.metrics.classifier import WEIGHTS_FILE, load_classifier, save_classifier, train_classifier
+        from training.metrics.classifier import (
+            CONFIG_FILE,
+            WEIGHTS_FILE,
+            load_classifier,
+            save_classifier,
+            train_classifier,
+        )
 
-        if (args.second_classifier / WEIGHTS_FILE).is_file():
-            classifiers["second"] = load_classifier(args.second_classifier)
+        if any((args.second_classifier / name).exists() for name in (WEIGHTS_FILE, CONFIG_FILE)):
+            classifiers["second"] = load_classifier(args.second_classifier)  # raises when one of the two is missing
+            if classifiers["second"].config.dataset != opts.dataset:
+                parser.error(
+                    f"--second-classifier {args.second_classifier} was trained on "
+                    f"{classifiers['second'].config.dataset}, the models on {opts.dataset}"
+                )
         else:
             start = time.perf_counter()
             classifiers["second"] = train_classifier(
@@ -101,10 +112,12 @@ def main() -> None:
         for clamp in (False, True):
             reconstructions[f"pca-{k}" + ("-clamped" if clamp else "")] = pca_reconstructions(train_c, test_c, k, clamp)
     for folder in args.models:
-        model = first if folder == args.models[0] else load_model(folder, device="cpu")
-        with torch.inference_mode():
-            recon = model.decode(model.encode(test, batch_size=256), batch_size=256)
-        reconstructions[folder] = crop_content(recon, content)
+        model_opts = (
+            opts
+            if folder == args.models[0]
+            else MetricOptions(model=load_model(folder, device="cpu"), dataset=opts.dataset, show_progress=False)
+        )
+        reconstructions[folder] = crop_content(model_opts.reconstructions(), content)  # the metric's, checked finite
 
     report: dict[str, Any] = {
         "dataset": opts.dataset,
@@ -115,9 +128,9 @@ def main() -> None:
         "results": {},
     }
     for name, recon in reconstructions.items():
-        entry: dict[str, Any] = {"recon_mse_test": round(reconstruction_errors(test_c, recon)["mse"], 5)}
+        entry: dict[str, Any] = {"recon_mse_test": reconstruction_errors(test_c, recon)["mse"]}
         for cname, net in classifiers.items():
-            entry[f"agreement_{cname}"] = round(agreement(net, test_c, recon), 4)
+            entry[f"agreement_{cname}"] = agreement(net, test_c, recon)
         report["results"][name] = entry
         print(name, json.dumps(entry), flush=True)
     atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")

@@ -53,6 +53,28 @@ def test_reports_on_different_datasets_or_with_deviations_are_refused(tmp_path: 
     assert compare_reports([a, b, c], allow_mixed=True).count("\n") == 4
 
 
+def test_classifier_metrics_from_different_classifiers_are_refused(tmp_path: Path) -> None:
+    def judged_by(sha: str) -> dict:
+        return {"classifier": {"feature_network": "FD-classifier", "weights_sha256": sha}}
+
+    a = _report(tmp_path, "a", {"recon_class_agreement_test": 0.91, "recon_mse_test": 0.017}, **judged_by("a" * 64))
+    b = _report(tmp_path, "b", {"recon_class_agreement_test": 0.89, "recon_mse_test": 0.017}, **judged_by("b" * 64))
+    same = _report(tmp_path, "same", {"recon_class_agreement_test": 0.90}, **judged_by("a" * 64))
+    unrecorded = _report(tmp_path, "old", {"fd10k_classifier": 12.0})
+    with pytest.raises(ReportError, match=f"different classifiers.*a.json: {'a' * 12}.*b.json: {'b' * 12}"):
+        compare_reports([a, b])
+    with pytest.raises(ReportError, match="different classifiers"):
+        compare_reports([a, b], ["edit_success_boot", "recon_class_agreement_test"])
+    # pixel metrics do not depend on the classifier; one classifier, or none recorded, compares
+    assert "| 0.0170 |" in compare_reports([a, b], ["recon_mse_test"])
+    assert compare_reports([a, same, unrecorded]).count("\n") == 4
+    assert compare_reports([a, b], allow_mixed=True).count("\n") == 3
+    result = CliRunner().invoke(app, ["compare", str(a), str(b)])
+    assert isinstance(result.exception, UserError) and "--allow-mixed" in str(result.exception)
+    result = CliRunner().invoke(app, ["compare", str(a), str(b), "--allow-mixed"])
+    assert result.exit_code == 0 and "| `b` | 4000 | 0.8900 |" in result.output
+
+
 def test_reports_sharing_the_same_deviation_compare_and_say_so(tmp_path: Path) -> None:
     limited = ["test split limited to a fixed subset of 2000 images"]
     a = _report(tmp_path, "a", {"rfd_lite0": 12.5}, deviations=limited)

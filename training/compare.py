@@ -7,7 +7,10 @@ Each row names the checkpoint (its training preset, or the report's model label)
 report was made at, and the metric values as the report wrote them (rounded for reading only). Reports made
 on different datasets or with different deviations from a metric's protocol (``details.deviations``) are
 refused unless ``allow_mixed=True``, since their numbers are not comparable; deviations that every report shares
-(the same reduced test subset, say) keep them comparable with each other and are listed under the table.
+(the same reduced test subset, say) keep them comparable with each other and are listed under the table. So are
+classifier-based metrics (``fd10k_classifier``, ``recon_class_agreement_test``, ...) measured with different
+classifiers, as each report's ``details.classifier.weights_sha256`` records (reports that record none are not
+checked).
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ def _deviations(report: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(report.get("details", {}).get("deviations") or []))
 
 
+def _classifier_sha256(report: dict[str, Any]) -> str | None:
+    classifier = report.get("details", {}).get("classifier") or {}
+    return classifier.get("weights_sha256") if isinstance(classifier, dict) else None
+
+
 def _describe(deviations: tuple[str, ...]) -> str:
     return "; ".join(deviations) if deviations else "none"
 
@@ -94,6 +102,19 @@ def compare_reports(
                 )
     if metrics is None:
         metrics = list(dict.fromkeys(m for _, r in reports for m in r["metrics"]))
+    if not allow_mixed:
+        from .curves import uses_classifier
+
+        judged = {  # report -> its classifier, for reports whose compared metrics it measured
+            path: sha for path, r in reports
+            if (sha := _classifier_sha256(r)) and uses_classifier([m for m in metrics if m in r["metrics"]])
+        }
+        if len(set(judged.values())) > 1:
+            listed = "; ".join(f"{path}: {sha[:12]}" for path, sha in judged.items())
+            raise ReportError(
+                f"the classifier-based metrics were measured with different classifiers ({listed}), so they do not "
+                "compare; measure every report with one classifier, or pass --allow-mixed (allow_mixed=True)"
+            )
     header = ["checkpoint", "iteration", *(f"`{m}`{_direction(m)}" for m in metrics)]
     lines = ["| " + " | ".join(header) + " |", "|---|---:|" + "---:|" * len(metrics)]
     for _, report in reports:

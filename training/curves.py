@@ -171,7 +171,7 @@ def _merge_by_snapshot(lines: Sequence[Mapping[str, Any]], images_per_iteration:
         merged = latest.setdefault(line["iteration"], {**line, "images_seen": images_seen, "metrics": {},
                                                        "classifiers": []})
         merged["metrics"].update(line["metrics"])
-        classifier = line.get("classifier_sha256", UNRECORDED if _uses_classifier(line["metrics"]) else None)
+        classifier = line.get("classifier_sha256", UNRECORDED if uses_classifier(line["metrics"]) else None)
         if classifier is not None and classifier not in merged["classifiers"]:
             merged["classifiers"].append(classifier)
     return [latest[i] for i in sorted(latest)]
@@ -209,7 +209,7 @@ def _world_size(run_dir: Path) -> int:
     return saved_world_size(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
 
 
-def _uses_classifier(metrics: Mapping[str, Any]) -> bool:
+def uses_classifier(metrics: Mapping[str, Any]) -> bool:
     """Whether any of these metrics is measured with the dataset's classifier (its name says so)."""
     return any(re.search(r"classifier|class_|^edit_success_", name) for name in metrics)
 

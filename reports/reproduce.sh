@@ -534,7 +534,7 @@ case "$TARGET" in
             -o reports/experiments/train-test-gap-fashion-mnist-32.json
         ;;
     classifier-calibration)  # how strict is the repo's classifier? Class agreement of reconstructions whose score
-        # under the issue's independent classifier is known (PCA-64: 0.83; the first, 4,000-iteration release: 0.53),
+        # under the reviewers' own classifier is published (PCA-64: 0.83; the first, 4,000-iteration release: 0.53),
         # by the repo's classifier and by a second, more accurate one (seed 1, 8 epochs; trained into
         # reports/classifiers/fashion-mnist-second where that folder is empty), with the release and later snapshots;
         # needs the clone's history (the first release comes from commit 831d05c), not a shallow clone

@@ -20,7 +20,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,8 +209,9 @@ def _world_size(run_dir: Path) -> int:
     return saved_world_size(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
 
 
-def uses_classifier(metrics: Mapping[str, Any]) -> bool:
-    """Whether any of these metrics is measured with the dataset's classifier (its name says so)."""
+def uses_classifier(metrics: Iterable[str]) -> bool:
+    """Whether any of these metric names (or a mapping's keys) is measured with the dataset's classifier (its name
+    says so)."""
     return any(re.search(r"classifier|class_|^edit_success_", name) for name in metrics)
 
 

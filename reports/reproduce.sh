@@ -547,6 +547,11 @@ case "$TARGET" in
             "$snaps/iteration-0087000" "$snaps/iteration-0089000" "$snaps/iteration-0092000" --pca 32 64 128 \
             --second-classifier reports/classifiers/fashion-mnist-second \
             -o reports/experiments/classifier-calibration-fashion-mnist-32.json
+        # what a better encoder could add: the release's reconstructions of 2,000 test images from its posterior
+        # means and from latents refined for 50 steps on pixel error, by both classifiers
+        python reports/experiments/classifier_calibration.py dcvae_tools/weights/fashion-mnist-32 --pca \
+            --second-classifier reports/classifiers/fashion-mnist-second --refine 50 --refine-images 2000 \
+            -o reports/experiments/classifier-calibration-refine.json
         # the release's class agreement, shipped edits and sample class entropy judged by the second classifier
         # (a cache folder holding it stands in for the pinned one)
         mkdir -p runs/second-classifier-cache/classifiers

@@ -12,7 +12,10 @@ For each: pixel MSE (``recon_mse_test``'s protocol) and the share of the test im
 classifier puts in the class it gives the source (``recon_class_agreement_test``'s protocol). With
 ``--second-classifier DIR`` a second classifier scores the same reconstructions, as a check of how much the
 agreement moves with the network that judges it: loaded from DIR, or, where DIR holds none yet, trained there
-(the same architecture, seed 1, ``--second-classifier-epochs`` epochs).
+(the same architecture, seed 1, ``--second-classifier-epochs`` epochs). With ``--refine N`` each model is also
+scored on a fixed subset of the test images (``--refine-images``, ``subset_indices``'s seeded draw) twice: from its
+posterior means and from latents refined for N steps on pixel error (``model.encode(..., refine=N)``), which says
+how much agreement a better encoder could still buy from the same decoder.
 
     python reports/experiments/classifier_calibration.py dcvae_tools/weights/fashion-mnist-32 --pca 64 \\
         -o reports/experiments/classifier-calibration-fashion-mnist-32.json
@@ -30,7 +33,7 @@ import torch
 
 from dcvae_tools import load_model
 from dcvae_tools.io_utils import atomic_write_text
-from training.metrics.common import crop_content
+from training.metrics.common import crop_content, subset_indices
 from training.metrics.metric_main import MetricOptions
 from training.metrics.reconstruction import reconstruction_errors
 
@@ -68,6 +71,8 @@ def main() -> None:
         default=8.0,
         help="epochs when the second classifier is trained (default: 8)",
     )
+    parser.add_argument("--refine", type=int, default=0, help="also score each model's refined latents (N steps)")
+    parser.add_argument("--refine-images", type=int, default=500, help="test images for --refine (default: 500)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="JSON report to write")
     args = parser.parse_args()
 
@@ -108,6 +113,7 @@ def main() -> None:
             )
 
     reconstructions: dict[str, torch.Tensor] = {}
+    refined_sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (test indices, reconstructions)
     for k in args.pca:
         for clamp in (False, True):
             reconstructions[f"pca-{k}" + ("-clamped" if clamp else "")] = pca_reconstructions(train_c, test_c, k, clamp)
@@ -118,6 +124,13 @@ def main() -> None:
             else MetricOptions(model=load_model(folder, device="cpu"), dataset=opts.dataset, show_progress=False)
         )
         reconstructions[folder] = crop_content(model_opts.reconstructions(), content)  # the metric's, checked finite
+        if args.refine:
+            chosen = subset_indices(len(test), args.refine_images)
+            keep = torch.arange(len(test)) if chosen is None else torch.from_numpy(chosen)
+            subset = f"{len(keep)} test images"
+            refined = model_opts.model.decode(model_opts.model.encode(test[keep], refine=args.refine))
+            refined_sets[f"{folder} (posterior mean, {subset})"] = (keep, reconstructions[folder][keep])
+            refined_sets[f"{folder} (refine {args.refine}, {subset})"] = (keep, crop_content(refined, content))
 
     report: dict[str, Any] = {
         "dataset": opts.dataset,
@@ -127,10 +140,14 @@ def main() -> None:
         "of each test reconstruction against its class of the source",
         "results": {},
     }
-    for name, recon in reconstructions.items():
-        entry: dict[str, Any] = {"recon_mse_test": reconstruction_errors(test_c, recon)["mse"]}
+    everything = torch.arange(len(test))
+    scored = [(name, everything, recon) for name, recon in reconstructions.items()]
+    scored += [(name, keep, recon) for name, (keep, recon) in refined_sets.items()]
+    for name, keep, recon in scored:
+        sources = test_c[keep]
+        entry: dict[str, Any] = {"recon_mse_test": reconstruction_errors(sources, recon)["mse"]}
         for cname, net in classifiers.items():
-            entry[f"agreement_{cname}"] = agreement(net, test_c, recon)
+            entry[f"agreement_{cname}"] = agreement(net, sources, recon)
         report["results"][name] = entry
         print(name, json.dumps(entry), flush=True)
     atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")

@@ -157,6 +157,16 @@ scratch_to_38955() {  # the from-scratch joint+clamp arm's recipe trained to 38,
         --set channels_last=false --set total_iterations=64000 --stop-after 38955 --max-minutes 110 "$@"
 }
 
+ncritic1_resumed() {  # FROM RUN TOTAL MINUTES [OPTION...]: the n_critic-1 arm's recipe (continue_joint's float32
+    # and joint decoder batches, with clamped prior draws, channels-last and a network snapshot every 1,000) resumed
+    # from FROM's state (or RUN's own, once it has one) in reports/runs/RUN, to TOTAL iterations, on two threads, a
+    # piece of at most MINUTES minutes
+    local from=$1 run=$2 total=$3 minutes=$4
+    shift 4
+    OMP_NUM_THREADS=2 continue_joint fashion-mnist-32 "$from" "reports/runs/$run" "$total" 1000 \
+        --set prior_clamp=1.0 --set channels_last=true --set n_critic=1 --max-minutes "$minutes" "$@"
+}
+
 ncritic1_to_64k() {  # the from-scratch joint+clamp arm's 38,955 state (kept in commit 4239ad2, or trained by
     # scratch_to_38955; the arm's own folder has moved on since) continued at n_critic 1 to 64,000 (target
     # scratch-joint-clamp-n-critic-1); resumes
@@ -166,28 +176,19 @@ ncritic1_to_64k() {  # the from-scratch joint+clamp arm's 38,955 state (kept in 
         git show "$KEPT_38955" > "$AT_38955/checkpoint.pt.tmp"
         mv "$AT_38955/checkpoint.pt.tmp" "$AT_38955/checkpoint.pt"
     fi
-    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 --resume-from "$AT_38955" \
-        --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 --device cpu --no-progress \
-        --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=true \
-        --set total_iterations=64000 --set network_snapshot_every=1000 --set n_critic=1 --max-minutes 110 "$@"
+    ncritic1_resumed "$AT_38955" fashion-mnist-32-scratch-joint-clamp-ncritic1 64000 110 "$@"
 }
 
 ncritic1_past_64k() {  # that arm's finished 64,000 state continued with the same options in its own folder, to
     # 92,000 (target scratch-joint-clamp-n-critic-1-past-64k); resumes; extra options (--stop-after N) pass on
-    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 \
-        --resume-from reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 \
-        --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k --device cpu --no-progress \
-        --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=true \
-        --set total_iterations=92000 --set network_snapshot_every=1000 --set n_critic=1 --max-minutes 110 "$@"
+    ncritic1_resumed reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1 \
+        fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k 92000 110 "$@"
 }
 
 ncritic1_past_92k() {  # that arm's finished 92,000 state continued with the same options in its own folder, to
     # 110,000 (target scratch-joint-clamp-n-critic-1-past-92k); resumes; extra options (--stop-after N) pass on
-    OMP_NUM_THREADS=2 $TRAIN train --preset fashion-mnist-32 \
-        --resume-from reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k \
-        --run-dir reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-92k --device cpu --no-progress \
-        --set decoder_batch=joint --set prior_clamp=1.0 --set amp=none --set channels_last=true \
-        --set total_iterations=110000 --set network_snapshot_every=1000 --set n_critic=1 --max-minutes 125 "$@"
+    ncritic1_resumed reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k \
+        fashion-mnist-32-scratch-joint-clamp-ncritic1-past-92k 110000 125 "$@"
 }
 
 release_and_measure() {  # RUN SNAPSHOT: bundle a run's network snapshot as the default fashion-mnist-32, evaluate

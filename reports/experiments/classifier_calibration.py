@@ -50,9 +50,9 @@ def pca_reconstructions(train: torch.Tensor, test: torch.Tensor, k: int, clamp: 
     return recon.clamp(-1, 1) if clamp else recon
 
 
-def agreement(classifier: Any, sources: torch.Tensor, reconstructions: torch.Tensor) -> float:
-    """Share of ``reconstructions`` the classifier puts in the class it gives their ``sources``."""
-    return float((classifier.predict(sources) == classifier.predict(reconstructions)).double().mean())
+def agreement(classifier: Any, source_classes: torch.Tensor, reconstructions: torch.Tensor) -> float:
+    """Share of ``reconstructions`` the classifier puts in ``source_classes``, the classes it gave their sources."""
+    return float((source_classes == classifier.predict(reconstructions)).double().mean())
 
 
 def main() -> None:
@@ -79,9 +79,8 @@ def main() -> None:
     first = load_model(args.models[0], device="cpu")
     opts = MetricOptions(model=first, dataset=first.config.dataset or "fashion-mnist", show_progress=False)
     content = opts.content_size
-    train, _ = opts.split("train")
     test, _ = opts.test_split()
-    train_c, test_c = crop_content(train, content), crop_content(test, content)
+    test_c = crop_content(test, content)
 
     classifiers: dict[str, Any] = {"repo": opts.classifier()}
     if args.second_classifier:
@@ -114,6 +113,7 @@ def main() -> None:
 
     reconstructions: dict[str, torch.Tensor] = {}
     refined_sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (test indices, reconstructions)
+    train_c = crop_content(opts.split("train")[0], content) if args.pca else None  # PCA's fitting images only
     for k in args.pca:
         for clamp in (False, True):
             reconstructions[f"pca-{k}" + ("-clamped" if clamp else "")] = pca_reconstructions(train_c, test_c, k, clamp)
@@ -143,11 +143,11 @@ def main() -> None:
     everything = torch.arange(len(test))
     scored = [(name, everything, recon) for name, recon in reconstructions.items()]
     scored += [(name, keep, recon) for name, (keep, recon) in refined_sets.items()]
+    source_classes = {cname: net.predict(test_c) for cname, net in classifiers.items()}  # once per classifier
     for name, keep, recon in scored:
-        sources = test_c[keep]
-        entry: dict[str, Any] = {"recon_mse_test": reconstruction_errors(sources, recon)["mse"]}
+        entry: dict[str, Any] = {"recon_mse_test": reconstruction_errors(test_c[keep], recon)["mse"]}
         for cname, net in classifiers.items():
-            entry[f"agreement_{cname}"] = agreement(net, sources, recon)
+            entry[f"agreement_{cname}"] = agreement(net, source_classes[cname][keep], recon)
         report["results"][name] = entry
         print(name, json.dumps(entry), flush=True)
     atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")

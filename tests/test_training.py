@@ -998,3 +998,83 @@ def test_cli_presets_names_each_release_base_and_where_its_steps_are():
     assert rows["preset"][-1] == "base of release"
     assert rows["fashion-mnist-32"][-1] == "fashion-mnist-32" and rows["tiny"][-1] == "-"
     assert "bash reports/reproduce.sh NAME" in " ".join(result.stderr.split())
+
+
+def _encoder_only_refit(tmp_path, source_iterations=3, refit_iterations=3):
+    source, refit = tmp_path / "source", tmp_path / "refit"
+    training_loop(tiny(total_iterations=source_iterations), source, progress=False)
+    # as a state saved before the option existed: the note below must still name it
+    state = load_checkpoint(source / CHECKPOINT_NAME)
+    options = json.loads(state["options"])
+    del options["encoder_only"]
+    torch.save({**state, "options": json.dumps(options)}, source / CHECKPOINT_NAME)
+    logged = []
+    training_loop(
+        tiny(total_iterations=source_iterations + refit_iterations, encoder_only=True),
+        refit,
+        resume_from=source,
+        progress=False,
+        progress_fn=lambda i, s: logged.append(s),
+    )
+    return load_checkpoint(source / CHECKPOINT_NAME), load_checkpoint(refit / CHECKPOINT_NAME), logged
+
+
+def test_encoder_only_fits_the_encoder_to_the_shipped_decoder_and_changes_nothing_else(tmp_path, capsys):
+    """A refit from a 3-iteration run: the encoder moves; the decoder the release ships (the EMA copy, buffers
+    included), the discriminator and its optimizer state are bit-identical to the source's, and the live decoder
+    was replaced by the EMA copy; no discriminator phase is logged."""
+    before, after, logged = _encoder_only_refit(tmp_path)
+    assert "options changed from the source's: encoder_only True (was False)" in capsys.readouterr().err
+    assert after["iteration"] == 6
+    assert any(not torch.equal(before["E"][k], after["E"][k]) for k in before["E"])
+    for net, source_net in (("G_ema", "G_ema"), ("G", "G_ema"), ("D", "D")):
+        diff = [k for k in before[source_net] if not torch.equal(before[source_net][k], after[net][k])]
+        assert not diff, f"{net} differs from the source's {source_net} in {diff[:4]}"
+    assert any(not torch.equal(before["G"][k], after["G"][k]) for k in before["G"])  # the live one was not shipped
+    assert before["opt_D"]["state"].keys() == after["opt_D"]["state"].keys()
+    for index, moments in before["opt_D"]["state"].items():
+        for name, value in moments.items():
+            assert torch.equal(value, after["opt_D"]["state"][index][name]), f"opt_D state {index}.{name} moved"
+    names = {k for s in logged for k in s}
+    assert "Loss/D/hinge" not in names and {"Loss/G/hinge", "Loss/contrastive/b1", "Loss/G/kl"} <= names
+
+
+def test_encoder_only_runs_under_ddp_on_two_processes(tmp_path):
+    """Two gloo ranks: the encoder is all-reduced (equal on both ranks), the fixed decoder and discriminator are
+    not wrapped by DDP (which refuses a module with nothing to train) and stay the source's."""
+    source = tmp_path / "source"
+    training_loop(tiny(total_iterations=2), source, progress=False)
+    script = tmp_path / "rank_main.py"
+    script.write_text(
+        "import os, sys, torch\n"
+        "from training.distributed import cleanup, init_distributed\n"
+        "from training.presets import get_preset\n"
+        "from training.training_loop import training_loop\n"
+        "info = init_distributed('cpu')\n"
+        "o = get_preset('tiny').override(total_iterations=4, log_every=1, snapshot_every=100, checkpoint_every=100,\n"
+        "                                encoder_only=True)\n"
+        "summary = training_loop(o, sys.argv[1], dist_info=info, progress=False, return_networks=True,\n"
+        "                        resume_from=sys.argv[2])\n"
+        "torch.save({k: v.state_dict() for k, v in summary['networks'].items() if v is not None},\n"
+        "           os.path.join(sys.argv[1], f'rank{info.rank}.pt'))\n"
+        "cleanup(info)\n"
+    )
+    run = tmp_path / "refit"
+    run.mkdir()
+    launch_two_ranks(script, str(run), str(source))
+    before = load_checkpoint(source / CHECKPOINT_NAME)
+    ranks = [torch.load(run / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert any(not torch.equal(before["E"][k], ranks[0]["E"][k]) for k in before["E"])
+    for key, value in ranks[0]["E"].items():
+        assert torch.allclose(value, ranks[1]["E"][key], atol=1e-6), f"E.{key} differs between ranks"
+    for rank in ranks:
+        for net, source_net in (("G_ema", "G_ema"), ("G", "G_ema"), ("D", "D")):
+            assert all(torch.equal(before[source_net][k], rank[net][k]) for k in before[source_net]), net
+
+
+def test_encoder_only_needs_an_encoder_and_a_boolean():
+    with pytest.raises(OptionsError, match=r"encoder_only=True: objective='gan' trains no encoder"):
+        tiny(objective="gan", encoder_only=True).validate()
+    with pytest.raises(OptionsError, match=r"encoder_only=.*must be true or false"):
+        TrainingOptions.from_dict({**tiny().to_dict(), "encoder_only": "yes"})
+    tiny(objective="vae", encoder_only=True).validate()

@@ -8,6 +8,7 @@ Phases and what they back-propagate (the official update order, docs/design.md):
   features of real images (keys) and the discriminator's features of their reconstructions
   (queries), negatives from per-layer queues (instance level), plus KL -> encoder, decoder and
   discriminator (trunk and contrastive heads).
+With ``encoder_only`` the loop skips ``"D"`` and steps only the encoder: the decoder and discriminator are fixed.
 """
 
 from __future__ import annotations
@@ -229,7 +230,9 @@ class DCVAELoss:
                 # the decoder in separate calls, so its BatchNorm normalises each batch on its own
                 # statistics. The first call bypasses DDP (one DDP forward per backward); its gradients
                 # still reach the same parameters and are all-reduced with the second call's.
-                if o.decoder_batch == "joint":  # one call: both kinds share the batch statistics
+                if o.encoder_only:  # a fixed decoder: prior samples would carry no gradient to anything trained
+                    recon = out = self.G(z_recon)
+                elif o.decoder_batch == "joint":  # one call: both kinds share the batch statistics
                     out = self.G(torch.cat([z_prior, z_recon]))
                     recon = out[o.gen_batch_size :]
                 else:
@@ -256,11 +259,14 @@ class DCVAELoss:
             with self.autocast():
                 logits, _ = D(out, features=())
             logits = logits.float()
-            g = hinge_g_loss(
-                logits[: o.gen_batch_size],
-                logits[o.gen_batch_size :] if o.trains_encoder else None,
-                o.prior_sample_weight,
-            )
+            if o.encoder_only:  # only the reconstructions' term, at its weight in the full hinge loss
+                g = (1.0 - o.prior_sample_weight) * hinge_g_loss(None, logits)
+            else:
+                g = hinge_g_loss(
+                    logits[: o.gen_batch_size],
+                    logits[o.gen_batch_size :] if o.trains_encoder else None,
+                    o.prior_sample_weight,
+                )
             loss = loss + g
             stats["Loss/G/hinge"] = g.item()
         if o.objective in ("vae", "vaegan"):
@@ -296,9 +302,10 @@ class DCVAELoss:
         with self.autocast():
             mu, logvar = self.E(real)
             z_recon = reparameterize(mu, logvar)
-            if o.decoder_batch == "joint":
+            if o.decoder_batch == "joint" and not o.encoder_only:
                 # prior samples in the same call only so the reconstructions are normalised as in the other
-                # phases (and at evaluation); their images are dropped
+                # phases (and at evaluation); their images are dropped. A fixed decoder (encoder_only) normalises
+                # by its running statistics whatever else is in the batch
                 z_prior = self._prior_draws(o.gen_batch_size, real.device)
                 recon = self.G(torch.cat([z_prior, z_recon]))[o.gen_batch_size :]
             else:

@@ -67,6 +67,11 @@ class TrainingOptions:
     # real images shifted by up to this many whole pixels in each direction, a fresh shift per image and
     # iteration (training.data.augment); 0: none, the official recipe
     translate: int = 0
+    # train the encoder alone: the decoder a release ships (the EMA copy, in evaluation mode) and the discriminator
+    # stay fixed, and the encoder minimises its own terms of the objective unchanged against them (no
+    # discriminator phase, no decoder step, no EMA update). For fitting an encoder to a finished decoder: the
+    # decoder, and so every prior sample, is exactly the source's
+    encoder_only: bool = False
     # --- optimisation
     batch_size: int = 64  # real images per iteration (per process)
     gen_batch_size: int = 128  # prior samples in the generator step
@@ -157,6 +162,12 @@ class TrainingOptions:
             type(self.translate) is int and 0 <= self.translate < self.image_size // 2,
             "translate",
             f"must be a whole number of pixels from 0 (no augmentation) to {self.image_size // 2 - 1}",
+        )
+        need(type(self.encoder_only) is bool, "encoder_only", "must be true or false")
+        need(
+            not self.encoder_only or self.trains_encoder,
+            "encoder_only",
+            f"objective={self.objective!r} trains no encoder",
         )
         need(self.queue_size >= 1, "queue_size", "must be at least 1")
         need(self.temperature > 0, "temperature", "must be > 0")

@@ -60,11 +60,12 @@ def _changed_options(source: dict[str, Any], options: TrainingOptions) -> str:
     """
     from .run_state import RESUME_SAFE_OPTIONS
 
-    mine = options.to_dict()
+    mine, defaults = options.to_dict(), TrainingOptions().to_dict()
+    # an option newer than the source's state was at its default there (as check_resume_options reads it)
     changed = [
-        f"{key} {mine[key]!r} (was {source[key]!r})"
+        f"{key} {mine[key]!r} (was {source.get(key, defaults[key])!r})"
         for key in mine
-        if key not in RESUME_SAFE_OPTIONS and key in source and source[key] != mine[key]
+        if key not in RESUME_SAFE_OPTIONS and source.get(key, defaults[key]) != mine[key]
     ]
     if not changed:
         return ""

@@ -94,7 +94,7 @@ def training_iteration(
         raise ValueError("contrastive_trunk_lr_scale needs the discriminator's logit_path parameters")
     step: dict[str, float] = {}
     objective.iteration = iteration
-    if o.uses_adversarial:
+    if o.uses_adversarial and not o.encoder_only:
         opt_D.zero_grad(set_to_none=True)
         step.update(objective.accumulate_gradients("D", real))
         _step(scaler, opt_D)
@@ -103,17 +103,21 @@ def training_iteration(
             opt_E.zero_grad(set_to_none=True)
             opt_G.zero_grad(set_to_none=True)
             step.update(objective.accumulate_gradients("Gmain", real))
-            _step(scaler, opt_E if o.trains_encoder else None, opt_G)
+            _step(scaler, opt_E if o.trains_encoder else None, None if o.encoder_only else opt_G)
         if o.uses_contrastive:
             for opt in (opt_E, opt_G, opt_D):
                 opt.zero_grad(set_to_none=True)
             step.update(objective.accumulate_gradients("Gcon", real, ids))
-            with scaled_step(logit_path or [], o.contrastive_trunk_lr_scale):
-                _step(scaler, opt_E, opt_G, opt_D)
+            if o.encoder_only:
+                _step(scaler, opt_E)
+            else:
+                with scaled_step(logit_path or [], o.contrastive_trunk_lr_scale):
+                    _step(scaler, opt_E, opt_G, opt_D)
             gathered_ids = all_gather_cat(ids, dist_info) if ids is not None else None
             for layer, keys in objective.pending_keys.items():
                 queues[layer].enqueue(all_gather_cat(keys.detach(), dist_info), gathered_ids)
-        moving_average_(G_ema, G, o.ema)
+        if not o.encoder_only:
+            moving_average_(G_ema, G, o.ema)
     return step
 
 
@@ -233,13 +237,22 @@ def training_loop(
         if main and note is not None:
             print(note, file=sys.stderr)
 
+    if o.encoder_only:
+        # the encoder learns to invert the decoder a release ships: the EMA copy, normalising by its running
+        # statistics as at inference; neither it nor the discriminator changes (eval: no power iterations either)
+        G.load_state_dict(G_ema.state_dict())
+        for net in (G, D):
+            if net is not None:
+                net.eval().requires_grad_(False)
+
     # ------------------------------------------------------------------ distributed wrappers
     E_t, G_t, D_t = E, G, D
     if dist_info.enabled:
         ddp = nn.parallel.DistributedDataParallel
         ids = [device.index] if device.type == "cuda" else None
-        E_t, G_t = ddp(E, device_ids=ids), ddp(G, device_ids=ids)
-        if D is not None:
+        E_t = ddp(E, device_ids=ids)
+        G_t = G if o.encoder_only else ddp(G, device_ids=ids)  # DDP refuses a module with nothing to train
+        if D is not None and not o.encoder_only:
             # each phase uses a different part of the discriminator (the adversarial head in one, the
             # contrastive heads in another): DDP must look for the parameters a phase leaves unused
             D_t = ddp(D, device_ids=ids, find_unused_parameters=True)

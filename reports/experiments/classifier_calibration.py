@@ -15,7 +15,8 @@ agreement moves with the network that judges it: loaded from DIR, or, where DIR 
 (the same architecture, seed 1, ``--second-classifier-epochs`` epochs). With ``--refine N`` each model is also
 scored on a fixed subset of the test images (``--refine-images``, ``subset_indices``'s seeded draw) twice: from its
 posterior means and from latents refined for N steps on pixel error (``model.encode(..., refine=N)``), which says
-how much agreement a better encoder could still buy from the same decoder.
+how much agreement a better encoder could still buy from the same decoder. With ``--judge DIR`` a classifier of
+another build (``judge_classifier.py``: deeper, batch norm, dropout, augmentation) scores them too.
 
     python reports/experiments/classifier_calibration.py dcvae_tools/weights/fashion-mnist-32 --pca 64 \\
         -o reports/experiments/classifier-calibration-fashion-mnist-32.json
@@ -55,6 +56,38 @@ def agreement(classifier: Any, source_classes: torch.Tensor, reconstructions: to
     return float((source_classes == classifier.predict(reconstructions)).double().mean())
 
 
+def edits_and_samples(opts: MetricOptions, classifiers: dict[str, Any]) -> dict[str, Any]:
+    """``edit_success_<attr>`` (strength 1, the shipped directions) of every class attribute the model ships, and
+    ``sample_class_entropy10k`` (N(0, I) draws clamped as the model's config says, seed 0), by each classifier:
+    the metrics' own protocols with another judge."""
+    from training.metrics.common import MetricError
+    from training.metrics.edit import edit_success
+    from training.metrics.metric_main import (
+        SAMPLE_CLASS_IMAGES,
+        attribute_classes,
+        class_shares,
+        normalized_entropy,
+    )
+
+    images, labels = opts.test_split()
+    out: dict[str, Any] = {}
+    for name, vector in sorted(opts.model.attributes.items()):
+        try:
+            positive, negative, _ = attribute_classes(opts, name)
+        except MetricError:  # a measured attribute (ink mass): no classes to judge it by
+            continue
+        keep = torch.isin(labels, torch.tensor(negative))
+        for cname, net in classifiers.items():
+            result = edit_success(opts.model, net, vector.direction, images[keep], positive, negative,
+                                  strength=1.0, content_size=opts.content_size)
+            out[f"edit_success_{name}_{cname}"] = result.success_rate
+    z = opts.model.random_latents(SAMPLE_CLASS_IMAGES, seed=0, prior="standard")
+    samples = crop_content(opts.model.decode(z), opts.content_size)
+    for cname, net in classifiers.items():
+        out[f"sample_class_entropy10k_{cname}"] = normalized_entropy(class_shares(net.predict(samples), 10))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+", help="model folders; the first sets the dataset and the classifier")
@@ -70,6 +103,17 @@ def main() -> None:
         type=float,
         default=8.0,
         help="epochs when the second classifier is trained (default: 8)",
+    )
+    parser.add_argument(
+        "--judge",
+        type=Path,
+        default=None,
+        help="folder of a judge_classifier.py network (another build) to score with as well",
+    )
+    parser.add_argument(
+        "--edits",
+        action="store_true",
+        help="also judge the first model's shipped class edits (strength 1) and N(0, I) samples by every classifier",
     )
     parser.add_argument("--refine", type=int, default=0, help="also score each model's refined latents (N steps)")
     parser.add_argument("--refine-images", type=int, default=500, help="test images for --refine (default: 500)")
@@ -111,6 +155,13 @@ def main() -> None:
                 flush=True,
             )
 
+    if args.judge:
+        if opts.dataset != "fashion-mnist":
+            parser.error(f"--judge is a Fashion-MNIST classifier; the models are on {opts.dataset}")
+        from judge_classifier import load_judge  # beside this script
+
+        classifiers["judge"] = load_judge(args.judge)
+
     reconstructions: dict[str, torch.Tensor] = {}
     refined_sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (test indices, reconstructions)
     train_c = crop_content(opts.split("train")[0], content) if args.pca else None  # PCA's fitting images only
@@ -150,6 +201,9 @@ def main() -> None:
             entry[f"agreement_{cname}"] = agreement(net, source_classes[cname][keep], recon)
         report["results"][name] = entry
         print(name, json.dumps(entry), flush=True)
+    if args.edits:
+        report["edits_and_samples"] = {args.models[0]: edits_and_samples(opts, classifiers)}
+        print(args.models[0], json.dumps(report["edits_and_samples"][args.models[0]]), flush=True)
     atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
 
 

@@ -14,7 +14,8 @@
 #   bash reports/reproduce.sh ex-post-prior     # sample FD from Gaussian mixtures fitted to the training latents
 #   bash reports/reproduce.sh prior-restarts    # how the fitted prior's sample FD depends on EM's start
 #   bash reports/reproduce.sh fashion-train-test-gap  # training against test reconstruction error of the release
-#   bash reports/reproduce.sh classifier-calibration  # class agreement of PCA-k and the first release, two classifiers
+#   bash reports/reproduce.sh classifier-calibration  # class agreement of PCA-k and the first release, three classifiers
+#   bash reports/reproduce.sh encoder-refit  # the release's encoder refitted alone to its fixed decoder (encoder_only)
 #   bash reports/reproduce.sh ablation-kl-weight  # 3,000 iterations past the 64,000 state at KL weight 1e-4
 #   bash reports/reproduce.sh decoder-batchnorm   # sample FD with the decoder's BatchNorm statistics recomputed
 #   bash reports/reproduce.sh ablation-joint-decoder-batch  # prior samples and reconstructions in one decoder batch
@@ -194,7 +195,10 @@ ncritic1_past_92k() {  # that arm's finished 92,000 state continued with the sam
 release_and_measure() {  # RUN SNAPSHOT: bundle a run's network snapshot as the default fashion-mnist-32, evaluate
     # it (reports/fashion-mnist-32.json), release it again with those metrics, compute its latent statistics and
     # fitted prior (and the PCA figure), and score that prior's samples (reports/fashion-mnist-32-mixture-prior.json)
-    local rel=("$1" --snapshot "$2" --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 --default)
+    # each class attribute's 20 + 20 examples: of ten draws, the one whose direction (at the draws' mean length)
+    # edits held-out training images best (since 2026-12-07; seed 0's draws were shipped before)
+    local rel=("$1" --snapshot "$2" --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 --default
+               --attribute-draws 10)
     $TRAIN release "${rel[@]}"
     $TRAIN eval dcvae_tools/weights/fashion-mnist-32 -o reports/fashion-mnist-32.json --edit-strength 1.0 \
         --metrics "$FASHION_METRICS,probe_pixels_test,recon_class_agreement_test,sample_class_entropy10k,edit_success_long_sleeves,edit_success_boot,edit_success_open_shoe"
@@ -534,6 +538,26 @@ case "$TARGET" in
         python reports/experiments/train_test_gap.py dcvae_tools/weights/fashion-mnist-32 \
             -o reports/experiments/train-test-gap-fashion-mnist-32.json
         ;;
+    encoder-refit)  # does an encoder fitted to the release's own decoder keep more of the class? The release's
+        # encoder and decoder (the 82,000 snapshot) beside its run's 92,000 discriminator (a release keeps none),
+        # trained with encoder_only (the decoder, hence every sample, stays the release's) at lr 5e-5 for 4,000
+        # iterations, a network snapshot every 500; each measured by the three classifiers, and the encoders of the
+        # last five averaged. Two threads, about 220 iterations a minute alone
+        src=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k
+        refit=reports/runs/fashion-mnist-32-encoder-refit-lr5e-5
+        [ -f reports/runs/fashion-mnist-32-encoder-refit-start/checkpoint.pt ] || \
+            python reports/experiments/encoder_refit_start.py --model "$src/network-snapshots/iteration-0082000" \
+                --iteration 82000 --state "$src/checkpoint.pt" --out reports/runs/fashion-mnist-32-encoder-refit-start
+        OMP_NUM_THREADS=2 continue_joint fashion-mnist-32 reports/runs/fashion-mnist-32-encoder-refit-start "$refit" \
+            86000 500 --set prior_clamp=1.0 --set channels_last=true --set n_critic=1 --set encoder_only=true \
+            --set lr=5e-5 --set log_every=100 --set checkpoint_every=500 --max-minutes 40
+        python reports/experiments/encoder_average.py "$refit"/network-snapshots/iteration-00{84000,84500,85000,85500,86000} \
+            -o runs/encoder-refit-average-84k-86k
+        python reports/experiments/classifier_calibration.py dcvae_tools/weights/fashion-mnist-32 \
+            "$refit"/network-snapshots/iteration-* runs/encoder-refit-average-84k-86k --pca \
+            --second-classifier reports/classifiers/fashion-mnist-second --judge reports/classifiers/fashion-mnist-judge \
+            -o reports/experiments/encoder-refit.json
+        ;;
     classifier-calibration)  # how strict is the repo's classifier? Class agreement of reconstructions whose score
         # under the reviewers' own classifier is published (PCA-64: 0.83; the first, 4,000-iteration release: 0.53),
         # by the repo's classifier and by a second, more accurate one (seed 1, 8 epochs; trained into
@@ -541,13 +565,20 @@ case "$TARGET" in
         # needs the clone's history (the first release comes from commit 831d05c), not a shallow clone
         first=runs/first-release/fashion-mnist-32 snaps=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k/network-snapshots
         mkdir -p runs/first-release
+        # a judge of another build (deeper, batch norm, dropout, shifted training images), trained where absent
+        [ -f reports/classifiers/fashion-mnist-judge/model.safetensors ] || OMP_NUM_THREADS=2 \
+            python reports/experiments/judge_classifier.py --epochs 12 -o reports/classifiers/fashion-mnist-judge
         [ -f "$first/model.safetensors" ] || git archive 831d05c dcvae_tools/weights/fashion-mnist-32 \
             | tar -x --strip-components=2 -C runs/first-release
         python reports/experiments/classifier_calibration.py dcvae_tools/weights/fashion-mnist-32 "$first" \
             reports/runs/fashion-mnist-32-vaegan-equal-budget/network-snapshots/iteration-0092000 \
             "$snaps/iteration-0087000" "$snaps/iteration-0089000" "$snaps/iteration-0092000" --pca 32 64 128 \
-            --second-classifier reports/classifiers/fashion-mnist-second \
+            --second-classifier reports/classifiers/fashion-mnist-second --judge reports/classifiers/fashion-mnist-judge \
             -o reports/experiments/classifier-calibration-fashion-mnist-32.json
+        # the shipped edits (strength 1) and N(0, I) samples' class entropy judged by all three classifiers
+        python reports/experiments/classifier_calibration.py dcvae_tools/weights/fashion-mnist-32 --pca \
+            --second-classifier reports/classifiers/fashion-mnist-second --judge reports/classifiers/fashion-mnist-judge \
+            --edits -o reports/experiments/classifier-calibration-release-edits.json
         # what a better encoder could add: the release's reconstructions of 2,000 test images from its posterior
         # means and from latents refined for 50 steps on pixel error, by both classifiers
         python reports/experiments/classifier_calibration.py dcvae_tools/weights/fashion-mnist-32 --pca \

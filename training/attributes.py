@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -120,15 +121,82 @@ def load_split(dataset: str, split: str, data_root: str | None = None) -> tuple[
     raise ValueError(f"no shipped attributes for dataset {dataset!r}; known: {', '.join(ATTRIBUTES)}")
 
 
+VALIDATION_SOURCES = 2000
+"""Held-out training images of an attribute's negative classes that judge its draws (see :func:`choose_draw`)."""
+
+
+def choose_draw(
+    model: DCVAE,
+    spec: ClassAttribute,
+    images: np.ndarray,
+    labels: np.ndarray,
+    seeds: list[int],
+    dataset: str,
+    data_root: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """The seed among ``seeds`` whose 20 + 20 examples give the direction that edits held-out training images best.
+
+    Which 20 + 20 images a class attribute's direction averages matters: on the 82,000-iteration Fashion-MNIST
+    release ten draws edit T-shirts into long-sleeved classes 0.84-0.99 of the time at strength 1. Each draw's
+    direction, rescaled to the draws' mean length, is added to ``VALIDATION_SOURCES`` training images of the
+    negative classes that no draw uses as an example (a seeded subset), and the repository's classifier judges the
+    edits (``edit_success``'s protocol); the most successful draw wins, ties to the earlier seed. Judging at one
+    length picks a direction for where it points: at strength 1 longer draws succeed more often only because they
+    move images further. The shipped direction keeps its own length. The test split is never read, so the test-split
+    ``edit_success_*`` of the chosen draw stays a held-out measurement. Returns the seed and what was measured.
+    """
+    from training.metrics.classifier import load_or_train_classifier
+    from training.metrics.edit import edit_success
+
+    used = set()
+    draws = {seed: select_examples(spec, images, labels, seed) for seed in seeds}
+    for pos, neg in draws.values():
+        used.update(pos.tolist())
+        used.update(neg.tolist())
+    pool = np.array([i for i in np.flatnonzero(np.isin(labels, spec.negative)) if i not in used])
+    pool = np.sort(np.random.default_rng(0).choice(pool, min(VALIDATION_SOURCES, len(pool)), replace=False))
+    classifier = load_or_train_classifier(dataset, data_root=data_root, show_progress=False)
+    sources = model.images_to_tensor(list(images[pool]))
+    success = {}
+    with torch.inference_mode():
+        directions = {seed: model.attribute_vector(list(images[pos]), list(images[neg])).direction
+                      for seed, (pos, neg) in draws.items()}
+        # every draw judged at the same length (the draws' mean): where a direction points, not how far it goes,
+        # or the longest draw would win by moving images furthest
+        length = float(torch.stack([d.norm() for d in directions.values()]).mean())
+        for seed, direction in directions.items():
+            result = edit_success(model, classifier, direction * (length / direction.norm()), sources,
+                                  spec.positive, spec.negative, content_size=model.config.content_size)
+            success[seed] = result.success_rate
+    best = max(seeds, key=lambda seed: (success[seed], -seeds.index(seed)))
+    return best, {
+        "draws_tried": list(seeds),
+        "validation_success": {str(seed): round(rate, 4) for seed, rate in success.items()},
+        "validation": f"{len(pool)} held-out training images of the negative classes, edited along each draw's "
+        f"direction rescaled to the draws' mean length ({length:.4g}), judged by the repository's classifier",
+    }
+
+
 def compute_attributes(
-    model: DCVAE, dataset: str, seed: int = 0, data_root: str | None = None
+    model: DCVAE, dataset: str, seed: int = 0, data_root: str | None = None, draws: int = 1
 ) -> dict[str, AttributeVector]:
     """Every attribute ``ATTRIBUTES[dataset]`` defines, as directions in ``model``'s latent space (training images
-    from ``data_root``, default: where the dataset is installed)."""
+    from ``data_root``, default: where the dataset is installed).
+
+    ``draws`` > 1: each class attribute's 20 + 20 examples are drawn with seeds ``seed`` to ``seed + draws - 1``
+    and the draw :func:`choose_draw` picks on held-out training images is kept (its metadata says which and why);
+    measured attributes have one possible draw.
+    """
+    if draws < 1:
+        raise ValueError(f"draws={draws}: must be at least 1")
     images, labels = load_split(dataset, "train", data_root)
     out = {}
     for name, spec in ATTRIBUTES[dataset].items():
-        pos, neg = select_examples(spec, images, labels, seed)
+        chosen, choice = seed, {}
+        if draws > 1 and isinstance(spec, ClassAttribute):
+            chosen, choice = choose_draw(model, spec, images, labels, list(range(seed, seed + draws)), dataset,
+                                         data_root)
+        pos, neg = select_examples(spec, images, labels, chosen)
         with torch.inference_mode():
             out[name] = model.attribute_vector(
                 list(images[pos]),
@@ -138,9 +206,10 @@ def compute_attributes(
                     "dataset": dataset,
                     "split": "train",
                     "rule": spec.rule,
-                    "seed": seed,
+                    "seed": chosen,
                     "positive_indices": pos.tolist(),
                     "negative_indices": neg.tolist(),
+                    **choice,
                 },
             )
     return out

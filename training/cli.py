@@ -449,6 +449,12 @@ def release(
         typer.Option("-o", "--output", help="Release folder (default: the bundled location when --bundle)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed choosing the attribute examples.")] = 0,
+    attribute_draws: Annotated[int, typer.Option(
+        min=1,
+        help="Draw each class attribute's 20 + 20 examples with this many seeds (from --seed) and ship the draw "
+             "whose direction, judged at the draws' mean length, edits held-out training images best (the test "
+             "split is not read).",
+    )] = 1,
     training_state: Annotated[
         bool,
         typer.Option(help="With --push: also publish training_state.safetensors (for `train --resume-from`)."),
@@ -488,7 +494,7 @@ def release(
         if repo_id is None:
             raise UserError("pass --repo-id (the Hub repo recorded in the manifest), or --push REPO_ID to publish")
         folder, iterations = _export_for_release(source, name, report, True if bundle is None else bundle, output,
-                                                 seed, training_state=False,
+                                                 seed, training_state=False, attribute_draws=attribute_draws,
                                                  decoder_statistics=_decoder_statistics(decoder_statistics),
                                                  data_root=data_root, snapshot=snapshot)
         _record_release(folder, name, repo_id, manifest, bundled=True if bundle is None else bundle,
@@ -499,7 +505,8 @@ def release(
     if default:
         raise UserError("--push changes only NAME's entry; make it the default with a release without --push")
     _release_and_push(source, name, push, manifest=manifest, report=report, bundle=bool(bundle), output=output,
-                      seed=seed, training_state=training_state, endpoint=endpoint, token=token, private=private,
+                      seed=seed, attribute_draws=attribute_draws, training_state=training_state, endpoint=endpoint,
+                      token=token, private=private,
                       decoder_statistics=_decoder_statistics(decoder_statistics), data_root=data_root,
                       snapshot=snapshot)
 
@@ -515,6 +522,7 @@ def _repository_manifest() -> Path:
 def _export_for_release(
     run: Path, name: str, report: Path | None, bundle: bool, output: Path | None, seed: int, *, training_state: bool,
     decoder_statistics: str = "training", data_root: str | None = None, snapshot: int | None = None,
+    attribute_draws: int = 1,
 ) -> tuple[Path, int]:
     """Export a run folder (its checkpoint, or its network snapshot at iteration ``snapshot``) as a release
     (metrics, attributes, optionally its training state); returns the folder and the networks' iteration."""
@@ -552,7 +560,8 @@ def _export_for_release(
     attributes = {}
     if model.config.dataset in ATTRIBUTES:
         typer.echo(f"computing the attributes of {model.config.dataset} ...", err=True)
-        attributes = compute_attributes(model, model.config.dataset, seed=seed, data_root=data_root)
+        attributes = compute_attributes(model, model.config.dataset, seed=seed, data_root=data_root,
+                                        draws=attribute_draws)
     folder = _export(run, output, metrics=metrics, attributes=attributes, training_state=training_state,
                      decoder_statistics=decoder_statistics, data_root=data_root, snapshot=snapshot, checkpoint=state)
     typer.echo(f"wrote {folder} ({', '.join(sorted(attributes)) or 'no attributes'})", err=True)
@@ -621,7 +630,7 @@ def _record_release(folder: Path, name: str, repo_id: str, manifest: Path, *, bu
 def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, report: Path | None, bundle: bool,
                       output: Path | None, seed: int, training_state: bool, endpoint: str | None, token: str | None,
                       private: bool, decoder_statistics: str = "training", data_root: str | None = None,
-                      snapshot: int | None = None) -> None:
+                      snapshot: int | None = None, attribute_draws: int = 1) -> None:
     """Publish a run (exported first) or a release folder, and pin the pushed commit in the manifest."""
     import tempfile
 
@@ -645,12 +654,12 @@ def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, 
             folder, iterations = _export_for_release(source, name, report, bundle, target, seed,
                                                      training_state=training_state,
                                                      decoder_statistics=decoder_statistics, data_root=data_root,
-                                                     snapshot=snapshot)
+                                                     snapshot=snapshot, attribute_draws=attribute_draws)
             extra["training_iterations"] = iterations
         elif (source / "config.json").is_file():
-            if report is not None or output is not None or decoder_statistics != "training":
-                raise UserError(f"{source} is a release folder, published as it is: --report, --output and "
-                                "--decoder-statistics apply to run folders")
+            if report is not None or output is not None or decoder_statistics != "training" or attribute_draws != 1:
+                raise UserError(f"{source} is a release folder, published as it is: --report, --output, "
+                                "--decoder-statistics and --attribute-draws apply to run folders")
             folder = source
         else:
             raise UserError(f"{source} is neither a run folder (checkpoint.pt) nor a release folder (config.json)")

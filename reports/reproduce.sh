@@ -195,8 +195,8 @@ ncritic1_past_92k() {  # that arm's finished 92,000 state continued with the sam
 release_and_measure() {  # RUN SNAPSHOT: bundle a run's network snapshot as the default fashion-mnist-32, evaluate
     # it (reports/fashion-mnist-32.json), release it again with those metrics, compute its latent statistics and
     # fitted prior (and the PCA figure), and score that prior's samples (reports/fashion-mnist-32-mixture-prior.json)
-    # each class attribute's 20 + 20 examples: of ten draws, the one whose direction (at the draws' mean length)
-    # edits held-out training images best (since 2026-12-07; seed 0's draws were shipped before)
+    # each class attribute's 20 + 20 examples: seed 0's draw unless another of ten draws' directions (at their mean
+    # length) edits held-out training images clearly better (since 2026-12-07: boot's seed 4)
     local rel=("$1" --snapshot "$2" --name fashion-mnist-32 --repo-id dcvae-tools/fashion-mnist-32 --default
                --attribute-draws 10)
     $TRAIN release "${rel[@]}"
@@ -542,7 +542,7 @@ case "$TARGET" in
         # encoder and decoder (the 82,000 snapshot) beside its run's 92,000 discriminator (a release keeps none),
         # trained with encoder_only (the decoder, hence every sample, stays the release's) at lr 5e-5 for 4,000
         # iterations, a network snapshot every 500; each measured by the three classifiers, and the encoders of the
-        # last five averaged. Two threads, about 220 iterations a minute alone
+        # last five averaged. Two threads, about 215 iterations a minute alone
         src=reports/runs/fashion-mnist-32-scratch-joint-clamp-ncritic1-past-64k
         refit=reports/runs/fashion-mnist-32-encoder-refit-lr5e-5
         [ -f reports/runs/fashion-mnist-32-encoder-refit-start/checkpoint.pt ] || \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +106,8 @@ def test_attributes_read_the_training_images_from_data_root(fashion_train, tmp_p
 
 def test_attribute_draws_ship_the_draw_that_edits_held_out_training_images_best(fashion_train):
     """``draws`` > 1: each class attribute tries that many seeded 20 + 20 draws, judges each direction's edits of
-    held-out training images of its negative classes, and ships the best (recorded); measured attributes have one
-    draw. The bundled release tells its draws apart, so the winner is the best of what it reports."""
+    held-out training images of its negative classes, and ships the first draw unless another is clearly better
+    (recorded); measured attributes have one draw."""
     from dcvae_tools import load_model
     from training.attributes import VALIDATION_SOURCES, choose_draw
 
@@ -116,7 +117,11 @@ def test_attribute_draws_ship_the_draw_that_edits_held_out_training_images_best(
     seed, info = choose_draw(model, spec, images, labels, [7, 8, 9], "fashion-mnist")
     rates = {int(k): v for k, v in info["validation_success"].items()}
     assert set(rates) == {7, 8, 9} and len(set(rates.values())) > 1
-    assert rates[seed] == max(rates.values())
+    # the first draw stays unless another is ahead of it by more than two standard errors (rates of 2,000 images
+    # are multiples of 0.0005, so the recorded four decimals are exact)
+    clearly = [s for s in (8, 9) if rates[s] - rates[7] > 2 * math.sqrt(
+        (rates[s] * (1 - rates[s]) + rates[7] * (1 - rates[7])) / VALIDATION_SOURCES)]
+    assert seed == (max(clearly, key=lambda s: rates[s]) if clearly else 7)
     assert info["draws_tried"] == [7, 8, 9] and f"{VALIDATION_SOURCES} held-out training images" in info["validation"]
 
     torch.manual_seed(0)

@@ -145,3 +145,6 @@ def test_cli_refuses_an_unknown_statistics_choice_and_a_release_folder_to_recomp
                                  "--decoder-statistics", "posterior"])
     assert isinstance(result.exception, UserError) and "--decoder-statistics apply to run folders" in str(
         result.exception)
+    result = runner.invoke(app, ["release", str(BUNDLED_WEIGHTS_DIR / "mnist-32"), "--name", "m", "--push", "org/m",
+                                 "--attribute-draws", "10"])
+    assert isinstance(result.exception, UserError) and "--attribute-draws and" in str(result.exception)

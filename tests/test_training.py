@@ -1031,6 +1031,10 @@ def test_encoder_only_fits_the_encoder_to_the_shipped_decoder_and_changes_nothin
         diff = [k for k in before[source_net] if not torch.equal(before[source_net][k], after[net][k])]
         assert not diff, f"{net} differs from the source's {source_net} in {diff[:4]}"
     assert any(not torch.equal(before["G"][k], after["G"][k]) for k in before["G"])  # the live one was not shipped
+    # the contrastive keys' momentum copy follows the fixed discriminator, as in every contrastive phase
+    params = [k for k in before["D"] if k in before["D_M"] and before["D"][k].is_floating_point()]
+    gap = [sum(float((state["D_M"][k] - before["D"][k]).norm()) for k in params) for state in (before, after)]
+    assert 0 < gap[1] < gap[0]
     assert before["opt_D"]["state"].keys() == after["opt_D"]["state"].keys()
     for index, moments in before["opt_D"]["state"].items():
         for name, value in moments.items():

@@ -451,9 +451,9 @@ def release(
     seed: Annotated[int, typer.Option(help="Seed choosing the attribute examples.")] = 0,
     attribute_draws: Annotated[int, typer.Option(
         min=1,
-        help="Draw each class attribute's 20 + 20 examples with this many seeds (from --seed) and ship the draw "
-             "whose direction, judged at the draws' mean length, edits held-out training images best (the test "
-             "split is not read).",
+        help="Draw each class attribute's 20 + 20 examples with this many seeds (from --seed) and judge each "
+             "draw's direction, at the draws' mean length, by its edits of held-out training images; --seed's draw "
+             "ships unless another is ahead by more than two standard errors (the test split is not read).",
     )] = 1,
     training_state: Annotated[
         bool,
@@ -659,7 +659,7 @@ def _release_and_push(source: Path, name: str, repo_id: str, *, manifest: Path, 
         elif (source / "config.json").is_file():
             if report is not None or output is not None or decoder_statistics != "training" or attribute_draws != 1:
                 raise UserError(f"{source} is a release folder, published as it is: --report, --output, "
-                                "--decoder-statistics and --attribute-draws apply to run folders")
+                                "--attribute-draws and --decoder-statistics apply to run folders")
             folder = source
         else:
             raise UserError(f"{source} is neither a run folder (checkpoint.pt) nor a release folder (config.json)")

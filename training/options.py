@@ -69,7 +69,8 @@ class TrainingOptions:
     translate: int = 0
     # train the encoder alone: the decoder a release ships (the EMA copy, in evaluation mode) and the discriminator
     # stay fixed, and the encoder minimises its own terms of the objective unchanged against them (no
-    # discriminator phase, no decoder step, no EMA update). For fitting an encoder to a finished decoder: the
+    # discriminator phase, no decoder step, no EMA update; the contrastive keys' momentum copy still follows the
+    # fixed discriminator, as in every contrastive phase). For fitting an encoder to a finished decoder: the
     # decoder, and so every prior sample, is exactly the source's
     encoder_only: bool = False
     # --- optimisation

@@ -239,7 +239,8 @@ def training_loop(
 
     if o.encoder_only:
         # the encoder learns to invert the decoder a release ships: the EMA copy, normalising by its running
-        # statistics as at inference; neither it nor the discriminator changes (eval: no power iterations either)
+        # statistics as at inference; neither it nor the discriminator changes (eval: no power iterations either).
+        # The momentum copy that makes the contrastive keys keeps following the fixed discriminator
         G.load_state_dict(G_ema.state_dict())
         for net in (G, D):
             if net is not None:

@@ -788,6 +788,15 @@ def test_options_are_validated():
     )
 
 
+RANK_SCRIPT_HEAD = (  # what every torchrun-style rank script below starts with
+    "import os, sys, torch\n"
+    "from training.distributed import cleanup, init_distributed\n"
+    "from training.presets import get_preset\n"
+    "from training.training_loop import training_loop\n"
+    "info = init_distributed('cpu')\n"
+)
+
+
 def test_ddp_gloo_two_processes_ranks_agree_and_resume_continues_exactly(tmp_path):
     """torchrun-style launches of 2 CPU processes (gloo).
 
@@ -797,11 +806,7 @@ def test_ddp_gloo_two_processes_ranks_agree_and_resume_continues_exactly(tmp_pat
     """
     script = tmp_path / "rank_main.py"
     script.write_text(
-        "import os, sys, torch\n"
-        "from training.distributed import cleanup, init_distributed\n"
-        "from training.presets import get_preset\n"
-        "from training.training_loop import training_loop\n"
-        "info = init_distributed('cpu')\n"
+        RANK_SCRIPT_HEAD +
         "o = get_preset('tiny').override(total_iterations=4, log_every=1, snapshot_every=100, checkpoint_every=100)\n"
         "stop = int(sys.argv[2])\n"
         "summary = training_loop(o, sys.argv[1], dist_info=info, progress=False, return_networks=True,\n"
@@ -1050,11 +1055,7 @@ def test_encoder_only_runs_under_ddp_on_two_processes(tmp_path):
     training_loop(tiny(total_iterations=2), source, progress=False)
     script = tmp_path / "rank_main.py"
     script.write_text(
-        "import os, sys, torch\n"
-        "from training.distributed import cleanup, init_distributed\n"
-        "from training.presets import get_preset\n"
-        "from training.training_loop import training_loop\n"
-        "info = init_distributed('cpu')\n"
+        RANK_SCRIPT_HEAD +
         "o = get_preset('tiny').override(total_iterations=4, log_every=1, snapshot_every=100, checkpoint_every=100,\n"
         "                                encoder_only=True)\n"
         "summary = training_loop(o, sys.argv[1], dist_info=info, progress=False, return_networks=True,\n"

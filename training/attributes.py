@@ -151,12 +151,9 @@ def choose_draw(
     from .metrics.classifier import load_or_train_classifier
     from .metrics.edit import edit_success
 
-    used = set()
     draws = {seed: select_examples(spec, images, labels, seed) for seed in seeds}
-    for pos, neg in draws.values():
-        used.update(pos.tolist())
-        used.update(neg.tolist())
-    pool = np.array([i for i in np.flatnonzero(np.isin(labels, spec.negative)) if i not in used])
+    used = np.concatenate([np.concatenate(draw) for draw in draws.values()])
+    pool = np.setdiff1d(np.flatnonzero(np.isin(labels, spec.negative)), used)  # sorted, as the list was
     pool = np.sort(np.random.default_rng(0).choice(pool, min(VALIDATION_SOURCES, len(pool)), replace=False))
     classifier = load_or_train_classifier(dataset, data_root=data_root, show_progress=False)
     sources = model.images_to_tensor(list(images[pool]))

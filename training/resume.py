@@ -73,7 +73,7 @@ def _changed_options(source: dict[str, Any], options: TrainingOptions) -> str:
             "(to keep a source's value, pass it: --set KEY=VALUE)")
 
 
-def _weights_only_state(model: Any, options: TrainingOptions) -> dict[str, Any]:
+def weights_only_state(model: Any, options: TrainingOptions) -> dict[str, Any]:
     """Training encoder/decoder states from a release model (whose encoder has spectral norm folded in)."""
     from dcvae_tools.networks import build_network
 
@@ -137,7 +137,7 @@ def starting_point(
                 str(source),
             )
             return StartingPoint(
-                _weights_only_state(model, options),
+                weights_only_state(model, options),
                 f"{source} has no training state: starting from its encoder and decoder with a fresh "
                 "discriminator, queues and optimizer moments (iteration 0; the encoder's spectral-norm estimate "
                 "is recomputed, which shifts its outputs slightly)",

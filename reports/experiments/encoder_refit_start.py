@@ -26,7 +26,7 @@ import torch
 
 from dcvae_tools import load_model
 from training.options import TrainingOptions
-from training.resume import _weights_only_state
+from training.resume import weights_only_state
 from training.run_state import CHECKPOINT_NAME, load_checkpoint, write_checkpoint
 
 
@@ -39,7 +39,7 @@ def refit_start(model_dir: Path, iteration: int, state_path: Path) -> dict:
     model = load_model(str(model_dir))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the spectral-norm vectors' initial draw: the same start on every machine
-        weights = _weights_only_state(model, options)
+        weights = weights_only_state(model, options)
     composed = {k: v for k, v in state.items() if k not in ("opt_E", "opt_G")}
     composed.update(E=weights["E"], G=weights["G"], G_ema=weights["G_ema"], iteration=iteration)
     return composed
